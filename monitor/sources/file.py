@@ -1,10 +1,24 @@
-"""Local JSONL/CSV datasets: one-off imports and a growing JSONL file followed like a feed."""
+"""Local JSONL/CSV datasets: one-off imports (`monitor import`) and a growing JSONL file followed like a feed.
+
+Rows carry `id`, `text`, `created_at` (ISO 8601) and optionally `author`, `url`, `lang`,
+`hashtags`. A bad row is reported by its line number and skipped; it never stops the rest.
+"""
 
 from __future__ import annotations
 
-from typing import Literal
+import csv
+import io
+import json
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any, Literal
 
-from monitor.sources.base import Batch, PollContext, Source, SourceSettings
+from monitor.sources.base import Batch, PollContext, RawPost, Source, SourceError, SourceSettings
+
+MAX_LINE_BYTES = 1_000_000
+FOLLOW_CHUNK_BYTES = 8_000_000  # read at most this much per poll so a huge file streams in pieces
 
 
 class FileSettings(SourceSettings):
@@ -12,9 +26,134 @@ class FileSettings(SourceSettings):
     format: Literal["jsonl", "csv"] | None = None  # None: from the file name
 
 
+@dataclass(slots=True)
+class BadRow:
+    line: int
+    message: str
+
+    def __str__(self) -> str:
+        return f"line {self.line}: {self.message}"
+
+
+def detect_format(path: str | Path, declared: str | None = None) -> str:
+    if declared:
+        return declared
+    suffixes = [s.lower() for s in Path(path).suffixes]
+    if ".csv" in suffixes or ".tsv" in suffixes:
+        return "csv"
+    return "jsonl"
+
+
+def parse_time(value: Any) -> datetime:
+    if isinstance(value, (int, float)) and not isinstance(value, bool):
+        return datetime.fromtimestamp(float(value), timezone.utc)
+    if not isinstance(value, str) or not value.strip():
+        raise ValueError("created_at is missing")
+    text = value.strip()
+    if text.endswith(("Z", "z")):
+        text = text[:-1] + "+00:00"
+    try:
+        dt = datetime.fromisoformat(text)
+    except ValueError:
+        raise ValueError(f"created_at {value!r} is not an ISO 8601 time") from None
+    if dt.tzinfo is None:
+        dt = dt.replace(tzinfo=timezone.utc)  # documented: naive times are read as UTC
+    return dt.astimezone(timezone.utc)
+
+
+def record_to_post(rec: Any) -> RawPost:
+    """A dataset row in the common shape; ValueError in words when the row is unusable."""
+    if not isinstance(rec, dict):
+        raise ValueError(f"expected an object with id, text and created_at, got {type(rec).__name__}")
+    rid, text = rec.get("id"), rec.get("text")
+    if rid is None or str(rid).strip() == "":
+        raise ValueError("id is missing")
+    if not isinstance(text, str) or not text.strip():
+        raise ValueError("text is missing or empty")
+    tags = rec.get("hashtags") or ()
+    if isinstance(tags, str):
+        tags = [t for t in tags.replace(",", " ").split() if t]
+    if not isinstance(tags, (list, tuple)):
+        raise ValueError("hashtags must be a list or a space/comma separated string")
+    lang = rec.get("lang") or None
+    return RawPost(native_id=str(rid).strip(), text=text, created_at=parse_time(rec.get("created_at")),
+                   url=rec.get("url") or None, author=rec.get("author") or None,
+                   lang=str(lang) if lang else None, tags=tuple(str(t) for t in tags))
+
+
+def iter_jsonl(lines: Iterator[tuple[int, bytes]]) -> Iterator[RawPost | BadRow]:
+    for lineno, raw in lines:
+        if not raw.strip():
+            continue
+        if len(raw) > MAX_LINE_BYTES:
+            yield BadRow(lineno, f"line is {len(raw):,} bytes, over the {MAX_LINE_BYTES:,}-byte limit")
+            continue
+        try:
+            yield record_to_post(json.loads(raw))
+        except json.JSONDecodeError as exc:
+            yield BadRow(lineno, f"not valid JSON ({exc.msg} at column {exc.colno})")
+        except (ValueError, UnicodeDecodeError) as exc:
+            yield BadRow(lineno, str(exc))
+
+
+def iter_csv(fh: io.TextIOBase) -> Iterator[RawPost | BadRow]:
+    reader = csv.DictReader(fh)
+    missing = {"id", "text", "created_at"} - set(reader.fieldnames or [])
+    if missing:
+        yield BadRow(1, f"CSV header lacks {', '.join(sorted(missing))}")
+        return
+    for rec in reader:
+        try:
+            yield record_to_post(rec)
+        except ValueError as exc:
+            yield BadRow(reader.line_num, str(exc))
+
+
+def iter_file(path: Path, fmt: str) -> Iterator[RawPost | BadRow]:
+    """Every row of a dataset file, for `monitor import`."""
+    if fmt == "csv":
+        with path.open("r", encoding="utf-8", errors="replace", newline="") as fh:
+            yield from iter_csv(fh)
+    else:
+        with path.open("rb") as fh:
+            yield from iter_jsonl(enumerate(fh, start=1))
+
+
 class FileSource(Source):
+    """Follows a growing JSONL file: each poll reads the complete lines appended since the last."""
+
     kind = "file"
     Settings = FileSettings
 
-    def fetch(self, state: dict, ctx: PollContext) -> Batch:  # pragma: no cover - filled in next
-        raise NotImplementedError
+    def fetch(self, state: dict[str, Any], ctx: PollContext) -> Batch:
+        path = Path(self.settings.path).expanduser()
+        if detect_format(path, self.settings.format) != "jsonl":
+            raise SourceError(f"file source {self.name}: only JSONL files can be followed; "
+                              f"load CSV with `monitor import`")
+        try:
+            size = path.stat().st_size
+        except FileNotFoundError:
+            raise SourceError(f"file {path} does not exist (yet)") from None
+        offset, line = int(state.get("offset", 0)), int(state.get("line", 0))
+        notes = []
+        if size < offset:  # truncated or replaced: start over; dedupe drops what we had
+            notes.append(f"{path} shrank from {offset:,} to {size:,} bytes; reading it again from the start")
+            offset, line = 0, 0
+        with path.open("rb") as fh:
+            fh.seek(offset)
+            data = fh.read(FOLLOW_CHUNK_BYTES)
+        end = data.rfind(b"\n")
+        if end < 0:
+            if len(data) >= FOLLOW_CHUNK_BYTES:  # one enormous line: skip it rather than stall forever
+                notes.append(f"line {line + 1}: over {FOLLOW_CHUNK_BYTES:,} bytes without a newline; skipped")
+                return Batch(posts=[], state={"offset": offset + len(data), "line": line + 1}, notes=notes)
+            return Batch(posts=[], state=dict(state, offset=offset, line=line), notes=notes)
+        complete = data[: end + 1]
+        rows = complete.split(b"\n")[:-1]
+        posts = []
+        for item in iter_jsonl(((line + i + 1, raw) for i, raw in enumerate(rows))):
+            if isinstance(item, BadRow):
+                notes.append(f"{path}: {item}")
+            else:
+                posts.append(item)
+        return Batch(posts=posts, state={"offset": offset + len(complete), "line": line + len(rows)}, notes=notes)

@@ -1,0 +1,148 @@
+"""`monitor demo`: the whole pipeline offline, over the built-in simulator.
+
+The simulator plays the bundled three-day corpus at an accelerated clock, the collector polls it
+exactly as it would poll the real services, and a separate demo store (storage/demo.db) receives
+the result, so the demo never mixes with real data.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import sys
+import time
+from datetime import timedelta
+from importlib import resources
+from pathlib import Path
+
+from monitor.config import load_config
+from monitor.metrics import summarize
+from monitor.scheduler import Collector
+from monitor.simulate import SimClock, Simulator
+from monitor.store import Store, utcnow
+
+log = logging.getLogger(__name__)
+
+CORPUS_SPAN_S = 3 * 24 * 3600
+
+
+def write_demo_config(sim_url: str, folder: Path) -> Path:
+    template = resources.files("monitor").joinpath("data/demo.yaml").read_text(encoding="utf-8")
+    folder.mkdir(parents=True, exist_ok=True)
+    path = folder / "demo-feeds.yaml"
+    path.write_text(template.replace("{SIM}", sim_url) + f"\nstorage_dir: {folder}\n", encoding="utf-8")
+    return path
+
+
+def run_demo(*, duration: float = 60.0, speed: float | None = None, headless: bool = True,
+             db_url: str | None = None, keep: bool = False, storage: Path | None = None,
+             out=None) -> int:
+    out = out or sys.stdout
+    storage = (storage or Path("storage")).resolve()
+    db_path = storage / "demo.db"
+    if db_url is None:
+        if not keep:
+            for suffix in ("", "-wal", "-shm"):
+                Path(f"{db_path}{suffix}").unlink(missing_ok=True)
+        db_url = f"sqlite:///{db_path}"
+    # Play the 3 days in ~90% of the run, leaving the last polls to catch up with the end.
+    speed = speed or CORPUS_SPAN_S / max(duration * 0.9, 1.0)
+    if not headless:
+        log.warning("the dashboard is not part of this version yet; running the demo headless")
+    clock = SimClock(epoch=_epoch(), speed=speed)
+    with Simulator(clock=clock) as sim:
+        config = load_config(write_demo_config(sim.url, storage))
+        store = Store(db_url)
+        collector = Collector(config, store)
+        print(f"demo: simulator at {sim.url}, {speed:,.0f}× real time, {duration:.0f} s; store {db_path}", file=out)
+        collector.start()
+        try:
+            _wait(duration, sim, store, out)
+        except KeyboardInterrupt:
+            print("demo: interrupted", file=out)
+        finally:
+            collector.stop(wait=True)
+        # One last poll of every source so the summary covers all that was published.
+        final = Collector(config, store)
+        final.poll_all()
+        final.stop()
+        print_summary(store, config, out)
+        store.close()
+    return 0
+
+
+def _epoch():
+    now = utcnow().replace(minute=0, second=0, microsecond=0)
+    return now - timedelta(seconds=CORPUS_SPAN_S)
+
+
+def _wait(duration: float, sim: Simulator, store: Store, out) -> None:
+    deadline = time.monotonic() + duration
+    if not (hasattr(out, "isatty") and out.isatty()) or os.environ.get("CI"):
+        while time.monotonic() < deadline:
+            time.sleep(min(1.0, max(0.0, deadline - time.monotonic())))
+        return
+    from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
+
+    with Progress(TextColumn("demo"), BarColumn(), TextColumn("{task.fields[posts]:>6} posts"),
+                  TimeRemainingColumn(), transient=True) as bar:
+        task = bar.add_task("demo", total=duration, posts=0)
+        start = time.monotonic()
+        while time.monotonic() < deadline:
+            time.sleep(0.5)
+            posts = sum(store.post_counts().values())
+            bar.update(task, completed=time.monotonic() - start, posts=posts)
+
+
+def print_summary(store: Store, config, out) -> None:
+    """Per-topic numbers over the whole demo, with their uncertainty and display rules."""
+    from rich.console import Console
+    from rich.table import Table
+    from rich.text import Text
+
+    console = Console(file=out, width=120)
+    table = Table(title="reaction-monitor demo: per-topic summary (whole corpus)", title_justify="left")
+    for col in ("topic", "posts", "unscored", "mean sentiment [95% CI]", "positive", "negative",
+                "ER-3", "B", "sigma", "busiest hour"):
+        table.add_column(col, justify="right" if col not in ("topic",) else "left")
+    for topic in config.topics:
+        s = summarize(store.sums(topic.name))
+        busiest = _busiest_hour(store, topic.name)
+        table.add_row(
+            Text(topic.display_name), Text(f"{s.n + s.n_unscored:,}"), Text(f"{s.n_unscored:,}"),
+            Text(_mean(s)), Text(_share(s.pos_share)), Text(_share(s.neg_share)),
+            Text(_num(s.er3)), Text(_num(s.b)), Text(_num(s.sigma)), Text(busiest))
+    console.print(table)
+    for src in store.source_states():
+        if src.get("last_outcome") not in (None, "ok", "not_modified"):
+            console.print(Text(f"! {src['name']}: {src.get('last_error')}", style="yellow"))
+
+
+def _busiest_hour(store: Store, topic: str) -> str:
+    from monitor.store import SeriesQuery
+
+    df = store.series(SeriesQuery(topic=topic, every_s=3600))
+    if df.is_empty():
+        return "—"
+    df = df.with_columns(total=df["n_neg"] + df["n_neu"] + df["n_pos"] + df["n_unscored"])
+    row = df.sort("total", descending=True).row(0, named=True)
+    return f"{row['start']:%a %H:%M} UTC ({row['total']})"
+
+
+def _mean(s) -> str:
+    if s.mean is None:
+        return "no data"
+    if s.mean_lo is None:
+        return f"{s.mean:+.3f}"
+    return f"{s.mean:+.3f} [{s.mean_lo:+.3f}, {s.mean_hi:+.3f}]"
+
+
+def _share(x: float | None) -> str:
+    return "no data" if x is None else f"{x:.0%}"
+
+
+def _num(x: float | None) -> str:
+    return "—" if x is None else f"{x:.3f}"
+
+
+__all__ = ["print_summary", "run_demo", "write_demo_config"]

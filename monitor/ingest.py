@@ -1,0 +1,335 @@
+"""One poll of one source, end to end: fetch → normalize → match → dedupe → score → store.
+
+Everything a poll produces (posts, scores, topic links, bucket sums, the source's new cursor and
+its poll-log row) is written in ONE transaction. If the process dies before the commit, nothing
+of the poll is stored and the old cursor makes the next poll fetch the same items again: nothing
+is lost and nothing is stored twice.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections import defaultdict
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy import Connection, insert, or_, select, update
+from sqlalchemy.dialects import postgresql, sqlite
+
+from monitor.match import TopicMatcher
+from monitor.metrics import classify
+from monitor.models import ALL_SOURCES, Bucket, PollLog, Post, PostTopic, Repost, SourceRow, SourceState
+from monitor.scoring import ScoringPipeline
+from monitor.sources.base import Batch, PollContext, RawPost, Source, SourceError
+from monitor.store import BUCKET_WIDTH_S, Store, bucket_start, utcnow
+from monitor.text import canonical_url, extract_hashtags, html_to_text, sanitize
+
+log = logging.getLogger(__name__)
+
+IN_CHUNK = 500  # bound the size of IN (...) lists: SQLite's variable limit, PostgreSQL's planner
+MAX_GAP_MINUTES = 7 * 24 * 60  # how far back a failure marks buckets incomplete
+
+
+@dataclass(slots=True)
+class Normalized:
+    """A post after normalize: plain, control-free text and the keys dedupe needs."""
+
+    raw: RawPost
+    text: str
+    author: str | None
+    tags: list[str]
+    canonical_url: str | None
+    topics: list[str] = field(default_factory=list)
+
+
+@dataclass(slots=True)
+class PollOutcome:
+    source: str
+    outcome: str  # ok | not_modified | partial | error
+    new_posts: int = 0
+    duplicates: int = 0
+    unmatched: int = 0
+    reposts: int = 0
+    error: str | None = None
+    status: int | None = None
+    retry_after: float | None = None
+    duration_s: float = 0.0
+
+
+# --- normalize ------------------------------------------------------------------------------
+
+def normalize(raw: RawPost) -> Normalized:
+    body = html_to_text(raw.text) if raw.is_html else raw.text
+    title = (raw.title or "").strip()
+    if title and not body.strip().startswith(title[: max(10, len(title) // 2)]):
+        body = f"{title}\n{body}" if body.strip() else title
+    text = sanitize(body).strip()
+    tags = list(dict.fromkeys([t.lstrip("#").casefold() for t in raw.tags if t] + extract_hashtags(text)))
+    author = (sanitize(raw.author).strip() or None) if raw.author else None
+    return Normalized(raw=raw, text=text, author=author, tags=tags, canonical_url=canonical_url(raw.url))
+
+
+# --- the pipeline ---------------------------------------------------------------------------
+
+class Ingestor:
+    """Holds what is expensive to build (matcher, scorer) and runs polls against one store."""
+
+    def __init__(self, store: Store, topics: Sequence[Any], *, scoring: ScoringPipeline | None = None,
+                 clock: Callable[[], datetime] = utcnow):
+        self.store = store
+        self.topics = list(topics)
+        self.topic_by_name = {t.name: t for t in self.topics}
+        self.matcher = TopicMatcher(self.topics)
+        self.scoring = scoring or ScoringPipeline()
+        self.clock = clock
+
+    # One poll: fetch, then store in one transaction; failures become readable source state.
+    def poll(self, source: Source) -> PollOutcome:
+        started = self.clock()
+        t0 = time.perf_counter()
+        row = self.store.source_state(source.name) or {}
+        state = dict(row.get("state") or {})
+        ctx = PollContext(now=started, backfill=source.settings.backfill)
+        try:
+            batch = source.fetch(state, ctx)
+        except SourceError as exc:
+            return self._record_failure(source, started, t0, exc, row)
+        except Exception as exc:  # a schema surprise must not kill the collector
+            log.debug("unexpected error polling %s", source.name, exc_info=True)
+            err = SourceError(f"unexpected {type(exc).__name__} while reading {source.name}: {exc}")
+            return self._record_failure(source, started, t0, err, row)
+        return self.store_batch(source, batch, started, t0)
+
+    def store_batch(self, source: Source, batch: Batch, started: datetime, t0: float | None = None) -> PollOutcome:
+        t0 = time.perf_counter() if t0 is None else t0
+        settings = source.settings
+        bound = settings.topics
+        normalized = [normalize(p) for p in batch.posts]
+        originals = [n for n in normalized if n.raw.repost_of is None]
+        reposts = [n for n in normalized if n.raw.repost_of is not None]
+        matched = self._match(originals, settings.match, bound)
+        unmatched = len(originals) - len(matched)
+        outcome = PollOutcome(source=source.name, outcome="ok", unmatched=unmatched, status=batch.status)
+        if batch.not_modified:
+            outcome.outcome = "not_modified"
+        if batch.error is not None:
+            outcome.outcome, outcome.error = "partial", batch.error.message
+            outcome.retry_after = batch.error.retry_after
+        now = self.clock()
+        with self.store.write() as conn:
+            fresh = self._dedupe(conn, source.name, matched)
+            outcome.duplicates = len(matched) - len(fresh)
+            scored = self._score(fresh)
+            outcome.new_posts = self._insert_posts(conn, source.name, scored, now)
+            outcome.reposts = self._insert_reposts(conn, source.name, reposts, now)
+            outcome.duration_s = time.perf_counter() - t0
+            self._save_state(conn, source, batch.state, outcome, started)
+            if batch.error is not None:
+                self._mark_gap(conn, source, started)
+        for note in batch.notes:
+            log.info("%s: %s", source.name, note)
+        return outcome
+
+    # --- match --------------------------------------------------------------------------
+    def _match(self, posts: Iterable[Normalized], mode: str, bound: list[str] | None) -> list[Normalized]:
+        out = []
+        for p in posts:
+            names = self.matcher.match_all() if mode == "all" else self.matcher.match(p.text, p.tags)
+            if bound is not None:
+                names = [n for n in names if n in bound]
+            if names:
+                p.topics = names
+                out.append(p)
+        return out
+
+    # --- dedupe -------------------------------------------------------------------------
+    def _dedupe(self, conn: Connection, source: str, posts: list[Normalized]) -> list[Normalized]:
+        """Drop what the batch repeats and what the store already has (by id, canonical id or URL)."""
+        seen_ids: set[str] = set()
+        seen_keys: set[str] = set()
+        unique = []
+        for p in posts:
+            keys = {k for k in (p.canonical_url, p.raw.canonical_id) if k}
+            if p.raw.native_id in seen_ids or keys & seen_keys:
+                continue
+            seen_ids.add(p.raw.native_id)
+            seen_keys |= keys
+            unique.append(p)
+        if not unique:
+            return []
+        stored_ids = self._existing(conn, Post.native_id, [p.raw.native_id for p in unique], Post.source == source)
+        stored_urls = self._existing(conn, Post.canonical_url, [p.canonical_url for p in unique if p.canonical_url])
+        stored_cids = self._existing(conn, Post.canonical_id, [p.raw.canonical_id for p in unique if p.raw.canonical_id])
+        return [p for p in unique
+                if p.raw.native_id not in stored_ids
+                and (p.canonical_url is None or p.canonical_url not in stored_urls)
+                and (p.raw.canonical_id is None or p.raw.canonical_id not in stored_cids)]
+
+    @staticmethod
+    def _existing(conn: Connection, column: Any, values: list[str], *where: Any) -> set[str]:
+        found: set[str] = set()
+        for i in range(0, len(values), IN_CHUNK):
+            chunk = values[i:i + IN_CHUNK]
+            found.update(conn.execute(select(column).where(column.in_(chunk), *where)).scalars())
+        return found
+
+    # --- score --------------------------------------------------------------------------
+    def _score(self, posts: list[Normalized]) -> list[tuple[Normalized, Any]]:
+        if not posts:
+            return []
+        scores = self.scoring.score([p.text for p in posts], [p.raw.lang for p in posts])
+        out = []
+        for p, s in zip(posts, scores):
+            # A topic limited to some languages keeps only posts in them (unknown passes).
+            p.topics = [t for t in p.topics if self._lang_ok(t, s.lang)]
+            if p.topics:
+                out.append((p, s))
+        return out
+
+    def _lang_ok(self, topic: str, lang: str | None) -> bool:
+        t = self.topic_by_name.get(topic)
+        langs = getattr(t, "languages", None) if t is not None else None
+        return not langs or lang is None or lang in langs
+
+    # --- store --------------------------------------------------------------------------
+    def _insert_posts(self, conn: Connection, source: str, scored: list[tuple[Normalized, Any]], now: datetime) -> int:
+        if not scored:
+            return 0
+        rows = [{
+            "source": source, "native_id": p.raw.native_id, "canonical_url": p.canonical_url,
+            "canonical_id": p.raw.canonical_id, "url": p.raw.url, "author": p.author, "text": p.text,
+            "lang": s.lang, "tags": p.tags, "created_at": p.raw.created_at, "fetched_at": now,
+            "engagement": p.raw.engagement, "reposts": 0, "compound": s.compound, "pos": s.pos,
+            "neu": s.neu, "neg": s.neg, "scorer": s.scorer, "scorer_version": s.scorer_version,
+        } for p, s in scored]
+        ids = conn.execute(insert(Post).returning(Post.id, sort_by_parameter_order=True), rows).scalars().all()
+        links = [{"post_id": pid, "topic": t, "created_at": p.raw.created_at}
+                 for pid, (p, _s) in zip(ids, scored) for t in p.topics]
+        conn.execute(insert(PostTopic), links)
+        self._add_to_buckets(conn, source, scored)
+        return len(rows)
+
+    def _add_to_buckets(self, conn: Connection, source: str, scored: list[tuple[Normalized, Any]]) -> None:
+        acc: dict[tuple[str, str, int], list[float]] = defaultdict(lambda: [0, 0, 0, 0.0, 0.0, 0.0, 0.0, 0, 0])
+        for p, s in scored:
+            start = bucket_start(p.raw.created_at)
+            for topic in p.topics:
+                for src in (source, ALL_SOURCES):
+                    a = acc[(topic, src, start)]
+                    if s.compound is None:
+                        a[7] += 1
+                    else:
+                        k = classify(s.compound) + 1  # -1/0/+1 -> 0/1/2
+                        a[k] += 1
+                        a[3 + k] += s.compound
+                        a[6] += s.compound * s.compound
+                    a[8] += p.raw.engagement
+        rows = [{"topic": t, "source": src, "start_ts": start, "width_s": BUCKET_WIDTH_S,
+                 "n_neg": a[0], "n_neu": a[1], "n_pos": a[2], "sum_neg": a[3], "sum_neu": a[4],
+                 "sum_pos": a[5], "sum_sq": a[6], "n_unscored": a[7], "engagement": a[8], "incomplete": False}
+                for (t, src, start), a in acc.items()]
+        upsert_buckets(conn, rows)
+
+    def _insert_reposts(self, conn: Connection, source: str, reposts: list[Normalized], now: datetime) -> int:
+        """A boost adds engagement to its stored original, once per boost."""
+        if not reposts:
+            return 0
+        ids = list(dict.fromkeys(r.raw.native_id for r in reposts))
+        known = self._existing(conn, Repost.native_id, ids, Repost.source == source)
+        new = [r for r in reposts if r.raw.native_id not in known]
+        new = list({r.raw.native_id: r for r in new}.values())
+        if not new:
+            return 0
+        originals = {}
+        wanted = list({r.raw.repost_of for r in new})
+        for i in range(0, len(wanted), IN_CHUNK):
+            originals.update(conn.execute(select(Post.native_id, Post.id).where(
+                Post.source == source, Post.native_id.in_(wanted[i:i + IN_CHUNK]))).all())
+        conn.execute(insert(Repost), [{"source": source, "native_id": r.raw.native_id,
+                                       "post_id": originals.get(r.raw.repost_of), "seen_at": now} for r in new])
+        per_post: dict[int, int] = defaultdict(int)
+        for r in new:
+            if r.raw.repost_of in originals:
+                per_post[originals[r.raw.repost_of]] += 1
+        for pid, k in per_post.items():
+            conn.execute(update(Post).where(Post.id == pid).values(
+                reposts=Post.reposts + k, engagement=Post.engagement + k))
+        return len(new)
+
+    def _save_state(self, conn: Connection, source: Source, state: dict, outcome: PollOutcome, started: datetime) -> None:
+        ok = outcome.outcome in ("ok", "not_modified")
+        values: dict[str, Any] = {
+            "state": state, "last_poll_at": started, "last_outcome": outcome.outcome,
+            "last_status": outcome.status, "posts_total": SourceState.posts_total + outcome.new_posts,
+        }
+        if ok:
+            values.update(last_ok_at=started, last_error=None, consecutive_failures=0, failing_since=None)
+        else:
+            values.update(last_error=outcome.error, consecutive_failures=SourceState.consecutive_failures + 1)
+        _ensure_state_row(conn, source)
+        conn.execute(update(SourceState).where(SourceState.source == source.name).values(**values))
+        conn.execute(insert(PollLog).values(source=source.name, started_at=started, duration_s=outcome.duration_s,
+                                            outcome=outcome.outcome, http_status=outcome.status,
+                                            new_posts=outcome.new_posts, error=outcome.error))
+
+    # --- failure ------------------------------------------------------------------------
+    def _record_failure(self, source: Source, started: datetime, t0: float, exc: SourceError,
+                        row: dict[str, Any]) -> PollOutcome:
+        outcome = PollOutcome(source=source.name, outcome="error", error=exc.message, status=exc.status,
+                              retry_after=exc.retry_after, duration_s=time.perf_counter() - t0)
+        with self.store.write() as conn:
+            _ensure_state_row(conn, source)
+            conn.execute(update(SourceState).where(SourceState.source == source.name).values(
+                last_poll_at=started, last_outcome="error", last_error=exc.message, last_status=exc.status,
+                consecutive_failures=SourceState.consecutive_failures + 1,
+                failing_since=row.get("failing_since") or started))
+            conn.execute(insert(PollLog).values(source=source.name, started_at=started,
+                                                duration_s=outcome.duration_s, outcome="error",
+                                                http_status=exc.status, new_posts=0, error=exc.message))
+            self._mark_gap(conn, source, row.get("last_poll_at") or started)
+        log.warning("%s: %s", source.name, exc.message)
+        return outcome
+
+    def _mark_gap(self, conn: Connection, source: Source, since: datetime) -> None:
+        """Flag every minute since the last attempt as incomplete for the topics this source serves."""
+        now = self.clock()
+        first = max(bucket_start(since), bucket_start(now - timedelta(minutes=MAX_GAP_MINUTES)))
+        last = bucket_start(now)
+        names = source.settings.topics or [t.name for t in self.topics]
+        rows = [{"topic": t, "source": src, "start_ts": ts, "width_s": BUCKET_WIDTH_S, "incomplete": True,
+                 "n_neg": 0, "n_neu": 0, "n_pos": 0, "sum_neg": 0.0, "sum_neu": 0.0, "sum_pos": 0.0,
+                 "sum_sq": 0.0, "n_unscored": 0, "engagement": 0}
+                for t in names for src in (source.name, ALL_SOURCES)
+                for ts in range(first, last + 1, BUCKET_WIDTH_S)]
+        upsert_buckets(conn, rows)
+
+
+def _ensure_state_row(conn: Connection, source: Source) -> None:
+    """Sources are registered at start-up; this covers one that was not (an ad-hoc import)."""
+    if conn.execute(select(SourceState.source).where(SourceState.source == source.name)).first() is None:
+        if conn.execute(select(SourceRow.name).where(SourceRow.name == source.name)).first() is None:
+            conn.execute(insert(SourceRow).values(name=source.name, kind=source.kind,
+                                                  settings=source.settings.model_dump(mode="json")))
+        conn.execute(insert(SourceState).values(source=source.name, state={}))
+
+
+def upsert_buckets(conn: Connection, rows: list[dict[str, Any]]) -> None:
+    """Add sums into existing buckets (INSERT … ON CONFLICT DO UPDATE), one statement per batch."""
+    if not rows:
+        return
+    dialect = postgresql if conn.dialect.name == "postgresql" else sqlite
+    stmt = dialect.insert(Bucket)
+    ex = stmt.excluded
+    tbl = Bucket.__table__.c
+    sums = ("n_neg", "n_neu", "n_pos", "sum_neg", "sum_neu", "sum_pos", "sum_sq", "n_unscored", "engagement")
+    set_ = {c: tbl[c] + ex[c] for c in sums}
+    set_["incomplete"] = or_(tbl.incomplete, ex.incomplete)
+    stmt = stmt.on_conflict_do_update(index_elements=["topic", "source", "start_ts", "width_s"], set_=set_)
+    for i in range(0, len(rows), 2000):
+        conn.execute(stmt, rows[i:i + 2000])
+
+
+__all__ = ["Ingestor", "Normalized", "PollOutcome", "normalize", "upsert_buckets"]

@@ -1,0 +1,162 @@
+"""The collector: one APScheduler job per source, with backoff that never gives up.
+
+Each source polls at its interval with a little jitter (so many sources do not hit at once),
+one run at a time, missed runs coalesced. A failing source waits exponentially longer (with
+jitter, and never less than the server's Retry-After), up to a cap, and keeps trying forever:
+the story may break while a feed is down, and the first successful poll should pick it up.
+"""
+
+from __future__ import annotations
+
+import logging
+import random
+import threading
+from collections.abc import Callable
+from datetime import datetime, timedelta, timezone
+
+import httpx
+from apscheduler.executors.pool import ThreadPoolExecutor
+from apscheduler.schedulers.background import BackgroundScheduler
+from apscheduler.triggers.interval import IntervalTrigger
+from sqlalchemy import update
+
+from monitor.ingest import Ingestor, PollOutcome
+from monitor.models import SourceState
+from monitor.sources import source_class
+from monitor.sources.base import Source
+from monitor.sources.http import make_client
+from monitor.store import Store, utcnow
+
+log = logging.getLogger(__name__)
+
+MAX_BACKOFF = timedelta(hours=1)
+MAX_RETRY_AFTER = timedelta(hours=24)
+
+
+def backoff_delay(interval: timedelta, failures: int, retry_after: float | None = None,
+                  rng: random.Random | None = None) -> timedelta:
+    """How long to wait after the `failures`-th failure in a row.
+
+    interval × 2^(failures−1), capped at max(interval, min(16 × interval floored at 1 min, 1 h)),
+    ±20% jitter so that sources failing together do not retry together, and never sooner than
+    the server's Retry-After (itself capped at a day, in case a server sends nonsense).
+    """
+    rng = rng or random
+    if failures <= 0:
+        return interval
+    cap = max(interval, min(max(interval * 16, timedelta(minutes=1)), MAX_BACKOFF))
+    base = min(interval * (2 ** min(failures - 1, 20)), cap)
+    delay = base * rng.uniform(0.8, 1.2)
+    if retry_after is not None:
+        delay = max(delay, min(timedelta(seconds=retry_after), MAX_RETRY_AFTER))
+    return delay
+
+
+def build_sources(config, http: httpx.Client) -> list[Source]:
+    """Instantiate every enabled source with the topics it serves."""
+    sources = []
+    for settings in config.sources:
+        if not settings.enabled:
+            continue
+        cls = source_class(settings.kind)
+        sources.append(cls(settings, config.topics_for(settings), http))
+    return sources
+
+
+class Collector:
+    """Polls the configured sources into the store, on a schedule or on demand."""
+
+    def __init__(self, config, store: Store, *, clock: Callable[[], datetime] = utcnow,
+                 http: httpx.Client | None = None, ingestor: Ingestor | None = None,
+                 on_poll: Callable[[PollOutcome], None] | None = None):
+        self.config = config
+        self.store = store
+        self.clock = clock
+        self.http = http or make_client()
+        self.sources = {s.name: s for s in build_sources(config, self.http)}
+        self.ingestor = ingestor or Ingestor(store, config.topics, clock=clock)
+        self.on_poll = on_poll
+        self.scheduler: BackgroundScheduler | None = None
+        self._rng = random.Random()
+        self._stopped = threading.Event()
+        store.sync_sources(config.sources)
+
+    # --- on demand ----------------------------------------------------------------------
+    def poll(self, name: str) -> PollOutcome:
+        source = self.sources[name]
+        outcome = self.ingestor.poll(source)
+        if self.on_poll:
+            self.on_poll(outcome)
+        return outcome
+
+    def poll_all(self) -> list[PollOutcome]:
+        return [self.poll(name) for name in self.sources]
+
+    # --- scheduled ----------------------------------------------------------------------
+    def start(self) -> None:
+        workers = max(1, min(len(self.sources), 4))
+        self.scheduler = BackgroundScheduler(
+            timezone=timezone.utc,
+            executors={"default": ThreadPoolExecutor(max_workers=workers)},
+            job_defaults={"coalesce": True, "max_instances": 1, "misfire_grace_time": None},
+        )
+        now = self.clock()
+        for name, source in self.sources.items():
+            if source.streaming:
+                continue  # streaming sources run their own loop (added with the first of them)
+            interval = source.settings.interval
+            jitter = max(0.0, min(interval.total_seconds() * 0.1, 30.0))
+            state = self.store.source_state(name) or {}
+            first = state.get("next_poll_at")
+            # Respect a backoff that was running when the process stopped; otherwise start soon.
+            if first is None or first < now:
+                first = now + timedelta(seconds=self._rng.uniform(0, min(jitter, 2.0)))
+            self.scheduler.add_job(self._run, IntervalTrigger(seconds=interval.total_seconds(), jitter=jitter),
+                                   id=name, name=name, args=[name], next_run_time=first)
+        self.scheduler.start()
+        log.info("collecting from %d source(s): %s", len(self.sources), ", ".join(self.sources))
+
+    def _run(self, name: str) -> None:
+        if self._stopped.is_set():
+            return
+        try:
+            outcome = self.poll(name)
+        except Exception:  # the store itself failed (disk full, database down): keep the job alive
+            log.exception("poll of %s could not be stored; will retry", name)
+            outcome = PollOutcome(source=name, outcome="error", error="could not write to the store")
+        self._schedule_next(name, outcome)
+
+    def _schedule_next(self, name: str, outcome: PollOutcome) -> None:
+        source = self.sources[name]
+        state = self.store.source_state(name) or {}
+        failures = int(state.get("consecutive_failures") or 0)
+        if outcome.outcome == "error" or outcome.outcome == "partial":
+            delay = backoff_delay(source.settings.interval, max(failures, 1), outcome.retry_after, self._rng)
+            log.warning("%s: %s; next try in %s", name, outcome.error, _words(delay))
+        else:
+            delay = source.settings.interval
+            if outcome.new_posts:
+                log.info("%s: %d new post(s)", name, outcome.new_posts)
+        next_at = self.clock() + delay
+        if self.scheduler is not None and outcome.outcome in ("error", "partial") and not self._stopped.is_set():
+            try:
+                self.scheduler.modify_job(name, next_run_time=next_at)
+            except Exception:  # the job was removed while shutting down
+                pass
+        with self.store.write() as conn:
+            conn.execute(update(SourceState).where(SourceState.source == name).values(next_poll_at=next_at))
+
+    def stop(self, wait: bool = True) -> None:
+        self._stopped.set()
+        if self.scheduler is not None and self.scheduler.running:
+            self.scheduler.shutdown(wait=wait)
+        self.http.close()
+
+
+def _words(delay: timedelta) -> str:
+    s = delay.total_seconds()
+    if s < 90:
+        return f"{s:.0f}s"
+    if s < 5400:
+        return f"{s / 60:.0f} min"
+    return f"{s / 3600:.1f} h"

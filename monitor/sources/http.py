@@ -1,0 +1,90 @@
+"""HTTP shared by every polled source: one client, a size cap, and failures put into words.
+
+Each platform module decides what a status means for it (Bluesky's 401 is "rejected the app
+password"); this module only turns transport-level trouble into a SourceError a person can read.
+"""
+
+from __future__ import annotations
+
+from email.utils import parsedate_to_datetime
+from datetime import datetime, timezone
+
+import httpx
+
+from monitor.sources.base import USER_AGENT, SourceError
+
+DEFAULT_MAX_BYTES = 10_000_000
+
+
+def make_client(timeout: float = 20.0) -> httpx.Client:
+    return httpx.Client(
+        headers={"User-Agent": USER_AGENT},
+        timeout=httpx.Timeout(timeout, connect=min(timeout, 10.0)),
+        follow_redirects=True,
+        limits=httpx.Limits(max_connections=20, max_keepalive_connections=10),
+    )
+
+
+def parse_retry_after(value: str | None, now: datetime | None = None) -> float | None:
+    """Retry-After is either seconds or an HTTP date (RFC 9110 §10.2.3)."""
+    if not value:
+        return None
+    value = value.strip()
+    try:
+        return max(0.0, float(value))
+    except ValueError:
+        pass
+    try:
+        when = parsedate_to_datetime(value)
+    except (TypeError, ValueError):
+        return None
+    if when.tzinfo is None:
+        when = when.replace(tzinfo=timezone.utc)
+    return max(0.0, (when - (now or datetime.now(timezone.utc))).total_seconds())
+
+
+def describe_status(what: str, status: int) -> str:
+    if status == 401:
+        return f"{what} rejected the credentials (401)"
+    if status == 403:
+        return f"{what} refused access (403)"
+    if status == 404:
+        return f"{what} was not found (404)"
+    if status == 410:
+        return f"{what} is gone (410)"
+    if status == 429:
+        return f"{what} is rate-limiting us (429)"
+    if 500 <= status < 600:
+        return f"{what} had a server error ({status})"
+    return f"{what} answered HTTP {status}"
+
+
+def get(client: httpx.Client, url: str, *, what: str, headers: dict[str, str] | None = None,
+        params: dict | None = None, max_bytes: int = DEFAULT_MAX_BYTES, timeout: float | None = None,
+        ok: tuple[int, ...] = (200, 304)) -> tuple[httpx.Response, bytes]:
+    """GET with a hard size cap; raises SourceError in words for anything but the `ok` statuses."""
+    try:
+        kwargs = {"timeout": timeout} if timeout is not None else {}
+        with client.stream("GET", url, headers=headers, params=params, **kwargs) as resp:
+            if resp.status_code not in ok:
+                retry = parse_retry_after(resp.headers.get("Retry-After"))
+                msg = describe_status(what, resp.status_code)
+                if retry is not None:
+                    msg += f"; asked to retry in {retry:.0f}s"
+                raise SourceError(msg, status=resp.status_code, retry_after=retry)
+            declared = resp.headers.get("Content-Length")
+            if declared and declared.isdigit() and int(declared) > max_bytes:
+                raise SourceError(f"{what} sent {int(declared):,} bytes, over the {max_bytes:,}-byte cap",
+                                  status=resp.status_code)
+            chunks, size = [], 0
+            for chunk in resp.iter_bytes():
+                size += len(chunk)
+                if size > max_bytes:
+                    raise SourceError(f"{what} sent more than the {max_bytes:,}-byte cap; response dropped",
+                                      status=resp.status_code)
+                chunks.append(chunk)
+            return resp, b"".join(chunks)
+    except httpx.TimeoutException:
+        raise SourceError(f"{what} did not answer in time (timeout)") from None
+    except httpx.TransportError as exc:
+        raise SourceError(f"could not reach {what}: {type(exc).__name__}: {exc}") from None

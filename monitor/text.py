@@ -1,0 +1,313 @@
+"""Untrusted text: from platform HTML to safe plain text, and the clean copy that gets scored.
+
+Post text comes from strangers and ends up in a terminal, so control, escape and bidi characters
+are removed at ingest (Rich and Textual let ESC through). Everything here runs on every post,
+so the regexes are compiled once and the common case (nothing to do) costs a few C-level scans.
+"""
+
+from __future__ import annotations
+
+import functools
+import html
+import re
+import unicodedata
+from html.parser import HTMLParser
+from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
+
+__all__ = [
+    "canonical_url",
+    "clean_for_scoring",
+    "extract_hashtags",
+    "find_hashtags",
+    "html_to_text",
+    "sanitize",
+    "split_camel",
+    "truncate_display",
+]
+
+# --- sanitize ---------------------------------------------------------------------------------
+
+# Whole escape sequences go, not just the ESC byte: a leftover "]0;title" or "[31m" is noise, and
+# removing ESC alone would let a later pass (or a terminal that treats C1 CSI as ESC [) re-arm it.
+_UNSAFE = re.compile(
+    r"\x1b\[[0-?]*[ -/]*[@-~]"  # CSI: colours, cursor moves, erase
+    r"|\x1b[\]PX^_][^\x07\x1b\x9c]*(?:\x07|\x1b\\|\x9c)"  # OSC/DCS/SOS/PM/APC with terminator
+    r"|\x1b[ -/]*[0-~]"  # other two- or three-byte escapes (ESC c, ESC ( B, ...)
+    r"|\x9b[0-?]*[ -/]*[@-~]"  # 8-bit CSI
+    r"|[\x9d\x90\x98\x9e\x9f][^\x07\x1b\x9c]*(?:\x07|\x9c)"  # 8-bit OSC/DCS/SOS/PM/APC
+    # what is left: C0 except \t \n, DEL, C1, bidi embeddings/overrides/isolates and marks
+    r"|[\x00-\x08\x0b-\x1f\x7f-\x9f\u061c\u200e\u200f\u202a-\u202e\u2066-\u2069]"
+)
+
+
+def sanitize(text: str) -> str:
+    """Make stranger-written text safe to put on a terminal and to compare.
+
+    A bidi override can make a post display as something it does not say, and an OSC sequence
+    can retitle the user's terminal; both are removed, escape sequences as a whole. NFC keeps
+    "café" typed two ways from counting as two different words.
+    """
+    if "\r" in text:
+        text = text.replace("\r\n", "\n").replace("\r", "\n")
+    text = _UNSAFE.sub("", text)
+    if not text.isascii() and not unicodedata.is_normalized("NFC", text):
+        text = unicodedata.normalize("NFC", text)
+    return text
+
+
+# --- HTML to text -----------------------------------------------------------------------------
+
+_BLOCK_TAGS = frozenset({
+    "address", "article", "aside", "blockquote", "dd", "div", "dl", "dt", "figcaption",
+    "figure", "footer", "h1", "h2", "h3", "h4", "h5", "h6", "header", "hr", "li", "main", "nav",
+    "ol", "p", "pre", "section", "table", "tr", "ul",
+})
+_PARAGRAPH_TAGS = frozenset({"p", "blockquote", "pre", "ul", "ol", "table"})
+_DROPPED_TAGS = frozenset({"script", "style", "template", "noscript", "head", "title"})
+_VOID_TAGS = frozenset({"br", "hr", "img", "input", "meta", "link", "wbr", "source", "area"})
+
+_HSPACE = re.compile(r"[^\S\n]+")
+_SPACE_AROUND_NL = re.compile(r" ?\n ?")
+_MANY_NL = re.compile(r"\n{3,}")
+_ANY_TAG = re.compile(r"<[^>]*>")
+
+
+class _TextExtractor(HTMLParser):
+    """Collects visible text; block boundaries become pending line breaks.
+
+    A break is only written when more text follows, and nested blocks ("<ul><li>") ask for
+    the larger break instead of adding theirs up. Mastodon's link shortening (`invisible` /
+    `ellipsis` spans) is only CSS, so keeping every span's text gives back the full URL with no
+    "…" added.
+    """
+
+    def __init__(self) -> None:
+        super().__init__(convert_charrefs=True)
+        self.parts: list[str] = []
+        self._pending = 0  # newlines owed before the next text
+        self._dropped = 0  # depth inside script/style
+        self._pre = 0
+
+    def _block(self, tag: str) -> None:
+        self._pending = max(self._pending, 2 if tag in _PARAGRAPH_TAGS else 1)
+
+    def _flush(self) -> None:
+        if self._pending and self.parts:
+            self.parts.append("\n" * self._pending)
+        self._pending = 0
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        if tag in _DROPPED_TAGS:
+            self._dropped += 1
+        elif tag == "br":
+            self._flush()
+            self.parts.append("\n")
+        elif tag in _BLOCK_TAGS:
+            self._block(tag)
+            if tag == "pre":
+                self._pre += 1
+
+    def handle_startendtag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        if tag in _DROPPED_TAGS:
+            return
+        self.handle_starttag(tag, attrs)
+        if tag not in _VOID_TAGS:
+            self.handle_endtag(tag)
+
+    def handle_endtag(self, tag: str) -> None:
+        if tag in _DROPPED_TAGS:
+            self._dropped = max(0, self._dropped - 1)
+        elif tag in _BLOCK_TAGS:
+            self._block(tag)
+            if tag == "pre":
+                self._pre = max(0, self._pre - 1)
+
+    def handle_data(self, data: str) -> None:
+        if self._dropped:
+            return
+        if data.isspace() and not self._pre:
+            if not self._pending:
+                self.parts.append(" ")
+            return
+        self._flush()
+        if self._pre:  # NUL stands for a kept newline until the spaces are collapsed
+            self.parts.append(data.replace("\x00", "").replace("\n", "\x00"))
+        else:
+            self.parts.append(data.replace("\n", " "))
+
+
+def html_to_text(html_text: str) -> str:
+    """Turn post HTML into the plain text a reader saw.
+
+    Never raises: a broken post must not stop a poll, so any parser trouble falls back to
+    stripping tags.
+    """
+    if "<" not in html_text and "&" not in html_text:
+        return _tidy(html_text)
+    parser = _TextExtractor()
+    try:
+        parser.feed(html_text)
+        parser.close()
+        raw = "".join(parser.parts)
+    except Exception:  # noqa: BLE001 - malformed input of any kind gets the crude fallback
+        raw = html.unescape(_ANY_TAG.sub(" ", html_text))
+    return _tidy(raw)
+
+
+def _tidy(raw: str) -> str:
+    text = _HSPACE.sub(" ", raw)
+    text = _SPACE_AROUND_NL.sub("\n", text)
+    text = _MANY_NL.sub("\n\n", text).replace("\x00", "\n")
+    return sanitize(text.strip())
+
+
+# --- hashtags, mentions, URLs -----------------------------------------------------------------
+
+# Python's \w misses combining marks; Indic and Thai hashtags need theirs, ZWNJ/ZWJ join
+# Persian and Indic words.
+_TAG_CHAR = r"[\w\u0300-\u036f\u0900-\u0dff\u0e00-\u0e7f\u200c\u200d]"
+_URL = r"(?:https?://|www\.)\S+"
+# @user, @user@instance.social, @alice.bsky.social; not an e-mail address (a word char before @).
+# The look-behinds come after the '@' / '#' so that every alternative starts with a literal,
+# which lets the regex engine skip ahead to candidate characters (twice as fast).
+_MENTION = r"@(?<![\w@]@)\w+(?:[.-]\w+)*(?:@\w+(?:[.-]\w+)+)?"
+# A hashtag follows neither a word character nor '&' ("&#x27;") nor '/' or '#'; it needs a letter.
+_HASHTAG = rf"#(?<![\w&#/]#)(?={_TAG_CHAR}*?[^\W\d_])({_TAG_CHAR}+)"
+
+# URLs come first in the alternation so that "#frag" inside a URL is swallowed with it.
+_TOKENS = re.compile(rf"(?P<url>{_URL})|(?P<mention>{_MENTION})|{_HASHTAG}")
+_URL_OR_TAG = re.compile(rf"{_URL}|{_HASHTAG}")  # findall: the tag, or '' for a URL
+
+
+def extract_hashtags(text: str) -> list[str]:
+    """Hashtags as a matcher compares them: casefolded, without '#', each once, in order."""
+    return list(dict.fromkeys(tag.casefold() for tag in find_hashtags(text)))
+
+
+def find_hashtags(text: str) -> list[str]:
+    """Hashtags as written (no '#', case kept, repeats kept): the capitals tell `split_camel`
+    where the words are."""
+    if "#" not in text:
+        return []
+    return [tag for tag in _URL_OR_TAG.findall(text) if tag]
+
+
+@functools.lru_cache(maxsize=4096)  # a story's hashtags repeat on thousands of posts
+def split_camel(tag: str) -> str:
+    """'#NotHappy' -> 'Not Happy': VADER only knows the words, not the joined tag.
+
+    Unicode-aware (Cyrillic 'ТрампПутин' splits too); acronyms stay whole ('NYCSubway' ->
+    'NYC Subway'); letters and digits part ('100DaysOfCode' -> '100 Days Of Code').
+    """
+    tag = tag.lstrip("#")
+    if tag.isalpha() and (tag.islower() or tag.isupper()):
+        return tag
+    out: list[str] = []
+    prev = ""
+    last = len(tag) - 1
+    for i, ch in enumerate(tag):
+        if ch == "_" or ch == "-":
+            out.append(" ")
+            prev = " "
+            continue
+        if prev and prev != " " and _is_boundary(prev, ch, tag[i + 1] if i < last else ""):
+            out.append(" ")
+        out.append(ch)
+        prev = ch
+    return " ".join("".join(out).split())
+
+
+def _is_boundary(prev: str, ch: str, nxt: str) -> bool:
+    if ch.isupper():
+        return prev.islower() or prev.isdigit() or (prev.isupper() and nxt.islower())
+    return ch.isdigit() and prev.isalpha()
+
+
+# --- scoring clean-up -------------------------------------------------------------------------
+
+
+def _scoring_token(m: re.Match[str]) -> str:
+    tag = m.group(3)
+    return " " if tag is None else f" {split_camel(tag)} "
+
+
+def clean_for_scoring(text: str) -> str:
+    """The copy VADER reads (metrics.md §1); the text as posted is kept for display.
+
+    Only clean-ups measured to help: entities decoded ("&lt;3" is in the lexicon), mentions and
+    URLs removed without placeholders (a stray lower-case token switches on VADER's ALL-CAPS
+    boost), U+FE0F dropped (it hides the emoji from the lexicon), CamelCase hashtags split.
+    Case, punctuation and stop words carry sentiment for VADER, so they stay.
+    """
+    if "&" in text:
+        text = html.unescape(text)
+    if "@" in text or "#" in text or "://" in text or "www." in text:
+        text = _TOKENS.sub(_scoring_token, text)
+    if "\ufe0f" in text:
+        text = text.replace("\ufe0f", "")
+    return " ".join(text.split())
+
+
+# --- URLs -------------------------------------------------------------------------------------
+
+_TRACKING_PARAMS = frozenset({
+    "fbclid", "gclid", "ref", "oc", "si", "igshid", "mc_cid", "mc_eid",
+})
+_DEFAULT_PORTS = frozenset({80, 443})
+_HOST = re.compile(r"[\w.-]+|\[[0-9a-f:.]+\]")
+
+
+def canonical_url(url: str | None) -> str | None:
+    """One spelling per article, so the same link shared on two platforms dedupes.
+
+    Never raises: a garbage link just does not take part in URL dedupe.
+    """
+    if not url or not isinstance(url, str):
+        return None
+    try:
+        return _canonical(url.strip())
+    except (ValueError, UnicodeError):
+        return None
+
+
+def _canonical(url: str) -> str | None:
+    parts = urlsplit(url)
+    if parts.scheme.lower() not in ("http", "https"):
+        return None
+    host = (parts.hostname or "").rstrip(".")
+    if ":" in host:
+        host = f"[{host}]"
+    if not host or not _HOST.fullmatch(host):
+        return None
+    port = parts.port  # raises ValueError on a non-numeric or out-of-range port
+    netloc = host if port is None or port in _DEFAULT_PORTS else f"{host}:{port}"
+    path = parts.path or "/"
+    if len(path) > 1:
+        path = path.rstrip("/") or "/"
+    query = [
+        (k, v) for k, v in parse_qsl(parts.query, keep_blank_values=True)
+        if not _is_tracking(k)
+    ]
+    query.sort()
+    return urlunsplit(("https", netloc, path, urlencode(query), ""))
+
+
+def _is_tracking(key: str) -> bool:
+    key = key.lower()
+    return key.startswith("utm_") or key in _TRACKING_PARAMS
+
+
+# --- display ----------------------------------------------------------------------------------
+
+
+def truncate_display(text: str, limit: int) -> str:
+    """A one-line preview that fits a table cell; '…' says that something was cut."""
+    line = " ".join(text.split())
+    if len(line) <= limit:
+        return line
+    if limit <= 1:
+        return "…"[:max(limit, 0)]
+    cut = limit - 1
+    while cut > 0 and unicodedata.combining(line[cut]):
+        cut -= 1  # never leave an accent without its letter
+    return line[:cut].rstrip() + "…"

@@ -1,0 +1,163 @@
+"""Scoring: language routing, VADER scores with provenance, short English kept English."""
+
+from __future__ import annotations
+
+import importlib.metadata
+import random
+
+import pytest
+
+from monitor.scoring import Score, ScoringPipeline, VaderScorer, detect_language
+
+
+@pytest.fixture(scope="module")
+def pipeline() -> ScoringPipeline:
+    return ScoringPipeline()
+
+
+# --- a deterministic generator of short social English ---------------------------------------
+
+NAMES = ["trump", "putin", "Trump", "Putin", "dmitriev", "Dmitriev", "witkoff", "zelensky", "lavrov",
+         "the kremlin", "rubio", "vance", "musk"]
+SUBJECTS = ["i", "we", "they", "he", "ppl", "everyone", "my dad", "this guy", "nobody", "yall",
+            "my whole timeline"]
+VERBS = ["cant believe", "just saw", "love", "hate", "dont trust", "still thinks about", "is laughing at",
+         "got played by", "wants a deal with", "sold out to", "is meeting", "keeps talking about",
+         "is obsessed with", "never trusted", "called out", "is scared of", "totally agrees with",
+         "is so done with"]
+OBJECTS = ["the deal", "this summit", "the news", "sanctions", "the economy", "peace talks", "oil prices",
+           "a business deal", "the whole thing", "that interview", "the press conference", "this mess",
+           "the oligarchs", "tariffs", "the war"]
+ADJECTIVES = ["wild", "crazy", "insane", "great", "terrible", "sad", "funny", "based", "cringe", "huge",
+              "so dumb", "a joke", "unreal", "scary"]
+SLANG = ["lol", "lmao", "omg", "smh", "tbh", "ngl", "fr", "wtf", "bruh", "imo", "idk", "yikes", "welp", "ugh"]
+TAGS = ["#TrumpPutin", "#breaking", "#news", "#Ukraine", "#peace", "#MAGA", "#Russia", "#politics",
+        "#NotHappy", "#TrumpPutinBusiness"]
+EMOJI = ["😂", "🙄", "🔥", "😡", "👍", "💀", "🤡", "❤️", "🇺🇸", "😭", "🤔"]
+
+
+def _clause(rng: random.Random) -> list[str]:
+    form = rng.randrange(5)
+    if form == 0:
+        words = [rng.choice(SUBJECTS), rng.choice(VERBS), rng.choice(NAMES)]
+    elif form == 1:
+        words = [rng.choice(NAMES), rng.choice(VERBS), rng.choice(OBJECTS)]
+    elif form == 2:
+        words = [rng.choice(OBJECTS), "is", rng.choice(ADJECTIVES)]
+    elif form == 3:
+        words = [rng.choice(NAMES), "and", rng.choice(NAMES), "are", rng.choice(ADJECTIVES)]
+    else:
+        words = ["this", "is", rng.choice(ADJECTIVES)]
+    return " ".join(words).split()
+
+
+def short_english_posts(n: int, seed: int = 2024) -> list[str]:
+    """3-12 words, lower case, slang, hashtags, emoji, no closing punctuation."""
+    rng = random.Random(seed)
+    posts: list[str] = []
+    while len(posts) < n:
+        words = _clause(rng)
+        if rng.random() < 0.5:
+            slang = rng.choice(SLANG)
+            words = [slang, *words] if rng.random() < 0.5 else [*words, slang]
+        if rng.random() < 0.35:
+            words.append(rng.choice(TAGS))
+        if rng.random() < 0.35:
+            words.append(rng.choice(EMOJI))
+        if rng.random() < 0.25 and len(words) < 9:
+            words += _clause(rng)
+        if 3 <= len(words) <= 12:
+            posts.append(" ".join(words))
+    return posts
+
+
+# --- tests ------------------------------------------------------------------------------------
+
+
+def test_short_english_posts_are_detected_as_english_and_scored(pipeline: ScoringPipeline) -> None:
+    posts = short_english_posts(400)
+    assert len(set(posts)) > 300
+    scores = pipeline.score(posts)
+    scored = [s for s in scores if s.lang == "en" and s.compound is not None]
+    share = len(scored) / len(posts)
+    missed = [(p, s.lang) for p, s in zip(posts, scores) if s.compound is None]
+    print(f"short English detected as English and scored: {share:.1%} of {len(posts)}; missed: {missed}")
+    assert share >= 0.97
+
+
+def test_english_gets_a_vader_score_with_provenance(pipeline: ScoringPipeline) -> None:
+    [score] = pipeline.score(["What a wonderful, hopeful day for peace talks!"])
+    assert score.lang == "en"
+    assert score.compound is not None and score.compound > 0.5
+    assert score.pos is not None and score.neu is not None and score.neg is not None
+    assert score.scorer == "vader"
+    assert score.scorer_version == importlib.metadata.version("vaderSentiment")
+
+
+def test_compound_is_vaders_own_value_on_the_cleaned_text(pipeline: ScoringPipeline) -> None:
+    [score] = pipeline.score(["flight delayed again #NotHappy"])
+    assert score.compound == pytest.approx(-0.5991)
+    assert round(score.compound, 4) == score.compound
+
+
+@pytest.mark.parametrize(("text", "lang"), [
+    ("Я не верю в эту сделку, это просто цирк", "ru"),
+    ("Дмитриев опять что-то сказал про санкции", "ru"),
+    ("Das Treffen war eine Katastrophe, ich glaube kein Wort davon", "de"),
+    ("Die Sanktionen bringen überhaupt nichts", "de"),
+    ("Je ne crois pas à cet accord, quelle honte pour l'Europe", "fr"),
+    ("C'est vraiment n'importe quoi cette réunion", "fr"),
+    ("No me lo puedo creer, qué vergüenza", "es"),
+])
+def test_other_languages_are_stored_unscored(pipeline: ScoringPipeline, text: str, lang: str) -> None:
+    [score] = pipeline.score([text])
+    assert score == Score(None, None, None, None, lang, None, None)
+
+
+def test_text_without_letters_has_no_language(pipeline: ScoringPipeline) -> None:
+    assert detect_language("😂😂😂 100%") is None
+    assert detect_language("") is None
+    [score] = pipeline.score(["@someone https://example.org/x"])
+    assert score.lang is None and score.compound is None
+
+
+def test_detect_language_flattens_lines_and_lower_cases_codes() -> None:
+    assert detect_language("ich glaube\nkein Wort\r\ndavon") == "de"
+    assert detect_language("THIS IS ABSOLUTELY OUTRAGEOUS") == "en"
+
+
+def test_hint_breaks_a_close_call_only() -> None:
+    close = "nao acredito nisso"  # the model hesitates between Portuguese and Italian
+    assert detect_language(close, hint="pt-BR") == "pt"
+    assert detect_language(close, hint="it") == "it"
+    assert detect_language("Я не верю в эту сделку", hint="en") == "ru"  # a confident call stands
+
+
+def test_custom_scorer_is_routed_by_language() -> None:
+    class RussianStub:
+        name = "stub-ru"
+        version = "0.1"
+        languages = frozenset({"ru"})
+
+        def polarity(self, cleaned_text: str) -> tuple[float, float, float, float]:
+            return -0.5, 0.0, 0.5, 0.5
+
+    pipe = ScoringPipeline([VaderScorer(), RussianStub()])
+    en, ru, de = pipe.score(["this is great", "это просто цирк какой-то", "das ist doch alles nur Show"])
+    assert (en.scorer, ru.scorer, de.scorer) == ("vader", "stub-ru", None)
+    assert ru == Score(-0.5, 0.0, 0.5, 0.5, "ru", "stub-ru", "0.1")
+    assert de.compound is None and de.lang == "de"
+
+
+def test_hints_must_match_texts(pipeline: ScoringPipeline) -> None:
+    with pytest.raises(ValueError):
+        pipeline.score(["a", "b"], ["en"])
+    assert pipeline.score([]) == []
+    scores = pipeline.score(["this is fine", "это нормально"], ["en", None])
+    assert [s.lang for s in scores] == ["en", "ru"]
+
+
+def test_score_is_immutable() -> None:
+    score = Score(0.1, 0.2, 0.7, 0.1, "en", "vader", "3.3.2")
+    with pytest.raises(AttributeError):
+        score.compound = 0.0  # type: ignore[misc]
