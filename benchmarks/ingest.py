@@ -1,0 +1,149 @@
+"""End-to-end ingest throughput against raw VADER, measured in the same run.
+
+    python3 benchmarks/ingest.py [--copies 8] [--db sqlite|URL]
+
+The simulator runs in a child process on the second core and serves the bundled corpus
+(replicated `--copies` times with fresh ids) as an Atom feed; the collector runs on the first
+core: HTTP fetch → feed parse → normalize → match → dedupe → language detection + VADER →
+one transaction per poll with bucket rollups. Then raw VADER scores the same texts on the same
+core. The machine is noisy, so the figure that matters is the ratio, not the absolute speed.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import json
+import multiprocessing as mp
+import os
+import sys
+import tempfile
+import time
+from datetime import timedelta
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+FEED_LIMIT = 1000
+SPAN_S = 3 * 24 * 3600
+
+
+def _pin(cpu: int) -> None:
+    if hasattr(os, "sched_setaffinity") and os.cpu_count() and os.cpu_count() > 1:
+        os.sched_setaffinity(0, {cpu % os.cpu_count()})
+
+
+def replicated_corpus(copies: int):
+    from monitor.corpus import load_corpus
+
+    base = [p for p in load_corpus() if p.repost_of is None]
+    out = []
+    for k in range(copies):
+        for p in base:
+            out.append(dataclasses.replace(p, id=f"{p.id}-{k}", offset_s=min(SPAN_S, p.offset_s + k)))
+    return out
+
+
+def _serve(copies: int, port_q: mp.Queue, stop: mp.Event) -> None:
+    _pin(1)
+    from monitor.simulate import SimClock, Simulator
+
+    sim = Simulator(corpus=replicated_corpus(copies), clock=SimClock(speed=1.0)).start()
+    sim.clock.pause()
+    sim.clock.set_offset(0)
+    port_q.put(sim.url)
+    stop.wait()
+    sim.stop()
+
+
+def run(copies: int, db: str) -> dict:
+    import httpx
+    from vaderSentiment.vaderSentiment import SentimentIntensityAnalyzer
+
+    from monitor.ingest import Ingestor
+    from monitor.sources.http import make_client
+    from monitor.sources.rss import RssSettings, RssSource
+    from monitor.store import Store
+
+    _pin(0)
+    ctx = mp.get_context("fork")
+    q, stop = ctx.Queue(), ctx.Event()
+    child = ctx.Process(target=_serve, args=(copies, q, stop), daemon=True)
+    child.start()
+    url = q.get(timeout=120)
+    tmp = tempfile.TemporaryDirectory()
+    store = Store(db if db != "sqlite" else f"sqlite:///{tmp.name}/bench.db")
+    topic = type("T", (), dict(name="thaw", title=None, hashtags=["#TrumpPutinBusiness"], keywords=["Putin"],
+                               exclude=[], languages=None))()
+    settings = RssSettings(name="bench", kind="rss", url=f"{url}/feeds/all.atom?limit={FEED_LIMIT}",
+                           match="all", backfill=timedelta(days=3650), max_bytes=100_000_000, timeout="60s")
+    ingestor = Ingestor(store, [topic])
+    ingestor.scoring.score(["warm up the language model and VADER"])
+    n_total = len(replicated_corpus(copies))
+    step = SPAN_S * (FEED_LIMIT * 0.8) / n_total
+    fetch_s = 0.0
+    stored = 0
+    with make_client(timeout=60) as http:
+        source = RssSource(settings, [topic], http)
+        ctrl = httpx.Client(base_url=url, timeout=30)
+        offset = 0.0
+        state: dict = {}
+        t0 = time.perf_counter()
+        while offset < SPAN_S + step:
+            offset += step
+            ctrl.post("/_sim/clock", json={"offset_s": offset, "paused": True})
+            f0 = time.perf_counter()
+            batch = source.fetch(state, ingestor_ctx(ingestor, source))
+            fetch_s += time.perf_counter() - f0
+            out = ingestor.store_batch(source, batch, ingestor.clock())
+            state = batch.state
+            stored += out.new_posts
+        pipeline_s = time.perf_counter() - t0
+        ctrl.close()
+    texts = [p["text"] for p in store.posts()]
+    analyzer = SentimentIntensityAnalyzer()
+    v0 = time.perf_counter()
+    for t in texts:
+        analyzer.polarity_scores(t)
+    vader_s = time.perf_counter() - v0
+    stop.set()
+    child.join(10)
+    store.close()
+    tmp.cleanup()
+    return {
+        "posts_stored": stored, "posts_served": n_total,
+        "pipeline_posts_per_s": stored / pipeline_s, "vader_posts_per_s": len(texts) / vader_s,
+        "ratio": (stored / pipeline_s) / (len(texts) / vader_s),
+        "share_in_fetch_and_feed_parse": fetch_s / pipeline_s,
+        "pipeline_without_fetch_posts_per_s": stored / (pipeline_s - fetch_s),
+        "ratio_without_fetch": (stored / (pipeline_s - fetch_s)) / (len(texts) / vader_s),
+    }
+
+
+def ingestor_ctx(ingestor, source):
+    from monitor.sources.base import PollContext
+
+    return PollContext(now=ingestor.clock(), backfill=source.settings.backfill)
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--copies", type=int, default=6, help="corpus replicas to serve (default 6)")
+    ap.add_argument("--db", default="sqlite", help="'sqlite' (a temp file) or a database URL")
+    ap.add_argument("--json", action="store_true")
+    args = ap.parse_args()
+    r = run(args.copies, args.db)
+    if args.json:
+        print(json.dumps(r, indent=2))
+        return 0
+    print(f"posts stored:                 {r['posts_stored']:,} (of {r['posts_served']:,} served)")
+    print(f"pipeline (HTTP → stored):     {r['pipeline_posts_per_s']:,.0f} posts/s")
+    print(f"raw VADER, same texts:        {r['vader_posts_per_s']:,.0f} posts/s")
+    print(f"ratio pipeline / VADER:       {r['ratio']:.2f}")
+    print(f"  time in fetch + feed parse: {r['share_in_fetch_and_feed_parse']:.0%}")
+    print(f"  ratio without fetch+parse:  {r['ratio_without_fetch']:.2f}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
