@@ -54,11 +54,14 @@ __all__ = [
     "PUBLISHERS",
     "SPAN_S",
     "STORY_HASHTAGS",
+    "dump_records",
     "generate",
     "hashtags_in",
     "load_corpus",
     "main",
     "publisher_url",
+    "read_records",
+    "summarize",
 ]
 
 DEFAULT_SEED = 20250214
@@ -438,7 +441,7 @@ _RU_SHARE = {"x": 0.12, "bluesky": 0.10, "mastodon": 0.10, "news": 0.13, "reddit
 _HASHTAG_PLATFORMS = {"x", "bluesky", "mastodon"}
 
 _PEAK_RATE = 50.0  # on-topic posts per hour at the busiest time of an ordinary day
-_NOISE_SHARE = 0.13
+_NOISE_RATE = 0.143  # off-topic posts per on-topic post in an ordinary hour (~10% overall)
 _BURST_EXTRA = 620
 _POLARIZED_BOOST = 0.5
 _REPOSTS = 70
@@ -491,7 +494,7 @@ def _topic_offsets(rng: random.Random) -> list[int]:
 def _noise_offsets(rng: random.Random) -> list[int]:
     out: list[int] = []
     for hour in range(DAYS * 24):
-        lam = _PEAK_RATE * _NOISE_SHARE * 1.1 * _diurnal(hour % 24)
+        lam = _PEAK_RATE * _NOISE_RATE * _diurnal(hour % 24)
         out.extend(hour * HOUR + rng.randrange(HOUR) for _ in range(_poisson(rng, lam)))
     return out
 

@@ -114,9 +114,13 @@ _ENGLISH_ANCHORS = _words("""
     the and you your you're youre this that that's thats these those with what they them their
     they're theyre have were would could should because about been when why how which
     there where i'm i've it's he's she's we're don't doesn't doesnt didn't didnt can't cant
-    isn't isnt aren't arent wasn't wasnt won't wont shouldn't couldn't wouldn't
+    isn't isnt aren't arent wasn't wasnt won't wont shouldn't couldn't wouldn't ain't aint
+    let's lets never nobody everyone everybody someone something nothing anything people
+    really think thing things going doing getting trying saying
+    gonna wanna gotta smh tbh ngl idk imo yall y'all ppl
 """)
-_ENGLISH_MARKERS = _ENGLISH_ANCHORS | _words("im ive smh tbh ngl idk imo yall y'all ppl gonna wanna gotta")
+# Enough, once the model has rated English a candidate at all ("im" is German too, hence here).
+_ENGLISH_MARKERS = _ENGLISH_ANCHORS | _words("im ive")
 # The commonest words of the other languages a Latin-script post is likely to be in: one of them
 # in a post sends it to the model even when it also has an English word ("the office ist ...").
 # Words that are English too ("die", "war", "no", "con") are left out: they would send half of

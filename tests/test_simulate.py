@@ -9,7 +9,9 @@ from __future__ import annotations
 import gzip
 import re
 import signal
+import socket
 import statistics
+import struct
 import subprocess
 import sys
 import time
@@ -417,6 +419,18 @@ def test_client_that_gives_up_early_does_not_break_the_server(sim):
     with HTTP.stream("GET", sim.url + "/feeds/all.atom") as resp:
         next(resp.iter_raw())
     assert get(sim, "/feeds/all.atom?limit=1").status_code == 200
+
+
+def test_client_reset_is_routine_not_an_error(sim, capfd):
+    host, port = sim.url.removeprefix("http://").split(":")
+    conn = socket.create_connection((host, int(port)))
+    conn.sendall(b"GET /feeds/all.atom?limit=1 HTTP/1.1\r\nHost: sim\r\n\r\n")
+    time.sleep(0.1)
+    conn.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+    conn.close()  # RST while the server waits for the next keep-alive request
+    time.sleep(0.1)
+    assert get(sim, "/_sim/status").status_code == 200
+    assert "Traceback" not in capfd.readouterr().err
 
 
 def test_faults_over_http(sim):
