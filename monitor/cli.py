@@ -11,6 +11,7 @@ import argparse
 import json
 import logging
 import os
+import re
 import signal
 import sys
 import threading
@@ -196,6 +197,8 @@ def cmd_import(args: argparse.Namespace) -> int:
     path = Path(args.path)
     if not path.is_file():
         raise UserError(f"{path}: no such file")
+    if args.source is not None and not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9_.\-]{0,99}", args.source):
+        raise UserError(f"--source {args.source!r}: use letters, digits, '.', '_' and '-' (at most 100)")
     config = _load_config(args) if _config_exists(args) else None
     store = _open_store(_store_url(args, config))
     try:
@@ -278,7 +281,7 @@ def build_parser() -> argparse.ArgumentParser:
     imp = sub.add_parser("import", help="load a JSONL or CSV dataset into a topic")
     imp.add_argument("path")
     imp.add_argument("--topic", required=True, help="topic every row is assigned to")
-    imp.add_argument("--source", help="source name to store the rows under (default: file:<file name>)")
+    imp.add_argument("--source", help="source name to store the rows under (default: import-<file name>)")
     imp.set_defaults(func=cmd_import)
 
     demo = sub.add_parser("demo", help="offline demo over the built-in simulator")

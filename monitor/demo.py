@@ -49,6 +49,8 @@ def run_demo(*, duration: float = 60.0, speed: float | None = None, headless: bo
     speed = speed or CORPUS_SPAN_S / max(duration * 0.9, 1.0)
     if not headless:
         log.warning("the dashboard is not part of this version yet; running the demo headless")
+    # Per-poll chatter would bury the summary; problems (warnings) still show.
+    logging.getLogger("monitor.scheduler").setLevel(logging.WARNING)
     clock = SimClock(epoch=_epoch(), speed=speed)
     with Simulator(clock=clock) as sim:
         config = load_config(write_demo_config(sim.url, storage))
@@ -78,7 +80,7 @@ def _epoch():
 
 def _wait(duration: float, sim: Simulator, store: Store, out) -> None:
     deadline = time.monotonic() + duration
-    if not (hasattr(out, "isatty") and out.isatty()) or os.environ.get("CI"):
+    if not _is_tty(out) or os.environ.get("CI"):
         while time.monotonic() < deadline:
             time.sleep(min(1.0, max(0.0, deadline - time.monotonic())))
         return
@@ -100,11 +102,11 @@ def print_summary(store: Store, config, out) -> None:
     from rich.table import Table
     from rich.text import Text
 
-    console = Console(file=out, width=120)
+    console = Console(file=out, width=None if _is_tty(out) else 140)
     table = Table(title="reaction-monitor demo: per-topic summary (whole corpus)", title_justify="left")
-    for col in ("topic", "posts", "unscored", "mean sentiment [95% CI]", "positive", "negative",
-                "ER-3", "B", "sigma", "busiest hour"):
-        table.add_column(col, justify="right" if col not in ("topic",) else "left")
+    table.add_column("topic", no_wrap=True)
+    for col in ("posts", "unscored", "mean [95% CI]", "pos", "neg", "ER-3", "B", "sigma", "busiest hour"):
+        table.add_column(col, justify="right", no_wrap=col in ("mean [95% CI]", "busiest hour"))
     for topic in config.topics:
         s = summarize(store.sums(topic.name))
         busiest = _busiest_hour(store, topic.name)
@@ -113,9 +115,19 @@ def print_summary(store: Store, config, out) -> None:
             Text(_mean(s)), Text(_share(s.pos_share)), Text(_share(s.neg_share)),
             Text(_num(s.er3)), Text(_num(s.b)), Text(_num(s.sigma)), Text(busiest))
     console.print(table)
+    sources = Table(title="sources", title_justify="left")
+    for col in ("source", "kind", "posts stored", "last outcome", "failures", "last error"):
+        sources.add_column(col, justify="right" if col in ("posts stored", "failures") else "left")
     for src in store.source_states():
-        if src.get("last_outcome") not in (None, "ok", "not_modified"):
-            console.print(Text(f"! {src['name']}: {src.get('last_error')}", style="yellow"))
+        bad = src.get("last_outcome") not in (None, "ok", "not_modified")
+        sources.add_row(Text(src["name"]), Text(src["kind"]), Text(f"{src.get('posts_total') or 0:,}"),
+                        Text(src.get("last_outcome") or "never polled", style="yellow" if bad else ""),
+                        Text(str(src.get("consecutive_failures") or 0)), Text(src.get("last_error") or ""))
+    console.print(sources)
+
+
+def _is_tty(out) -> bool:
+    return bool(getattr(out, "isatty", None) and out.isatty())
 
 
 def _busiest_hour(store: Store, topic: str) -> str:

@@ -7,6 +7,7 @@ stored is recognised by (source, id) and skipped.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import SimpleNamespace
@@ -38,10 +39,15 @@ def _topic(config: Any, name: str) -> Any:
     return SimpleNamespace(name=name, title=None, hashtags=[], keywords=[], exclude=[], languages=None)
 
 
+def default_source_name(path: Path) -> str:
+    """`import-<file name>`, reduced to the characters a source name may hold."""
+    return ("import-" + re.sub(r"[^A-Za-z0-9_.\-]+", "-", path.name).strip("-"))[:100]
+
+
 def import_file(store: Store, path: Path, *, topic: str, source: str | None = None, config: Any = None,
                 progress: bool = False) -> ImportReport:
     fmt = detect_format(path)
-    name = source or f"file:{path.name}"[:100]
+    name = source or default_source_name(path)
     settings = FileSettings(name=name, kind="file", path=str(path), format=fmt, match="all", topics=[topic])
     src = FileSource(settings, [_topic(config, topic)], http=None)  # type: ignore[arg-type]
     ingestor = Ingestor(store, [_topic(config, topic)])
