@@ -79,18 +79,20 @@ def run(copies: int, db: str) -> dict:
                            match="all", backfill=timedelta(days=3650), max_bytes=100_000_000, timeout="60s")
     ingestor = Ingestor(store, [topic])
     ingestor.scoring.score(["warm up the language model and VADER"])
-    n_total = len(replicated_corpus(copies))
-    step = SPAN_S * (FEED_LIMIT * 0.8) / n_total
+    corpus = replicated_corpus(copies)
+    n_total = len(corpus)
+    # Advance the simulated clock so that each poll finds ~80% of a feed page of new posts:
+    # bursts get more, smaller steps, and no post scrolls off the feed unseen.
+    offsets = sorted(p.offset_s for p in corpus)
+    stops = [offsets[i] for i in range(int(FEED_LIMIT * 0.8), n_total, int(FEED_LIMIT * 0.8))] + [SPAN_S + 1]
     fetch_s = 0.0
     stored = 0
     with make_client(timeout=60) as http:
         source = RssSource(settings, [topic], http)
         ctrl = httpx.Client(base_url=url, timeout=30)
-        offset = 0.0
         state: dict = {}
         t0 = time.perf_counter()
-        while offset < SPAN_S + step:
-            offset += step
+        for offset in stops:
             ctrl.post("/_sim/clock", json={"offset_s": offset, "paused": True})
             f0 = time.perf_counter()
             batch = source.fetch(state, ingestor_ctx(ingestor, source))
