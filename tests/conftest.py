@@ -34,10 +34,59 @@ def pg_base_url() -> tuple[str | None, str]:
             pass
         _pg_checked = (url, "")
     except Exception as exc:  # no driver, no server, wrong credentials
-        _pg_checked = (None, f"no PostgreSQL at {url.split('@')[-1]} ({type(exc).__name__}: "
-                             f"{str(exc).strip().splitlines()[0] if str(exc).strip() else 'no answer'}); "
-                             f"set MONITOR_TEST_PG_URL to run the PostgreSQL tests")
+        started = _start_private_postgres()
+        if started:
+            _pg_checked = (started, "")
+        else:
+            _pg_checked = (None, f"no PostgreSQL at {url.split('@')[-1]} ({type(exc).__name__}: "
+                                 f"{str(exc).strip().splitlines()[0] if str(exc).strip() else 'no answer'}) "
+                                 f"and no PostgreSQL binaries to start one; "
+                                 f"set MONITOR_TEST_PG_URL to run the PostgreSQL tests")
     return _pg_checked
+
+
+def _start_private_postgres() -> str | None:
+    """Start a throw-away server from the installed binaries, when there are any.
+
+    initdb refuses to run as root, so as root it runs as the `postgres` user (which the Debian
+    packages create). The server lives in a temporary folder and is stopped at exit.
+    """
+    import atexit
+    import glob
+    import pwd
+    import shutil
+    import socket
+    import subprocess
+    import tempfile
+
+    bins = sorted(glob.glob("/usr/lib/postgresql/*/bin/initdb"))
+    initdb = bins[-1] if bins else shutil.which("initdb")
+    if not initdb:
+        return None
+    pg_ctl = os.path.join(os.path.dirname(initdb), "pg_ctl")
+    prefix: list[str] = []
+    folder = tempfile.mkdtemp(prefix="monitor-pg-")
+    try:
+        if os.geteuid() == 0:
+            user = pwd.getpwnam("postgres")
+            os.chown(folder, user.pw_uid, user.pw_gid)
+            prefix = ["runuser", "-u", "postgres", "--"]
+        with socket.socket() as s:
+            s.bind(("127.0.0.1", 0))
+            port = s.getsockname()[1]
+        data = os.path.join(folder, "data")
+        subprocess.run([*prefix, initdb, "-D", data, "-U", "postgres", "--auth=trust"],
+                       check=True, capture_output=True, timeout=120)
+        subprocess.run([*prefix, pg_ctl, "-D", data, "-w", "-l", os.path.join(folder, "log"), "-o",
+                        f"-p {port} -k {folder} -c listen_addresses=127.0.0.1", "start"],
+                       check=True, capture_output=True, timeout=120)
+        subprocess.run([*prefix, os.path.join(os.path.dirname(initdb), "createdb"), "-h", "127.0.0.1",
+                        "-p", str(port), "-U", "postgres", "test"], check=True, capture_output=True, timeout=60)
+    except Exception:
+        return None
+    atexit.register(lambda: subprocess.run([*prefix, pg_ctl, "-D", data, "-m", "fast", "stop"],
+                                           capture_output=True, timeout=60))
+    return f"postgresql+psycopg://postgres@127.0.0.1:{port}/test"
 
 
 @pytest.fixture
