@@ -118,6 +118,13 @@ def cmd_config_check(args: argparse.Namespace) -> int:
         env = s.secret_env_vars()
         needs = ", ".join(f"{v} ({k})" for k, v in env.items()) if env else "no secrets"
         print(f"  {s.name:<24} {s.kind:<10} every {_fmt_td(s.interval):<6} needs: {needs}")
+    for d in config.digests:
+        outputs = ["files in " + str(config.digest_folder(d))]
+        if d.email:
+            outputs.append(f"e-mail to {len(d.email.to)} via {d.email.host}:{d.email.smtp_port} ({d.email.security})")
+        if d.webhook:
+            outputs.append(f"webhook ({d.webhook.format})")
+        print(f"  digest {d.name}: '{d.schedule}' in {d.timezone} -> {', '.join(outputs)}")
     return 0
 
 
@@ -160,7 +167,8 @@ def cmd_run(args: argparse.Namespace) -> int:
     config = _load_config(args)
     store = _open_store(_store_url(args, config))
     if not args.headless:
-        log.warning("the dashboard is not part of this version yet; running the collector headless")
+        _require_terminal()
+        return _dashboard(store, config, config.storage_dir, collector=Collector(config, store))
     stop = threading.Event()
     _install_signal_handlers(stop)
     collector = Collector(config, store)
@@ -173,6 +181,34 @@ def cmd_run(args: argparse.Namespace) -> int:
         store.close()
     log.info("stopped cleanly")
     return 0
+
+
+def _require_terminal() -> None:
+    if not (sys.stdin.isatty() and sys.stdout.isatty()):
+        raise UserError("the dashboard needs an interactive terminal (collector alone: `monitor run --headless`; "
+                        "numbers as text: `monitor status`)")
+
+
+def _dashboard(store, config, storage_dir: Path, collector=None) -> int:
+    """Run the dashboard over `store` (with `collector` polling in the background), then close both."""
+    from monitor.ui.app import run_dashboard
+    from monitor.ui.data import StoreProvider
+
+    provider = StoreProvider.from_config(store, config) if config is not None else StoreProvider(store)
+    try:
+        run_dashboard(provider, storage_dir=storage_dir, collector=collector)
+    finally:
+        store.close()
+    return 0
+
+
+def cmd_dashboard(args: argparse.Namespace) -> int:
+    """The viewer alone: it can watch a store that `monitor run --headless` writes elsewhere."""
+    _require_terminal()
+    config = _load_config(args) if (args.db is None or _config_exists(args)) else None
+    store = _open_store(_store_url(args, config))
+    storage = config.storage_dir if config is not None else Path("storage").resolve()
+    return _dashboard(store, config, storage)
 
 
 def cmd_status(args: argparse.Namespace) -> int:
@@ -238,6 +274,137 @@ def cmd_simulate(args: argparse.Namespace) -> int:
     return sim_main(argv) or 0
 
 
+def cmd_export(args: argparse.Namespace) -> int:
+    from sqlalchemy.exc import OperationalError
+
+    from monitor.api import QueryError, open_store
+    from monitor.export import choose_target, export_posts, export_series
+
+    try:
+        target = choose_target(args.output, args.format)
+    except QueryError as exc:
+        raise UserError(str(exc)) from None
+    url = _quiet_store_url(args)
+    try:
+        reader = open_store(url)
+    except FileNotFoundError as exc:
+        raise UserError(str(exc)) from None
+    except OperationalError as exc:
+        raise UserError(f"cannot open the store {_redact(url)}: {exc.orig}") from None
+    interactive = sys.stderr.isatty()  # progress and a summary for a person; nothing for a script
+    try:
+        if args.export_kind == "series":
+            spec = reader.series_spec(args.topic, args.source, args.since, args.until, args.every, args.tz)
+            rows = export_series(reader, spec, target)
+        else:
+            spec = reader.posts_spec(args.topic, args.source, args.since, args.until, args.tz)
+            rows = export_posts(reader, spec, target, progress=interactive)
+    except QueryError as exc:
+        raise UserError(str(exc)) from None
+    except BrokenPipeError:
+        # The reader of `-o -` stopped early (`| head`): not an error worth a traceback.
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 1
+    finally:
+        reader.close()
+    if interactive:
+        noun = "buckets" if args.export_kind == "series" else "posts"
+        where = "standard output" if target.path == "-" else target.path
+        print(f"{rows:,} {noun} written to {where} ({target.format})", file=sys.stderr)
+    return 0
+
+
+def _quiet_store_url(args: argparse.Namespace) -> str:
+    """The store URL, without the missing-secret warnings that collecting commands print."""
+    from monitor.api import default_store_url
+    from monitor.config import ConfigError, load_config
+
+    if args.db:
+        return args.db
+    try:
+        return load_config(args.config).store_url(os.environ) if args.config else default_store_url()
+    except ConfigError as exc:
+        for p in exc.problems:
+            print(str(p), file=sys.stderr)
+        raise SystemExit(EXIT_USAGE) from None
+
+
+def cmd_digest(args: argparse.Namespace) -> int:
+    from datetime import date
+
+    from monitor.config_digests import Digest
+    from monitor.digest_jobs import previous_day, run_digest
+    from monitor.store import utcnow
+
+    config = _load_config(args)
+    digests = list(config.digests)
+    if not digests:
+        print("no digest in the config; building the default one (every topic, UTC, files only)", file=sys.stderr)
+        digests = [Digest(name="daily")]
+    try:
+        if args.name:
+            digests = [config.digest(args.name)]
+        if args.topic:
+            config.topic(args.topic)
+            digests = [d for d in digests if d.topics is None or args.topic in d.topics]
+        day = date.fromisoformat(args.date) if args.date else None
+    except KeyError as exc:
+        raise UserError(exc.args[0]) from None
+    except ValueError:
+        raise UserError(f"--date {args.date!r}: expected a date such as 2026-03-17") from None
+    if not digests:
+        raise UserError(f"no digest covers topic {args.topic!r}")
+    store = _open_store(_store_url(args, config))
+    failed = False
+    try:
+        for digest in digests:
+            report = run_digest(config, store, digest, day or previous_day(digest, utcnow()), topic=args.topic,
+                                send=args.send or args.resend, resend=args.resend)
+            print(f"digest {report.digest} for {report.day}:")
+            for o in report.outputs:
+                print(f"  {o.output:<8} {o.status:<8} {o.detail}")
+            if (args.send or args.resend) and not (digest.email or digest.webhook):
+                print("  nothing to send: this digest has no email or webhook")
+            failed |= not report.ok
+    finally:
+        store.close()
+    return 1 if failed else 0
+
+
+def cmd_alerts(args: argparse.Namespace) -> int:
+    from monitor.alerts import list_alerts
+    from monitor.api import QueryError, parse_time, parse_tz
+    from monitor.store import utcnow
+    from monitor.text import sanitize
+
+    config = _load_config(args) if _config_exists(args) else None
+    try:
+        since = parse_time(args.since, tz=parse_tz(args.tz), now=utcnow(), option="--since")
+    except QueryError as exc:
+        raise UserError(str(exc)) from None
+    store = _open_store(_store_url(args, config))
+    try:
+        rows = list_alerts(store, since=since, topic=args.topic, limit=args.limit)
+    finally:
+        store.close()
+    if args.json:
+        print(json.dumps(rows, indent=2, default=str, ensure_ascii=False))
+        return 0
+    if not rows:
+        print(f"no alerts since {since:%Y-%m-%d %H:%M} UTC")
+    for a in reversed(rows):
+        if a["delivered_at"] is not None:
+            sent = f"sent {a['delivered_at']:%H:%M}"
+        elif a["next_delivery_at"] is not None:
+            sent = f"pending (attempt {a['delivery_attempts'] + 1})"
+        else:
+            sent = "not sent" + (f": {a['delivery_error']}" if a["delivery_error"] else " (no webhook)")
+        arrow = "↑" if a["direction"] == "up" else "↓"
+        print(f"{a['bucket_start']:%Y-%m-%d %H:%M} UTC  {a['topic']}  {a['kind']} {arrow}  [{sanitize(sent)}]")
+        print(f"  {sanitize(a['summary'])}")
+    return 0
+
+
 def _fmt_td(td: timedelta) -> str:
     from monitor.durations import format_duration
 
@@ -274,6 +441,9 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--headless", action="store_true", help="collector only, logs to stderr")
     run.set_defaults(func=cmd_run)
 
+    dash = sub.add_parser("dashboard", help="the live dashboard alone, over the configured store (read-only)")
+    dash.set_defaults(func=cmd_dashboard)
+
     st = sub.add_parser("status", help="sources and topics at a glance")
     st.add_argument("--json", action="store_true", help="machine-readable")
     st.set_defaults(func=cmd_status)
@@ -286,7 +456,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     demo = sub.add_parser("demo", help="offline demo over the built-in simulator")
     demo.add_argument("--headless", action="store_true", help="no dashboard; print a per-topic summary at the end")
-    demo.add_argument("--duration", type=float, default=60.0, help="seconds to run (default 60)")
+    demo.add_argument("--duration", type=float, default=60.0,
+                      help="seconds to run (default 60); with the dashboard it stays open until you quit")
     demo.add_argument("--speed", type=float, default=None,
                       help="simulated seconds per real second (default: play the 3-day corpus in --duration)")
     demo.add_argument("--keep", action="store_true", help="keep the previous demo store instead of starting fresh")
@@ -296,6 +467,49 @@ def build_parser() -> argparse.ArgumentParser:
     sim.add_argument("--port", type=int, default=8765)
     sim.add_argument("--speed", type=float, default=None)
     sim.set_defaults(func=cmd_simulate)
+
+    exp = sub.add_parser("export", help="write the time series or the posts to CSV, Parquet, NDJSON or JSON")
+    exp_sub = exp.add_subparsers(dest="export_kind", metavar="WHAT")
+    for kind, text in (("series", "one row per topic, source and bucket, with every metric"),
+                       ("posts", "one row per post, with scores, language, topics, author, URL and engagement")):
+        e = exp_sub.add_parser(kind, help=text, description=text)
+        e.add_argument("--topic", action="append", metavar="NAME", help="only this topic (repeatable; default: all)")
+        e.add_argument("--source", action="append", metavar="NAME",
+                       help="only this source (repeatable); 'all' = " + (
+                           "all sources together, the default" if kind == "series" else "every source, the default"))
+        e.add_argument("--since", metavar="WHEN", help="from this date, time or duration ago (2026-03-01, "
+                                                       "2026-03-01T14:00Z, 7d); inclusive")
+        e.add_argument("--until", metavar="WHEN", help="up to this date, time or duration ago; exclusive")
+        if kind == "series":
+            e.add_argument("--every", default="1h", metavar="WIDTH",
+                           help="bucket width: 1m, 5m, 15m, 1h, 1d, ... (divides a day) or 1w; default 1h")
+        e.add_argument("--tz", default="UTC", metavar="ZONE",
+                       help="IANA time zone for dates without an offset" + (
+                           " and for bucket boundaries (1d = local midnight)" if kind == "series" else "")
+                       + "; default UTC")
+        e.add_argument("--format", choices=("csv", "parquet", "ndjson", "json"),
+                       help="default: from the extension of -o, else csv")
+        e.add_argument("-o", "--output", default="-", metavar="PATH", help="file to write, or - for standard output "
+                                                                           "(the default)")
+        e.set_defaults(func=cmd_export)
+
+    dg = sub.add_parser("digest", help="build a daily digest (Markdown, HTML, JSON) and optionally send it")
+    dg.add_argument("--date", metavar="YYYY-MM-DD", help="the local day to cover (default: yesterday in the "
+                                                        "digest's time zone)")
+    dg.add_argument("--topic", metavar="NAME", help="only this topic (its sends are recorded apart)")
+    dg.add_argument("--name", metavar="DIGEST", help="only this configured digest (default: all of them)")
+    dg.add_argument("--send", action="store_true", help="also e-mail / post it, unless that was already done")
+    dg.add_argument("--resend", action="store_true", help="send even if it was already sent")
+    dg.set_defaults(func=cmd_digest)
+
+    al = sub.add_parser("alerts", help="list the spike alerts stored by the collector")
+    al.add_argument("--since", default="7d", metavar="WHEN",
+                    help="from this date, time or duration ago (2026-03-17, 2026-03-17T14:00, 24h; default 7d)")
+    al.add_argument("--tz", default="UTC", metavar="ZONE", help="time zone for --since without an offset")
+    al.add_argument("--topic", metavar="NAME", help="only this topic")
+    al.add_argument("--limit", type=int, default=200, help="at most this many (newest first; default 200)")
+    al.add_argument("--json", action="store_true", help="machine-readable, with every detail")
+    al.set_defaults(func=cmd_alerts)
     return p
 
 

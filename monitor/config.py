@@ -22,7 +22,7 @@ from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from functools import cached_property
 from pathlib import Path
-from typing import Annotated, Any, Literal, get_args
+from typing import Annotated, Any, Literal, get_args, get_origin
 
 import yaml
 from pydantic import (
@@ -38,6 +38,7 @@ from pydantic import (
 )
 
 from monitor import sources as _sources
+from monitor.config_digests import AlertsConfig, Digest
 from monitor.durations import parse_duration
 from monitor.sources.base import SourceSettings
 
@@ -261,6 +262,8 @@ class _Document(BaseModel):
     storage_dir: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1)] = "storage"
     topics: list[Topic] = Field(min_length=1)
     sources: list[Any] = []
+    digests: list[Digest] = []
+    alerts: AlertsConfig = AlertsConfig()
 
 
 class Config(_Document):
@@ -285,6 +288,24 @@ class Config(_Document):
             if source.name == name:
                 return source
         raise KeyError(f"no source named {name!r}{_did_you_mean(name, [s.name for s in self.sources])}")
+
+    def digest(self, name: str) -> Digest:
+        for digest in self.digests:
+            if digest.name == name:
+                return digest
+        raise KeyError(f"no digest named {name!r}{_did_you_mean(name, [d.name for d in self.digests])}")
+
+    def digest_topics(self, digest: Digest) -> list[Topic]:
+        """The topics a digest covers, in config order; `topics:` left out means all of them."""
+        wanted = set(digest.topics) if digest.topics is not None else None
+        return [t for t in self.topics if wanted is None or t.name in wanted]
+
+    def digest_folder(self, digest: Digest) -> Path:
+        """Where a digest's files go: its `folder` (relative to this file's folder) or <storage_dir>/digests."""
+        if digest.folder is None:
+            return self.storage_dir / "digests"
+        folder = Path(digest.folder).expanduser()
+        return folder if folder.is_absolute() else Path(os.path.normpath(self.path.parent / folder))
 
     def topics_for(self, source: SourceSettings) -> list[Topic]:
         """The topics a source feeds, in config order; `topics:` left out means all of them."""
@@ -502,14 +523,17 @@ class _Analysis:
     def run(self, env: Mapping[str, str], check_secrets: bool) -> tuple[Config | None, list[Problem]]:
         self._duplicate_keys()
         document = self._validate(_Document, self.data, ())
-        settings = self._validate_sources()
+        settings = self._validate_sources(document.topics if document is not None else None)
         self._duplicate_names("topics", "topic")
         self._duplicate_names("sources", "source")
         self._topic_references()
         self._zero_durations()
         self._secret_names(settings)
+        self._duplicate_names("digests", "digest")
+        self._output_topic_references()
         if check_secrets:
             self.problems += _secret_problems(settings, self.locator, self.display, env)
+            self._output_secret_problems(env)
         if document is not None:
             self._warnings(document, settings)
         problems = sorted(dict.fromkeys(self.problems), key=lambda p: (p.line, p.column))
@@ -552,9 +576,9 @@ class _Analysis:
 
     # -- structural validation
 
-    def _validate(self, model: type[BaseModel], data: Any, prefix: Loc) -> Any:
+    def _validate(self, model: type[BaseModel], data: Any, prefix: Loc, context: dict[str, Any] | None = None) -> Any:
         try:
-            return model.model_validate(data)
+            return model.model_validate(data, context=context)
         except ValidationError as exc:
             for error in exc.errors(include_url=False):
                 self._pydantic_problem(model, prefix, error)
@@ -582,23 +606,27 @@ class _Analysis:
                 detail += " (a '#' after a space starts a YAML comment: quote hashtags, e.g. \"#TrumpPutin\")"
             self.add(loc, f"{subject}: {detail}" if subject else detail)
 
-    def _validate_sources(self) -> list[tuple[int, SourceSettings]]:
+    def _validate_sources(self, topics: list[Topic] | None) -> list[tuple[int, SourceSettings]]:
+        """Each source against its kind's model, with the topics as validation context: a check
+        that depends on what a source serves (X's query length) lives in that kind's validator
+        and is skipped when the topics themselves are invalid."""
         raw = self.data.get("sources")
+        context = {"topics": topics} if topics is not None else None
         if not isinstance(raw, list):
             return []  # reported by the document model
         out = []
         for index, item in enumerate(raw):
-            settings = self._validate_source(item, ("sources", index))
+            settings = self._validate_source(item, ("sources", index), context)
             if settings is not None:
                 out.append((index, settings))
         return out
 
-    def _validate_source(self, item: Any, loc: Loc) -> SourceSettings | None:
+    def _validate_source(self, item: Any, loc: Loc, context: dict[str, Any] | None) -> SourceSettings | None:
         if not isinstance(item, dict):
             self.add(loc, f"{self.where(loc)}: expected a mapping (name:, kind:, ...), found {_describe(item)}")
             return None
         model = self._settings_model(item, loc)
-        return self._validate(model, item, loc) if model is not None else None
+        return self._validate(model, item, loc, context) if model is not None else None
 
     def _settings_model(self, item: dict[Any, Any], loc: Loc) -> type[SourceSettings] | None:
         known = sorted(_sources.KINDS)
@@ -664,6 +692,48 @@ class _Analysis:
                 if isinstance(name, str) and name not in known:
                     hint = _did_you_mean(name, known) or f" (defined topics: {', '.join(known) or 'none'})"
                     self.add(loc + (position,), f"{self.where(loc)} names unknown topic {_quote(name)}{hint}")
+
+    def _output_topic_references(self) -> None:
+        """Topics named by a digest or under `alerts.topics` must exist (a typo would silently cover nothing)."""
+        known = self._topic_names()
+        raw = self.data.get("digests")
+        for index, item in enumerate(raw if isinstance(raw, list) else []):
+            names = item.get("topics") if isinstance(item, dict) else None
+            if not isinstance(names, list):
+                continue
+            loc = ("digests", index, "topics")
+            if not names:
+                self.add(loc, f"{self.subject(loc)}: empty list; leave 'topics' out to cover every topic")
+            for position, name in enumerate(names):
+                if isinstance(name, str) and name not in known:
+                    hint = _did_you_mean(name, known) or f" (defined topics: {', '.join(known) or 'none'})"
+                    self.add(loc + (position,), f"{self.where(loc)} names unknown topic {_quote(name)}{hint}")
+        alerts = self.data.get("alerts")
+        per_topic = alerts.get("topics") if isinstance(alerts, dict) else None
+        for name in per_topic if isinstance(per_topic, dict) else {}:
+            if isinstance(name, str) and name not in known:
+                hint = _did_you_mean(name, known) or f" (defined topics: {', '.join(known) or 'none'})"
+                self.add(("alerts", "topics", name), f"'alerts.topics' names unknown topic {_quote(name)}{hint}",
+                         at="key")
+
+    def _output_secret_problems(self, env: Mapping[str, str]) -> None:
+        """Unset variables named by a digest's e-mail or webhook, or the alerts' webhook (names only)."""
+        outputs: list[tuple[Loc, Any]] = []
+        raw = self.data.get("digests")
+        for index, item in enumerate(raw if isinstance(raw, list) else []):
+            for key in ("email", "webhook"):
+                if isinstance(item, dict) and isinstance(item.get(key), dict):
+                    outputs.append((("digests", index, key), item[key]))
+        alerts = self.data.get("alerts")
+        if isinstance(alerts, dict) and isinstance(alerts.get("webhook"), dict):
+            outputs.append((("alerts", "webhook"), alerts["webhook"]))
+        for loc, output in outputs:
+            for field in ("user_env", "password_env", "url_env"):
+                variable = output.get(field)
+                if isinstance(variable, str) and _ENV_NAME.fullmatch(variable) and not env.get(variable):
+                    owner = self.where(loc) or "alerts"
+                    self.add(loc + (field,), f"{owner}: environment variable {variable} is not set "
+                                             f"({loc[-1]}.{field})")
 
     def _zero_durations(self) -> None:
         """A zero interval would poll in a tight loop; the models accept it, so catch it here.
@@ -849,11 +919,15 @@ def _submodel(annotation: Any) -> type[BaseModel] | None:
 def _fields_at(model: type[BaseModel], loc: Loc) -> list[str]:
     """The keys allowed at `loc` below `model`, for did-you-mean on unknown keys."""
     current: type[BaseModel] | None = model
+    is_key = False  # the part after a mapping field (`alerts.topics.<name>`) is a user's key
     for part in loc:
-        if isinstance(part, int):
+        if isinstance(part, int) or is_key:
+            is_key = False
             continue
         field = current.model_fields.get(part) if current else None
         current = _submodel(field.annotation) if field else None
         if current is None:
             return []
-    return list(current.model_fields) if current else []
+        is_key = get_origin(field.annotation) is dict
+    # A field written under another name in YAML (`from` for `sender`) is offered by that name.
+    return [f.alias or name for name, f in current.model_fields.items()] if current else []

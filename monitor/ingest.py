@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Connection, insert, or_, select, update
+from sqlalchemy import Connection, delete, insert, or_, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 
 from monitor.match import TopicMatcher
@@ -132,6 +132,40 @@ class Ingestor:
         for note in batch.notes:
             log.info("%s: %s", source.name, note)
         return outcome
+
+    def delete_posts(self, source: str, ids: Sequence[str]) -> int:
+        """Remove posts their authors deleted, with their share of every bucket, in one transaction.
+
+        `ids` are canonical ids (a post is deleted whichever source stored it) or this source's
+        native ids. Deleting what is not stored does nothing, so a replayed delete is harmless.
+        Returns how many posts were removed.
+        """
+        ids = list(dict.fromkeys(ids))
+        if not ids:
+            return 0
+        cols = (Post.id, Post.source, Post.created_at, Post.compound, Post.engagement, Post.reposts)
+        with self.store.write() as conn:
+            found: dict[int, Any] = {}
+            for i in range(0, len(ids), IN_CHUNK):
+                chunk = ids[i:i + IN_CHUNK]
+                for row in conn.execute(select(*cols).where(or_(
+                        Post.canonical_id.in_(chunk), (Post.source == source) & Post.native_id.in_(chunk)))):
+                    found[row.id] = row
+            if not found:
+                return 0
+            post_ids = list(found)
+            topics: dict[int, list[str]] = defaultdict(list)
+            for i in range(0, len(post_ids), IN_CHUNK):
+                for pid, topic in conn.execute(select(PostTopic.post_id, PostTopic.topic).where(
+                        PostTopic.post_id.in_(post_ids[i:i + IN_CHUNK]))):
+                    topics[pid].append(topic)
+            upsert_buckets(conn, _bucket_deltas(found.values(), topics))
+            for i in range(0, len(post_ids), IN_CHUNK):
+                chunk = post_ids[i:i + IN_CHUNK]
+                conn.execute(delete(PostTopic).where(PostTopic.post_id.in_(chunk)))
+                conn.execute(update(Repost).where(Repost.post_id.in_(chunk)).values(post_id=None))
+                conn.execute(delete(Post).where(Post.id.in_(chunk)))
+        return len(found)
 
     # --- match --------------------------------------------------------------------------
     def _match(self, posts: Iterable[Normalized], mode: str, bound: list[str] | None) -> list[Normalized]:
@@ -301,7 +335,6 @@ class Ingestor:
                                                 duration_s=outcome.duration_s, outcome="error",
                                                 http_status=exc.status, new_posts=0, error=exc.message))
             self._mark_gap(conn, source, row.get("last_poll_at") or started)
-        log.warning("%s: %s", source.name, exc.message)
         return outcome
 
     def _mark_gap(self, conn: Connection, source: Source, since: datetime) -> None:
@@ -325,6 +358,28 @@ def _ensure_state_row(conn: Connection, source: Source) -> None:
             conn.execute(insert(SourceRow).values(name=source.name, kind=source.kind,
                                                   settings=source.settings.model_dump(mode="json")))
         conn.execute(insert(SourceState).values(source=source.name, state={}))
+
+
+def _bucket_deltas(posts: Iterable[Any], topics: dict[int, list[str]]) -> list[dict[str, Any]]:
+    """Negative bucket rows that take deleted posts back out of the sums they were added to."""
+    acc: dict[tuple[str, str, int], list[float]] = defaultdict(lambda: [0, 0, 0, 0.0, 0.0, 0.0, 0.0, 0, 0])
+    for post in posts:
+        start = bucket_start(post.created_at)
+        for topic in topics.get(post.id, ()):
+            for src in (post.source, ALL_SOURCES):
+                a = acc[(topic, src, start)]
+                if post.compound is None:
+                    a[7] -= 1
+                else:
+                    k = classify(post.compound) + 1
+                    a[k] -= 1
+                    a[3 + k] -= post.compound
+                    a[6] -= post.compound * post.compound
+                a[8] -= post.engagement - post.reposts  # boosts added later never reached the buckets
+    return [{"topic": t, "source": src, "start_ts": start, "width_s": BUCKET_WIDTH_S,
+             "n_neg": a[0], "n_neu": a[1], "n_pos": a[2], "sum_neg": a[3], "sum_neu": a[4],
+             "sum_pos": a[5], "sum_sq": a[6], "n_unscored": a[7], "engagement": a[8], "incomplete": False}
+            for (t, src, start), a in acc.items()]
 
 
 def upsert_buckets(conn: Connection, rows: list[dict[str, Any]]) -> None:

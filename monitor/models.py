@@ -6,10 +6,11 @@ made by an earlier version must keep working (tests compare the migrated schema 
 
 from __future__ import annotations
 
-from datetime import datetime, timezone
+from datetime import date, datetime, timezone
 from typing import Any
 
-from sqlalchemy import JSON, BigInteger, Boolean, Column, DateTime, Index, Integer, Text, TypeDecorator, UniqueConstraint
+from sqlalchemy import (JSON, BigInteger, Boolean, Column, Date, DateTime, Index, Integer, Text, TypeDecorator,
+                        UniqueConstraint)
 from sqlalchemy.sql.expression import false
 from sqlmodel import Field, SQLModel
 
@@ -165,3 +166,57 @@ class PollLog(SQLModel, table=True):
     http_status: int | None = None
     new_posts: int = 0
     error: str | None = Field(default=None, sa_column=Column(Text))
+
+
+class Alert(SQLModel, table=True):
+    """A spike seen live, stored once per topic, kind and bucket however often that bucket is re-checked.
+
+    The unique key is what makes alerts idempotent: every poll re-checks the buckets it touched,
+    and a restart re-checks recent ones, but only the first detection inserts (and is sent).
+    `details` holds everything the alert said (baseline values, weights, driving posts and
+    hashtags) so it can be re-read exactly as it was sent, even after the posts are gone.
+    """
+
+    __tablename__ = "alert"
+    __table_args__ = (
+        UniqueConstraint("topic", "kind", "bucket_start", name="uq_alert_topic_kind_bucket"),
+        Index("ix_alert_bucket_start", "bucket_start"),
+    )
+
+    id: int | None = Field(default=None, primary_key=True)
+    topic: str = Field(max_length=100)
+    kind: str = Field(max_length=20)  # volume | sentiment
+    direction: str = Field(max_length=10)  # up | down
+    bucket_start: datetime = _ts(nullable=False)
+    bucket_s: int = 3600
+    created_at: datetime = _ts(nullable=False)
+    value: float  # posts in the bucket, or its mean compound
+    expected: float  # the baseline mean, or mu0
+    threshold: float  # the EARS-t limit, or the EWMA limit
+    summary: str = Field(sa_column=Column(Text, nullable=False))
+    details: dict = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))
+    delivered_at: datetime | None = _ts()
+    delivery_attempts: int = 0
+    next_delivery_at: datetime | None = _ts()
+    delivery_error: str | None = Field(default=None, sa_column=Column(Text))
+
+
+class DigestRun(SQLModel, table=True):
+    """What one digest built and sent for one day, per output, so a re-run never sends twice.
+
+    `digest` is the configured digest's name (with `:topic` for a one-topic run from the CLI);
+    `output` is folder, email or webhook. A failed delivery keeps status `failed` and its error in
+    words until a later run (or `--resend`) succeeds.
+    """
+
+    __tablename__ = "digest_run"
+
+    digest: str = Field(primary_key=True, max_length=200)
+    day: date = Field(sa_column=Column(Date, primary_key=True))
+    output: str = Field(primary_key=True, max_length=20)
+    status: str = Field(max_length=20)  # ok | failed
+    attempts: int = 0
+    updated_at: datetime = _ts(nullable=False)
+    sent_at: datetime | None = _ts()
+    error: str | None = Field(default=None, sa_column=Column(Text))
+    detail: dict = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))

@@ -13,6 +13,7 @@ import random
 import threading
 from collections.abc import Callable
 from datetime import datetime, timedelta, timezone
+from typing import Protocol, cast
 
 import httpx
 from apscheduler.executors.pool import ThreadPoolExecutor
@@ -20,6 +21,8 @@ from apscheduler.schedulers.background import BackgroundScheduler
 from apscheduler.triggers.interval import IntervalTrigger
 from sqlalchemy import update
 
+from monitor.alerts import AlertMonitor
+from monitor.digest_jobs import schedule_digests
 from monitor.ingest import Ingestor, PollOutcome
 from monitor.models import SourceState
 from monitor.sources import source_class
@@ -79,12 +82,19 @@ class Collector:
         self.scheduler: BackgroundScheduler | None = None
         self._rng = random.Random()
         self._stopped = threading.Event()
+        self._streams: list[threading.Thread] = []
         store.sync_sources(config.sources)
+        self.alerts = AlertMonitor(config, store, clock=clock) if config.alerts.enabled else None
 
     # --- on demand ----------------------------------------------------------------------
     def poll(self, name: str) -> PollOutcome:
         source = self.sources[name]
-        outcome = self.ingestor.poll(source)
+        mark = self.alerts.mark() if self.alerts is not None else None
+        if source.streaming:
+            outcome = cast(StreamingSource, source).catch_up(self.ingestor)
+        else:
+            outcome = self.ingestor.poll(source)
+        self._check_alerts(outcome, mark)
         if self.on_poll:
             self.on_poll(outcome)
         return outcome
@@ -103,7 +113,8 @@ class Collector:
         now = self.clock()
         for name, source in self.sources.items():
             if source.streaming:
-                continue  # streaming sources run their own loop (added with the first of them)
+                self._start_stream(cast(StreamingSource, source))
+                continue
             interval = source.settings.interval
             jitter = max(0.0, min(interval.total_seconds() * 0.1, 30.0))
             state = self.store.source_state(name) or {}
@@ -113,6 +124,7 @@ class Collector:
                 first = now + timedelta(seconds=self._rng.uniform(0, min(jitter, 2.0)))
             self.scheduler.add_job(self._run, IntervalTrigger(seconds=interval.total_seconds(), jitter=jitter),
                                    id=name, name=name, args=[name], next_run_time=first)
+        schedule_digests(self.scheduler, self.config, self.store, clock=self.clock)
         self.scheduler.start()
         log.info("collecting from %d source(s): %s", len(self.sources), ", ".join(self.sources))
 
@@ -150,7 +162,53 @@ class Collector:
         self._stopped.set()
         if self.scheduler is not None and self.scheduler.running:
             self.scheduler.shutdown(wait=wait)
+        self._stop_streams(wait)
         self.http.close()
+
+    # --- alerts -------------------------------------------------------------------------
+    def _check_alerts(self, outcome: PollOutcome, mark: int | None) -> None:
+        """Spike alerts for what this poll stored (monitor/alerts.py); never fails the poll."""
+        if self.alerts is None:
+            return
+        try:
+            self.alerts.after_poll(mark, source=outcome.source, failed=outcome.outcome in ("error", "partial"))
+        except Exception:
+            log.exception("checking the posts %s stored for spikes failed", outcome.source)
+
+    # --- streaming sources --------------------------------------------------------------
+    # A streaming source (Jetstream) is not polled: it gets a thread of its own that reads,
+    # stores in batches and reconnects by itself until the collector stops.
+
+    def _start_stream(self, source: "StreamingSource") -> None:
+        def on_flush(outcome: PollOutcome) -> None:
+            self._check_alerts(outcome, None)
+            if self.on_poll:
+                self.on_poll(outcome)
+
+        thread = threading.Thread(target=source.run, args=(self.ingestor, self._stopped, on_flush),
+                                  name=f"stream:{source.name}", daemon=True)
+        self._streams.append(thread)
+        thread.start()
+
+    def _stop_streams(self, wait: bool) -> None:
+        """`_stopped` is already set; a stream notices within a fraction of a second and flushes."""
+        for thread in self._streams if wait else ():
+            thread.join(timeout=10)
+        self._streams.clear()
+
+
+class StreamingSource(Protocol):
+    """What the collector needs from a source with `streaming = True`."""
+
+    name: str
+    streaming: bool
+
+    def run(self, ingestor: Ingestor, stop: threading.Event,
+            on_flush: Callable[[PollOutcome], None] | None = None) -> None:
+        """Read until `stop` is set; store through `ingestor.store_batch`; never raise."""
+
+    def catch_up(self, ingestor: Ingestor) -> PollOutcome:
+        """Read until caught up, store, and return one outcome for the whole pass."""
 
 
 def _words(delay: timedelta) -> str:

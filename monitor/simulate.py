@@ -1045,11 +1045,31 @@ def _print_banner(sim: Simulator) -> None:
           f"sim now {_iso(sim.clock.now())}")
     print(f"  Google News RSS   {u}/rss/search?q=Trump+Putin&hl=en-US&gl=US&ceid=US:en")
     print(f"  Mastodon tag RSS  {u}/tags/TrumpPutinBusiness.rss")
+    print(f"  Mastodon API      {u}/api/v1/timelines/tag/TrumpPutin (another instance: "
+          f"{u}/instances/<name>/api/v1/...)")
+    print(f"  Bluesky search    {u}/xrpc/app.bsky.feed.searchPosts?q=%23TrumpPutin (after "
+          f"POST {u}/xrpc/com.atproto.server.createSession, any handle and password)")
+    print(f"  Jetstream         {u.replace('http', 'ws', 1)}/subscribe?wantedCollections=app.bsky.feed.post")
     print(f"  Reddit Atom       {u}/r/{DEFAULT_SUBREDDIT}/new/.rss")
+    print(f"  Reddit API        {u}/r/{DEFAULT_SUBREDDIT}/new (token: POST {u}/api/v1/access_token)")
+    print(f"  HN Algolia        {u}/api/v1/search_by_date?query=Trump+Putin&tags=(story,comment)")
+    print(f"  X recent search   {u}/2/tweets/search/recent?query=%23TrumpPutin (any Bearer token)")
     print(f"  Everything (Atom) {u}/feeds/all.atom")
     print(f"  Status            {u}/_sim/status")
     print("Press Ctrl-C to stop.", flush=True)
 
 
 if __name__ == "__main__":
-    raise SystemExit(main())
+    # `python -m monitor.simulate` runs this file as __main__, a second copy of the module: run the
+    # importable one, on which the endpoint families below register their routes.
+    import monitor.simulate
+
+    raise SystemExit(monitor.simulate.main())
+
+# Endpoint families in monitor/sim/ register their routes when imported (they import this module).
+import monitor.sim.mastodon  # noqa: E402,F401
+import monitor.sim.bluesky  # noqa: E402,F401
+import monitor.sim.jetstream  # noqa: E402,F401
+import monitor.sim.reddit  # noqa: E402,F401
+import monitor.sim.hackernews  # noqa: E402,F401
+import monitor.sim.x  # noqa: E402,F401

@@ -10,6 +10,12 @@ from monitor.sources.base import Batch, PollContext, RawPost, Source, SourceErro
 KINDS: dict[str, str] = {
     "rss": "rss",
     "file": "file",
+    "mastodon": "mastodon",
+    "bluesky": "bluesky",
+    "jetstream": "jetstream",
+    "reddit": "reddit",
+    "hackernews": "hackernews",
+    "x": "x",
 }
 
 

@@ -1,0 +1,466 @@
+"""Mastodon hashtag timelines (`GET /api/v1/timelines/tag/:tag`) on one or more instances.
+
+An instance only shows the posts that reached it, so a story is best followed on several; the
+same post then arrives once per instance under different local ids but one ActivityPub `uri`,
+which is what identifies it here (as native and canonical id), so it is stored once.
+
+New posts come with `min_id` and the `Link: rel="prev"` pages until an empty page: `since_id`
+would return only the newest page and leave a gap in a burst. The cursor is kept per instance and
+per tag and advances page by page, so a failure half-way keeps what was read and loses nothing.
+The first poll of a tag walks back (`rel="next"`) only as far as the backfill window.
+
+Rate limits (`X-RateLimit-*`, Reset an ISO-8601 time) are read on every answer; when few requests
+remain, the instance is left alone until the reset instead of running into 429s, and one
+instance's trouble never stops the others.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from datetime import datetime, timezone
+from typing import Any
+from urllib.parse import parse_qs, quote, urlsplit
+
+import httpx
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+from monitor.sources import http
+from monitor.sources.base import Batch, PollContext, RawPost, Source, SourceError, SourceSettings
+from monitor.text import sanitize
+
+__all__ = ["MastodonInstance", "MastodonSettings", "MastodonSource", "instance_base_url", "statuses_to_posts"]
+
+
+# --- settings ------------------------------------------------------------------------------------
+
+
+def instance_base_url(value: str, example: str = "https://mastodon.social") -> str:
+    """`mastodon.social`, `https://mastodon.social/` -> `https://mastodon.social`; anything else is refused in words."""
+    text = value.strip()
+    if not text:
+        raise ValueError("an instance address cannot be empty")
+    if "://" not in text:
+        text = "https://" + text
+    parts = urlsplit(text)
+    if parts.scheme not in ("http", "https"):
+        raise ValueError(f"{value!r} is not a web address; write it like {example}")
+    if not parts.hostname or " " in text:
+        raise ValueError(f"{value!r} has no host name; write it like {example}")
+    if parts.query or parts.fragment or parts.username or parts.password:
+        raise ValueError(f"{value!r} must be the instance's address alone, without ?query, #fragment or user@")
+    if "/api/" in parts.path + "/" or "/tags/" in parts.path + "/" or parts.path.startswith("/@"):
+        raise ValueError(f"{value!r} is a page on the instance; give just its address, "
+                         f"e.g. {parts.scheme}://{parts.netloc}")
+    return f"{parts.scheme}://{parts.netloc}{parts.path.rstrip('/')}"
+
+
+class MastodonInstance(BaseModel):
+    """One instance: its address, and the variable holding its token if it wants one.
+
+    The token is per instance because it was issued by that instance: sending it to another
+    would hand a stranger your credential.
+    """
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    url: str
+    token_env: str | None = None
+
+    @model_validator(mode="before")
+    @classmethod
+    def _bare_address(cls, data: Any) -> Any:
+        return {"url": data} if isinstance(data, str) else data
+
+    @field_validator("url")
+    @classmethod
+    def _url(cls, value: str) -> str:
+        return instance_base_url(value)
+
+    @property
+    def label(self) -> str:
+        """How the instance is named in messages: its host (and path, for an instance under one)."""
+        return self.url.split("://", 1)[1]
+
+
+class MastodonSettings(SourceSettings):
+    kind: str = "mastodon"
+    instances: list[MastodonInstance] = Field(min_length=1)
+    # None: the hashtags of the topics this source serves.
+    hashtags: list[str] | None = None
+    page_size: int = Field(default=40, ge=1, le=40)
+    max_pages: int = Field(default=10, ge=1, le=200)  # per instance and tag in one poll
+
+    @field_validator("instances")
+    @classmethod
+    def _distinct(cls, value: list[MastodonInstance]) -> list[MastodonInstance]:
+        seen: set[str] = set()
+        for inst in value:
+            if inst.url in seen:
+                raise ValueError(f"{inst.url} is listed twice")
+            seen.add(inst.url)
+        return value
+
+    @field_validator("hashtags")
+    @classmethod
+    def _tags(cls, value: list[str] | None) -> list[str] | None:
+        if value is None:
+            return None
+        tags = [t.strip().lstrip("#") for t in value]
+        bad = [t for t in tags if not t or not all(ch.isalnum() or ch == "_" for ch in t)]
+        if bad:
+            raise ValueError(f"{bad[0]!r} is not a hashtag (letters, digits and '_' only)")
+        return tags
+
+    def secret_env_vars(self) -> dict[str, str]:
+        out = super().secret_env_vars()
+        for i, inst in enumerate(self.instances):
+            if inst.token_env:
+                out[f"instances[{i}].token_env"] = inst.token_env
+        return out
+
+
+# --- the source ----------------------------------------------------------------------------------
+
+
+class MastodonSource(Source):
+    kind = "mastodon"
+    Settings = MastodonSettings
+    settings: MastodonSettings
+
+    def tags(self) -> list[str]:
+        """Tags as Mastodon stores them (lower case), in config order, without repeats."""
+        raw = self.settings.hashtags if self.settings.hashtags is not None else [
+            tag for topic in self.topics for tag in topic.hashtags]
+        return list(dict.fromkeys(t.lstrip("#").casefold() for t in raw if t.strip("#")))
+
+    def fetch(self, state: dict[str, Any], ctx: PollContext) -> Batch:
+        tags = self.tags()
+        if not tags:
+            raise SourceError(f"source {self.name} has no hashtags to follow: give its topics hashtags, "
+                              "or list them under 'hashtags:'")
+        new_state = {"instances": {url: _copy(st) for url, st in (state.get("instances") or {}).items()}}
+        posts: list[RawPost] = []
+        notes: list[str] = []
+        errors: list[SourceError] = []
+        status: int | None = None
+        for inst in self.settings.instances:
+            inst_state = new_state["instances"].setdefault(inst.url, {})
+            reader = _InstanceReader(self, inst, inst_state, ctx, posts, notes)
+            try:
+                reader.poll(tags)
+            except SourceError as exc:
+                errors.append(exc)
+            status = reader.status or status
+        if not errors:
+            return Batch(posts=posts, state=new_state, status=status, notes=notes)
+        error = errors[0] if len(errors) == 1 else SourceError(
+            "; ".join(e.message for e in errors), status=errors[0].status,
+            retry_after=_soonest([e.retry_after for e in errors]))
+        if len(errors) == len(self.settings.instances) and not posts and _cursors(new_state) == _cursors(state):
+            raise error
+        if len(errors) < len(self.settings.instances):
+            # The healthy instances keep their pace; the troubled one waits on its own `not_before`.
+            error = SourceError(error.message, status=error.status)
+        return Batch(posts=posts, state=new_state, status=status, notes=notes, error=error)
+
+
+def _copy(inst_state: dict[str, Any]) -> dict[str, Any]:
+    return {**inst_state, "tags": {t: dict(v) for t, v in (inst_state.get("tags") or {}).items()}}
+
+
+def _cursors(state: dict[str, Any]) -> dict[tuple[str, str], str]:
+    return {(url, tag): ts["min_id"] for url, st in (state.get("instances") or {}).items()
+            for tag, ts in (st.get("tags") or {}).items() if ts.get("min_id")}
+
+
+def _soonest(values: list[float | None]) -> float | None:
+    known = [v for v in values if v is not None]
+    return min(known) if len(known) == len(values) and known else None
+
+
+class _Pause(Exception):
+    """Few requests left at this instance: stop for this poll (not a failure)."""
+
+
+class _InstanceReader:
+    """One poll of one instance: every tag, page by page, cursor advanced after each page."""
+
+    def __init__(self, source: MastodonSource, inst: MastodonInstance, state: dict[str, Any],
+                 ctx: PollContext, posts: list[RawPost], notes: list[str]):
+        self.source, self.inst, self.state, self.ctx = source, inst, state, ctx
+        self.posts, self.notes = posts, notes
+        self.settings = source.settings
+        self.status: int | None = None
+        self.headers = {"Accept": "application/json"}
+
+    def poll(self, tags: list[str]) -> None:
+        not_before = _parse_time(self.state.get("not_before"))
+        if not_before is not None and _wall_now() < not_before:
+            self.notes.append(f"{self.inst.label}: waiting for its rate limit to reset at {not_before:%H:%M:%S} UTC")
+            return
+        self.state.pop("not_before", None)
+        self.headers.update(self._auth())
+        tag_states = self.state.setdefault("tags", {})
+        unknown = []
+        try:
+            for tag in tags:
+                self._maybe_pause()
+                tag_state = tag_states.setdefault(tag, {})
+                try:
+                    if tag_state.get("min_id"):
+                        self._forward(tag, tag_state)
+                    else:
+                        self._backfill(tag, tag_state)
+                except _UnknownTag:
+                    unknown.append(tag)
+        except _Pause:
+            return
+        if unknown and len(unknown) == len(tags):
+            listed = ", ".join(f"#{t}" for t in unknown)
+            raise SourceError(f"{self.inst.label} has no timeline for {listed} (404): no post there carries "
+                              f"{'it' if len(unknown) == 1 else 'them'} yet, or this is not a Mastodon instance",
+                              status=404)
+        if unknown:
+            self.notes.append(f"{self.inst.label}: no post carries {', '.join('#' + t for t in unknown)} yet (404)")
+
+    def _auth(self) -> dict[str, str]:
+        var = self.inst.token_env
+        if not var:
+            return {}
+        token = os.environ.get(var)
+        if not token:
+            raise SourceError(f"{self.inst.label}: environment variable {var} (its access token) is not set")
+        return {"Authorization": f"Bearer {token}"}
+
+    # -- paging
+
+    def _forward(self, tag: str, tag_state: dict[str, Any]) -> None:
+        """New posts above the cursor, oldest page first, until an empty page."""
+        url, params = self._timeline_url(tag), {"min_id": tag_state["min_id"], "limit": self.settings.page_size}
+        for _ in range(self.settings.max_pages):
+            items, links = self._page(url, params, tag)
+            if not items:
+                return
+            self.posts.extend(self._parse(items, tag))
+            newer = _link_param(links, "prev", "min_id")
+            cursor = newer or _newest_id(items)
+            if cursor is None or cursor == tag_state["min_id"]:
+                return  # a page that does not move the cursor would repeat forever
+            tag_state["min_id"] = cursor
+            url, params = self._follow(links, "prev", tag, {"min_id": cursor, "limit": self.settings.page_size})
+            self._maybe_pause()
+        self.notes.append(f"{self.inst.label} #{tag}: more than {self.settings.max_pages} pages of new posts; "
+                          "the rest comes next poll")
+
+    def _backfill(self, tag: str, tag_state: dict[str, Any]) -> None:
+        """The first poll: newest first, back to the start of the backfill window and no further.
+
+        The cursor is set only once the window is covered, so a failure half-way makes the next
+        poll start the backfill again (what was already stored is deduplicated)."""
+        since = self.ctx.backfill_since
+        url, params = self._timeline_url(tag), {"limit": self.settings.page_size}
+        newest: str | None = None
+        for _ in range(self.settings.max_pages):
+            items, links = self._page(url, params, tag)
+            if not items:
+                break
+            if newest is None:
+                newest = _link_param(links, "prev", "min_id") or _newest_id(items)
+            parsed = self._parse(items, tag)
+            self.posts.extend(p for p in parsed if p.created_at >= since)
+            if not parsed or min(p.created_at for p in parsed) < since:
+                break
+            older = _link_param(links, "next", "max_id") or _oldest_id(items)
+            if older is None:
+                break
+            url, params = self._follow(links, "next", tag, {"max_id": older, "limit": self.settings.page_size})
+            self._maybe_pause()
+        if newest is not None:
+            tag_state["min_id"] = newest
+
+    def _maybe_pause(self) -> None:
+        if self.state.get("not_before"):
+            raise _Pause
+
+    # -- HTTP
+
+    def _timeline_url(self, tag: str) -> str:
+        return f"{self.inst.url}/api/v1/timelines/tag/{quote(tag, safe='')}"
+
+    def _follow(self, links: dict[str, str], rel: str, tag: str, fallback: dict[str, Any]) -> tuple[str, dict | None]:
+        """The server's own next link when it stays on this instance's timeline; else our own."""
+        target = links.get(rel)
+        if target and target.startswith(self._timeline_url(tag) + "?"):
+            return target, None
+        return self._timeline_url(tag), fallback
+
+    def _page(self, url: str, params: dict[str, Any] | None, tag: str) -> tuple[list[Any], dict[str, str]]:
+        what = self.inst.label
+        resp, body = http.get(self.source.http, url, what=what, headers=self.headers, params=params,
+                              timeout=self.settings.timeout.total_seconds(),
+                              ok=(200, 401, 403, 404, 410, 422, 429))
+        self.status = resp.status_code
+        self._read_rate_limit(resp)
+        if resp.status_code != 200:
+            self._refuse(resp, body, tag)
+        try:
+            data = json.loads(body)
+        except (ValueError, UnicodeDecodeError):
+            raise SourceError(f"{what} sent a timeline page that is not JSON (truncated or garbled, "
+                              f"{len(body):,} bytes)", status=resp.status_code) from None
+        if isinstance(data, dict) and "error" in data:
+            raise SourceError(f"{what} answered #{tag} with an error: {_server_words(data['error'])}",
+                              status=resp.status_code)
+        if not isinstance(data, list):
+            raise SourceError(f"{what} sent {type(data).__name__} where a list of posts belongs; "
+                              "is this a Mastodon instance?", status=resp.status_code)
+        return data, {rel: link["url"] for rel, link in resp.links.items() if "url" in link}
+
+    def _refuse(self, resp: httpx.Response, body: bytes, tag: str) -> None:
+        what, status = self.inst.label, resp.status_code
+        said = _error_field(body)
+        if status == 401:
+            if self.inst.token_env:
+                raise SourceError(f"{what} rejected the access token in {self.inst.token_env} (401)", status=401)
+            raise SourceError(f"{what} requires an access token for hashtag timelines (401): create one there "
+                              "with the read:statuses scope and name its variable under token_env", status=401)
+        if status == 403:
+            raise SourceError(f"{what} refused to show #{tag} (403){': ' + said if said else ''}", status=403)
+        if status == 404 and said is not None:
+            raise _UnknownTag()
+        if status == 429:
+            reset = _parse_time(resp.headers.get("X-RateLimit-Reset"))
+            wait = max(1.0, (reset - _wall_now()).total_seconds()) if reset else None
+            retry = http.parse_retry_after(resp.headers.get("Retry-After")) or wait
+            if reset is not None:
+                self.state["not_before"] = reset.isoformat()
+            when = f"; the limit resets at {reset:%H:%M:%S} UTC" if reset else ""
+            raise SourceError(f"{what} is rate-limiting us (429){when}", status=429, retry_after=retry)
+        raise SourceError(http.describe_status(what, status) + (f": {said}" if said else ""), status=status)
+
+    def _read_rate_limit(self, resp: httpx.Response) -> None:
+        """Leave the instance alone until the reset when only a small reserve is left."""
+        try:
+            remaining = int(resp.headers["X-RateLimit-Remaining"])
+            limit = int(resp.headers.get("X-RateLimit-Limit") or 300)
+        except (KeyError, ValueError):
+            return
+        reserve = max(2, limit // 20)
+        reset = _parse_time(resp.headers.get("X-RateLimit-Reset"))
+        if remaining <= reserve and reset is not None and reset > _wall_now():
+            self.state["not_before"] = reset.isoformat()
+            self.notes.append(f"{self.inst.label}: {remaining} of {limit} requests left; pausing it until "
+                              f"{reset:%H:%M:%S} UTC")
+
+    # -- posts
+
+    def _parse(self, items: list[Any], tag: str) -> list[RawPost]:
+        posts, bad = statuses_to_posts(items)
+        if bad:
+            self.notes.append(f"{self.inst.label} #{tag}: skipped {bad} post(s) in an unexpected shape")
+        return posts
+
+
+class _UnknownTag(Exception):
+    """The instance answered 404 "Record not found": no post there carries this tag."""
+
+
+def statuses_to_posts(items: list[Any]) -> tuple[list[RawPost], int]:
+    """Mastodon Status objects in the common shape, and how many could not be read.
+
+    A boost yields its original (as a post of its own) and the boost itself (as `repost_of` the
+    original's uri), so the original is stored and the boost counts as engagement on it.
+    """
+    posts: list[RawPost] = []
+    bad = 0
+    for item in items:
+        try:
+            inner = item.get("reblog")
+            if inner:
+                original = _status_to_post(inner)
+                boost = _status_to_post(item, text=False)
+                boost.repost_of = original.native_id
+                posts.extend((original, boost))
+            else:
+                posts.append(_status_to_post(item))
+        except (AttributeError, KeyError, TypeError, ValueError):
+            bad += 1
+    return posts, bad
+
+
+def _status_to_post(status: dict[str, Any], *, text: bool = True) -> RawPost:
+    uri = status["uri"]
+    if not isinstance(uri, str) or not uri:
+        raise ValueError("a status without a uri")
+    created = _parse_time(status["created_at"])
+    if created is None:
+        raise ValueError("a status without a readable created_at")
+    account = status.get("account") or {}
+    counts = sum(int(status.get(k) or 0) for k in ("replies_count", "reblogs_count", "favourites_count"))
+    tags = tuple(t["name"] for t in status.get("tags") or () if isinstance(t, dict) and t.get("name"))
+    spoiler = (status.get("spoiler_text") or "").strip()
+    return RawPost(
+        native_id=uri, canonical_id=uri, created_at=created,
+        text=str(status.get("content") or "") if text else "", is_html=True,
+        title=(spoiler or None) if text else None,
+        url=status.get("url") or uri, author=account.get("acct") or account.get("username"),
+        lang=status.get("language") or None, tags=tags if text else (), engagement=counts if text else 0,
+    )
+
+
+# --- small readers -------------------------------------------------------------------------------
+
+
+def _parse_time(value: Any) -> datetime | None:
+    if not isinstance(value, str) or not value:
+        return None
+    try:
+        when = datetime.fromisoformat(value.strip().replace("Z", "+00:00"))
+    except ValueError:
+        return None
+    return when if when.tzinfo else when.replace(tzinfo=timezone.utc)
+
+
+def _wall_now() -> datetime:
+    """Rate limits run on the servers' clocks, never on a simulated one."""
+    return datetime.now(timezone.utc)
+
+
+def _link_param(links: dict[str, str], rel: str, name: str) -> str | None:
+    url = links.get(rel)
+    if not url:
+        return None
+    values = parse_qs(urlsplit(url).query).get(name)
+    return values[0] if values else None
+
+
+def _id_key(item: Any) -> tuple[int, str]:
+    """Mastodon ids are opaque strings that sort by length, then lexically."""
+    value = str(item.get("id") or "") if isinstance(item, dict) else ""
+    return len(value), value
+
+
+def _newest_id(items: list[Any]) -> str | None:
+    key = max((_id_key(i) for i in items), default=(0, ""))
+    return key[1] or None
+
+
+def _oldest_id(items: list[Any]) -> str | None:
+    keys = [k for k in (_id_key(i) for i in items) if k[1]]
+    return min(keys)[1] if keys else None
+
+
+def _error_field(body: bytes) -> str | None:
+    try:
+        data = json.loads(body)
+    except (ValueError, UnicodeDecodeError):
+        return None
+    return _server_words(data["error"]) if isinstance(data, dict) and "error" in data else None
+
+
+def _server_words(value: Any, limit: int = 200) -> str:
+    """A server's own error text, made safe to show (it is untrusted) and kept short."""
+    text = " ".join(sanitize(str(value)).split())
+    return text if len(text) <= limit else text[:limit - 1] + "…"
+

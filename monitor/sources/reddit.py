@@ -1,0 +1,486 @@
+"""Reddit through its OAuth API: search (site-wide or in subreddits) or a subreddit's `new` listing.
+
+Application-only OAuth: the client id and secret (named by `client_id_env` / `client_secret_env`)
+buy a bearer token at `/api/v1/access_token`, kept in memory until shortly before it expires and
+never written to the store. Every request carries a descriptive User-Agent, as Reddit's API rules
+require (generic ones are throttled hard), and the `X-Ratelimit-*` headers are obeyed: when the
+window is nearly used up the source stops asking until it resets.
+
+Without credentials configured the source reads the subreddit's public Atom feed through the RSS
+source instead, and says so once (Reddit requires OAuth for its API since 2023 and may close the
+feeds too; the feed has no scores or comment counts).
+
+The cursor (see `RedditSource.fetch`): Reddit's `before=<fullname>` on a `sort=new` listing.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import time
+from dataclasses import dataclass
+from datetime import datetime, timedelta, timezone
+from typing import Annotated, Any, Literal
+from urllib.parse import urlencode
+
+import httpx
+from pydantic import AfterValidator, AnyHttpUrl, Field, ValidationError, ValidationInfo, model_validator
+from pydantic_core import InitErrorDetails, PydanticCustomError
+
+from monitor import __version__
+from monitor.sources import http
+from monitor.sources.base import Batch, Duration, PollContext, RawPost, Source, SourceError, SourceSettings
+from monitor.sources.rss import RssSettings, RssSource
+from monitor.text import sanitize, split_camel
+
+__all__ = ["RedditSettings", "RedditSource", "build_query", "thing_to_post"]
+
+MAX_QUERY = 512  # Reddit's limit on the search `q` parameter
+_ANY_STATUS = tuple(range(100, 600))
+_RATE_RESERVE = 2.0  # requests kept back for a manual `monitor poll`
+_TOKEN_MARGIN_S = 60.0  # renew this long before the token expires
+_RECENT = 300  # fullnames remembered for dedupe when re-anchoring
+_SUBREDDIT = re.compile(r"[A-Za-z0-9][A-Za-z0-9_]{1,20}")
+
+
+def _subreddit(value: str) -> str:
+    name = value.strip().removeprefix("/").removeprefix("r/").removesuffix("/")
+    if not _SUBREDDIT.fullmatch(name):
+        raise ValueError(f"{value!r} is not a subreddit name (2-21 letters, digits or '_', e.g. worldnews)")
+    return name
+
+
+Subreddit = Annotated[str, AfterValidator(_subreddit)]
+
+
+class RedditSettings(SourceSettings):
+    subreddits: list[Subreddit] = []  # empty: search all of Reddit
+    listing: Literal["search", "new"] = "search"  # new: every post of the subreddits, topics matched here
+    query: str | None = Field(default=None, min_length=1)  # None: built from the served topics
+    client_id_env: str | None = None
+    client_secret_env: str | None = None
+    user_agent: str | None = Field(default=None, min_length=1)
+    api_url: AnyHttpUrl = AnyHttpUrl("https://oauth.reddit.com")
+    www_url: AnyHttpUrl = AnyHttpUrl("https://www.reddit.com")  # token endpoint, feeds, permalinks
+    page_size: int = Field(default=100, ge=1, le=100)
+    max_pages: int = Field(default=10, ge=1, le=100)
+    reanchor_after: Duration = timedelta(hours=1)
+
+    @model_validator(mode="after")
+    def _coherent(self, info: ValidationInfo) -> "RedditSettings":
+        if bool(self.client_id_env) != bool(self.client_secret_env):
+            missing = "client_secret_env" if self.client_id_env else "client_id_env"
+            present = "client_id_env" if self.client_id_env else "client_secret_env"
+            raise _located((present,), getattr(self, present), (
+                f"set {missing} too: Reddit's OAuth needs both the client id and the secret "
+                "(leave both out to read the public Atom feed instead)"))
+        if self.listing == "new" and not self.subreddits:
+            raise _located(("listing",), self.listing, "listing 'new' needs 'subreddits' (e.g. [worldnews])")
+        if self.listing == "search":
+            self._check_query(info)
+        return self
+
+    def _check_query(self, info: ValidationInfo) -> None:
+        topics = (info.context or {}).get("topics")
+        if self.query is not None:
+            query, loc, origin = self.query, ("query",), "'query'"
+        elif topics is not None:
+            served = [t for t in topics if self.topics is None or t.name in self.topics]
+            query, loc = build_query(served), ("topics",)
+            origin = "the Reddit search built from topic(s) " + ", ".join(t.name for t in served)
+        else:
+            return
+        if len(query) > MAX_QUERY:
+            raise _located(loc, self.query or self.topics, (
+                f"{origin} is {len(query)} characters; Reddit search accepts at most {MAX_QUERY}. "
+                "Serve fewer topics with 'topics:', write a shorter 'query:', or use listing: new"))
+
+    @property
+    def has_credentials(self) -> bool:
+        return bool(self.client_id_env and self.client_secret_env)
+
+
+def _located(loc: tuple[str, ...], value: Any, message: str) -> ValidationError:
+    """A validation error placed on one field, so the config problem points at its line."""
+    return ValidationError.from_exception_data("RedditSettings", [InitErrorDetails(
+        type=PydanticCustomError("value_error", "{error}", {"error": message}), loc=loc, input=value)])
+
+
+def _phrase(text: str) -> str:
+    text = " ".join(text.replace('"', " ").split())
+    return text if " " not in text else f'"{text}"'
+
+
+def build_query(topics: list[Any]) -> str:
+    """`"key phrase" OR word OR "Camel Case Tag"`: Reddit has no hashtags, so tags become words."""
+    terms: dict[str, str] = {}
+    for topic in topics:
+        for value in [*topic.keywords, *(split_camel(tag) for tag in topic.hashtags)]:
+            term = _phrase(value)
+            if term:
+                terms.setdefault(term.casefold(), term)
+    return " OR ".join(terms.values())
+
+
+def thing_to_post(data: dict[str, Any], www_url: str) -> RawPost | None:
+    """A `t3` (link/self post) in the common shape; None when it lacks a name or a time."""
+    name, created = data.get("name"), data.get("created_utc")
+    if not isinstance(name, str) or not name.startswith("t3_") or not isinstance(created, (int, float)):
+        return None
+    permalink = data.get("permalink")
+    url = www_url.rstrip("/") + permalink if isinstance(permalink, str) and permalink.startswith("/") else None
+    author = data.get("author")
+    crosspost = data.get("crosspost_parent")
+    return RawPost(
+        native_id=name,
+        text=data.get("selftext") if isinstance(data.get("selftext"), str) else "",
+        title=data.get("title") if isinstance(data.get("title"), str) else None,
+        created_at=datetime.fromtimestamp(float(created), timezone.utc),
+        url=url,  # the discussion, not the link target: a news URL belongs to the news source
+        author=author if isinstance(author, str) and author != "[deleted]" else None,
+        engagement=_count(data.get("score")) + _count(data.get("num_comments")),
+        repost_of=crosspost if isinstance(crosspost, str) and crosspost.startswith("t3_") else None,
+    )
+
+
+def _count(value: Any) -> int:
+    return max(0, int(value)) if isinstance(value, (int, float)) else 0
+
+
+@dataclass(slots=True)
+class _Budget:
+    """X-Ratelimit-Remaining (a float string) and X-Ratelimit-Reset (seconds left in the window)."""
+
+    remaining: float | None = None
+    reset_at: datetime | None = None
+
+    def update(self, headers: Any) -> None:
+        try:
+            self.remaining = float(headers["x-ratelimit-remaining"])
+            self.reset_at = datetime.now(timezone.utc) + timedelta(seconds=float(headers["x-ratelimit-reset"]))
+        except (KeyError, ValueError, OverflowError):
+            pass
+
+    def low(self, now: datetime) -> bool:
+        return (self.remaining is not None and self.remaining <= _RATE_RESERVE
+                and self.reset_at is not None and now < self.reset_at)
+
+    def wait_s(self) -> float | None:
+        if self.reset_at is None:
+            return None
+        return max(0.0, (self.reset_at - datetime.now(timezone.utc)).total_seconds())
+
+
+@dataclass(slots=True)
+class _Listing:
+    children: list[dict[str, Any]]
+    after: str | None
+
+
+class RedditSource(Source):
+    kind = "reddit"
+    Settings = RedditSettings
+
+    def __init__(self, settings: RedditSettings, topics: list[Any], http_client: httpx.Client):
+        super().__init__(settings, topics, http_client)
+        self.settings: RedditSettings = settings
+        self.query = settings.query or build_query(topics)
+        self.user_agent = settings.user_agent or (
+            f"python:reaction-monitor:{__version__} (source {settings.name}; "
+            "+https://github.com/reaction-monitor/reaction-monitor)")
+        self._token: str | None = None
+        self._token_until = 0.0  # time.monotonic()
+        self._budget = _Budget()
+        self._feed: RssSource | None = None
+
+    @property
+    def where(self) -> str:
+        return "r/" + "+".join(self.settings.subreddits) if self.settings.subreddits else "Reddit search"
+
+    def fetch(self, state: dict[str, Any], ctx: PollContext) -> Batch:
+        """New posts, newest first, through `before=<fullname>` of the newest post seen (the anchor).
+
+        `before` pages forward from the anchor in steps of `page_size`, so a burst is read in
+        full across polls and nothing between the anchor and the newest post is skipped. The
+        weak point is the anchor itself: when that post is deleted or removed, Reddit answers
+        every `before=` request with an empty Listing, forever, which looks exactly like a
+        quiet subreddit. A live anchor on a quiet feed and a dead one cannot be told apart
+        from one empty answer, so once the anchor is older than `reanchor_after` an empty
+        answer is followed by one request without `before` (newest first, following `after`
+        back to the anchor's time), deduplicated against the fullnames already seen. The cost
+        is one extra request per poll while a feed is quiet for longer than `reanchor_after`;
+        the gain is that a deleted anchor never silences the source.
+        """
+        if not self.settings.has_credentials:
+            return self._fallback(state, ctx)
+        token = self._access_token()
+        wall = datetime.now(timezone.utc)
+        if self._budget.low(wall):
+            return Batch(posts=[], state=state, notes=[
+                f"Reddit rate limit nearly used up ({self._budget.remaining:.0f} requests left); "
+                f"waiting until {_hhmm(self._budget.reset_at)}"])
+        run = _Run(state, ctx, self.settings)
+        try:
+            if run.anchor:
+                self._forward(token, run)
+                if not run.posts and run.anchor_at < ctx.now - self.settings.reanchor_after:
+                    self._backward(token, run, stop_at=run.anchor_at)
+            else:
+                self._backward(token, run, stop_at=run.floor)
+        except SourceError as exc:
+            if not run.pages:
+                raise
+            return Batch(posts=run.posts, state=run.state(), status=200, error=exc, notes=run.notes)
+        return Batch(posts=run.posts, state=run.state(), status=200 if run.pages else None, notes=run.notes)
+
+    # --- paging ---------------------------------------------------------------------------
+
+    def _forward(self, token: str, run: "_Run") -> None:
+        """From the anchor towards now, `page_size` posts at a time."""
+        while run.pages < self.settings.max_pages:
+            if run.pages and self._slow_down(run):
+                return
+            listing = self._listing(token, {"before": run.anchor})
+            run.pages += 1
+            if not listing.children:
+                return
+            run.take(listing.children, stop_at=None)
+            run.advance(listing.children[0])
+            if len(listing.children) < self.settings.page_size:
+                return
+        run.notes.append(f"more than {self.settings.max_pages} pages of new posts; the rest follows next poll")
+
+    def _backward(self, token: str, run: "_Run", stop_at: datetime) -> None:
+        """From the newest post back to `stop_at` (the backfill start, or a stale anchor's time)."""
+        after = None
+        while run.pages < self.settings.max_pages:
+            if run.pages and self._slow_down(run):
+                return
+            listing = self._listing(token, {"after": after} if after else {})
+            run.pages += 1
+            if run.take(listing.children, stop_at=stop_at) or not listing.after or not listing.children:
+                return
+            after = listing.after
+        run.notes.append(f"stopped after {self.settings.max_pages} pages; posts older than "
+                         f"{run.oldest_taken or stop_at:%Y-%m-%d %H:%M} UTC were not fetched")
+
+    def _slow_down(self, run: "_Run") -> bool:
+        if self._budget.low(datetime.now(timezone.utc)):
+            run.notes.append(f"Reddit rate limit nearly used up; the rest follows after {_hhmm(self._budget.reset_at)}")
+            return True
+        return False
+
+    def _listing(self, token: str, extra: dict[str, str]) -> _Listing:
+        subs = "+".join(self.settings.subreddits)
+        params: dict[str, Any] = {"limit": self.settings.page_size, "raw_json": 1, **extra}
+        if self.settings.listing == "new":
+            path = f"/r/{subs}/new"
+        else:
+            path = f"/r/{subs}/search" if subs else "/search"
+            params.update(q=self.query, sort="new", t="all", type="link")
+            if subs:
+                params["restrict_sr"] = 1
+        body = self._get(token, path, params)
+        return _parse_listing(body)
+
+    # --- HTTP -----------------------------------------------------------------------------
+
+    def _get(self, token: str, path: str, params: dict[str, Any]) -> bytes:
+        url = str(self.settings.api_url).rstrip("/") + path
+        resp, body = self._request(token, url, params)
+        if resp.status_code == 401:
+            # A token can be revoked before it expires: one fresh token, then give up.
+            self._token = None
+            resp, body = self._request(self._access_token(), url, params)
+        if resp.status_code != 200:
+            raise self._status_error(resp.status_code, body, token_endpoint=False)
+        if resp.url.path.startswith("/subreddits/search"):
+            raise SourceError(f"{self.where} does not exist (Reddit redirected to a subreddit search)", status=404)
+        return body
+
+    def _request(self, token: str, url: str, params: dict[str, Any]) -> tuple[httpx.Response, bytes]:
+        resp, body = http.get(self.http, url, what="Reddit", params=params, ok=_ANY_STATUS,
+                              headers={"Authorization": f"bearer {token}", "User-Agent": self.user_agent},
+                              timeout=self.settings.timeout.total_seconds())
+        self._budget.update(resp.headers)
+        return resp, body
+
+    def _access_token(self) -> str:
+        if self._token and time.monotonic() < self._token_until - _TOKEN_MARGIN_S:
+            return self._token
+        client_id = os.environ.get(self.settings.client_id_env or "", "").strip()
+        secret = os.environ.get(self.settings.client_secret_env or "", "").strip()
+        unset = [n for n, v in ((self.settings.client_id_env, client_id),
+                                (self.settings.client_secret_env, secret)) if not v]
+        if unset:
+            names = " and ".join(str(n) for n in unset)
+            raise SourceError(f"Reddit credentials are missing: set the environment variable{'s' * (len(unset) > 1)} "
+                              f"{names}")
+        url = str(self.settings.www_url).rstrip("/") + "/api/v1/access_token"
+        try:
+            resp = self.http.post(url, auth=(client_id, secret), data={"grant_type": "client_credentials"},
+                                  headers={"User-Agent": self.user_agent},
+                                  timeout=self.settings.timeout.total_seconds())
+        except httpx.TimeoutException:
+            raise SourceError("Reddit's token endpoint did not answer in time (timeout)") from None
+        except httpx.TransportError as exc:
+            raise SourceError(f"could not reach Reddit's token endpoint: {type(exc).__name__}") from None
+        if resp.status_code != 200:
+            raise self._status_error(resp.status_code, resp.content, token_endpoint=True)
+        data = _json(resp.content, "Reddit's token endpoint")
+        token = data.get("access_token") if isinstance(data, dict) else None
+        if not isinstance(token, str) or not token:
+            error = _clip(data.get("error")) if isinstance(data, dict) else "no token"
+            raise SourceError(f"Reddit did not issue a token ({error})", status=200)
+        expires = data.get("expires_in")
+        self._token = token
+        self._token_until = time.monotonic() + (float(expires) if isinstance(expires, (int, float)) else 3600.0)
+        return token
+
+    def _status_error(self, status: int, body: bytes, *, token_endpoint: bool) -> SourceError:
+        reason = _reason(body)
+        detail = f": {reason}" if reason else ""
+        if status == 401 and token_endpoint:
+            return SourceError("Reddit rejected the client credentials (401)", status=401)
+        if status == 400 and token_endpoint:
+            return SourceError(f"Reddit refused to issue a token (400){detail}", status=400)
+        if status == 401:
+            return SourceError("Reddit rejected the access token (401) even after renewing it", status=401)
+        if status == 403:
+            return SourceError(f"Reddit refused access to {self.where} (403){detail}", status=403)
+        if status == 404 and self.settings.subreddits:
+            return SourceError(f"{self.where} does not exist or is banned (404)", status=404)
+        if status == 404:
+            return SourceError(f"Reddit search was not found (404); check api_url ({self.settings.api_url})", status=404)
+        if status == 429:
+            wait = self._budget.wait_s()
+            when = f"; resets at {_hhmm(self._budget.reset_at)}" if wait is not None else ""
+            return SourceError(f"Reddit rate limit reached{when} (429)", status=429, retry_after=wait)
+        return SourceError(http.describe_status("Reddit", status) + detail, status=status)
+
+    # --- without credentials --------------------------------------------------------------
+
+    def _fallback(self, state: dict[str, Any], ctx: PollContext) -> Batch:
+        """The public Atom feed through the RSS source; its state lives under `feed`."""
+        if self._feed is None:
+            self._feed = RssSource(RssSettings(
+                name=self.settings.name, kind="rss", url=self._feed_url(), interval=self.settings.interval,
+                topics=self.settings.topics, match=self.settings.match, backfill=self.settings.backfill,
+                timeout=self.settings.timeout), self.topics, self.http)
+        batch = self._feed.fetch(dict(state.get("feed") or {}), ctx)
+        new_state = dict(state, feed=batch.state)
+        notes = list(batch.notes)
+        if not state.get("fallback_noted"):
+            new_state["fallback_noted"] = True
+            notes.insert(0, f"no Reddit credentials configured (client_id_env, client_secret_env): reading the "
+                            f"public Atom feed {self._feed.settings.url} instead; it has no scores or comment "
+                            "counts and Reddit may close it")
+        return Batch(posts=batch.posts, state=new_state, status=batch.status, not_modified=batch.not_modified,
+                     error=batch.error, notes=notes)
+
+    def _feed_url(self) -> str:
+        base = str(self.settings.www_url).rstrip("/")
+        if self.settings.subreddits:
+            return f"{base}/r/{'+'.join(self.settings.subreddits)}/new/.rss?limit=100"
+        return f"{base}/search.rss?" + urlencode({"q": self.query, "sort": "new", "limit": 100})
+
+
+class _Run:
+    """One poll's progress: posts taken, pages read, and the anchor they move."""
+
+    def __init__(self, state: dict[str, Any], ctx: PollContext, settings: RedditSettings):
+        self._state = state
+        self.anchor: str | None = state.get("anchor")
+        self.anchor_at = _from_ts(state.get("anchor_ts")) or ctx.backfill_since
+        floor = _from_ts(state.get("floor_ts"))
+        self.floor = floor or ctx.backfill_since
+        self.recent: list[str] = [n for n in state.get("recent") or [] if isinstance(n, str)]
+        self._seen = set(self.recent)
+        self.posts: list[RawPost] = []
+        self.pages = 0
+        self.notes: list[str] = []
+        self.skipped = 0
+        self.oldest_taken: datetime | None = None
+        self._www = str(settings.www_url)
+
+    def take(self, children: list[dict[str, Any]], stop_at: datetime | None) -> bool:
+        """Keep unseen posts (newest first); True once a post older than `stop_at` shows up."""
+        reached = False
+        for child in children:
+            post = thing_to_post(child, self._www)
+            if post is None:
+                self.skipped += 1
+                continue
+            if stop_at is not None and post.created_at < stop_at:
+                reached = True
+                break
+            if post.native_id in self._seen:
+                continue
+            self._seen.add(post.native_id)
+            self.posts.append(post)
+            self.oldest_taken = post.created_at if self.oldest_taken is None else min(self.oldest_taken, post.created_at)
+            if self.anchor is None or post.created_at >= self.anchor_at:
+                self.anchor, self.anchor_at = post.native_id, post.created_at
+        return reached
+
+    def advance(self, newest: dict[str, Any]) -> None:
+        """Move the anchor to a page's newest post even when it was seen before, so paging forward
+        always progresses."""
+        post = thing_to_post(newest, self._www)
+        if post is not None and (self.anchor is None or post.created_at >= self.anchor_at):
+            self.anchor, self.anchor_at = post.native_id, post.created_at
+
+    def state(self) -> dict[str, Any]:
+        new = dict(self._state)
+        new.setdefault("floor_ts", self.floor.timestamp())
+        if self.anchor:
+            new["anchor"], new["anchor_ts"] = self.anchor, self.anchor_at.timestamp()
+        names = [p.native_id for p in sorted(self.posts, key=lambda p: p.created_at, reverse=True)]
+        new["recent"] = list(dict.fromkeys(names + self.recent))[:_RECENT]
+        if self.skipped:
+            self.notes.append(f"skipped {self.skipped} item(s) Reddit sent without a name or a time")
+            self.skipped = 0
+        return new
+
+
+def _parse_listing(body: bytes) -> _Listing:
+    data = _json(body, "Reddit")
+    inner = data.get("data") if isinstance(data, dict) and data.get("kind") == "Listing" else None
+    children = inner.get("children") if isinstance(inner, dict) else None
+    if not isinstance(children, list):
+        raise SourceError("Reddit answered with something other than a Listing (schema change?)", status=200)
+    things = [c["data"] for c in children if isinstance(c, dict) and c.get("kind") == "t3" and isinstance(c.get("data"), dict)]
+    after = inner.get("after")
+    return _Listing(children=things, after=after if isinstance(after, str) and after else None)
+
+
+def _json(body: bytes, what: str) -> Any:
+    try:
+        return json.loads(body)
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise SourceError(f"{what} sent a body that is not JSON (truncated or damaged: {exc})", status=200) from None
+
+
+def _reason(body: bytes) -> str:
+    """Reddit's error JSON: {"reason": "private", "message": "Forbidden", "error": 403}."""
+    try:
+        data = json.loads(body)
+    except (ValueError, UnicodeDecodeError):
+        return ""
+    if not isinstance(data, dict):
+        return ""
+    return _clip(data.get("reason") or data.get("error_description") or data.get("message") or "")
+
+
+def _clip(value: Any, limit: int = 200) -> str:
+    text = " ".join(sanitize(str(value)).split())
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+def _from_ts(value: Any) -> datetime | None:
+    return datetime.fromtimestamp(float(value), timezone.utc) if isinstance(value, (int, float)) else None
+
+
+def _hhmm(when: datetime | None) -> str:
+    return f"{when:%H:%M} UTC" if when else "the window resets"

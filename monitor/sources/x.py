@@ -1,0 +1,417 @@
+"""X (Twitter) API v2 recent search: `GET /2/tweets/search/recent` with an app-only Bearer token.
+
+The query is built from the topics the source serves (hashtags, keywords, `-is:retweet`, `lang:`)
+unless `query:` overrides it, and X refuses a query over 512 characters (4,096 on Enterprise), so
+the length is checked when the config is checked: a poll that can never succeed should be a
+config problem with a line number, not an error in feed health days later.
+
+Cursor: X's documented polling pattern. A run of pages starts at `since_id` = the newest id of the
+previous complete run and follows `next_token` (newest first) until it is absent. A run that is
+cut short (page cap, rate budget, a failure half-way) keeps its `next_token` as `pending` and the
+next poll finishes it before starting a new one, so a burst never leaves a gap and the stored
+cursor only moves once everything up to it has been fetched. `next_token` does not expire.
+
+X keeps 7 days of posts, and a `since_id` or `start_time` older than that is rejected with 400;
+after a longer outage the source restarts from the oldest time X still has and says so.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+from dataclasses import dataclass
+from datetime import datetime, timedelta, timezone
+from typing import Any
+
+import httpx
+from pydantic import AnyHttpUrl, Field, ValidationError, ValidationInfo, field_validator, model_validator
+from pydantic_core import InitErrorDetails, PydanticCustomError
+
+from monitor.sources import http
+from monitor.sources.base import Batch, PollContext, RawPost, Source, SourceError, SourceSettings
+from monitor.text import sanitize
+
+__all__ = ["XSettings", "XSource", "build_query", "tweet_to_post"]
+
+MAX_QUERY = 512  # pay-per-use and Basic/Pro plans; Enterprise allows 4,096
+RECENT_WINDOW = timedelta(days=7)
+# Start a little inside the 7 days: the request takes time to arrive and X's clock is not ours.
+_WINDOW_MARGIN = timedelta(minutes=2)
+TWEET_FIELDS = "created_at,author_id,lang,public_metrics,entities,referenced_tweets,note_tweet"
+_ANY_STATUS = tuple(range(100, 600))
+_RATE_RESERVE = 2  # requests kept back so a manual `monitor poll` still works near the limit
+
+
+class XSettings(SourceSettings):
+    bearer_token_env: str = "X_BEARER_TOKEN"
+    query: str | None = Field(default=None, min_length=1)  # None: built from the served topics
+    include_retweets: bool = False  # a retweet adds engagement to its original; costs a read each
+    max_query_length: int = Field(default=MAX_QUERY, ge=1, le=4096)
+    api_url: AnyHttpUrl = AnyHttpUrl("https://api.x.com")
+    web_url: AnyHttpUrl = AnyHttpUrl("https://x.com")
+    page_size: int = Field(default=100, ge=10, le=100)  # X's max_results range
+    max_pages: int = Field(default=10, ge=1, le=100)  # per poll; the rest follows next poll
+
+    @field_validator("query")
+    @classmethod
+    def _one_line(cls, value: str | None) -> str | None:
+        return " ".join(value.split()) if value is not None else None
+
+    @model_validator(mode="after")
+    def _query_fits(self, info: ValidationInfo) -> "XSettings":
+        """X rejects a longer query on every request, so it is a config problem.
+
+        The built query depends on the topics, which live outside this model: the config loader
+        passes them as validation context. Without that context (settings made in code) only an
+        explicit `query:` can be checked here; the source checks again before its first request.
+        """
+        topics = (info.context or {}).get("topics")
+        if self.query is None and topics is None:
+            return self
+        if self.query is not None:
+            query, loc, origin = self.query, ("query",), "'query'"
+        else:
+            served = _served(topics, self.topics)
+            query, loc = build_query(served, include_retweets=self.include_retweets), ("topics",)
+            origin = "the X query built from topic(s) " + ", ".join(t.name for t in served)
+        if len(query) > self.max_query_length:
+            raise _located(loc, self.query or self.topics, (
+                f"{origin} is {len(query)} characters; X accepts at most {self.max_query_length} "
+                "(max_query_length: 4096 on an Enterprise plan). Serve fewer topics with 'topics:', "
+                "or write a shorter 'query:'"))
+        return self
+
+
+def _located(loc: tuple[str, ...], value: Any, message: str) -> ValidationError:
+    """A validation error placed on one field, so the config problem points at its line."""
+    return ValidationError.from_exception_data("XSettings", [InitErrorDetails(
+        type=PydanticCustomError("value_error", "{error}", {"error": message}), loc=loc, input=value)])
+
+
+def _served(topics: list[Any], names: list[str] | None) -> list[Any]:
+    return list(topics) if names is None else [t for t in topics if t.name in names]
+
+
+# --- the query --------------------------------------------------------------------------------
+
+_BARE = re.compile(r"[^\W_][\w']*", re.UNICODE)
+
+
+def _term(keyword: str) -> str:
+    """A keyword as X reads it: a single plain word bare, anything else quoted as a phrase.
+
+    Quoting is also what keeps "US-Russia" from being read as "US" minus "Russia".
+    """
+    keyword = keyword.replace('"', " ").strip()
+    return keyword if _BARE.fullmatch(keyword) else f'"{" ".join(keyword.split())}"'
+
+
+def _exclusion(value: str) -> str:
+    return f"-#{value[1:]}" if value.startswith("#") else f"-{_term(value)}"
+
+
+def build_query(topics: list[Any], *, include_retweets: bool = False) -> str:
+    """(#tag OR "key phrase" OR word) -is:retweet lang:en -excluded, from the served topics.
+
+    Exclusions are added only when every served topic excludes them (one topic's noise may be
+    another's story), and `lang:` only when every topic is restricted to languages.
+    """
+    terms: dict[str, str] = {}
+    for topic in topics:
+        for tag in topic.hashtags:
+            terms.setdefault(("#" + tag).casefold(), "#" + tag)
+        for keyword in topic.keywords:
+            term = _term(keyword)
+            terms.setdefault(term.casefold(), term)
+    parts = list(terms.values())
+    if not parts:
+        return ""
+    query = parts[0] if len(parts) == 1 else "(" + " OR ".join(parts) + ")"
+    if not include_retweets:
+        query += " -is:retweet"
+    if topics and all(t.languages for t in topics):
+        langs = list(dict.fromkeys(lang for t in topics for lang in t.languages))
+        query += f" lang:{langs[0]}" if len(langs) == 1 else " (" + " OR ".join(f"lang:{x}" for x in langs) + ")"
+    common = set.intersection(*(set(t.exclude) for t in topics)) if topics else set()
+    for value in (e for e in topics[0].exclude if e in common) if topics else ():
+        query += " " + _exclusion(value)
+    return query
+
+
+# --- posts ------------------------------------------------------------------------------------
+
+
+def _when(value: Any) -> datetime | None:
+    if not isinstance(value, str):
+        return None
+    try:
+        when = datetime.fromisoformat(value.replace("Z", "+00:00"))
+    except ValueError:
+        return None
+    return when if when.tzinfo else when.replace(tzinfo=timezone.utc)
+
+
+def tweet_to_post(tweet: dict[str, Any], usernames: dict[str, str], web_url: str) -> RawPost | None:
+    """One tweet in the common shape; None when it lacks an id, a time or text."""
+    tweet_id, created = tweet.get("id"), _when(tweet.get("created_at"))
+    note = tweet.get("note_tweet")
+    text = note.get("text") if isinstance(note, dict) and isinstance(note.get("text"), str) else tweet.get("text")
+    if not isinstance(tweet_id, str) or not tweet_id.isdigit() or created is None or not isinstance(text, str):
+        return None
+    username = usernames.get(str(tweet.get("author_id")))
+    metrics = tweet.get("public_metrics") if isinstance(tweet.get("public_metrics"), dict) else {}
+    engagement = sum(int(metrics.get(k) or 0) for k in ("like_count", "retweet_count", "reply_count", "quote_count")
+                     if isinstance(metrics.get(k), (int, float)))
+    entities = tweet.get("entities") if isinstance(tweet.get("entities"), dict) else {}
+    tags = tuple(h["tag"] for h in entities.get("hashtags") or [] if isinstance(h, dict) and isinstance(h.get("tag"), str))
+    repost_of = None
+    for ref in tweet.get("referenced_tweets") or []:
+        if isinstance(ref, dict) and ref.get("type") == "retweeted" and isinstance(ref.get("id"), str):
+            repost_of = ref["id"]
+    lang = tweet.get("lang")
+    base = web_url.rstrip("/")
+    return RawPost(
+        native_id=tweet_id, text=text, created_at=created, author=username,
+        url=f"{base}/{username}/status/{tweet_id}" if username else f"{base}/i/web/status/{tweet_id}",
+        lang=lang if isinstance(lang, str) and re.fullmatch(r"[a-z]{2}", lang) else None,  # "und", "qme", ...
+        tags=tags, engagement=engagement, repost_of=repost_of)
+
+
+# --- the source -------------------------------------------------------------------------------
+
+
+@dataclass(slots=True)
+class _Budget:
+    """What the last answer said about the rate window (x-rate-limit-remaining / -reset)."""
+
+    remaining: int | None = None
+    reset_at: datetime | None = None
+
+    def update(self, headers: Any) -> None:
+        try:
+            self.remaining = int(headers["x-rate-limit-remaining"])
+            self.reset_at = datetime.fromtimestamp(int(headers["x-rate-limit-reset"]), timezone.utc)
+        except (KeyError, ValueError, OverflowError):
+            pass
+
+    def low(self, now: datetime) -> bool:
+        return (self.remaining is not None and self.remaining <= _RATE_RESERVE
+                and self.reset_at is not None and now < self.reset_at)
+
+
+class XSource(Source):
+    kind = "x"
+    Settings = XSettings
+
+    def __init__(self, settings: XSettings, topics: list[Any], http_client: httpx.Client):
+        super().__init__(settings, topics, http_client)
+        self.settings: XSettings = settings
+        self.query = settings.query or build_query(topics, include_retweets=settings.include_retweets)
+        self._budget = _Budget()
+
+    def fetch(self, state: dict[str, Any], ctx: PollContext) -> Batch:
+        token = self._token()
+        if not self.query:
+            raise SourceError("no X query: the source serves no topic with hashtags or keywords; set 'query:'")
+        if len(self.query) > self.settings.max_query_length:
+            raise SourceError(f"the X query is {len(self.query)} characters, over the "
+                              f"{self.settings.max_query_length}-character limit (run `monitor config check`)")
+        wall = datetime.now(timezone.utc)
+        if self._budget.low(wall):
+            return Batch(posts=[], state=state, notes=[
+                f"X rate limit nearly used up ({self._budget.remaining} requests left); "
+                f"waiting until {_hhmm(self._budget.reset_at)}"])
+        run, notes = self._run(state, ctx)
+        posts: list[RawPost] = []
+        status = None
+        skipped = 0
+        for page_no in range(self.settings.max_pages):
+            if page_no and self._budget.low(datetime.now(timezone.utc)):
+                notes.append(f"X rate limit nearly used up; the rest follows after {_hhmm(self._budget.reset_at)}")
+                break
+            try:
+                page = self._page(token, run)
+            except SourceError as exc:
+                if page_no == 0:
+                    raise
+                return Batch(posts=posts, state=self._pending(state, run), status=status, error=exc, notes=notes)
+            status = 200
+            users = _usernames(page)
+            for tweet in page["data"]:
+                post = tweet_to_post(tweet, users, str(self.settings.web_url)) if isinstance(tweet, dict) else None
+                if post is None:
+                    skipped += 1
+                    continue
+                posts.append(post)
+                if run.newest_id is None or int(post.native_id) > int(run.newest_id):
+                    run.newest_id, run.newest_at = post.native_id, post.created_at
+            newest = page["meta"].get("newest_id")  # counts the posts skipped above, too
+            if isinstance(newest, str) and newest.isdigit() and (run.newest_id is None or int(newest) > int(run.newest_id)):
+                run.newest_id = newest
+            run.next_token = page["meta"].get("next_token")
+            if not run.next_token:
+                break
+        else:
+            notes.append(f"more than {self.settings.max_pages} pages of new posts; the rest follows next poll")
+        if skipped:
+            notes.append(f"skipped {skipped} post(s) X sent without an id, a time or text")
+        new_state = self._pending(state, run) if run.next_token else self._committed(state, run)
+        return Batch(posts=posts, state=new_state, status=status, notes=notes)
+
+    # --- cursor ---------------------------------------------------------------------------
+
+    def _run(self, state: dict[str, Any], ctx: PollContext) -> tuple["_RunState", list[str]]:
+        """Where this poll starts: an unfinished run, the stored newest id, or a time."""
+        pending = state.get("pending")
+        if isinstance(pending, dict) and pending.get("next_token"):
+            return _RunState(since_id=pending.get("since_id"), start_time=pending.get("start_time"),
+                             next_token=pending["next_token"], newest_id=pending.get("newest_id"),
+                             newest_at=_when(pending.get("newest_at"))), []
+        oldest_allowed = ctx.now - RECENT_WINDOW + _WINDOW_MARGIN
+        newest_id, newest_at = state.get("newest_id"), _when(state.get("newest_at"))
+        if newest_id and (newest_at is None or newest_at > oldest_allowed):
+            return _RunState(since_id=str(newest_id)), []
+        # Nothing seen yet: "new" is whatever is newer than the first poll's backfill window.
+        floor = (newest_at if newest_id else None) or _when(state.get("floor")) or ctx.backfill_since
+        notes = []
+        if floor < oldest_allowed:
+            what = "the last post seen" if newest_id else "the start of the backfill window"
+            notes.append(f"X search reaches back 7 days only and {what} is older; posts before "
+                         f"{oldest_allowed:%Y-%m-%d %H:%M} UTC are out of reach")
+            floor = oldest_allowed
+        return _RunState(start_time=_iso(floor)), notes
+
+    @staticmethod
+    def _committed(state: dict[str, Any], run: "_RunState") -> dict[str, Any]:
+        new = {k: v for k, v in state.items() if k != "pending"}
+        if run.start_time and not state.get("floor"):
+            new["floor"] = run.start_time  # "new" means newer than this until a post is seen
+        if run.newest_id:
+            new["newest_id"] = run.newest_id
+            new["newest_at"] = _iso(run.newest_at) if run.newest_at else None
+        return new
+
+    @staticmethod
+    def _pending(state: dict[str, Any], run: "_RunState") -> dict[str, Any]:
+        new = dict(state)
+        if run.start_time and not state.get("floor"):
+            new["floor"] = run.start_time
+        new["pending"] = {"since_id": run.since_id, "start_time": run.start_time, "next_token": run.next_token,
+                          "newest_id": run.newest_id, "newest_at": _iso(run.newest_at) if run.newest_at else None}
+        return new
+
+    # --- HTTP -----------------------------------------------------------------------------
+
+    def _token(self) -> str:
+        name = self.settings.bearer_token_env
+        token = os.environ.get(name, "").strip()
+        if not token:
+            raise SourceError(f"X needs a bearer token: the environment variable {name} is not set")
+        return token
+
+    def _page(self, token: str, run: "_RunState") -> dict[str, Any]:
+        params: dict[str, Any] = {
+            "query": self.query, "max_results": self.settings.page_size, "expansions": "author_id",
+            "tweet.fields": TWEET_FIELDS, "user.fields": "username",
+        }
+        if run.since_id:
+            params["since_id"] = run.since_id
+        elif run.start_time:
+            params["start_time"] = run.start_time
+        if run.next_token:
+            params["next_token"] = run.next_token
+        url = str(self.settings.api_url).rstrip("/") + "/2/tweets/search/recent"
+        resp, body = http.get(self.http, url, what="X", headers={"Authorization": f"Bearer {token}"},
+                              params=params, timeout=self.settings.timeout.total_seconds(), ok=_ANY_STATUS)
+        self._budget.update(resp.headers)
+        if resp.status_code != 200:
+            raise self._status_error(resp.status_code, body)
+        return _check_page(_json(body))
+
+    def _status_error(self, status: int, body: bytes) -> SourceError:
+        detail = _problem_detail(body)
+        suffix = f": {detail}" if detail else ""
+        if status == 401:
+            return SourceError(f"X rejected the bearer token (401){suffix}", status=401)
+        if status == 403:
+            return SourceError(f"X refused access (403){suffix}; does the plan include recent search?", status=403)
+        if status == 400:
+            return SourceError(f"X rejected the request (400){suffix}", status=400)
+        if status == 404:
+            return SourceError(f"X answered 404 for recent search; check api_url ({self.settings.api_url})",
+                               status=404)
+        if status == 429:
+            reset = self._budget.reset_at
+            wait = max(0.0, (reset - datetime.now(timezone.utc)).total_seconds()) if reset else None
+            when = f"; resets at {_hhmm(reset)}" if reset else ""
+            return SourceError(f"X rate limit reached{when} (429)", status=429, retry_after=wait)
+        return SourceError(http.describe_status("X", status) + suffix, status=status)
+
+
+@dataclass(slots=True)
+class _RunState:
+    since_id: str | None = None
+    start_time: str | None = None
+    next_token: str | None = None
+    newest_id: str | None = None
+    newest_at: datetime | None = None
+
+
+def _json(body: bytes) -> Any:
+    try:
+        return json.loads(body)
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise SourceError(f"X sent a body that is not JSON (truncated or damaged: {exc})", status=200) from None
+
+
+def _check_page(page: Any) -> dict[str, Any]:
+    """The envelope must be what the code below relies on; anything else is a schema change."""
+    if not isinstance(page, dict):
+        raise SourceError(f"X answered with an unexpected shape ({type(page).__name__} instead of an object)",
+                          status=200)
+    meta = page.get("meta")
+    if not isinstance(meta, dict):
+        errors = page.get("errors")
+        if isinstance(errors, list) and errors and isinstance(errors[0], dict):
+            detail = _clip(errors[0].get("detail") or errors[0].get("message") or errors[0].get("title"))
+            raise SourceError(f"X answered with an error instead of posts: {detail}", status=200)
+        raise SourceError("X answered without 'meta' (schema change?)", status=200)
+    data = page.get("data", [])
+    if not isinstance(data, list):
+        raise SourceError(f"X answered with 'data' as {type(data).__name__}, not a list (schema change?)", status=200)
+    page["data"] = data
+    return page
+
+
+def _usernames(page: dict[str, Any]) -> dict[str, str]:
+    includes = page.get("includes") if isinstance(page.get("includes"), dict) else {}
+    return {str(u["id"]): u["username"] for u in includes.get("users") or []
+            if isinstance(u, dict) and "id" in u and isinstance(u.get("username"), str)}
+
+
+def _problem_detail(body: bytes) -> str:
+    """X's v2 problem JSON (`title`, `detail`, `errors[].message`) in one clipped line."""
+    try:
+        data = json.loads(body)
+    except (ValueError, UnicodeDecodeError):
+        return ""
+    if not isinstance(data, dict):
+        return ""
+    errors = data.get("errors")
+    if isinstance(errors, list) and errors and isinstance(errors[0], dict) and errors[0].get("message"):
+        return _clip(errors[0]["message"])
+    return _clip(data.get("detail") or data.get("title") or "")
+
+
+def _clip(value: Any, limit: int = 200) -> str:
+    text = " ".join(sanitize(str(value)).split())
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+def _iso(when: datetime) -> str:
+    return when.astimezone(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def _hhmm(when: datetime | None) -> str:
+    return f"{when:%H:%M} UTC" if when else "the window resets"

@@ -1,0 +1,509 @@
+"""The dashboard's data layer: one request in, one immutable snapshot out, read off the UI thread.
+
+The app asks for what the visible screen shows (a `Request`), a thread worker calls
+`DataProvider.fetch`, and the UI applies the returned `Snapshot` in one batch. Everything a
+snapshot holds is frozen, so the UI thread can read it while the next one is being built.
+
+Costs are bounded whatever the size of the store: topic numbers and charts come from the
+1-minute bucket sums, of which only the last hours are re-read each time (`BucketHistory`);
+post-level breakdowns scan at most `detail_scan` of a topic's newest posts in the window and say
+so when they hit the cap; the live stream reads only posts newer than the last one it searched.
+"""
+
+from __future__ import annotations
+
+import time
+from collections import Counter
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any, Literal, Protocol
+
+from monitor.config_digests import AlertSettings
+from monitor.metrics import BucketSums
+from monitor.models import ALL_SOURCES
+from monitor.spikes import HOUR, Hours, check_volume, volume_lookback
+from monitor.store import Store, from_ts, to_ts, utcnow
+from monitor.ui.history import BucketHistory
+from monitor.ui.series import Series, Spike, SpikeScan, fill_series
+
+View = Literal["overview", "topic", "live", "health", "log"]
+Sentiment = Literal["positive", "negative", "neutral", "unscored"]
+
+LIVE_ROWS = 300
+"""Rows the live stream keeps on screen; older posts stay in the store (a DataTable's remove_row is O(n))."""
+
+OVERDUE_GRACE = timedelta(minutes=2)
+"""A source whose next poll is this late is reported overdue: the collector may not be running."""
+
+
+# --- windows ------------------------------------------------------------------------------------
+
+@dataclass(frozen=True, slots=True)
+class Window:
+    """A time window and the bucket width its series are read at.
+
+    `step_s` gives 60–168 buckets: enough for a chart to be smooth at 200 columns, and charts
+    narrower than that merge buckets exactly (see `Series.fit`).
+    """
+
+    key: str
+    span: timedelta
+    step_s: int
+
+    @property
+    def buckets(self) -> int:
+        return int(self.span.total_seconds()) // self.step_s
+
+
+WINDOWS: tuple[Window, ...] = (
+    Window("1h", timedelta(hours=1), 60),
+    Window("6h", timedelta(hours=6), 300),
+    Window("24h", timedelta(hours=24), 900),
+    Window("7d", timedelta(days=7), 3600),
+    Window("30d", timedelta(days=30), 6 * 3600),
+)
+WINDOW_BY_KEY = {w.key: w for w in WINDOWS}
+DEFAULT_WINDOW = WINDOW_BY_KEY["24h"]
+
+
+# --- what the provider knows from the config ----------------------------------------------------
+
+@dataclass(frozen=True, slots=True)
+class TopicInfo:
+    """A topic as the dashboard names it; `tags` (casefolded) are left out of co-occurring tags."""
+
+    name: str
+    title: str
+    tags: frozenset[str] = frozenset()
+
+
+@dataclass(frozen=True, slots=True)
+class SourceInfo:
+    name: str
+    kind: str
+    enabled: bool = True
+
+
+# --- requests -----------------------------------------------------------------------------------
+
+@dataclass(frozen=True, slots=True)
+class LiveFilter:
+    """Filters of the live stream; None / "" means any."""
+
+    topic: str | None = None
+    source: str | None = None
+    sentiment: Sentiment | None = None
+    text: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class Request:
+    """What the visible screen needs. `live_after` only moves the live cursor forward."""
+
+    view: View
+    window: Window = DEFAULT_WINDOW
+    topic: str | None = None
+    live: LiveFilter | None = None
+    live_after: int | None = None
+    live_limit: int = LIVE_ROWS
+
+    @property
+    def key(self) -> tuple[Any, ...]:
+        """Everything that changes what is shown; a snapshot whose key is stale is dropped."""
+        return (self.view, self.window.key, self.topic if self.view == "topic" else None, self.live)
+
+
+# --- snapshots ----------------------------------------------------------------------------------
+
+@dataclass(frozen=True, slots=True)
+class TopicRow:
+    """One overview row: the window's sums, its series and its latest volume spike."""
+
+    info: TopicInfo
+    sums: BucketSums
+    series: Series
+    spikes: SpikeScan
+
+    @property
+    def gap(self) -> bool:
+        return self.series.any_incomplete
+
+
+@dataclass(frozen=True, slots=True)
+class PostView:
+    """A post as every screen shows it; strings as stored (the UI sanitizes them again to display)."""
+
+    id: int
+    source: str
+    created_at: datetime
+    text: str
+    author: str | None = None
+    url: str | None = None
+    lang: str | None = None
+    compound: float | None = None
+    pos: float | None = None
+    neu: float | None = None
+    neg: float | None = None
+    scorer: str | None = None
+    scorer_version: str | None = None
+    engagement: int = 0
+    reposts: int = 0
+    topics: tuple[str, ...] = ()
+    tags: tuple[str, ...] = ()
+
+    @classmethod
+    def from_row(cls, row: dict[str, Any]) -> PostView:
+        return cls(id=int(row["id"]), source=row["source"], created_at=row["created_at"], text=row["text"] or "",
+                   author=row.get("author"), url=row.get("url"), lang=row.get("lang"),
+                   compound=row.get("compound"), pos=row.get("pos"), neu=row.get("neu"), neg=row.get("neg"),
+                   scorer=row.get("scorer"), scorer_version=row.get("scorer_version"),
+                   engagement=int(row.get("engagement") or 0), reposts=int(row.get("reposts") or 0),
+                   topics=tuple(row.get("topics") or ()), tags=tuple(row.get("tags") or ()))
+
+
+@dataclass(frozen=True, slots=True)
+class SourceSlice:
+    source: str
+    sums: BucketSums
+    incomplete: bool
+
+
+@dataclass(frozen=True, slots=True)
+class LanguageSlice:
+    lang: str | None  # None: not detected
+    posts: int
+    unscored: int
+
+
+@dataclass(frozen=True, slots=True)
+class TopicDetail:
+    """The topic screen: the row, breakdowns, extreme posts and co-occurring hashtags.
+
+    The post-level parts (languages, posts, hashtags) come from the newest `scanned` posts of the
+    window; `capped` says the window holds more than were read.
+    """
+
+    row: TopicRow
+    sources: tuple[SourceSlice, ...]
+    languages: tuple[LanguageSlice, ...]
+    most_positive: tuple[PostView, ...]
+    most_negative: tuple[PostView, ...]
+    most_engaged: tuple[PostView, ...]
+    hashtags: tuple[tuple[str, int], ...]
+    scanned: int
+    capped: bool
+
+
+SourceStatus = Literal["failing", "partial", "overdue", "never", "ok", "disabled"]
+URGENCY: dict[str, int] = {"failing": 0, "partial": 1, "overdue": 2, "never": 3, "ok": 4, "disabled": 5}
+
+
+@dataclass(frozen=True, slots=True)
+class SourceHealth:
+    name: str
+    kind: str
+    status: SourceStatus
+    last_poll_at: datetime | None
+    last_ok_at: datetime | None
+    next_poll_at: datetime | None
+    failing_since: datetime | None
+    consecutive_failures: int
+    last_error: str | None
+    last_status: int | None
+    posts_total: int
+    polls_24h: int | None = None  # None: not read for this view
+    failed_24h: int | None = None
+    posts_24h: int | None = None
+
+    @property
+    def urgency(self) -> tuple[int, int]:
+        return URGENCY[self.status], -self.consecutive_failures
+
+
+@dataclass(frozen=True, slots=True)
+class Snapshot:
+    """Everything one refresh read, at one instant (`now`, from the provider's clock)."""
+
+    request: Request
+    now: datetime
+    sources: tuple[SourceHealth, ...]
+    topics: tuple[TopicRow, ...] = ()
+    detail: TopicDetail | None = None
+    posts: tuple[PostView, ...] = ()  # newest first
+    live_cursor: int | None = None  # the newest post id when read: the next live request goes on from it
+    topic_infos: tuple[TopicInfo, ...] = ()  # every topic, for selection and filters
+    source_names: tuple[str, ...] = ()
+    took_s: float = 0.0
+
+    def most_urgent(self) -> SourceHealth | None:
+        """The source a reader must hear about first, or None when every source is fine."""
+        bad = [s for s in self.sources if s.status in ("failing", "partial", "overdue")]
+        return min(bad, key=lambda s: s.urgency) if bad else None
+
+    def topic_row(self, name: str | None) -> TopicRow | None:
+        return next((t for t in self.topics if t.info.name == name), None)
+
+
+class DataProvider(Protocol):
+    """Anything that turns a request into a snapshot; called from a worker thread, one at a time."""
+
+    def fetch(self, request: Request) -> Snapshot: ...
+
+
+# --- the store-backed provider ------------------------------------------------------------------
+
+@dataclass(frozen=True, slots=True)
+class _Span:
+    """A window placed at an instant: buckets end with the one in progress."""
+
+    window: Window
+    start_ts: int
+    end_ts: int
+    now_ts: int
+
+    @classmethod
+    def of(cls, window: Window, now: datetime) -> _Span:
+        now_ts = to_ts(now)
+        end_ts = (now_ts // window.step_s + 1) * window.step_s
+        return cls(window, end_ts - window.buckets * window.step_s, end_ts, now_ts)
+
+
+class StoreProvider:
+    """Reads snapshots from a `Store`; `clock` is injectable so that tests see a fixed instant.
+
+    Recent buckets are read fresh every time; older ones come from `history` (a `BucketHistory`,
+    re-read in full every few minutes), so a 30-day window costs what its last hours cost. What
+    else is expensive and changes slowly is cached: post-level breakdowns of the topic screen
+    (`detail_ttl_s`, a scan of up to `detail_scan` posts), volume spike decisions
+    (`spike_ttl_s`), topic names and where each topic's record starts (`names_ttl_s`).
+    """
+
+    def __init__(self, store: Store, *, topics: Sequence[TopicInfo] = (), sources: Sequence[SourceInfo] = (),
+                 clock: Callable[[], datetime] = utcnow, detail_scan: int = 20_000, detail_ttl_s: float = 5.0):
+        self.store = store
+        self.clock = clock
+        self.history = BucketHistory(store)
+        self.detail_scan = detail_scan
+        self.detail_ttl_s = detail_ttl_s
+        self._configured_topics = tuple(topics)
+        self._configured_sources = {s.name: s for s in sources}
+        self.names_ttl_s = 30.0
+        self._names: tuple[float, tuple[TopicInfo, ...]] | None = None
+        self._since_cache: dict[str, tuple[float, int | None]] = {}
+        self.spike_ttl_s = 10.0
+        self.alert_defaults = AlertSettings()
+        self.alert_settings: dict[str, AlertSettings] = {}
+        self._hours: dict[str, tuple[float, Hours]] = {}
+        self._spike_cache: dict[tuple[Any, ...], tuple[float, dict[str, SpikeScan]]] = {}
+        self._detail_cache: dict[tuple[str, str, int], tuple[float, dict[str, Any]]] = {}
+
+    @classmethod
+    def from_config(cls, store: Store, config: Any, **kwargs: Any) -> StoreProvider:
+        topics = [TopicInfo(t.name, t.display_name, frozenset(t.tags)) for t in config.topics]
+        sources = [SourceInfo(s.name, s.kind, s.enabled) for s in config.sources]
+        provider = cls(store, topics=topics, sources=sources, **kwargs)
+        alerts = getattr(config, "alerts", None)
+        if alerts is not None:  # the spikes shown are the ones alerts would raise, with the same settings
+            provider.alert_defaults = alerts.defaults
+            provider.alert_settings = dict(alerts.topics)
+        return provider
+
+    # --- names (the UI gets them in every snapshot, for selection and filters) ---------------
+    def topic_infos(self) -> tuple[TopicInfo, ...]:
+        """Configured topics first, in config order, then any other topic the store holds.
+
+        Re-read every `names_ttl_s`: a topic appears when its first post is stored.
+        """
+        if self._names is None or time.monotonic() - self._names[0] >= self.names_ttl_s:
+            known = {t.name for t in self._configured_topics}
+            extra = [TopicInfo(name, name) for name in self.store.bucket_topics() if name not in known]
+            self._names = (time.monotonic(), self._configured_topics + tuple(extra))
+        return self._names[1]
+
+    # --- one refresh --------------------------------------------------------------------------
+    def fetch(self, request: Request) -> Snapshot:
+        t0 = time.perf_counter()
+        now = self.clock()
+        span = _Span.of(request.window, now)
+        infos = self.topic_infos()
+        topics: tuple[TopicRow, ...] = ()
+        detail = None
+        if request.view == "overview":
+            topics = self._topic_rows(infos, span)
+        elif request.view == "topic" and request.topic is not None:
+            info = next((t for t in infos if t.name == request.topic), TopicInfo(request.topic, request.topic))
+            topics = self._topic_rows((info,), span)
+            detail = self._detail(topics[0], span)
+        posts: tuple[PostView, ...] = ()
+        cursor = None
+        if request.live is not None:
+            f = request.live
+            rows, cursor = self.store.latest_posts(after_id=request.live_after, limit=request.live_limit,
+                                                   topic=f.topic, source=f.source, sentiment=f.sentiment,
+                                                   contains=f.text.strip() or None)
+            posts = tuple(PostView.from_row(r) for r in rows)
+        sources = self._health(now, with_counts=request.view == "health")
+        return Snapshot(request=request, now=now, sources=sources, topics=topics, detail=detail, posts=posts,
+                        live_cursor=cursor, topic_infos=infos, source_names=tuple(s.name for s in sources),
+                        took_s=time.perf_counter() - t0)
+
+    def _topic_rows(self, infos: Sequence[TopicInfo], span: _Span) -> tuple[TopicRow, ...]:
+        """Every topic's row: the window's series and its latest volume spike."""
+        names = [t.name for t in infos]
+        since = {name: self._collecting_since(name) for name in names}
+        series = self._series(names, span.start_ts, span.end_ts, span.window.step_s, since, span.now_ts)
+        spikes = self._spikes(names, span)
+        return tuple(TopicRow(info=info, sums=series[info.name].total(), series=series[info.name],
+                              spikes=spikes[info.name]) for info in infos)
+
+    def _spikes(self, names: Sequence[str], span: _Span) -> dict[str, SpikeScan]:
+        """The latest volume alarm per topic among the hours the window touches.
+
+        Decided by `monitor.spikes.check_volume`, the rule live alerts and digests use (EARS-t
+        against the same hour on the 7 previous complete days, metrics.md §4), so the dashboard
+        never shows a spike the alerts would not raise. Hourly sums are kept per topic (recent
+        hours re-read every time, all of them every `history.ttl_s`); the decisions, up to 720
+        per topic for 30 days, are redone every `spike_ttl_s`.
+        """
+        first = span.start_ts - span.start_ts % HOUR
+        key = (span.window.key, first, tuple(names))
+        hit = self._spike_cache.get(key)
+        if hit is not None and time.monotonic() - hit[0] < self.spike_ttl_s:
+            return hit[1]
+        result = {}
+        for name in names:
+            settings = self.alert_settings.get(name, self.alert_defaults)
+            if not settings.volume:
+                result[name] = SpikeScan(None, False)
+                continue
+            hours = self._hours_for(name)
+            hours.ensure(volume_lookback(first), span.end_ts)
+            hours.refresh(max(first, span.now_ts - self.history.recent_s), span.end_ts)
+            latest, checked = None, False
+            for t in range(first, span.end_ts, HOUR):
+                decision = check_volume(hours, t, settings)
+                checked = checked or decision.check is not None
+                if decision.alarm and decision.check is not None:
+                    latest = Spike(from_ts(t), timedelta(hours=1), decision.y, decision.check.limit,
+                                   decision.check.baseline_mean)
+            result[name] = SpikeScan(latest, checked)
+        self._spike_cache = {key: (time.monotonic(), result)}
+        return result
+
+    def _hours_for(self, topic: str) -> Hours:
+        hit = self._hours.get(topic)
+        if hit is None or time.monotonic() - hit[0] >= self.history.ttl_s:
+            sources = list(self._configured_sources) or [r["name"] for r in self.store.source_states()]
+            hit = self._hours[topic] = (time.monotonic(), Hours(self.store, topic, sources))
+        return hit[1]
+
+    def _collecting_since(self, topic: str) -> int | None:
+        """Cached: the start of a topic's record only moves when a dataset is imported."""
+        hit = self._since_cache.get(topic)
+        if hit is None or time.monotonic() - hit[0] >= self.names_ttl_s:
+            since = self.store.collecting_since(topic)
+            hit = self._since_cache[topic] = (time.monotonic(), to_ts(since) if since is not None else None)
+        return hit[1]
+
+    def _series(self, topics: Sequence[str], start_ts: int, end_ts: int, step_s: int,
+                since: dict[str, int | None], now_ts: int) -> dict[str, Series]:
+        rows = self.history.rows(topics, (ALL_SOURCES,), step_s=step_s, start_ts=start_ts, end_ts=end_ts,
+                                 now_ts=now_ts)
+        count = (end_ts - start_ts) // step_s
+        return {t: fill_series(rows[(t, ALL_SOURCES)], start_ts=start_ts, step_s=step_s, count=count,
+                               collecting_since_ts=since[t]) for t in topics}
+
+    def _detail(self, row: TopicRow, span: _Span) -> TopicDetail:
+        names = list(self._configured_sources) or [r["name"] for r in self.store.source_states()]
+        rows = self.history.rows((row.info.name,), names, step_s=span.window.step_s, start_ts=span.start_ts,
+                                 end_ts=span.end_ts, now_ts=span.now_ts)
+        slices = []
+        for name in names:
+            found = rows[(row.info.name, name)]
+            if found:
+                series = fill_series(found, start_ts=span.start_ts, step_s=span.window.step_s,
+                                     count=span.window.buckets, collecting_since_ts=span.start_ts)
+                slices.append(SourceSlice(name, series.total(), series.any_incomplete))
+        sources = tuple(sorted(slices, key=lambda s: (-s.sums.total, s.source)))
+        scan = self._scan(row.info, span.window, span.start_ts, span.end_ts)
+        return TopicDetail(row=row, sources=sources, **scan)
+
+    def _scan(self, info: TopicInfo, window: Window, start_ts: int, end_ts: int) -> dict[str, Any]:
+        key = (info.name, window.key, end_ts)
+        hit = self._detail_cache.get(key)
+        if hit is not None and time.monotonic() - hit[0] < self.detail_ttl_s:
+            return hit[1]
+        rows = self.store.topic_post_scan(info.name, since=from_ts(start_ts), until=from_ts(end_ts),
+                                          limit=self.detail_scan)
+        langs: Counter[str | None] = Counter()
+        unscored: Counter[str | None] = Counter()
+        tags: Counter[str] = Counter()
+        for r in rows:
+            langs[r["lang"]] += 1
+            if r["compound"] is None:
+                unscored[r["lang"]] += 1
+            tags.update({str(t).casefold() for t in (r["tags"] or ())} - info.tags)
+        scored = [r for r in rows if r["compound"] is not None]
+        positive = [r["id"] for r in sorted(scored, key=lambda r: (-r["compound"], -r["id"]))[:3]
+                    if r["compound"] > 0]
+        negative = [r["id"] for r in sorted(scored, key=lambda r: (r["compound"], -r["id"]))[:3]
+                    if r["compound"] < 0]
+        engaged = [r["id"] for r in sorted(rows, key=lambda r: (-r["engagement"], -r["id"]))[:3]
+                   if r["engagement"] > 0]
+        full = {p["id"]: PostView.from_row(p) for p in self.store.posts_by_id(positive + negative + engaged)}
+        result = {
+            "languages": tuple(LanguageSlice(lang, n, unscored[lang])
+                               for lang, n in sorted(langs.items(), key=lambda kv: (-kv[1], kv[0] or "")) ),
+            "most_positive": tuple(full[i] for i in positive if i in full),
+            "most_negative": tuple(full[i] for i in negative if i in full),
+            "most_engaged": tuple(full[i] for i in engaged if i in full),
+            "hashtags": tuple(sorted(tags.items(), key=lambda kv: (-kv[1], kv[0]))[:10]),
+            "scanned": len(rows),
+            "capped": len(rows) >= self.detail_scan,
+        }
+        self._detail_cache = {key: (time.monotonic(), result)}
+        return result
+
+    def _health(self, now: datetime, *, with_counts: bool) -> tuple[SourceHealth, ...]:
+        states = {r["name"]: r for r in self.store.source_states()}
+        names = list(self._configured_sources) or list(states)
+        counts = self.store.poll_stats(now - timedelta(hours=24), names) if with_counts else {}
+        out = []
+        for name in names:
+            st = states.get(name) or {}
+            info = self._configured_sources.get(name)
+            c = counts.get(name, {"polls": 0, "failed": 0, "new_posts": 0}) if with_counts else None
+            out.append(SourceHealth(
+                name=name, kind=(info.kind if info else st.get("kind") or "?"),
+                status=_status(st, now, enabled=info.enabled if info else True),
+                last_poll_at=st.get("last_poll_at"), last_ok_at=st.get("last_ok_at"),
+                next_poll_at=st.get("next_poll_at"), failing_since=st.get("failing_since"),
+                consecutive_failures=int(st.get("consecutive_failures") or 0), last_error=st.get("last_error"),
+                last_status=st.get("last_status"), posts_total=int(st.get("posts_total") or 0),
+                polls_24h=c["polls"] if c else None, failed_24h=c["failed"] if c else None,
+                posts_24h=c["new_posts"] if c else None))
+        return tuple(out)
+
+
+def _status(state: dict[str, Any], now: datetime, *, enabled: bool) -> SourceStatus:
+    if not enabled:
+        return "disabled"
+    if state.get("last_poll_at") is None:
+        return "never"
+    outcome = state.get("last_outcome")
+    if outcome == "error":
+        return "failing"
+    if outcome == "partial":
+        return "partial"
+    next_at = state.get("next_poll_at")
+    if next_at is not None and next_at < now - OVERDUE_GRACE:
+        return "overdue"
+    return "ok"
+
+
+__all__ = [
+    "DEFAULT_WINDOW", "LIVE_ROWS", "WINDOWS", "WINDOW_BY_KEY", "DataProvider", "LanguageSlice", "LiveFilter",
+    "PostView", "Request", "Snapshot", "SourceHealth", "SourceInfo", "SourceSlice", "StoreProvider", "TopicDetail",
+    "TopicInfo", "TopicRow", "Window",
+]

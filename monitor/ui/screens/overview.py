@@ -1,0 +1,150 @@
+"""Overview: one row per topic, the highlighted topic's sentiment and polarization, the newest posts."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import ClassVar
+
+from rich.text import Text
+from textual import on
+from textual.app import ComposeResult
+from textual.binding import Binding, BindingType
+from textual.containers import Horizontal, Vertical
+from textual.widgets import DataTable, Static
+
+from monitor.metrics import summarize
+from monitor.ui.charts import LEGEND, plot_step, sparkline
+from monitor.ui.data import LiveFilter, Snapshot, TopicRow
+from monitor.ui.format import (NO_DATA, Palette, bucket_words, cell, clock, mean_text, one_line,
+                               polarization_text, posts_text, shares_text)
+from monitor.ui.screens.base import MainScreen
+from monitor.ui.widgets.chart import Chart
+from monitor.ui.widgets.tables import Col, PostStream, cursor_key, set_columns, sync_rows
+
+MINI_STREAM_ROWS = 50
+
+
+def spike_text(row: TopicRow, now: datetime, palette: Palette) -> Text:
+    """"▲ 13:00" for the latest volume alarm, "none" when judged quiet, — when no baseline yet."""
+    latest = row.spikes.latest
+    if latest is not None:
+        return Text(f"▲ {clock(latest.start, now)}", style=f"bold {palette.warn}", end="")
+    return Text("none" if row.spikes.checked else NO_DATA, style=palette.muted, end="")
+
+
+class OverviewScreen(MainScreen):
+    VIEW = "overview"
+    LABEL = "Overview"
+    BINDINGS: ClassVar[list[BindingType]] = [
+        Binding("p", "toggle_details", "show / hide B and sigma", id="monitor.overview.details"),
+        Binding("enter", "open_topic", "open the highlighted topic", show=False, id="monitor.overview.open"),
+    ]
+
+    def body(self) -> ComposeResult:
+        yield DataTable(id="topics", cursor_type="row", zebra_stripes=False)
+        with Horizontal(id="lower"):
+            with Vertical(id="focus"):
+                yield Static(id="focus-title", classes="panel-title")
+                yield Chart("sentiment", id="focus-sentiment")
+                yield Chart("polarization", id="focus-polarization")
+                yield Chart("volume", id="focus-volume")
+                yield Static(LEGEND, id="focus-legend", classes="legend")
+            with Vertical(id="mini-live"):
+                yield Static("Live: newest posts", classes="panel-title")
+                yield PostStream(cap=MINI_STREAM_ROWS, id="mini-stream")
+
+    def live_request(self) -> tuple[LiveFilter | None, int | None, int]:
+        if not self.has_class("-wide"):
+            return None, None, 0
+        return LiveFilter(), self.query_one("#mini-stream", PostStream).cursor, MINI_STREAM_ROWS
+
+    @property
+    def _title_width(self) -> int:
+        return 24 if self.has_class("-wide") else 13
+
+    @property
+    def _spark_width(self) -> int:
+        return 24 if self.has_class("-wide") else 10
+
+    def _columns(self) -> list[Col]:
+        """Sized so that 80 columns hold the table without scrolling (B and sigma aside)."""
+        wide = self.has_class("-wide")
+        cols = [Col("topic", "topic", self._title_width),
+                Col("posts", f"posts {self.dash.window.key}" if wide else "posts"),
+                Col("volume", f"volume {self.dash.window.key}" if wide else "volume", self._spark_width),
+                Col("mean", "mean sentiment [95%]" if wide else "mean ±95%"), Col("shares", "pos / neg"),
+                Col("er3", "ER-3")]
+        if self.dash.details:
+            cols += [Col("b", "B"), Col("sigma", "sigma")]
+        return [*cols, Col("spike", "volume spike" if wide else "spike")]
+
+    def apply(self, snapshot: Snapshot, palette: Palette) -> None:
+        table = self.query_one("#topics", DataTable)
+        wide = self.has_class("-wide")
+        set_columns(table, self._columns())
+        rows = []
+        for row in snapshot.topics:
+            s = summarize(row.sums)
+            cells = [cell(row.info.title, self._title_width, "bold"),
+                     posts_text(row.sums.total, gap=row.gap, palette=palette),
+                     sparkline(row.series, self._spark_width, palette, palette.accent),
+                     mean_text(s, palette, compact=not wide), shares_text(s, palette),
+                     polarization_text(s.er3, s, palette)]
+            if self.dash.details:
+                cells += [polarization_text(s.b, s, palette), polarization_text(s.sigma, s, palette)]
+            rows.append((row.info.name, [*cells, spike_text(row, snapshot.now, palette)]))
+        sync_rows(table, rows)
+        if not rows:
+            table.clear()
+        if self.dash.topic is not None and cursor_key(table) != self.dash.topic:
+            try:
+                table.move_cursor(row=table.get_row_index(self.dash.topic))
+            except Exception:  # topic not (yet) listed
+                pass
+        self._show_focus(snapshot, palette)
+        if wide and snapshot.request.live is not None:
+            self.query_one("#mini-stream", PostStream).add_posts(snapshot.posts, palette, snapshot.now,
+                                                                 snapshot.live_cursor)
+
+    def _show_focus(self, snapshot: Snapshot, palette: Palette) -> None:
+        row = snapshot.topic_row(self.dash.topic)
+        title = self.query_one("#focus-title", Static)
+        sentiment = self.query_one("#focus-sentiment", Chart)
+        polarization = self.query_one("#focus-polarization", Chart)
+        if row is None:
+            title.update(Text("No topics yet: configure some in feeds.yaml" if not snapshot.topics else "",
+                              style=palette.muted))
+            for chart in (sentiment, polarization, self.query_one("#focus-volume", Chart)):
+                chart.show(None, palette, snapshot.now)
+            return
+        step = plot_step(row.series, sentiment.size.width)
+        text = Text(one_line(row.info.title, 40), style=f"bold {palette.accent}", end="")
+        what = "mean sentiment (░ 95% band), ER-3" + (", posts" if self.has_class("-tall") else "")
+        text.append(f" · {what} · {bucket_words(step)} buckets", style=palette.muted)
+        title.update(text)
+        for chart in (sentiment, polarization, self.query_one("#focus-volume", Chart)):
+            chart.show(row.series, palette, snapshot.now)
+
+    @on(DataTable.RowHighlighted, "#topics")
+    def _highlighted(self, event: DataTable.RowHighlighted) -> None:
+        if event.row_key.value is not None:
+            self.dash.select_topic(str(event.row_key.value))
+
+    @on(DataTable.RowSelected, "#topics")
+    async def _selected(self, event: DataTable.RowSelected) -> None:
+        if event.row_key.value is not None:
+            self.dash.select_topic(str(event.row_key.value))
+            await self.dash.action_view("topic")
+
+    @on(DataTable.RowSelected, "#mini-stream")
+    def _post_selected(self, event: DataTable.RowSelected) -> None:
+        post = self.query_one("#mini-stream", PostStream).selected_post()
+        if post is not None:
+            self.dash.open_post(post)
+
+    def action_toggle_details(self) -> None:
+        self.dash.details = not self.dash.details
+        self.dash.redraw()
+
+    async def action_open_topic(self) -> None:
+        await self.dash.action_view("topic")

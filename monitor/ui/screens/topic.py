@@ -1,0 +1,178 @@
+"""Topic view: the selected topic's charts, breakdowns by source and language, telling posts, hashtags."""
+
+from __future__ import annotations
+
+from typing import ClassVar
+
+from rich.text import Text
+from textual import on
+from textual.app import ComposeResult
+from textual.binding import Binding, BindingType
+from textual.containers import Container, Vertical, VerticalScroll
+from textual.widgets import DataTable, Static
+
+from monitor.metrics import summarize
+from monitor.ui.charts import LEGEND, plot_step
+from monitor.ui.data import PostView, Snapshot, TopicDetail
+from monitor.ui.format import (Palette, bucket_words, cell, compound_text, count, mean_text, one_line,
+                               polarization_text, posts_text, share, shares_text)
+from monitor.ui.screens.base import MainScreen
+from monitor.ui.screens.overview import spike_text
+from monitor.ui.widgets.chart import Chart
+from monitor.ui.widgets.tables import Col, set_columns, sync_rows
+
+METRICS = (("er3", "ER-3 (Esteban–Ray, two camps)"), ("b", "B = 4·p+·p- (balance of camps)"),
+           ("sigma", "sigma (spread of scores)"))
+
+
+class TopicScreen(MainScreen):
+    VIEW = "topic"
+    LABEL = "Topic"
+    BINDINGS: ClassVar[list[BindingType]] = [
+        Binding("m", "cycle_metric", "polarization chart: ER-3 / B / sigma", id="monitor.topic.metric"),
+    ]
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.metric = 0
+        self._posts: dict[str, PostView] = {}
+
+    def body(self) -> ComposeResult:
+        with VerticalScroll(id="topic-body"):
+            yield Static(id="topic-head")
+            with Container(id="topic-grid"):
+                with Vertical(id="topic-charts"):
+                    yield Static(id="volume-title", classes="panel-title")
+                    yield Chart("volume", id="volume")
+                    yield Static("Mean sentiment (● ▲ ▼ mean, ░ 95% interval; n < 5 not drawn)",
+                                 classes="panel-title")
+                    yield Chart("sentiment", id="sentiment")
+                    yield Static(id="polarization-title", classes="panel-title")
+                    yield Chart("polarization", id="polarization")
+                    yield Static(LEGEND, classes="legend")
+                with Vertical(id="topic-tables"):
+                    yield Static("By source", classes="panel-title")
+                    yield DataTable(id="by-source", cursor_type="none")
+                    yield Static(id="language-title", classes="panel-title")
+                    yield DataTable(id="by-language", cursor_type="none")
+                    yield Static("Posts that stand out (enter: read)", classes="panel-title")
+                    yield DataTable(id="top-posts", cursor_type="row")
+                    yield Static("Co-occurring hashtags", classes="panel-title")
+                    yield Static(id="hashtags", classes="legend")
+
+    def apply(self, snapshot: Snapshot, palette: Palette) -> None:
+        detail = snapshot.detail
+        head = self.query_one("#topic-head", Static)
+        if detail is None:
+            head.update(Text("No topic selected: pick one on the overview (o).", style=palette.muted))
+            return
+        head.update(self._head(detail, snapshot, palette))
+        row = detail.row
+        volume = self.query_one("#volume", Chart)
+        step = plot_step(row.series, volume.size.width)
+        self.query_one("#volume-title", Static).update(
+            Text(f"Posts per {bucket_words(step)} (all, then ▲ positive ● neutral ▼ negative ? unscored)", end=""))
+        key, label = METRICS[self.metric]
+        self.query_one("#polarization-title", Static).update(Text(f"Polarization: {label}; n < 10 not drawn",
+                                                                  end=""))
+        for chart_id in ("#volume", "#sentiment", "#polarization"):
+            chart = self.query_one(chart_id, Chart)
+            chart.metric = key
+            chart.show(row.series, palette, snapshot.now)
+        self._sources(detail, palette)
+        self._languages(detail, palette)
+        self._top_posts(detail, palette)
+        self._hashtags(detail, palette)
+
+    def _head(self, detail: TopicDetail, snapshot: Snapshot, palette: Palette) -> Text:
+        row = detail.row
+        s = summarize(row.sums)
+        text = Text(one_line(row.info.title, 80), style=f"bold {palette.accent}", end="")
+        text.append(f"  {count(row.sums.total)} posts in {snapshot.request.window.key}")
+        if row.sums.n_unscored:
+            text.append(f" ({share(row.sums.n_unscored / row.sums.total)} unscored)", style=palette.muted)
+        if row.gap:
+            text.append("  ! collection gaps", style=f"bold {palette.warn}")
+        text.append("\nmean ")
+        text.append_text(mean_text(s, palette))
+        text.append("   ")
+        text.append_text(shares_text(s, palette))
+        for label, value in (("ER-3", s.er3), ("B", s.b), ("sigma", s.sigma)):
+            text.append(f"   {label} ")
+            text.append_text(polarization_text(value, s, palette))
+        text.append("   spike ")
+        text.append_text(spike_text(row, snapshot.now, palette))
+        latest = row.spikes.latest
+        if latest is not None:
+            text.append(f" ({count(latest.posts)} posts; limit {latest.limit:.0f}, baseline {latest.baseline:.0f})",
+                        style=palette.muted)
+        return text
+
+    def _sources(self, detail: TopicDetail, palette: Palette) -> None:
+        table = self.query_one("#by-source", DataTable)
+        set_columns(table, [Col("source", "source"), Col("posts", "posts"), Col("mean", "mean ±95%"),
+                            Col("shares", "pos / neg"), Col("er3", "ER-3")])
+        rows = []
+        for sl in detail.sources:
+            s = summarize(sl.sums)
+            rows.append((sl.source, [cell(sl.source, 24), posts_text(sl.sums.total, gap=sl.incomplete, palette=palette),
+                                     mean_text(s, palette, compact=True), shares_text(s, palette),
+                                     polarization_text(s.er3, s, palette)]))
+        sync_rows(table, rows)
+
+    def _languages(self, detail: TopicDetail, palette: Palette) -> None:
+        scope = (f"newest {count(detail.scanned)} posts" if detail.capped else "all posts in the window")
+        self.query_one("#language-title", Static).update(Text(f"By language ({scope}; VADER scores English only)",
+                                                              end=""))
+        table = self.query_one("#by-language", DataTable)
+        set_columns(table, [Col("lang", "language"), Col("posts", "posts"), Col("share", "share"),
+                            Col("unscored", "unscored")])
+        total = sum(sl.posts for sl in detail.languages) or 1
+        rows = [(sl.lang or "?", [cell(sl.lang or "not detected", 16), Text(count(sl.posts), end=""),
+                                  Text(share(sl.posts / total), end=""),
+                                  Text(share(sl.unscored / sl.posts) if sl.posts else "—", style=palette.muted,
+                                       end="")])
+                for sl in detail.languages]
+        sync_rows(table, rows)
+
+    def _top_posts(self, detail: TopicDetail, palette: Palette) -> None:
+        table = self.query_one("#top-posts", DataTable)
+        width = max((table.size.width or 80) - 41, 20)  # what the other columns and the scrollbar leave
+        set_columns(table, [Col("why", "", 10), Col("score", "score", 10), Col("eng", "engaged", 7),
+                            Col("text", "text", width)])
+        rows = []
+        self._posts = {}
+        for label, posts in (("▲ positive", detail.most_positive), ("▼ negative", detail.most_negative),
+                             ("★ engaged", detail.most_engaged)):
+            for p in posts:
+                key = f"{label}:{p.id}"
+                self._posts[key] = p
+                rows.append((key, [Text(label, style=palette.muted, end=""), compound_text(p.compound, palette),
+                                   Text(count(p.engagement), end=""), cell(p.text, width)]))
+        sync_rows(table, rows)
+
+    def _hashtags(self, detail: TopicDetail, palette: Palette) -> None:
+        widget = self.query_one("#hashtags", Static)
+        if not detail.hashtags:
+            widget.update(Text("none in the posts read", style=palette.muted))
+            return
+        text = Text(end="")
+        for i, (tag, n) in enumerate(detail.hashtags):
+            if i:
+                text.append("  ")
+            text.append("#" + one_line(tag, 40), style=palette.accent)
+            text.append(f" {count(n)}", style=palette.muted)
+        widget.update(text)
+
+    @on(DataTable.RowSelected, "#top-posts")
+    def _post_selected(self, event: DataTable.RowSelected) -> None:
+        post = self._posts.get(str(event.row_key.value))
+        if post is not None:
+            self.dash.open_post(post)
+
+    def action_cycle_metric(self) -> None:
+        self.metric = (self.metric + 1) % len(METRICS)
+        self.dash.redraw()
+
+
+__all__ = ["TopicScreen"]

@@ -1,0 +1,314 @@
+"""The dashboard's data layer against a fixed store; the sample store the other UI tests share.
+
+`build_sample_store` writes a deterministic store through the real ingest path (Ingestor with a
+fixed clock and fixed scores): eight days of posts for three topics with a volume spike, a topic
+with too few posts for polarization, one with none, a source failing with a hostile error
+message, one that has never polled, and posts whose author and text look like markup.
+"""
+
+from __future__ import annotations
+
+import random
+from dataclasses import dataclass
+from datetime import datetime, timedelta, timezone
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from monitor.ingest import Ingestor
+from monitor.metrics import Display, summarize
+from monitor.models import Post
+from monitor.scoring import Score
+from monitor.sources.base import Batch, PollContext, RawPost, Source, SourceError, SourceSettings
+from monitor.store import Store
+from monitor.ui.data import (WINDOW_BY_KEY, LiveFilter, Request, SourceInfo, StoreProvider, TopicInfo)
+
+NOW = datetime(2026, 3, 3, 14, 5, 30, tzinfo=timezone.utc)
+MARKUP_AUTHOR = "[bold red]mallory[/]"
+MARKUP_TEXT = "Deal news [/] and [bold red]not red[/] and [$accent] and a [/ b #TrumpPutinBusiness"
+HOSTILE_ERROR = "server said [bold red]no[/] \x1b]0;pwned\x07 [$accent] a [/ b (401)"
+
+
+@dataclass(frozen=True)
+class Topic:
+    """The attributes of config.Topic that ingest and the provider read."""
+
+    name: str
+    title: str | None
+    hashtags: list[str]
+    keywords: list[str]
+    exclude: tuple = ()
+    languages: list[str] | None = None
+
+    @property
+    def display_name(self) -> str:
+        return self.title or self.name
+
+    @property
+    def tags(self) -> list[str]:
+        return [h.casefold() for h in self.hashtags]
+
+
+TOPICS = [
+    Topic("trump-putin-business", "US–Russia business thaw", ["TrumpPutinBusiness"], ["Putin deal"]),
+    Topic("russia-sanctions", "Russia sanctions relief", ["RussiaSanctions"], ["sanctions relief"]),
+    Topic("dmitriev", "Dmitriev", ["Dmitriev"], []),
+    Topic("quiet-topic", None, ["NothingHere"], []),
+]
+
+
+class FixedScores:
+    """A scorer stand-in: the compound rides in a dict keyed by the post text."""
+
+    def __init__(self) -> None:
+        self.by_text: dict[str, tuple[float | None, str | None]] = {}
+
+    def score(self, texts, hints=None) -> list[Score]:
+        out = []
+        for t in texts:
+            compound, lang = self.by_text.get(t, (0.0, "en"))
+            if compound is None:
+                out.append(Score(None, None, None, None, lang, None, None))
+            else:
+                pos = max(compound, 0.0)
+                neg = max(-compound, 0.0)
+                out.append(Score(compound, pos, 1.0 - pos - neg, neg, lang, "vader", "3.3.2"))
+        return out
+
+
+class FixedSource(Source):
+    kind = "fixture"
+    Settings = SourceSettings
+
+    def __init__(self, name: str, error: SourceError | None = None):
+        super().__init__(SourceSettings(name=name, kind="rss", interval="5m"), [], None)  # type: ignore[arg-type]
+        self.error = error
+
+    def fetch(self, state: dict[str, Any], ctx: PollContext) -> Batch:
+        if self.error is not None:
+            raise self.error
+        return Batch(posts=[], state=state)
+
+
+SOURCES = ["google-news", "mastodon", "reddit", "bluesky"]
+
+
+def _posts(rng: random.Random, scores: FixedScores, start: datetime, hours: int) -> dict[str, list[RawPost]]:
+    """Posts per source, hour by hour; topic 1 spikes at 13:00 on the last day."""
+    out: dict[str, list[RawPost]] = {s: [] for s in SOURCES[:3]}
+    k = 0
+    for h in range(hours):
+        hour = start + timedelta(hours=h)
+        spike = hour == NOW.replace(minute=0, second=0) - timedelta(hours=1)
+        plans = [("#TrumpPutinBusiness", 0.15, 90 if spike else rng.randint(12, 30)),
+                 ("#RussiaSanctions", -0.2, rng.randint(3, 12))]
+        if h % 7 == 0:
+            plans.append(("#Dmitriev", 0.1, 1))
+        for tag, bias, n in plans:
+            for _ in range(n):
+                k += 1
+                source = SOURCES[k % 3]
+                when = hour + timedelta(seconds=rng.randint(0, 3599))
+                if when > NOW:
+                    continue
+                text = f"post {k} about {tag} with a little to say"
+                unscored = k % 11 == 0
+                compound = None if unscored else round(max(-1.0, min(1.0, rng.gauss(bias, 0.45))), 4)
+                scores.by_text[text] = (compound, "ru" if unscored else "en")
+                out[source].append(RawPost(native_id=f"n{k}", text=text, created_at=when, author=f"user{k % 17}",
+                                           url=f"https://example.org/p/{k}",
+                                           tags=(tag.lstrip("#"), "Energy" if k % 4 == 0 else "Trade"),
+                                           engagement=(k * 7) % 23))
+    hostile_at = NOW - timedelta(minutes=3)
+    scores.by_text[MARKUP_TEXT] = (-0.61, "en")
+    out["mastodon"].append(RawPost(native_id="markup", text=MARKUP_TEXT, created_at=hostile_at, author=MARKUP_AUTHOR,
+                                   url="https://example.org/p/markup", tags=("TrumpPutinBusiness",), engagement=99))
+    return out
+
+
+def build_sample_store(url: str) -> Store:
+    """The fixed store every dashboard test and snapshot reads (see the module docstring)."""
+    store = Store(url)
+    rng = random.Random(20260303)
+    scores = FixedScores()
+    clock_now = [NOW - timedelta(days=8)]
+    ingestor = Ingestor(store, TOPICS, scoring=scores, clock=lambda: clock_now[0])  # type: ignore[arg-type]
+    store.sync_sources([FixedSource(s).settings for s in SOURCES])
+    by_source = _posts(rng, scores, (NOW - timedelta(days=8)).replace(minute=0, second=0), 8 * 24 + 1)
+    reddit_fails = FixedSource("reddit", SourceError(HOSTILE_ERROR, status=401))
+    for day in range(8, -1, -1):  # one batch per source per day, in time order
+        day_end = NOW - timedelta(days=day)
+        for name, posts in by_source.items():
+            batch = [p for p in posts if day_end - timedelta(days=1) < p.created_at <= day_end]
+            if name == "reddit" and day == 0:
+                batch = [p for p in batch if p.created_at <= NOW - timedelta(minutes=85)]
+            clock_now[0] = day_end if day else NOW - timedelta(minutes=85)
+            ingestor.store_batch(FixedSource(name), Batch(posts=batch, state={}), clock_now[0])
+    clock_now[0] = NOW - timedelta(minutes=2)
+    for name in ("google-news", "mastodon"):
+        ingestor.store_batch(FixedSource(name), Batch(posts=[], state={}), clock_now[0])
+    for minutes in (80, 40, 10):  # reddit: three failures in a row, gap buckets marked
+        clock_now[0] = NOW - timedelta(minutes=minutes)
+        ingestor.poll(reddit_fails)
+    from sqlalchemy import update
+
+    from monitor.models import SourceState
+
+    with store.write() as conn:  # what the scheduler would have written after those polls
+        conn.execute(update(SourceState).where(SourceState.source.in_(["google-news", "mastodon"]))
+                     .values(next_poll_at=NOW + timedelta(minutes=3)))
+        conn.execute(update(SourceState).where(SourceState.source == "reddit")
+                     .values(next_poll_at=NOW + timedelta(minutes=20)))
+    return store
+
+
+def sample_provider(store: Store, **kwargs: Any) -> StoreProvider:
+    topics = [TopicInfo(t.name, t.display_name, frozenset(t.tags)) for t in TOPICS]
+    sources = [SourceInfo(s, "rss") for s in SOURCES]
+    return StoreProvider(store, topics=topics, sources=sources, clock=lambda: NOW, **kwargs)
+
+
+@pytest.fixture(scope="session")
+def sample_store(tmp_path_factory: pytest.TempPathFactory):
+    path: Path = tmp_path_factory.mktemp("ui") / "sample.db"
+    store = build_sample_store(f"sqlite:///{path}")
+    yield store
+    store.close()
+
+
+@pytest.fixture
+def provider(sample_store: Store) -> StoreProvider:
+    return sample_provider(sample_store)
+
+
+# --- the data layer ------------------------------------------------------------------------------
+
+def test_overview_rows_follow_the_store_and_the_display_rules(provider: StoreProvider) -> None:
+    snap = provider.fetch(Request(view="overview", window=WINDOW_BY_KEY["24h"]))
+    rows = {r.info.name: r for r in snap.topics}
+    assert list(rows) == [t.name for t in TOPICS]
+    assert rows["trump-putin-business"].sums.total > 100
+    assert rows["quiet-topic"].sums.total == 0
+    assert summarize(rows["quiet-topic"].sums).display is Display.NO_DATA
+    assert summarize(rows["dmitriev"].sums).display in (Display.COUNTS_ONLY, Display.MEAN_ONLY)
+    assert len(rows["trump-putin-business"].series) == 96  # 24 h of 15-minute buckets
+    spike = rows["trump-putin-business"].spikes.latest
+    assert spike is not None and spike.start == datetime(2026, 3, 3, 13, 0, tzinfo=timezone.utc)
+    assert rows["russia-sanctions"].spikes.checked and rows["russia-sanctions"].spikes.latest is None
+
+
+def test_collection_gaps_reach_the_series(provider: StoreProvider) -> None:
+    """reddit failed for the last 80 minutes: those buckets are incomplete, earlier ones are not."""
+    row = provider.fetch(Request(view="overview", window=WINDOW_BY_KEY["6h"])).topic_row("trump-putin-business")
+    assert row is not None and row.gap
+    gaps = [row.series.start(i) for i, g in enumerate(row.series.incomplete) if g]
+    assert min(gaps) >= NOW - timedelta(minutes=90) and max(gaps) <= NOW
+
+
+def test_buckets_before_collection_are_no_data_not_zero(provider: StoreProvider) -> None:
+    row = provider.fetch(Request(view="overview", window=WINDOW_BY_KEY["30d"])).topic_row("russia-sanctions")
+    assert row is not None
+    assert row.series.sums[0] is None  # 30 days ago nothing was collected yet
+    assert row.series.sums[-2] is not None
+
+
+def test_topic_detail_breakdowns(provider: StoreProvider) -> None:
+    snap = provider.fetch(Request(view="topic", window=WINDOW_BY_KEY["7d"], topic="trump-putin-business"))
+    d = snap.detail
+    assert d is not None
+    assert {s.source for s in d.sources} == {"google-news", "mastodon", "reddit"}
+    assert sum(s.sums.total for s in d.sources) == d.row.sums.total
+    assert next(s for s in d.sources if s.source == "reddit").incomplete
+    langs = {sl.lang: sl for sl in d.languages}
+    assert langs["ru"].unscored == langs["ru"].posts > 0
+    assert d.most_positive[0].compound >= d.most_positive[-1].compound > 0
+    assert d.most_negative[0].compound <= d.most_negative[-1].compound < 0
+    assert d.most_engaged[0].engagement == 99  # the markup post
+    assert "trumpputinbusiness" not in dict(d.hashtags)  # the topic's own tag is not "co-occurring"
+    assert dict(d.hashtags).keys() >= {"energy", "trade"}
+    assert not d.capped
+
+
+def test_detail_scan_is_capped_and_says_so(sample_store: Store) -> None:
+    d = sample_provider(sample_store, detail_scan=50).fetch(
+        Request(view="topic", window=WINDOW_BY_KEY["7d"], topic="trump-putin-business")).detail
+    assert d is not None and d.capped and d.scanned == 50
+
+
+def test_live_posts_newest_first_and_incremental(provider: StoreProvider) -> None:
+    snap = provider.fetch(Request(view="live", live=LiveFilter(), live_limit=20))
+    first = snap.posts
+    assert len(first) == 20 and [p.id for p in first] == sorted((p.id for p in first), reverse=True)
+    assert snap.live_cursor == first[0].id
+    newer = provider.fetch(Request(view="live", live=LiveFilter(), live_after=first[1].id, live_limit=20)).posts
+    assert [p.id for p in newer] == [first[0].id]
+    rare = provider.fetch(Request(view="live", live=LiveFilter(text="no post says this")))
+    assert rare.posts == () and rare.live_cursor == first[0].id  # the next search starts after it
+
+
+def test_history_cache_matches_a_fresh_read(sample_store: Store) -> None:
+    """Cached old buckets plus a fresh tail give what one full read gives, as the window slides."""
+    from monitor.ui.history import BucketHistory
+
+    clock = [0.0]
+    cached = BucketHistory(sample_store, recent_s=3600, ttl_s=1e9, monotonic=lambda: clock[0])
+    end = int(NOW.timestamp()) // 900 * 900 + 900
+    for shift in (0, 900, 7200):  # the same window, then later as the clock moves on
+        start, stop = end - 96 * 900 + shift, end + shift
+        args = (["trump-putin-business", "dmitriev"], ["*", "reddit"])
+        got = cached.rows(*args, step_s=900, start_ts=start, end_ts=stop, now_ts=stop - 1)
+        want = sample_store.bucket_series(*args, since_ts=start, until_ts=stop, every_s=900)
+        assert {k: sorted(r["start_ts"] for r in v) for k, v in got.items()} == \
+            {k: sorted(r["start_ts"] for r in v) for k, v in want.items()}
+        assert {k: sum(r["n_pos"] for r in v) for k, v in got.items()} == \
+            {k: sum(r["n_pos"] for r in v) for k, v in want.items()}
+
+
+@pytest.mark.parametrize("flt, check", [
+    (LiveFilter(topic="russia-sanctions"), lambda p: "russia-sanctions" in p.topics),
+    (LiveFilter(source="reddit"), lambda p: p.source == "reddit"),
+    (LiveFilter(sentiment="negative"), lambda p: p.compound is not None and p.compound <= -0.05),
+    (LiveFilter(sentiment="unscored"), lambda p: p.compound is None),
+    (LiveFilter(text="MALLORY"), lambda p: p.author == MARKUP_AUTHOR),
+    (LiveFilter(text="[/ b"), lambda p: "[/ b" in p.text),
+    (LiveFilter(text="100%_"), lambda p: False),  # LIKE wildcards are literal
+])
+def test_live_filters(provider: StoreProvider, flt: LiveFilter, check) -> None:
+    posts = provider.fetch(Request(view="live", live=flt, live_limit=300)).posts
+    assert all(check(p) for p in posts)
+    assert bool(posts) == (flt.text != "100%_")
+
+
+def test_health_words_and_counts(provider: StoreProvider) -> None:
+    snap = provider.fetch(Request(view="health"))
+    by = {s.name: s for s in snap.sources}
+    assert by["reddit"].status == "failing" and by["reddit"].consecutive_failures == 3
+    assert "[bold red]no[/]" in (by["reddit"].last_error or "")  # as the server said it (escapes: see UI tests)
+    assert by["bluesky"].status == "never"
+    assert by["mastodon"].status == "ok" and by["mastodon"].posts_24h is not None
+    assert snap.most_urgent() is by["reddit"]
+    assert provider.fetch(Request(view="overview")).sources[0].polls_24h is None  # counts only on the health view
+
+
+def test_overdue_when_the_collector_stopped(sample_store: Store) -> None:
+    late = sample_provider(sample_store)
+    late.clock = lambda: NOW + timedelta(hours=2)
+    by = {s.name: s for s in late.fetch(Request(view="health")).sources}
+    assert by["mastodon"].status == "overdue"
+
+
+def test_request_key_ignores_what_does_not_change_the_view() -> None:
+    a = Request(view="overview", topic="x", live=LiveFilter(), live_after=5)
+    b = Request(view="overview", topic="y", live=LiveFilter(), live_after=9)
+    assert a.key == b.key
+    assert Request(view="topic", topic="x").key != Request(view="topic", topic="y").key
+
+
+def test_markup_and_escapes_stored_as_text(sample_store: Store) -> None:
+    """Defence in depth starts with the data: the stored text is what the stranger wrote."""
+    from sqlalchemy import select
+
+    with sample_store.read() as conn:
+        author = conn.execute(select(Post.author).where(Post.native_id == "markup")).scalar_one()
+    assert author == MARKUP_AUTHOR
