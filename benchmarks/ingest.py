@@ -102,6 +102,7 @@ def run(copies: int, db: str) -> dict:
             stored += out.new_posts
         pipeline_s = time.perf_counter() - t0
         ctrl.close()
+    file_rate = _file_spine(corpus, tmp.name, topic)
     texts = [p["text"] for p in store.posts()]
     analyzer = SentimentIntensityAnalyzer()
     v0 = time.perf_counter()
@@ -119,7 +120,42 @@ def run(copies: int, db: str) -> dict:
         "share_in_fetch_and_feed_parse": fetch_s / pipeline_s,
         "pipeline_without_fetch_posts_per_s": stored / (pipeline_s - fetch_s),
         "ratio_without_fetch": (stored / (pipeline_s - fetch_s)) / (len(texts) / vader_s),
+        "jsonl_file_posts_per_s": file_rate,
+        "ratio_jsonl_file": file_rate / (len(texts) / vader_s),
     }
+
+
+def _file_spine(corpus, folder: str, topic) -> float:
+    """The same posts through a followed JSONL file: the spine without HTTP and feed parsing."""
+    from monitor.ingest import Ingestor
+    from monitor.sources.base import PollContext
+    from monitor.sources.file import FileSettings, FileSource
+    from monitor.store import Store
+
+    path = Path(folder) / "posts.jsonl"
+    with path.open("w", encoding="utf-8") as fh:
+        for p in corpus:
+            fh.write(json.dumps({"id": p.id, "text": p.text, "created_at": "2026-03-16T00:00:00Z",
+                                 "author": p.author, "hashtags": list(p.hashtags)}, ensure_ascii=False) + "\n")
+    store = Store(f"sqlite:///{folder}/file.db")
+    ingestor = Ingestor(store, [topic])
+    source = FileSource(FileSettings(name="file", kind="file", path=str(path), match="all"), [topic], None)
+    ingestor.scoring.score(["warm up"])
+    state: dict = {}
+    stored = 0
+    t0 = time.perf_counter()
+    while True:
+        batch = source.fetch(state, PollContext(now=ingestor.clock(), backfill=timedelta(days=3650)))
+        if not batch.posts:
+            break
+        for i in range(0, len(batch.posts), 1000):  # one transaction per 1,000 posts, like a poll
+            out = ingestor.store_batch(source, type(batch)(posts=batch.posts[i:i + 1000], state=batch.state),
+                                       ingestor.clock())
+            stored += out.new_posts
+        state = batch.state
+    rate = stored / (time.perf_counter() - t0)
+    store.close()
+    return rate
 
 
 def ingestor_ctx(ingestor, source):
@@ -144,6 +180,8 @@ def main() -> int:
     print(f"ratio pipeline / VADER:       {r['ratio']:.2f}")
     print(f"  time in fetch + feed parse: {r['share_in_fetch_and_feed_parse']:.0%}")
     print(f"  ratio without fetch+parse:  {r['ratio_without_fetch']:.2f}")
+    print(f"same posts from a JSONL file: {r['jsonl_file_posts_per_s']:,.0f} posts/s, "
+          f"ratio to VADER {r['ratio_jsonl_file']:.2f}")
     return 0
 
 
