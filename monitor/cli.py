@@ -114,10 +114,14 @@ def cmd_config_check(args: argparse.Namespace) -> int:
 
     config = load_config(path)
     print(f"{path}: ok ({len(config.topics)} topic(s), {len(config.sources)} source(s))")
+    from monitor.sources import source_class
+
     for s in config.sources:
         env = s.secret_env_vars()
         needs = ", ".join(f"{v} ({k})" for k, v in env.items()) if env else "no secrets"
-        print(f"  {s.name:<24} {s.kind:<10} every {_fmt_td(s.interval):<6} needs: {needs}")
+        when = "streaming" if source_class(s.kind).streaming else f"every {_fmt_td(s.interval)}"
+        off = "" if s.enabled else "  (disabled)"
+        print(f"  {s.name:<24} {s.kind:<10} {when:<12} needs: {needs}{off}")
     for d in config.digests:
         outputs = ["files in " + str(config.digest_folder(d))]
         if d.email:
