@@ -1021,9 +1021,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     except OSError as exc:
         print(f"cannot listen on 127.0.0.1:{args.port}: {exc.strerror or exc}", file=sys.stderr)
         return 2
-    _print_banner(sim)
     signal.signal(signal.SIGTERM, _interrupt)
-    try:
+    try:  # a signal may arrive as soon as the URL is printed: be ready for it first
+        _print_banner(sim)
         while True:
             time.sleep(3600)
     except KeyboardInterrupt:
