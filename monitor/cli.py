@@ -39,7 +39,9 @@ def _setup_logging(verbose: int, quiet: bool = False) -> None:
                         datefmt="%Y-%m-%dT%H:%M:%S", stream=sys.stderr)
     # httpx logs every request URL at INFO; keep our log about sources, not transport.
     logging.getLogger("httpx").setLevel(logging.WARNING)
-    logging.getLogger("apscheduler").setLevel(logging.WARNING)
+    # APScheduler warns each time a poll is skipped because the last one still runs: that is the
+    # one-run-per-source rule working, not a problem worth a line.
+    logging.getLogger("apscheduler").setLevel(logging.ERROR)
     logging.getLogger("alembic").setLevel(logging.WARNING)
 
 

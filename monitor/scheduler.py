@@ -104,7 +104,7 @@ class Collector:
 
     # --- scheduled ----------------------------------------------------------------------
     def start(self) -> None:
-        workers = max(1, min(len(self.sources), 4))
+        workers = max(1, min(len(self.sources), 8))  # polls mostly wait on the network
         self.scheduler = BackgroundScheduler(
             timezone=timezone.utc,
             executors={"default": ThreadPoolExecutor(max_workers=workers)},
