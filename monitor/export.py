@@ -73,8 +73,16 @@ def choose_target(path: str, fmt: str | None) -> Target:
     """The format from `fmt` or the file extension; they must agree when both are given."""
     if fmt is not None and fmt not in FORMATS:
         raise QueryError(f"unknown format {fmt!r}: use one of {', '.join(FORMATS)}")
-    if path == "-":
-        return Target("-", fmt or "csv")
+    target = Target("-", fmt or "csv") if path == "-" else _file_target(path, fmt)
+    if target.format == "parquet":
+        try:
+            import pyarrow.parquet  # noqa: F401  (streams row groups; polars alone cannot append)
+        except ImportError:
+            raise QueryError("writing Parquet needs pyarrow: pip install pyarrow") from None
+    return target
+
+
+def _file_target(path: str, fmt: str | None) -> Target:
     name = Path(path).name.lower()
     gz = name.endswith(".gz")
     inferred = _EXTENSIONS.get(Path(name.removesuffix(".gz")).suffix)
