@@ -302,7 +302,25 @@ class Ingestor:
         for pid, k in per_post.items():
             conn.execute(update(Post).where(Post.id == pid).values(
                 reposts=Post.reposts + k, engagement=Post.engagement + k))
+        self._add_repost_engagement(conn, source, per_post)
         return len(new)
+
+    @staticmethod
+    def _add_repost_engagement(conn: Connection, source: str, per_post: dict[int, int]) -> None:
+        """Boosts count in the original's buckets too, so series engagement equals the posts'."""
+        if not per_post:
+            return
+        rows = []
+        ids = list(per_post)
+        for i in range(0, len(ids), IN_CHUNK):
+            for pid, topic, created in conn.execute(select(PostTopic.post_id, PostTopic.topic, PostTopic.created_at)
+                                                    .where(PostTopic.post_id.in_(ids[i:i + IN_CHUNK]))):
+                for src in (source, ALL_SOURCES):
+                    rows.append({"topic": topic, "source": src, "start_ts": bucket_start(created),
+                                 "width_s": BUCKET_WIDTH_S, "n_neg": 0, "n_neu": 0, "n_pos": 0, "sum_neg": 0.0,
+                                 "sum_neu": 0.0, "sum_pos": 0.0, "sum_sq": 0.0, "n_unscored": 0,
+                                 "engagement": per_post[pid], "incomplete": False})
+        upsert_buckets(conn, rows)
 
     def _save_state(self, conn: Connection, source: Source, state: dict, outcome: PollOutcome, started: datetime) -> None:
         ok = outcome.outcome in ("ok", "not_modified")

@@ -134,6 +134,10 @@ def test_repost_adds_engagement_to_its_original_once(store, ingestor):
     (p,) = store.posts()
     assert p["reposts"] == 1 and p["engagement"] == 4
     assert store.sums("thaw").total == 1
+    from monitor.store import SeriesQuery
+
+    series = store.series(SeriesQuery(topic="thaw", every_s=3600))
+    assert series["engagement"].sum() == 4  # the boost counts in the buckets too
 
 
 def test_matching_rules_reach_the_store(store, ingestor):
