@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import abc
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import datetime, timedelta, timezone
 from typing import TYPE_CHECKING, Annotated, Any, ClassVar, Literal
 
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field
@@ -148,3 +148,17 @@ class Source(abc.ABC):
     @abc.abstractmethod
     def fetch(self, state: dict[str, Any], ctx: PollContext) -> Batch:
         """Fetch what is new since `state`; raise SourceError when nothing could be fetched."""
+
+
+def iso_time(value: Any) -> datetime | None:
+    """A platform's ISO 8601 time ('Z' or an offset; naive read as UTC), or None if unusable.
+
+    Lenient on purpose: one post with a broken date must not fail a whole poll.
+    """
+    if not isinstance(value, str) or not value:
+        return None
+    try:
+        when = datetime.fromisoformat(value.strip().replace("Z", "+00:00"))
+    except ValueError:
+        return None
+    return when if when.tzinfo else when.replace(tzinfo=timezone.utc)

@@ -27,7 +27,7 @@ import httpx
 from pydantic import Field, field_validator
 
 from monitor.sources import http
-from monitor.sources.base import Batch, Duration, PollContext, RawPost, Source, SourceError, SourceSettings
+from monitor.sources.base import Batch, Duration, PollContext, RawPost, Source, SourceError, SourceSettings, iso_time
 from monitor.sources.mastodon import instance_base_url
 from monitor.text import sanitize
 
@@ -372,14 +372,7 @@ def web_url(uri: str, handle: str | None) -> str:
     return f"{WEB}/profile/{handle or did}/post/{rest.rsplit('/', 1)[-1]}"
 
 
-def parse_time(value: Any) -> datetime | None:
-    if not isinstance(value, str) or not value:
-        return None
-    try:
-        when = datetime.fromisoformat(value.strip().replace("Z", "+00:00"))
-    except ValueError:
-        return None
-    return when if when.tzinfo else when.replace(tzinfo=timezone.utc)
+parse_time = iso_time  # the name jetstream.py imports
 
 
 def _iso_ms(when: datetime) -> str:

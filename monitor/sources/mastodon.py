@@ -26,7 +26,7 @@ import httpx
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from monitor.sources import http
-from monitor.sources.base import Batch, PollContext, RawPost, Source, SourceError, SourceSettings
+from monitor.sources.base import Batch, PollContext, RawPost, Source, SourceError, SourceSettings, iso_time
 from monitor.text import sanitize
 
 __all__ = ["MastodonInstance", "MastodonSettings", "MastodonSource", "instance_base_url", "statuses_to_posts"]
@@ -195,7 +195,7 @@ class _InstanceReader:
         self.headers = {"Accept": "application/json"}
 
     def poll(self, tags: list[str]) -> None:
-        not_before = _parse_time(self.state.get("not_before"))
+        not_before = iso_time(self.state.get("not_before"))
         if not_before is not None and _wall_now() < not_before:
             self.notes.append(f"{self.inst.label}: waiting for its rate limit to reset at {not_before:%H:%M:%S} UTC")
             return
@@ -330,7 +330,7 @@ class _InstanceReader:
         if status == 404 and said is not None:
             raise _UnknownTag()
         if status == 429:
-            reset = _parse_time(resp.headers.get("X-RateLimit-Reset"))
+            reset = iso_time(resp.headers.get("X-RateLimit-Reset"))
             wait = max(1.0, (reset - _wall_now()).total_seconds()) if reset else None
             retry = http.parse_retry_after(resp.headers.get("Retry-After")) or wait
             if reset is not None:
@@ -347,7 +347,7 @@ class _InstanceReader:
         except (KeyError, ValueError):
             return
         reserve = max(2, limit // 20)
-        reset = _parse_time(resp.headers.get("X-RateLimit-Reset"))
+        reset = iso_time(resp.headers.get("X-RateLimit-Reset"))
         if remaining <= reserve and reset is not None and reset > _wall_now():
             self.state["not_before"] = reset.isoformat()
             self.notes.append(f"{self.inst.label}: {remaining} of {limit} requests left; pausing it until "
@@ -393,7 +393,7 @@ def _status_to_post(status: dict[str, Any], *, text: bool = True) -> RawPost:
     uri = status["uri"]
     if not isinstance(uri, str) or not uri:
         raise ValueError("a status without a uri")
-    created = _parse_time(status["created_at"])
+    created = iso_time(status["created_at"])
     if created is None:
         raise ValueError("a status without a readable created_at")
     account = status.get("account") or {}
@@ -410,16 +410,6 @@ def _status_to_post(status: dict[str, Any], *, text: bool = True) -> RawPost:
 
 
 # --- small readers -------------------------------------------------------------------------------
-
-
-def _parse_time(value: Any) -> datetime | None:
-    if not isinstance(value, str) or not value:
-        return None
-    try:
-        when = datetime.fromisoformat(value.strip().replace("Z", "+00:00"))
-    except ValueError:
-        return None
-    return when if when.tzinfo else when.replace(tzinfo=timezone.utc)
 
 
 def _wall_now() -> datetime:
