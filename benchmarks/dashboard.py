@@ -145,7 +145,7 @@ def measure(store, request, repeat: int, cold: bool) -> float:
 
     provider = StoreProvider(store, clock=lambda: NOW)
     if cold:
-        provider.detail_ttl_s = provider.spike_ttl_s = provider.names_ttl_s = provider.history.ttl_s = 0.0
+        provider.detail_ttl_s = provider.names_ttl_s = provider.history.ttl_s = 0.0
     first = provider.fetch(request)  # warm SQLite's page cache and SQLAlchemy's statement cache
     if request.live is not None and not cold:  # steady state: the stream goes on from where it was
         request = replace(request, live_after=first.live_cursor)

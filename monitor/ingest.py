@@ -116,7 +116,7 @@ class Ingestor:
         if batch.not_modified:
             outcome.outcome = "not_modified"
         if batch.error is not None:
-            outcome.outcome, outcome.error = "partial", batch.error.message
+            outcome.outcome, outcome.error = "partial", sanitize(batch.error.message)
             outcome.retry_after = batch.error.retry_after
         now = self.clock()
         with self.store.write() as conn:
@@ -341,17 +341,19 @@ class Ingestor:
     # --- failure ------------------------------------------------------------------------
     def _record_failure(self, source: Source, started: datetime, t0: float, exc: SourceError,
                         row: dict[str, Any]) -> PollOutcome:
-        outcome = PollOutcome(source=source.name, outcome="error", error=exc.message, status=exc.status,
+        # Error text can quote a server's body: strip control characters before it is stored.
+        message = sanitize(exc.message)
+        outcome = PollOutcome(source=source.name, outcome="error", error=message, status=exc.status,
                               retry_after=exc.retry_after, duration_s=time.perf_counter() - t0)
         with self.store.write() as conn:
             _ensure_state_row(conn, source)
             conn.execute(update(SourceState).where(SourceState.source == source.name).values(
-                last_poll_at=started, last_outcome="error", last_error=exc.message, last_status=exc.status,
+                last_poll_at=started, last_outcome="error", last_error=message, last_status=exc.status,
                 consecutive_failures=SourceState.consecutive_failures + 1,
                 failing_since=row.get("failing_since") or started))
             conn.execute(insert(PollLog).values(source=source.name, started_at=started,
                                                 duration_s=outcome.duration_s, outcome="error",
-                                                http_status=exc.status, new_posts=0, error=exc.message))
+                                                http_status=exc.status, new_posts=0, error=message))
             self._mark_gap(conn, source, row.get("last_poll_at") or started)
         return outcome
 

@@ -231,3 +231,10 @@ def test_series_rebuckets_exactly(store, ingestor):
     assert hourly["sum_sq"].sum() == pytest.approx(minutely["sum_sq"].sum())
     assert (hourly["start"].dt.minute() == 0).all()
     assert str(hourly["start"].dtype) == "Datetime(time_unit='us', time_zone='UTC')"
+
+
+def test_error_text_from_a_server_is_stored_without_control_characters(store, ingestor):
+    ingestor.poll(Scripted(script=[SourceError("feed said: \x1b]0;pwned\x07 \u202eboom", status=500)]))
+    err = store.source_state("scripted")["last_error"]
+    assert "\x1b" not in err and "\u202e" not in err and "boom" in err
+    assert "\x1b" not in store.poll_log()[0]["error"]

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import io
+import threading
 from collections.abc import Awaitable, Callable
 from dataclasses import replace
 from pathlib import Path
@@ -19,12 +20,12 @@ from textual.binding import Binding
 from textual.pilot import Pilot
 from textual.widgets import DataTable, Input, Select
 
-from monitor.ui.app import SCREENS_IN_ORDER, DashboardApp, own_bindings
-from monitor.ui.data import LIVE_ROWS, PostView, Request, Snapshot, StoreProvider
+from monitor.ui.app import MAX_STALE_REFETCH, SCREENS_IN_ORDER, DashboardApp, own_bindings
+from monitor.ui.data import LIVE_ROWS, WINDOW_BY_KEY, PostView, Request, Snapshot, StoreProvider
 from monitor.ui.screens.help import HelpScreen
 from monitor.ui.screens.post import PostScreen
 from monitor.ui.widgets.bars import StatusBar
-from monitor.ui.widgets.tables import PostStream
+from monitor.ui.widgets.tables import PostStream, cursor_key
 from test_ui_data import MARKUP_AUTHOR, NOW, provider, sample_store  # noqa: F401  (fixtures)
 
 Scenario = Callable[[DashboardApp, Pilot], Awaitable[None]]
@@ -62,7 +63,7 @@ def run(provider: StoreProvider, scenario: Scenario, *, size: tuple[int, int] = 
 
 
 def test_overview_windows_and_themes(provider: StoreProvider) -> None:
-    """The overview's rows, every window key, a late snapshot dropped, and the theme toggle."""
+    """The overview's rows, every window key, and the theme toggle."""
 
     async def scenario(app: DashboardApp, pilot: Pilot) -> None:
         assert app.current_mode == "overview"
@@ -74,19 +75,15 @@ def test_overview_windows_and_themes(provider: StoreProvider) -> None:
         assert "▲ 13:00" in text  # the volume spike
         assert "no data" in text and "too few (n=3)" in text  # display rules, not zeros
         assert app.topic == "trump-putin-business"
-        day = app.snapshot
+        await press(app, pilot, "down")  # the second topic stays selected through window changes
         for key, window, buckets in (("1", "1h", 60), ("2", "6h", 72), ("4", "7d", 168), ("5", "30d", 120),
                                      ("3", "24h", 96)):
             await press(app, pilot, key)
+            assert app.topic == "russia-sanctions" and cursor_key(table) == "russia-sanctions"
             assert app.window.key == window
             assert app.snapshot is not None and app.snapshot.request.window.key == window
             assert len(app.snapshot.topics[0].series) == buckets
             assert f"window {window}" in screen_text(app)
-        await press(app, pilot, "1")
-        assert day is not None and day.request.window.key == "24h"
-        app._receive(day)  # the 24 h snapshot arrives late, after the switch to 1 h: dropped
-        await settle(app, pilot)
-        assert app.snapshot is not None and app.snapshot.request.window.key == "1h"
         dark = app.palette
         await press(app, pilot, "d")
         assert app.theme == "textual-light" and app.palette != dark
@@ -216,6 +213,53 @@ def test_help_and_the_command_palette_cover_every_key(provider: StoreProvider) -
         assert app.window.key == "7d"
 
     run(provider, scenario, size=(120, 80))
+
+
+def test_a_snapshot_read_for_a_previous_request_is_dropped(provider: StoreProvider) -> None:
+    """The reader switches to 1 h while the 24 h snapshot is being read: it never reaches the screen."""
+
+    class Slow:
+        def __init__(self) -> None:
+            self.release = threading.Event()
+            self.windows: list[str] = []
+
+        def fetch(self, request: Request) -> Snapshot:
+            self.windows.append(request.window.key)
+            if len(self.windows) == 1:
+                self.release.wait(10)
+            return provider.fetch(request)
+
+    slow = Slow()
+    shown: list[str] = []
+
+    async def main() -> None:
+        app = DashboardApp(slow, refresh_s=None)  # type: ignore[arg-type]
+        async with app.run_test(size=(100, 30)) as pilot:
+            while not slow.windows:
+                await pilot.pause()
+            app.redraw = lambda: shown.append(app.snapshot.request.window.key)  # type: ignore[method-assign]
+            await pilot.press("1")
+            slow.release.set()
+            await settle(app, pilot)
+            assert slow.windows[:2] == ["24h", "1h"] and shown == ["1h"]
+
+    asyncio.run(main())
+
+
+def test_a_provider_answering_the_wrong_request_does_not_spin(provider: StoreProvider) -> None:
+    class Confused:
+        calls = 0
+
+        def fetch(self, request: Request) -> Snapshot:
+            self.calls += 1
+            return provider.fetch(replace(request, window=WINDOW_BY_KEY["7d"]))
+
+    confused = Confused()
+
+    async def scenario(app: DashboardApp, pilot: Pilot) -> None:
+        assert confused.calls <= 2 + MAX_STALE_REFETCH  # then it waits for the regular tick
+
+    run(confused, scenario)  # type: ignore[arg-type]
 
 
 def test_a_store_failure_is_shown_in_words_and_recovers(provider: StoreProvider) -> None:

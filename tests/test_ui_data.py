@@ -312,3 +312,39 @@ def test_markup_and_escapes_stored_as_text(sample_store: Store) -> None:
     with sample_store.read() as conn:
         author = conn.execute(select(Post.author).where(Post.native_id == "markup")).scalar_one()
     assert author == MARKUP_AUTHOR
+
+
+def test_dashboard_queries_on_every_database(store: Store) -> None:
+    """The store reads the dashboard adds, on SQLite and PostgreSQL (the `store` fixture runs both)."""
+    scores = FixedScores()
+    ingestor = Ingestor(store, TOPICS, scoring=scores, clock=lambda: NOW)  # type: ignore[arg-type]
+    posts = []
+    for k, (compound, author) in enumerate([(0.6, "ann"), (-0.7, "Bob_%"), (None, "cy"), (0.0, "dee")]):
+        text = f"post {k} on #TrumpPutinBusiness" + (" #RussiaSanctions" if k == 3 else "")
+        scores.by_text[text] = (compound, "en" if compound is not None else "ru")
+        posts.append(RawPost(native_id=f"q{k}", text=text, created_at=NOW - timedelta(minutes=10 * k),
+                             author=author, tags=("Energy",), engagement=k))
+    store.sync_sources([FixedSource("mastodon").settings])
+    ingestor.store_batch(FixedSource("mastodon"), Batch(posts=posts, state={}), NOW)
+    since, until = int((NOW - timedelta(hours=1)).timestamp()), int(NOW.timestamp()) + 60
+
+    assert store.bucket_topics() == ["russia-sanctions", "trump-putin-business"]
+    rows = store.bucket_series(["trump-putin-business"], ["*", "mastodon"], since_ts=since, until_ts=until,
+                               every_s=3600)
+    assert sum(r["n_pos"] + r["n_neg"] + r["n_neu"] + r["n_unscored"] for r in rows[("trump-putin-business", "*")]) == 4
+    assert rows[("trump-putin-business", "*")] == rows[("trump-putin-business", "mastodon")]
+    assert store.collecting_since("trump-putin-business") == NOW.replace(second=0) - timedelta(minutes=30)
+
+    scan = store.topic_post_scan("trump-putin-business", since=NOW - timedelta(hours=1), until=NOW + timedelta(1),
+                                 limit=3)
+    assert [r["engagement"] for r in scan] == [0, 1, 2]  # newest first, capped
+    assert {p["author"] for p in store.posts_by_id([r["id"] for r in scan])} == {"ann", "Bob_%", "cy"}
+
+    found, newest = store.latest_posts(contains="bob_%")  # case-insensitive; % and _ are literal
+    assert [p["author"] for p in found] == ["Bob_%"] and found[0]["topics"] == ["trump-putin-business"]
+    assert store.latest_posts(contains="b_b")[0] == []
+    assert [p["author"] for p in store.latest_posts(sentiment="unscored")[0]] == ["cy"]
+    assert [p["author"] for p in store.latest_posts(sentiment="neutral", topic="russia-sanctions")[0]] == ["dee"]
+    assert store.latest_posts(after_id=newest)[0] == []
+    assert store.poll_stats(NOW - timedelta(days=1), ["mastodon"]) == {
+        "mastodon": {"polls": 1, "failed": 0, "new_posts": 4}}

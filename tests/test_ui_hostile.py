@@ -10,13 +10,15 @@ markup look-alikes, an OSC title sequence, bidi overrides and a 10,000-character
 from __future__ import annotations
 
 import asyncio
+import sqlite3
 from datetime import timedelta
 from pathlib import Path
 
 import pytest
 from sqlalchemy import insert
+from sqlalchemy.engine import make_url
 from textual.pilot import Pilot
-from textual.widgets import DataTable, RichLog
+from textual.widgets import DataTable, RichLog, Select
 
 from monitor.models import Post, PostTopic, SourceRow, SourceState
 from monitor.store import Store
@@ -25,7 +27,7 @@ from monitor.ui.data import LiveFilter, Request, StoreProvider, TopicInfo
 from monitor.ui.logs import LogBuffer, LogEntry
 from monitor.ui.screens.post import PostScreen
 from test_ui_app import press, screen_text, settle
-from test_ui_data import NOW, TOPICS, build_sample_store
+from test_ui_data import NOW, TOPICS, sample_store  # noqa: F401  (fixture)
 
 MARKUP = "[/] [bold red]loud [$accent] a [/ b"
 OSC = "\x1b]0;pwned title\x07"
@@ -57,9 +59,12 @@ def add_hostile(store: Store) -> None:
 
 
 @pytest.fixture(scope="module")
-def hostile_provider(tmp_path_factory: pytest.TempPathFactory):
+def hostile_provider(sample_store: Store, tmp_path_factory: pytest.TempPathFactory):
+    """A copy of the sample store (SQLite's backup API: quicker than building it again) made hostile."""
     path: Path = tmp_path_factory.mktemp("hostile") / "hostile.db"
-    store = build_sample_store(f"sqlite:///{path}")
+    with sqlite3.connect(make_url(sample_store.url).database) as src, sqlite3.connect(path) as dst:
+        src.backup(dst)
+    store = Store(f"sqlite:///{path}")
     add_hostile(store)
     topics = [TopicInfo(TOPICS[0].name, HOSTILE_TITLE, frozenset(TOPICS[0].tags)),
               *(TopicInfo(t.name, t.display_name, frozenset(t.tags)) for t in TOPICS[1:])]
@@ -100,6 +105,12 @@ def test_hostile_text_through_every_screen(hostile_provider: StoreProvider, size
                                                                      for i in range(table.row_count)))
         await press(app, pilot, "l")
         assert_clean(screen_text(app), "[/] [bold red]loud", problem)
+        for select, shown in (("#f-source", "evil[/]"), ("#f-topic", "[b]Thaw[/b]")):  # the filters' choices
+            app.screen.query_one(select, Select).focus()
+            await press(app, pilot, "enter")
+            assert_clean(screen_text(app), shown)
+            await press(app, pilot, "escape")
+        app.screen.query_one("#stream", DataTable).focus()
         await press(app, pilot, "enter")  # the newest post is the hostile one
         assert isinstance(app.screen, PostScreen)
         assert_clean(screen_text(app), "[bold]boss[/bold]", "[/] [bold red]loud [$accent] a [/ b", "yyyyyyyyyy")

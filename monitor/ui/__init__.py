@@ -1,6 +1,8 @@
 """The live terminal dashboard: the only package that imports Textual.
 
-`data` (the store → immutable snapshot layer) and `series`, `format`, `charts`, `logs` are plain
-Python so that benchmarks and tests can use them without a terminal; `app` and its `screens` and
-`widgets` are the Textual side. Start it with `monitor.ui.app.run_dashboard`.
+Plain Python, usable without a terminal (benchmarks, tests): `data` (requests in, immutable
+snapshots out, read from the store), `history` (the bucket cache behind it), `series`,
+`charts` and `format` (what is drawn, as Rich Text), `logs` (logging while the dashboard owns
+the terminal). The Textual side: `app`, `screens`, `widgets`; the stylesheet is
+`monitor/data/dashboard.tcss`. Start it with `monitor.ui.app.run_dashboard`.
 """

@@ -41,6 +41,7 @@ log = logging.getLogger(__name__)
 
 DARK, LIGHT = "textual-dark", "textual-light"
 SLOW_REFRESH_S = 0.5  # a refresh slower than this is logged: the store may need attention
+MAX_STALE_REFETCH = 3  # immediate re-reads after dropping stale snapshots, before waiting for the tick
 SCREENS_IN_ORDER: tuple[type[MainScreen], ...] = (OverviewScreen, TopicScreen, LiveScreen, HealthScreen, LogScreen)
 
 
@@ -97,6 +98,7 @@ class DashboardApp(App[None]):
         self._fetching = False
         self._inflight: tuple[object, ...] | None = None
         self._again = False
+        self._stale_in_row = 0
         self._timer: Timer | None = None
         self._initial_theme = theme
 
@@ -170,9 +172,12 @@ class DashboardApp(App[None]):
         current = self._request()
         if current is None:
             return
-        if snapshot.request.key != current.key:
-            self.refresh_data()  # the reader moved on while this was read
+        if snapshot.request.key != current.key:  # the reader moved on while this was read
+            self._stale_in_row += 1
+            if self._stale_in_row <= MAX_STALE_REFETCH:  # beyond that, the regular tick tries again
+                self._again = True
             return
+        self._stale_in_row = 0
         self.snapshot = snapshot
         if snapshot.took_s > SLOW_REFRESH_S:
             log.info("reading the %s view took %.1f s", current.view, snapshot.took_s)

@@ -3,10 +3,12 @@
 Pure functions from a `Series` and a size to lines of Rich `Text`, so they are cheap, testable
 without a terminal, and can be swapped for a plotting library behind the one `Chart` widget.
 
-Every chart follows metrics.md: a bucket that was never collected is drawn as `·`, never as 0;
-a metric the display rules withhold is left out (its axis cell says `·`); tentative values are
-muted and their axis cell says `~`; a bucket with a collection gap says `!` on the axis (and is
-hatched `░` in a sparkline when nothing was counted). The marks are characters, not colours.
+Each chart names what it draws in its label gutter ("mean", "ER-3", "posts"), so that stacked
+charts read without a title line each. Every chart follows metrics.md: a bucket that was never
+collected is drawn as `·`, never as 0; a metric the display rules withhold is left out (its axis
+cell says `·`); tentative values are muted and their axis cell says `~`; a bucket with a
+collection gap says `!` on the axis (and is hatched `░` in a sparkline when nothing was
+counted). The marks are characters, not colours.
 """
 
 from __future__ import annotations
@@ -29,6 +31,7 @@ GUTTER = 7
 LEGEND = f"{GAP} collection gap  {TENTATIVE} tentative (n 10–29)  {NOT_COLLECTED} no data or too few"
 
 Lines = list[Text]
+_NAMES = {"er3": "ER-3", "b": "B", "sigma": "sigma"}  # what a chart's gutter calls its metric
 
 
 def _level(value: float, peak: float, steps: int) -> int:
@@ -158,7 +161,7 @@ def volume_chart(series: Series, width: int, height: int, palette: Palette, now:
                 continue
             eighths = _level(v, peak, bar_rows * 8) - floor_
             cells.append((BLOCKS[max(0, min(8, eighths))], palette.accent))
-        label = f"{peak:,}" if r == 0 else ("0" if r == bar_rows - 1 else "")
+        label = f"{peak:,}" if r == 0 else ("0" if r == bar_rows - 1 else ("posts" if r == 1 else ""))
         lines.append(grid.row(label, cells, palette))
     classes: list[tuple[str, Callable[[BucketSums], int], str]] = [
         (f"{SYMBOL[1]}pos", lambda b: b.n_pos, palette.pos),
@@ -218,6 +221,7 @@ def sentiment_chart(series: Series, width: int, height: int, palette: Palette, n
         tentative = s.display is Display.MEAN_ONLY
         grid_cells[row_of(s.mean)][c] = (SYMBOL[cls], palette.muted if tentative else palette.for_class(cls))
     labels = {0: signed(hi), zero: "0", rows - 1: signed(lo)}
+    labels.setdefault(next((r for r in range(1, rows) if r not in labels), 0), "mean")
     lines = [grid.row(labels.get(r, ""), grid_cells[r], palette) for r in range(rows)]
     lines.append(grid.axis(_marks(grid.series, summaries,
                                   lambda s: NOT_COLLECTED if s.mean is None
@@ -246,7 +250,7 @@ def polarization_chart(series: Series, width: int, height: int, palette: Palette
             eighths = _level(v, 1.0, rows * 8) - floor_
             style = palette.muted if s is not None and s.display is Display.TENTATIVE else palette.accent
             cells.append((BLOCKS[max(0, min(8, eighths))], style))
-        label = "1" if r == 0 else ("0" if r == rows - 1 else "")
+        label = "1" if r == 0 else ("0" if r == rows - 1 else (_NAMES.get(metric, metric) if r == 1 else ""))
         lines.append(grid.row(label, cells, palette))
     lines.append(grid.axis(_marks(grid.series, summaries,
                                   lambda s: NOT_COLLECTED if getattr(s, metric) is None

@@ -12,10 +12,11 @@ so when they hit the cap; the live stream reads only posts newer than the last o
 
 from __future__ import annotations
 
+import heapq
 import time
 from collections import Counter
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any, Literal, Protocol
 
@@ -253,6 +254,25 @@ class DataProvider(Protocol):
 
 # --- the store-backed provider ------------------------------------------------------------------
 
+@dataclass(slots=True)
+class _TopicHours:
+    """A topic's hourly sums (monitor.spikes.Hours) and its spike decisions on settled hours."""
+
+    read_at: float
+    hours: Hours
+    decisions: dict[int, tuple[bool, Spike | None]] = field(default_factory=dict)
+
+
+def _decide(hours: Hours, t: int, settings: AlertSettings) -> tuple[bool, Spike | None]:
+    """(had a baseline, the alarm if any) for the hour starting at `t`."""
+    decision = check_volume(hours, t, settings)
+    if decision.check is None:
+        return False, None
+    if not decision.alarm:
+        return True, None
+    return True, Spike(from_ts(t), timedelta(hours=1), decision.y, decision.check.limit, decision.check.baseline_mean)
+
+
 @dataclass(frozen=True, slots=True)
 class _Span:
     """A window placed at an instant: buckets end with the one in progress."""
@@ -275,12 +295,13 @@ class StoreProvider:
     Recent buckets are read fresh every time; older ones come from `history` (a `BucketHistory`,
     re-read in full every few minutes), so a 30-day window costs what its last hours cost. What
     else is expensive and changes slowly is cached: post-level breakdowns of the topic screen
-    (`detail_ttl_s`, a scan of up to `detail_scan` posts), volume spike decisions
-    (`spike_ttl_s`), topic names and where each topic's record starts (`names_ttl_s`).
+    (`detail_ttl_s`, a scan of up to `detail_scan` posts), hourly sums and spike decisions on
+    settled hours (as long as the history), topic names and where each topic's record starts
+    (`names_ttl_s`).
     """
 
     def __init__(self, store: Store, *, topics: Sequence[TopicInfo] = (), sources: Sequence[SourceInfo] = (),
-                 clock: Callable[[], datetime] = utcnow, detail_scan: int = 20_000, detail_ttl_s: float = 5.0):
+                 clock: Callable[[], datetime] = utcnow, detail_scan: int = 20_000, detail_ttl_s: float = 10.0):
         self.store = store
         self.clock = clock
         self.history = BucketHistory(store)
@@ -291,11 +312,9 @@ class StoreProvider:
         self.names_ttl_s = 30.0
         self._names: tuple[float, tuple[TopicInfo, ...]] | None = None
         self._since_cache: dict[str, tuple[float, int | None]] = {}
-        self.spike_ttl_s = 10.0
         self.alert_defaults = AlertSettings()
         self.alert_settings: dict[str, AlertSettings] = {}
-        self._hours: dict[str, tuple[float, Hours]] = {}
-        self._spike_cache: dict[tuple[Any, ...], tuple[float, dict[str, SpikeScan]]] = {}
+        self._hours: dict[str, _TopicHours] = {}
         self._detail_cache: dict[tuple[str, str, int], tuple[float, dict[str, Any]]] = {}
 
     @classmethod
@@ -362,41 +381,39 @@ class StoreProvider:
 
         Decided by `monitor.spikes.check_volume`, the rule live alerts and digests use (EARS-t
         against the same hour on the 7 previous complete days, metrics.md §4), so the dashboard
-        never shows a spike the alerts would not raise. Hourly sums are kept per topic (recent
-        hours re-read every time, all of them every `history.ttl_s`); the decisions, up to 720
-        per topic for 30 days, are redone every `spike_ttl_s`.
+        never shows a spike the alerts would not raise. Hourly sums and the decisions on settled
+        hours are kept per topic for `history.ttl_s`; only the recent hours are re-read and
+        re-decided each time (a 30-day window is 720 decisions per topic).
         """
         first = span.start_ts - span.start_ts % HOUR
-        key = (span.window.key, first, tuple(names))
-        hit = self._spike_cache.get(key)
-        if hit is not None and time.monotonic() - hit[0] < self.spike_ttl_s:
-            return hit[1]
+        settled = span.now_ts - self.history.recent_s
         result = {}
         for name in names:
             settings = self.alert_settings.get(name, self.alert_defaults)
             if not settings.volume:
                 result[name] = SpikeScan(None, False)
                 continue
-            hours = self._hours_for(name)
-            hours.ensure(volume_lookback(first), span.end_ts)
-            hours.refresh(max(first, span.now_ts - self.history.recent_s), span.end_ts)
+            topic = self._topic_hours(name)
+            topic.hours.ensure(volume_lookback(first), span.end_ts)
+            topic.hours.refresh(max(first, settled), span.end_ts)
             latest, checked = None, False
             for t in range(first, span.end_ts, HOUR):
-                decision = check_volume(hours, t, settings)
-                checked = checked or decision.check is not None
-                if decision.alarm and decision.check is not None:
-                    latest = Spike(from_ts(t), timedelta(hours=1), decision.y, decision.check.limit,
-                                   decision.check.baseline_mean)
+                decided = topic.decisions.get(t) if t + HOUR <= settled else None
+                if decided is None:
+                    decided = _decide(topic.hours, t, settings)
+                    if t + HOUR <= settled:
+                        topic.decisions[t] = decided
+                checked = checked or decided[0]
+                latest = decided[1] or latest
             result[name] = SpikeScan(latest, checked)
-        self._spike_cache = {key: (time.monotonic(), result)}
         return result
 
-    def _hours_for(self, topic: str) -> Hours:
+    def _topic_hours(self, topic: str) -> _TopicHours:
         hit = self._hours.get(topic)
-        if hit is None or time.monotonic() - hit[0] >= self.history.ttl_s:
+        if hit is None or time.monotonic() - hit.read_at >= self.history.ttl_s:
             sources = list(self._configured_sources) or [r["name"] for r in self.store.source_states()]
-            hit = self._hours[topic] = (time.monotonic(), Hours(self.store, topic, sources))
-        return hit[1]
+            hit = self._hours[topic] = _TopicHours(time.monotonic(), Hours(self.store, topic, sources))
+        return hit
 
     def _collecting_since(self, topic: str) -> int | None:
         """Cached: the start of a topic's record only moves when a dataset is imported."""
@@ -445,11 +462,11 @@ class StoreProvider:
                 unscored[r["lang"]] += 1
             tags.update({str(t).casefold() for t in (r["tags"] or ())} - info.tags)
         scored = [r for r in rows if r["compound"] is not None]
-        positive = [r["id"] for r in sorted(scored, key=lambda r: (-r["compound"], -r["id"]))[:3]
+        positive = [r["id"] for r in heapq.nlargest(3, scored, key=lambda r: (r["compound"], r["id"]))
                     if r["compound"] > 0]
-        negative = [r["id"] for r in sorted(scored, key=lambda r: (r["compound"], -r["id"]))[:3]
+        negative = [r["id"] for r in heapq.nsmallest(3, scored, key=lambda r: (r["compound"], -r["id"]))
                     if r["compound"] < 0]
-        engaged = [r["id"] for r in sorted(rows, key=lambda r: (-r["engagement"], -r["id"]))[:3]
+        engaged = [r["id"] for r in heapq.nlargest(3, rows, key=lambda r: (r["engagement"], r["id"]))
                    if r["engagement"] > 0]
         full = {p["id"]: PostView.from_row(p) for p in self.store.posts_by_id(positive + negative + engaged)}
         result = {

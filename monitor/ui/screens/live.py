@@ -34,7 +34,7 @@ class LiveScreen(MainScreen):
         super().__init__()
         self.filter = LiveFilter()
         self.paused = False
-        self._topic_options: tuple[tuple[str, str], ...] = ()
+        self._topic_options: tuple[tuple[Text, str], ...] = ()
         self._source_options: tuple[str, ...] = ()
 
     def body(self) -> ComposeResult:
@@ -69,15 +69,16 @@ class LiveScreen(MainScreen):
         self.query_one("#live-status", Static).update(status)
 
     def _sync_options(self, snapshot: Snapshot) -> None:
-        topics = tuple((one_line(t.title, 40), t.name) for t in snapshot.topic_infos)
+        topics = tuple((Text(one_line(t.title, 40)), t.name) for t in snapshot.topic_infos)
         if topics != self._topic_options:
             self._topic_options = topics
             self._set_options("#f-topic", topics)
         if snapshot.source_names != self._source_options:
             self._source_options = snapshot.source_names
-            self._set_options("#f-source", tuple((one_line(s, 40), s) for s in snapshot.source_names))
+            self._set_options("#f-source", tuple((Text(one_line(s, 40)), s) for s in snapshot.source_names))
 
-    def _set_options(self, selector: str, options: tuple[tuple[str, str], ...]) -> None:
+    def _set_options(self, selector: str, options: tuple[tuple[Text, str], ...]) -> None:
+        """Labels are Text: topic titles and source names are never read as markup."""
         select = self.query_one(selector, Select)
         value = select.value
         with select.prevent(Select.Changed):

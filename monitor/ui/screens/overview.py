@@ -11,6 +11,7 @@ from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.containers import Horizontal, Vertical
 from textual.widgets import DataTable, Static
+from textual.widgets.data_table import RowDoesNotExist
 
 from monitor.metrics import summarize
 from monitor.ui.charts import LEGEND, plot_step, sparkline
@@ -93,14 +94,14 @@ class OverviewScreen(MainScreen):
             if self.dash.details:
                 cells += [polarization_text(s.b, s, palette), polarization_text(s.sigma, s, palette)]
             rows.append((row.info.name, [*cells, spike_text(row, snapshot.now, palette)]))
-        sync_rows(table, rows)
-        if not rows:
-            table.clear()
-        if self.dash.topic is not None and cursor_key(table) != self.dash.topic:
-            try:
-                table.move_cursor(row=table.get_row_index(self.dash.topic))
-            except Exception:  # topic not (yet) listed
-                pass
+        # Rebuilding the rows moves the cursor; that is not the reader choosing another topic.
+        with table.prevent(DataTable.RowHighlighted):
+            sync_rows(table, rows)
+            if self.dash.topic is not None and cursor_key(table) != self.dash.topic:
+                try:
+                    table.move_cursor(row=table.get_row_index(self.dash.topic))
+                except RowDoesNotExist:  # not listed (yet)
+                    pass
         self._show_focus(snapshot, palette)
         if wide and snapshot.request.live is not None:
             self.query_one("#mini-stream", PostStream).add_posts(snapshot.posts, palette, snapshot.now,

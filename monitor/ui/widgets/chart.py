@@ -53,25 +53,3 @@ class Chart(Widget):
         kwargs = {"metric": self.metric} if self.kind == "polarization" else {}
         lines = _RENDERERS[self.kind](self._series, width, height, self._palette, self._now, **kwargs)
         return Text("\n", end="").join(lines)
-
-
-class Spark(Widget):
-    """A one-row volume sparkline outside tables (tables draw theirs as cells)."""
-
-    DEFAULT_CSS = """
-    Spark { height: 1; width: 1fr; }
-    """
-
-    def __init__(self, *, id: str | None = None, classes: str | None = None):
-        super().__init__(id=id, classes=classes)
-        self._series: Series | None = None
-        self._palette = Palette()
-
-    def show(self, series: Series | None, palette: Palette) -> None:
-        self._series, self._palette = series, palette
-        self.refresh()
-
-    def render(self) -> RenderResult:
-        if self._series is None:
-            return Text("")
-        return charts.sparkline(self._series, self.size.width, self._palette)
