@@ -143,6 +143,25 @@ def simulator():
         yield sim
 
 
+@pytest.fixture
+def sim(simulator):
+    """The simulator frozen an hour after the day-2 burst: plenty published, nothing moving."""
+    from monitor.corpus import BURST_WINDOW
+
+    simulator.clock.set_offset(BURST_WINDOW[1] + 3600)
+    simulator.clock.pause()
+    return simulator
+
+
+@pytest.fixture
+def http():
+    """The client every polled source uses, with a short timeout for tests."""
+    from monitor.sources.http import make_client
+
+    with make_client(timeout=5) as client:
+        yield client
+
+
 def pytest_report_header(config: pytest.Config) -> str:
     url, why = pg_base_url()
     return f"postgresql: {url.split('@')[-1] if url else 'not available: ' + why}"

@@ -18,12 +18,6 @@ def ctx(now=None, backfill=timedelta(days=30)):
     return PollContext(now=now or datetime.now(timezone.utc), backfill=backfill)
 
 
-@pytest.fixture
-def http():
-    with make_client(timeout=5) as c:
-        yield c
-
-
 def rss(sim, path, http, **kw):
     return RssSource(RssSettings(name="feed", kind="rss", url=f"{sim.url}{path}", **kw), [], http)
 

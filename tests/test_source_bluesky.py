@@ -26,12 +26,6 @@ TOPICS = [SimpleNamespace(name="thaw", title=None, hashtags=["#TrumpPutinBusines
 
 
 @pytest.fixture
-def http():
-    with make_client(timeout=5) as client:
-        yield client
-
-
-@pytest.fixture
 def creds(monkeypatch):
     monkeypatch.setenv("BLUESKY_HANDLE", HANDLE)
     monkeypatch.setenv("BLUESKY_APP_PASSWORD", PASSWORD)

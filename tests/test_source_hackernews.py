@@ -14,22 +14,8 @@ from monitor.ingest import normalize
 from monitor.sim import hackernews as sim_hn
 from monitor.sources.base import PollContext, SourceError
 from monitor.sources.hackernews import HackerNewsSettings, HackerNewsSource, build_queries
-from monitor.sources.http import make_client
 
 TOPIC = Topic(name="deal", hashtags=["#TrumpPutin"], keywords=["Dmitriev", "rare earth"])
-
-
-@pytest.fixture
-def http():
-    with make_client(timeout=5) as client:
-        yield client
-
-
-@pytest.fixture
-def sim(simulator):
-    simulator.clock.set_offset(BURST_WINDOW[1] + 3600)
-    simulator.clock.pause()
-    return simulator
 
 
 def source(sim, http, **kw) -> HackerNewsSource:

@@ -23,12 +23,6 @@ TOPICS = [SimpleNamespace(name="thaw", title=None, hashtags=["#TrumpPutinBusines
                           exclude=[], languages=None)]
 
 
-@pytest.fixture
-def http():
-    with make_client(timeout=5) as client:
-        yield client
-
-
 def source(sim, http, instances=None, **kw):
     kw.setdefault("hashtags", [TAG])
     settings = MastodonSettings(name=kw.pop("name", "masto"), kind="mastodon",

@@ -14,7 +14,6 @@ from monitor.corpus import BURST_WINDOW
 from monitor.ingest import normalize
 from monitor.sim import reddit as sim_reddit
 from monitor.sources.base import PollContext, SourceError
-from monitor.sources.http import make_client
 from monitor.sources.reddit import RedditSettings, RedditSource, build_query, thing_to_post
 
 TOPIC = Topic(name="deal", hashtags=["#TrumpPutin"], keywords=["Dmitriev", "Trump Putin deal"])
@@ -24,19 +23,6 @@ TOPIC = Topic(name="deal", hashtags=["#TrumpPutin"], keywords=["Dmitriev", "Trum
 def credentials(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("TEST_REDDIT_ID", "client-id")
     monkeypatch.setenv("TEST_REDDIT_SECRET", "client-secret-value")
-
-
-@pytest.fixture
-def http():
-    with make_client(timeout=5) as client:
-        yield client
-
-
-@pytest.fixture
-def sim(simulator):
-    simulator.clock.set_offset(BURST_WINDOW[1] + 3600)
-    simulator.clock.pause()
-    return simulator
 
 
 def source(sim, http, *, oauth: bool = True, **kw) -> RedditSource:

@@ -14,7 +14,6 @@ from monitor.corpus import BURST_WINDOW
 from monitor.ingest import Ingestor
 from monitor.sim import x as sim_x
 from monitor.sources.base import PollContext, SourceError
-from monitor.sources.http import make_client
 from monitor.sources.x import XSettings, XSource, build_query
 from monitor.store import Store
 
@@ -25,19 +24,6 @@ TOPIC = Topic(name="deal", hashtags=["#TrumpPutin", "#TrumpPutinBusiness", "#Dmi
 @pytest.fixture(autouse=True)
 def token(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("TEST_X_TOKEN", "any-token-the-simulator-accepts")
-
-
-@pytest.fixture
-def http():
-    with make_client(timeout=5) as client:
-        yield client
-
-
-@pytest.fixture
-def sim(simulator):
-    simulator.clock.set_offset(BURST_WINDOW[1] + 3600)
-    simulator.clock.pause()
-    return simulator
 
 
 def source(sim, http, topics=(TOPIC,), **kw) -> XSource:
