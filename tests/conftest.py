@@ -162,6 +162,23 @@ def http():
         yield client
 
 
+@pytest.fixture(scope="session")
+def sample_store(tmp_path_factory: pytest.TempPathFactory):
+    """The fixed store every dashboard test and snapshot reads (tests/ui_support.py)."""
+    from ui_support import build_sample_store
+
+    store = build_sample_store(f"sqlite:///{tmp_path_factory.mktemp('ui') / 'sample.db'}")
+    yield store
+    store.close()
+
+
+@pytest.fixture
+def provider(sample_store):
+    from ui_support import sample_provider
+
+    return sample_provider(sample_store)
+
+
 def pytest_report_header(config: pytest.Config) -> str:
     url, why = pg_base_url()
     return f"postgresql: {url.split('@')[-1] if url else 'not available: ' + why}"

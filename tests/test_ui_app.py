@@ -7,7 +7,6 @@ each step waits for `app.idle()` (the fetch worker done and applied), never for 
 from __future__ import annotations
 
 import asyncio
-import io
 import threading
 from collections.abc import Awaitable, Callable
 from dataclasses import replace
@@ -15,7 +14,6 @@ from pathlib import Path
 from datetime import timedelta
 
 import pytest
-from rich.console import Console
 from textual.binding import Binding
 from textual.pilot import Pilot
 from textual.widgets import DataTable, Input, Select
@@ -26,30 +24,9 @@ from monitor.ui.screens.help import HelpScreen
 from monitor.ui.screens.post import PostScreen
 from monitor.ui.widgets.bars import StatusBar
 from monitor.ui.widgets.tables import PostStream, cursor_key
-from test_ui_data import MARKUP_AUTHOR, NOW, provider, sample_store  # noqa: F401  (fixtures)
+from ui_support import MARKUP_AUTHOR, NOW, press, screen_text, settle
 
 Scenario = Callable[[DashboardApp, Pilot], Awaitable[None]]
-
-
-def screen_text(app: DashboardApp) -> str:
-    """What the terminal shows, as plain text (the SVG snapshot without its styles)."""
-    width, height = app.size
-    console = Console(width=width, height=height, file=io.StringIO(), force_terminal=True, record=True,
-                      color_system="truecolor", legacy_windows=False)
-    console.print(app.screen._compositor.render_update(full=True, screen_stack=app._background_screens))
-    return console.export_text()
-
-
-async def settle(app: DashboardApp, pilot: Pilot) -> None:
-    """Until the fetch a key started is applied and painted."""
-    await app.idle()
-    await pilot.pause()
-
-
-async def press(app: DashboardApp, pilot: Pilot, *keys: str) -> None:
-    for key in keys:
-        await pilot.press(key)
-        await settle(app, pilot)
 
 
 def run(provider: StoreProvider, scenario: Scenario, *, size: tuple[int, int] = (120, 36), **kwargs) -> None:

@@ -15,7 +15,6 @@ import pytest
 
 from monitor.store import Store
 from monitor.ui.logs import LogBuffer, dashboard_logging
-from test_ui_data import sample_store  # noqa: F401  (fixture)
 
 
 _CSI = re.compile(rb"\x1b\[[0-?]*[ -/]*[@-~]")

@@ -26,8 +26,7 @@ from monitor.ui.app import DashboardApp
 from monitor.ui.data import LiveFilter, Request, StoreProvider, TopicInfo
 from monitor.ui.logs import LogBuffer, LogEntry
 from monitor.ui.screens.post import PostScreen
-from test_ui_app import press, screen_text, settle
-from test_ui_data import NOW, TOPICS, sample_store  # noqa: F401  (fixture)
+from ui_support import NOW, TOPICS, press, screen_text, settle
 
 MARKUP = "[/] [bold red]loud [$accent] a [/ b"
 OSC = "\x1b]0;pwned title\x07"

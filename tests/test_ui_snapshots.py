@@ -15,8 +15,7 @@ from textual.pilot import Pilot
 from monitor.ui.app import DARK, LIGHT, DashboardApp
 from monitor.ui.data import LiveFilter, Request, StoreProvider
 from monitor.ui.logs import LogBuffer, LogEntry
-from test_ui_app import settle
-from test_ui_data import HOSTILE_ERROR, NOW, provider, sample_store  # noqa: F401  (fixtures)
+from ui_support import HOSTILE_ERROR, NOW, settle
 
 SMALL, LARGE = (80, 24), (160, 48)
 
