@@ -129,8 +129,8 @@ class Ingestor:
             self._save_state(conn, source, batch.state, outcome, started)
             if batch.error is not None:
                 self._mark_gap(conn, source, started)
-        for note in batch.notes:
-            log.info("%s: %s", source.name, note)
+        for note in batch.notes:  # notes can quote a server or a file: no control characters in the log
+            log.info("%s: %s", source.name, sanitize(note))
         return outcome
 
     def delete_posts(self, source: str, ids: Sequence[str]) -> int:

@@ -30,11 +30,11 @@ import re
 import secrets
 import threading
 import time
-import weakref
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 from typing import TYPE_CHECKING, Any
 
+from monitor.sim import per_simulator
 from monitor.sim.atproto import at_uri, cid_for, did_for, iso_ms, post_record
 from monitor.sim.ratelimit import RateWindow
 from monitor.simulate import HttpError, Request, Response, route
@@ -76,16 +76,7 @@ class _State:
         self.tags = [frozenset(t.casefold() for t in p.hashtags) for p in self.posts]
 
 
-_STATES: "weakref.WeakKeyDictionary[Simulator, _State]" = weakref.WeakKeyDictionary()
-_STATES_LOCK = threading.Lock()
-
-
-def _state(sim: "Simulator") -> _State:
-    with _STATES_LOCK:
-        state = _STATES.get(sim)
-        if state is None:
-            state = _STATES[sim] = _State(sim)
-        return state
+_state = per_simulator(_State)
 
 
 def configure(sim: "Simulator", *, accounts: dict[str, str] | None = None, access_ttl_s: float = 7200.0,

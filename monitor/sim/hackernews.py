@@ -23,7 +23,6 @@ import json
 import math
 import re
 import threading
-import weakref
 from bisect import bisect_right
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
@@ -31,6 +30,7 @@ from typing import TYPE_CHECKING, Any, Callable
 from urllib.parse import urlencode
 
 from monitor.corpus import CorpusPost
+from monitor.sim import per_simulator
 from monitor.simulate import Request, Response, _WORD, route
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -100,13 +100,7 @@ class _Items:
         self.tag_sets = {i.object_id: {t.casefold() for t in i.tags} for i in items}
 
 
-_STATES: "weakref.WeakKeyDictionary[Simulator, _State]" = weakref.WeakKeyDictionary()
-_STATES_LOCK = threading.Lock()
-
-
-def _state(sim: "Simulator") -> _State:
-    with _STATES_LOCK:
-        return _STATES.setdefault(sim, _State())
+_state = per_simulator(lambda sim: _State())
 
 
 def _items(sim: "Simulator") -> _Items:

@@ -26,7 +26,6 @@ from __future__ import annotations
 
 import json
 import threading
-import weakref
 import zlib
 from bisect import bisect_left, bisect_right
 from dataclasses import dataclass, field
@@ -35,6 +34,7 @@ from typing import TYPE_CHECKING, Any
 from urllib.parse import quote, unquote, urlencode
 
 from monitor.corpus import CorpusPost
+from monitor.sim import per_simulator
 from monitor.sim.ratelimit import RateWindow
 from monitor.simulate import HttpError, Request, Response, _paragraphs, route
 
@@ -106,16 +106,7 @@ class _State:
             return self._timelines[key]
 
 
-_STATES: "weakref.WeakKeyDictionary[Simulator, _State]" = weakref.WeakKeyDictionary()
-_STATES_LOCK = threading.Lock()
-
-
-def _state(sim: "Simulator") -> _State:
-    with _STATES_LOCK:
-        state = _STATES.get(sim)
-        if state is None:
-            state = _STATES[sim] = _State(sim)
-        return state
+_state = per_simulator(_State)
 
 
 # --- control (for tests, the demo and benchmarks) ------------------------------------------------

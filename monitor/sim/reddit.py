@@ -30,12 +30,13 @@ import math
 import os
 import threading
 import time
-import weakref
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 from urllib.parse import parse_qs, quote
 
 from monitor.corpus import CorpusPost
+from monitor.sim import per_simulator
+from monitor.sim.ratelimit import RateWindow
 from monitor.simulate import (
     DEFAULT_SUBREDDIT,
     Request,
@@ -64,31 +65,14 @@ RATE_LIMIT, RATE_WINDOW_S = 1000, 600.0  # "100 queries per minute", averaged ov
 class _State:
     key: bytes = field(default_factory=lambda: os.urandom(16))
     token_lifetime_s: float = TOKEN_LIFETIME_S
-    limit: int = RATE_LIMIT
-    window_s: float = RATE_WINDOW_S
-    window_start: float = field(default_factory=time.time)
-    used: int = 0
+    window: RateWindow = field(default_factory=lambda: RateWindow(RATE_LIMIT, RATE_WINDOW_S))
     schema_surprise: bool = False  # listings come back in a shape no client expects
     tokens: int = 0
     lock: threading.Lock = field(default_factory=threading.Lock)
 
-    def hit(self) -> tuple[bool, int, float]:
-        """Count one request in the fixed wall-clock window: (allowed, remaining, reset UNIX time)."""
-        with self.lock:
-            now = time.time()
-            if now >= self.window_start + self.window_s:
-                self.window_start, self.used = now, 0
-            self.used += 1
-            return self.used <= self.limit, max(0, self.limit - self.used), self.window_start + self.window_s
 
 
-_STATES: "weakref.WeakKeyDictionary[Simulator, _State]" = weakref.WeakKeyDictionary()
-_STATES_LOCK = threading.Lock()
-
-
-def _state(sim: "Simulator") -> _State:
-    with _STATES_LOCK:
-        return _STATES.setdefault(sim, _State())
+_state = per_simulator(lambda sim: _State())
 
 
 # --- control (tests, the demo) -------------------------------------------------------------------
@@ -106,7 +90,7 @@ def set_rate_limit(sim: "Simulator", limit: int, window_s: float = RATE_WINDOW_S
     """`limit` requests per `window_s` wall-clock seconds (rate limits throttle real time), from now."""
     state = _state(sim)
     with state.lock:
-        state.limit, state.window_s, state.window_start, state.used = limit, window_s, time.time(), 0
+        state.window = RateWindow(limit, window_s)
 
 
 def revoke_tokens(sim: "Simulator") -> None:
@@ -183,9 +167,9 @@ def site_search(sim: "Simulator", req: Request) -> Response:
 
 def _listing(sim: "Simulator", req: Request, sub: str, query: str | None) -> Response:
     state = _state(sim)
-    allowed, remaining, reset = state.hit()
+    allowed, remaining, reset = state.window.hit()
     headers = {
-        "x-ratelimit-used": str(state.limit - remaining if allowed else state.limit),
+        "x-ratelimit-used": str(state.window.limit - remaining if allowed else state.window.limit),
         "x-ratelimit-remaining": f"{remaining:.1f}",
         "x-ratelimit-reset": str(max(0, math.ceil(reset - time.time()))),
         "Cache-Control": "private, s-maxage=0, max-age=0, must-revalidate, no-store",

@@ -23,13 +23,13 @@ import hashlib
 import json
 import re
 import threading
-import time
-import weakref
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 from typing import TYPE_CHECKING, Any, Callable
 
 from monitor.corpus import HASHTAG_RE, CorpusPost
+from monitor.sim import per_simulator
+from monitor.sim.ratelimit import RateWindow
 from monitor.simulate import Request, Response, _WORD, route
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -46,31 +46,14 @@ _DEFAULT_FIELDS = ("id", "text", "edit_history_tweet_ids")
 
 @dataclass
 class _State:
-    limit: int = RATE_LIMIT
-    window_s: float = RATE_WINDOW_S
-    window_start: float = field(default_factory=time.time)
-    used: int = 0
+    window: RateWindow = field(default_factory=lambda: RateWindow(RATE_LIMIT, RATE_WINDOW_S))
     schema_surprise: bool = False
     lock: threading.Lock = field(default_factory=threading.Lock)
 
-    def hit(self) -> tuple[bool, int, float]:
-        """Count one request in the fixed wall-clock window: (allowed, remaining, reset UNIX time)."""
-        with self.lock:
-            now = time.time()
-            if now >= self.window_start + self.window_s:
-                self.window_start, self.used = now, 0
-            self.used += 1
-            return self.used <= self.limit, max(0, self.limit - self.used), self.window_start + self.window_s
     words: dict[str, tuple[frozenset[str], str]] = field(default_factory=dict)
 
 
-_STATES: "weakref.WeakKeyDictionary[Simulator, _State]" = weakref.WeakKeyDictionary()
-_STATES_LOCK = threading.Lock()
-
-
-def _state(sim: "Simulator") -> _State:
-    with _STATES_LOCK:
-        return _STATES.setdefault(sim, _State())
+_state = per_simulator(lambda sim: _State())
 
 
 def configure(sim: "Simulator", *, schema_surprise: bool | None = None) -> None:
@@ -82,7 +65,7 @@ def set_rate_limit(sim: "Simulator", limit: int, window_s: float = RATE_WINDOW_S
     """`limit` requests per `window_s` wall-clock seconds (rate limits throttle real time), from now."""
     state = _state(sim)
     with state.lock:
-        state.limit, state.window_s, state.window_start, state.used = limit, window_s, time.time(), 0
+        state.window = RateWindow(limit, window_s)
 
 
 def tweet_id(sim: "Simulator", post: CorpusPost) -> str:
@@ -195,8 +178,8 @@ def _invalid(message: str, parameter: str, value: str, headers: dict[str, str]) 
 @route("GET", r"/2/tweets/search/recent")
 def search_recent(sim: "Simulator", req: Request) -> Response:
     state = _state(sim)
-    allowed, remaining, reset = state.hit()
-    headers = {"x-rate-limit-limit": str(state.limit), "x-rate-limit-remaining": str(remaining),
+    allowed, remaining, reset = state.window.hit()
+    headers = {"x-rate-limit-limit": str(state.window.limit), "x-rate-limit-remaining": str(remaining),
                "x-rate-limit-reset": str(int(reset)), "Cache-Control": "no-cache, no-store, max-age=0"}
     scheme, _, token = req.headers.get("authorization", "").partition(" ")
     if scheme != "Bearer" or not token.strip():
