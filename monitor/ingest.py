@@ -17,11 +17,20 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import Connection, delete, insert, or_, select, update
-from sqlalchemy.dialects import postgresql, sqlite
 
+from monitor.bulk import BulkInsert
 from monitor.match import TopicMatcher
 from monitor.metrics import classify
-from monitor.models import ALL_SOURCES, Bucket, PollLog, Post, PostTopic, Repost, SourceRow, SourceState
+from monitor.models import (
+    ALL_SOURCES,
+    Bucket,
+    PollLog,
+    Post,
+    PostTopic,
+    Repost,
+    SourceRow,
+    SourceState,
+)
 from monitor.scoring import ScoringPipeline
 from monitor.sources.base import Batch, PollContext, RawPost, Source, SourceError
 from monitor.store import BUCKET_WIDTH_S, Store, bucket_start, utcnow
@@ -232,20 +241,14 @@ class Ingestor:
     def _insert_posts(self, conn: Connection, source: str, scored: list[tuple[Normalized, Any]], now: datetime) -> int:
         if not scored:
             return 0
-        rows = [{
-            "source": source, "native_id": p.raw.native_id, "canonical_url": p.canonical_url,
-            "canonical_id": p.raw.canonical_id, "url": p.raw.url, "author": p.author, "text": p.text,
-            "lang": s.lang, "tags": p.tags, "created_at": p.raw.created_at, "fetched_at": now,
-            "engagement": p.raw.engagement, "reposts": 0, "compound": s.compound, "pos": s.pos,
-            "neu": s.neu, "neg": s.neg, "scorer": s.scorer, "scorer_version": s.scorer_version,
-        } for p, s in scored]
+        rows = [(source, p.raw.native_id, p.canonical_url, p.raw.canonical_id, p.raw.url, p.author, p.text, s.lang,
+                 p.tags, p.raw.created_at, now, p.raw.engagement, 0, s.compound, s.pos, s.neu, s.neg, s.scorer,
+                 s.scorer_version) for p, s in scored]
         # A plain executemany plus one id look-up is several times faster than INSERT … RETURNING
         # with ordered rows, which SQLAlchemy runs row by row on SQLite.
-        conn.execute(insert(Post), rows)
-        ids = self._ids(conn, source, [r["native_id"] for r in rows])
-        links = [{"post_id": ids[p.raw.native_id], "topic": t, "created_at": p.raw.created_at}
-                 for p, _s in scored for t in p.topics]
-        conn.execute(insert(PostTopic), links)
+        _insert_posts(conn, rows)
+        ids = self._ids(conn, source, [r[1] for r in rows])
+        _insert_links(conn, [(ids[p.raw.native_id], t, p.raw.created_at) for p, _s in scored for t in p.topics])
         self._add_to_buckets(conn, source, scored)
         return len(rows)
 
@@ -402,20 +405,22 @@ def _bucket_deltas(posts: Iterable[Any], topics: dict[int, list[str]]) -> list[d
             for (t, src, start), a in acc.items()]
 
 
+_SUMS = ("n_neg", "n_neu", "n_pos", "sum_neg", "sum_neu", "sum_pos", "sum_sq", "n_unscored", "engagement")
+_BUCKET_COLUMNS = ("topic", "source", "start_ts", "width_s", *_SUMS, "incomplete")
+_insert_posts = BulkInsert(Post.__table__, (
+    "source", "native_id", "canonical_url", "canonical_id", "url", "author", "text", "lang", "tags", "created_at",
+    "fetched_at", "engagement", "reposts", "compound", "pos", "neu", "neg", "scorer", "scorer_version"))
+_insert_links = BulkInsert(PostTopic.__table__, ("post_id", "topic", "created_at"))
+# The same ON CONFLICT clause reads alike on SQLite (>= 3.24) and PostgreSQL.
+_upsert_buckets = BulkInsert(Bucket.__table__, _BUCKET_COLUMNS, on_conflict=(
+    " ON CONFLICT (topic, source, start_ts, width_s) DO UPDATE SET "
+    + ", ".join(f"{c} = bucket.{c} + excluded.{c}" for c in _SUMS)
+    + ", incomplete = bucket.incomplete OR excluded.incomplete"))
+
+
 def upsert_buckets(conn: Connection, rows: list[dict[str, Any]]) -> None:
     """Add sums into existing buckets (INSERT … ON CONFLICT DO UPDATE), one statement per batch."""
-    if not rows:
-        return
-    dialect = postgresql if conn.dialect.name == "postgresql" else sqlite
-    stmt = dialect.insert(Bucket)
-    ex = stmt.excluded
-    tbl = Bucket.__table__.c
-    sums = ("n_neg", "n_neu", "n_pos", "sum_neg", "sum_neu", "sum_pos", "sum_sq", "n_unscored", "engagement")
-    set_ = {c: tbl[c] + ex[c] for c in sums}
-    set_["incomplete"] = or_(tbl.incomplete, ex.incomplete)
-    stmt = stmt.on_conflict_do_update(index_elements=["topic", "source", "start_ts", "width_s"], set_=set_)
-    for i in range(0, len(rows), 2000):
-        conn.execute(stmt, rows[i:i + 2000])
+    _upsert_buckets(conn, [tuple(r[c] for c in _BUCKET_COLUMNS) for r in rows])
 
 
 __all__ = ["Ingestor", "Normalized", "PollOutcome", "normalize", "upsert_buckets"]

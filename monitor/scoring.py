@@ -118,6 +118,11 @@ _ENGLISH_ANCHORS = _words("""
     let's lets never nobody everyone everybody someone something nothing anything people
     really think thing things going doing getting trying saying
     gonna wanna gotta smh tbh ngl idk imo yall y'all ppl
+    our ours out just like from only after before over into than then also some much many very even
+    still back being make made takes every other such here well does did done said says know want
+    need look good bad best worst new now today year years first last next who whom whose she her
+    him his its not any more most own same both each few while until again against between through
+    during without within upon these talks sources officials reportedly
 """)
 # Enough, once the model has rated English a candidate at all ("im" is German too, hence here).
 _ENGLISH_MARKERS = _ENGLISH_ANCHORS | _words("im ive")
@@ -226,12 +231,11 @@ def _detect_line(line: str, hint: str | None) -> str | None:
     if _LETTER.search(line) is None:
         return None
     predict = _predictor or _get_predictor()
-    best = predict(sample, 1)
-    if best and best[0][1] == "__label__en" and (hint in (None, "en") or best[0][0] >= _CONFIDENT):
-        return "en"
-    found = predict(sample, 5)
+    found = predict(sample, 5)  # one call: the top 5 cost the model no more than the top 1
     if not found:
         return hint
+    if found[0][1] == "__label__en" and (hint in (None, "en") or found[0][0] >= _CONFIDENT):
+        return "en"
     candidates = {label[_LABEL:]: prob for prob, label in found}
     top_p, top = found[0][0], found[0][1][_LABEL:]
     if hint and hint != top and top_p < _CONFIDENT and candidates.get(hint, 0.0) >= _HINT_SHARE * top_p:

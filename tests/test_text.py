@@ -145,6 +145,63 @@ def test_html_to_text_on_recorded_mastodon_statuses() -> None:
 # --- hashtags ---------------------------------------------------------------------------------
 
 
+def _html_parser_text(markup: str) -> str:
+    """html_to_text the slow way, through HTMLParser, which the fast path must agree with."""
+    from monitor.text import _TextExtractor, _tidy
+
+    parser = _TextExtractor()
+    parser.feed(markup)
+    parser.close()
+    return _tidy("".join(parser.parts))
+
+
+_HTML_PIECES = [
+    "<p>", "</p>", "<br>", "<br/>", "<br />", "<div class=\"md\">", "</div>", "<ul>", "</ul>", "<li>", "</li>",
+    "<hr>", "<span>", "</span>", "<span class=\"invisible\">", "<span class='ellipsis'>", "<b>", "</B>", "<P>",
+    "<a href=\"https://x.test/tags/a?b=1&amp;c=2\" rel=\"nofollow noopener\" target=_blank>", "</a>",
+    "<a title=\"it's > here\">", "<font color=\"#6f6f6f\">", "</font >", "</a >", "<img src=x alt='y'/>",
+    "<!-- SC_OFF -->", "<!---->", "<!-- a -- b -->", "<!-->", "<pre>", "</pre>", "<script>x</script>",
+    "&amp;", "&#32;", "&nbsp;", "&lt;3", "&#x27;", "&bogus;", "&", "<", ">", " < ", "a<b", "</ p>", "<p/>",
+    " ", "  ", "\n", "\t", " \n ", "Putin", "trade", "#TrumpPutin", "Путин", "😂", "x", "word word",
+]
+
+
+def test_fast_html_path_agrees_with_html_parser_on_generated_markup() -> None:
+    import random
+
+    from monitor.text import _simple_html_to_text
+
+    rng = random.Random(20261121)
+    used = 0
+    for _ in range(20_000):
+        markup = "".join(rng.choice(_HTML_PIECES) for _ in range(rng.randint(1, 14)))
+        fast = _simple_html_to_text(markup)
+        if fast is not None:
+            used += 1
+            assert fast == _html_parser_text(markup), markup
+        assert html_to_text(markup) == _html_parser_text(markup), markup
+    assert used > 5_000  # the fast path is taken for most simple markup, not declined wholesale
+
+
+def test_fast_html_path_agrees_on_simulated_and_recorded_posts(sim, http) -> None:
+    from monitor.sources.rss import parse_entries
+    from monitor.text import _simple_html_to_text
+
+    bodies = []
+    for path in ("/feeds/all.atom?limit=5000", "/r/worldnews/new/.rss?limit=100", "/tags/TrumpPutin.rss?limit=100"):
+        resp = http.get(sim.url + path)
+        entries, _ = parse_entries(resp.content, resp.headers["content-type"])
+        bodies += [e.body for e in entries if e.body_is_html]
+    fixtures = Path(__file__).resolve().parents[2] / "shared" / "fixtures"
+    for path in fixtures.glob("mastodon/*.json"):
+        data = json.loads(path.read_text(encoding="utf-8"))
+        bodies += [s["content"] for s in (data if isinstance(data, list) else []) if isinstance(s, dict)]
+    fast = [b for b in bodies if _simple_html_to_text(b) is not None]
+    assert len(fast) > 0.95 * len(bodies) > 1000
+    for markup in bodies:
+        assert html_to_text(markup) == _html_parser_text(markup)
+
+
 def test_extract_hashtags_unicode_casefolded_unique_in_order() -> None:
     text = "#ТрампПутин meets #TrumpPutinBusiness at the #café #100DaysOfCode #trumpputinbusiness"
     assert extract_hashtags(text) == ["трамппутин", "trumpputinbusiness", "café", "100daysofcode"]
@@ -195,6 +252,33 @@ def test_canonical_url(url: str, canonical: str) -> None:
 ])
 def test_canonical_url_rejects_without_raising(bad: str | None) -> None:
     assert canonical_url(bad) is None
+
+
+def test_plain_url_shortcut_agrees_with_the_full_canonicalisation() -> None:
+    import random
+
+    from monitor.text import _PLAIN_URL, _canonical
+
+    def full(url: str) -> str | None:
+        try:
+            return _canonical(url.strip())
+        except (ValueError, UnicodeError):
+            return None
+
+    rng = random.Random(7)
+    parts = [["http://", "https://", "HTTPS://", "ftp://", "http:/", ""],
+             ["Example.COM", "example.com.", "a-b.c", "x", "127.0.0.1", "[::1]", "ex_ample.org", "ü.de", ""],
+             ["", ":8080", ":443", ":x", ":080", ":0", ":99999", ":65535"],
+             ["", "/", "//", "/path", "/Path/", "/a/b//", "/a b", "/%20", "/ü", "/.", "/a\\b", "/@x"],
+             ["", "?", "?a=1", "?utm_source=x", "#frag", "#", "#a b", "?b=2&a=1#f"]]
+    shortcut = 0
+    for _ in range(30_000):
+        url = "".join(rng.choice(p) for p in parts)
+        if rng.random() < 0.05:
+            url = rng.choice([" ", "\t", "\n"]) + url
+        shortcut += _PLAIN_URL.match(url) is not None
+        assert canonical_url(url) == full(url), url
+    assert shortcut > 400  # about 2% of the combinations are plain: enough to compare
 
 
 def test_same_article_two_spellings_one_canonical_url() -> None:

@@ -1,8 +1,8 @@
 """RSS 2.0 / Atom feeds (Google News searches, Mastodon tag feeds, Reddit feeds, any blog).
 
 The HTTP is done here, not by feedparser: conditional GET with the validators kept in the
-source state, a size cap, and the body handed to feedparser as bytes (a str may be read as a
-path or a URL).
+source state, a size cap. Plain RSS 2.0/Atom 1.0 is read by `feedxml` (expat, ~50x faster);
+anything else goes to feedparser as bytes (a str may be read as a path or a URL).
 """
 
 from __future__ import annotations
@@ -18,6 +18,8 @@ from pydantic import AnyHttpUrl, Field
 
 from monitor.sources import http
 from monitor.sources.base import Batch, PollContext, RawPost, Source, SourceError, SourceSettings
+from monitor.sources.feedxml import FeedEntry, read_feed
+from monitor.text import html_to_text
 
 
 class RssSettings(SourceSettings):
@@ -41,17 +43,14 @@ class RssSource(Source):
                               timeout=self.settings.timeout.total_seconds())
         if resp.status_code == 304:
             return Batch(posts=[], state=state, status=304, not_modified=True)
-        # We turn HTML into plain text ourselves and never render it, so feedparser's HTML
-        # sanitizer and URI rewriting are pure cost (they more than halve its speed).
-        parsed = feedparser.parse(io.BytesIO(body), sanitize_html=False, resolve_relative_uris=False,
-                                  response_headers={"content-type": resp.headers.get("content-type", "application/xml")})
-        if parsed.bozo and not parsed.entries:
-            raise SourceError(f"feed {self.name} is not valid RSS/Atom: {_bozo_words(parsed)}",
-                              status=resp.status_code)
+        content_type = resp.headers.get("content-type", "application/xml")
+        entries, damage = parse_entries(body, content_type)
+        if entries is None:
+            raise SourceError(f"feed {self.name} is not valid RSS/Atom: {damage}", status=resp.status_code)
         first_poll = not state.get("polled")
         posts = []
-        for entry in parsed.entries:
-            post = entry_to_post(entry)
+        for entry in entries:
+            post = to_post(entry)
             if post is None:
                 continue
             if first_poll and post.created_at < ctx.backfill_since:
@@ -59,13 +58,32 @@ class RssSource(Source):
             posts.append(post)
         new_state = dict(state, polled=True)
         notes = []
-        if parsed.bozo:
+        if damage:
             # A damaged body: keep the old validators so the next poll gets the whole feed again.
-            notes.append(f"the feed was damaged ({_bozo_words(parsed)}); kept the {len(posts)} items that parsed")
+            notes.append(f"the feed was damaged ({damage}); kept the {len(posts)} items that parsed")
         else:
             new_state["etag"] = resp.headers.get("ETag")
             new_state["last_modified"] = resp.headers.get("Last-Modified")
         return Batch(posts=posts, state=new_state, status=resp.status_code, notes=notes)
+
+
+def parse_entries(body: bytes, content_type: str) -> tuple[list[FeedEntry] | None, str | None]:
+    """(entries, damage): the fast reader when the feed is plain RSS 2.0/Atom 1.0, else feedparser.
+
+    `damage` describes a body feedparser could only partly read; entries is None when it could
+    read nothing at all.
+    """
+    fast = read_feed(body, content_type)
+    if fast is not None:
+        return fast, None
+    # We turn HTML into plain text ourselves and never render it, so feedparser's HTML
+    # sanitizer and URI rewriting are pure cost (they more than halve its speed).
+    parsed = feedparser.parse(io.BytesIO(body), sanitize_html=False, resolve_relative_uris=False,
+                              response_headers={"content-type": content_type})
+    damage = _bozo_words(parsed) if parsed.bozo else None
+    if damage and not parsed.entries:
+        return None, damage
+    return [feedparser_entry(e) for e in parsed.entries], damage
 
 
 def _bozo_words(parsed: Any) -> str:
@@ -81,27 +99,36 @@ def _when(entry: Any) -> datetime | None:
     return None
 
 
-def entry_to_post(entry: Any) -> RawPost | None:
-    """One feed entry in the common shape; None for an entry with nothing to read."""
+def feedparser_entry(entry: Any) -> FeedEntry:
+    """A feedparser entry in the shape the fast reader gives."""
     content = entry.get("content") or []
     if content:
         body, body_type = content[0].get("value", ""), content[0].get("type", "text/html")
     else:
         detail = entry.get("summary_detail") or {}
         body, body_type = entry.get("summary", ""), detail.get("type", "text/html")
-    title = entry.get("title")
+    title_type = (entry.get("title_detail") or {}).get("type", "text/plain")
+    author = entry.get("author") or (entry.get("source") or {}).get("title")
+    return FeedEntry(id=entry.get("id") or None, link=entry.get("link") or None, title=entry.get("title"),
+                     title_is_html="html" in (title_type or ""), body=body or "",
+                     body_is_html="html" in (body_type or ""), created_at=_when(entry), author=author or None,
+                     tags=tuple(t.get("term", "") for t in entry.get("tags") or [] if t.get("term")))
+
+
+def to_post(entry: FeedEntry) -> RawPost | None:
+    """One feed entry in the common shape; None for an entry with nothing to read.
+
+    A news search's author is its publisher (Google News names it in <source>).
+    """
+    body, title = entry.body, entry.title
+    if title and entry.title_is_html:
+        title = html_to_text(title)
     if not (body or title):
         return None
-    link = entry.get("link")
-    native_id = entry.get("id") or link
+    native_id = entry.id or entry.link
     if not native_id:
-        native_id = "sha1:" + hashlib.sha1(f"{title}\n{body}".encode()).hexdigest()
-    created = _when(entry) or datetime.now(timezone.utc)
-    tags = tuple(t.get("term", "") for t in entry.get("tags") or [] if t.get("term"))
-    return RawPost(native_id=str(native_id), text=body, title=title, is_html="html" in (body_type or ""),
-                   created_at=created, url=link, author=_author(entry), tags=tags)
+        native_id = "sha1:" + hashlib.sha1(f"{entry.title}\n{body}".encode()).hexdigest()
+    created = entry.created_at or datetime.now(timezone.utc)
+    return RawPost(native_id=str(native_id), text=body, title=title, is_html=entry.body_is_html,
+                   created_at=created, url=entry.link, author=entry.author, tags=entry.tags)
 
-
-def _author(entry: Any) -> str | None:
-    """The author, or for a news search the publisher (Google News names it in <source>)."""
-    return entry.get("author") or (entry.get("source") or {}).get("title")

@@ -1,0 +1,62 @@
+"""Bulk writes handed straight to the database driver's executemany.
+
+Ingest writes a thousand posts, their topic links and bucket sums in every poll. Through
+SQLAlchemy Core, building and type-processing the parameters of each row cost five times what
+SQLite needed to store it (measured: ~70 µs against ~10 µs a post). Here the statement is built
+once per table and dialect, rows are plain tuples, and only the columns whose type converts
+values (UTC datetimes, JSON) go through the same bind processors SQLAlchemy would have used, so
+the stored bytes are the ones an ORM insert writes. Both SQLite and PostgreSQL (psycopg 3
+pipelines an executemany) take the same code.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from typing import Any
+
+from sqlalchemy import Connection, Table
+
+__all__ = ["BulkInsert"]
+
+_Processor = Callable[[Any], Any]
+
+
+class BulkInsert:
+    """INSERT of many rows into `table` with `columns` in this order (optionally as an upsert)."""
+
+    def __init__(self, table: Table, columns: Sequence[str], *, on_conflict: str = "") -> None:
+        self.table = table
+        self.columns = tuple(columns)
+        self.on_conflict = on_conflict
+        self._prepared: dict[str, tuple[str, list[tuple[int, _Processor]]]] = {}
+
+    def _prepare(self, conn: Connection) -> tuple[str, list[tuple[int, _Processor]]]:
+        dialect = conn.dialect
+        found = self._prepared.get(dialect.name)
+        if found is None:
+            mark = "?" if dialect.paramstyle == "qmark" else "%s"
+            quote = dialect.identifier_preparer.quote
+            sql = (f"INSERT INTO {quote(self.table.name)} ({', '.join(quote(c) for c in self.columns)}) "
+                   f"VALUES ({', '.join([mark] * len(self.columns))}){self.on_conflict}")
+            processors = []
+            for i, name in enumerate(self.columns):
+                proc = self.table.c[name].type.dialect_impl(dialect).bind_processor(dialect)
+                if proc is not None:
+                    processors.append((i, proc))
+            found = self._prepared[dialect.name] = (sql, processors)
+        return found
+
+    def __call__(self, conn: Connection, rows: Sequence[tuple[Any, ...]], chunk: int = 5000) -> None:
+        if not rows:
+            return
+        sql, processors = self._prepare(conn)
+        if processors:
+            converted = []
+            for row in rows:
+                values = list(row)
+                for i, proc in processors:
+                    values[i] = proc(values[i])
+                converted.append(tuple(values))
+            rows = converted
+        for start in range(0, len(rows), chunk):
+            conn.exec_driver_sql(sql, list(rows[start:start + chunk]))
