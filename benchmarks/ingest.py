@@ -81,16 +81,21 @@ def run(copies: int, db: str) -> dict:
     ingestor.scoring.score(["warm up the language model and VADER"])
     corpus = replicated_corpus(copies)
     n_total = len(corpus)
-    parse_s = _time_feedparser()
+    parse_s = _time_parse()
     # Advance the simulated clock so that each poll finds ~80% of a feed page of new posts:
     # bursts get more, smaller steps, and no post scrolls off the feed unseen.
     offsets = sorted(p.offset_s for p in corpus)
     stops = [offsets[i] for i in range(int(FEED_LIMIT * 0.8), n_total, int(FEED_LIMIT * 0.8))] + [SPAN_S + 1]
+    feed = f"/feeds/all.atom?limit={FEED_LIMIT}"
+    ctrl = httpx.Client(base_url=url, timeout=60)
+    for offset in stops:  # the simulator renders each entry once; the collector is what is timed
+        ctrl.post("/_sim/clock", json={"offset_s": offset, "paused": True})
+        ctrl.get(feed)
+    ctrl.delete("/_sim/served")
     fetch_s = 0.0
     stored = 0
     with make_client(timeout=60) as http:
         source = RssSource(settings, [topic], http)
-        ctrl = httpx.Client(base_url=url, timeout=30)
         state: dict = {}
         t0 = time.perf_counter()
         for offset in stops:
@@ -105,34 +110,46 @@ def run(copies: int, db: str) -> dict:
         ctrl.close()
     file_rate = _file_spine(corpus, tmp.name, topic)
     texts = [p["text"] for p in store.posts()]
+    from monitor.scoring import VaderScorer
+    from monitor.text import clean_for_scoring
+
     analyzer = SentimentIntensityAnalyzer()
     v0 = time.perf_counter()
     for t in texts:
         analyzer.polarity_scores(t)
     vader_s = time.perf_counter() - v0
+    scorer = VaderScorer()  # the analyzer the pipeline uses, on the same texts
+    cleaned = [clean_for_scoring(t) for t in texts]
+    scorer.polarity("warm up")
+    s0 = time.perf_counter()
+    for t in cleaned:
+        scorer.polarity(t)
+    scorer_s = time.perf_counter() - s0
     stop.set()
     child.join(10)
     store.close()
     tmp.cleanup()
+    pipe_rate, vader_rate = stored / pipeline_s, len(texts) / vader_s
     return {
         "posts_stored": stored, "posts_served": n_total,
-        "pipeline_posts_per_s": stored / pipeline_s, "vader_posts_per_s": len(texts) / vader_s,
-        "ratio": (stored / pipeline_s) / (len(texts) / vader_s),
-        "share_in_fetch_and_feed_parse": fetch_s / pipeline_s,
-        "pipeline_without_fetch_posts_per_s": stored / (pipeline_s - fetch_s),
-        "ratio_without_fetch": (stored / (pipeline_s - fetch_s)) / (len(texts) / vader_s),
+        "pipeline_posts_per_s": pipe_rate, "vader_posts_per_s": vader_rate, "ratio": pipe_rate / vader_rate,
+        "pipeline_scorer": type(scorer._build()).__name__,
+        "pipeline_scorer_posts_per_s": len(texts) / scorer_s,
+        "ratio_to_pipeline_scorer": pipe_rate / (len(texts) / scorer_s),
+        "share_in_http": (fetch_s - parse_s[0]) / pipeline_s,
         "share_in_feed_parse": parse_s[0] / pipeline_s,
+        "share_in_store_batch": (pipeline_s - fetch_s) / pipeline_s,
         "jsonl_file_posts_per_s": file_rate,
-        "ratio_jsonl_file": file_rate / (len(texts) / vader_s),
+        "ratio_jsonl_file": file_rate / vader_rate,
     }
 
 
-def _time_feedparser() -> list[float]:
-    """Wrap feedparser.parse to split 'fetch + parse' into the server/HTTP part and the parse."""
+def _time_parse() -> list[float]:
+    """Wrap the feed parse to split 'fetch' into the HTTP exchange and the parse."""
     import monitor.sources.rss as rss
 
     spent = [0.0]
-    real = rss.feedparser.parse
+    real = rss.parse_entries
 
     def timed(*a, **k):
         t = time.perf_counter()
@@ -141,7 +158,7 @@ def _time_feedparser() -> list[float]:
         finally:
             spent[0] += time.perf_counter() - t
 
-    rss.feedparser = type("feedparser", (), {"parse": staticmethod(timed)})
+    rss.parse_entries = timed
     return spent
 
 
@@ -196,13 +213,14 @@ def main() -> int:
         return 0
     print(f"posts stored:                 {r['posts_stored']:,} (of {r['posts_served']:,} served)")
     print(f"pipeline (HTTP → stored):     {r['pipeline_posts_per_s']:,.0f} posts/s")
-    print(f"raw VADER, same texts:        {r['vader_posts_per_s']:,.0f} posts/s")
-    print(f"ratio pipeline / VADER:       {r['ratio']:.2f}")
-    print(f"  time in fetch + feed parse: {r['share_in_fetch_and_feed_parse']:.0%} "
-          f"(feedparser alone: {r['share_in_feed_parse']:.0%})")
-    print(f"  ratio without fetch+parse:  {r['ratio_without_fetch']:.2f}")
+    print(f"raw VADER, same texts:        {r['vader_posts_per_s']:,.0f} posts/s (stock vaderSentiment)")
+    print(f"ratio pipeline / raw VADER:   {r['ratio']:.2f}   (target 0.80)")
+    print(f"  the pipeline's scorer ({r['pipeline_scorer']}, same scores): {r['pipeline_scorer_posts_per_s']:,.0f} "
+          f"posts/s; pipeline / its own scorer {r['ratio_to_pipeline_scorer']:.2f}")
+    print(f"  time: HTTP {r['share_in_http']:.0%}, feed parse {r['share_in_feed_parse']:.0%}, "
+          f"normalize…store (one transaction) {r['share_in_store_batch']:.0%}")
     print(f"same posts from a JSONL file: {r['jsonl_file_posts_per_s']:,.0f} posts/s, "
-          f"ratio to VADER {r['ratio_jsonl_file']:.2f}")
+          f"ratio to raw VADER {r['ratio_jsonl_file']:.2f}")
     return 0
 
 

@@ -14,11 +14,31 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from typing import Any
 
-from sqlalchemy import Connection, Table
+from sqlalchemy import Connection, DateTime, Table
 
 __all__ = ["BulkInsert"]
 
 _Processor = Callable[[Any], Any]
+
+
+_MEMO_SIZE = 20_000
+
+
+def _memoized(proc: _Processor) -> _Processor:
+    """A datetime's conversion, remembered: a batch writes the same fetch time on every row and
+    each post's time again on its topic links (a conversion costs ~3 µs)."""
+    memo: dict[Any, Any] = {}
+
+    def convert(value: Any) -> Any:
+        try:
+            return memo[value]
+        except KeyError:
+            if len(memo) >= _MEMO_SIZE:
+                memo.clear()
+            out = memo[value] = proc(value)
+            return out
+
+    return convert
 
 
 class BulkInsert:
@@ -40,8 +60,11 @@ class BulkInsert:
                    f"VALUES ({', '.join([mark] * len(self.columns))}){self.on_conflict}")
             processors = []
             for i, name in enumerate(self.columns):
-                proc = self.table.c[name].type.dialect_impl(dialect).bind_processor(dialect)
+                col_type = self.table.c[name].type
+                proc = col_type.dialect_impl(dialect).bind_processor(dialect)
                 if proc is not None:
+                    if isinstance(getattr(col_type, "impl", col_type), DateTime):
+                        proc = _memoized(proc)
                     processors.append((i, proc))
             found = self._prepared[dialect.name] = (sql, processors)
         return found

@@ -264,17 +264,16 @@ class Ingestor:
         acc: dict[tuple[str, str, int], list[float]] = defaultdict(lambda: [0, 0, 0, 0.0, 0.0, 0.0, 0.0, 0, 0])
         for p, s in scored:
             start = bucket_start(p.raw.created_at)
+            compound, engagement = s.compound, p.raw.engagement
+            k = classify(compound) + 1 if compound is not None else 7  # -1/0/+1 -> 0/1/2; 7: unscored
             for topic in p.topics:
                 for src in (source, ALL_SOURCES):
                     a = acc[(topic, src, start)]
-                    if s.compound is None:
-                        a[7] += 1
-                    else:
-                        k = classify(s.compound) + 1  # -1/0/+1 -> 0/1/2
-                        a[k] += 1
-                        a[3 + k] += s.compound
-                        a[6] += s.compound * s.compound
-                    a[8] += p.raw.engagement
+                    a[k] += 1
+                    if compound is not None:
+                        a[3 + k] += compound
+                        a[6] += compound * compound
+                    a[8] += engagement
         rows = [{"topic": t, "source": src, "start_ts": start, "width_s": BUCKET_WIDTH_S,
                  "n_neg": a[0], "n_neu": a[1], "n_pos": a[2], "sum_neg": a[3], "sum_neu": a[4],
                  "sum_pos": a[5], "sum_sq": a[6], "n_unscored": a[7], "engagement": a[8], "incomplete": False}

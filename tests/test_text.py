@@ -183,6 +183,27 @@ def test_fast_html_path_agrees_with_html_parser_on_generated_markup() -> None:
     assert used > 5_000  # the fast path is taken for most simple markup, not declined wholesale
 
 
+def test_whitespace_tidy_matches_the_regex_definition() -> None:
+    """_tidy collapses spaces with str.split; the definition it must keep is these three regexes."""
+    import random
+    import re
+
+    from monitor.text import _tidy
+
+    def by_regex(raw: str) -> str:
+        text = re.sub(r"[^\S\n]+", " ", raw)
+        text = re.sub(r" ?\n ?", "\n", text)
+        text = re.sub(r"\n{3,}", "\n\n", text).replace("\x00", "\n")
+        return sanitize(text.strip())
+
+    rng = random.Random(3)
+    alphabet = ["a", "b", "Путин", " ", "  ", "\t", "\n", "\r", "\x0b", "\x0c", "\xa0", "\u2003", "\u3000",
+                "\x85", "\u2028", "\x1c", "\x00", "\x1b[31m", "😂", "\u200b"]
+    for _ in range(20_000):
+        raw = "".join(rng.choice(alphabet) for _ in range(rng.randint(0, 16)))
+        assert _tidy(raw) == by_regex(raw), repr(raw)
+
+
 def test_fast_html_path_agrees_on_simulated_and_recorded_posts(sim, http) -> None:
     from monitor.sources.rss import parse_entries
     from monitor.text import _simple_html_to_text
