@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from monitor import __version__
+from monitor.runtime import tune_gc
 
 log = logging.getLogger("monitor")
 
@@ -148,6 +149,7 @@ def cmd_poll(args: argparse.Namespace) -> int:
     config = _load_config(args)
     store = _open_store(_store_url(args, config))
     collector = Collector(config, store)
+    tune_gc()
     names = [args.source] if args.source else list(collector.sources)
     unknown = [n for n in names if n not in collector.sources]
     if unknown:
@@ -174,10 +176,13 @@ def cmd_run(args: argparse.Namespace) -> int:
     store = _open_store(_store_url(args, config))
     if not args.headless:
         _require_terminal()
-        return _dashboard(store, config, config.storage_dir, collector=Collector(config, store))
+        collector = Collector(config, store)
+        tune_gc()
+        return _dashboard(store, config, config.storage_dir, collector=collector)
     stop = threading.Event()
     _install_signal_handlers(stop)
     collector = Collector(config, store)
+    tune_gc()
     collector.start()
     try:
         while not stop.wait(0.5):
@@ -243,6 +248,7 @@ def cmd_import(args: argparse.Namespace) -> int:
         raise UserError(f"--source {args.source!r}: use letters, digits, '.', '_' and '-' (at most 100)")
     config = _load_config(args) if _config_exists(args) else None
     store = _open_store(_store_url(args, config))
+    tune_gc()
     try:
         report = import_file(store, path, topic=args.topic, source=args.source,
                              config=config, progress=sys.stderr.isatty())
@@ -267,6 +273,7 @@ def _config_exists(args: argparse.Namespace) -> bool:
 def cmd_demo(args: argparse.Namespace) -> int:
     from monitor.demo import run_demo
 
+    tune_gc()
     return run_demo(duration=args.duration, speed=args.speed, headless=args.headless,
                     db_url=args.db, keep=args.keep)
 

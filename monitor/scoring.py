@@ -65,6 +65,9 @@ def _package_version(dist: str) -> str:
 class VaderScorer:
     """vaderSentiment (not NLTK's older copy, which lacks emoji), English only.
 
+    Scored by `monitor.vader.FastVader`: the library's analyzer and lexicon with its quadratic
+    steps done once per post, giving bit-identical scores (tested) in under a third of the time.
+
     The analyzer reads its lexicons when built, so it is built once, on first use: importing
     this module (the dashboard does) costs nothing.
     """
@@ -85,9 +88,9 @@ class VaderScorer:
     def _build(self) -> SentimentIntensityAnalyzer:
         with self._lock:
             if self._analyzer is None:
-                from vaderSentiment.vaderSentiment import SentimentIntensityAnalyzer
+                from monitor.vader import make_analyzer
 
-                self._analyzer = SentimentIntensityAnalyzer()
+                self._analyzer = make_analyzer()
         return self._analyzer
 
 

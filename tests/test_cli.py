@@ -145,3 +145,17 @@ def test_demo_headless_prints_a_summary(tmp_path):
     assert r.returncode == 0, r.stderr
     assert "US–Russia business thaw" in r.stdout and "ER-3" in r.stdout
     assert (tmp_path / "storage" / "demo.db").exists()
+
+
+def test_the_collector_runs_with_its_start_up_heap_frozen(good, tmp_path):
+    """`monitor poll`/`run` freeze the start-up heap and raise the GC threshold (15% throughput in
+    benchmarks/ingest.py); the commands that only read keep Python's defaults."""
+    probe = ("import gc, sys; from monitor.cli import main; code = main(sys.argv[1:]); "
+             "print(gc.get_threshold(), gc.get_freeze_count() > 0, code)")
+    e = dict(os.environ, MONITOR_CONFIG=str(good), MONITOR_DB_URL=f"sqlite:///{tmp_path}/m.db")
+    poll = subprocess.run([sys.executable, "-c", probe, "poll", "--once"], capture_output=True, text=True,
+                          env=e, timeout=120, stdin=subprocess.DEVNULL)
+    assert poll.stdout.strip().splitlines()[-1] == "(50000, 20, 20) True 0", poll.stderr
+    status = subprocess.run([sys.executable, "-c", probe, "status"], capture_output=True, text=True,
+                            env=e, timeout=120, stdin=subprocess.DEVNULL)
+    assert status.stdout.strip().splitlines()[-1] == "(700, 10, 10) False 0", status.stderr
