@@ -16,7 +16,7 @@ from typing import Any
 
 from sqlalchemy import Connection, DateTime, Table
 
-__all__ = ["BulkInsert"]
+__all__ = ["BulkInsert", "select_in"]
 
 _Processor = Callable[[Any], Any]
 
@@ -83,3 +83,20 @@ class BulkInsert:
             rows = converted
         for start in range(0, len(rows), chunk):
             conn.exec_driver_sql(sql, list(rows[start:start + chunk]))
+
+
+def select_in(conn: Connection, sql: str, values: Sequence[Any], *, before: tuple[Any, ...] = (),
+              chunk: int = 500) -> list[tuple[Any, ...]]:
+    """Rows of `sql`, whose `{marks}` is an IN list over `values` (and `{mark}` one placeholder per
+    value of `before`), in chunks that stay under SQLite's variable limit.
+
+    Dedupe asks this twice per poll for a thousand keys; SQLAlchemy's expanding IN rendered and
+    processed every value again on each call, at several times the cost of the look-up itself.
+    """
+    mark = "?" if conn.dialect.paramstyle == "qmark" else "%s"
+    out: list[tuple[Any, ...]] = []
+    for start in range(0, len(values), chunk):
+        part = list(values[start:start + chunk])
+        statement = sql.format(mark=mark, marks=", ".join([mark] * len(part)))
+        out.extend(tuple(r) for r in conn.exec_driver_sql(statement, (*before, *part)))
+    return out

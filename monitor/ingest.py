@@ -18,7 +18,7 @@ from typing import Any
 
 from sqlalchemy import Connection, delete, insert, or_, select, update
 
-from monitor.bulk import BulkInsert
+from monitor.bulk import BulkInsert, select_in
 from monitor.match import TopicMatcher
 from monitor.metrics import classify
 from monitor.models import (
@@ -116,7 +116,10 @@ class Ingestor:
         t0 = time.perf_counter() if t0 is None else t0
         settings = source.settings
         bound = settings.topics
-        normalized = [normalize(p) for p in batch.posts]
+        # A feed repeats most of its items on every poll; those are known by (source, native id)
+        # and need no normalizing (the check is repeated inside the transaction).
+        known = self._stored_native_ids(source.name, [p.native_id for p in batch.posts if p.repost_of is None])
+        normalized = [normalize(p) for p in batch.posts if p.repost_of is not None or p.native_id not in known]
         originals = [n for n in normalized if n.raw.repost_of is None]
         reposts = [n for n in normalized if n.raw.repost_of is not None]
         matched = self._match(originals, settings.match, bound)
@@ -130,7 +133,8 @@ class Ingestor:
         now = self.clock()
         with self.store.write() as conn:
             fresh = self._dedupe(conn, source.name, matched)
-            outcome.duplicates = len(matched) - len(fresh)
+            outcome.duplicates = len(matched) - len(fresh) + sum(
+                1 for p in batch.posts if p.repost_of is None and p.native_id in known)
             scored = self._score(fresh)
             outcome.new_posts = self._insert_posts(conn, source.name, scored, now)
             outcome.reposts = self._insert_reposts(conn, source.name, reposts, now)
@@ -189,6 +193,13 @@ class Ingestor:
         return out
 
     # --- dedupe -------------------------------------------------------------------------
+    def _stored_native_ids(self, source: str, native_ids: list[str]) -> set[str]:
+        if not native_ids:
+            return set()
+        with self.store.read() as conn:
+            return {r[0] for r in select_in(conn, "SELECT native_id FROM post WHERE source = {mark} "
+                                            "AND native_id IN ({marks})", native_ids, before=(source,))}
+
     def _dedupe(self, conn: Connection, source: str, posts: list[Normalized]) -> list[Normalized]:
         """Drop what the batch repeats and what the store already has (by id, canonical id or URL)."""
         seen_ids: set[str] = set()
@@ -203,9 +214,13 @@ class Ingestor:
             unique.append(p)
         if not unique:
             return []
-        stored_ids = self._existing(conn, Post.native_id, [p.raw.native_id for p in unique], Post.source == source)
-        stored_urls = self._existing(conn, Post.canonical_url, [p.canonical_url for p in unique if p.canonical_url])
-        stored_cids = self._existing(conn, Post.canonical_id, [p.raw.canonical_id for p in unique if p.raw.canonical_id])
+        stored_ids = {r[0] for r in select_in(conn, "SELECT native_id FROM post WHERE source = {mark} "
+                                              "AND native_id IN ({marks})", [p.raw.native_id for p in unique],
+                                              before=(source,))}
+        stored_urls = {r[0] for r in select_in(conn, "SELECT canonical_url FROM post WHERE canonical_url IN ({marks})",
+                                               [p.canonical_url for p in unique if p.canonical_url])}
+        stored_cids = {r[0] for r in select_in(conn, "SELECT canonical_id FROM post WHERE canonical_id IN ({marks})",
+                                               [p.raw.canonical_id for p in unique if p.raw.canonical_id])}
         return [p for p in unique
                 if p.raw.native_id not in stored_ids
                 and (p.canonical_url is None or p.canonical_url not in stored_urls)
@@ -254,11 +269,8 @@ class Ingestor:
 
     @staticmethod
     def _ids(conn: Connection, source: str, native_ids: list[str]) -> dict[str, int]:
-        out: dict[str, int] = {}
-        for i in range(0, len(native_ids), IN_CHUNK):
-            out.update(conn.execute(select(Post.native_id, Post.id).where(
-                Post.source == source, Post.native_id.in_(native_ids[i:i + IN_CHUNK]))).all())
-        return out
+        return dict(select_in(conn, "SELECT native_id, id FROM post WHERE source = {mark} AND native_id IN ({marks})",
+                              native_ids, before=(source,)))
 
     def _add_to_buckets(self, conn: Connection, source: str, scored: list[tuple[Normalized, Any]]) -> None:
         acc: dict[tuple[str, str, int], list[float]] = defaultdict(lambda: [0, 0, 0, 0.0, 0.0, 0.0, 0.0, 0, 0])

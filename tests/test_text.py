@@ -291,7 +291,8 @@ def test_plain_url_shortcut_agrees_with_the_full_canonicalisation() -> None:
              ["Example.COM", "example.com.", "a-b.c", "x", "127.0.0.1", "[::1]", "ex_ample.org", "ü.de", ""],
              ["", ":8080", ":443", ":x", ":080", ":0", ":99999", ":65535"],
              ["", "/", "//", "/path", "/Path/", "/a/b//", "/a b", "/%20", "/ü", "/.", "/a\\b", "/@x"],
-             ["", "?", "?a=1", "?utm_source=x", "#frag", "#", "#a b", "?b=2&a=1#f"]]
+             ["", "?", "?a=1", "?id=43000123", "?oc=5", "?OC=5", "?utm_source=x", "?a=", "?a", "?=1", "?a=1=2",
+              "?a=%20", "?a=b c", "#frag", "#", "#a b", "?b=2&a=1#f", "?id=1#f"]]
     shortcut = 0
     for _ in range(30_000):
         url = "".join(rng.choice(p) for p in parts)
