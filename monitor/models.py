@@ -68,6 +68,9 @@ class SourceState(SQLModel, table=True):
     consecutive_failures: int = 0
     failing_since: datetime | None = _ts()
     next_poll_at: datetime | None = _ts()
+    # Which collector polls this source, until when (monitor/leases.py); renewed while it runs.
+    lease_owner: str | None = Field(default=None, max_length=200)
+    lease_expires_at: datetime | None = _ts()
     posts_total: int = Field(default=0, sa_column=Column(BigInteger, nullable=False, server_default="0"))
 
 
@@ -84,7 +87,7 @@ class Post(SQLModel, table=True):
     # BIGINT on PostgreSQL; plain INTEGER on SQLite, where only that is the auto-increment rowid.
     id: int | None = Field(default=None, sa_column=Column(
         BigInteger().with_variant(Integer, "sqlite"), primary_key=True, autoincrement=True))
-    source: str = Field(max_length=100, index=True)
+    source: str = Field(max_length=100)  # looked up through uq_post_source_native
     native_id: str = Field(max_length=512)
     canonical_url: str | None = Field(default=None, max_length=2048)
     canonical_id: str | None = Field(default=None, max_length=512)

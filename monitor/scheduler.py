@@ -24,6 +24,7 @@ from sqlalchemy import update
 from monitor.alerts import AlertMonitor
 from monitor.digest_jobs import schedule_digests
 from monitor.ingest import Ingestor, PollOutcome
+from monitor.leases import Leases, collector_id
 from monitor.models import SourceState
 from monitor.sources import source_class
 from monitor.sources.base import Source
@@ -82,7 +83,9 @@ class Collector:
         self.scheduler: BackgroundScheduler | None = None
         self._rng = random.Random()
         self._stopped = threading.Event()
-        self._streams: list[threading.Thread] = []
+        self._streams: dict[str, tuple[threading.Thread, threading.Event]] = {}
+        self._streams_lock = threading.Lock()
+        self.leases = Leases(store, collector_id(), clock)
         store.sync_sources(config.sources)
         self.alerts = AlertMonitor(config, store, clock=clock) if config.alerts.enabled else None
 
@@ -113,8 +116,7 @@ class Collector:
         now = self.clock()
         for name, source in self.sources.items():
             if source.streaming:
-                self._start_stream(cast(StreamingSource, source))
-                continue
+                continue  # started by _keep_leases once this collector holds its lease
             interval = source.settings.interval
             jitter = max(0.0, min(interval.total_seconds() * 0.1, 30.0))
             state = self.store.source_state(name) or {}
@@ -124,12 +126,21 @@ class Collector:
                 first = now + timedelta(seconds=self._rng.uniform(0, min(jitter, 2.0)))
             self.scheduler.add_job(self._run, IntervalTrigger(seconds=interval.total_seconds(), jitter=jitter),
                                    id=name, name=name, args=[name], next_run_time=first)
+        self.scheduler.add_job(self._keep_leases, IntervalTrigger(seconds=self.leases.ttl.total_seconds() / 3),
+                               id="_leases", name="leases", next_run_time=now)
         schedule_digests(self.scheduler, self.config, self.store, clock=self.clock)
         self.scheduler.start()
         log.info("collecting from %d source(s): %s", len(self.sources), ", ".join(self.sources))
 
     def _run(self, name: str) -> None:
         if self._stopped.is_set():
+            return
+        try:
+            if not self.leases.acquire(name):
+                log.debug("%s: polled by another collector; skipped", name)
+                return
+        except Exception:  # the database is down: the poll would fail the same way; try next run
+            log.exception("could not take the lease on %s; will retry", name)
             return
         try:
             outcome = self.poll(name)
@@ -164,6 +175,33 @@ class Collector:
             self.scheduler.shutdown(wait=wait)
         self._stop_streams(wait)
         self.http.close()
+        if self.scheduler is not None:
+            try:
+                self.leases.release()
+            except Exception:  # the leases then expire by themselves
+                log.warning("could not hand the sources back; another collector takes them in %s",
+                            _words(self.leases.ttl))
+
+    # --- leases -------------------------------------------------------------------------
+    def _keep_leases(self) -> None:
+        """Renew what this collector holds; start a stream once its lease is ours, stop one
+        whose lease another collector has taken (after this one stalled past the TTL)."""
+        if self._stopped.is_set():
+            return
+        try:
+            held = self.leases.renew()
+            for name, source in self.sources.items():
+                if source.streaming and name not in self._streams and self.leases.acquire(name):
+                    held.add(name)
+                    self._start_stream(cast(StreamingSource, source))
+        except Exception:
+            log.exception("could not renew the source leases; will retry")
+            return
+        with self._streams_lock:
+            lost = [name for name in self._streams if name not in held]
+        for name in lost:
+            log.warning("%s: another collector took over this stream", name)
+            self._stop_stream(name, wait=False)
 
     # --- alerts -------------------------------------------------------------------------
     def _check_alerts(self, outcome: PollOutcome, mark: int | None) -> None:
@@ -185,16 +223,25 @@ class Collector:
             if self.on_poll:
                 self.on_poll(outcome)
 
-        thread = threading.Thread(target=source.run, args=(self.ingestor, self._stopped, on_flush),
+        stop = threading.Event()
+        thread = threading.Thread(target=source.run, args=(self.ingestor, stop, on_flush),
                                   name=f"stream:{source.name}", daemon=True)
-        self._streams.append(thread)
+        with self._streams_lock:
+            self._streams[source.name] = (thread, stop)
         thread.start()
 
-    def _stop_streams(self, wait: bool) -> None:
-        """`_stopped` is already set; a stream notices within a fraction of a second and flushes."""
-        for thread in self._streams if wait else ():
+    def _stop_stream(self, name: str, wait: bool) -> None:
+        with self._streams_lock:
+            thread, stop = self._streams.pop(name, (None, None))
+        if stop is not None:
+            stop.set()
+        if wait and thread is not None:
             thread.join(timeout=10)
-        self._streams.clear()
+
+    def _stop_streams(self, wait: bool) -> None:
+        """A stream notices its stop event within a fraction of a second and flushes."""
+        for name in list(self._streams):
+            self._stop_stream(name, wait)
 
 
 class StreamingSource(Protocol):

@@ -22,6 +22,8 @@ def build_status(store: Store, config: Any | None, now=None) -> dict[str, Any]:
             "last_poll_at": _iso(row.get("last_poll_at")), "last_outcome": row.get("last_outcome"),
             "last_error": row.get("last_error"), "consecutive_failures": row.get("consecutive_failures") or 0,
             "posts_total": row.get("posts_total") or 0, "next_poll_at": _iso(row.get("next_poll_at")),
+            # the collector polling it now (host:pid:tag), None when no collector runs it
+            "collector": row.get("lease_owner") if _live(row.get("lease_expires_at"), now) else None,
         })
     names = [t.name for t in config.topics] if config is not None else []
     names += [t for t in store.topics() if t not in names]
@@ -34,6 +36,10 @@ def build_status(store: Store, config: Any | None, now=None) -> dict[str, Any]:
             "mean_compound_24h": _round(mean(day)), "er3_24h": _round(er3(day)),
         })
     return {"generated_at": _iso(now), "sources": sources, "topics": topics}
+
+
+def _live(expires, now) -> bool:
+    return expires is not None and expires > now
 
 
 def _iso(dt) -> str | None:
@@ -52,13 +58,14 @@ def render_status(data: dict[str, Any]) -> None:
 
     console = Console()
     t = Table(title="Sources", title_justify="left")
-    for col in ("source", "kind", "last poll", "outcome", "failures", "posts", "last error"):
+    for col in ("source", "kind", "last poll", "outcome", "failures", "posts", "collector", "last error"):
         t.add_column(col)
     for s in data["sources"]:
         style = "red" if s["last_outcome"] == "error" else ("yellow" if s["last_outcome"] == "partial" else "")
         t.add_row(Text(sanitize(s["name"])), Text(s["kind"]), Text(s["last_poll_at"] or "never"),
                   Text(s["last_outcome"] or "—", style=style), Text(str(s["consecutive_failures"])),
-                  Text(f"{s['posts_total']:,}"), Text(sanitize(s["last_error"] or "")))
+                  Text(f"{s['posts_total']:,}"), Text(sanitize(s.get("collector") or "—")),
+                  Text(sanitize(s["last_error"] or "")))
     console.print(t)
     t = Table(title="Topics (last 24 h)", title_justify="left")
     for col in ("topic", "posts", "posts 24h", "mean sentiment", "ER-3"):

@@ -184,9 +184,15 @@ class Store:
                 if s.name in existing:
                     conn.execute(SourceRow.__table__.update().where(SourceRow.name == s.name)
                                  .values(kind=s.kind, settings=settings))
-                else:
-                    conn.execute(SourceRow.__table__.insert().values(name=s.name, kind=s.kind, settings=settings))
-                    conn.execute(SourceState.__table__.insert().values(source=s.name, state={}))
+                else:  # another collector starting at the same moment may insert it first
+                    conn.execute(self._insert(SourceRow).values(name=s.name, kind=s.kind, settings=settings)
+                                 .on_conflict_do_nothing())
+                    conn.execute(self._insert(SourceState).values(source=s.name, state={}).on_conflict_do_nothing())
+
+    def _insert(self, model: Any) -> Any:
+        from sqlalchemy.dialects import postgresql, sqlite
+
+        return (postgresql if self.dialect == "postgresql" else sqlite).insert(model)
 
     def source_state(self, name: str) -> dict[str, Any] | None:
         with self.read() as conn:

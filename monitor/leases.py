@@ -1,0 +1,66 @@
+"""Source leases: several collectors can share one database, and each source is polled by one.
+
+A collector owns a source while `source_state.lease_owner` names it and `lease_expires_at` is in
+the future. Taking a lease is one conditional UPDATE (free, expired, or already ours), which both
+databases make atomic: PostgreSQL re-checks the condition on the row a concurrent taker just
+committed, SQLite has one writer at a time. A running collector renews its leases well before
+they expire; one that dies simply stops renewing, and after `LEASE_TTL` another takes over where
+the stored cursor left off. A clean stop hands its sources back at once.
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+import socket
+from collections.abc import Callable
+from datetime import datetime, timedelta
+
+from sqlalchemy import or_, select, update
+
+from monitor.models import SourceState
+from monitor.store import Store
+
+__all__ = ["LEASE_TTL", "Leases", "collector_id"]
+
+LEASE_TTL = timedelta(seconds=90)
+
+
+def collector_id() -> str:
+    """Unique per process and readable in `monitor status`: host, pid and a random tail."""
+    return f"{socket.gethostname()}:{os.getpid()}:{secrets.token_hex(3)}"
+
+
+class Leases:
+    def __init__(self, store: Store, owner: str, clock: Callable[[], datetime], ttl: timedelta = LEASE_TTL):
+        self.store = store
+        self.owner = owner
+        self.clock = clock
+        self.ttl = ttl
+
+    def acquire(self, source: str) -> bool:
+        """Take (or renew) the lease on `source`; False while another live collector holds it."""
+        now = self.clock()
+        with self.store.write() as conn:
+            result = conn.execute(
+                update(SourceState)
+                .where(SourceState.source == source,
+                       or_(SourceState.lease_owner.is_(None), SourceState.lease_owner == self.owner,
+                           SourceState.lease_expires_at.is_(None), SourceState.lease_expires_at < now))
+                .values(lease_owner=self.owner, lease_expires_at=now + self.ttl))
+            return result.rowcount == 1
+
+    def renew(self) -> set[str]:
+        """Extend every lease this collector still holds; returns those sources."""
+        now = self.clock()
+        with self.store.write() as conn:
+            conn.execute(update(SourceState).where(SourceState.lease_owner == self.owner)
+                         .values(lease_expires_at=now + self.ttl))
+            return set(conn.execute(select(SourceState.source)
+                                    .where(SourceState.lease_owner == self.owner)).scalars())
+
+    def release(self) -> None:
+        """Hand every source back (a clean stop), so another collector need not wait."""
+        with self.store.write() as conn:
+            conn.execute(update(SourceState).where(SourceState.lease_owner == self.owner)
+                         .values(lease_owner=None, lease_expires_at=None))

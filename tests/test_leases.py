@@ -1,0 +1,185 @@
+"""Several collectors on one database: every source is polled by exactly one of them, a dead
+collector's sources are taken over after the lease runs out, a clean stop hands them back."""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections import Counter
+from datetime import timedelta
+
+import pytest
+from sqlalchemy import func, select
+
+from monitor.config import load_config
+from monitor.leases import LEASE_TTL
+from monitor.models import PollLog
+from monitor.scheduler import Collector
+from monitor.store import Store, utcnow
+
+CONFIG = """
+topics:
+  - name: thaw
+    hashtags: ["#TrumpPutinBusiness", "#TrumpPutin"]
+    keywords: ["Dmitriev"]
+sources:
+  - name: tags
+    kind: rss
+    url: "{url}/tags/TrumpPutin.rss?limit=200"
+    interval: {interval}
+  - name: all
+    kind: rss
+    url: "{url}/feeds/all.atom?limit=400"
+    interval: {interval}
+"""
+
+
+@pytest.fixture
+def config(tmp_path, simulator):
+    simulator.clock.set_offset(2.9 * 86400)
+    path = tmp_path / "feeds.yaml"
+    path.write_text(CONFIG.format(url=simulator.url, interval="200ms"))
+    return load_config(path)
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.now = utcnow()
+
+    def __call__(self):
+        return self.now
+
+
+def polls(store: Store, source: str) -> int:
+    with store.read() as conn:
+        return conn.execute(select(func.count()).select_from(PollLog).where(PollLog.source == source)).scalar_one()
+
+
+@pytest.fixture
+def two(config, store):
+    """Collectors A and B, each with its own connection pool, as two processes would have."""
+    clock_a, clock_b = Clock(), Clock()
+    a = Collector(config, Store(store.url), clock=clock_a)
+    b = Collector(config, Store(store.url), clock=clock_b)
+    yield a, b, clock_a, clock_b
+    for c in (a, b):
+        c.stop()
+        c.store.close()
+
+
+def test_a_source_held_by_one_collector_is_skipped_by_the_other(two, store):
+    a, b, _, _ = two
+    a._run("all")
+    assert polls(store, "all") == 1
+    b._run("all")
+    assert polls(store, "all") == 1  # B saw A's lease and did not poll
+    state = store.source_state("all")
+    assert state["lease_owner"] == a.leases.owner and state["lease_expires_at"] > utcnow()
+    a._run("all")  # the holder keeps polling
+    assert polls(store, "all") == 2
+
+
+def test_a_dead_collectors_sources_are_taken_over_once_the_lease_runs_out(two, store):
+    a, b, _, clock_b = two
+    a._run("tags")  # ... and then A dies without a word
+    clock_b.now = utcnow() + LEASE_TTL - timedelta(seconds=5)
+    b._run("tags")
+    assert polls(store, "tags") == 1
+    clock_b.now = utcnow() + LEASE_TTL + timedelta(seconds=5)
+    b._run("tags")
+    assert polls(store, "tags") == 2
+    assert store.source_state("tags")["lease_owner"] == b.leases.owner
+
+
+def test_a_clean_stop_hands_the_sources_back_at_once(config, store):
+    a = Collector(config, Store(store.url))
+    a.start()
+    deadline = time.monotonic() + 15
+    while time.monotonic() < deadline and not all(
+            (store.source_state(n) or {}).get("lease_owner") for n in ("tags", "all")):
+        time.sleep(0.05)
+    assert store.source_state("all")["lease_owner"] == a.leases.owner
+    a.stop()
+    a.store.close()
+    assert all(store.source_state(n)["lease_owner"] is None for n in ("tags", "all"))
+    b = Collector(config, Store(store.url))
+    before = polls(store, "all")
+    b._run("all")
+    assert polls(store, "all") == before + 1
+    b.stop()
+    b.store.close()
+
+
+def test_two_running_collectors_never_poll_the_same_source(config, store):
+    """Both run their schedules for real at once; each source's polls all come from one of them."""
+    collectors = [Collector(config, Store(store.url)) for _ in range(2)]
+    seen: Counter = Counter()
+    lock = threading.Lock()
+    for i, c in enumerate(collectors):
+        real = c.ingestor.poll
+
+        def record(source, _real=real, _i=i):
+            with lock:
+                seen[(source.name, _i)] += 1
+            return _real(source)
+
+        c.ingestor.poll = record
+    for c in collectors:
+        c.start()
+    try:
+        deadline = time.monotonic() + 20
+        while time.monotonic() < deadline and sum(seen.values()) < 12:
+            time.sleep(0.05)
+    finally:
+        for c in collectors:
+            c.stop()
+            c.store.close()
+    assert sum(seen.values()) >= 12
+    for name in ("tags", "all"):
+        pollers = {i for (n, i) in seen if n == name}
+        assert len(pollers) == 1, (name, seen)
+
+
+class FakeStream:
+    """A streaming source that runs until told to stop."""
+
+    streaming = True
+
+    def __init__(self, name: str) -> None:
+        self.name = name
+        self.running = threading.Event()
+        self.stopped = threading.Event()
+
+    def run(self, ingestor, stop, on_flush=None) -> None:
+        self.running.set()
+        stop.wait(30)
+        self.stopped.set()
+
+
+def test_a_stream_runs_on_one_collector_and_moves_when_its_lease_is_taken(two, store):
+    a, b, _, clock_b = two
+    stream_a, stream_b = FakeStream("tags"), FakeStream("tags")
+    a.sources["tags"], b.sources["tags"] = stream_a, stream_b
+    a._keep_leases()
+    assert stream_a.running.wait(5)
+    b._keep_leases()
+    time.sleep(0.2)
+    assert not stream_b.running.is_set()  # A holds it
+    clock_b.now = utcnow() + LEASE_TTL + timedelta(seconds=5)  # A stalled past its lease
+    b._keep_leases()
+    assert stream_b.running.wait(5)
+    a._keep_leases()  # A wakes up, finds the lease gone and stops its copy of the stream
+    assert stream_a.stopped.wait(5)
+    assert store.source_state("tags")["lease_owner"] == b.leases.owner
+
+
+def test_status_names_the_collector_polling_each_source(two, store, config):
+    from monitor.status import build_status
+
+    a, _, _, _ = two
+    a._run("all")
+    sources = {s["name"]: s for s in build_status(store, config)["sources"]}
+    assert sources["all"]["collector"] == a.leases.owner
+    assert sources["tags"]["collector"] is None  # nobody has polled it
+    a.leases.release()
+    assert {s["name"]: s for s in build_status(store, config)["sources"]}["all"]["collector"] is None
