@@ -49,7 +49,7 @@ def test_overview_windows_and_themes(provider: StoreProvider) -> None:
             "trump-putin-business", "russia-sanctions", "dmitriev", "quiet-topic"]
         text = screen_text(app)
         assert "14:05 UTC" in text and "2/4 sources ok" in text
-        assert "▲ 13:00" in text  # the volume spike
+        assert "vol 13:00" in text  # the volume spike
         assert "no data" in text and "too few (n=3)" in text  # display rules, not zeros
         assert app.topic == "trump-putin-business"
         await press(app, pilot, "down")  # the second topic stays selected through window changes

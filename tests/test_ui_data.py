@@ -182,3 +182,63 @@ def test_dashboard_queries_on_every_database(store: Store) -> None:
     assert store.latest_posts(after_id=newest)[0] == []
     assert store.poll_stats(NOW - timedelta(days=1), ["mastodon"]) == {
         "mastodon": {"polls": 1, "failed": 0, "new_posts": 4}}
+
+
+# --- mean-sentiment shifts -----------------------------------------------------------------------
+
+def _hour_rows(topic: str, start_ts: int, means: list[float], n: int = 20) -> list[dict]:
+    """One minute-bucket row per hour: half the posts at mean+0.3, half at mean-0.3."""
+    from monitor.metrics import classify
+    from monitor.models import ALL_SOURCES
+
+    rows = []
+    for i, m in enumerate(means):
+        acc = {"n_neg": 0, "n_neu": 0, "n_pos": 0, "sum_neg": 0.0, "sum_neu": 0.0, "sum_pos": 0.0, "sum_sq": 0.0}
+        for c in (m + 0.3, m - 0.3):
+            k = {-1: "neg", 0: "neu", 1: "pos"}[classify(c)]
+            acc[f"n_{k}"] += n // 2
+            acc[f"sum_{k}"] += c * (n // 2)
+            acc["sum_sq"] += c * c * (n // 2)
+        rows.append({"topic": topic, "source": ALL_SOURCES, "start_ts": start_ts + i * 3600, "width_s": 60,
+                     **acc, "n_unscored": 0, "engagement": 0, "incomplete": False})
+    return rows
+
+
+def test_a_fall_in_mean_sentiment_is_shown_as_a_mood_shift(tmp_path) -> None:
+    """30 days around +0.10, then the last settled hours at -0.60: the EWMA rule the alerts use
+    flags the fall, and the overview says so in words (the sample store has no such shift)."""
+    import math
+
+    from monitor.ingest import upsert_buckets
+    from monitor.ui.screens.overview import spike_text
+    from monitor.ui.format import Palette
+
+    store = Store(f"sqlite:///{tmp_path}/shift.db")
+    now = datetime(2026, 3, 3, 14, 5, tzinfo=timezone.utc)
+    first = int((now - timedelta(days=31)).timestamp()) // 3600 * 3600
+    n_hours = (int(now.timestamp()) // 3600 * 3600 - first) // 3600
+    means = [0.10 + 0.04 * math.sin(i) for i in range(n_hours)]
+    for i in range(n_hours - 6, n_hours - 1):  # 08:00-12:00 fall; 13:00 (unsettled) and 14:00 are quiet
+        means[i] = -0.60
+    with store.write() as conn:
+        upsert_buckets(conn, _hour_rows("t", first, means))
+    topic = type("T", (), {"name": "t", "title": None, "hashtags": [], "keywords": [], "exclude": [],
+                           "languages": None})()
+    provider = StoreProvider(store, topics=[topic], sources=[], clock=lambda: now)
+    row = provider.fetch(Request(view="overview", window=WINDOW_BY_KEY["24h"])).topic_row("t")
+    assert row is not None and row.spikes.shift_checked
+    shift = row.spikes.shift
+    assert shift is not None and shift.direction == "down"
+    assert datetime(2026, 3, 3, 8, tzinfo=timezone.utc) <= shift.start <= datetime(2026, 3, 3, 12, tzinfo=timezone.utc)
+    assert shift.mean == pytest.approx(-0.60) and shift.baseline == pytest.approx(0.10, abs=0.02)
+    assert spike_text(row, now, Palette()).plain.startswith("mood ▼ ")
+    # no fall, no shift: the same history without the last hours' drop
+    means[n_hours - 6:n_hours - 1] = [0.10] * 5
+    store2 = Store(f"sqlite:///{tmp_path}/calm.db")
+    with store2.write() as conn:
+        upsert_buckets(conn, _hour_rows("t", first, means))
+    calm = StoreProvider(store2, topics=[topic], sources=[], clock=lambda: now).fetch(
+        Request(view="overview", window=WINDOW_BY_KEY["24h"])).topic_row("t")
+    assert calm is not None and calm.spikes.shift_checked and calm.spikes.shift is None
+    store.close()
+    store2.close()

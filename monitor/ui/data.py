@@ -20,13 +20,14 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any, Literal, Protocol
 
+from monitor.alerts import MAX_SETTLE
 from monitor.config_digests import AlertSettings
 from monitor.metrics import BucketSums
 from monitor.models import ALL_SOURCES
-from monitor.spikes import HOUR, Hours, check_volume, volume_lookback
+from monitor.spikes import HOUR, Hours, check_sentiment, check_volume, sentiment_window, volume_lookback
 from monitor.store import Store, from_ts, to_ts, utcnow
 from monitor.ui.history import BucketHistory
-from monitor.ui.series import Series, Spike, SpikeScan, fill_series
+from monitor.ui.series import Series, Shift, Spike, SpikeScan, fill_series
 
 View = Literal["overview", "topic", "live", "health", "log"]
 Sentiment = Literal["positive", "negative", "neutral", "unscored"]
@@ -261,6 +262,7 @@ class _TopicHours:
     read_at: float
     hours: Hours
     decisions: dict[int, tuple[bool, Spike | None]] = field(default_factory=dict)
+    shifts: dict[int, tuple[bool, Shift | None]] = field(default_factory=dict)
 
 
 def _decide(hours: Hours, t: int, settings: AlertSettings) -> tuple[bool, Spike | None]:
@@ -271,6 +273,16 @@ def _decide(hours: Hours, t: int, settings: AlertSettings) -> tuple[bool, Spike 
     if not decision.alarm:
         return True, None
     return True, Spike(from_ts(t), timedelta(hours=1), decision.y, decision.check.limit, decision.check.baseline_mean)
+
+
+def _decide_shift(hours: Hours, t: int, settings: AlertSettings) -> tuple[bool, Shift | None]:
+    """(had a baseline, the alarm if any) for the settled hour starting at `t`."""
+    point, baseline = check_sentiment(hours, t, settings)
+    if point is None or baseline is None:
+        return False, None
+    if not point.alarm:
+        return True, None
+    return True, Shift(from_ts(t), point.direction, point.mean, baseline.mu0, point.n)
 
 
 @dataclass(frozen=True, slots=True)
@@ -405,8 +417,31 @@ class StoreProvider:
                         topic.decisions[t] = decided
                 checked = checked or decided[0]
                 latest = decided[1] or latest
-            result[name] = SpikeScan(latest, checked)
+            shift, shift_checked = self._shift(topic, first, span, settled, settings)
+            result[name] = SpikeScan(latest, checked, shift, shift_checked)
         return result
+
+    @staticmethod
+    def _shift(topic: _TopicHours, first: int, span: _Span, settled: int,
+               settings: AlertSettings) -> tuple[Shift | None, bool]:
+        """The latest mean-sentiment alarm among the window's hours that are over and settled
+        (MAX_SETTLE after their end, as the alerts wait for late posts)."""
+        if not settings.sentiment:
+            return None, False
+        last = span.now_ts - int(MAX_SETTLE.total_seconds()) - HOUR
+        if last < first:
+            return None, False
+        topic.hours.ensure(sentiment_window(first)[1], last + HOUR)
+        shift, checked = None, False
+        for t in range(first, last + 1, HOUR):
+            decided = topic.shifts.get(t)
+            if decided is None:
+                decided = _decide_shift(topic.hours, t, settings)
+                if t + HOUR <= settled:
+                    topic.shifts[t] = decided
+            checked = checked or decided[0]
+            shift = decided[1] or shift
+        return shift, checked
 
     def _topic_hours(self, topic: str) -> _TopicHours:
         hit = self._hours.get(topic)

@@ -1,4 +1,4 @@
-"""Bucket series as the dashboard holds them, fitted to a chart's width; volume spikes as shown.
+"""Bucket series as the dashboard holds them, fitted to a chart's width; spikes and shifts as shown.
 
 A series keeps the exact per-bucket sums, never pre-computed metrics, so that a chart narrower
 than the series can merge neighbouring buckets exactly (sums of sums) and then apply the
@@ -99,11 +99,28 @@ class Spike:
 
 
 @dataclass(frozen=True, slots=True)
+class Shift:
+    """A mean-sentiment alarm (EWMA, metrics.md §4): the hour, which way, its mean and the usual."""
+
+    start: datetime
+    direction: str  # "up" | "down"
+    mean: float | None
+    baseline: float
+    posts: int
+
+
+@dataclass(frozen=True, slots=True)
 class SpikeScan:
-    """The latest alarm in a window, or None; `checked` says whether any bucket had a baseline."""
+    """The latest alarms in a window, or None; `checked` says whether any bucket had a baseline.
+
+    `latest`/`checked` are volume (EARS-t), `shift`/`shift_checked` mean sentiment (EWMA), both
+    decided by the code the alerts use.
+    """
 
     latest: Spike | None
     checked: bool
+    shift: Shift | None = None
+    shift_checked: bool = False
 
 
 def fill_series(rows: Sequence[dict], *, start_ts: int, step_s: int, count: int,
@@ -132,4 +149,4 @@ def fill_series(rows: Sequence[dict], *, start_ts: int, step_s: int, count: int,
     return Series(start_ts, step_s, tuple(sums), tuple(incomplete), tuple(engagement))
 
 
-__all__ = ["NOT_COLLECTED", "Series", "Spike", "SpikeScan", "fill_series"]
+__all__ = ["NOT_COLLECTED", "Series", "Shift", "Spike", "SpikeScan", "fill_series"]

@@ -25,12 +25,19 @@ from monitor.ui.widgets.tables import Col, PostStream, cursor_key, set_columns, 
 MINI_STREAM_ROWS = 50
 
 
-def spike_text(row: TopicRow, now: datetime, palette: Palette) -> Text:
-    """"▲ 13:00" for the latest volume alarm, "none" when judged quiet, — when no baseline yet."""
-    latest = row.spikes.latest
-    if latest is not None:
-        return Text(f"▲ {clock(latest.start, now)}", style=f"bold {palette.warn}", end="")
-    return Text("none" if row.spikes.checked else NO_DATA, style=palette.muted, end="")
+def spike_text(row: TopicRow, now: datetime, palette: Palette, wide: bool = True) -> Text:
+    """The latest alarm: "vol 13:00" (volume spike), "mood ▼ 11:00" / "mood ▲ 11:00" (mean
+    sentiment fell / rose; "mood▼11:00" when narrow); "none" when judged quiet, — when there is
+    no baseline yet for either. Words beside the arrows: ▲/▼ alone mean positive/negative here."""
+    scan = row.spikes
+    vol, shift = scan.latest, scan.shift
+    if vol is not None and (shift is None or vol.start >= shift.start):
+        return Text(f"vol {clock(vol.start, now)}", style=f"bold {palette.warn}", end="")
+    if shift is not None:
+        arrow = "▲" if shift.direction == "up" else "▼"
+        label = f"mood {arrow} " if wide else f"mood{arrow}"
+        return Text(f"{label}{clock(shift.start, now)}", style=f"bold {palette.warn}", end="")
+    return Text("none" if scan.checked or scan.shift_checked else NO_DATA, style=palette.muted, end="")
 
 
 class OverviewScreen(MainScreen):
@@ -77,7 +84,7 @@ class OverviewScreen(MainScreen):
                 Col("er3", "ER-3")]
         if self.dash.details:
             cols += [Col("b", "B"), Col("sigma", "sigma")]
-        return [*cols, Col("spike", "volume spike" if wide else "spike")]
+        return [*cols, Col("spike", "latest spike" if wide else "spike")]
 
     def apply(self, snapshot: Snapshot, palette: Palette) -> None:
         table = self.query_one("#topics", DataTable)
@@ -93,7 +100,7 @@ class OverviewScreen(MainScreen):
                      polarization_text(s.er3, s, palette)]
             if self.dash.details:
                 cells += [polarization_text(s.b, s, palette), polarization_text(s.sigma, s, palette)]
-            rows.append((row.info.name, [*cells, spike_text(row, snapshot.now, palette)]))
+            rows.append((row.info.name, [*cells, spike_text(row, snapshot.now, palette, wide)]))
         # Rebuilding the rows moves the cursor; that is not the reader choosing another topic.
         with table.prevent(DataTable.RowHighlighted):
             sync_rows(table, rows)

@@ -14,7 +14,7 @@ from textual.widgets import DataTable, Static
 from monitor.metrics import summarize
 from monitor.ui.charts import LEGEND, plot_step
 from monitor.ui.data import PostView, Snapshot, TopicDetail
-from monitor.ui.format import (Palette, bucket_words, cell, compound_text, count, mean_text, one_line,
+from monitor.ui.format import (NO_DATA, Palette, bucket_words, cell, clock, compound_text, count, mean_text, one_line,
                                polarization_text, posts_text, share, shares_text)
 from monitor.ui.screens.base import MainScreen
 from monitor.ui.screens.overview import spike_text
@@ -101,10 +101,19 @@ class TopicScreen(MainScreen):
             text.append(f"   {label} ")
             text.append_text(polarization_text(value, s, palette))
         text.append("   spike ")
-        text.append_text(spike_text(row, snapshot.now, palette))
-        latest = row.spikes.latest
+        latest, shift = row.spikes.latest, row.spikes.shift
+        if latest is None and shift is None:
+            text.append_text(spike_text(row, snapshot.now, palette))
         if latest is not None:
+            text.append(f"volume {clock(latest.start, snapshot.now)}", style=f"bold {palette.warn}")
             text.append(f" ({count(latest.posts)} posts; limit {latest.limit:.0f}, baseline {latest.baseline:.0f})",
+                        style=palette.muted)
+        if shift is not None:
+            arrow, word = ("▲", "rose") if shift.direction == "up" else ("▼", "fell")
+            mean = NO_DATA if shift.mean is None else f"{shift.mean:+.2f}"
+            text.append(f"{'  ' if latest is not None else ''}mood {arrow} {word} {clock(shift.start, snapshot.now)}",
+                        style=f"bold {palette.warn}")
+            text.append(f" (mean {mean} over {count(shift.posts)} posts; usual {shift.baseline:+.2f})",
                         style=palette.muted)
         return text
 
