@@ -15,7 +15,7 @@ from zoneinfo import ZoneInfo
 import polars as pl
 import pytest
 from polars.testing import assert_frame_equal
-from test_export import TOPICS, Scripted, fill
+from export_support import TOPICS, Scripted, fill
 
 from monitor.api import ALL, SERIES_SCHEMA, QueryError, StoreReader, open_store, parse_every, parse_time
 from monitor.frames import METRIC_COLUMNS, MIN_N_MEAN, MIN_N_POLARIZATION, with_metrics
