@@ -17,6 +17,7 @@ Baselines (metrics.md §4):
 from __future__ import annotations
 
 import math
+from bisect import bisect_left
 from collections import Counter
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
@@ -262,23 +263,77 @@ class SentimentBaseline:
     until: int
 
 
+@dataclass(slots=True)
+class _Usable:
+    """Usable hours (n >= min_posts) as columns: what a baseline sums over."""
+
+    starts: list[int] = field(default_factory=list)
+    n: list[int] = field(default_factory=list)
+    sum: list[float] = field(default_factory=list)
+    within: list[float] = field(default_factory=list)  # the hour's sum of squared deviations
+    mean: list[float] = field(default_factory=list)
+
+    @classmethod
+    def read(cls, hours: Hours, since: int, until: int, min_posts: int) -> _Usable:
+        cols = cls()
+        for ts in hours.span(since, until):
+            h = hours.get(ts)
+            if h is None or h.sums.n < min_posts:
+                continue
+            b = h.sums
+            n, total = b.n, b.sum
+            cols.starts.append(ts)
+            cols.n.append(n)
+            cols.sum.append(total)
+            cols.within.append(max(b.sum_sq - total * total / n, 0.0))
+            cols.mean.append(total / n)
+        return cols
+
+
 def sentiment_baseline(hours: Hours, since: int, until: int, min_posts: int) -> SentimentBaseline | None:
     """None with fewer than MIN_BASELINE_HOURS usable hours, or when every post scored alike."""
-    used = [h.sums for ts in hours.span(since, until) if (h := hours.get(ts)) is not None and h.sums.n >= min_posts]
-    if len(used) < MIN_BASELINE_HOURS:
+    cols = _Usable.read(hours, since, until, min_posts)
+    return _baseline(cols, 0, len(cols.n), since, until)
+
+
+def _baseline(cols: _Usable, lo: int, hi: int, since: int, until: int) -> SentimentBaseline | None:
+    """The baseline over the usable hours lo..hi-1 (fsum is exactly rounded: any slice of the
+    same values gives the same floats)."""
+    k = hi - lo
+    if k < MIN_BASELINE_HOURS:
         return None
-    n_total = sum(b.n for b in used)
-    mu0 = math.fsum(b.sum for b in used) / n_total
-    within = math.fsum(max(b.sum_sq - b.sum * b.sum / b.n, 0.0) for b in used)
-    sigma_w = math.sqrt(within / (n_total - len(used)))
-    means = [b.sum / b.n for b in used]
-    centre = math.fsum(means) / len(means)
-    var_means = math.fsum((m - centre) ** 2 for m in means) / (len(means) - 1)
-    noise = math.fsum(sigma_w * sigma_w / b.n for b in used) / len(used)
+    ns = cols.n[lo:hi]
+    n_total = sum(ns)
+    mu0 = math.fsum(cols.sum[lo:hi]) / n_total
+    sigma_w = math.sqrt(math.fsum(cols.within[lo:hi]) / (n_total - k))
+    means = cols.mean[lo:hi]
+    centre = math.fsum(means) / k
+    var_means = math.fsum([(m - centre) ** 2 for m in means]) / (k - 1)
+    var_w = sigma_w * sigma_w
+    noise = math.fsum([var_w / n for n in ns]) / k
     sigma_b = math.sqrt(max(var_means - noise, 0.0))
     if sigma_w == 0.0 and sigma_b == 0.0:
         return None
-    return SentimentBaseline(mu0, sigma_w, sigma_b, len(used), n_total, since, until)
+    return SentimentBaseline(mu0, sigma_w, sigma_b, k, n_total, since, until)
+
+
+class HourStats:
+    """The usable hours over a range, read once, for checking many consecutive hours.
+
+    Each live check needs the 28 days before it; checking a month of hours one by one re-read
+    the same hours 700 times. A baseline here is `_baseline` over a slice of the same columns,
+    so the decisions are exactly the ones `check_sentiment` makes reading afresh.
+    """
+
+    def __init__(self, hours: Hours, since: int, until: int, min_posts: int):
+        self.since, self.until = hours.floor(since), until
+        self.cols = _Usable.read(hours, since, until, min_posts)
+
+    def baseline(self, since: int, until: int) -> SentimentBaseline | None:
+        if since < self.since or until > self.until:
+            raise ValueError("baseline window outside the hours read")
+        lo, hi = bisect_left(self.cols.starts, since), bisect_left(self.cols.starts, until)
+        return _baseline(self.cols, lo, hi, since, until)
 
 
 @dataclass(frozen=True)
@@ -325,11 +380,14 @@ def sentiment_window(t: int, day_start: int | None = None) -> tuple[int, int, in
     return chart_start, chart_start - SENTIMENT_BASELINE_DAYS * DAY, chart_start
 
 
-def check_sentiment(hours: Hours, t: int, settings: AlertSettings
+def check_sentiment(hours: Hours, t: int, settings: AlertSettings, stats: HourStats | None = None
                     ) -> tuple[SentimentResult | None, SentimentBaseline | None]:
-    """The live EWMA decision for hour `t`, with the baseline it used (None: not enough history)."""
+    """The live EWMA decision for hour `t`, with the baseline it used (None: not enough history).
+
+    `stats` (read with the same min_posts) saves re-reading the baseline's hours for each `t`."""
     chart_start, since, until = sentiment_window(t)
-    baseline = sentiment_baseline(hours, since, until, settings.min_posts)
+    baseline = (stats.baseline(since, until) if stats is not None
+                else sentiment_baseline(hours, since, until, settings.min_posts))
     if baseline is None:
         return None, None
     chart = sentiment_chart(hours, hours.span(chart_start, t + HOUR), baseline, settings)

@@ -403,3 +403,41 @@ def test_the_digest_shows_the_same_spike_and_that_it_was_alerted(burst_run):
     (spike,) = [s for s in d.spikes if s.kind == "volume"]
     assert spike.start == DAY2_BURST and spike.alerted
     assert not d.complete and all(h.future for h in d.hours if h.start >= now)
+
+
+def test_hour_stats_give_the_baselines_of_a_fresh_read(tmp_path):
+    """The dashboard checks many hours from one read of their stats; it must decide exactly as
+    the live check does hour by hour."""
+    import math
+
+    from monitor.config_digests import AlertSettings
+    from monitor.ingest import upsert_buckets
+    from monitor.models import ALL_SOURCES
+    from monitor.spikes import HOUR, Hours, HourStats, check_sentiment, sentiment_window
+
+    store = Store(f"sqlite:///{tmp_path}/h.db")
+    first = 1_770_000_000 // HOUR * HOUR
+    rows = []
+    for i in range(40 * 24):
+        m = 0.1 + 0.3 * math.sin(i / 5.0) if i % 17 else -0.7
+        n = 3 + i % 11  # some hours under min_posts
+        rows.append({"topic": "t", "source": ALL_SOURCES, "start_ts": first + i * HOUR, "width_s": 60,
+                     "n_neg": n // 2, "n_neu": 0, "n_pos": n - n // 2, "sum_neg": (m - 0.4) * (n // 2),
+                     "sum_neu": 0.0, "sum_pos": (m + 0.4) * (n - n // 2),
+                     "sum_sq": (m - 0.4) ** 2 * (n // 2) + (m + 0.4) ** 2 * (n - n // 2),
+                     "n_unscored": 0, "engagement": 0, "incomplete": False})
+    with store.write() as conn:
+        upsert_buckets(conn, rows)
+    settings = AlertSettings()
+    hours = Hours(store, "t")
+    start, end = first + 30 * 24 * HOUR, first + 40 * 24 * HOUR
+    hours.ensure(sentiment_window(start)[1], end)
+    stats = HourStats(hours, sentiment_window(start)[1], end, settings.min_posts)
+    alarms = 0
+    for t in range(start, end - HOUR, HOUR):
+        one = check_sentiment(hours, t, settings)
+        many = check_sentiment(hours, t, settings, stats)
+        assert one == many
+        alarms += bool(one[0] and one[0].alarm)
+    assert alarms > 0
+    store.close()

@@ -24,7 +24,7 @@ from monitor.alerts import MAX_SETTLE
 from monitor.config_digests import AlertSettings
 from monitor.metrics import BucketSums
 from monitor.models import ALL_SOURCES
-from monitor.spikes import HOUR, Hours, check_sentiment, check_volume, sentiment_window, volume_lookback
+from monitor.spikes import HOUR, Hours, HourStats, check_sentiment, check_volume, sentiment_window, volume_lookback
 from monitor.store import Store, from_ts, to_ts, utcnow
 from monitor.ui.history import BucketHistory
 from monitor.ui.series import Series, Shift, Spike, SpikeScan, fill_series
@@ -275,9 +275,9 @@ def _decide(hours: Hours, t: int, settings: AlertSettings) -> tuple[bool, Spike 
     return True, Spike(from_ts(t), timedelta(hours=1), decision.y, decision.check.limit, decision.check.baseline_mean)
 
 
-def _decide_shift(hours: Hours, t: int, settings: AlertSettings) -> tuple[bool, Shift | None]:
+def _decide_shift(hours: Hours, t: int, settings: AlertSettings, stats: HourStats) -> tuple[bool, Shift | None]:
     """(had a baseline, the alarm if any) for the settled hour starting at `t`."""
-    point, baseline = check_sentiment(hours, t, settings)
+    point, baseline = check_sentiment(hours, t, settings, stats)
     if point is None or baseline is None:
         return False, None
     if not point.alarm:
@@ -431,12 +431,15 @@ class StoreProvider:
         last = span.now_ts - int(MAX_SETTLE.total_seconds()) - HOUR
         if last < first:
             return None, False
-        topic.hours.ensure(sentiment_window(first)[1], last + HOUR)
+        since = sentiment_window(first)[1]
+        topic.hours.ensure(since, last + HOUR)
         shift, checked = None, False
+        stats: HourStats | None = None
         for t in range(first, last + 1, HOUR):
             decided = topic.shifts.get(t)
             if decided is None:
-                decided = _decide_shift(topic.hours, t, settings)
+                stats = stats or HourStats(topic.hours, since, last + HOUR, settings.min_posts)
+                decided = _decide_shift(topic.hours, t, settings, stats)
                 if t + HOUR <= settled:
                     topic.shifts[t] = decided
             checked = checked or decided[0]
