@@ -124,6 +124,9 @@ DECLINED = {
     "unreadable date": rss("<item><guid>1</guid><pubDate>the 5th of May</pubDate><description>x</description></item>"),
     "two dates in an atom entry": atom("<entry><id>1</id><published>2005-11-09T11:56:34Z</published>"
                                        "<published>2006-11-09T11:56:34Z</published></entry>"),
+    "xml:base (feedparser resolves links against it)": atom(
+        '<entry><id>1</id><link href="/entry/3"/><content type="html">x</content></entry>').replace(
+        b"<feed ", b'<feed xml:base="http://example.org/" '),
     "two guids in an item": rss("<item><guid>1</guid><guid>2</guid><description>x</description></item>"),
     "markup inside a text element": rss("<item><guid>1</guid><description><p>raw</p></description></item>"),
 }
