@@ -45,6 +45,14 @@ SERIES_SCHEMA: dict[str, pl.DataType] = {
 }
 """Columns of a series frame, in order. Metrics follow the null rules of monitor.frames."""
 
+SUM_SCHEMA: dict[str, pl.DataType] = {c: pl.Float64() for c in ("sum_neg", "sum_neu", "sum_pos", "sum_sq")}
+"""The raw sums behind the metrics, added at the end with `with_sums`: with n_* they let any
+coarser bucket's mean, standard deviation and interval be recomputed exactly downstream."""
+
+
+def series_schema(with_sums: bool = False) -> dict[str, pl.DataType]:
+    return {**SERIES_SCHEMA, **SUM_SCHEMA} if with_sums else SERIES_SCHEMA
+
 
 class QueryError(ValueError):
     """An option the user can fix: the CLI prints the message and exits with status 2."""
@@ -155,11 +163,13 @@ class SeriesSpec:
     until: datetime | None
     every_s: int
     tz: str
+    with_sums: bool = False
 
     def describe(self) -> dict[str, Any]:
         return {"kind": "series", "topics": list(self.topics) or None, "sources": list(self.sources),
                 "since": _iso(self.since), "until": _iso(self.until),
-                "every": format_duration(timedelta(seconds=self.every_s)), "every_s": self.every_s, "tz": self.tz}
+                "every": format_duration(timedelta(seconds=self.every_s)), "every_s": self.every_s, "tz": self.tz,
+                "with_sums": self.with_sums}
 
 
 @dataclass(frozen=True, slots=True)
@@ -216,7 +226,7 @@ class StoreReader:
 
     def series_spec(self, topic: str | Sequence[str] | None = None, source: str | Sequence[str] | None = ALL,
                     since: Any = None, until: Any = None, every: str | int | timedelta = "1h",
-                    tz: str | None = "UTC", now: datetime | None = None) -> SeriesSpec:
+                    tz: str | None = "UTC", now: datetime | None = None, with_sums: bool = False) -> SeriesSpec:
         zone = parse_tz(tz)
         every_s = parse_every(every)
         topics, sources = _names(topic), _names(source) or (ALL,)
@@ -228,13 +238,14 @@ class StoreReader:
         if end is not None:
             floor = _floor(end, every_s, zone)
             end = floor if floor == end else _next(floor, every_s, zone)
-        return SeriesSpec(topics, sources, start, end, every_s, zone.key)
+        return SeriesSpec(topics, sources, start, end, every_s, zone.key, with_sums)
 
     def series(self, topic: str | Sequence[str] | None = None, source: str | Sequence[str] | None = ALL,
                since: Any = None, until: Any = None, every: str | int | timedelta = "1h",
-               tz: str | None = "UTC") -> pl.DataFrame:
-        """One row per topic, source and bucket, with the metric columns (SERIES_SCHEMA)."""
-        return self.series_frame(self.series_spec(topic, source, since, until, every, tz))
+               tz: str | None = "UTC", with_sums: bool = False) -> pl.DataFrame:
+        """One row per topic, source and bucket, with the metric columns (SERIES_SCHEMA), and
+        the raw sums after them with `with_sums` (SUM_SCHEMA)."""
+        return self.series_frame(self.series_spec(topic, source, since, until, every, tz, with_sums=with_sums))
 
     def series_frame(self, spec: SeriesSpec) -> pl.DataFrame:
         keys = tuple(ALL_SOURCES if s == ALL else s for s in spec.sources)
@@ -251,7 +262,7 @@ class StoreReader:
                 sums = _local_buckets(self.store.rollup(width_s=BUCKET_WIDTH_S, **window), BUCKET_WIDTH_S, spec)
             assert sums is not None
         out = with_metrics(sums.with_columns(pl.col("source").replace(ALL_SOURCES, ALL)))
-        return out.select([pl.col(c).cast(t) for c, t in SERIES_SCHEMA.items()]) \
+        return out.select([pl.col(c).cast(t) for c, t in series_schema(spec.with_sums).items()]) \
             .sort("topic", "source", "bucket_start")
 
     # --- posts ----------------------------------------------------------------------------
@@ -361,5 +372,5 @@ def open_store(url: str | None = None) -> StoreReader:
     return StoreReader(Store(resolved))
 
 
-__all__ = ["ALL", "SERIES_SCHEMA", "PostsSpec", "QueryError", "SeriesSpec", "StoreReader", "default_store_url",
+__all__ = ["ALL", "SERIES_SCHEMA", "SUM_SCHEMA", "series_schema", "PostsSpec", "QueryError", "SeriesSpec", "StoreReader", "default_store_url",
            "open_store", "parse_every", "parse_time", "parse_tz"]

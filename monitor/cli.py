@@ -307,7 +307,8 @@ def cmd_export(args: argparse.Namespace) -> int:
     interactive = sys.stderr.isatty()  # progress and a summary for a person; nothing for a script
     try:
         if args.export_kind == "series":
-            spec = reader.series_spec(args.topic, args.source, args.since, args.until, args.every, args.tz)
+            spec = reader.series_spec(args.topic, args.source, args.since, args.until, args.every, args.tz,
+                                      with_sums=args.with_sums)
             rows = export_series(reader, spec, target)
         else:
             spec = reader.posts_spec(args.topic, args.source, args.since, args.until, args.tz)
@@ -496,6 +497,8 @@ def build_parser() -> argparse.ArgumentParser:
         if kind == "series":
             e.add_argument("--every", default="1h", metavar="WIDTH",
                            help="bucket width: 1m, 5m, 15m, 1h, 1d, ... (divides a day) or 1w; default 1h")
+            e.add_argument("--with-sums", action="store_true",
+                           help="add sum_neg, sum_neu, sum_pos, sum_sq: re-aggregate coarser buckets exactly")
         e.add_argument("--tz", default="UTC", metavar="ZONE",
                        help="IANA time zone for dates without an offset" + (
                            " and for bucket boundaries (1d = local midnight)" if kind == "series" else "")

@@ -34,7 +34,7 @@ from typing import IO, Any, Protocol
 import polars as pl
 
 from monitor import __version__
-from monitor.api import SERIES_SCHEMA, PostsSpec, QueryError, SeriesSpec, StoreReader
+from monitor.api import PostsSpec, QueryError, SeriesSpec, StoreReader, series_schema
 from monitor.store import POST_BATCH, POST_SCHEMA
 
 SCHEMA_VERSION = 1
@@ -50,7 +50,7 @@ dictionary costs memory and time and saves nothing."""
 
 REQUIRED: dict[str, frozenset[str]] = {
     "series": frozenset({"topic", "source", "bucket_start", "bucket_width_s", "n", "n_pos", "n_neu", "n_neg",
-                         "n_unscored", "engagement", "incomplete"}),
+                         "n_unscored", "engagement", "incomplete", "sum_neg", "sum_neu", "sum_pos", "sum_sq"}),
     "posts": frozenset({"id", "source", "native_id", "created_at", "topics", "text", "engagement", "reposts"}),
 }
 """Columns that are never null (marked non-nullable in Parquet); every other column may be."""
@@ -288,7 +288,7 @@ def write_frames(frames: Iterable[pl.DataFrame], target: Target, *, kind: str, s
 
 def export_series(reader: StoreReader, spec: SeriesSpec, target: Target) -> int:
     frame = reader.series_frame(spec)
-    return write_frames([frame], target, kind="series", schema=SERIES_SCHEMA, query=spec.describe())
+    return write_frames([frame], target, kind="series", schema=series_schema(spec.with_sums), query=spec.describe())
 
 
 def export_posts(reader: StoreReader, spec: PostsSpec, target: Target, *, progress: bool = False,

@@ -417,3 +417,31 @@ def test_hours_in_a_zone_45_minutes_off_start_at_a_quarter_past(shared):
     from_posts = (posts.group_by(pl.col("topics").alias("topic"), local_hour.alias("h"))
                   .agg(pl.col("compound").is_not_null().sum().alias("n")).sort("topic", "h"))
     assert from_posts.filter(pl.col("n") > 0)["n"].to_list() == hours.filter(pl.col("n") > 0)["n"].to_list()
+
+
+@pytest.mark.parametrize("fmt", ["parquet", "csv"])
+def test_with_sums_lets_coarser_buckets_be_recomputed_exactly(shared, tmp_path, fmt):
+    """Hourly rows with their sums, summed to days downstream, give the daily export's mean and
+    sigma; without the flag the columns are not there."""
+    from monitor.api import SUM_SCHEMA, series_schema
+
+    hourly, daily, plain = (tmp_path / f"{name}.{fmt}" for name in ("hourly", "daily", "plain"))
+    assert export(shared, "series", "--every", "1h", "--with-sums", "-o", str(hourly)) == 0
+    assert export(shared, "series", "--every", "1d", "-o", str(daily)) == 0
+    assert export(shared, "series", "--every", "1h", "-o", str(plain)) == 0
+    hours = read_back(hourly, fmt, series_schema(with_sums=True))
+    assert list(hours.columns) == list(series_schema(with_sums=True))
+    assert set(SUM_SCHEMA).isdisjoint(read_back(plain, fmt, series_schema()).columns)
+    total = pl.col("sum_neg") + pl.col("sum_neu") + pl.col("sum_pos")
+    days = (hours.group_by("topic", "source", pl.col("bucket_start").dt.truncate("1d"))
+            .agg(pl.col("n").sum(), total.sum().alias("s"), pl.col("sum_sq").sum().alias("ss"))
+            .with_columns((pl.col("s") / pl.col("n")).alias("mean_down"),
+                          ((pl.col("ss") - pl.col("s") ** 2 / pl.col("n")).clip(lower_bound=0) / pl.col("n"))
+                          .sqrt().alias("sigma_down")))
+    joined = days.join(read_back(daily, fmt, series_schema()), on=["topic", "source", "bucket_start"])
+    checked = joined.filter(pl.col("mean").is_not_null())
+    assert checked.height >= 3 and (checked["n"] == checked["n_right"]).all()
+    for row in checked.iter_rows(named=True):
+        assert row["mean_down"] == pytest.approx(row["mean"], abs=1e-9)
+        if row["sigma"] is not None:
+            assert row["sigma_down"] == pytest.approx(row["sigma"], abs=1e-9)
