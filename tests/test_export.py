@@ -198,7 +198,7 @@ def test_parquet_has_real_types_nullability_and_the_query(shared, tmp_path):
     query = json.loads(meta["monitor:query"])
     assert query == {"kind": "series", "topics": ["thaw"], "sources": ["all"],
                      "since": "2026-03-27T23:00:00+00:00", "until": "2026-03-29T22:00:00+00:00",
-                     "every": "1d", "every_s": 86400, "tz": "Europe/Berlin"}
+                     "every": "1d", "every_s": 86400, "tz": "Europe/Berlin", "with_sums": False}
 
     assert export(shared, "posts", "--source", "bsky", "-o", str(tmp_path / "p.parquet")) == 0
     schema = pq.read_schema(tmp_path / "p.parquet")
