@@ -14,7 +14,9 @@ from pathlib import Path
 from monitor.config import Config, load_config
 from monitor.corpus import CorpusPost, load_corpus
 from monitor.ingest import Ingestor
-from monitor.sources.base import Batch, RawPost, Source, SourceError
+from monitor.sources.base import Batch, RawPost, SourceError
+
+from scripted import ScriptedSource
 
 EPOCH = datetime(2026, 3, 16, tzinfo=timezone.utc)  # a Monday; the corpus's day 2 is Tuesday 17 March
 DAY2_BURST = EPOCH + timedelta(days=1, hours=15)  # monitor.corpus.BURST_WINDOW starts here
@@ -39,21 +41,12 @@ def write_config(tmp_path: Path, extra: str = "", base: str = BASE_CONFIG) -> Co
     return load_config(path, env={})
 
 
-class Scripted(Source):
-    """A source that hands out prepared batches, or raises prepared errors, one per poll."""
-
+class Scripted(ScriptedSource):
     kind = "rss"
 
     def __init__(self, config: Config, name: str = "feed", script: Iterable[Batch | Exception] = ()):
         settings = config.source(name)
-        super().__init__(settings, config.topics_for(settings), http=None)
-        self.script = list(script)
-
-    def fetch(self, state, ctx):
-        item = self.script.pop(0)
-        if isinstance(item, Exception):
-            raise item
-        return item
+        super().__init__(settings, config.topics_for(settings), script)
 
 
 def corpus_post(p: CorpusPost, epoch: datetime = EPOCH) -> RawPost:

@@ -9,7 +9,9 @@ from types import SimpleNamespace
 from zoneinfo import ZoneInfo
 
 from monitor.ingest import Ingestor
-from monitor.sources.base import Batch, RawPost, Source, SourceError, SourceSettings
+from monitor.sources.base import Batch, RawPost, SourceError, SourceSettings
+
+from scripted import ScriptedSource
 
 BERLIN = ZoneInfo("Europe/Berlin")
 SPRING = datetime(2026, 3, 28, 18, 0, tzinfo=UTC)  # clocks go forward at 01:00 UTC on the 29th
@@ -37,21 +39,9 @@ PHRASES = [
 ]
 
 
-class Scripted(Source):
-    """Hands out prepared batches (or errors), one per poll."""
-
-    kind = "scripted"
-    Settings = SourceSettings
-
+class Scripted(ScriptedSource):
     def __init__(self, name: str, script: list, **settings):
-        super().__init__(SourceSettings(name=name, kind="scripted", **settings), TOPICS, http=None)
-        self.script = list(script)
-
-    def fetch(self, state, ctx):
-        item = self.script.pop(0)
-        if isinstance(item, Exception):
-            raise item
-        return item
+        super().__init__(SourceSettings(name=name, kind="scripted", **settings), TOPICS, script)
 
 
 def _posts(prefix: str, start: datetime, count: int, step_min: int) -> list[RawPost]:

@@ -12,7 +12,9 @@ from monitor import ingest as ingest_mod
 from monitor.ingest import Ingestor
 from monitor.metrics import BucketSums
 from monitor.models import Bucket, PollLog, Post, PostTopic
-from monitor.sources.base import Batch, RawPost, Source, SourceError, SourceSettings
+from monitor.sources.base import Batch, RawPost, SourceError, SourceSettings
+
+from scripted import ScriptedSource
 
 T0 = datetime(2026, 3, 18, 12, 0, tzinfo=timezone.utc)
 
@@ -28,23 +30,9 @@ TOPICS = [
 ]
 
 
-class Scripted(Source):
-    """A source that returns prepared batches (or raises prepared errors), one per poll."""
-
-    kind = "scripted"
-    Settings = SourceSettings
-
+class Scripted(ScriptedSource):
     def __init__(self, name="scripted", script=(), **settings):
-        super().__init__(SourceSettings(name=name, kind="scripted", **settings), TOPICS, http=None)
-        self.script = list(script)
-        self.seen_states = []
-
-    def fetch(self, state, ctx):
-        self.seen_states.append(dict(state))
-        item = self.script.pop(0)
-        if isinstance(item, Exception):
-            raise item
-        return item
+        super().__init__(SourceSettings(name=name, kind="scripted", **settings), TOPICS, script)
 
 
 def post(i, text, minutes=0, **kw):

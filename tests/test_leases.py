@@ -11,35 +11,17 @@ from datetime import timedelta
 import pytest
 from sqlalchemy import func, select
 
-from monitor.config import load_config
 from monitor.leases import LEASE_TTL
 from monitor.models import PollLog
 from monitor.scheduler import Collector
 from monitor.store import Store, utcnow
 
-CONFIG = """
-topics:
-  - name: thaw
-    hashtags: ["#TrumpPutinBusiness", "#TrumpPutin"]
-    keywords: ["Dmitriev"]
-sources:
-  - name: tags
-    kind: rss
-    url: "{url}/tags/TrumpPutin.rss?limit=200"
-    interval: {interval}
-  - name: all
-    kind: rss
-    url: "{url}/feeds/all.atom?limit=400"
-    interval: {interval}
-"""
+from collector_support import two_feeds
 
 
 @pytest.fixture
 def config(tmp_path, simulator):
-    simulator.clock.set_offset(2.9 * 86400)
-    path = tmp_path / "feeds.yaml"
-    path.write_text(CONFIG.format(url=simulator.url, interval="200ms"))
-    return load_config(path)
+    return two_feeds(tmp_path, simulator, "200ms")
 
 
 class Clock:

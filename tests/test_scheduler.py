@@ -9,25 +9,10 @@ from datetime import timedelta
 
 import pytest
 
-from monitor.config import load_config
 from monitor.scheduler import Collector, backoff_delay
 from monitor.store import Store
 
-CONFIG = """
-topics:
-  - name: thaw
-    hashtags: ["#TrumpPutinBusiness", "#TrumpPutin"]
-    keywords: ["Dmitriev"]
-sources:
-  - name: tags
-    kind: rss
-    url: "{url}/tags/TrumpPutin.rss?limit=200"
-    interval: {interval}
-  - name: all
-    kind: rss
-    url: "{url}/feeds/all.atom?limit=400"
-    interval: {interval}
-"""
+from collector_support import two_feeds
 
 
 def test_backoff_grows_exponentially_and_is_capped():
@@ -55,10 +40,7 @@ def test_a_short_interval_still_backs_off_to_a_sane_cap():
 
 @pytest.fixture
 def config(tmp_path, simulator):
-    simulator.clock.set_offset(2.9 * 86400)  # within the default 24 h backfill of the real clock
-    path = tmp_path / "feeds.yaml"
-    path.write_text(CONFIG.format(url=simulator.url, interval="300ms"))
-    return load_config(path)
+    return two_feeds(tmp_path, simulator, "300ms")
 
 
 def test_scheduled_collector_polls_every_source_and_stores_next_poll(config, sqlite_url):
