@@ -197,8 +197,7 @@ class Ingestor:
         if not native_ids:
             return set()
         with self.store.read() as conn:
-            return {r[0] for r in select_in(conn, "SELECT native_id FROM post WHERE source = {mark} "
-                                            "AND native_id IN ({marks})", native_ids, before=(source,))}
+            return {r[0] for r in select_in(conn, _NATIVE_IDS, native_ids, before=(source,))}
 
     def _dedupe(self, conn: Connection, source: str, posts: list[Normalized]) -> list[Normalized]:
         """Drop what the batch repeats and what the store already has (by id, canonical id or URL)."""
@@ -214,9 +213,7 @@ class Ingestor:
             unique.append(p)
         if not unique:
             return []
-        stored_ids = {r[0] for r in select_in(conn, "SELECT native_id FROM post WHERE source = {mark} "
-                                              "AND native_id IN ({marks})", [p.raw.native_id for p in unique],
-                                              before=(source,))}
+        stored_ids = {r[0] for r in select_in(conn, _NATIVE_IDS, [p.raw.native_id for p in unique], before=(source,))}
         stored_urls = {r[0] for r in select_in(conn, "SELECT canonical_url FROM post WHERE canonical_url IN ({marks})",
                                                [p.canonical_url for p in unique if p.canonical_url])}
         stored_cids = {r[0] for r in select_in(conn, "SELECT canonical_id FROM post WHERE canonical_id IN ({marks})",
@@ -261,16 +258,15 @@ class Ingestor:
                  s.scorer_version) for p, s in scored]
         # A plain executemany plus one id look-up is several times faster than INSERT … RETURNING
         # with ordered rows, which SQLAlchemy runs row by row on SQLite.
-        _insert_posts(conn, rows)
+        _POST_ROWS(conn, rows)
         ids = self._ids(conn, source, [r[1] for r in rows])
-        _insert_links(conn, [(ids[p.raw.native_id], t, p.raw.created_at) for p, _s in scored for t in p.topics])
+        _LINK_ROWS(conn, [(ids[p.raw.native_id], t, p.raw.created_at) for p, _s in scored for t in p.topics])
         self._add_to_buckets(conn, source, scored)
         return len(rows)
 
     @staticmethod
     def _ids(conn: Connection, source: str, native_ids: list[str]) -> dict[str, int]:
-        return dict(select_in(conn, "SELECT native_id, id FROM post WHERE source = {mark} AND native_id IN ({marks})",
-                              native_ids, before=(source,)))
+        return {native: post_id for native, post_id in select_in(conn, _NATIVE_IDS, native_ids, before=(source,))}
 
     def _add_to_buckets(self, conn: Connection, source: str, scored: list[tuple[Normalized, Any]]) -> None:
         acc: dict[tuple[str, str, int], list[float]] = defaultdict(lambda: [0, 0, 0, 0.0, 0.0, 0.0, 0.0, 0, 0])
@@ -416,14 +412,15 @@ def _bucket_deltas(posts: Iterable[Any], topics: dict[int, list[str]]) -> list[d
             for (t, src, start), a in acc.items()]
 
 
+_NATIVE_IDS = "SELECT native_id, id FROM post WHERE source = {mark} AND native_id IN ({marks})"
 _SUMS = ("n_neg", "n_neu", "n_pos", "sum_neg", "sum_neu", "sum_pos", "sum_sq", "n_unscored", "engagement")
 _BUCKET_COLUMNS = ("topic", "source", "start_ts", "width_s", *_SUMS, "incomplete")
-_insert_posts = BulkInsert(Post.__table__, (
+_POST_ROWS = BulkInsert(Post.__table__, (
     "source", "native_id", "canonical_url", "canonical_id", "url", "author", "text", "lang", "tags", "created_at",
     "fetched_at", "engagement", "reposts", "compound", "pos", "neu", "neg", "scorer", "scorer_version"))
-_insert_links = BulkInsert(PostTopic.__table__, ("post_id", "topic", "created_at"))
+_LINK_ROWS = BulkInsert(PostTopic.__table__, ("post_id", "topic", "created_at"))
 # The same ON CONFLICT clause reads alike on SQLite (>= 3.24) and PostgreSQL.
-_upsert_buckets = BulkInsert(Bucket.__table__, _BUCKET_COLUMNS, on_conflict=(
+_BUCKET_ROWS = BulkInsert(Bucket.__table__, _BUCKET_COLUMNS, on_conflict=(
     " ON CONFLICT (topic, source, start_ts, width_s) DO UPDATE SET "
     + ", ".join(f"{c} = bucket.{c} + excluded.{c}" for c in _SUMS)
     + ", incomplete = bucket.incomplete OR excluded.incomplete"))
@@ -431,7 +428,7 @@ _upsert_buckets = BulkInsert(Bucket.__table__, _BUCKET_COLUMNS, on_conflict=(
 
 def upsert_buckets(conn: Connection, rows: list[dict[str, Any]]) -> None:
     """Add sums into existing buckets (INSERT … ON CONFLICT DO UPDATE), one statement per batch."""
-    _upsert_buckets(conn, [tuple(r[c] for c in _BUCKET_COLUMNS) for r in rows])
+    _BUCKET_ROWS(conn, [tuple(r[c] for c in _BUCKET_COLUMNS) for r in rows])
 
 
 __all__ = ["Ingestor", "Normalized", "PollOutcome", "normalize", "upsert_buckets"]
