@@ -19,6 +19,7 @@ import os
 import sys
 import tempfile
 import time
+from collections import defaultdict
 from datetime import timedelta
 from pathlib import Path
 
@@ -81,7 +82,7 @@ def run(copies: int, db: str) -> dict:
     ingestor.scoring.score(["warm up the language model and VADER"])
     corpus = replicated_corpus(copies)
     n_total = len(corpus)
-    parse_s = _time_parse()
+    spent = _stage_timers()
     # Advance the simulated clock so that each poll finds ~80% of a feed page of new posts:
     # bursts get more, smaller steps, and no post scrolls off the feed unseen.
     offsets = sorted(p.offset_s for p in corpus)
@@ -109,6 +110,7 @@ def run(copies: int, db: str) -> dict:
     with make_client(timeout=60) as http, store.engine.connect() as reader:
         source = RssSource(settings, [topic], http)
         state: dict = {}
+        spent.clear()
         for offset in stops:
             ctrl.post("/_sim/clock", json={"offset_s": offset, "paused": True})
             t0 = time.perf_counter()
@@ -141,6 +143,7 @@ def run(copies: int, db: str) -> dict:
             scorer_s += time.perf_counter() - s0
             vader_s += v1 - v0
     ctrl.close()
+    stages = dict(spent)
     file_rate = _file_spine(corpus, tmp.name, topic)
     stop.set()
     child.join(10)
@@ -153,29 +156,56 @@ def run(copies: int, db: str) -> dict:
         "pipeline_scorer": type(scorer._build()).__name__,
         "pipeline_scorer_posts_per_s": n_texts / scorer_s,
         "ratio_to_pipeline_scorer": pipe_rate / (n_texts / scorer_s),
-        "share_in_http": (fetch_s - parse_s[0]) / pipeline_s,
-        "share_in_feed_parse": parse_s[0] / pipeline_s,
+        "share_in_http": (fetch_s - stages.get("feed parse", 0.0)) / pipeline_s,
+        "share_in_feed_parse": stages.get("feed parse", 0.0) / pipeline_s,
         "share_in_store_batch": (pipeline_s - fetch_s) / pipeline_s,
+        "us_per_post": _per_post(stages, fetch_s, pipeline_s, stored),
         "jsonl_file_posts_per_s": file_rate,
         "ratio_jsonl_file": file_rate / vader_rate,
     }
 
 
-def _time_parse() -> list[float]:
-    """Wrap the feed parse to split 'fetch' into the HTTP exchange and the parse."""
+STORE_STAGES = ("known-id check", "dedupe", "language + clean-up + VADER", "writes (posts, links, buckets)",
+                "poll state + log")
+
+
+def _per_post(stages: dict[str, float], fetch_s: float, pipeline_s: float, stored: int) -> dict[str, float]:
+    """µs per stored post for each stage, in data-path order."""
+    parse = stages.get("feed parse", 0.0)
+    store_side = pipeline_s - fetch_s
+    timed = sum(stages.get(k, 0.0) for k in STORE_STAGES)
+    out = {"HTTP": fetch_s - parse, "feed parse": parse, "known-id check": stages.get("known-id check", 0.0),
+           "normalize + match + the rest": store_side - timed}
+    out.update({k: stages.get(k, 0.0) for k in STORE_STAGES if k != "known-id check"})
+    return {k: v / stored * 1e6 for k, v in out.items()}
+
+
+def _stage_timers() -> dict[str, float]:
+    """Time the stages by wrapping functions that run once per poll (so the wrapping costs
+    nothing measurable); normalize and match run per post inline and are what is left over."""
     import monitor.sources.rss as rss
+    from monitor.ingest import Ingestor
+    from monitor.scoring import ScoringPipeline
 
-    spent = [0.0]
-    real = rss.parse_entries
+    spent: dict[str, float] = defaultdict(float)
 
-    def timed(*a, **k):
-        t = time.perf_counter()
-        try:
-            return real(*a, **k)
-        finally:
-            spent[0] += time.perf_counter() - t
+    def wrap(owner, name: str, label: str) -> None:
+        real = getattr(owner, name)
 
-    rss.parse_entries = timed
+        def timed(*a, **k):
+            t = time.perf_counter()
+            try:
+                return real(*a, **k)
+            finally:
+                spent[label] += time.perf_counter() - t
+
+        setattr(owner, name, timed)
+
+    wrap(rss, "parse_entries", "feed parse")
+    for name, label in zip(("_stored_native_ids", "_dedupe", "_insert_posts", "_save_state"),
+                           ("known-id check", "dedupe", "writes (posts, links, buckets)", "poll state + log")):
+        wrap(Ingestor, name, label)
+    wrap(ScoringPipeline, "score", "language + clean-up + VADER")
     return spent
 
 
@@ -236,6 +266,8 @@ def main() -> int:
           f"posts/s; pipeline / its own scorer {r['ratio_to_pipeline_scorer']:.2f}")
     print(f"  time: HTTP {r['share_in_http']:.0%}, feed parse {r['share_in_feed_parse']:.0%}, "
           f"normalize…store (one transaction) {r['share_in_store_batch']:.0%}")
+    print("  µs per stored post: " + ", ".join(f"{k} {v:.0f}" for k, v in r["us_per_post"].items())
+          + f" (raw VADER {1e6 / r['vader_posts_per_s']:.0f})")
     print(f"same posts from a JSONL file: {r['jsonl_file_posts_per_s']:,.0f} posts/s, "
           f"ratio to raw VADER {r['ratio_jsonl_file']:.2f}")
     return 0
