@@ -242,3 +242,28 @@ def test_a_fall_in_mean_sentiment_is_shown_as_a_mood_shift(tmp_path) -> None:
     assert calm is not None and calm.spikes.shift_checked and calm.spikes.shift is None
     store.close()
     store2.close()
+
+
+def test_health_names_the_collector_holding_a_source(tmp_path) -> None:
+    """Several collectors on one store: the health view says which one polls each source."""
+    from monitor.leases import LEASE_TTL, Leases
+    from monitor.sources.base import SourceSettings
+    from monitor.ui.data import SourceInfo
+    from monitor.ui.format import Palette
+    from monitor.ui.screens.health import describe
+
+    store = Store(f"sqlite:///{tmp_path}/lease.db")
+    store.sync_sources([SourceSettings(name="feed", kind="rss")])
+    assert Leases(store, "box-2:4711:a1b2c3", clock=lambda: NOW).acquire("feed")
+
+    def health(at: datetime):
+        provider = StoreProvider(store, topics=[], sources=[SourceInfo("feed", "rss")], clock=lambda: at)
+        snap = provider.fetch(Request(view="health"))
+        return snap, snap.sources[0]
+
+    snap, feed = health(NOW)
+    assert feed.collector == "box-2:4711:a1b2c3"
+    assert "polled by   box-2:4711:a1b2c3" in describe(feed, snap, Palette()).plain
+    snap, feed = health(NOW + LEASE_TTL + timedelta(seconds=1))  # that collector died: nobody holds it
+    assert feed.collector is None and "polled by" not in describe(feed, snap, Palette()).plain
+    store.close()

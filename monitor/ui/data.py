@@ -217,6 +217,7 @@ class SourceHealth:
     polls_24h: int | None = None  # None: not read for this view
     failed_24h: int | None = None
     posts_24h: int | None = None
+    collector: str | None = None  # the collector holding its lease (monitor/leases.py), if any
 
     @property
     def urgency(self) -> tuple[int, int]:
@@ -537,7 +538,8 @@ class StoreProvider:
                 consecutive_failures=int(st.get("consecutive_failures") or 0), last_error=st.get("last_error"),
                 last_status=st.get("last_status"), posts_total=int(st.get("posts_total") or 0),
                 polls_24h=c["polls"] if c else None, failed_24h=c["failed"] if c else None,
-                posts_24h=c["new_posts"] if c else None))
+                posts_24h=c["new_posts"] if c else None,
+                collector=st.get("lease_owner") if (st.get("lease_expires_at") or now) > now else None))
         return tuple(out)
 
 

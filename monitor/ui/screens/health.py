@@ -92,6 +92,8 @@ def describe(h: SourceHealth, snapshot: Snapshot, palette: Palette) -> Text:
                      + (f" since {clock(h.failing_since, now)} UTC" if h.failing_since else ""))
     if h.last_status is not None:
         lines.append(f"HTTP status {h.last_status}")
+    if h.collector:
+        lines.append(f"polled by   {safe(h.collector)}")
     text.append("\n" + "\n".join(lines))
     if h.last_error:
         text.append("\nlast error  ")
