@@ -243,9 +243,7 @@ def _file_spine(corpus, folder: str, topic) -> float:
 
 
 def ingestor_ctx(ingestor, source):
-    from monitor.sources.base import PollContext
-
-    return PollContext(now=ingestor.clock(), backfill=source.settings.backfill)
+    return ingestor.poll_context(source, ingestor.clock())  # as Ingestor.poll builds it
 
 
 def main() -> int:

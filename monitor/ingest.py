@@ -101,7 +101,7 @@ class Ingestor:
         t0 = time.perf_counter()
         row = self.store.source_state(source.name) or {}
         state = dict(row.get("state") or {})
-        ctx = PollContext(now=started, backfill=source.settings.backfill)
+        ctx = self.poll_context(source, started)
         try:
             batch = source.fetch(state, ctx)
         except SourceError as exc:
@@ -111,6 +111,11 @@ class Ingestor:
             err = SourceError(f"unexpected {type(exc).__name__} while reading {source.name}: {exc}")
             return self._record_failure(source, started, t0, err, row)
         return self.store_batch(source, batch, started, t0)
+
+    def poll_context(self, source: Source, now: datetime) -> PollContext:
+        """What a fetch is told: the time, the backfill window, and which ids are stored already."""
+        return PollContext(now=now, backfill=source.settings.backfill,
+                           known=lambda ids: self._stored_native_ids(source.name, list(ids)))
 
     def store_batch(self, source: Source, batch: Batch, started: datetime, t0: float | None = None) -> PollOutcome:
         t0 = time.perf_counter() if t0 is None else t0
@@ -133,7 +138,7 @@ class Ingestor:
         now = self.clock()
         with self.store.write() as conn:
             fresh = self._dedupe(conn, source.name, matched)
-            outcome.duplicates = len(matched) - len(fresh) + sum(
+            outcome.duplicates = len(matched) - len(fresh) + batch.already_stored + sum(
                 1 for p in batch.posts if p.repost_of is None and p.native_id in known)
             scored = self._score(fresh)
             outcome.new_posts = self._insert_posts(conn, source.name, scored, now)

@@ -150,3 +150,56 @@ def test_charset_rules_decline_what_is_not_utf8() -> None:
     assert read_feed(body, "application/rss+xml; charset=windows-1251") is None
     assert read_feed(body, "text/xml") is None  # RFC 3023: US-ASCII when text/* names no charset
     assert read_feed(b"\xef\xbb\xbf" + body, "application/xml") is None
+
+
+def test_entries_already_stored_are_left_out_unread() -> None:
+    """`known` gets the ids exactly as the entries carry them; only unknown or id-less entries are read."""
+    body = atom('<entry><id> a </id><content type="html">one</content></entry>'
+                '<entry><id>b</id><content type="html">two</content></entry>'
+                '<entry><link href="http://x/c"/><content type="html">no id</content></entry>'
+                '<entry><id>d</id><content type="html">four</content></entry>')
+    asked: list[list[str]] = []
+
+    def known(ids):
+        asked.append(list(ids))
+        return {"a", "d", "zzz"}
+
+    entries = read_feed(body, "application/xml", known)
+    assert asked == [["a", "b", "d"]]
+    assert [(e.id, e.body) for e in entries] == [("b", "two"), (None, "no id")]
+    everything = read_feed(body, "application/xml")
+    assert read_feed(body, "application/xml", lambda ids: set()) == everything and len(everything) == 4
+
+
+def test_a_repeated_feed_is_not_read_again_and_still_counts_as_already_stored(sim, http, tmp_path) -> None:
+    from datetime import timedelta
+
+    from monitor.ingest import Ingestor
+    from monitor.sources.rss import RssSettings, RssSource
+    from monitor.store import Store
+
+    store = Store(f"sqlite:///{tmp_path}/m.db")
+    topic = type("T", (), dict(name="t", title=None, hashtags=[], keywords=[], exclude=[], languages=None))()
+    source = RssSource(RssSettings(name="all", kind="rss", url=f"{sim.url}/feeds/all.atom?limit=300", match="all",
+                                   backfill=timedelta(days=3650)), [topic], http)
+    ingestor = Ingestor(store, [topic])
+    first = ingestor.poll(source)
+    assert first.outcome == "ok" and first.new_posts == 300
+    sim.clock.set_offset(sim.clock.offset_s() + 1800)  # half an hour later: new posts on top of the feed
+    built: list[int] = []
+    real = source.fetch
+
+    def fetch(state, ctx):
+        batch = real(state, ctx)
+        built.append(len(batch.posts))
+        return batch
+
+    source.fetch = fetch
+    second = ingestor.poll(source)
+    assert second.outcome == "ok" and 0 < second.new_posts < 300
+    assert built == [second.new_posts]  # only the new entries were built into posts
+    assert second.duplicates == 300 - second.new_posts  # the rest still count as already stored
+    with store.read() as conn:
+        total, distinct = conn.exec_driver_sql("SELECT count(*), count(DISTINCT native_id) FROM post").one()
+    assert total == distinct == first.new_posts + second.new_posts
+    store.close()

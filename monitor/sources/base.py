@@ -9,6 +9,7 @@ crash between fetching and storing loses nothing (the next poll starts from the 
 from __future__ import annotations
 
 import abc
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 from typing import TYPE_CHECKING, Annotated, Any, ClassVar, Literal
@@ -73,6 +74,9 @@ class PollContext:
 
     now: datetime
     backfill: timedelta  # how far back the very first poll reaches
+    # Which of these native ids this source has stored already. A feed repeats most of its items
+    # on every poll; a source may use this to skip building posts that dedupe would drop anyway.
+    known: Callable[[Sequence[str]], set[str]] | None = None
 
     @property
     def backfill_since(self) -> datetime:
@@ -93,6 +97,7 @@ class Batch:
     not_modified: bool = False
     error: SourceError | None = None
     notes: list[str] = field(default_factory=list)
+    already_stored: int = 0  # items left out because PollContext.known said they are stored
 
 
 # --- settings -------------------------------------------------------------------------------

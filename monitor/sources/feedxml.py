@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import re
 import xml.etree.ElementTree as ET
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from email.utils import parsedate_to_datetime
@@ -52,8 +53,13 @@ class FeedEntry:
     tags: tuple[str, ...]
 
 
-def read_feed(body: bytes, content_type: str | None = None) -> list[FeedEntry] | None:
-    """The entries of a well-formed UTF-8 RSS 2.0 / Atom 1.0 document, or None to decline."""
+def read_feed(body: bytes, content_type: str | None = None,
+              known: Callable[[Sequence[str]], set[str]] | None = None) -> list[FeedEntry] | None:
+    """The entries of a well-formed UTF-8 RSS 2.0 / Atom 1.0 document, or None to decline.
+
+    `known(ids)` says which entry ids are stored already: those entries are left out unread
+    (an entry without an id is always read; its post is identified by its link or content).
+    """
     if not _utf8(body, content_type):
         return None
     head = body[:4096]
@@ -64,15 +70,30 @@ def read_feed(body: bytes, content_type: str | None = None) -> list[FeedEntry] |
     try:
         root = ET.fromstring(body)
         if root.tag == ATOM + "feed":
-            return [_atom_entry(e) for e in root.iterfind(ATOM + "entry")]
-        if root.tag == "rss":
+            entries, id_tag, read = list(root.iterfind(ATOM + "entry")), _A_ID, _atom_entry
+        elif root.tag == "rss":
             channel = root.find("channel")
             if channel is None:
                 return None
-            return [_rss_item(i) for i in channel.iterfind("item")]
+            entries, id_tag, read = list(channel.iterfind("item")), "guid", _rss_item
+        else:
+            return None
+        if known is not None:
+            entries = _unknown(entries, id_tag, known)
+        return [read(e) for e in entries]
     except (ET.ParseError, Declined, ValueError, OverflowError):
         return None
     return None
+
+
+def _unknown(entries: list[ET.Element], id_tag: str, known: Callable[[Sequence[str]], set[str]]) -> list[ET.Element]:
+    """The entries whose id (read exactly as the entry's own id would be) is not stored yet."""
+    ids = []
+    for entry in entries:
+        found = [c for c in entry if c.tag == id_tag]
+        ids.append((_text(found[0]) or None) if len(found) == 1 else None)  # none or several: read it whole
+    stored = known([i for i in ids if i])
+    return [e for e, i in zip(entries, ids) if not i or i not in stored]
 
 
 def _utf8(body: bytes, content_type: str | None) -> bool:

@@ -10,6 +10,7 @@ from __future__ import annotations
 import calendar
 import hashlib
 import io
+from collections.abc import Callable, Sequence
 from datetime import datetime, timezone
 from typing import Any
 
@@ -44,7 +45,15 @@ class RssSource(Source):
         if resp.status_code == 304:
             return Batch(posts=[], state=state, status=304, not_modified=True)
         content_type = resp.headers.get("content-type", "application/xml")
-        entries, damage = parse_entries(body, content_type)
+        skipped = 0
+
+        def known(ids: Sequence[str]) -> set[str]:
+            nonlocal skipped
+            found = ctx.known(ids) if ctx.known is not None else set()
+            skipped += sum(1 for i in ids if i in found)
+            return found
+
+        entries, damage = parse_entries(body, content_type, known if ctx.known is not None else None)
         if entries is None:
             raise SourceError(f"feed {self.name} is not valid RSS/Atom: {damage}", status=resp.status_code)
         first_poll = not state.get("polled")
@@ -64,16 +73,17 @@ class RssSource(Source):
         else:
             new_state["etag"] = resp.headers.get("ETag")
             new_state["last_modified"] = resp.headers.get("Last-Modified")
-        return Batch(posts=posts, state=new_state, status=resp.status_code, notes=notes)
+        return Batch(posts=posts, state=new_state, status=resp.status_code, notes=notes, already_stored=skipped)
 
 
-def parse_entries(body: bytes, content_type: str) -> tuple[list[FeedEntry] | None, str | None]:
+def parse_entries(body: bytes, content_type: str, known: Callable[[Sequence[str]], set[str]] | None = None
+                  ) -> tuple[list[FeedEntry] | None, str | None]:
     """(entries, damage): the fast reader when the feed is plain RSS 2.0/Atom 1.0, else feedparser.
 
     `damage` describes a body feedparser could only partly read; entries is None when it could
-    read nothing at all.
+    read nothing at all. `known` lets the fast reader leave out entries already stored.
     """
-    fast = read_feed(body, content_type)
+    fast = read_feed(body, content_type, known)
     if fast is not None:
         return fast, None
     # We turn HTML into plain text ourselves and never render it, so feedparser's HTML
