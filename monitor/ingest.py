@@ -122,8 +122,10 @@ class Ingestor:
         settings = source.settings
         bound = settings.topics
         # A feed repeats most of its items on every poll; those are known by (source, native id)
-        # and need no normalizing (the check is repeated inside the transaction).
-        known = self._stored_native_ids(source.name, [p.native_id for p in batch.posts if p.repost_of is None])
+        # and need no normalizing (the check is repeated inside the transaction). A source that
+        # asked PollContext.known itself has left them out already.
+        known = set() if batch.known_checked else self._stored_native_ids(
+            source.name, [p.native_id for p in batch.posts if p.repost_of is None])
         normalized = [normalize(p) for p in batch.posts if p.repost_of is not None or p.native_id not in known]
         originals = [n for n in normalized if n.raw.repost_of is None]
         reposts = [n for n in normalized if n.raw.repost_of is not None]

@@ -98,6 +98,7 @@ class Batch:
     error: SourceError | None = None
     notes: list[str] = field(default_factory=list)
     already_stored: int = 0  # items left out because PollContext.known said they are stored
+    known_checked: bool = False  # every item was checked against PollContext.known already
 
 
 # --- settings -------------------------------------------------------------------------------

@@ -45,12 +45,13 @@ class RssSource(Source):
         if resp.status_code == 304:
             return Batch(posts=[], state=state, status=304, not_modified=True)
         content_type = resp.headers.get("content-type", "application/xml")
-        skipped = 0
+        skipped, asked = 0, False
 
         def known(ids: Sequence[str]) -> set[str]:
-            nonlocal skipped
+            nonlocal skipped, asked
             found = ctx.known(ids) if ctx.known is not None else set()
             skipped += sum(1 for i in ids if i in found)
+            asked = True
             return found
 
         entries, damage = parse_entries(body, content_type, known if ctx.known is not None else None)
@@ -73,7 +74,9 @@ class RssSource(Source):
         else:
             new_state["etag"] = resp.headers.get("ETag")
             new_state["last_modified"] = resp.headers.get("Last-Modified")
-        return Batch(posts=posts, state=new_state, status=resp.status_code, notes=notes, already_stored=skipped)
+        # Entries without an id were not asked about; dedupe in the transaction still covers them.
+        return Batch(posts=posts, state=new_state, status=resp.status_code, notes=notes, already_stored=skipped,
+                     known_checked=asked)
 
 
 def parse_entries(body: bytes, content_type: str, known: Callable[[Sequence[str]], set[str]] | None = None
