@@ -6,8 +6,9 @@ password"); this module only turns transport-level trouble into a SourceError a 
 
 from __future__ import annotations
 
-from email.utils import parsedate_to_datetime
+from dataclasses import dataclass
 from datetime import datetime, timezone
+from email.utils import parsedate_to_datetime
 
 import httpx
 
@@ -41,6 +42,31 @@ def parse_retry_after(value: str | None, now: datetime | None = None) -> float |
     if when.tzinfo is None:
         when = when.replace(tzinfo=timezone.utc)
     return max(0.0, (when - (now or datetime.now(timezone.utc))).total_seconds())
+
+
+RATE_RESERVE = 2  # requests kept back in a rate window, so a manual `monitor poll` still works
+
+
+@dataclass(slots=True)
+class RateBudget:
+    """What a platform's last answer said about its rate window; each source reads its own
+    headers (their names and units differ) and hands the numbers to `set`."""
+
+    remaining: float | None = None
+    reset_at: datetime | None = None
+
+    def set(self, remaining: float, reset_at: datetime) -> None:
+        self.remaining, self.reset_at = remaining, reset_at
+
+    def low(self, now: datetime) -> bool:
+        """So few requests left that the source waits for the reset instead of spending them."""
+        return (self.remaining is not None and self.remaining <= RATE_RESERVE
+                and self.reset_at is not None and now < self.reset_at)
+
+    def wait_s(self, now: datetime | None = None) -> float | None:
+        if self.reset_at is None:
+            return None
+        return max(0.0, (self.reset_at - (now or datetime.now(timezone.utc))).total_seconds())
 
 
 def describe_status(what: str, status: int) -> str:

@@ -38,7 +38,6 @@ __all__ = ["RedditSettings", "RedditSource", "build_query", "thing_to_post"]
 
 MAX_QUERY = 512  # Reddit's limit on the search `q` parameter
 _ANY_STATUS = tuple(range(100, 600))
-_RATE_RESERVE = 2.0  # requests kept back for a manual `monitor poll`
 _TOKEN_MARGIN_S = 60.0  # renew this long before the token expires
 _RECENT = 300  # fullnames remembered for dedupe when re-anchoring
 _SUBREDDIT = re.compile(r"[A-Za-z0-9][A-Za-z0-9_]{1,20}")
@@ -148,28 +147,13 @@ def _count(value: Any) -> int:
     return max(0, int(value)) if isinstance(value, (int, float)) else 0
 
 
-@dataclass(slots=True)
-class _Budget:
-    """X-Ratelimit-Remaining (a float string) and X-Ratelimit-Reset (seconds left in the window)."""
-
-    remaining: float | None = None
-    reset_at: datetime | None = None
-
-    def update(self, headers: Any) -> None:
-        try:
-            self.remaining = float(headers["x-ratelimit-remaining"])
-            self.reset_at = datetime.now(timezone.utc) + timedelta(seconds=float(headers["x-ratelimit-reset"]))
-        except (KeyError, ValueError, OverflowError):
-            pass
-
-    def low(self, now: datetime) -> bool:
-        return (self.remaining is not None and self.remaining <= _RATE_RESERVE
-                and self.reset_at is not None and now < self.reset_at)
-
-    def wait_s(self) -> float | None:
-        if self.reset_at is None:
-            return None
-        return max(0.0, (self.reset_at - datetime.now(timezone.utc)).total_seconds())
+def _read_budget(budget: http.RateBudget, headers: Any) -> None:
+    """X-Ratelimit-Remaining is a float string, X-Ratelimit-Reset the seconds left in the window."""
+    try:
+        budget.set(float(headers["x-ratelimit-remaining"]),
+                   datetime.now(timezone.utc) + timedelta(seconds=float(headers["x-ratelimit-reset"])))
+    except (KeyError, ValueError, OverflowError):
+        pass
 
 
 @dataclass(slots=True)
@@ -191,7 +175,7 @@ class RedditSource(Source):
             "+https://github.com/reaction-monitor/reaction-monitor)")
         self._token: str | None = None
         self._token_until = 0.0  # time.monotonic()
-        self._budget = _Budget()
+        self._budget = http.RateBudget()
         self._feed: RssSource | None = None
 
     @property
@@ -303,7 +287,7 @@ class RedditSource(Source):
         resp, body = http.get(self.http, url, what="Reddit", params=params, ok=_ANY_STATUS,
                               headers={"Authorization": f"bearer {token}", "User-Agent": self.user_agent},
                               timeout=self.settings.timeout.total_seconds())
-        self._budget.update(resp.headers)
+        _read_budget(self._budget, resp.headers)
         return resp, body
 
     def _access_token(self) -> str:

@@ -40,7 +40,6 @@ RECENT_WINDOW = timedelta(days=7)
 _WINDOW_MARGIN = timedelta(minutes=2)
 TWEET_FIELDS = "created_at,author_id,lang,public_metrics,entities,referenced_tweets,note_tweet"
 _ANY_STATUS = tuple(range(100, 600))
-_RATE_RESERVE = 2  # requests kept back so a manual `monitor poll` still works near the limit
 
 
 class XSettings(SourceSettings):
@@ -181,23 +180,13 @@ def tweet_to_post(tweet: dict[str, Any], usernames: dict[str, str], web_url: str
 # --- the source -------------------------------------------------------------------------------
 
 
-@dataclass(slots=True)
-class _Budget:
-    """What the last answer said about the rate window (x-rate-limit-remaining / -reset)."""
-
-    remaining: int | None = None
-    reset_at: datetime | None = None
-
-    def update(self, headers: Any) -> None:
-        try:
-            self.remaining = int(headers["x-rate-limit-remaining"])
-            self.reset_at = datetime.fromtimestamp(int(headers["x-rate-limit-reset"]), timezone.utc)
-        except (KeyError, ValueError, OverflowError):
-            pass
-
-    def low(self, now: datetime) -> bool:
-        return (self.remaining is not None and self.remaining <= _RATE_RESERVE
-                and self.reset_at is not None and now < self.reset_at)
+def _read_budget(budget: http.RateBudget, headers: Any) -> None:
+    """x-rate-limit-remaining is an int, x-rate-limit-reset the window's end in UNIX seconds."""
+    try:
+        budget.set(int(headers["x-rate-limit-remaining"]),
+                   datetime.fromtimestamp(int(headers["x-rate-limit-reset"]), timezone.utc))
+    except (KeyError, ValueError, OverflowError):
+        pass
 
 
 class XSource(Source):
@@ -208,7 +197,7 @@ class XSource(Source):
         super().__init__(settings, topics, http_client)
         self.settings: XSettings = settings
         self.query = settings.query or build_query(topics, include_retweets=settings.include_retweets)
-        self._budget = _Budget()
+        self._budget = http.RateBudget()
 
     def fetch(self, state: dict[str, Any], ctx: PollContext) -> Batch:
         token = self._token()
@@ -324,7 +313,7 @@ class XSource(Source):
         url = str(self.settings.api_url).rstrip("/") + "/2/tweets/search/recent"
         resp, body = http.get(self.http, url, what="X", headers={"Authorization": f"Bearer {token}"},
                               params=params, timeout=self.settings.timeout.total_seconds(), ok=_ANY_STATUS)
-        self._budget.update(resp.headers)
+        _read_budget(self._budget, resp.headers)
         if resp.status_code != 200:
             raise self._status_error(resp.status_code, body)
         return _check_page(_json(body))
