@@ -3,9 +3,9 @@
 VADER is English-only, so every post first gets a language; a post in a language no scorer
 knows is stored unscored (compound None, never 0). The language decides what gets scored, so
 detection leans towards English for short posts (see `detect_language`). All of this runs on
-every post and must keep the pipeline at 0.8x VADER's own speed: the language model costs about
-a fifth of VADER's time per word, so plainly English posts skip it, the rest call it without its
-Python wrappers, and a batch is processed in passes so that the model and VADER's lexicon do not
+every post and counts against the ingest target (0.8x VADER's own speed): a model call costs
+~40 µs on a corpus post, about half of stock VADER's time, so plainly English posts skip it, the
+rest call it once without its Python wrappers, and a batch is processed in passes so that the model and VADER's lexicon do not
 evict each other from the CPU cache on every post.
 """
 
@@ -152,8 +152,8 @@ _OTHER_LANGUAGE_WORDS = _words("""
 def _quick_english(sample: str) -> bool:
     """Plainly English at a glance: ASCII letters, an English-only word, no other language's.
 
-    Most English posts are decided here without the model; the model costs about a fifth of
-    VADER's time per word, which alone would sink the pipeline's throughput target.
+    Most English posts are decided here without the model (3,085 of the corpus's 3,423); a model
+    call costs about half of stock VADER's time per post.
     """
     if not sample.isascii() and _NON_ASCII_LETTER.search(sample) is not None:
         return False
