@@ -79,7 +79,7 @@ def run(copies: int, db: str) -> dict:
     settings = RssSettings(name="bench", kind="rss", url=f"{url}/feeds/all.atom?limit={FEED_LIMIT}",
                            match="all", backfill=timedelta(days=3650), max_bytes=100_000_000, timeout="60s")
     ingestor = Ingestor(store, [topic])
-    ingestor.scoring.score(["warm up the language model and VADER"])
+    ingestor.scoring.warm_up()  # as a collector does when it starts
     corpus = replicated_corpus(copies)
     n_total = len(corpus)
     spent = _stage_timers()
@@ -225,7 +225,7 @@ def _file_spine(corpus, folder: str, topic) -> float:
     store = Store(f"sqlite:///{folder}/file.db")
     ingestor = Ingestor(store, [topic])
     source = FileSource(FileSettings(name="file", kind="file", path=str(path), match="all"), [topic], None)
-    ingestor.scoring.score(["warm up"])
+    ingestor.scoring.warm_up()
     state: dict = {}
     stored = 0
     t0 = time.perf_counter()

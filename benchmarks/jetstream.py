@@ -75,7 +75,7 @@ def end_to_end(url: str, db: str) -> dict:
     settings = JetstreamSettings(name="firehose", kind="jetstream", url=url, backfill=timedelta(days=4),
                                  catch_up_idle=timedelta(seconds=0.5))
     source = JetstreamSource(settings, TOPICS, None)
-    ingestor.scoring.score(["warm up the language model and VADER"], [None])
+    ingestor.scoring.warm_up()  # as a collector does when it starts
     t0 = time.perf_counter()
     outcome = source.catch_up(ingestor)
     elapsed = time.perf_counter() - t0 - settings.catch_up_idle.total_seconds()

@@ -107,6 +107,7 @@ class Collector:
 
     # --- scheduled ----------------------------------------------------------------------
     def start(self) -> None:
+        self.ingestor.scoring.warm_up()
         workers = max(1, min(len(self.sources), 8))  # polls mostly wait on the network
         self.scheduler = BackgroundScheduler(
             timezone=timezone.utc,

@@ -70,6 +70,10 @@ def make_engine(url: str) -> Engine:
         cur.execute("PRAGMA busy_timeout=30000")
         cur.execute("PRAGMA synchronous=NORMAL")
         cur.execute("PRAGMA foreign_keys=ON")
+        # SQLite's default page cache is 2 MiB; the post indexes (URLs, ids) take random inserts,
+        # and once they outgrow it every insert re-reads pages (measured: 30k posts went from
+        # ~30 to ~23 µs a row with 64 MiB). A cap, not an allocation: pages are taken as used.
+        cur.execute("PRAGMA cache_size=-65536")
         cur.close()
 
     @event.listens_for(engine, "begin")

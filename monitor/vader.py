@@ -65,9 +65,29 @@ def _booster(word: str, word_lower: str, valence: float, is_cap_diff: bool) -> f
     return 0.0
 
 
+# Every n-gram the idiom check looks up has a space in it, so only the multi-word keys of the two
+# tables can ever match, and only when each of their words is at hand. The words are re-read
+# whenever a table gains or loses keys, so an edit to vaderSentiment's dicts still counts.
+_idiom_words_for: tuple[int, int] = (-1, -1)
+_idiom_words: frozenset[str] = frozenset()
+
+
+def _words_in_idioms() -> frozenset[str]:
+    global _idiom_words_for, _idiom_words
+    sizes = (len(SPECIAL_CASES), len(BOOSTER_DICT))
+    if sizes != _idiom_words_for:
+        _idiom_words = frozenset(w for key in (*SPECIAL_CASES, *BOOSTER_DICT) if " " in key for w in key.split(" "))
+        _idiom_words_for = sizes
+    return _idiom_words
+
+
 def _idiom_valence(valence: float, lowers: list[str], i: int) -> float:
     """Stock `_special_idioms_check`, fed the word list lower-cased once instead of on every call."""
     w3, w2, w1, w0 = lowers[i - 3], lowers[i - 2], lowers[i - 1], lowers[i]
+    words = _words_in_idioms()
+    # Each n-gram below holds w1 or w2, or starts with w0: with none of them in an idiom, none matches.
+    if w0 not in words and w1 not in words and w2 not in words:
+        return valence
     onezero = f"{w1} {w0}"
     twoonezero = f"{w2} {w1} {w0}"
     twoone = f"{w2} {w1}"

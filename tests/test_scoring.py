@@ -161,3 +161,56 @@ def test_score_is_immutable() -> None:
     score = Score(0.1, 0.2, 0.7, 0.1, "en", "vader", "3.3.2")
     with pytest.raises(AttributeError):
         score.compound = 0.0  # type: ignore[misc]
+
+
+# --- Russian without the model ----------------------------------------------------------------
+
+
+def test_plainly_russian_posts_skip_the_model_and_it_would_have_agreed() -> None:
+    """The quick Russian rule may only ever say what the model says: checked on every corpus post."""
+    from monitor.corpus import load_corpus
+    from monitor.scoring import _MAX_DETECT_CHARS, _get_predictor, _quick_russian
+    from monitor.text import clean_for_scoring
+
+    predict = _get_predictor()
+    samples = [clean_for_scoring(p.text)[:_MAX_DETECT_CHARS].lower() for p in load_corpus()]
+    taken = [s for s in samples if _quick_russian(s)]
+    russian = [s for s in samples if predict(s, 1)[0][1] == "__label__ru"]
+    assert [s for s in taken if predict(s, 1)[0][1] != "__label__ru"] == []
+    assert len(taken) > 0.6 * len(russian) > 100  # most Russian posts are decided without the model
+
+
+@pytest.mark.parametrize(("text", "lang"), [
+    ("Вашингтон поки не коментує можливе пом'якшення санкцій, і це дивно", "uk"),
+    ("Гэта проста цырк, я не веру ў гэтую здзелку і ўсё тут", "be"),
+    ("Това е просто цирк, не вярвам на тази сделка и няма да повярвам", "bg"),
+    ("Бұл мәміле туралы ешкім ештеңе білмейді, бәрі құпия", "kk"),
+    ("Бул келишим жөнүндө эч ким эч нерсе билбейт", "ky"),
+    ("Ово је само циркус, не верујем у овај договор", "sr"),
+    ("Энэ хэлэлцээрийн талаар хэн ч юу ч мэдэхгүй байна", "mn"),
+])
+def test_other_cyrillic_languages_are_not_taken_for_russian(text: str, lang: str) -> None:
+    from monitor.scoring import _quick_russian
+
+    assert not _quick_russian(text.lower())
+    assert detect_language(text) == lang
+
+
+def test_russian_with_latin_hashtags_is_russian_and_a_platform_hint_is_heard() -> None:
+    from monitor.scoring import _quick_russian
+
+    mixed = "Трамп и Путин обсуждают смягчение санкций, всё это выглядит странно. Trump Putin Business"
+    assert _quick_russian(mixed.lower()) and detect_language(mixed) == "ru"
+    assert not _quick_russian("это ok".lower())  # too short to tell
+    # a platform that says the post is in another language sends it to the model, which decides
+    assert detect_language("Я не верю в эту сделку, это просто цирк", hint="uk") == "ru"
+
+
+def test_warm_up_loads_the_language_model_before_the_first_poll() -> None:
+    import subprocess
+    import sys
+
+    code = ("import monitor.scoring as s; p = s.ScoringPipeline(); assert s._predictor is None; "
+            "p.warm_up(); assert s._predictor is not None; assert p.scorers[0]._analyzer is not None; print('ok')")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0 and out.stdout.strip() == "ok", out.stderr
