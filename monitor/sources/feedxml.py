@@ -90,7 +90,7 @@ def _unknown(entries: list[ET.Element], id_tag: str, known: Callable[[Sequence[s
     """The entries whose id (read exactly as the entry's own id would be) is not stored yet."""
     ids = []
     for entry in entries:
-        found = [c for c in entry if c.tag == id_tag]
+        found = entry.findall(id_tag)  # direct children only, as the readers look for it
         ids.append((_text(found[0]) or None) if len(found) == 1 else None)  # none or several: read it whole
     stored = known([i for i in ids if i])
     return [e for e, i in zip(entries, ids) if not i or i not in stored]
@@ -163,6 +163,8 @@ def _atom_when(text: str | None) -> datetime | None:
     if not text:
         return None
     when = datetime.fromisoformat(text)  # ValueError declines the document
+    if when.tzinfo is timezone.utc and not when.microsecond:
+        return when  # already as wanted (most feeds write "+00:00" or "Z" and whole seconds)
     if when.tzinfo is None:
         when = when.replace(tzinfo=timezone.utc)
     return when.astimezone(timezone.utc).replace(microsecond=0)
