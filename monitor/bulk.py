@@ -14,7 +14,11 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from typing import Any
 
+from datetime import datetime, timezone
+
 from sqlalchemy import Connection, DateTime, Table
+
+from monitor.models import UTCDateTime
 
 __all__ = ["BulkInsert", "select_in"]
 
@@ -44,6 +48,22 @@ def _memoized(proc: _Processor, memo: dict[Any, Any]) -> _Processor:
     return convert
 
 
+def _sqlite_utc_text(proc: _Processor) -> _Processor:
+    """UTCDateTime's bind conversion on SQLite, for the common case, in one C call.
+
+    SQLAlchemy makes the naive UTC time and then formats it field by field in Python (~3 µs);
+    `isoformat(" ", "microseconds")` of the same naive time writes the very same text (tested
+    against the processor on many times). Anything else goes to the processor itself.
+    """
+
+    def convert(value: Any) -> Any:
+        if type(value) is datetime and value.tzinfo is timezone.utc:
+            return value.replace(tzinfo=None).isoformat(" ", "microseconds")
+        return proc(value)
+
+    return convert
+
+
 class BulkInsert:
     """INSERT of many rows into `table` with `columns` in this order (optionally as an upsert)."""
 
@@ -66,6 +86,8 @@ class BulkInsert:
                 col_type = self.table.c[name].type
                 proc = col_type.dialect_impl(dialect).bind_processor(dialect)
                 if proc is not None:
+                    if isinstance(col_type, UTCDateTime) and dialect.name == "sqlite":
+                        proc = _sqlite_utc_text(proc)
                     if isinstance(getattr(col_type, "impl", col_type), DateTime):
                         proc = _memoized(proc, _MEMOS.setdefault((dialect.name, type(col_type)), {}))
                     processors.append((i, proc))

@@ -226,3 +226,25 @@ def test_error_text_from_a_server_is_stored_without_control_characters(store, in
     err = store.source_state("scripted")["last_error"]
     assert "\x1b" not in err and "\u202e" not in err and "boom" in err
     assert "\x1b" not in store.poll_log()[0]["error"]
+
+
+@pytest.mark.parametrize("first_id", [None, 9_223_372_036_854_775_807])
+def test_topic_links_point_at_their_own_posts(store, ingestor, first_id):
+    """Links are written against the ids the posts just got; on SQLite those are worked out from
+    the largest id, or looked up where SQLite picks them at random (after the largest rowid)."""
+    if first_id is not None:
+        with store.write() as conn:
+            conn.execute(Post.__table__.insert().values(
+                id=first_id, source="other", native_id="x", text="old", tags=[], created_at=T0, fetched_at=T0,
+                reposts=0))
+    for poll in range(3):
+        posts = [post(f"{poll}-{i}", f"post {poll}-{i} #TrumpPutinBusiness" + (" #RussiaSanctions" * (i % 2)), i)
+                 for i in range(40)]
+        ingestor.poll(Scripted(script=[Batch(posts=posts, state={}, status=200)]))
+    with store.read() as conn:
+        linked = conn.execute(select(Post.native_id, Post.text, PostTopic.topic).join(
+            PostTopic, PostTopic.post_id == Post.id)).all()
+    assert len(linked) == 3 * 40 + 3 * 20
+    for native_id, text, name in linked:
+        assert text == f"post {native_id} #TrumpPutinBusiness" + (" #RussiaSanctions" * (int(native_id[2:]) % 2))
+        assert name == "thaw" or (name == "sanctions" and int(native_id[2:]) % 2)
