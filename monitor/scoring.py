@@ -171,12 +171,11 @@ def _quick_english(sample: str) -> bool:
 # (which agrees on every such corpus post: tested).
 _CYRILLIC_LETTER = re.compile("[\u0400-\u04ff\u0500-\u052f]")
 _NON_RUSSIAN_CYRILLIC = re.compile("[\u0400\u0402-\u040f\u0450\u0452-\u045f\u0460-\u04ff\u0500-\u052f]")
-_RUSSIAN_ONLY = frozenset("ыэё")
 
 
 def _quick_russian(sample: str) -> bool:
     """Plainly Russian: `sample` is lower-cased, so the capitals need no checking."""
-    if _RUSSIAN_ONLY.isdisjoint(sample) or _NON_RUSSIAN_CYRILLIC.search(sample) is not None:
+    if ("ы" not in sample and "э" not in sample and "ё" not in sample) or _NON_RUSSIAN_CYRILLIC.search(sample):
         return False
     cyrillic = len(_CYRILLIC_LETTER.findall(sample))
     return cyrillic >= 20 and 5 * cyrillic >= 3 * len(_LETTER.findall(sample))
