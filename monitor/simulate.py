@@ -6,10 +6,11 @@ was lost or stored twice. So this server plays the corpus against a simulated cl
 appears in the feeds once `epoch + offset_s <= sim now`, newest first, shaped like the real feed
 (see docs/sources.md and the fixtures it cites), and it remembers every item id it delivered.
 
-Endpoints (one handler function per endpoint; families are grouped below, and a new family is
-just more functions decorated with `@route`):
+Endpoints (one handler function per endpoint; a family is a module of `monitor/sim/` whose
+functions are decorated with `@route`; the server, the clock, faults and the control family are
+here):
 
-RSS / Atom family
+RSS / Atom family (monitor/sim/feeds.py)
     GET /rss/search?q=...&hl=en-US&gl=US&ceid=US:en   Google News search RSS 2.0 (news posts whose
                                                       title/text has any query word; operators such
                                                       as `when:1h` are ignored; at most 100 items)
@@ -44,7 +45,6 @@ from __future__ import annotations
 
 import argparse
 import hashlib
-import html
 import json
 import math
 import re
@@ -56,14 +56,14 @@ import time
 from bisect import bisect_right
 from dataclasses import asdict, dataclass, field, fields
 from datetime import datetime, timedelta, timezone
-from email.utils import format_datetime, parsedate_to_datetime
+from email.utils import parsedate_to_datetime
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any, Callable, Iterable, Mapping, Sequence
-from urllib.parse import parse_qs, quote, unquote, urlencode, urlsplit
+from urllib.parse import parse_qs, quote, urlsplit
 
-from monitor.corpus import HASHTAG_RE, SPAN_S, CorpusPost, load_corpus, publisher_url
+from monitor.corpus import SPAN_S, CorpusPost, load_corpus
 from monitor.durations import parse_duration
-from monitor.sim import per_simulator
+from monitor.sim.markup import assemble, iso, rfc822
 
 __all__ = [
     "Faults",
@@ -370,64 +370,13 @@ def _base36(n: int) -> str:
     return out or "0"
 
 
-# --- text and XML helpers -----------------------------------------------------------------------
-
-_XML_ILLEGAL = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ufffe\uffff\ud800-\udfff]")
-
-
-def _xml(text: str, attr: bool = False) -> str:
-    """Plain text for an XML text node or attribute; forbidden characters become U+FFFD."""
-    text = _XML_ILLEGAL.sub("\ufffd", text)
-    text = text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
-    return text.replace('"', "&quot;") if attr else text
-
-
-def _charrefs(markup: str) -> str:
-    """HTML that XML can carry: forbidden characters as `&#N;` for the HTML layer to decode."""
-    return _XML_ILLEGAL.sub(lambda m: f"&#{ord(m.group())};", markup)
-
-
-def _paragraphs(text: str, tag_href: Callable[[str], str] | None = None) -> str:
-    """Plain post text as Mastodon/Reddit-style HTML paragraphs, hashtags as Mastodon anchors."""
-    escaped = html.escape(text, quote=False)
-    if tag_href is not None:
-        escaped = HASHTAG_RE.sub(lambda m: _hashtag_anchor(m, tag_href), escaped)
-    paras = [p for p in re.split(r"\n\s*\n", escaped) if p.strip()] or [""]
-    return _charrefs("".join(f"<p>{p.strip().replace(chr(10), '<br />')}</p>" for p in paras))
-
-
-def _hashtag_anchor(m: re.Match[str], tag_href: Callable[[str], str]) -> str:
-    tag = m.group(1)
-    if tag.isdigit():
-        return m.group(0)
-    return (f'<a href="{html.escape(tag_href(tag))}" class="mention hashtag" '
-            f'rel="nofollow noopener noreferrer" target="_blank">#<span>{tag}</span></a>')
-
-
-def _rfc822(dt: datetime, gmt: bool = True) -> str:
-    return format_datetime(dt.astimezone(timezone.utc).replace(microsecond=0), usegmt=gmt)
-
-
-def _iso(dt: datetime) -> str:
-    return dt.astimezone(timezone.utc).replace(microsecond=0).isoformat()
-
-
-def _assemble(head: str, items: Sequence[tuple[str, str]], tail: str) -> tuple[bytes, list[tuple[str, int]]]:
-    """Join a feed, remembering where each item's element ends (for truncation bookkeeping)."""
-    chunks, ends, size = [head.encode("utf-8")], [], 0
-    size = len(chunks[0])
-    for item_id, xml_text in items:
-        data = xml_text.encode("utf-8")
-        chunks.append(data)
-        size += len(data)
-        ends.append((item_id, size))
-    chunks.append(tail.encode("utf-8"))
-    return b"".join(chunks), ends
+def atom_id(post: CorpusPost) -> str:
+    return f"urn:reaction-monitor:sim:{post.id}"
 
 
 def _feed(items: Sequence[tuple[str, str]], posts: Sequence[CorpusPost], sim: "Simulator",
           head: str, tail: str, content_type: str) -> Response:
-    body, ends = _assemble(head, items, tail)
+    body, ends = assemble(head, items, tail)
     newest = posts[0].created_at(sim.clock.epoch) if posts else None
     return Response(body=body, content_type=content_type, items=ends, last_modified=newest, cacheable=True)
 
@@ -452,184 +401,6 @@ def _reddit_permalink(sim: "Simulator", base: str, sub: str, post: CorpusPost) -
     words = re.findall(r"[a-z0-9]+", (post.title or "").lower())
     slug = "_".join(words)[:50].rstrip("_") or "post"
     return f"{base}/r/{sub}/comments/{sim._index.reddit_id(post)}/{slug}/"
-
-
-# --- RSS / Atom family --------------------------------------------------------------------------
-
-_OPERATOR = re.compile(r"^-|:")
-
-
-def _query_words(q: str) -> set[str]:
-    """Google-style query to plain words: operators (`when:1h`, `site:`, `-x`) and OR are dropped."""
-    words: set[str] = set()
-    for token in q.replace('"', " ").split():
-        if token in ("OR", "AND") or _OPERATOR.search(token):
-            continue
-        words.update(_WORD.findall(token.casefold()))
-    return words
-
-
-@route("GET", r"/rss/search")
-def google_news_search(sim: "Simulator", req: Request) -> Response:
-    q = req.arg("q", "") or ""
-    hl, gl, ceid = req.arg("hl", "en-US"), req.arg("gl", "US"), req.arg("ceid", "US:en")
-    words = _query_words(q)
-    index = sim._index
-    posts = index.platform("news").newest(
-        req.offset_s, 100, keep=lambda p: not words or bool(words & index.words[p.id]))
-    base, epoch = req.base_url, sim.clock.epoch
-    search = f"{base}/search?" + urlencode({"q": q, "hl": hl or "", "gl": gl or "", "ceid": ceid or ""})
-    build = _rfc822(posts[0].created_at(epoch)) if posts else _rfc822(epoch)
-    title = f'"{q}" - Google News'
-    head = (
-        '<?xml version="1.0" encoding="UTF-8"?>\n'
-        '<rss xmlns:media="http://search.yahoo.com/mrss/" version="2.0"><channel>'
-        f"<generator>NFE/5.0</generator><title>{_xml(title)}</title>"
-        f"<link>{_xml(search)}</link><language>{_xml(hl or 'en-US')}</language>"
-        f"<lastBuildDate>{build}</lastBuildDate><description>Google News</description>\n"
-    )
-    items = [(p.id, _news_item(p, base, epoch)) for p in posts]
-    return _feed(items, posts, sim, head, "</channel></rss>\n", "application/xml; charset=utf-8")
-
-
-def _news_item(post: CorpusPost, base: str, epoch: datetime) -> str:
-    title = post.title or post.text
-    headline, _, publisher = title.rpartition(" - ")
-    if not headline:
-        headline, publisher = title, post.author
-    link = f"{base}/articles/{quote(post.id)}?oc=5"
-    description = (f'<a href="{html.escape(link)}" target="_blank">{html.escape(headline, quote=False)}</a>'
-                   f'&nbsp;&nbsp;<font color="#6f6f6f">{html.escape(publisher, quote=False)}</font>')
-    return (
-        f"<item><title>{_xml(title)}</title><link>{_xml(link)}</link>"
-        f'<guid isPermaLink="false">{_xml(post.id)}</guid>'
-        f"<pubDate>{_rfc822(post.created_at(epoch))}</pubDate>"
-        f"<description>{_xml(_charrefs(description))}</description>"
-        f'<source url="{_xml(publisher_url(publisher), attr=True)}">{_xml(publisher)}</source></item>\n'
-    )
-
-
-@route("GET", r"/tags/(?P<tag>[^/]+)\.rss")
-def mastodon_tag_rss(sim: "Simulator", req: Request) -> Response:
-    tag = unquote(req.params["tag"])
-    timeline = sim._index.mastodon_tags.get(tag.casefold())
-    posts = timeline.newest(req.offset_s, req.limit(20, 200)) if timeline else []
-    base, epoch = req.base_url, sim.clock.epoch
-    tag_url = f"{base}/tags/{quote(tag)}"
-    build = _rfc822(posts[0].created_at(epoch), gmt=False) if posts else _rfc822(epoch, gmt=False)
-    head = (
-        '<?xml version="1.0" encoding="UTF-8"?>\n'
-        '<rss xmlns:media="http://search.yahoo.com/mrss/" xmlns:webfeeds="http://webfeeds.org/rss/1.0" '
-        'version="2.0"><channel>'
-        f"<title>#{_xml(tag)}</title><description>Public posts tagged #{_xml(tag)}</description>"
-        f"<link>{_xml(tag_url)}</link><lastBuildDate>{build}</lastBuildDate>"
-        "<generator>Mastodon v4.2.1</generator>\n"
-    )
-    items = []
-    for post in posts:
-        url = _permalink(sim, base, post)
-        items.append((url, _mastodon_item(post, url, base, epoch)))
-    return _feed(items, posts, sim, head, "</channel></rss>\n", "application/rss+xml; charset=utf-8")
-
-
-def _mastodon_item(post: CorpusPost, url: str, base: str, epoch: datetime) -> str:
-    content = _paragraphs(post.text, lambda t: f"{base}/tags/{quote(t)}")
-    categories = "".join(f"<category>{_xml(t.casefold())}</category>" for t in dict.fromkeys(post.hashtags))
-    return (
-        f'<item><guid isPermaLink="true">{_xml(url)}</guid><link>{_xml(url)}</link>'
-        f"<pubDate>{_rfc822(post.created_at(epoch), gmt=False)}</pubDate>"
-        f"<description>{_xml(content)}</description>{categories}</item>\n"
-    )
-
-
-@route("GET", r"/r/(?P<sub>[A-Za-z0-9_]{2,21})/new/\.rss")
-def reddit_new_atom(sim: "Simulator", req: Request) -> Response:
-    sub = req.params["sub"]
-    posts = sim._index.platform("reddit").newest(req.offset_s, req.limit(25, 100))
-    base, epoch = req.base_url, sim.clock.epoch
-    updated = _iso(posts[0].created_at(epoch) if posts else epoch)
-    head = (
-        '<?xml version="1.0" encoding="UTF-8"?>\n'
-        '<feed xmlns="http://www.w3.org/2005/Atom" xmlns:media="http://search.yahoo.com/mrss/">'
-        f'<category term="{sub}" label="r/{sub}"/><updated>{updated}</updated>'
-        f"<id>/r/{sub}/new/.rss</id>"
-        f'<link rel="self" href="{_xml(f"{base}/r/{sub}/new/.rss", attr=True)}" type="application/atom+xml"/>'
-        f'<link rel="alternate" href="{_xml(f"{base}/r/{sub}/new", attr=True)}" type="text/html"/>'
-        f"<subtitle>Simulated r/{sub}</subtitle><title>{sub}</title>\n"
-    )
-    items = [(f"t3_{sim._index.reddit_id(p)}", _reddit_entry(sim, p, sub, base, epoch)) for p in posts]
-    return _feed(items, posts, sim, head, "</feed>\n", "application/atom+xml; charset=UTF-8")
-
-
-def _reddit_entry(sim: "Simulator", post: CorpusPost, sub: str, base: str, epoch: datetime) -> str:
-    link = _reddit_permalink(sim, base, sub, post)
-    user = f"{base}/user/{quote(post.author, safe='')}"
-    content = (
-        f'<!-- SC_OFF --><div class="md">{_paragraphs(post.text)}</div><!-- SC_ON --> &#32; submitted by &#32; '
-        f'<a href="{html.escape(user)}"> /u/{html.escape(post.author, quote=False)} </a> <br/> '
-        f'<span><a href="{html.escape(link)}">[link]</a></span> &#32; '
-        f'<span><a href="{html.escape(link)}">[comments]</a></span>'
-    )
-    when = _iso(post.created_at(epoch))
-    return (
-        f"<entry><author><name>/u/{_xml(post.author)}</name><uri>{_xml(user)}</uri></author>"
-        f'<category term="{sub}" label="r/{sub}"/>'
-        f'<content type="html">{_xml(_charrefs(content))}</content>'
-        f"<id>t3_{sim._index.reddit_id(post)}</id><link href=\"{_xml(link, attr=True)}\"/>"
-        f"<updated>{when}</updated><published>{when}</published>"
-        f"<title>{_xml(post.title or '')}</title></entry>\n"
-    )
-
-
-def atom_id(post: CorpusPost) -> str:
-    return f"urn:reaction-monitor:sim:{post.id}"
-
-
-@route("GET", r"/feeds/all\.atom")
-def all_atom(sim: "Simulator", req: Request) -> Response:
-    posts = sim._index.all.newest(req.offset_s, req.limit(200, 1000))
-    base, epoch = req.base_url, sim.clock.epoch
-    updated = _iso(posts[0].created_at(epoch) if posts else epoch)
-    head = (
-        '<?xml version="1.0" encoding="UTF-8"?>\n'
-        '<feed xmlns="http://www.w3.org/2005/Atom">'
-        "<title>reaction-monitor simulator: all posts</title>"
-        "<id>urn:reaction-monitor:sim:all</id>"
-        f'<link rel="self" href="{_xml(f"{base}/feeds/all.atom", attr=True)}"/>'
-        f"<updated>{updated}</updated><generator>reaction-monitor simulator</generator>\n"
-    )
-    rendered = _rendered_entries(sim)
-    items = []
-    for p in posts:
-        xml_text = rendered.get((p.id, base))
-        if xml_text is None:
-            xml_text = rendered[(p.id, base)] = _generic_entry(sim, p, base, epoch)
-        items.append((atom_id(p), xml_text))
-    return _feed(items, posts, sim, head, "</feed>\n", "application/atom+xml; charset=utf-8")
-
-
-# An entry never changes once published, and rendering one costs the server more than reading
-# it costs the collector: the ingest benchmark would otherwise measure the simulator.
-_rendered_entries = per_simulator(lambda sim: {})
-
-
-def _generic_entry(sim: "Simulator", post: CorpusPost, base: str, epoch: datetime) -> str:
-    when = _iso(post.created_at(epoch))
-    categories = "".join(f'<category term="{_xml(t, attr=True)}"/>' for t in dict.fromkeys(post.hashtags))
-    via = ""
-    if post.repost_of and post.repost_of in sim._index.seq:
-        original = sim.corpus[sim._index.seq[post.repost_of]]
-        via = f'<link rel="via" href="{_xml(_permalink(sim, base, original), attr=True)}"/>'
-    content = _paragraphs(post.text, lambda t: f"{base}/tags/{quote(t)}")
-    return (
-        f'<entry xml:lang="{_xml(post.lang, attr=True)}"><id>{atom_id(post)}</id>'
-        f"<title>{_xml(post.title or '')}</title>"
-        f"<author><name>{_xml(post.author)}</name></author>"
-        f'<link rel="alternate" href="{_xml(_permalink(sim, base, post), attr=True)}"/>{via}'
-        f"<published>{when}</published><updated>{when}</updated>"
-        f'<category term="{_xml(post.platform, attr=True)}" scheme="urn:reaction-monitor:platform"/>{categories}'
-        f'<content type="html">{_xml(content)}</content></entry>\n'
-    )
 
 
 # --- control family -----------------------------------------------------------------------------
@@ -847,8 +618,8 @@ class Simulator:
             faults = self._faults.to_json() if self._faults else None
             requests, served = self._requests, len(self._served)
         return {
-            "now": _iso(self.clock.epoch + timedelta(seconds=offset)),
-            "epoch": _iso(self.clock.epoch),
+            "now": iso(self.clock.epoch + timedelta(seconds=offset)),
+            "epoch": iso(self.clock.epoch),
             "offset_s": round(offset, 3),
             "speed": self.clock.speed,
             "paused": self.clock.paused,
@@ -941,7 +712,7 @@ class Simulator:
         if resp.cacheable and resp.status == 200:
             resp.headers["ETag"] = '"' + hashlib.sha256(resp.body).hexdigest()[:32] + '"'
             if resp.last_modified is not None:
-                resp.headers["Last-Modified"] = _rfc822(resp.last_modified)
+                resp.headers["Last-Modified"] = rfc822(resp.last_modified)
             if _not_modified(h.headers, resp.headers["ETag"], resp.last_modified):
                 return self._send(h, Response(status=304, headers=resp.headers), b"")
         body = resp.body[: len(resp.body) // 2] if truncate else resp.body
@@ -1054,7 +825,7 @@ def _print_banner(sim: Simulator) -> None:
     u = sim.url
     print(f"reaction-monitor simulator at {u}", flush=True)
     print(f"  {len(sim.corpus):,} posts over {SPAN_S // 3600} h, speed {sim.clock.speed:g}x, "
-          f"sim now {_iso(sim.clock.now())}")
+          f"sim now {iso(sim.clock.now())}")
     print(f"  Google News RSS   {u}/rss/search?q=Trump+Putin&hl=en-US&gl=US&ceid=US:en")
     print(f"  Mastodon tag RSS  {u}/tags/TrumpPutinBusiness.rss")
     print(f"  Mastodon API      {u}/api/v1/timelines/tag/TrumpPutin (another instance: "
@@ -1079,6 +850,7 @@ if __name__ == "__main__":
     raise SystemExit(monitor.simulate.main())
 
 # Endpoint families in monitor/sim/ register their routes when imported (they import this module).
+import monitor.sim.feeds  # noqa: E402,F401
 import monitor.sim.mastodon  # noqa: E402,F401
 import monitor.sim.bluesky  # noqa: E402,F401
 import monitor.sim.jetstream  # noqa: E402,F401

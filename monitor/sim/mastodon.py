@@ -36,7 +36,8 @@ from urllib.parse import quote, unquote, urlencode
 from monitor.corpus import CorpusPost
 from monitor.sim import per_simulator
 from monitor.sim.ratelimit import RateWindow
-from monitor.simulate import HttpError, Request, Response, _paragraphs, route
+from monitor.sim.markup import paragraphs
+from monitor.simulate import HttpError, Request, Response, route
 
 if TYPE_CHECKING:  # pragma: no cover
     from monitor.simulate import Simulator
@@ -269,7 +270,7 @@ def _status_fields(sim: "Simulator", root: str, name: str, seq: int, post: Corpu
         "favourites_count": post.engagement.likes,
         "quotes_count": 0,
         "edited_at": None,
-        "content": _paragraphs(post.text, lambda t: f"{root}/tags/{quote(t)}"),
+        "content": paragraphs(post.text, lambda t: f"{root}/tags/{quote(t)}"),
         "reblog": None,
         "application": None,
         "account": {

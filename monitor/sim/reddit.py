@@ -37,18 +37,15 @@ from urllib.parse import parse_qs, quote
 from monitor.corpus import CorpusPost
 from monitor.sim import per_simulator
 from monitor.sim.ratelimit import RateWindow
+from monitor.sim.feeds import _query_words, _reddit_entry
+from monitor.sim.markup import iso, paragraphs, xml_text
 from monitor.simulate import (
     DEFAULT_SUBREDDIT,
     Request,
     Response,
     _feed,
-    _iso,
-    _paragraphs,
-    _query_words,
-    _reddit_entry,
     _reddit_permalink,
     _WORD,
-    _xml,
     route,
 )
 
@@ -232,7 +229,7 @@ def _thing(sim: "Simulator", base: str, sub: str, post: CorpusPost, raw_json: bo
     reddit_id = sim._index.reddit_id(post)
     permalink = _reddit_permalink(sim, "", sub, post)
     text, title = post.text, post.title or ""
-    selftext_html = f'<!-- SC_OFF --><div class="md">{_paragraphs(text)}</div><!-- SC_ON -->' if text else None
+    selftext_html = f'<!-- SC_OFF --><div class="md">{paragraphs(text)}</div><!-- SC_ON -->' if text else None
     if not raw_json:  # Reddit's legacy JSON escapes these three in every string
         text, title = html.escape(text, quote=False), html.escape(title, quote=False)
         selftext_html = html.escape(selftext_html, quote=False) if selftext_html else None
@@ -262,12 +259,12 @@ def search_atom(sim: "Simulator", req: Request) -> Response:
     query = req.arg("q", "") or ""
     posts = _matching(sim, req, query)[: req.limit(25, 100)]
     base, epoch = req.base_url, sim.clock.epoch
-    updated = _iso(posts[0].created_at(epoch) if posts else epoch)
+    updated = iso(posts[0].created_at(epoch) if posts else epoch)
     head = (
         '<?xml version="1.0" encoding="UTF-8"?>\n'
         '<feed xmlns="http://www.w3.org/2005/Atom" xmlns:media="http://search.yahoo.com/mrss/">'
-        f"<updated>{updated}</updated><id>/search.rss?q={_xml(quote(query))}</id>"
-        f"<title>reddit.com: search results - {_xml(query)}</title>\n"
+        f"<updated>{updated}</updated><id>/search.rss?q={xml_text(quote(query))}</id>"
+        f"<title>reddit.com: search results - {xml_text(query)}</title>\n"
     )
     items = [(fullname(sim, p), _reddit_entry(sim, p, DEFAULT_SUBREDDIT, base, epoch)) for p in posts]
     return _feed(items, posts, sim, head, "</feed>\n", "application/atom+xml; charset=UTF-8")
