@@ -92,6 +92,8 @@ class Ingestor:
         self.topics = list(topics)
         self.topic_by_name = {t.name: t for t in self.topics}
         self.matcher = TopicMatcher(self.topics)
+        # Topics limited to some languages; most configs have none, and then nothing is filtered.
+        self._topic_langs = {t.name: set(langs) for t in self.topics if (langs := getattr(t, "languages", None))}
         self.scoring = scoring or ScoringPipeline()
         self.clock = clock
 
@@ -243,18 +245,17 @@ class Ingestor:
         if not posts:
             return []
         scores = self.scoring.score([p.text for p in posts], [p.raw.lang for p in posts])
+        limited = self._topic_langs
+        if not limited:
+            return list(zip(posts, scores))
         out = []
         for p, s in zip(posts, scores):
             # A topic limited to some languages keeps only posts in them (unknown passes).
-            p.topics = [t for t in p.topics if self._lang_ok(t, s.lang)]
+            if s.lang is not None:
+                p.topics = [t for t in p.topics if t not in limited or s.lang in limited[t]]
             if p.topics:
                 out.append((p, s))
         return out
-
-    def _lang_ok(self, topic: str, lang: str | None) -> bool:
-        t = self.topic_by_name.get(topic)
-        langs = getattr(t, "languages", None) if t is not None else None
-        return not langs or lang is None or lang in langs
 
     # --- store --------------------------------------------------------------------------
     def _insert_posts(self, conn: Connection, source: str, scored: list[tuple[Normalized, Any]], now: datetime) -> int:

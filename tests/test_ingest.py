@@ -248,3 +248,16 @@ def test_topic_links_point_at_their_own_posts(store, ingestor, first_id):
     for native_id, text, name in linked:
         assert text == f"post {native_id} #TrumpPutinBusiness" + (" #RussiaSanctions" * (int(native_id[2:]) % 2))
         assert name == "thaw" or (name == "sanctions" and int(native_id[2:]) % 2)
+
+
+def test_a_topic_limited_to_languages_keeps_only_posts_detected_in_them(store):
+    """The language is the detected one (no platform tag here); a post with no language passes."""
+    topics = [topic("ru_only", hashtags=["#Dmitriev"], keywords=["Dmitriev", "Дмитриев"], languages=["ru"]),
+              topic("any", hashtags=["#Dmitriev"], keywords=["Dmitriev", "Дмитриев"])]
+    ingestor = Ingestor(store, topics, clock=lambda: T0 + timedelta(hours=1))
+    posts = [post(1, "Дмитриев опять что-то сказал про санкции, всё это выглядит странно"),
+             post(2, "Dmitriev says the talks went really well and the deal is close"),
+             post(3, "🙂 😂 100%", tags=("Dmitriev",))]
+    assert ingestor.poll(Scripted(script=[Batch(posts=posts, state={}, status=200)])).new_posts == 3
+    by_topic = {name: sorted(p["native_id"] for p in store.posts(topic=name)) for name in ("ru_only", "any")}
+    assert by_topic == {"ru_only": ["1", "3"], "any": ["1", "2", "3"]}
