@@ -16,6 +16,7 @@ from __future__ import annotations
 import importlib.metadata
 import re
 import string
+from collections.abc import Sequence
 from typing import Any, Final
 
 from vaderSentiment.vaderSentiment import (
@@ -51,6 +52,7 @@ _NEGATE: Final = frozenset(NEGATE)
 _PUNCTUATION: Final = string.punctuation
 _SO_THIS: Final = ("so", "this")
 _ASTRAL: Final = r"[\U00010000-\U0010FFFF]"
+_MAX_TOKENS: Final = 200_000  # remembered tokens (a few tens of MB at most)
 
 
 def _negates(word_lower: str) -> bool:
@@ -81,7 +83,7 @@ def _words_in_idioms() -> frozenset[str]:
     return _idiom_words
 
 
-def _idiom_valence(valence: float, lowers: list[str], i: int) -> float:
+def _idiom_valence(valence: float, lowers: Sequence[str], i: int) -> float:
     """Stock `_special_idioms_check`, fed the word list lower-cased once instead of on every call."""
     w3, w2, w1, w0 = lowers[i - 3], lowers[i - 2], lowers[i - 1], lowers[i]
     words = _words_in_idioms()
@@ -176,6 +178,7 @@ class FastVader(SentimentIntensityAnalyzer):  # type: ignore[misc]
         self._emoji_re: re.Pattern[str] | None = re.compile("|".join(alternatives)) if alternatives else None
         # With no ASCII key (true of the bundled table), most posts need no look at all.
         self._ascii_has_no_emoji = not any(ch.isascii() for ch in singles)
+        self._tokens: dict[str, tuple[str, str, bool]] = {}
 
     def polarity_scores(self, text: Any) -> dict[str, float]:
         """The stock method's dict, to the bit: stored scores must not depend on which analyzer made them."""
@@ -186,9 +189,16 @@ class FastVader(SentimentIntensityAnalyzer):  # type: ignore[misc]
         text = text.strip()  # only whitespace, which nothing below sees, but it keeps the text the stock one
 
         # SentiText: split on whitespace, strip punctuation unless that leaves 2 characters or fewer (":)").
-        words = [stripped if len(stripped := token.strip(_PUNCTUATION)) > 2 else token for token in text.split()]
-        lowers = [word.lower() for word in words]
-        n_upper = sum(map(str.isupper, words))
+        # A token's word, its lower case and whether it is all capitals depend on the token alone, and
+        # tokens repeat from post to post, so they are remembered (`_token`).
+        known = self._tokens.get
+        entries = [known(token) or self._token(token) for token in text.split()]
+        words: tuple[str, ...] = ()
+        lowers: tuple[str, ...] = ()
+        n_upper = 0
+        if entries:
+            words, lowers, uppers = zip(*entries)
+            n_upper = sum(uppers)
         is_cap_diff = 0 < len(words) - n_upper < len(words)
 
         # Words outside the lexicon, boosters and the "kind" of "kind of" score an int 0, as in the stock code.
@@ -206,6 +216,14 @@ class FastVader(SentimentIntensityAnalyzer):  # type: ignore[misc]
             sentiments = self._but_check(words, sentiments)
         return _scores(sentiments, text)
 
+    def _token(self, token: str) -> tuple[str, str, bool]:
+        stripped = token.strip(_PUNCTUATION)
+        word = stripped if len(stripped) > 2 else token
+        if len(self._tokens) >= _MAX_TOKENS:
+            self._tokens.clear()  # a bound, not an eviction policy: the common words come straight back
+        entry = self._tokens[token] = (word, word.lower(), word.isupper())
+        return entry
+
     def _describe_emoji(self, match: re.Match[str]) -> str:
         char = match.group()
         description: str | None = self.emojis.get(char)
@@ -217,7 +235,7 @@ class FastVader(SentimentIntensityAnalyzer):  # type: ignore[misc]
             return " " + description
         return description
 
-    def _word_valence(self, i: int, words: list[str], lowers: list[str], is_cap_diff: bool) -> float:
+    def _word_valence(self, i: int, words: Sequence[str], lowers: Sequence[str], is_cap_diff: bool) -> float:
         """Stock `sentiment_valence` for a lexicon word, step by step, on the once-lowered word list."""
         lexicon = self.lexicon
         lower = lowers[i]

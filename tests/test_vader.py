@@ -361,3 +361,19 @@ def test_fuzz_with_custom_tables(custom_tables: tuple[str, str], rounding: str) 
     texts += [" ".join(rng.choice(extras + POSITIVE + NEGATIVE + FILLER) for _ in range(rng.randint(1, 9)))
               + rng.choice(["", "%", " ~", "!!", "?"]) for _ in range(4_000)]
     assert_same(stock, fast, texts + EDGE_CASES + ["100%", "%good", "a%b %% ~", "not meh", "no meh", "MEH good"])
+
+
+@verified_only
+def test_remembered_tokens_are_bounded_and_change_nothing(
+    stock: SentimentIntensityAnalyzer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Token results are remembered up to a bound; a small bound (cleared again and again) and a
+    warm memory must both give the stock scores."""
+    monkeypatch.setattr(monitor.vader, "_MAX_TOKENS", 50)
+    fast = FastVader()
+    texts = [clean_for_scoring(post.text) for post in load_corpus()][:600]
+    assert_same(stock, fast, texts)
+    assert 0 < len(fast._tokens) <= 50
+    monkeypatch.setattr(monitor.vader, "_MAX_TOKENS", 200_000)
+    assert_same(stock, fast, texts + texts)  # the second pass reads every token from memory
+    assert len(fast._tokens) > 500
