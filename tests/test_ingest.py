@@ -261,3 +261,53 @@ def test_a_topic_limited_to_languages_keeps_only_posts_detected_in_them(store):
     assert ingestor.poll(Scripted(script=[Batch(posts=posts, state={}, status=200)])).new_posts == 3
     by_topic = {name: sorted(p["native_id"] for p in store.posts(topic=name)) for name in ("ru_only", "any")}
     assert by_topic == {"ru_only": ["1", "3"], "any": ["1", "2", "3"]}
+
+
+@pytest.mark.postgres
+def test_two_collectors_storing_the_same_poll_at_once_store_it_once(pg_url):
+    """A collector that stalled past its lease can store the same items as the one that took the
+    lease over. PostgreSQL lets both transactions run: the later one must fail as a whole (the
+    unique key on source + native id), leaving every post and every bucket sum there once, and its
+    next poll must find the posts already stored."""
+    import threading
+
+    from monitor.store import Store
+
+    stores = [Store(pg_url), Store(pg_url)]
+    clock = lambda: T0 + timedelta(hours=1)  # noqa: E731
+    stalled, fast = Ingestor(stores[0], TOPICS, clock=clock), Ingestor(stores[1], TOPICS, clock=clock)
+    posts = [post(i, f"Dmitriev, take {i}: a good deal #TrumpPutinBusiness", i % 5) for i in range(30)]
+    other_done = threading.Event()
+    looked = threading.Event()
+    real_score = stalled._score
+
+    def stall_after_dedupe(batch):  # dedupe has run (and found nothing); now wait for the other
+        looked.set()
+        assert other_done.wait(30)
+        return real_score(batch)
+
+    stalled._score = stall_after_dedupe
+    errors: list[BaseException] = []
+
+    def run_stalled():
+        try:
+            stalled.store_batch(Scripted(), Batch(posts=posts, state={"n": 1}, status=200), T0)
+        except BaseException as exc:  # noqa: BLE001 - the test looks at it
+            errors.append(exc)
+
+    thread = threading.Thread(target=run_stalled)
+    thread.start()
+    assert looked.wait(30)
+    assert fast.store_batch(Scripted(), Batch(posts=posts, state={"n": 2}, status=200), T0).new_posts == 30
+    other_done.set()
+    thread.join(60)
+    assert len(errors) == 1 and "uq_post_source_native" in str(errors[0])
+
+    assert count(stores[0], Post) == 30 and count(stores[0], PostTopic) == 30
+    assert stores[0].sums("thaw").n == 30 and stores[0].sums("thaw", source="scripted").n == 30
+    assert stores[0].source_state("scripted")["state"] == {"n": 2}
+    stalled._score = real_score
+    again = stalled.store_batch(Scripted(), Batch(posts=posts, state={"n": 3}, status=200), T0)
+    assert again.new_posts == 0 and again.duplicates == 30 and stores[0].sums("thaw").n == 30
+    for s in stores:
+        s.close()
