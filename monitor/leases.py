@@ -6,6 +6,11 @@ databases make atomic: PostgreSQL re-checks the condition on the row a concurren
 committed, SQLite has one writer at a time. A running collector renews its leases well before
 they expire; one that dies simply stops renewing, and after `LEASE_TTL` another takes over where
 the stored cursor left off. A clean stop hands its sources back at once.
+
+Expiry is a comparison of times written by different collectors, so they must read one clock:
+on PostgreSQL (where collectors on several machines meet) that is the server's `now()`, so a
+collector whose own clock is off cannot take a live lease or lose its own early; SQLite is only
+shared on one machine, whose clock every collector reads.
 """
 
 from __future__ import annotations
@@ -16,10 +21,10 @@ import socket
 from collections.abc import Callable
 from datetime import datetime, timedelta
 
-from sqlalchemy import or_, select, update
+from sqlalchemy import Connection, func, or_, select, update
 
 from monitor.models import SourceState
-from monitor.store import Store
+from monitor.store import Store, utcnow
 
 __all__ = ["LEASE_TTL", "Leases", "collector_id"]
 
@@ -32,16 +37,26 @@ def collector_id() -> str:
 
 
 class Leases:
-    def __init__(self, store: Store, owner: str, clock: Callable[[], datetime], ttl: timedelta = LEASE_TTL):
+    """`clock=None` (what a collector uses) reads the database's clock; tests pass their own."""
+
+    def __init__(self, store: Store, owner: str, clock: Callable[[], datetime] | None = None,
+                 ttl: timedelta = LEASE_TTL):
         self.store = store
         self.owner = owner
         self.clock = clock
         self.ttl = ttl
 
+    def _now(self, conn: Connection) -> datetime:
+        if self.clock is not None:
+            return self.clock()
+        if conn.dialect.name == "postgresql":
+            return conn.execute(select(func.now())).scalar_one()  # type: ignore[no-any-return]
+        return utcnow()
+
     def acquire(self, source: str) -> bool:
         """Take (or renew) the lease on `source`; False while another live collector holds it."""
-        now = self.clock()
         with self.store.write() as conn:
+            now = self._now(conn)
             result = conn.execute(
                 update(SourceState)
                 .where(SourceState.source == source,
@@ -52,8 +67,8 @@ class Leases:
 
     def renew(self) -> set[str]:
         """Extend every lease this collector still holds; returns those sources."""
-        now = self.clock()
         with self.store.write() as conn:
+            now = self._now(conn)
             conn.execute(update(SourceState).where(SourceState.lease_owner == self.owner)
                          .values(lease_expires_at=now + self.ttl))
             return set(conn.execute(select(SourceState.source)

@@ -85,7 +85,8 @@ class Collector:
         self._stopped = threading.Event()
         self._streams: dict[str, tuple[threading.Thread, threading.Event]] = {}
         self._streams_lock = threading.Lock()
-        self.leases = Leases(store, collector_id(), clock)
+        # The real clock means the database's (one clock for every collector); a test's is its own.
+        self.leases = Leases(store, collector_id(), None if clock is utcnow else clock)
         store.sync_sources(config.sources)
         self.alerts = AlertMonitor(config, store, clock=clock) if config.alerts.enabled else None
 

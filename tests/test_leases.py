@@ -167,3 +167,32 @@ def test_status_names_the_collector_polling_each_source(two, store, config):
     assert sources["tags"]["collector"] is None  # nobody has polled it
     a.leases.release()
     assert {s["name"]: s for s in build_status(store, config)["sources"]}["all"]["collector"] is None
+
+
+@pytest.mark.postgres
+def test_on_postgresql_leases_run_on_the_servers_clock(pg_url, config, monkeypatch):
+    """Collectors on several machines share PostgreSQL: a collector whose own clock runs ten
+    minutes ahead (or behind) neither takes a live lease nor loses its own early."""
+    import monitor.leases as leases_mod
+    from monitor.leases import Leases
+
+    store = Store(pg_url)
+    store.sync_sources(config.sources)
+    with store.read() as conn:
+        server_now = conn.execute(select(func.now())).scalar_one()
+    a, b = Leases(store, "a"), Leases(store, "b")
+    assert a.acquire("all")
+    expires = store.source_state("all")["lease_expires_at"]
+    assert abs((expires - (server_now + LEASE_TTL)).total_seconds()) < 30
+
+    for skew in (timedelta(minutes=10), -timedelta(minutes=10)):
+        monkeypatch.setattr(leases_mod, "utcnow", lambda skew=skew: utcnow() + skew)
+        assert not b.acquire("all")  # ahead: the lease is not seen as expired
+        assert a.renew() == {"all"}  # behind: the renewal does not write an expiry in the past
+        assert store.source_state("all")["lease_owner"] == "a"
+        assert store.source_state("all")["lease_expires_at"] > utcnow()
+    # the local clock is not what decides; with the server's time past the expiry, B takes it
+    with store.write() as conn:
+        conn.exec_driver_sql("UPDATE source_state SET lease_expires_at = now() - interval '1 second'")
+    assert b.acquire("all") and store.source_state("all")["lease_owner"] == "b"
+    store.close()
