@@ -106,8 +106,23 @@ class BulkInsert:
                     values[i] = proc(values[i])
                 converted.append(tuple(values))
             rows = converted
+        if conn.dialect.name == "postgresql" and not self.on_conflict:
+            self._copy(conn, rows)
+            return
         for start in range(0, len(rows), chunk):
             conn.exec_driver_sql(sql, list(rows[start:start + chunk]))
+
+    def _copy(self, conn: Connection, rows: Sequence[tuple[Any, ...]]) -> None:
+        """PostgreSQL: plain inserts as one COPY, in the same transaction. An executemany, even
+        pipelined, had the server take ~50-90 µs a post row; COPY takes a few. A duplicate key
+        still fails the whole COPY, as it failed the whole executemany."""
+        quote = conn.dialect.identifier_preparer.quote
+        statement = f"COPY {quote(self.table.name)} ({', '.join(quote(c) for c in self.columns)}) FROM STDIN"
+        dbapi = conn.connection.dbapi_connection
+        with dbapi.cursor() as cur, cur.copy(statement) as copy:  # type: ignore[union-attr]
+            write = copy.write_row
+            for row in rows:
+                write(row)
 
 
 def select_in(conn: Connection, sql: str, values: Sequence[Any], *, before: tuple[Any, ...] = (),
@@ -118,6 +133,13 @@ def select_in(conn: Connection, sql: str, values: Sequence[Any], *, before: tupl
     Dedupe asks this twice per poll for a thousand keys; SQLAlchemy's expanding IN rendered and
     processed every value again on each call, at several times the cost of the look-up itself.
     """
+    if conn.dialect.name == "postgresql" and "IN ({marks})" in sql:
+        # One array parameter: the statement text stays the same whatever the number of values, and
+        # the plan psycopg's prepared statement settles on still uses the index. With hundreds of
+        # placeholders the server's generic plan scanned the table and compared every row with
+        # every value (measured: ~300 µs per value on a 15,000-post table, against ~15).
+        statement = sql.replace("IN ({marks})", "= ANY(%s)").format(mark="%s")
+        return [tuple(r) for r in conn.exec_driver_sql(statement, (*before, list(values))).fetchall()]
     mark = "?" if conn.dialect.paramstyle == "qmark" else "%s"
     out: list[tuple[Any, ...]] = []
     for start in range(0, len(values), chunk):

@@ -48,6 +48,22 @@ def bucket_start(dt: datetime, width_s: int = BUCKET_WIDTH_S) -> int:
     return ts - ts % width_s
 
 
+def _custom_plans(dbapi_conn: Any, _record: Any) -> None:
+    """Plan every statement for its own parameters (PostgreSQL >= 12).
+
+    psycopg prepares a statement once it has run five times, and PostgreSQL may then switch to a
+    generic plan. For ingest's look-ups of a thousand ids at once, that plan scanned the posts and
+    compared each with every id (measured: ~150 ms a look-up on a 7,000-post table, 2 ms planned for
+    the ids at hand). Planning an insert or a look-up is cheap next to that.
+    """
+    try:
+        with dbapi_conn.cursor() as cur:
+            cur.execute("SET plan_cache_mode = force_custom_plan")
+        dbapi_conn.commit()
+    except Exception:  # noqa: BLE001 - an older server: its default planning stays
+        dbapi_conn.rollback()
+
+
 def make_engine(url: str) -> Engine:
     """An engine tuned for one writer and many readers.
 
@@ -57,7 +73,10 @@ def make_engine(url: str) -> Engine:
     """
     sa_url = make_url(url)
     if sa_url.get_backend_name() != "sqlite":
-        return create_engine(url, pool_pre_ping=True, future=True)
+        engine = create_engine(url, pool_pre_ping=True, future=True)
+        if sa_url.get_backend_name() == "postgresql":
+            event.listen(engine, "connect", _custom_plans)
+        return engine
     if sa_url.database and sa_url.database != ":memory:":
         Path(sa_url.database).expanduser().parent.mkdir(parents=True, exist_ok=True)
     engine = create_engine(url, connect_args={"timeout": 30, "check_same_thread": False})

@@ -5,6 +5,8 @@ one post's history in two."""
 from __future__ import annotations
 
 import random
+
+import pytest
 from datetime import datetime, timedelta, timezone
 
 from sqlalchemy import insert, select, text
@@ -59,3 +61,27 @@ def test_bulk_rows_equal_orm_rows(store: Store) -> None:
     assert bulk == orm
     assert raw["bulk"] == raw["orm"]
     assert bulk["created_at"] == created and bulk["fetched_at"] == fetched
+
+
+@pytest.mark.postgres
+def test_postgresql_plans_each_id_look_up_for_its_own_ids(pg_url: str) -> None:
+    """psycopg prepares a statement after five runs and PostgreSQL may then keep one generic plan;
+    for a look-up of hundreds of ids on a table whose statistics are stale (a new store filling
+    fast) that plan compared every post with every id. Every look-up must be planned for its ids."""
+    from monitor.bulk import select_in
+    from monitor.ingest import _NATIVE_IDS
+
+    store = Store(pg_url)
+    when = datetime(2026, 3, 16, 9, 0, tzinfo=timezone.utc)
+    rows = [tuple(["s", f"id-{i}", f"https://a.test/{i}", None, None, None, "text", "en", [], when, when,
+                   0, 0, None, None, None, None, None, None]) for i in range(3000)]
+    with store.write() as conn:
+        BulkInsert(Post.__table__, COLUMNS)(conn, rows)
+    with store.write() as conn:
+        for k in range(20):  # psycopg prepares after 5 runs, PostgreSQL weighs a generic plan after 5 more
+            found = select_in(conn, _NATIVE_IDS, [f"id-{i}" for i in range(k, 3000, 6)], before=("s",))
+            assert len(found) == len(range(k, 3000, 6))
+        plans = conn.exec_driver_sql("SELECT generic_plans, custom_plans FROM pg_prepared_statements "
+                                     "WHERE statement LIKE 'SELECT native_id, id FROM post%%'").all()
+    store.close()
+    assert plans and all(generic == 0 and custom > 0 for generic, custom in plans), plans
