@@ -445,8 +445,21 @@ _BUCKET_ROWS = BulkInsert(Bucket.__table__, _BUCKET_COLUMNS, on_conflict=(
 
 
 def upsert_buckets(conn: Connection, rows: list[dict[str, Any]]) -> None:
-    """Add sums into existing buckets (INSERT … ON CONFLICT DO UPDATE), one statement per batch."""
-    _BUCKET_ROWS(conn, [tuple(r[c] for c in _BUCKET_COLUMNS) for r in rows])
+    """Add sums into existing buckets (INSERT … ON CONFLICT DO UPDATE), one statement per batch.
+
+    Rows for the same bucket are added up first: one statement may not update a row twice.
+    """
+    merged: dict[tuple[Any, ...], list[Any]] = {}
+    for r in rows:
+        key = (r["topic"], r["source"], r["start_ts"], r["width_s"])
+        found = merged.get(key)
+        if found is None:
+            merged[key] = [r[c] for c in _SUMS] + [r["incomplete"]]
+        else:
+            for i, c in enumerate(_SUMS):
+                found[i] += r[c]
+            found[-1] = found[-1] or r["incomplete"]
+    _BUCKET_ROWS(conn, [(*key, *values) for key, values in merged.items()])
 
 
 __all__ = ["Ingestor", "Normalized", "PollOutcome", "normalize", "upsert_buckets"]

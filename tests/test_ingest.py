@@ -311,3 +311,27 @@ def test_two_collectors_storing_the_same_poll_at_once_store_it_once(pg_url):
     assert again.new_posts == 0 and again.duplicates == 30 and stores[0].sums("thaw").n == 30
     for s in stores:
         s.close()
+
+
+def test_bucket_upserts_add_up_repeated_keys_and_calls_in_one_transaction(store):
+    """One statement cannot update a bucket twice, so repeated keys are added up first; and a
+    second upsert in the same transaction (PostgreSQL stages rows in a temporary table) adds only
+    its own rows."""
+    from monitor.ingest import upsert_buckets
+
+    def row(n_pos, sum_pos, engagement=0, incomplete=False, start=1_774_000_000):
+        return {"topic": "thaw", "source": "s", "start_ts": start, "width_s": 60, "n_neg": 0, "n_neu": 0,
+                "n_pos": n_pos, "sum_neg": 0.0, "sum_neu": 0.0, "sum_pos": sum_pos, "sum_sq": sum_pos ** 2,
+                "n_unscored": 0, "engagement": engagement, "incomplete": incomplete}
+
+    with store.write() as conn:
+        upsert_buckets(conn, [row(1, 0.5), row(2, 0.75, engagement=3), row(1, 0.25, start=1_774_000_060)])
+        upsert_buckets(conn, [row(1, 0.5, incomplete=True)])
+    with store.write() as conn:
+        upsert_buckets(conn, [row(4, 1.0, engagement=1)])
+    with store.read() as conn:
+        got = {r.start_ts: r for r in conn.execute(select(Bucket)).all()}
+    first = got[1_774_000_000]
+    assert (first.n_pos, first.sum_pos, first.engagement, first.incomplete) == (8, 2.75, 4, True)
+    assert first.sum_sq == pytest.approx(0.25 + 0.5625 + 0.25 + 1.0)
+    assert (got[1_774_000_060].n_pos, got[1_774_000_060].sum_pos) == (1, 0.25)
