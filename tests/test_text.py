@@ -183,6 +183,31 @@ def test_fast_html_path_agrees_with_html_parser_on_generated_markup() -> None:
     assert used > 5_000  # the fast path is taken for most simple markup, not declined wholesale
 
 
+_PLAIN_TAG = (  # the tag pattern as first written, without possessive quantifiers
+    r"<!--(?![->])(?:(?!--)[^<>])*--\s*>|<(/?)([A-Za-z][A-Za-z0-9]*)"
+    r"((?:\s+[^\s\"'=<>/]+(?:\s*=\s*(?:\"[^\"]*\"|'[^']*'|[^\s\"'=<>`]+))?)*)\s*(/?)>"
+)
+_TAG_EDGES = ["<a b >", "<a b c/d>", "<a href=/x/>", "<a href=/x/ >", "<a b='x' c=\"y\"/>", "<a b = x>", "<a b= >",
+              "<a =x>", "<a b=x\"y>", "<a\tb\n=\n'c'>", "</a  >", "<a b/>", "<a b/ >", "<a/b>", "<a b=`x`>",
+              "<!-- x -- >", "<!--- x -->", "<!-- <x> -->", "<br/ >", "=", "\"", "'", "/", "`", "-->", "<!--"]
+
+
+def test_possessive_tag_pattern_splits_as_the_plain_one() -> None:
+    """The tag pattern gives nothing back once matched (cheaper to scan); it must still cut markup
+    exactly where the plain pattern did."""
+    import random
+    import re
+
+    from monitor.text import _SIMPLE_TAG
+
+    plain = re.compile(_PLAIN_TAG)
+    rng = random.Random(7)
+    pieces = _HTML_PIECES + _TAG_EDGES
+    for _ in range(30_000):
+        markup = "".join(rng.choice(pieces) for _ in range(rng.randint(1, 12)))
+        assert _SIMPLE_TAG.split(markup) == plain.split(markup), markup
+
+
 def test_whitespace_tidy_matches_the_regex_definition() -> None:
     """_tidy collapses spaces with str.split; the definition it must keep is these three regexes."""
     import random
