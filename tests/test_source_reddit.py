@@ -222,6 +222,20 @@ def test_slows_down_before_the_rate_limit(sim, http):
     assert second.posts == [] and requests == [] and any("waiting until" in n for n in second.notes)
 
 
+def test_a_restarted_collector_still_waits_for_the_reset(sim, http):
+    """The window is saved with the poll: a new process does not spend the last requests."""
+    sim_reddit.set_rate_limit(sim, 3)
+    first = source(sim, http, page_size=5).fetch({}, ctx(sim, timedelta(hours=12)))
+    assert first.state["rate"]["remaining"] <= 2
+    requests = counting(http)
+    second = source(sim, http, page_size=5).fetch(first.state, ctx(sim, timedelta(hours=12)))  # a new process
+    assert second.posts == [] and any("waiting until" in n for n in second.notes)
+    assert [r for r in requests if "access_token" not in r.url.path] == []  # no listing asked for
+    # a state from an older version, or edited by hand, is no reason to stop
+    third = source(sim, http, page_size=5).fetch({**first.state, "rate": {"remaining": "x"}}, ctx(sim))
+    assert third.status == 200 and isinstance(third.state["rate"]["remaining"], float)  # it asked, and saved anew
+
+
 def test_429_names_the_reset_time(sim, http):
     sim_reddit.set_rate_limit(sim, 1, window_s=300)
     source(sim, http).fetch({}, ctx(sim))

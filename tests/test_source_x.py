@@ -188,6 +188,17 @@ def test_slows_down_before_the_rate_limit(sim, http):
     assert sim.status()["requests"] == served, "no request is made while waiting for the reset"
 
 
+def test_a_restarted_collector_still_waits_for_the_reset(sim, http):
+    """The window is saved with the poll: a new process does not spend the last requests."""
+    sim_x.set_rate_limit(sim, 3)
+    first = source(sim, http, page_size=10).fetch({}, ctx(sim, timedelta(hours=6)))
+    assert first.state["rate"]["remaining"] <= 2
+    served = sim.status()["requests"]
+    second = source(sim, http, page_size=10).fetch(first.state, ctx(sim, timedelta(hours=6)))  # a new process
+    assert second.posts == [] and any("waiting until" in n for n in second.notes)
+    assert sim.status()["requests"] == served
+
+
 def test_429_names_the_reset_time_from_the_header(sim, http):
     sim_x.set_rate_limit(sim, 1, window_s=600)
     source(sim, http).fetch({}, ctx(sim))

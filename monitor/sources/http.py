@@ -9,6 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from email.utils import parsedate_to_datetime
+from typing import Any
 
 import httpx
 
@@ -67,6 +68,26 @@ class RateBudget:
         if self.reset_at is None:
             return None
         return max(0.0, (self.reset_at - (now or datetime.now(timezone.utc))).total_seconds())
+
+    # The window outlives the process: a collector restarted near the limit must not spend the
+    # last requests (and meet a 429) before its first answer tells it the window again. So the
+    # budget travels in the source's stored state, saved with the poll that read it.
+    def restore(self, state: dict[str, Any]) -> None:
+        saved = state.get("rate")
+        if self.reset_at is not None or not isinstance(saved, dict):
+            return
+        try:
+            remaining, reset_at = float(saved["remaining"]), datetime.fromisoformat(saved["reset_at"])
+        except (KeyError, TypeError, ValueError):
+            return  # a state written by hand or by an older version: the next answer will say
+        if reset_at.tzinfo is not None:
+            self.set(remaining, reset_at)
+
+    def into(self, batch: Any) -> Any:
+        """`batch` with this budget in the state it saves."""
+        if self.remaining is not None and self.reset_at is not None:
+            batch.state = {**batch.state, "rate": {"remaining": self.remaining, "reset_at": self.reset_at.isoformat()}}
+        return batch
 
 
 def describe_status(what: str, status: int) -> str:

@@ -183,6 +183,10 @@ class RedditSource(Source):
         return "r/" + "+".join(self.settings.subreddits) if self.settings.subreddits else "Reddit search"
 
     def fetch(self, state: dict[str, Any], ctx: PollContext) -> Batch:
+        self._budget.restore(state)  # after a restart, the window the last poll saw
+        return self._budget.into(self._fetch(state, ctx))
+
+    def _fetch(self, state: dict[str, Any], ctx: PollContext) -> Batch:
         """New posts, newest first, through `before=<fullname>` of the newest post seen (the anchor).
 
         `before` pages forward from the anchor in steps of `page_size`, so a burst is read in

@@ -200,6 +200,10 @@ class XSource(Source):
         self._budget = http.RateBudget()
 
     def fetch(self, state: dict[str, Any], ctx: PollContext) -> Batch:
+        self._budget.restore(state)  # after a restart, the window the last poll saw
+        return self._budget.into(self._fetch(state, ctx))
+
+    def _fetch(self, state: dict[str, Any], ctx: PollContext) -> Batch:
         token = self._token()
         if not self.query:
             raise SourceError("no X query: the source serves no topic with hashtags or keywords; set 'query:'")
