@@ -90,7 +90,6 @@ class Ingestor:
                  clock: Callable[[], datetime] = utcnow):
         self.store = store
         self.topics = list(topics)
-        self.topic_by_name = {t.name: t for t in self.topics}
         self.matcher = TopicMatcher(self.topics)
         # Topics limited to some languages; most configs have none, and then nothing is filtered.
         self._topic_langs = {t.name: set(langs) for t in self.topics if (langs := getattr(t, "languages", None))}

@@ -30,7 +30,8 @@ class Score(NamedTuple):
 
     An unscored post (no scorer for its language, or no language) has every number None and
     scorer None, so that it is counted but never averaged in as 0. A named tuple, not a frozen
-    dataclass: one is made for every post, and a frozen dataclass costs four times as much.
+    dataclass: one is made for every post, and a frozen dataclass costs three times as much
+    (measured: 1.2 µs against 0.37).
     """
 
     compound: float | None
