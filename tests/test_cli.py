@@ -7,6 +7,7 @@ import os
 import signal
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 
@@ -116,16 +117,27 @@ def test_run_headless_stops_cleanly_on_signals(good, tmp_path, sig):
     env = dict(os.environ, MONITOR_CONFIG=str(good), MONITOR_DB_URL=f"sqlite:///{tmp_path}/m.db")
     proc = subprocess.Popen([sys.executable, "-m", "monitor", "run", "--headless"], env=env,
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, stdin=subprocess.DEVNULL)
-    deadline = time.monotonic() + 20
-    db = tmp_path / "m.db"
-    while time.monotonic() < deadline and not db.exists():
-        time.sleep(0.1)
-    time.sleep(1.5)
+    # Signal only once the first poll has said what it stored: a fixed sleep raced the poll on a
+    # loaded machine. The reader thread keeps draining stderr so the child never blocks on it.
+    lines: list[str] = []
+    collected = threading.Event()
+
+    def read() -> None:
+        assert proc.stderr is not None
+        for line in proc.stderr:
+            lines.append(line)
+            if "new post(s)" in line:
+                collected.set()
+
+    reader = threading.Thread(target=read, daemon=True)
+    reader.start()
+    assert collected.wait(120), "".join(lines)
     proc.send_signal(sig)
-    out, err = proc.communicate(timeout=30)
+    proc.wait(timeout=30)
+    reader.join(timeout=10)
+    err = "".join(lines)
     assert proc.returncode == 0, err
     assert "Traceback" not in err and "stopped cleanly" in err
-    assert "new post(s)" in err  # it did collect, and said so on stderr
 
 
 def test_db_upgrade(tmp_path):

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import random
-import time
 from dataclasses import dataclass, field
 
 import pytest
@@ -109,14 +108,19 @@ def test_no_topics_and_empty_topics() -> None:
     assert TopicMatcher([Topic("empty")]).match_all() == ["empty"]
 
 
-def test_ten_thousand_posts_three_topics_is_fast(matcher: TopicMatcher) -> None:
+def test_ten_thousand_generated_posts_match_as_a_plain_search_would(matcher: TopicMatcher) -> None:
+    """The matcher's speed is measured in benchmarks/; here its answers on a large mixed set."""
     rng = random.Random(3)
     words = ("the a trump putin meeting deal wild lol russia sanctions dmitriev said today news "
              "#TrumpPutin #news crypto great bad not happy https://example.org/a#b").split()
     posts = [" ".join(rng.choice(words) for _ in range(rng.randint(5, 25))) for _ in range(10_000)]
-    start = time.perf_counter()
-    hits = sum(bool(matcher.match(p, ("news",), "en")) for p in posts)
-    elapsed = time.perf_counter() - start
-    print(f"match: 10k posts x 3 topics in {elapsed:.3f} s")
-    assert hits > 1000
-    assert elapsed < 0.6  # about 0.1 s on one core; generous for a loaded CI machine
+
+    def expected(post: str) -> list[str]:
+        words = post.split()
+        pairs = set(zip(words, words[1:], strict=False))
+        summit = "#TrumpPutin" in words or "dmitriev" in words or ("russia", "sanctions") in pairs
+        return [name for name, hit in (("summit", summit), ("sanctions", "russia" in words)) if hit]
+
+    got = [matcher.match(p, ("news",), "en") for p in posts]
+    assert got == [expected(p) for p in posts]
+    assert 1000 < sum(map(bool, got)) < 10_000

@@ -204,10 +204,13 @@ def test_server_trouble_is_an_error_in_words(simulator, http, creds, fault, word
 
 def test_a_timeout_is_an_error_in_words(simulator, creds):
     ctx = at(simulator, END)
-    with make_client(timeout=0.3) as client:
-        src = source(simulator, client, timeout="0.3s")
+    # The log-in gets the default timeout so a loaded machine cannot fail it early; only the search
+    # is held, and every request is held (count=None) so no retry can slip through.
+    with make_client(timeout=5) as client:
+        src = source(simulator, client)
         src._ensure_session()
-        simulator.set_faults(latency_s=2.0, count=1)
+        src.settings = src.settings.model_copy(update={"timeout": timedelta(seconds=0.5)})
+        simulator.set_faults(latency_s=10.0, count=None)
         with pytest.raises(SourceError, match="did not answer in time"):
             src.fetch({}, ctx)
 
