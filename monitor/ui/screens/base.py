@@ -47,3 +47,8 @@ class MainScreen(Screen):
 
     def on_screen_resume(self) -> None:
         self.dash.view_shown(self)
+
+    def on_chart_resized(self) -> None:
+        """Charts choose their bucket width from their own width, and the first layout of a screen
+        can land after its first snapshot: draw again once the new size is laid out."""
+        self.call_after_refresh(self.dash.redraw)

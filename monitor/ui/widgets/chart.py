@@ -8,6 +8,7 @@ from typing import Literal
 
 from rich.text import Text
 from textual.app import RenderResult
+from textual.message import Message
 from textual.widget import Widget
 
 from monitor.ui import charts
@@ -41,6 +42,13 @@ class Chart(Widget):
         self._series: Series | None = None
         self._palette = Palette()
         self._now: datetime | None = None
+
+    class Resized(Message):
+        """The layout gave the chart a new size: the screen re-derives what depends on it (the
+        bucket width in its title, the room left for post text) from the same snapshot."""
+
+    def on_resize(self) -> None:
+        self.post_message(self.Resized())
 
     def show(self, series: Series | None, palette: Palette, now: datetime | None) -> None:
         self._series, self._palette, self._now = series, palette, now
