@@ -158,6 +158,22 @@ def test_non_english_is_stored_and_counted_but_unscored(store, ingestor):
     assert sums.n_unscored == 1 and sums.n == 1 and sums.total == 2
 
 
+def test_engagement_of_unscored_posts_counts_in_the_buckets(store, ingestor):
+    """Engagement is about attention, not sentiment: a Russian post nobody scores still drew its
+    likes, and the bucket sums (what every view reads) must hold all of them."""
+    ingestor.poll(Scripted(script=[Batch(posts=[
+        post(1, "Это ужасная сделка, позор для всей страны #ТрампПутин", engagement=40),
+        post(2, "What a fantastic, hopeful deal #TrumpPutinBusiness", engagement=2),
+    ], state={})]))
+    stored = {p["native_id"]: p for p in store.posts()}
+    assert stored["1"]["compound"] is None and stored["1"]["engagement"] == 40
+    with store.read() as conn:
+        for source in ("scripted", "*"):
+            total = conn.execute(select(func.sum(Bucket.engagement)).where(
+                Bucket.topic == "thaw", Bucket.source == source)).scalar_one()
+            assert total == 42, source
+
+
 def test_a_failure_inside_the_transaction_stores_nothing(store, ingestor, monkeypatch):
     src = Scripted(script=[Batch(posts=[post(1, "#TrumpPutinBusiness a")], state={"cursor": "new"}),
                            Batch(posts=[post(1, "#TrumpPutinBusiness a")], state={"cursor": "new"})])
