@@ -193,9 +193,7 @@ def _key(url: str, tag: str) -> str:
 
 
 def _edge_for(stream: paging.Stream, newest: dict[str, Any] | None) -> float:
-    """A range above a known newest id is bounded by that id (`since_id`); its time is only shown."""
-    at = iso_time((newest or {}).get("at"))
-    return at.timestamp() if at is not None else 0.0
+    return paging.position_time(newest) or 0.0
 
 
 def _soonest(values: list[float | None]) -> float | None:

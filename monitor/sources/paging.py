@@ -269,6 +269,10 @@ def _apply(ledger: Ledger, stream: Stream, rng: Range, page: Page, seen: set[str
                 older.above += fresh
     if first and page.newest is not None:
         ledger.newest[stream.key] = page.newest
+    elif first and stream.key not in ledger.newest and page.cont is None:
+        # Nothing at all in the stream's window yet: "new" means newer than the edge it reached
+        # until a post is seen (never our clock: a platform's may differ from it).
+        ledger.newest[stream.key] = {"at": datetime.fromtimestamp(rng.edge_at, timezone.utc).isoformat()}
     if page.lost is not None:
         start, end, reason = page.lost
         ledger.record_gap(rng, start, end, reason, now_s)
@@ -341,6 +345,20 @@ def _clock(ts: float, now: datetime) -> str:
 def hhmm(when: datetime, now: datetime) -> str:
     """A time in a gap's sentence, with the date when it is not today."""
     return _clock(when.timestamp(), now)
+
+
+def position_time(newest: dict[str, Any] | None) -> float | None:
+    """The time of a stream's newest position (UNIX seconds), however the source wrote it."""
+    at = (newest or {}).get("at")
+    if isinstance(at, (int, float)):
+        return float(at)
+    if isinstance(at, str):
+        try:
+            when = datetime.fromisoformat(at.replace("Z", "+00:00"))
+        except ValueError:
+            return None
+        return (when if when.tzinfo else when.replace(tzinfo=timezone.utc)).timestamp()
+    return None
 
 
 def _dict_or_none(value: Any) -> dict[str, Any] | None:

@@ -355,8 +355,7 @@ _ALTERNATES = 3  # older fullnames of a page kept to resume from should its last
 
 
 def _edge_for(stream: paging.Stream, newest: dict[str, Any] | None) -> float:
-    at = (newest or {}).get("at")
-    return float(at) if isinstance(at, (int, float)) else 0.0
+    return paging.position_time(newest) or 0.0
 
 
 class _ListingReader:

@@ -305,8 +305,7 @@ def _adopt_old_cursor(state: dict[str, Any], ledger: paging.Ledger) -> None:
 
 
 def _edge_for(stream: paging.Stream, newest: dict[str, Any] | None) -> float:
-    at = _when((newest or {}).get("at"))
-    return at.timestamp() if at is not None else 0.0
+    return paging.position_time(newest) or 0.0
 
 
 class _SearchReader:
