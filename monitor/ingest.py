@@ -40,6 +40,7 @@ log = logging.getLogger(__name__)
 
 IN_CHUNK = 500  # bound the size of IN (...) lists: SQLite's variable limit, PostgreSQL's planner
 MAX_GAP_MINUTES = 7 * 24 * 60  # how far back a failure marks buckets incomplete
+MAX_SPAN_MINUTES = 31 * 24 * 60  # how far back a span a platform could not serve is marked
 
 
 @dataclass(slots=True)
@@ -389,7 +390,8 @@ class Ingestor:
         """Flag every minute since the last attempt (or of a span the platform could not serve)
         as incomplete for the topics this source serves."""
         now = self.clock()
-        first = max(bucket_start(since), bucket_start(now - timedelta(minutes=MAX_GAP_MINUTES)))
+        horizon = MAX_GAP_MINUTES if until is None else MAX_SPAN_MINUTES
+        first = max(bucket_start(since), bucket_start(now - timedelta(minutes=horizon)))
         last = bucket_start(min(until, now) if until is not None else now)
         names = source.settings.topics or [t.name for t in self.topics]
         rows = [{"topic": t, "source": src, "start_ts": ts, "width_s": BUCKET_WIDTH_S, "incomplete": True,

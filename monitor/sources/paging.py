@@ -29,12 +29,12 @@ from __future__ import annotations
 import math
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
 from typing import Any, Protocol
 
 from monitor.sources.base import RawPost, SourceError
 
-__all__ = ["Gap", "Ledger", "Page", "Pause", "Range", "Reader", "Stream", "describe", "run"]
+__all__ = ["Gap", "Ledger", "Page", "Pause", "Range", "Reader", "Stream", "collection_lines", "describe", "run"]
 
 MAX_GAPS = 50  # gaps remembered in the state for feed health (their minutes stay marked in the buckets)
 STOP_STATUSES = (None, 401, 403, 429)  # failures every further request of this poll would repeat
@@ -318,12 +318,22 @@ def describe(state: Any, now: datetime, *, gaps_since: datetime | None = None) -
             togo = _to_go(rng)
             if togo is not None:
                 line += f", {togo:,} to go (estimated)"
-        line += f"; reaching back to {_clock(rng.edge_at, now)}"
+        if rng.edge_at > 0:
+            line += f" (the window starts {_clock(rng.edge_at, now)})"
         progress.append(line)
     since = gaps_since.timestamp() if gaps_since is not None else None
     gaps = [str(g.get("reason") or "") for g in ledger.gaps
             if g.get("reason") and (since is None or float(g.get("at") or 0) >= since)]
     return progress, gaps
+
+
+GAPS_SHOWN = timedelta(days=7)  # how long a recorded gap is named in feed health and `monitor status`
+
+
+def collection_lines(state: Any, now: datetime) -> list[str]:
+    """Backfills in progress, then gaps recorded in the last week: what a person reads."""
+    progress, gaps = describe(state, now, gaps_since=now - GAPS_SHOWN)
+    return progress + gaps
 
 
 def _to_go(rng: Range) -> int | None:
@@ -334,7 +344,7 @@ def _to_go(rng: Range) -> int | None:
     if span <= 0:
         return None
     rest = max(0.0, rng.oldest_at - rng.edge_at)
-    return int(round(rng.read / span * rest))
+    return int(round((rng.read - 1) / span * rest))  # n posts span n - 1 intervals
 
 
 def _clock(ts: float, now: datetime) -> str:
