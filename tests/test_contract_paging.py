@@ -125,7 +125,7 @@ def make_source(platform: str, sim: Simulator, http, **kw) -> Source:
         return XSource(XSettings(api_url=sim.url, web_url=sim.url, bearer_token_env="C_X_TOKEN", **common),
                        [TOPIC], http)
     common.setdefault("hits_per_page", 5)
-    common.setdefault("max_requests", 3)  # one asks HN for its newest item, two read pages
+    common.setdefault("max_requests", 2)
     return HackerNewsSource(HackerNewsSettings(api_url=f"{sim.url}/api/v1", web_url=sim.url, queries=["Dmitriev"],
                                                **common), [TOPIC], http)
 
