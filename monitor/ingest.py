@@ -40,6 +40,7 @@ log = logging.getLogger(__name__)
 
 IN_CHUNK = 500  # bound the size of IN (...) lists: SQLite's variable limit, PostgreSQL's planner
 MAX_GAP_MINUTES = 7 * 24 * 60  # how far back a failure marks buckets incomplete
+MAX_SPAN_MINUTES = 31 * 24 * 60  # how far back a span a platform could not serve is marked
 
 
 @dataclass(slots=True)
@@ -150,6 +151,8 @@ class Ingestor:
             self._save_state(conn, source, batch.state, outcome, started)
             if batch.error is not None:
                 self._mark_gap(conn, source, started)
+            for start, end in batch.gaps:
+                self._mark_gap(conn, source, start, end)
         for note in batch.notes:  # notes can quote a server or a file: no control characters in the log
             log.info("%s: %s", source.name, sanitize(note))
         return outcome
@@ -383,11 +386,13 @@ class Ingestor:
             self._mark_gap(conn, source, row.get("last_poll_at") or started)
         return outcome
 
-    def _mark_gap(self, conn: Connection, source: Source, since: datetime) -> None:
-        """Flag every minute since the last attempt as incomplete for the topics this source serves."""
+    def _mark_gap(self, conn: Connection, source: Source, since: datetime, until: datetime | None = None) -> None:
+        """Flag every minute since the last attempt (or of a span the platform could not serve)
+        as incomplete for the topics this source serves."""
         now = self.clock()
-        first = max(bucket_start(since), bucket_start(now - timedelta(minutes=MAX_GAP_MINUTES)))
-        last = bucket_start(now)
+        horizon = MAX_GAP_MINUTES if until is None else MAX_SPAN_MINUTES
+        first = max(bucket_start(since), bucket_start(now - timedelta(minutes=horizon)))
+        last = bucket_start(min(until, now) if until is not None else now)
         names = source.settings.topics or [t.name for t in self.topics]
         rows = [{"topic": t, "source": src, "start_ts": ts, "width_s": BUCKET_WIDTH_S, "incomplete": True,
                  "n_neg": 0, "n_neu": 0, "n_pos": 0, "sum_neg": 0.0, "sum_neu": 0.0, "sum_pos": 0.0,

@@ -6,6 +6,7 @@ from datetime import timedelta
 from typing import Any
 
 from monitor.metrics import er3, mean
+from monitor.sources.paging import collection_lines
 from monitor.store import Store, utcnow
 from monitor.text import sanitize
 
@@ -24,6 +25,8 @@ def build_status(store: Store, config: Any | None, now=None) -> dict[str, Any]:
             "posts_total": row.get("posts_total") or 0, "next_poll_at": _iso(row.get("next_poll_at")),
             # the collector polling it now (host:pid:tag), None when no collector runs it
             "collector": row.get("lease_owner") if _live(row.get("lease_expires_at"), now) else None,
+            # backfills in progress and spans the platform could not serve, in words
+            "collection": collection_lines(row.get("state"), now),
         })
     names = [t.name for t in config.topics] if config is not None else []
     names += [t for t in store.topics() if t not in names]
@@ -67,6 +70,14 @@ def render_status(data: dict[str, Any]) -> None:
                   Text(f"{s['posts_total']:,}"), Text(sanitize(s.get("collector") or "—")),
                   Text(sanitize(s["last_error"] or "")))
     console.print(t)
+    notes = [(s["name"], line) for s in data["sources"] for line in s.get("collection") or ()]
+    if notes:
+        t = Table(title="Collection (backfills and gaps)", title_justify="left")
+        t.add_column("source")
+        t.add_column("")
+        for name, line in notes:
+            t.add_row(Text(sanitize(name)), Text(sanitize(line)))
+        console.print(t)
     t = Table(title="Topics (last 24 h)", title_justify="left")
     for col in ("topic", "posts", "posts 24h", "mean sentiment", "ER-3"):
         t.add_column(col)

@@ -24,6 +24,7 @@ from monitor.alerts import MAX_SETTLE
 from monitor.config_digests import AlertSettings
 from monitor.metrics import BucketSums
 from monitor.models import ALL_SOURCES
+from monitor.sources.paging import collection_lines
 from monitor.spikes import HOUR, Hours, HourStats, check_sentiment, check_volume, sentiment_window, volume_lookback
 from monitor.store import Store, from_ts, to_ts, utcnow
 from monitor.ui.history import BucketHistory
@@ -218,6 +219,7 @@ class SourceHealth:
     failed_24h: int | None = None
     posts_24h: int | None = None
     collector: str | None = None  # the collector holding its lease (monitor/leases.py), if any
+    collection: tuple[str, ...] = ()  # backfills in progress and recorded gaps, in words (sources/paging.py)
 
     @property
     def urgency(self) -> tuple[int, int]:
@@ -539,7 +541,8 @@ class StoreProvider:
                 last_status=st.get("last_status"), posts_total=int(st.get("posts_total") or 0),
                 polls_24h=c["polls"] if c else None, failed_24h=c["failed"] if c else None,
                 posts_24h=c["new_posts"] if c else None,
-                collector=st.get("lease_owner") if (st.get("lease_expires_at") or now) > now else None))
+                collector=st.get("lease_owner") if (st.get("lease_expires_at") or now) > now else None,
+                collection=tuple(collection_lines(st.get("state"), now))))
         return tuple(out)
 
 

@@ -95,6 +95,9 @@ def describe(h: SourceHealth, snapshot: Snapshot, palette: Palette) -> Text:
     if h.collector:
         lines.append(f"polled by   {safe(h.collector)}")
     text.append("\n" + "\n".join(lines))
+    for line in h.collection:  # backfill progress and gaps the platform left, in words
+        text.append("\n")
+        text.append(safe(line), style=palette.warn if "out of reach" in line else palette.muted)
     if h.last_error:
         text.append("\nlast error  ")
         text.append(safe(h.last_error), style=palette.neg)
