@@ -10,6 +10,7 @@ from __future__ import annotations
 import functools
 import html
 import re
+import string
 import unicodedata
 from html.parser import HTMLParser
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
@@ -17,6 +18,7 @@ from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 __all__ = [
     "canonical_url",
     "clean_for_scoring",
+    "scoring_texts",
     "extract_hashtags",
     "find_hashtags",
     "html_to_text",
@@ -296,26 +298,92 @@ def _is_boundary(prev: str, ch: str, nxt: str) -> bool:
 # --- scoring clean-up -------------------------------------------------------------------------
 
 
-def _scoring_token(m: re.Match[str]) -> str:
-    tag = m.group(3)
-    return " " if tag is None else f" {split_camel(tag)} "
-
-
 def clean_for_scoring(text: str) -> str:
-    """The copy VADER reads (metrics.md §1); the text as posted is kept for display.
+    """The copy VADER reads (metrics.md §1); the text as posted is kept for display."""
+    return scoring_texts(text)[0]
 
-    Only clean-ups measured to help: entities decoded ("&lt;3" is in the lexicon), mentions and
-    URLs removed without placeholders (a stray lower-case token switches on VADER's ALL-CAPS
-    boost), U+FE0F dropped (it hides the emoji from the lexicon), CamelCase hashtags split.
-    Case, punctuation and stop words carry sentiment for VADER, so they stay.
+
+def scoring_texts(text: str) -> tuple[str, str]:
+    """(the copy VADER reads, the author's own words), on one line each, from one scan of the post.
+
+    Each clean-up changes only what stock VADER would misread, so that a score moves away from
+    stock vaderSentiment's only where the text needed it (tests/test_text.py shows each one):
+    - HTML entities are decoded ("miss you &lt;3": `<3` is in the lexicon);
+    - U+FE0F is dropped: stock VADER looks emoji up one character at a time, so the selector
+      glues itself to the emoji's description ("red heart\ufe0f" is no word);
+    - a mention goes when VADER would read its name as a word ("@united lost my bag"), a link or
+      mention when its '!' or '?' would count as the author's emphasis, and lower-case ones when
+      they alone would switch on the ALL-CAPS boost of an all-capitals post; others stay, as
+      stock VADER reads them (neutral, and counted where negations and boosters look back);
+    - a CamelCase hashtag is split only when a part is a word VADER reads ("#NotHappy"), so a
+      name ("#TrumpPutin") stays one neutral word;
+    - runs of white space become one space (VADER reads the same words; the language model
+      needs one line).
+    Case, punctuation and stop words carry sentiment for VADER, so they stay. The author's own
+    words, without hashtags, mentions and links, are what the language decision reads.
     """
     if "&" in text:
         text = html.unescape(text)
-    if "@" in text or "#" in text or "://" in text or "www." in text:
-        text = _TOKENS.sub(_scoring_token, text)
     if "\ufe0f" in text:
         text = text.replace("\ufe0f", "")
-    return " ".join(text.split())
+    if "@" not in text and "#" not in text and "://" not in text and "www." not in text:
+        line = " ".join(text.split())
+        return line, line
+    from monitor.vader import vader_vocabulary
+
+    reads = vader_vocabulary()[1]
+    vader: list[str] = []
+    prose: list[str] = []
+    kept: list[int] = []  # where in `vader` a link or mention was left as written
+    pos = 0
+    for m in _TOKENS.finditer(text):
+        before = text[pos:m.start()]
+        vader.append(before)
+        prose.append(before)
+        prose.append(" ")
+        pos = m.end()
+        token = m.group(0)
+        tag = m.group(3)
+        if tag is not None:
+            words = split_camel(tag)
+            if words != tag and any(w.lower() in reads or "n't" in w.lower() for w in words.split()):
+                vader.append(f" {words} ")
+            else:
+                vader.append(token)
+        elif "!" in token or "?" in token or (word := _vader_word(token).lower()) in reads or "n't" in word:
+            vader.append(" ")
+        else:
+            kept.append(len(vader))
+            vader.append(token)
+    tail = text[pos:]
+    vader.append(tail)
+    prose.append(tail)
+    if kept and _only_capitals_besides(vader, kept):
+        for i in kept:
+            if not _vader_word(vader[i]).isupper():
+                vader[i] = " "
+    return " ".join("".join(vader).split()), " ".join("".join(prose).split())
+
+
+def _vader_word(token: str) -> str:
+    """The word stock VADER makes of a token (`_strip_punc_if_word`)."""
+    stripped = token.strip(string.punctuation)
+    return token if len(stripped) <= 2 else stripped
+
+
+def _only_capitals_besides(parts: list[str], kept: list[int]) -> bool:
+    """Whether every word of the post but the kept links and mentions is in capitals, so that a
+    lower-case one would make VADER boost those capitals as if they stood out (its
+    `allcap_differential`). An emoji counts as lower case: VADER reads its description."""
+    from monitor.vader import vader_vocabulary
+
+    emoji = vader_vocabulary()[2]
+    skip = set(kept)
+    words = " ".join(p for i, p in enumerate(parts) if i not in skip)
+    if any(ch in emoji for ch in words if not ch.isascii()):
+        return False
+    tokens = words.split()
+    return bool(tokens) and all(_vader_word(t).isupper() for t in tokens)
 
 
 # --- URLs -------------------------------------------------------------------------------------
