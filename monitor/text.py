@@ -329,40 +329,49 @@ def scoring_texts(text: str) -> tuple[str, str]:
     if "@" not in text and "#" not in text and "://" not in text and "www." not in text:
         line = " ".join(text.split())
         return line, line
-    from monitor.vader import vader_vocabulary
+    kept: list[str] = []  # links and mentions left as written
 
-    reads = vader_vocabulary()[1]
-    vader: list[str] = []
-    prose: list[str] = []
-    kept: list[int] = []  # where in `vader` a link or mention was left as written
-    pos = 0
-    for m in _TOKENS.finditer(text):
-        before = text[pos:m.start()]
-        vader.append(before)
-        prose.append(before)
-        prose.append(" ")
-        pos = m.end()
-        token = m.group(0)
+    def for_vader(m: re.Match[str]) -> str:
         tag = m.group(3)
         if tag is not None:
-            words = split_camel(tag)
-            if words != tag and any(w.lower() in reads or "n't" in w.lower() for w in words.split()):
-                vader.append(f" {words} ")
-            else:
-                vader.append(token)
-        elif "!" in token or "?" in token or (word := _vader_word(token).lower()) in reads or "n't" in word:
-            vader.append(" ")
-        else:
-            kept.append(len(vader))
-            vader.append(token)
-    tail = text[pos:]
-    vader.append(tail)
-    prose.append(tail)
-    if kept and _only_capitals_besides(vader, kept):
-        for i in kept:
-            if not _vader_word(vader[i]).isupper():
-                vader[i] = " "
-    return " ".join("".join(vader).split()), " ".join("".join(prose).split())
+            words = _hashtag_for_vader(tag)
+            return m.group(0) if words is None else f" {words} "
+        token = m.group(0)
+        if _misread_link_or_mention(token):
+            return " "
+        kept.append(token)
+        return token
+
+    vader = _TOKENS.sub(for_vader, text)
+    if kept:
+        rest = _TOKENS.sub(lambda m: m.group(0) if m.group(3) is not None else " ", vader)
+        if _only_capitals(rest):  # rare: an all-capitals post with a lower-case link or mention
+            vader = _TOKENS.sub(lambda m: m.group(0) if m.group(3) is not None or _vader_word(m.group(0)).isupper()
+                                else " ", vader)
+    return " ".join(vader.split()), " ".join(_TOKENS.sub(" ", text).split())
+
+
+def _misread_link_or_mention(token: str) -> bool:
+    """Whether stock VADER would take something from a link or mention: its '!' and '?' as the
+    author's emphasis, or its name as a word ("@united")."""
+    from monitor.vader import vader_vocabulary
+
+    if "!" in token or "?" in token:
+        return True
+    word = _vader_word(token).lower()
+    return word in vader_vocabulary()[1] or "n't" in word
+
+
+@functools.lru_cache(maxsize=4096)  # a story's hashtags repeat on thousands of posts
+def _hashtag_for_vader(tag: str) -> str | None:
+    """The words of a CamelCase hashtag when one of them is a word VADER reads, else None."""
+    from monitor.vader import vader_vocabulary
+
+    words = split_camel(tag)
+    if words == tag:
+        return None
+    reads = vader_vocabulary()[1]
+    return words if any(w.lower() in reads or "n't" in w.lower() for w in words.split()) else None
 
 
 def _vader_word(token: str) -> str:
@@ -371,15 +380,15 @@ def _vader_word(token: str) -> str:
     return token if len(stripped) <= 2 else stripped
 
 
-def _only_capitals_besides(parts: list[str], kept: list[int]) -> bool:
-    """Whether every word of the post but the kept links and mentions is in capitals, so that a
-    lower-case one would make VADER boost those capitals as if they stood out (its
-    `allcap_differential`). An emoji counts as lower case: VADER reads its description."""
+def _only_capitals(words: str) -> bool:
+    """Whether every word VADER would see in `words` is in capitals, so that a lower-case link or
+    mention alone would make VADER boost them as if they stood out (its `allcap_differential`).
+    An emoji counts as lower case: VADER reads its description."""
+    if not words.isupper():  # a lower-case letter anywhere: almost every post
+        return False
     from monitor.vader import vader_vocabulary
 
     emoji = vader_vocabulary()[2]
-    skip = set(kept)
-    words = " ".join(p for i, p in enumerate(parts) if i not in skip)
     if any(ch in emoji for ch in words if not ch.isascii()):
         return False
     tokens = words.split()
