@@ -1,12 +1,15 @@
 """Sentiment scores for posts: the Scorer interface, VADER, and the language routing in front.
 
 VADER is English-only, so every post first gets a language; a post in a language no scorer
-knows is stored unscored (compound None, never 0). The language decides what gets scored, so
-detection leans towards English for short posts (see `detect_language`). All of this runs on
+knows is stored unscored (compound None, never 0). A post without words of its own (emoji,
+emoticons, hashtags, mentions, links) is in no language ('und') and VADER reads its emoji and
+emoticons. The language decides what gets scored, so it is decided on the post's words first
+(VADER's lexicon and English function words against the commonest words of other languages) and
+the model is asked only where they do not settle it (see `detect_language`). All of this runs on
 every post and counts against the ingest target (0.8x VADER's own speed): a model call costs
-~40 µs on a corpus post, about half of stock VADER's time, so plainly English posts skip it, the
-rest call it once without its Python wrappers, and a batch is processed in passes so that the model and VADER's lexicon do not
-evict each other from the CPU cache on every post.
+~40 µs on a corpus post, about half of stock VADER's time, so posts the words settle skip it, the
+rest call it once without its Python wrappers, and a batch is processed in passes so that the
+model and VADER's lexicon do not evict each other from the CPU cache on every post.
 """
 
 from __future__ import annotations
@@ -106,7 +109,7 @@ _HINT_SHARE = 0.25  # the hint's probability, as a share of the top one, to coun
 _SHORT_WORDS = 25
 _EN_PROB = 0.15  # English this likely on a short ASCII post is taken as English
 _VETO = 0.9  # the model must be this sure of another language to overrule English words
-_TYPO_WORDS = 8  # typos are looked for in short posts only (~50 look-ups a letter); long ones have words enough
+_TYPO_WORDS = 8  # typos are looked for in short posts only; long ones have words enough
 
 
 def _words(text: str) -> frozenset[str]:
@@ -159,6 +162,9 @@ _ENGLISH_WORDS = _ENGLISH_ANCHORS | _words("""
     again already almost always anyway around away else enough ever far later maybe often once
     quite rather right soon sure there though together yet
     die super top genial male mal pure pain sale dank bang sin con po kk mia co
+    met ten den bin hoe op pro ma era tot van ben sim mist toll lust uber um ton ta mon par plus est ca
+    mit da ama todo soy var sen ya yo od na ale als al eu os vc com ed ho dove dat door heel med yang
+    dem er nix pour ai kkk nada non ciao jest mam biz dont
 """)
 # The commonest words of the other languages a short post is likely to be in. One of them
 # sends a post to the model even when it also has English words ("the office ist ..."). Words
