@@ -31,7 +31,7 @@ from monitor.models import (
     SourceRow,
     SourceState,
 )
-from monitor.scoring import ScoringPipeline
+from monitor.scoring import UNDETERMINED, ScoringPipeline
 from monitor.sources.base import Batch, PollContext, RawPost, Source, SourceError
 from monitor.store import BUCKET_WIDTH_S, Store, bucket_start, utcnow
 from monitor.text import canonical_url, extract_hashtags, html_to_text, sanitize
@@ -252,8 +252,9 @@ class Ingestor:
             return list(zip(posts, scores))
         out = []
         for p, s in zip(posts, scores):
-            # A topic limited to some languages keeps only posts in them (unknown passes).
-            if s.lang is not None:
+            # A topic limited to some languages keeps only posts in them; a post in no language
+            # (no text, or emoji and hashtags only: 'und') passes.
+            if s.lang is not None and s.lang != UNDETERMINED:
                 p.topics = [t for t in p.topics if t not in limited or s.lang in limited[t]]
             if p.topics:
                 out.append((p, s))

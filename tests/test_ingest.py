@@ -267,7 +267,8 @@ def test_topic_links_point_at_their_own_posts(store, ingestor, first_id):
 
 
 def test_a_topic_limited_to_languages_keeps_only_posts_detected_in_them(store):
-    """The language is the detected one (no platform tag here); a post with no language passes."""
+    """The language is the detected one (no platform tag here); a post with no language passes: an emoji-only
+    post is scored and stored as 'und', and a topic limited to Russian keeps it."""
     topics = [topic("ru_only", hashtags=["#Dmitriev"], keywords=["Dmitriev", "Дмитриев"], languages=["ru"]),
               topic("any", hashtags=["#Dmitriev"], keywords=["Dmitriev", "Дмитриев"])]
     ingestor = Ingestor(store, topics, clock=lambda: T0 + timedelta(hours=1))
@@ -277,6 +278,8 @@ def test_a_topic_limited_to_languages_keeps_only_posts_detected_in_them(store):
     assert ingestor.poll(Scripted(script=[Batch(posts=posts, state={}, status=200)])).new_posts == 3
     by_topic = {name: sorted(p["native_id"] for p in store.posts(topic=name)) for name in ("ru_only", "any")}
     assert by_topic == {"ru_only": ["1", "3"], "any": ["1", "2", "3"]}
+    emoji = next(p for p in store.posts(topic="ru_only") if p["native_id"] == "3")
+    assert emoji["lang"] == "und" and emoji["compound"] > 0
 
 
 @pytest.mark.postgres

@@ -267,3 +267,21 @@ def test_health_names_the_collector_holding_a_source(tmp_path) -> None:
     snap, feed = health(NOW + LEASE_TTL + timedelta(seconds=1))  # that collector died: nobody holds it
     assert feed.collector is None and "polled by" not in describe(feed, snap, Palette()).plain
     store.close()
+
+
+def test_posts_without_words_are_their_own_scored_language_row(sqlite_url: str) -> None:
+    """Emoji-only posts are scored and shown as language 'und', apart from English and from the unscored."""
+    store = Store(sqlite_url)
+    ingestor = Ingestor(store, TOPICS, clock=lambda: NOW)  # the real scoring pipeline
+    texts = {"w1": "#TrumpPutinBusiness 😂😂😂", "w2": "😭😭 #TrumpPutinBusiness", "w3": "#TrumpPutinBusiness :) :)",
+             "e1": "Putin deal is great news #TrumpPutinBusiness",
+             "r1": "Сделка Путина выглядит очень странно, никто ничего не объясняет #TrumpPutinBusiness"}
+    posts = [RawPost(native_id=k, text=t, created_at=NOW - timedelta(minutes=5)) for k, t in texts.items()]
+    store.sync_sources([FixedSource("mastodon").settings])
+    ingestor.store_batch(FixedSource("mastodon"), Batch(posts=posts, state={}), NOW)
+    detail = sample_provider(store).fetch(
+        Request(view="topic", window=WINDOW_BY_KEY["24h"], topic="trump-putin-business")).detail
+    assert detail is not None
+    langs = {sl.lang: (sl.posts, sl.unscored) for sl in detail.languages}
+    assert langs == {"und": (3, 0), "en": (1, 0), "ru": (1, 1)}
+    store.close()
