@@ -8,6 +8,7 @@ from typing import Any
 from monitor.metrics import er3, mean
 from monitor.store import Store, utcnow
 from monitor.text import sanitize
+from monitor.ui.data import DEFAULT_WINDOW, window_bounds
 
 
 def build_status(store: Store, config: Any | None, now=None) -> dict[str, Any]:
@@ -29,13 +30,17 @@ def build_status(store: Store, config: Any | None, now=None) -> dict[str, Any]:
     names += [t for t in store.topics() if t not in names]
     totals = store.topic_post_counts()
     topics = []
+    # The dashboard's 24 h window (whole 15-minute buckets, ending with the one in progress), so
+    # both say the same number for the same instant.
+    since, until = window_bounds(DEFAULT_WINDOW, now)
     for name in names:
-        day = store.sums(name, since=now - timedelta(hours=24), until=now + timedelta(minutes=1))
+        day = store.sums(name, since=since, until=until)
         topics.append({
             "name": name, "posts_total": totals.get(name, 0), "posts_24h": day.total,
             "mean_compound_24h": _round(mean(day)), "er3_24h": _round(er3(day)),
         })
-    return {"generated_at": _iso(now), "sources": sources, "topics": topics}
+    return {"generated_at": _iso(now), "window_start": _iso(since), "window_end": _iso(until),
+            "sources": sources, "topics": topics}
 
 
 def _live(expires, now) -> bool:

@@ -75,7 +75,7 @@ class DashboardApp(App[None]):
         Binding("left_square_bracket", "topic(-1)", "previous topic", key_display="[", id="monitor.topic.previous"),
         Binding("right_square_bracket", "topic(1)", "next topic", key_display="]", id="monitor.topic.next"),
         Binding("d", "toggle_dark", "dark / light theme", id="monitor.theme"),
-        Binding("r", "refresh", "refresh now", id="monitor.refresh"),
+        Binding("r", "refresh", "read everything again", id="monitor.refresh"),
         Binding("escape", "back", "back to the overview", key_display="esc", id="monitor.back"),
         Binding("question_mark", "help", "help: every key", key_display="?", id="monitor.help"),
         Binding("q", "quit", "quit", id="monitor.quit"),
@@ -302,6 +302,11 @@ class DashboardApp(App[None]):
         self.theme = LIGHT if self.theme == DARK else DARK
 
     def action_refresh(self) -> None:
+        """Read everything again, not just what changed (a store repaired by hand, a doubt)."""
+        reset = getattr(self.provider, "reset", None)
+        if reset is not None:
+            reset()
+        self.notify("reading everything again", timeout=2)
         self.refresh_data()
 
     def action_help(self) -> None:

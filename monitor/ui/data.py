@@ -5,7 +5,8 @@ The app asks for what the visible screen shows (a `Request`), a thread worker ca
 snapshot holds is frozen, so the UI thread can read it while the next one is being built.
 
 Costs are bounded whatever the size of the store: topic numbers and charts come from the
-1-minute bucket sums, of which only the last hours are re-read each time (`BucketHistory`);
+1-minute bucket sums, of which only the last hours and the buckets changed since the last refresh
+are re-read each time (`BucketHistory`, using each bucket's change marker);
 post-level breakdowns scan at most `detail_scan` of a topic's newest posts in the window and say
 so when they hit the cap; the live stream reads only posts newer than the last one it searched.
 """
@@ -26,7 +27,7 @@ from monitor.metrics import BucketSums
 from monitor.models import ALL_SOURCES
 from monitor.spikes import HOUR, Hours, HourStats, check_sentiment, check_volume, sentiment_window, volume_lookback
 from monitor.store import Store, from_ts, to_ts, utcnow
-from monitor.ui.history import BucketHistory
+from monitor.ui.history import BucketHistory, Changes
 from monitor.ui.series import Series, Shift, Spike, SpikeScan, fill_series
 
 View = Literal["overview", "topic", "live", "health", "log"]
@@ -260,7 +261,6 @@ class DataProvider(Protocol):
 class _TopicHours:
     """A topic's hourly sums (monitor.spikes.Hours) and its spike decisions on settled hours."""
 
-    read_at: float
     hours: Hours
     decisions: dict[int, tuple[bool, Spike | None]] = field(default_factory=dict)
     shifts: dict[int, tuple[bool, Shift | None]] = field(default_factory=dict)
@@ -302,15 +302,24 @@ class _Span:
         return cls(window, end_ts - window.buckets * window.step_s, end_ts, now_ts)
 
 
+def window_bounds(window: Window, now: datetime) -> tuple[datetime, datetime]:
+    """[start, end) of `window` at `now`, as every view counts it: whole buckets, ending with the
+    one in progress (`monitor status` and the overview use this, so their numbers agree)."""
+    span = _Span.of(window, now)
+    return from_ts(span.start_ts), from_ts(span.end_ts)
+
+
 class StoreProvider:
     """Reads snapshots from a `Store`; `clock` is injectable so that tests see a fixed instant.
 
-    Recent buckets are read fresh every time; older ones come from `history` (a `BucketHistory`,
-    re-read in full every few minutes), so a 30-day window costs what its last hours cost. What
-    else is expensive and changes slowly is cached: post-level breakdowns of the topic screen
-    (`detail_ttl_s`, a scan of up to `detail_scan` posts), hourly sums and spike decisions on
-    settled hours (as long as the history), topic names and where each topic's record starts
-    (`names_ttl_s`).
+    Recent buckets are read fresh every time; older ones come from `history` (a `BucketHistory`),
+    which re-reads exactly the buckets changed since the last refresh, so a 30-day window costs
+    what its last hours cost and a late import shows on the next refresh. The same changes update
+    the hourly sums the spikes are decided on (and drop the decisions they affect), so charts and
+    spike marks always come from one reading. Post-level breakdowns of the topic screen are cached
+    for `detail_ttl_s` unless their topic changed; topic names and where each topic's record
+    starts for `names_ttl_s` unless a change shows they moved. `reset()` (the `r` key) drops
+    every cache: the next fetch reads everything again.
     """
 
     def __init__(self, store: Store, *, topics: Sequence[TopicInfo] = (), sources: Sequence[SourceInfo] = (),
@@ -329,6 +338,40 @@ class StoreProvider:
         self.alert_settings: dict[str, AlertSettings] = {}
         self._hours: dict[str, _TopicHours] = {}
         self._detail_cache: dict[tuple[str, str, int], tuple[float, dict[str, Any]]] = {}
+        self._reset = False
+
+    def reset(self) -> None:
+        """Read everything again on the next fetch (safe to call from any thread)."""
+        self._reset = True
+
+    def _forget(self) -> None:
+        self._reset = False
+        self.history.clear()
+        self._hours.clear()
+        self._detail_cache.clear()
+        self._since_cache.clear()
+        self._names = None
+
+    def _apply(self, changes: Changes) -> None:
+        """Bring the caches beside `history` up to date with the buckets that changed."""
+        for topic, minutes in changes.minutes.items():
+            oldest = minutes[0]
+            self._detail_cache = {k: v for k, v in self._detail_cache.items() if k[0] != topic}
+            since = self._since_cache.get(topic)
+            if since is not None and (since[1] is None or oldest < since[1]):
+                del self._since_cache[topic]
+            if self._names is not None and topic not in {t.name for t in self._names[1]}:
+                self._names = None
+            cached = self._hours.get(topic)
+            if cached is None:
+                continue
+            hours = sorted({m - m % HOUR for m in minutes})
+            for h in hours:  # a few hours per late batch; re-read each, keep the rest
+                cached.hours.refresh(h, h + HOUR)
+            # A changed hour moves its own decision, the baselines of the week after it (volume)
+            # and the EWMA of every later hour (sentiment): decide those again.
+            cached.decisions = {t: d for t, d in cached.decisions.items() if t < hours[0]}
+            cached.shifts = {t: d for t, d in cached.shifts.items() if t < hours[0]}
 
     @classmethod
     def from_config(cls, store: Store, config: Any, **kwargs: Any) -> StoreProvider:
@@ -356,7 +399,10 @@ class StoreProvider:
     # --- one refresh --------------------------------------------------------------------------
     def fetch(self, request: Request) -> Snapshot:
         t0 = time.perf_counter()
+        if self._reset:
+            self._forget()
         now = self.clock()
+        self._apply(self.history.sync(to_ts(now)))
         span = _Span.of(request.window, now)
         infos = self.topic_infos()
         topics: tuple[TopicRow, ...] = ()
@@ -395,8 +441,9 @@ class StoreProvider:
         Decided by `monitor.spikes.check_volume`, the rule live alerts and digests use (EARS-t
         against the same hour on the 7 previous complete days, metrics.md §4), so the dashboard
         never shows a spike the alerts would not raise. Hourly sums and the decisions on settled
-        hours are kept per topic for `history.ttl_s`; only the recent hours are re-read and
-        re-decided each time (a 30-day window is 720 decisions per topic).
+        hours are kept per topic; only the recent hours are re-read and
+        re-decided each time (a 30-day window is 720 decisions per topic); late changes to older
+        hours are applied by `_apply`.
         """
         first = span.start_ts - span.start_ts % HOUR
         settled = span.now_ts - self.history.recent_s
@@ -449,9 +496,9 @@ class StoreProvider:
 
     def _topic_hours(self, topic: str) -> _TopicHours:
         hit = self._hours.get(topic)
-        if hit is None or time.monotonic() - hit.read_at >= self.history.ttl_s:
+        if hit is None:
             sources = list(self._configured_sources) or [r["name"] for r in self.store.source_states()]
-            hit = self._hours[topic] = _TopicHours(time.monotonic(), Hours(self.store, topic, sources))
+            hit = self._hours[topic] = _TopicHours(Hours(self.store, topic, sources))
         return hit
 
     def _collecting_since(self, topic: str) -> int | None:
@@ -562,5 +609,5 @@ def _status(state: dict[str, Any], now: datetime, *, enabled: bool) -> SourceSta
 __all__ = [
     "DEFAULT_WINDOW", "LIVE_ROWS", "WINDOWS", "WINDOW_BY_KEY", "DataProvider", "LanguageSlice", "LiveFilter",
     "PostView", "Request", "Snapshot", "SourceHealth", "SourceInfo", "SourceSlice", "StoreProvider", "TopicDetail",
-    "TopicInfo", "TopicRow", "Window",
+    "TopicInfo", "TopicRow", "Window", "window_bounds",
 ]
