@@ -55,26 +55,62 @@ def _round(x: float | None) -> float | None:
     return None if x is None else round(x, 6)
 
 
-def render_status(data: dict[str, Any]) -> None:
-    """Tables built from Text objects: source names and errors never pass through markup."""
+OUTCOME_WORDS = {"ok": "ok", "not_modified": "ok, no change", "partial": "partly failed", "error": "failing"}
+
+
+def outcome_words(outcome: str | None, failures: int = 0) -> str:
+    """A poll's outcome as a reader says it, never the stored value ("not_modified")."""
+    if outcome is None:
+        return "never polled"
+    words = OUTCOME_WORDS.get(outcome, outcome.replace("_", " "))
+    return f"{words} ×{failures}" if outcome == "error" and failures > 1 else words
+
+
+def render_status(data: dict[str, Any], *, verbose: bool = False, console: Any = None) -> None:
+    """Two tables that fit 80 columns and a pipe: relative times, one line per row, errors cut
+    to the width left (`verbose` prints each error in full below; `--json` has every field).
+    Tables are built from Text objects: source names and errors never pass through markup."""
+    from datetime import datetime
+
     from rich.console import Console
     from rich.table import Table
     from rich.text import Text
 
-    console = Console()
-    t = Table(title="Sources", title_justify="left")
-    for col in ("source", "kind", "last poll", "outcome", "failures", "posts", "collector", "last error"):
-        t.add_column(col)
+    from monitor.ui.format import ago, one_line, until
+
+    console = console or Console()
+    now = datetime.fromisoformat(data["generated_at"])
+
+    def when(value: str | None, fn) -> str:
+        return fn(datetime.fromisoformat(value) if value else None, now)
+
+    t = Table(title="Sources", title_justify="left", box=None, padding=(0, 1), pad_edge=False)
+    t.add_column("source", no_wrap=True, overflow="ellipsis", max_width=24)
+    t.add_column("state", no_wrap=True)
+    t.add_column("last poll", no_wrap=True, justify="right")
+    t.add_column("next poll", no_wrap=True, justify="right")
+    t.add_column("posts", no_wrap=True, justify="right")
+    t.add_column("last error", no_wrap=True, overflow="ellipsis", ratio=1, min_width=10)
     for s in data["sources"]:
-        style = "red" if s["last_outcome"] == "error" else ("yellow" if s["last_outcome"] == "partial" else "")
-        t.add_row(Text(sanitize(s["name"])), Text(s["kind"]), Text(s["last_poll_at"] or "never"),
-                  Text(s["last_outcome"] or "—", style=style), Text(str(s["consecutive_failures"])),
-                  Text(f"{s['posts_total']:,}"), Text(sanitize(s.get("collector") or "—")),
-                  Text(sanitize(s["last_error"] or "")))
+        style = {"error": "red", "partial": "yellow"}.get(s["last_outcome"] or "", "")
+        t.add_row(Text(sanitize(s["name"])), Text(outcome_words(s["last_outcome"], s["consecutive_failures"]),
+                                                  style=style),
+                  Text(when(s["last_poll_at"], ago)), Text(when(s["next_poll_at"], until)),
+                  Text(f"{s['posts_total']:,}"), Text(one_line(s["last_error"] or "", 200)))
     console.print(t)
-    t = Table(title="Topics (last 24 h)", title_justify="left")
-    for col in ("topic", "posts", "posts 24h", "mean sentiment", "ER-3"):
-        t.add_column(col)
+    if verbose:
+        for s in data["sources"]:
+            if s["last_error"] or s.get("collector"):
+                console.print(Text(f"{sanitize(s['name'])}:", style="bold"))
+                if s.get("collector"):
+                    console.print(Text(f"  polled by {sanitize(s['collector'])}"))
+                if s["last_error"]:
+                    console.print(Text(f"  {sanitize(s['last_error'])}"))
+    console.print()
+    t = Table(title="Topics (last 24 h)", title_justify="left", box=None, padding=(0, 1), pad_edge=False)
+    t.add_column("topic", no_wrap=True, overflow="ellipsis", max_width=30)
+    for col in ("posts", "posts 24h", "mean sentiment", "ER-3"):
+        t.add_column(col, no_wrap=True, justify="right")
     for tp in data["topics"]:
         m, e = tp["mean_compound_24h"], tp["er3_24h"]
         t.add_row(Text(sanitize(tp["name"])), Text(f"{tp['posts_total']:,}"), Text(f"{tp['posts_24h']:,}"),

@@ -21,16 +21,18 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any, Literal, Protocol
 
-from monitor.alerts import MAX_SETTLE
+from sqlalchemy import func, select
+
+from monitor.alerts import MAX_SETTLE, list_alerts
 from monitor.config_digests import AlertSettings
 from monitor.metrics import BucketSums
-from monitor.models import ALL_SOURCES
+from monitor.models import ALL_SOURCES, Alert
 from monitor.spikes import HOUR, Hours, HourStats, check_sentiment, check_volume, sentiment_window, volume_lookback
 from monitor.store import Store, from_ts, to_ts, utcnow
 from monitor.ui.history import BucketHistory, Changes
 from monitor.ui.series import Series, Shift, Spike, SpikeScan, fill_series
 
-View = Literal["overview", "topic", "live", "health", "log"]
+View = Literal["overview", "topic", "live", "health", "log", "alerts"]
 Sentiment = Literal["positive", "negative", "neutral", "unscored"]
 
 LIVE_ROWS = 300
@@ -198,6 +200,43 @@ class TopicDetail:
     capped: bool
 
 
+@dataclass(frozen=True, slots=True)
+class AlertView:
+    """A stored alert (monitor/alerts.py) as the alerts screen and the toasts show it."""
+
+    id: int
+    topic: str
+    kind: str  # volume | sentiment
+    direction: str  # up | down
+    bucket_start: datetime
+    created_at: datetime
+    value: float
+    expected: float
+    threshold: float
+    summary: str
+    details: dict[str, Any]
+    delivered_at: datetime | None = None
+    delivery_attempts: int = 0
+    next_delivery_at: datetime | None = None
+    delivery_error: str | None = None
+
+    @classmethod
+    def from_row(cls, row: dict[str, Any]) -> AlertView:
+        return cls(**{k: row.get(k) for k in cls.__slots__ if k in row})  # type: ignore[arg-type]
+
+    def sent_words(self, now: datetime | None = None) -> str:
+        """Whether it was sent, as `monitor alerts` says it."""
+        if self.delivered_at is not None:
+            same_day = now is not None and now.date() == self.delivered_at.date()
+            return f"sent {self.delivered_at:%H:%M}" if same_day else f"sent {self.delivered_at:%b %d %H:%M}"
+        if self.next_delivery_at is not None:
+            return f"pending (attempt {self.delivery_attempts + 1})"
+        return "not sent: " + self.delivery_error if self.delivery_error else "not sent (no webhook)"
+
+
+ALERT_ROWS = 200
+"""Alerts the alerts screen lists (newest first); `monitor alerts` reaches further back."""
+
 SourceStatus = Literal["failing", "partial", "overdue", "never", "ok", "disabled"]
 URGENCY: dict[str, int] = {"failing": 0, "partial": 1, "overdue": 2, "never": 3, "ok": 4, "disabled": 5}
 
@@ -238,6 +277,8 @@ class Snapshot:
     live_cursor: int | None = None  # the newest post id when read: the next live request goes on from it
     topic_infos: tuple[TopicInfo, ...] = ()  # every topic, for selection and filters
     source_names: tuple[str, ...] = ()
+    alerts: tuple[AlertView, ...] = ()  # the alerts screen: stored alerts, newest first
+    new_alerts: tuple[AlertView, ...] = ()  # stored since the previous snapshot (for toasts)
     took_s: float = 0.0
 
     def most_urgent(self) -> SourceHealth | None:
@@ -339,6 +380,7 @@ class StoreProvider:
         self._hours: dict[str, _TopicHours] = {}
         self._detail_cache: dict[tuple[str, str, int], tuple[float, dict[str, Any]]] = {}
         self._reset = False
+        self._alert_cursor: int | None = None
 
     def reset(self) -> None:
         """Read everything again on the next fetch (safe to call from any thread)."""
@@ -422,9 +464,24 @@ class StoreProvider:
                                                    contains=f.text.strip() or None)
             posts = tuple(PostView.from_row(r) for r in rows)
         sources = self._health(now, with_counts=request.view == "health")
+        alerts: tuple[AlertView, ...] = ()
+        if request.view == "alerts":
+            alerts = tuple(AlertView.from_row(r) for r in list_alerts(self.store, limit=ALERT_ROWS))
         return Snapshot(request=request, now=now, sources=sources, topics=topics, detail=detail, posts=posts,
                         live_cursor=cursor, topic_infos=infos, source_names=tuple(s.name for s in sources),
-                        took_s=time.perf_counter() - t0)
+                        alerts=alerts, new_alerts=self._new_alerts(), took_s=time.perf_counter() - t0)
+
+    def _new_alerts(self) -> tuple[AlertView, ...]:
+        """Alerts stored since the last call (none on the first: those are not news)."""
+        with self.store.read() as conn:
+            if self._alert_cursor is None:
+                self._alert_cursor = int(conn.execute(select(func.max(Alert.id))).scalar() or 0)
+                return ()
+            rows = conn.execute(select(Alert).where(Alert.id > self._alert_cursor).order_by(Alert.id)
+                                .limit(20)).mappings().all()
+        if rows:
+            self._alert_cursor = int(rows[-1]["id"])
+        return tuple(AlertView.from_row(dict(r)) for r in rows)
 
     def _topic_rows(self, infos: Sequence[TopicInfo], span: _Span) -> tuple[TopicRow, ...]:
         """Every topic's row: the window's series and its latest volume spike."""
@@ -607,7 +664,7 @@ def _status(state: dict[str, Any], now: datetime, *, enabled: bool) -> SourceSta
 
 
 __all__ = [
-    "DEFAULT_WINDOW", "LIVE_ROWS", "WINDOWS", "WINDOW_BY_KEY", "DataProvider", "LanguageSlice", "LiveFilter",
+    "ALERT_ROWS", "AlertView", "DEFAULT_WINDOW", "LIVE_ROWS", "WINDOWS", "WINDOW_BY_KEY", "DataProvider", "LanguageSlice", "LiveFilter",
     "PostView", "Request", "Snapshot", "SourceHealth", "SourceInfo", "SourceSlice", "StoreProvider", "TopicDetail",
     "TopicInfo", "TopicRow", "Window", "window_bounds",
 ]

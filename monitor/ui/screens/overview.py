@@ -6,7 +6,8 @@ from datetime import datetime
 from typing import ClassVar
 
 from rich.text import Text
-from textual import on
+from textual import events, on
+from textual.message import Message
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.containers import Horizontal, Vertical
@@ -40,16 +41,37 @@ def spike_text(row: TopicRow, now: datetime, palette: Palette, wide: bool = True
     return Text("none" if scan.checked or scan.shift_checked else NO_DATA, style=palette.muted, end="")
 
 
+class TopicTable(DataTable):
+    """The overview's topics: a click on a row's spike mark opens the alerts screen."""
+
+    class SpikeClicked(Message):
+        def __init__(self, topic: str) -> None:
+            super().__init__()
+            self.topic = topic
+
+    async def _on_click(self, event: events.Click) -> None:
+        meta = event.style.meta
+        row, column = meta.get("row"), meta.get("column")
+        if (isinstance(row, int) and row >= 0 and column is not None and column == len(self.ordered_columns) - 1
+                and row < len(self.ordered_rows)):
+            event.stop()
+            self.post_message(self.SpikeClicked(str(self.ordered_rows[row].key.value)))
+            return
+        await super()._on_click(event)
+
+
 class OverviewScreen(MainScreen):
     VIEW = "overview"
     LABEL = "Overview"
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("p", "toggle_details", "show / hide B and sigma", id="monitor.overview.details"),
         Binding("enter", "open_topic", "open the highlighted topic", show=False, id="monitor.overview.open"),
+        Binding("a", "open_alerts", "alerts, on the highlighted topic's latest (or click its spike mark)",
+                id="monitor.overview.alerts"),
     ]
 
     def body(self) -> ComposeResult:
-        yield DataTable(id="topics", cursor_type="row", zebra_stripes=False)
+        yield TopicTable(id="topics", cursor_type="row", zebra_stripes=False)
         with Horizontal(id="lower"):
             with Vertical(id="focus"):
                 yield Static(id="focus-title", classes="panel-title")
@@ -149,6 +171,14 @@ class OverviewScreen(MainScreen):
         post = self.query_one("#mini-stream", PostStream).selected_post()
         if post is not None:
             self.dash.open_post(post)
+
+    @on(TopicTable.SpikeClicked)
+    def _spike_clicked(self, event: TopicTable.SpikeClicked) -> None:
+        self.dash.select_topic(event.topic)
+        self.dash.open_alerts(event.topic)
+
+    def action_open_alerts(self) -> None:
+        self.dash.open_alerts(self.dash.topic)
 
     def action_toggle_details(self) -> None:
         self.dash.details = not self.dash.details
