@@ -84,19 +84,21 @@ def render_status(data: dict[str, Any], *, verbose: bool = False, console: Any =
     def when(value: str | None, fn) -> str:
         return fn(datetime.fromisoformat(value) if value else None, now)
 
-    t = Table(title="Sources", title_justify="left", box=None, padding=(0, 1), pad_edge=False)
-    t.add_column("source", no_wrap=True, overflow="ellipsis", max_width=24)
-    t.add_column("state", no_wrap=True)
-    t.add_column("last poll", no_wrap=True, justify="right")
-    t.add_column("next poll", no_wrap=True, justify="right")
-    t.add_column("posts", no_wrap=True, justify="right")
-    t.add_column("last error", no_wrap=True, overflow="ellipsis", ratio=1, min_width=10)
-    for s in data["sources"]:
-        style = {"error": "red", "partial": "yellow"}.get(s["last_outcome"] or "", "")
-        t.add_row(Text(sanitize(s["name"])), Text(outcome_words(s["last_outcome"], s["consecutive_failures"]),
-                                                  style=style),
-                  Text(when(s["last_poll_at"], ago)), Text(when(s["next_poll_at"], until)),
-                  Text(f"{s['posts_total']:,}"), Text(one_line(s["last_error"] or "", 200)))
+    rows = [(sanitize(s["name"]), outcome_words(s["last_outcome"], s["consecutive_failures"]),
+             when(s["last_poll_at"], ago), when(s["next_poll_at"], until), f"{s['posts_total']:,}",
+             one_line(s["last_error"] or "", 300), {"error": "red", "partial": "yellow"}.get(s["last_outcome"] or "", ""))
+            for s in data["sources"]]
+    heads = ("source", "state", "last poll", "next poll", "posts")
+    # Fixed columns as wide as their words (the name at most 24); the error gets what is left.
+    widths = [max([len(h), *(len(r[i]) for r in rows)]) for i, h in enumerate(heads)]
+    widths[0] = min(widths[0], 24)
+    rest = max(console.width - sum(widths) - len(heads), 10)
+    t = Table(title="Sources", title_justify="left", box=None, padding=(0, 1, 0, 0), pad_edge=False)
+    for i, h in enumerate(heads):
+        t.add_column(h, no_wrap=True, overflow="ellipsis", width=widths[i], justify="left" if i < 2 else "right")
+    t.add_column("last error", no_wrap=True, overflow="ellipsis", width=rest)
+    for name, state, last, nxt, posts, error, style in rows:
+        t.add_row(Text(name), Text(state, style=style), Text(last), Text(nxt), Text(posts), Text(error))
     console.print(t)
     if verbose:
         for s in data["sources"]:
