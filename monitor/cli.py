@@ -46,7 +46,10 @@ def _setup_logging(verbose: int, quiet: bool = False) -> None:
     logging.getLogger("alembic").setLevel(logging.WARNING)
 
 
-def _load_config(args: argparse.Namespace):
+def _load_config(args: argparse.Namespace, *, secrets: bool = False):
+    """The config, or exit 2 with its problems. Unset secrets are mentioned only for commands
+    that need them (`secrets`: collecting, sending): a dashboard or a digest over a stored demo
+    has no use for a platform's key."""
     from monitor.config import ConfigError, load_config, secret_problems
 
     try:
@@ -55,7 +58,7 @@ def _load_config(args: argparse.Namespace):
         for p in exc.problems:
             print(str(p), file=sys.stderr)
         raise SystemExit(EXIT_USAGE) from None
-    for p in secret_problems(config, os.environ):
+    for p in secret_problems(config, os.environ) if secrets else ():
         # Not fatal for collecting: that source fails with the same words in feed health.
         print(f"{p} (that source will fail until it is set)", file=sys.stderr)
     return config
@@ -146,7 +149,7 @@ def cmd_db_upgrade(args: argparse.Namespace) -> int:
 def cmd_poll(args: argparse.Namespace) -> int:
     from monitor.scheduler import Collector
 
-    config = _load_config(args)
+    config = _load_config(args, secrets=True)
     store = _open_store(_store_url(args, config))
     collector = Collector(config, store)
     tune_gc()
@@ -172,7 +175,7 @@ def cmd_poll(args: argparse.Namespace) -> int:
 def cmd_run(args: argparse.Namespace) -> int:
     from monitor.scheduler import Collector
 
-    config = _load_config(args)
+    config = _load_config(args, secrets=True)
     store = _open_store(_store_url(args, config))
     if not args.headless:
         _require_terminal()
@@ -364,7 +367,7 @@ def cmd_digest(args: argparse.Namespace) -> int:
     from monitor.digest_jobs import previous_day, run_digest
     from monitor.store import utcnow
 
-    config = _load_config(args)
+    config = _load_config(args, secrets=args.send or args.resend)
     digests = list(config.digests)
     if not digests:
         print("no digest in the config; building the default one (every topic, UTC, files only)", file=sys.stderr)
@@ -389,6 +392,9 @@ def cmd_digest(args: argparse.Namespace) -> int:
             report = run_digest(config, store, digest, day or previous_day(digest, utcnow()), topic=args.topic,
                                 send=args.send or args.resend, resend=args.resend)
             print(f"digest {report.digest} for {report.day}:")
+            if report.posts == 0:
+                print(f"  no posts are stored for {report.day} in {_redact(store.url)}: the digest is empty "
+                      "(another day with --date, or another store with -c / --db?)")
             for o in report.outputs:
                 print(f"  {o.output:<8} {o.status:<8} {o.detail}")
             if (args.send or args.resend) and not (digest.email or digest.webhook):

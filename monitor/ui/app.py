@@ -243,8 +243,12 @@ class DashboardApp(App[None]):
         wide = screen.has_class("-wide")
         right = Text(f"window {self.window.key}" if wide else self.window.key, style="bold", end="")
         snap = self.snapshot
-        if snap is not None:
+        if self.replay is not None:  # the demo: simulated time and how much of the story has played
+            right.append(" · ")
+            right.append(self.replay.words(wide=wide), style=f"bold {p.accent}")
+        elif snap is not None:
             right.append(f" · {clock(snap.now, snap.now)} UTC")
+        if snap is not None:
             enabled = [s for s in snap.sources if s.status != "disabled"]
             ok = sum(1 for s in enabled if s.status == "ok")
             bad = len(enabled) - ok - sum(1 for s in enabled if s.status == "never")
@@ -267,7 +271,7 @@ class DashboardApp(App[None]):
             return Text(text if snap.sources else "no sources configured", style=p.muted, end="")
         style = f"bold {p.neg}" if urgent.status == "failing" else f"bold {p.warn}"
         others = sum(1 for s in snap.sources if s.status in ("failing", "partial", "overdue")) - 1
-        text = Text(f"! {source_problem(urgent, snap.now)}", style=style, end="")
+        text = Text(f"! {source_problem(urgent, snap.real_now)}", style=style, end="")
         if others > 0:
             text.append(f"  (+{others} more: h)", style=p.muted)
         return text

@@ -277,9 +277,15 @@ class Snapshot:
     live_cursor: int | None = None  # the newest post id when read: the next live request goes on from it
     topic_infos: tuple[TopicInfo, ...] = ()  # every topic, for selection and filters
     source_names: tuple[str, ...] = ()
+    wall: datetime | None = None  # the real time, when `now` is a replay's clock (the demo)
     alerts: tuple[AlertView, ...] = ()  # the alerts screen: stored alerts, newest first
     new_alerts: tuple[AlertView, ...] = ()  # stored since the previous snapshot (for toasts)
     took_s: float = 0.0
+
+    @property
+    def real_now(self) -> datetime:
+        """The clock polls run on (poll times, next polls, failures), even during a replay."""
+        return self.wall or self.now
 
     def most_urgent(self) -> SourceHealth | None:
         """The source a reader must hear about first, or None when every source is fine."""
@@ -364,9 +370,11 @@ class StoreProvider:
     """
 
     def __init__(self, store: Store, *, topics: Sequence[TopicInfo] = (), sources: Sequence[SourceInfo] = (),
-                 clock: Callable[[], datetime] = utcnow, detail_scan: int = 20_000, detail_ttl_s: float = 10.0):
+                 clock: Callable[[], datetime] = utcnow, detail_scan: int = 20_000, detail_ttl_s: float = 10.0,
+                 wall_clock: Callable[[], datetime] | None = None):
         self.store = store
         self.clock = clock
+        self.wall_clock = wall_clock  # set when `clock` replays another time (the demo): polls run on this
         self.history = BucketHistory(store)
         self.detail_scan = detail_scan
         self.detail_ttl_s = detail_ttl_s
@@ -463,13 +471,14 @@ class StoreProvider:
                                                    topic=f.topic, source=f.source, sentiment=f.sentiment,
                                                    contains=f.text.strip() or None)
             posts = tuple(PostView.from_row(r) for r in rows)
-        sources = self._health(now, with_counts=request.view == "health")
+        wall = self.wall_clock() if self.wall_clock is not None else None
+        sources = self._health(wall or now, with_counts=request.view == "health")
         alerts: tuple[AlertView, ...] = ()
         if request.view == "alerts":
             alerts = tuple(AlertView.from_row(r) for r in list_alerts(self.store, limit=ALERT_ROWS))
         return Snapshot(request=request, now=now, sources=sources, topics=topics, detail=detail, posts=posts,
                         live_cursor=cursor, topic_infos=infos, source_names=tuple(s.name for s in sources),
-                        alerts=alerts, new_alerts=self._new_alerts(), took_s=time.perf_counter() - t0)
+                        alerts=alerts, new_alerts=self._new_alerts(), wall=wall, took_s=time.perf_counter() - t0)
 
     def _new_alerts(self) -> tuple[AlertView, ...]:
         """Alerts stored since the last call (none on the first: those are not news)."""

@@ -36,7 +36,7 @@ class HealthScreen(MainScreen):
         if wide:
             cols.append(Col("error", "last error", max(table.size.width - 120, 30)))
         set_columns(table, cols)
-        now = snapshot.now
+        now = snapshot.real_now
         rows = []
         for h in sorted(snapshot.sources, key=lambda s: (s.urgency, s.name)):
             cells = [status_text(h.status, palette), cell(h.name, 22 if wide else 14),
@@ -71,7 +71,7 @@ class HealthScreen(MainScreen):
 
 def describe(h: SourceHealth, snapshot: Snapshot, palette: Palette) -> Text:
     """Everything known about one source, in words; the error message is quoted in full."""
-    now = snapshot.now
+    now = snapshot.real_now
     text = Text(one_line(h.name, 100), style="bold", end="")
     text.append(f"  ({safe(h.kind)})  ", style=palette.muted)
     text.append_text(status_text(h.status, palette))
