@@ -33,7 +33,7 @@ from monitor.models import (
 )
 from monitor.scoring import UNDETERMINED, ScoringPipeline
 from monitor.sources.base import Batch, PollContext, RawPost, Source, SourceError
-from monitor.store import BUCKET_WIDTH_S, Store, bucket_start, utcnow
+from monitor.store import BUCKET_WIDTH_S, Store, bucket_start, db_clock_ms, utcnow
 from monitor.text import canonical_url, extract_hashtags, html_to_text, sanitize
 
 log = logging.getLogger(__name__)
@@ -437,7 +437,7 @@ def _bucket_deltas(posts: Iterable[Any], topics: dict[int, list[str]]) -> list[d
 _NATIVE_IDS = "SELECT native_id, id FROM post WHERE source = {mark} AND native_id IN ({marks})"
 _TOP_ID = "SELECT max(id) FROM post"
 _SUMS = ("n_neg", "n_neu", "n_pos", "sum_neg", "sum_neu", "sum_pos", "sum_sq", "n_unscored", "engagement")
-_BUCKET_COLUMNS = ("topic", "source", "start_ts", "width_s", *_SUMS, "incomplete")
+_BUCKET_COLUMNS = ("topic", "source", "start_ts", "width_s", *_SUMS, "incomplete", "changed_ms")
 _POST_ROWS = BulkInsert(Post.__table__, (
     "source", "native_id", "canonical_url", "canonical_id", "url", "author", "text", "lang", "tags", "created_at",
     "fetched_at", "engagement", "reposts", "compound", "pos", "neu", "neg", "scorer", "scorer_version"))
@@ -446,13 +446,15 @@ _LINK_ROWS = BulkInsert(PostTopic.__table__, ("post_id", "topic", "created_at"))
 _BUCKET_ROWS = BulkInsert(Bucket.__table__, _BUCKET_COLUMNS, on_conflict=(
     " ON CONFLICT (topic, source, start_ts, width_s) DO UPDATE SET "
     + ", ".join(f"{c} = bucket.{c} + excluded.{c}" for c in _SUMS)
-    + ", incomplete = bucket.incomplete OR excluded.incomplete"))
+    + ", incomplete = bucket.incomplete OR excluded.incomplete, changed_ms = excluded.changed_ms"))
 
 
 def upsert_buckets(conn: Connection, rows: list[dict[str, Any]]) -> None:
     """Add sums into existing buckets (INSERT … ON CONFLICT DO UPDATE), one statement per batch.
 
     Rows for the same bucket are added up first: one statement may not update a row twice.
+    Every row written is stamped with the database's clock (`Bucket.changed_ms`), so a reader
+    that caches old buckets (the dashboard) finds late changes without re-reading everything.
     """
     merged: dict[tuple[Any, ...], list[Any]] = {}
     for r in rows:
@@ -464,7 +466,10 @@ def upsert_buckets(conn: Connection, rows: list[dict[str, Any]]) -> None:
             for i, c in enumerate(_SUMS):
                 found[i] += r[c]
             found[-1] = found[-1] or r["incomplete"]
-    _BUCKET_ROWS(conn, [(*key, *values) for key, values in merged.items()])
+    if not merged:
+        return
+    stamp = db_clock_ms(conn)
+    _BUCKET_ROWS(conn, [(*key, *values, stamp) for key, values in merged.items()])
 
 
 __all__ = ["Ingestor", "Normalized", "PollOutcome", "normalize", "upsert_buckets"]

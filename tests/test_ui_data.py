@@ -85,8 +85,7 @@ def test_history_cache_matches_a_fresh_read(sample_store: Store) -> None:
     """Cached old buckets plus a fresh tail give what one full read gives, as the window slides."""
     from monitor.ui.history import BucketHistory
 
-    clock = [0.0]
-    cached = BucketHistory(sample_store, recent_s=3600, ttl_s=1e9, monotonic=lambda: clock[0])
+    cached = BucketHistory(sample_store, recent_s=3600)
     end = int(NOW.timestamp()) // 900 * 900 + 900
     for shift in (0, 900, 7200):  # the same window, then later as the clock moves on
         start, stop = end - 96 * 900 + shift, end + shift

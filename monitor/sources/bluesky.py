@@ -227,10 +227,8 @@ class BlueskySource(Source):
                                 timeout=self.settings.timeout.total_seconds(), ok=tuple(range(200, 600)))
             resp = self.http.post(url, json=json_body, headers=headers, timeout=self.settings.timeout.total_seconds())
             return resp, resp.content
-        except httpx.TimeoutException:
-            raise SourceError(f"{what} did not answer in time (timeout)") from None
-        except httpx.TransportError as exc:
-            raise SourceError(f"could not reach {what}: {type(exc).__name__}: {exc}") from None
+        except httpx.TransportError as exc:  # timeouts included
+            raise SourceError(describe_transport(what, exc, url)) from None
 
     def _watch_rate_limit(self, resp: httpx.Response, new_state: dict[str, Any]) -> None:
         """Stop before the limit: with a small reserve left, wait for the reset (UNIX seconds)."""

@@ -285,10 +285,8 @@ class RedditSource(Source):
             resp = self.http.post(url, auth=(client_id, secret), data={"grant_type": "client_credentials"},
                                   headers={"User-Agent": self.user_agent},
                                   timeout=self.settings.timeout.total_seconds())
-        except httpx.TimeoutException:
-            raise SourceError("Reddit's token endpoint did not answer in time (timeout)") from None
-        except httpx.TransportError as exc:
-            raise SourceError(f"could not reach Reddit's token endpoint: {type(exc).__name__}") from None
+        except httpx.TransportError as exc:  # timeouts included
+            raise SourceError(describe_transport("Reddit's token endpoint", exc, url)) from None
         if resp.status_code != 200:
             raise self._status_error(resp.status_code, resp.content, token_endpoint=True)
         data = _json(resp.content, "Reddit's token endpoint")
