@@ -298,6 +298,7 @@ def test_a_word_of_another_language_outweighs_a_hesitant_english_call() -> None:
     "sooo tired", "pleeease stop", "nicce one", "hilaroius", "so wierd",  # stretched, misspelt
     "I hate Joomla", "lmao u cant wat for windows",  # a name, a word that is Dutch too
     "THIS IS OUTRAGEOUS", "bloody hell", "damn damn damn", "I don’t care",  # a phone's apostrophe
+    "Trump: no comment",  # "comment" is French too
 ])
 def test_english_by_its_words(text: str) -> None:
     assert detect_language(text) == "en"
