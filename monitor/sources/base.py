@@ -50,6 +50,22 @@ class RawPost:
     # A platform-wide identity (Mastodon's ActivityPub `uri`, a Bluesky `at://` uri) that is the
     # same whichever instance or endpoint served the post; used for cross-endpoint dedupe.
     canonical_id: str | None = None
+    # Where the item sat in what the platform or file sent ("line 12", "page 2 item 7"), so a
+    # quarantined item can be found again; None: its place in the batch is used.
+    position: str | None = None
+
+
+@dataclass(slots=True)
+class Rejected:
+    """An item that could not become a post: kept in the quarantine table, never stored as one.
+
+    `raw` is the item as received (any JSON-able value or text), kept for inspection.
+    """
+
+    position: str
+    reason: str
+    native_id: str | None = None
+    raw: Any = None
 
 
 class SourceError(Exception):
@@ -99,6 +115,7 @@ class Batch:
     notes: list[str] = field(default_factory=list)
     already_stored: int = 0  # items left out because PollContext.known said they are stored
     known_checked: bool = False  # every item was checked against PollContext.known already
+    rejected: list[Rejected] = field(default_factory=list)  # quarantined with the poll; cursor advances
 
 
 # --- settings -------------------------------------------------------------------------------
