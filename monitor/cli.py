@@ -543,6 +543,19 @@ def main(argv: Sequence[str] | None = None) -> int:
         return EXIT_USAGE
     except KeyboardInterrupt:
         return 130
+    except BrokenPipeError:
+        # Whoever read our output stopped early (`| head -2`): nothing went wrong here. Further
+        # writes (and the interpreter's flush at exit) go nowhere instead of raising again.
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 141
+    except Exception as exc:  # noqa: BLE001 - a person gets one line; -v -v gets the traceback
+        from monitor.faults import describe
+
+        log = logging.getLogger("monitor")
+        log.debug("unexpected error", exc_info=True)
+        print(f"monitor: {describe(exc)}" + ("" if args.verbose > 1 else " (run with -v -v for details)"),
+              file=sys.stderr)
+        return 1
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -68,6 +68,7 @@ class PollOutcome:
     unmatched: int = 0
     reposts: int = 0
     quarantined: int = 0  # items that could not be stored, kept in the quarantine table
+    rejected: list[Rejected] = field(default_factory=list)  # those items, with position and reason
     error: str | None = None
     status: int | None = None
     retry_after: float | None = None
@@ -172,6 +173,7 @@ class Ingestor:
             outcome.duplicates += len(scored) - outcome.new_posts  # lost a race to a concurrent poll
             outcome.reposts = self._insert_reposts(conn, source.name, reposts, now)
             outcome.quarantined = quarantine(conn, source.name, rejected, now)
+            outcome.rejected = rejected
             outcome.duration_s = time.perf_counter() - t0
             self._save_state(conn, source, batch.state, outcome, started)
             if batch.error is not None:
