@@ -36,6 +36,7 @@ from monitor.models import (
     SourceState,
 )
 from monitor.scoring import ScoringPipeline
+from monitor.sources import http
 from monitor.sources.base import Batch, PollContext, RawPost, Rejected, Source, SourceError
 from monitor.store import BUCKET_WIDTH_S, Store, bucket_start, utcnow
 from monitor.text import canonical_url, extract_hashtags, html_to_text, sanitize
@@ -118,7 +119,8 @@ class Ingestor:
         state = dict(row.get("state") or {})
         ctx = self.poll_context(source, started)
         try:
-            batch = source.fetch(state, ctx)
+            with http.redirect_policy(source.settings.redirect_hosts):
+                batch = source.fetch(state, ctx)
         except SourceError as exc:
             return self._record_failure(source, started, t0, exc, row)
         except Exception as exc:  # a schema surprise must not kill the collector

@@ -139,7 +139,10 @@ class SourceSettings(BaseModel):
     match: Literal["keywords", "all"] = "keywords"
     enabled: bool = True
     backfill: Duration = timedelta(hours=24)
-    timeout: Duration = timedelta(seconds=20)
+    timeout: Duration = timedelta(seconds=20)  # for each request as a whole, redirects included
+    # Hosts (`host` or `host:port`) a redirect may lead to although they are not public addresses
+    # (an intranet mirror). The source's own host is always allowed; other hosts must be public.
+    redirect_hosts: list[str] = []
 
     def secret_env_vars(self) -> dict[str, str]:
         """{field name: environment variable name} for every secret this source names."""
