@@ -25,7 +25,7 @@ from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from contextvars import ContextVar
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
 from email.utils import parsedate_to_datetime
 from typing import Any
 
@@ -215,9 +215,28 @@ class RateBudget:
 
     remaining: float | None = None
     reset_at: datetime | None = None
+    retry_after: float | None = None  # the last answer's Retry-After, if it sent one
+    fresh: bool = False  # the last answer itself told the window (not a saved or earlier one)
 
     def set(self, remaining: float, reset_at: datetime) -> None:
-        self.remaining, self.reset_at = remaining, reset_at
+        self.remaining, self.reset_at, self.fresh = remaining, reset_at, True
+
+    def heard(self, headers: Any) -> None:
+        """Called with every answer's headers before its rate headers are read."""
+        self.fresh = False
+        self.retry_after = parse_retry_after(headers.get("Retry-After"))
+
+    def limited(self, now: datetime | None = None) -> float | None:
+        """Seconds to wait after a 429. The server's Retry-After wins; else the window this very
+        answer told. A window saved from earlier with requests to spare says nothing about this
+        429 (it waited 15 minutes with 439 requests left): then None, the ordinary backoff."""
+        now = now or datetime.now(timezone.utc)
+        if self.retry_after is not None:
+            self.set(0, now + timedelta(seconds=min(self.retry_after, 86400)))
+            return self.retry_after
+        if self.fresh or (self.remaining is not None and self.remaining <= RATE_RESERVE):
+            return self.wait_s(now)
+        return None
 
     def low(self, now: datetime) -> bool:
         """So few requests left that the source waits for the reset instead of spending them."""

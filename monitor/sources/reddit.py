@@ -149,6 +149,7 @@ def _count(value: Any) -> int:
 
 def _read_budget(budget: http.RateBudget, headers: Any) -> None:
     """X-Ratelimit-Remaining is a float string, X-Ratelimit-Reset the seconds left in the window."""
+    budget.heard(headers)
     try:
         budget.set(float(headers["x-ratelimit-remaining"]),
                    datetime.now(timezone.utc) + timedelta(seconds=float(headers["x-ratelimit-reset"])))
@@ -342,7 +343,7 @@ class RedditSource(Source):
         if status == 404:
             return SourceError(f"Reddit search was not found (404); check api_url ({self.settings.api_url})", status=404)
         if status == 429:
-            wait = self._budget.wait_s()
+            wait = self._budget.limited()  # Retry-After, if sent, wins over a saved window
             when = f"; resets at {_hhmm(self._budget.reset_at)}" if wait is not None else ""
             return SourceError(f"Reddit rate limit reached{when} (429)", status=429, retry_after=wait)
         return SourceError(http.describe_status("Reddit", status) + detail, status=status)

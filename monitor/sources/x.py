@@ -182,6 +182,7 @@ def tweet_to_post(tweet: dict[str, Any], usernames: dict[str, str], web_url: str
 
 def _read_budget(budget: http.RateBudget, headers: Any) -> None:
     """x-rate-limit-remaining is an int, x-rate-limit-reset the window's end in UNIX seconds."""
+    budget.heard(headers)
     try:
         budget.set(int(headers["x-rate-limit-remaining"]),
                    datetime.fromtimestamp(int(headers["x-rate-limit-reset"]), timezone.utc))
@@ -335,8 +336,8 @@ class XSource(Source):
             return SourceError(f"X answered 404 for recent search; check api_url ({self.settings.api_url})",
                                status=404)
         if status == 429:
-            reset = self._budget.reset_at
-            wait = max(0.0, (reset - datetime.now(timezone.utc)).total_seconds()) if reset else None
+            wait = self._budget.limited()  # Retry-After, if sent, wins over a saved window
+            reset = self._budget.reset_at if wait is not None else None
             when = f"; resets at {_hhmm(reset)}" if reset else ""
             return SourceError(f"X rate limit reached{when} (429)", status=429, retry_after=wait)
         return SourceError(http.describe_status("X", status) + suffix, status=status)
