@@ -92,7 +92,7 @@ class FaultLog:
                 self._active[fault.kind] = (fault, now if say else said, 0 if say else repeats + 1)
         if say:
             more = f" ({repeats} more failed writes since the last message)" if repeats else ""
-            self.log.error("%s while %s; will keep retrying%s", fault.message, doing, more,
+            self.log.error("%s (while %s); will keep retrying%s", fault.message, doing, more,
                            exc_info=fault.kind == OTHER and known is None)
         return fault
 

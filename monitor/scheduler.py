@@ -19,10 +19,11 @@ import httpx
 from apscheduler.executors.pool import ThreadPoolExecutor
 from apscheduler.schedulers.background import BackgroundScheduler
 from apscheduler.triggers.interval import IntervalTrigger
-from sqlalchemy import update
+from sqlalchemy import func, update
 
 from monitor.alerts import AlertMonitor
 from monitor.digest_jobs import schedule_digests
+from monitor.faults import Fault, FaultLog
 from monitor.ingest import Ingestor, PollOutcome
 from monitor.leases import Leases, collector_id
 from monitor.models import SourceState
@@ -87,6 +88,8 @@ class Collector:
         self._streams_lock = threading.Lock()
         # The real clock means the database's (one clock for every collector); a test's is its own.
         self.leases = Leases(store, collector_id(), None if clock is utcnow else clock)
+        # A store fault (disk full, database gone) is said once in words, not as a traceback per job.
+        self.faults = FaultLog(log)
         store.sync_sources(config.sources)
         self.alerts = AlertMonitor(config, store, clock=clock) if config.alerts.enabled else None
 
@@ -141,23 +144,49 @@ class Collector:
             if not self.leases.acquire(name):
                 log.debug("%s: polled by another collector; skipped", name)
                 return
-        except Exception:  # the database is down: the poll would fail the same way; try next run
-            log.exception("could not take the lease on %s; will retry", name)
+        except Exception as exc:  # the store is failing: the poll would fail the same way; try next run
+            self._store_fault(name, self.faults.failed(exc, f"taking the lease on {name}"))
             return
         try:
             outcome = self.poll(name)
-        except Exception:  # the store itself failed (disk full, database down): keep the job alive
-            log.exception("poll of %s could not be stored; will retry", name)
-            outcome = PollOutcome(source=name, outcome="error", error="could not write to the store")
-        self._schedule_next(name, outcome)
+        except Exception as exc:  # the store itself failed (disk full, database down): keep the job alive
+            fault = self.faults.failed(exc, f"storing the poll of {name}")
+            self._store_fault(name, fault)
+            outcome = PollOutcome(source=name, outcome="error", error=fault.message)
+        else:
+            self.faults.ok()
+        try:
+            self._schedule_next(name, outcome)
+        except Exception as exc:  # noqa: BLE001 - said by the fault log; the job stays scheduled
+            self.faults.failed(exc, f"scheduling the next poll of {name}")
+
+    def _store_fault(self, name: str, fault: Fault) -> None:
+        """Put a store fault where `monitor status` and feed health read it: the source's state.
+
+        Best effort: on a full disk an UPDATE that needs no new page usually still commits (SQLite
+        reuses its WAL, PostgreSQL its free space); if it does not, the log has said it.
+        """
+        now = self.clock()
+        try:
+            with self.store.write() as conn:
+                conn.execute(update(SourceState).where(SourceState.source == name).values(
+                    last_poll_at=now, last_outcome="error", last_error=fault.message,
+                    consecutive_failures=SourceState.consecutive_failures + 1,
+                    failing_since=func.coalesce(SourceState.failing_since, now)))
+        except Exception:  # noqa: BLE001 - the store is what is failing
+            log.debug("could not record the fault on %s", name, exc_info=True)
 
     def _schedule_next(self, name: str, outcome: PollOutcome) -> None:
         source = self.sources[name]
-        state = self.store.source_state(name) or {}
+        try:
+            state = self.store.source_state(name) or {}
+        except Exception:  # noqa: BLE001 - a failing store: back off as from one failure
+            state = {}
         failures = int(state.get("consecutive_failures") or 0)
         if outcome.outcome == "error" or outcome.outcome == "partial":
             delay = backoff_delay(source.settings.interval, max(failures, 1), outcome.retry_after, self._rng)
-            log.warning("%s: %s; next try in %s", name, outcome.error, _words(delay))
+            if not self.faults.active or outcome.error not in {f.message for f in self.faults.active}:
+                log.warning("%s: %s; next try in %s", name, outcome.error, _words(delay))
         else:
             delay = source.settings.interval
             if outcome.new_posts:
@@ -196,8 +225,8 @@ class Collector:
                 if source.streaming and name not in self._streams and self.leases.acquire(name):
                     held.add(name)
                     self._start_stream(cast(StreamingSource, source))
-        except Exception:
-            log.exception("could not renew the source leases; will retry")
+        except Exception as exc:
+            self.faults.failed(exc, "renewing the source leases")
             return
         with self._streams_lock:
             lost = [name for name in self._streams if name not in held]
