@@ -29,6 +29,7 @@ from monitor.leases import Leases, collector_id
 from monitor.models import SourceState
 from monitor.sources import source_class
 from monitor.sources.base import Source
+from monitor.sources.http import abort as abort_requests
 from monitor.sources.http import make_client
 from monitor.store import Store, utcnow
 
@@ -133,7 +134,7 @@ class Collector:
                                    id=name, name=name, args=[name], next_run_time=first)
         self.scheduler.add_job(self._keep_leases, IntervalTrigger(seconds=self.leases.ttl.total_seconds() / 3),
                                id="_leases", name="leases", next_run_time=now)
-        schedule_digests(self.scheduler, self.config, self.store, clock=self.clock)
+        schedule_digests(self.scheduler, self.config, self.store, clock=self.clock, stop=self._stopped)
         self.scheduler.start()
         log.info("collecting from %d source(s): %s", len(self.sources), ", ".join(self.sources))
 
@@ -201,7 +202,11 @@ class Collector:
             conn.execute(update(SourceState).where(SourceState.source == name).values(next_poll_at=next_at))
 
     def stop(self, wait: bool = True) -> None:
+        """Stop within seconds: retry waits end, requests under way are cut short (their polls
+        store nothing and keep their cursor), digest deliveries not made are recorded as failed
+        and made at the next start."""
         self._stopped.set()
+        abort_requests(self.http)
         if self.scheduler is not None and self.scheduler.running:
             self.scheduler.shutdown(wait=wait)
         self._stop_streams(wait)

@@ -21,6 +21,7 @@ import ipaddress
 import math
 import socket
 import time
+import weakref
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from contextvars import ContextVar
@@ -45,6 +46,10 @@ _redirect_hosts: ContextVar[frozenset[str]] = ContextVar("http_redirect_hosts", 
 
 class _DeadlineExceeded(httpcore.ReadTimeout):
     """The whole request ran out of time (not one slow read)."""
+
+
+class _Aborted(httpcore.ReadError):
+    """The client was aborted: its process is stopping."""
 
 
 def _clip(timeout: float | None) -> float | None:
@@ -83,14 +88,34 @@ class _DeadlineStream(httpcore.NetworkStream):
 class _DeadlineBackend(httpcore.NetworkBackend):
     def __init__(self, inner: httpcore.NetworkBackend):
         self._inner = inner
+        self._streams: weakref.WeakSet[httpcore.NetworkStream] = weakref.WeakSet()
+        self.aborted = False
+
+    def _track(self, stream: httpcore.NetworkStream) -> httpcore.NetworkStream:
+        if self.aborted:
+            stream.close()
+            raise _Aborted("the collector is stopping")
+        self._streams.add(stream)
+        return _DeadlineStream(stream)
 
     def connect_tcp(self, host: str, port: int, timeout: float | None = None, local_address: str | None = None,
                     socket_options: Iterable[Any] | None = None) -> httpcore.NetworkStream:
-        return _DeadlineStream(self._inner.connect_tcp(host, port, _clip(timeout), local_address, socket_options))
+        return self._track(self._inner.connect_tcp(host, port, _clip(timeout), local_address, socket_options))
 
     def connect_unix_socket(self, path: str, timeout: float | None = None,
                             socket_options: Iterable[Any] | None = None) -> httpcore.NetworkStream:
-        return _DeadlineStream(self._inner.connect_unix_socket(path, _clip(timeout), socket_options))
+        return self._track(self._inner.connect_unix_socket(path, _clip(timeout), socket_options))
+
+    def abort(self) -> None:
+        """End every request under way now: shutting a socket down wakes a thread blocked reading it."""
+        self.aborted = True
+        for stream in list(self._streams):
+            sock = stream.get_extra_info("socket")
+            try:
+                if sock is not None:
+                    sock.shutdown(socket.SHUT_RDWR)
+            except OSError:
+                pass
 
     def sleep(self, seconds: float) -> None:
         self._inner.sleep(seconds)
@@ -103,6 +128,14 @@ def _install_deadline(client: httpx.Client) -> None:
     backend = getattr(pool, "_network_backend", None)
     if backend is not None and not isinstance(backend, _DeadlineBackend):
         pool._network_backend = _DeadlineBackend(backend)  # type: ignore[union-attr]
+
+
+def abort(client: httpx.Client) -> None:
+    """Make every request of `client` under way (and any later one) fail at once: a stopping
+    collector must not wait for a slow server to finish sending."""
+    backend = getattr(getattr(getattr(client, "_transport", None), "_pool", None), "_network_backend", None)
+    if isinstance(backend, _DeadlineBackend):
+        backend.abort()
 
 
 def make_client(timeout: float = 20.0) -> httpx.Client:
@@ -303,13 +336,23 @@ def get(client: httpx.Client, url: str, *, what: str, headers: dict[str, str] | 
     try:
         return _get(client, url, what=what, headers=dict(headers or {}), params=params, max_bytes=max_bytes,
                     timeout=timeout, ok=ok)
-    except (httpx.TimeoutException, _DeadlineExceeded):
+    except (httpx.TransportError, _Aborted) as exc:
+        if isinstance(exc, _Aborted) or _aborted(client):
+            raise SourceError(f"{what}: request cut short, the collector is stopping") from None
+        if isinstance(exc, httpx.TimeoutException):
+            raise SourceError(f"{what} did not answer in time (timeout): no complete response within {budget:g}s") \
+                from None
+        raise SourceError(f"could not reach {what}: {type(exc).__name__}: {exc}") from None
+    except _DeadlineExceeded:
         raise SourceError(f"{what} did not answer in time (timeout): no complete response within {budget:g}s") \
             from None
-    except httpx.TransportError as exc:
-        raise SourceError(f"could not reach {what}: {type(exc).__name__}: {exc}") from None
     finally:
         _deadline.reset(token)
+
+
+def _aborted(client: httpx.Client) -> bool:
+    backend = getattr(getattr(getattr(client, "_transport", None), "_pool", None), "_network_backend", None)
+    return isinstance(backend, _DeadlineBackend) and backend.aborted
 
 
 def _get(client: httpx.Client, url: str, *, what: str, headers: dict[str, str], params: dict | None,
