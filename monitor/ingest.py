@@ -37,7 +37,7 @@ from monitor.models import (
 )
 from monitor.scoring import ScoringPipeline
 from monitor.sources import http
-from monitor.sources.base import Batch, PollContext, RawPost, Rejected, Source, SourceError
+from monitor.sources.base import Batch, PollContext, RawPost, Rejected, Source, SourceError, collecting_rejections
 from monitor.store import BUCKET_WIDTH_S, Store, bucket_start, utcnow
 from monitor.text import canonical_url, extract_hashtags, html_to_text, sanitize
 from monitor.vet import MAX_URL_BYTES, excerpt, rejected_post, repair_text, vet_all
@@ -119,8 +119,9 @@ class Ingestor:
         state = dict(row.get("state") or {})
         ctx = self.poll_context(source, started)
         try:
-            with http.redirect_policy(source.settings.redirect_hosts):
+            with http.redirect_policy(source.settings.redirect_hosts), collecting_rejections() as unread:
                 batch = source.fetch(state, ctx)
+            batch.rejected = [*unread, *batch.rejected]
         except SourceError as exc:
             return self._record_failure(source, started, t0, exc, row)
         except Exception as exc:  # a schema surprise must not kill the collector

@@ -9,7 +9,10 @@ crash between fetching and storing loses nothing (the next poll starts from the 
 from __future__ import annotations
 
 import abc
-from collections.abc import Callable, Sequence
+import math
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from contextlib import contextmanager
+from contextvars import ContextVar
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 from typing import TYPE_CHECKING, Annotated, Any, ClassVar, Literal
@@ -176,6 +179,70 @@ class Source(abc.ABC):
         """Fetch what is new since `state`; raise SourceError when nothing could be fetched."""
 
 
+# --- item by item ------------------------------------------------------------------------------
+# A platform answer is read item by item: an item that cannot be read is reported by its place
+# in the answer and skipped, and never fails the page, the poll, or the items beside it.
+
+_rejections: ContextVar[list[Rejected] | None] = ContextVar("rejections", default=None)
+
+
+@contextmanager
+def collecting_rejections() -> Iterator[list[Rejected]]:
+    """Items sources `reject` inside go to the list yielded (ingest quarantines them)."""
+    found: list[Rejected] = []
+    token = _rejections.set(found)
+    try:
+        yield found
+    finally:
+        _rejections.reset(token)
+
+
+def reject(position: str, reason: str, raw: Any = None, native_id: Any = None) -> None:
+    """Report an item that could not be read; outside a poll (a test calling fetch) it is dropped."""
+    found = _rejections.get()
+    if found is not None:
+        found.append(Rejected(position=position, reason=reason, raw=raw,
+                              native_id=native_id if isinstance(native_id, str) and native_id else None))
+
+
+def convert_each(items: Iterable[Any], convert: Callable[[Any], Any], where: str,
+                 id_key: str | None = None) -> Iterator[tuple[int, Any]]:
+    """(position, converted) for each item `convert` can read; the others are rejected by position
+    (`convert` returning None or raising anything at all)."""
+    for i, item in enumerate(items, start=1):
+        try:
+            out = convert(item)
+            why = None if out is not None else "not in the shape the platform documents"
+        except Exception as exc:  # noqa: BLE001 - one item's damage stays with that item
+            out, why = None, f"unreadable ({type(exc).__name__}: {exc})"
+        if out is None:
+            native = item.get(id_key) if id_key and isinstance(item, dict) else None
+            reject(f"{where} item {i}", why or "unreadable", item, native)
+            continue
+        yield i, out
+
+
+def count(value: Any) -> int:
+    """An engagement count as a platform sends it, or 0 when it is not a sane number (a string,
+    NaN, infinity, negative, or a number too large for the store)."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        return 0
+    if isinstance(value, float) and not math.isfinite(value):
+        return 0
+    return min(max(int(value), 0), 2**53)
+
+
+def epoch_time(value: Any) -> datetime | None:
+    """UNIX seconds as a UTC time, or None when it is not a number a calendar can hold."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        return None
+    try:
+        when = datetime.fromtimestamp(float(value), timezone.utc)
+    except (OverflowError, OSError, ValueError):
+        return None
+    return when if _plausible(when) else None
+
+
 def iso_time(value: Any) -> datetime | None:
     """A platform's ISO 8601 time ('Z' or an offset; naive read as UTC), or None if unusable.
 
@@ -185,6 +252,16 @@ def iso_time(value: Any) -> datetime | None:
         return None
     try:
         when = datetime.fromisoformat(value.strip().replace("Z", "+00:00"))
-    except ValueError:
+        when = when.astimezone(timezone.utc) if when.tzinfo else when.replace(tzinfo=timezone.utc)
+    except (ValueError, OverflowError):  # "9999-12-31T23:59:59-14:00" is past the calendar's end in UTC
         return None
-    return when if when.tzinfo else when.replace(tzinfo=timezone.utc)
+    return when if _plausible(when) else None
+
+
+def _plausible(when: datetime) -> bool:
+    """A post's time between 1970 and a day from now: a time far in the future would otherwise move a
+    source's time cursor past every post to come."""
+    return _EPOCH <= when <= datetime.now(timezone.utc) + timedelta(days=1)
+
+
+_EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)

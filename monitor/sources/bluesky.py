@@ -27,7 +27,8 @@ import httpx
 from pydantic import Field, field_validator
 
 from monitor.sources import http
-from monitor.sources.base import Batch, Duration, PollContext, RawPost, Source, SourceError, SourceSettings, iso_time
+from monitor.sources.base import (Batch, Duration, PollContext, RawPost, Source, SourceError, SourceSettings, count,
+                                  iso_time, reject)
 from monitor.sources.mastodon import instance_base_url
 from monitor.text import sanitize
 
@@ -159,12 +160,15 @@ class BlueskySource(Source):
             views = data.get("posts")
             if not isinstance(views, list):
                 raise SourceError(f"Bluesky answered search {q!r} without a list of posts")
-            for view in views:
+            for i, view in enumerate(views, start=1):
                 try:
                     post, sort_at = post_view_to_post(view)
-                except (AttributeError, KeyError, TypeError, ValueError):
+                except Exception as exc:  # noqa: BLE001 - one post's damage stays with that post
                     bad += 1
+                    reject(f"search {q!r} page item {i}", f"unreadable ({type(exc).__name__}: {exc})", view,
+                           view.get("uri") if isinstance(view, dict) else None)
                     continue
+                post.position = f"search {q!r} page item {i}"
                 newest = sort_at if newest is None or sort_at > newest else newest
                 if not first or post.created_at >= since:
                     found.setdefault(post.native_id, post)
@@ -336,7 +340,7 @@ def post_view_to_post(view: dict[str, Any]) -> tuple[RawPost, datetime]:
     tags = record_tags(record)
     langs = record.get("langs") or ()
     handle = author.get("handle") if isinstance(author.get("handle"), str) else None
-    counts = sum(int(view.get(k) or 0) for k in ("likeCount", "repostCount", "replyCount", "quoteCount"))
+    counts = sum(count(view.get(k)) for k in ("likeCount", "repostCount", "replyCount", "quoteCount"))
     return RawPost(
         native_id=uri, canonical_id=uri, text=text, created_at=created_at,
         url=web_url(uri, handle), author=handle or author.get("did"),

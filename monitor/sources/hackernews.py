@@ -21,14 +21,15 @@ from __future__ import annotations
 import json
 import math
 from dataclasses import dataclass
-from datetime import datetime, timedelta, timezone
+from datetime import timedelta
 from typing import Annotated, Any, Literal
 
 import httpx
 from pydantic import AfterValidator, AnyHttpUrl, Field
 
 from monitor.sources import http
-from monitor.sources.base import Batch, Duration, PollContext, RawPost, Source, SourceError, SourceSettings
+from monitor.sources.base import (Batch, Duration, PollContext, RawPost, Source, SourceError, SourceSettings, count,
+                                  epoch_time, reject)
 from monitor.text import sanitize, split_camel
 
 __all__ = ["HackerNewsSettings", "HackerNewsSource", "build_queries", "hit_to_post"]
@@ -73,8 +74,8 @@ def build_queries(topics: list[Any]) -> list[str]:
 
 def hit_to_post(hit: dict[str, Any], web_url: str) -> RawPost | None:
     """A story or comment hit in the common shape; None when it lacks an id or a time."""
-    object_id, created = hit.get("objectID"), hit.get("created_at_i")
-    if not isinstance(object_id, str) or not object_id or not isinstance(created, (int, float)):
+    object_id, created = hit.get("objectID"), epoch_time(hit.get("created_at_i"))
+    if not isinstance(object_id, str) or not object_id or created is None:
         return None
     tags = hit.get("_tags") if isinstance(hit.get("_tags"), list) else []
     is_comment = "comment" in tags or ("story" not in tags and isinstance(hit.get("comment_text"), str))
@@ -88,15 +89,14 @@ def hit_to_post(hit: dict[str, Any], web_url: str) -> RawPost | None:
         text=body if isinstance(body, str) else "",
         is_html=True,  # story_text and comment_text are HTML (<p>, &#x27;)
         title=title if isinstance(title, str) and title else None,
-        created_at=datetime.fromtimestamp(float(created), timezone.utc),
+        created_at=created,
         url=f"{web_url.rstrip('/')}/item?id={object_id}",  # the discussion; a story's link is someone else's page
         author=author if isinstance(author, str) else None,
         engagement=_count(hit.get("points")) + _count(hit.get("num_comments")),
     )
 
 
-def _count(value: Any) -> int:
-    return max(0, int(value)) if isinstance(value, (int, float)) else 0
+_count = count
 
 
 class HackerNewsSource(Source):
@@ -167,8 +167,8 @@ class HackerNewsSource(Source):
                 if poll.requests >= self.settings.max_requests:
                     return False
                 result = self._search(query, f"created_at_i>={run.lower},created_at_i<={upper}", page, poll)
-                for hit in result["hits"]:
-                    created = poll.add(hit)
+                for i, hit in enumerate(result["hits"], start=1):
+                    created = poll.add(hit, f"Algolia search {query!r} page {page + 1} hit {i}")
                     if created is not None:
                         oldest = created if oldest is None else min(oldest, created)
                         run.upper = min(run.upper if run.upper is not None else upper, created)
@@ -252,15 +252,22 @@ class _Poll:
         self._web = str(settings.web_url)
         self._skipped = 0
 
-    def add(self, hit: Any) -> int | None:
+    def add(self, hit: Any, position: str = "Algolia hit") -> int | None:
         """Take a hit unless seen; returns its creation time (for slicing) or None if unusable."""
-        post = hit_to_post(hit, self._web) if isinstance(hit, dict) else None
+        try:
+            post = hit_to_post(hit, self._web) if isinstance(hit, dict) else None
+            why = "no objectID or no plausible created_at_i"
+        except Exception as exc:  # noqa: BLE001 - one hit's damage stays with that hit
+            post, why = None, f"unreadable ({type(exc).__name__}: {exc})"
         if post is None:
+            reject(position, why, hit,
+                   hit.get("objectID") if isinstance(hit, dict) else None)
             self._skipped += 1
             if self._skipped == 1:
                 self.notes.append("skipped hit(s) Algolia sent without an objectID or a time")
             return None
-        created = int(hit["created_at_i"])
+        post.position = position
+        created = int(post.created_at.timestamp())
         if post.native_id not in self.seen and post.native_id not in self.created:
             self.created[post.native_id] = created
             self.posts.append(post)

@@ -30,7 +30,8 @@ from pydantic_core import InitErrorDetails, PydanticCustomError
 
 from monitor import __version__
 from monitor.sources import http
-from monitor.sources.base import Batch, Duration, PollContext, RawPost, Source, SourceError, SourceSettings
+from monitor.sources.base import (Batch, Duration, PollContext, RawPost, Source, SourceError, SourceSettings, count,
+                                  epoch_time, reject)
 from monitor.sources.rss import RssSettings, RssSource
 from monitor.text import sanitize, split_camel
 
@@ -124,8 +125,8 @@ def build_query(topics: list[Any]) -> str:
 
 def thing_to_post(data: dict[str, Any], www_url: str) -> RawPost | None:
     """A `t3` (link/self post) in the common shape; None when it lacks a name or a time."""
-    name, created = data.get("name"), data.get("created_utc")
-    if not isinstance(name, str) or not name.startswith("t3_") or not isinstance(created, (int, float)):
+    name, created = data.get("name"), epoch_time(data.get("created_utc"))
+    if not isinstance(name, str) or not name.startswith("t3_") or created is None:
         return None
     permalink = data.get("permalink")
     url = www_url.rstrip("/") + permalink if isinstance(permalink, str) and permalink.startswith("/") else None
@@ -135,7 +136,7 @@ def thing_to_post(data: dict[str, Any], www_url: str) -> RawPost | None:
         native_id=name,
         text=data.get("selftext") if isinstance(data.get("selftext"), str) else "",
         title=data.get("title") if isinstance(data.get("title"), str) else None,
-        created_at=datetime.fromtimestamp(float(created), timezone.utc),
+        created_at=created,
         url=url,  # the discussion, not the link target: a news URL belongs to the news source
         author=author if isinstance(author, str) and author != "[deleted]" else None,
         engagement=_count(data.get("score")) + _count(data.get("num_comments")),
@@ -143,8 +144,7 @@ def thing_to_post(data: dict[str, Any], www_url: str) -> RawPost | None:
     )
 
 
-def _count(value: Any) -> int:
-    return max(0, int(value)) if isinstance(value, (int, float)) else 0
+_count = count
 
 
 def _read_budget(budget: http.RateBudget, headers: Any) -> None:
@@ -396,11 +396,17 @@ class _Run:
     def take(self, children: list[dict[str, Any]], stop_at: datetime | None) -> bool:
         """Keep unseen posts (newest first); True once a post older than `stop_at` shows up."""
         reached = False
-        for child in children:
-            post = thing_to_post(child, self._www)
+        for i, child in enumerate(children, start=1):
+            try:
+                post = thing_to_post(child, self._www)
+                why = "no name (t3_…) or no plausible created_utc"
+            except Exception as exc:  # noqa: BLE001 - one post's damage stays with that post
+                post, why = None, f"unreadable ({type(exc).__name__}: {exc})"
             if post is None:
+                reject(f"Reddit listing item {i}", why, child, child.get("name"))
                 self.skipped += 1
                 continue
+            post.position = f"Reddit listing item {i}"
             if stop_at is not None and post.created_at < stop_at:
                 reached = True
                 break
@@ -439,7 +445,12 @@ def _parse_listing(body: bytes) -> _Listing:
     children = inner.get("children") if isinstance(inner, dict) else None
     if not isinstance(children, list):
         raise SourceError("Reddit answered with something other than a Listing (schema change?)", status=200)
-    things = [c["data"] for c in children if isinstance(c, dict) and c.get("kind") == "t3" and isinstance(c.get("data"), dict)]
+    things = []
+    for i, c in enumerate(children, start=1):
+        if isinstance(c, dict) and c.get("kind") == "t3" and isinstance(c.get("data"), dict):
+            things.append(c["data"])
+        else:
+            reject(f"Reddit listing item {i}", "not a post (t3) in the shape Reddit documents", c)
     after = inner.get("after")
     return _Listing(children=things, after=after if isinstance(after, str) and after else None)
 

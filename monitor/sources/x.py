@@ -29,7 +29,7 @@ from pydantic import AnyHttpUrl, Field, ValidationError, ValidationInfo, field_v
 from pydantic_core import InitErrorDetails, PydanticCustomError
 
 from monitor.sources import http
-from monitor.sources.base import Batch, PollContext, RawPost, Source, SourceError, SourceSettings
+from monitor.sources.base import Batch, PollContext, RawPost, Source, SourceError, SourceSettings, count, reject
 from monitor.text import sanitize
 
 __all__ = ["XSettings", "XSource", "build_query", "tweet_to_post"]
@@ -156,16 +156,18 @@ def tweet_to_post(tweet: dict[str, Any], usernames: dict[str, str], web_url: str
     tweet_id, created = tweet.get("id"), _when(tweet.get("created_at"))
     note = tweet.get("note_tweet")
     text = note.get("text") if isinstance(note, dict) and isinstance(note.get("text"), str) else tweet.get("text")
-    if not isinstance(tweet_id, str) or not tweet_id.isdigit() or created is None or not isinstance(text, str):
+    if not isinstance(tweet_id, str) or not (tweet_id.isascii() and tweet_id.isdigit()) or created is None \
+            or not isinstance(text, str):
         return None
     username = usernames.get(str(tweet.get("author_id")))
     metrics = tweet.get("public_metrics") if isinstance(tweet.get("public_metrics"), dict) else {}
-    engagement = sum(int(metrics.get(k) or 0) for k in ("like_count", "retweet_count", "reply_count", "quote_count")
-                     if isinstance(metrics.get(k), (int, float)))
+    engagement = sum(count(metrics.get(k)) for k in ("like_count", "retweet_count", "reply_count", "quote_count"))
     entities = tweet.get("entities") if isinstance(tweet.get("entities"), dict) else {}
-    tags = tuple(h["tag"] for h in entities.get("hashtags") or [] if isinstance(h, dict) and isinstance(h.get("tag"), str))
+    hashtags = entities.get("hashtags") if isinstance(entities.get("hashtags"), list) else []
+    tags = tuple(h["tag"] for h in hashtags if isinstance(h, dict) and isinstance(h.get("tag"), str))
     repost_of = None
-    for ref in tweet.get("referenced_tweets") or []:
+    refs = tweet.get("referenced_tweets")
+    for ref in refs if isinstance(refs, list) else []:
         if isinstance(ref, dict) and ref.get("type") == "retweeted" and isinstance(ref.get("id"), str):
             repost_of = ref["id"]
     lang = tweet.get("lang")
@@ -232,11 +234,17 @@ class XSource(Source):
                 return Batch(posts=posts, state=self._pending(state, run), status=status, error=exc, notes=notes)
             status = 200
             users = _usernames(page)
-            for tweet in page["data"]:
-                post = tweet_to_post(tweet, users, str(self.settings.web_url)) if isinstance(tweet, dict) else None
+            for i, tweet in enumerate(page["data"], start=1):
+                try:
+                    post = tweet_to_post(tweet, users, str(self.settings.web_url)) if isinstance(tweet, dict) else None
+                    why = "no numeric id, readable created_at or text"
+                except Exception as exc:  # noqa: BLE001 - one tweet's damage stays with that tweet
+                    post, why = None, f"unreadable ({type(exc).__name__}: {exc})"
                 if post is None:
+                    reject(f"X page {page_no + 1} tweet {i}", why, tweet, tweet.get("id") if isinstance(tweet, dict) else None)
                     skipped += 1
                     continue
+                post.position = f"X page {page_no + 1} tweet {i}"
                 posts.append(post)
                 if run.newest_id is None or int(post.native_id) > int(run.newest_id):
                     run.newest_id, run.newest_at = post.native_id, post.created_at
