@@ -92,3 +92,21 @@ def test_csv_without_the_columns_is_one_bad_row_in_words(sqlite_url, tmp_path, h
     rep = import_file(store, path, topic="t")
     assert rep.new_posts == 0 and rep.bad_rows[0].line == 1 and "header lacks" in rep.bad_rows[0].message
     store.close()
+
+
+def test_quarantine_command_lists_what_was_kept_safely(tmp_path, capsys, monkeypatch):
+    path = tmp_path / "hostile.jsonl"
+    _jsonl(path, HOSTILE_LINES)
+    monkeypatch.setenv("MONITOR_DB_URL", f"sqlite:///{tmp_path}/m.db")
+    monkeypatch.delenv("MONITOR_CONFIG", raising=False)
+    monkeypatch.chdir(tmp_path)
+    assert main(["import", str(path), "--topic", "ds"]) == 0
+    capsys.readouterr()
+    assert main(["quarantine", "--json"]) == 0
+    rows = json.loads(capsys.readouterr().out)
+    assert len(rows) == len(HOSTILE_LINES) - 1 and {r["position"] for r in rows} >= {"line 4", "line 24"}
+    monkeypatch.setenv("COLUMNS", "200")
+    assert main(["quarantine"]) == 0
+    out = capsys.readouterr().out
+    assert "line 4" in out and "author must be text" in out
+    assert "\x1b]" not in out and "\x07" not in out  # the hostile line's title-setting sequence

@@ -189,3 +189,18 @@ def test_two_sources_interleaved_on_postgresql_store_each_post_once(pg_url):
     assert polls == 2  # both polls finished and saved their state
     for s in stores:
         s.close()
+
+
+def test_quarantined_items_are_counted_in_status_and_feed_health(store, ingestor):
+    from monitor.status import build_status
+    from monitor.ui.data import StoreProvider
+
+    batch = Batch(posts=[post(1, "Dmitriev ok"), _bad(2, author={"x": 1}), _bad(3, created_at=None)],
+                  state={}, status=200)
+    ingestor.poll(Scripted(script=[batch]))
+    [row] = build_status(store, None)["sources"]
+    assert row["quarantined"] == 2 and row["last_outcome"] == "ok"
+    [health] = StoreProvider(store)._health(NOW, with_counts=True)
+    assert health.quarantined == 2
+    listed = store.quarantined("scripted")
+    assert {q["position"] for q in listed} == {"item 2 of 3", "item 3 of 3"}
