@@ -116,3 +116,66 @@ def test_damaged_items_never_block_a_page(platform, simulator, secrets, tmp_path
                                     f"{[str(d) for d in damager.damaged]}")
     store.close()
     assert not problems, "\n".join(problems[:20])
+
+
+@pytest.mark.slow
+def test_damaged_jetstream_frames_never_stop_the_stream(tmp_path):
+    """Jetstream's JSON frames, damaged one field at a time: the stream stores every undamaged
+    post and each damaged frame is stored or quarantined by its number."""
+    import json
+    from datetime import datetime, timezone
+
+    from fuzz_support import HOSTILE, leaf_paths, set_path
+    from monitor.sources.jetstream import JetstreamSettings, JetstreamSource, _Pending
+
+    store = Store(f"sqlite:///{tmp_path}/j.db")
+    ingestor = Ingestor(store, TOPICS)
+    now_us = int(datetime.now(timezone.utc).timestamp() * 1_000_000)
+    problems = []
+    for seed in range(25):
+        rng = random.Random(f"jetstream-{seed}")
+        src = JetstreamSource(JetstreamSettings(name="js", kind="jetstream", url="ws://127.0.0.1:9"), TOPICS, None)
+        events = [{"did": f"did:plc:{seed}x{i}", "time_us": now_us - 1000 * (20 - i), "kind": "commit",
+                   "commit": {"rev": "r", "operation": "create", "collection": "app.bsky.feed.post",
+                              "rkey": f"k{i}", "record": {"$type": "app.bsky.feed.post",
+                                                          "text": f"Dmitriev and Putin, take {i} #TrumpPutin",
+                                                          "createdAt": datetime.now(timezone.utc).isoformat(),
+                                                          "langs": ["en"]}}} for i in range(20)]
+        uris = [f"at://{e['did']}/app.bsky.feed.post/k{i}" for i, e in enumerate(events)]
+        damaged = set(rng.sample(range(20), 3))
+        for i in damaged:
+            path = rng.choice(leaf_paths(events[i]))
+            events[i] = set_path(events[i], path, rng.choice(HOSTILE))
+        _clear(store)
+        pending = _Pending()
+        for e in events:
+            src._take(json.dumps(e, allow_nan=True), pending)
+        src._flush(ingestor, pending, None)
+        with store.read() as conn:
+            stored = set(conn.execute(select(Post.native_id)).scalars())
+            kept = set(conn.execute(select(Quarantine.position)).scalars())
+        def ignored(e) -> bool:
+            """A frame the stream rightly passes over: no longer a new post about a topic."""
+            commit = e.get("commit") if isinstance(e, dict) else None
+            record = commit.get("record") if isinstance(commit, dict) else None
+            text = record.get("text") if isinstance(record, dict) else None
+            return (not src._prefilter.passes(json.dumps(e, allow_nan=True)) or e.get("kind") != "commit"
+                    or not isinstance(commit, dict) or commit.get("collection") != "app.bsky.feed.post"
+                    or commit.get("operation") != "create"
+                    or (isinstance(text, str) and not src._matcher.match(text, [])))
+
+        def uri_now(e) -> str | None:
+            commit = e.get("commit") if isinstance(e, dict) else None
+            if isinstance(commit, dict):
+                return f"at://{e.get('did')}/app.bsky.feed.post/{commit.get('rkey')}"
+            return None
+
+        for i, uri in enumerate(uris):
+            if i not in damaged and uri not in stored:
+                problems.append(f"seed {seed}: undamaged frame {i + 1} lost")
+            if i in damaged and uri not in stored and uri_now(events[i]) not in stored and not ignored(events[i]) \
+                    and not any(k.startswith(f"Jetstream frame {i + 1} of this connection") for k in kept):
+                problems.append(f"seed {seed}: damaged frame {i + 1} neither stored nor quarantined "
+                                f"(a post of no topic is not stored: {events[i]!r:.200})")
+    store.close()
+    assert not problems, "\n".join(problems[:10])
