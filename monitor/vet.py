@@ -130,7 +130,12 @@ def vet(raw: RawPost, now: datetime) -> RawPost:
 
 
 def vet_all(posts: list[RawPost], now: datetime) -> tuple[list[RawPost], list[Rejected]]:
-    """The storable posts and the rejected ones, each rejected item with its position and reason."""
+    """The storable posts and the rejected ones, each rejected item with its position and reason.
+
+    "The future" starts a day after the later of `now` (the poll's clock, which a replay or a
+    test may set in the past) and the wall clock.
+    """
+    now = max(now, datetime.now(timezone.utc))
     good: list[RawPost] = []
     bad: list[Rejected] = []
     for i, raw in enumerate(posts, start=1):

@@ -270,7 +270,9 @@ class BlueskySource(Source):
             if method == "GET":
                 return http.get(self.http, url, what=what, headers=headers, params=params,
                                 timeout=self.settings.timeout.total_seconds(), ok=tuple(range(200, 600)))
-            resp = self.http.post(url, json=json_body, headers=headers, timeout=self.settings.timeout.total_seconds())
+            with http.deadline(self.settings.timeout.total_seconds()):  # the whole request, not each read
+                resp = self.http.post(url, json=json_body, headers=headers,
+                                      timeout=self.settings.timeout.total_seconds())
             return resp, resp.content
         except httpx.TimeoutException:
             raise SourceError(f"{what} did not answer in time (timeout)") from None

@@ -308,9 +308,10 @@ class RedditSource(Source):
                               f"{names}")
         url = str(self.settings.www_url).rstrip("/") + "/api/v1/access_token"
         try:
-            resp = self.http.post(url, auth=(client_id, secret), data={"grant_type": "client_credentials"},
-                                  headers={"User-Agent": self.user_agent},
-                                  timeout=self.settings.timeout.total_seconds())
+            with http.deadline(self.settings.timeout.total_seconds()):  # the whole request, not each read
+                resp = self.http.post(url, auth=(client_id, secret), data={"grant_type": "client_credentials"},
+                                      headers={"User-Agent": self.user_agent},
+                                      timeout=self.settings.timeout.total_seconds())
         except httpx.TimeoutException:
             raise SourceError("Reddit's token endpoint did not answer in time (timeout)") from None
         except httpx.TransportError as exc:
