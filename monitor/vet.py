@@ -43,22 +43,19 @@ def repair_text(value: str) -> str:
     UTF-8; it becomes U+FFFD, and a pair that arrived as two escapes becomes its character. NUL,
     which PostgreSQL text refuses, is dropped.
     """
-    if not value.isascii():
-        if _SURROGATE.search(value) is not None:
-            value = value.encode("utf-16", "surrogatepass").decode("utf-16", "replace")
-    elif "\x00" in value:
-        value = value.replace("\x00", "")
-    if "\x00" in value:
-        value = value.replace("\x00", "")
-    return value
+    if not value.isascii() and _SURROGATE.search(value) is not None:
+        value = value.encode("utf-16", "surrogatepass").decode("utf-16", "replace")
+    return value.replace("\x00", "") if "\x00" in value else value
 
 
 def _text(value: Any, what: str, *, optional: bool = True) -> str | None:
+    if type(value) is str:
+        return repair_text(value)
     if value is None and optional:
         return None
-    if type(value) is not str and not isinstance(value, str):
+    if not isinstance(value, str):
         raise BadItem(f"{what} is {_kind(value)}, not text")
-    return repair_text(value)
+    return repair_text(str(value))
 
 
 def _kind(value: Any) -> str:
@@ -110,9 +107,10 @@ def vet(raw: RawPost, now: datetime) -> RawPost:
     tags = raw.tags
     if not isinstance(tags, (tuple, list)):
         raise BadItem(f"the hashtags are {_kind(tags)}, not a list")
-    if tags and not all(type(t) is str for t in tags):
-        tags = tuple(t for t in tags if isinstance(t, str))
-    tags = tuple(repair_text(t) for t in tags[:MAX_TAGS])
+    if tags and not all(type(t) is str and (t.isascii() or _SURROGATE.search(t) is None) for t in tags):
+        tags = tuple(repair_text(t) for t in tags if isinstance(t, str))
+    if len(tags) > MAX_TAGS:
+        tags = tuple(tags[:MAX_TAGS])
     engagement = raw.engagement
     if type(engagement) is not int:
         engagement = int(engagement) if isinstance(engagement, (int, float)) and engagement == engagement \
