@@ -22,6 +22,7 @@ from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
 from monitor.bulk import BulkInsert, select_in
+from monitor import faults
 from monitor.match import TopicMatcher
 from monitor.metrics import classify
 from monitor.models import (
@@ -136,7 +137,50 @@ class Ingestor:
                            known=lambda ids: self._stored_native_ids(source.name, list(ids)))
 
     def store_batch(self, source: Source, batch: Batch, started: datetime, t0: float | None = None) -> PollOutcome:
+        """Store a fetched batch and the source's new state in one transaction.
+
+        Should the store refuse the batch for a reason the checks did not foresee (not a full disk
+        or a lost database, which fail every write alike), its items are stored one by one, each in
+        a transaction of its own, and those the store refuses are quarantined with its words: one
+        item can never block a source, whatever is wrong with it.
+        """
         t0 = time.perf_counter() if t0 is None else t0
+        try:
+            return self._store(source, batch, started, t0)
+        except StoreConflict:
+            raise
+        except Exception as exc:
+            if not batch.posts or faults.classify(exc).kind != faults.OTHER:
+                raise
+            log.warning("%s: the store refused the poll as a whole (%s); storing its %d item(s) one by one",
+                        source.name, sanitize(faults.describe(exc)), len(batch.posts))
+        return self._store_one_by_one(source, batch, started, t0)
+
+    def _store_one_by_one(self, source: Source, batch: Batch, started: datetime, t0: float) -> PollOutcome:
+        done = PollOutcome(source=source.name, outcome="ok")
+        rejected: list[Rejected] = []
+        for i, raw in enumerate(batch.posts, start=1):
+            one = Batch(posts=[raw], state={}, known_checked=batch.known_checked)
+            try:
+                out = self._store(source, one, started, t0, record=False)
+            except StoreConflict:
+                raise
+            except Exception as exc:  # noqa: BLE001 - this item's problem; a fault of the store is not
+                if faults.classify(exc).kind != faults.OTHER:
+                    raise
+                rejected.append(rejected_post(raw, i, len(batch.posts), exc))
+                continue
+            for name in ("new_posts", "duplicates", "unmatched", "reposts"):
+                setattr(done, name, getattr(done, name) + getattr(out, name))
+            rejected.extend(out.rejected)
+        rest = Batch(posts=[], state=batch.state, status=batch.status, not_modified=batch.not_modified,
+                     error=batch.error, notes=batch.notes, already_stored=batch.already_stored,
+                     rejected=[*batch.rejected, *rejected])
+        return self._store(source, rest, started, t0, carried=done)
+
+    def _store(self, source: Source, batch: Batch, started: datetime, t0: float, *, record: bool = True,
+               carried: PollOutcome | None = None) -> PollOutcome:
+        """The one transaction; with `record=False` only the posts (no state, log or quarantine)."""
         settings = source.settings
         bound = settings.topics
         # Each item is checked (and repaired where that changes nothing it says) on its own: an
@@ -175,8 +219,13 @@ class Ingestor:
             outcome.new_posts = self._insert_posts(conn, source.name, scored, now)
             outcome.duplicates += len(scored) - outcome.new_posts  # lost a race to a concurrent poll
             outcome.reposts = self._insert_reposts(conn, source.name, reposts, now)
-            outcome.quarantined = quarantine(conn, source.name, rejected, now)
             outcome.rejected = rejected
+            if not record:
+                return outcome
+            if carried is not None:  # what the items stored one by one added
+                for name in ("new_posts", "duplicates", "unmatched", "reposts"):
+                    setattr(outcome, name, getattr(outcome, name) + getattr(carried, name))
+            outcome.quarantined = quarantine(conn, source.name, rejected, now)
             outcome.duration_s = time.perf_counter() - t0
             self._save_state(conn, source, batch.state, outcome, started)
             if batch.error is not None:

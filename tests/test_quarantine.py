@@ -204,3 +204,24 @@ def test_quarantined_items_are_counted_in_status_and_feed_health(store, ingestor
     assert health.quarantined == 2
     listed = store.quarantined("scripted")
     assert {q["position"] for q in listed} == {"item 2 of 3", "item 3 of 3"}
+
+
+def test_an_item_the_store_refuses_for_an_unforeseen_reason_is_quarantined_alone(store, ingestor, monkeypatch):
+    """The last line of defence: with the per-item checks switched off, a value the database
+    itself refuses (a lone surrogate in a URL cannot be encoded) fails the poll as a whole; the
+    items are then stored one by one and only the refused one is quarantined, in the store's words."""
+    from monitor import ingest as ingest_mod
+
+    monkeypatch.setattr(ingest_mod, "vet_all", lambda posts, now: (list(posts), []))
+    posts = [post(i, f"Dmitriev, take {i} #TrumpPutinBusiness", i, url=f"https://news.test/{i}") for i in range(5)]
+    posts[2].url = "https://news.test/\ud83d"
+    out = ingestor.poll(Scripted(script=[Batch(posts=posts, state={"cursor": "next"}, status=200)]))
+    assert (out.outcome, out.new_posts, out.quarantined) == ("ok", 4, 1)
+    assert store.source_state("scripted")["state"] == {"cursor": "next"}
+    [q] = quarantined(store)
+    assert q["position"] == "item 3 of 5" and q["native_id"] == "2" and "Error" in q["reason"]
+    assert store.source_state("scripted")["posts_total"] == 4
+    with store.read() as conn:
+        total = conn.execute(select(func.sum(Bucket.n_neg + Bucket.n_neu + Bucket.n_pos + Bucket.n_unscored))
+                             .where(Bucket.source == "*", Bucket.topic == "thaw")).scalar_one()
+    assert total == 4
