@@ -154,11 +154,14 @@ class Ingestor:
                 raise
             log.warning("%s: the store refused the poll as a whole (%s); storing its %d item(s) one by one",
                         source.name, sanitize(faults.describe(exc)), len(batch.posts))
-        return self._store_one_by_one(source, batch, started, t0)
+            first = exc
+        return self._store_one_by_one(source, batch, started, t0, first)
 
-    def _store_one_by_one(self, source: Source, batch: Batch, started: datetime, t0: float) -> PollOutcome:
+    def _store_one_by_one(self, source: Source, batch: Batch, started: datetime, t0: float,
+                          first: Exception) -> PollOutcome:
         done = PollOutcome(source=source.name, outcome="ok")
         rejected: list[Rejected] = []
+        refused = 0
         for i, raw in enumerate(batch.posts, start=1):
             one = Batch(posts=[raw], state={}, known_checked=batch.known_checked)
             try:
@@ -169,10 +172,15 @@ class Ingestor:
                 if faults.classify(exc).kind != faults.OTHER:
                     raise
                 rejected.append(rejected_post(raw, i, len(batch.posts), exc))
+                refused += 1
                 continue
             for name in ("new_posts", "duplicates", "unmatched", "reposts"):
                 setattr(done, name, getattr(done, name) + getattr(out, name))
             rejected.extend(out.rejected)
+        if len(batch.posts) > 1 and refused == len(batch.posts):
+            # Every item refused alike: the store is the problem, not the items; keep them all for the
+            # next poll rather than quarantine a whole page.
+            raise first
         rest = Batch(posts=[], state=batch.state, status=batch.status, not_modified=batch.not_modified,
                      error=batch.error, notes=batch.notes, already_stored=batch.already_stored,
                      rejected=[*batch.rejected, *rejected])

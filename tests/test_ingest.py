@@ -163,10 +163,12 @@ def test_a_failure_inside_the_transaction_stores_nothing(store, ingestor, monkey
                            Batch(posts=[post(1, "#TrumpPutinBusiness a")], state={"cursor": "new"})])
 
     def boom(*a, **k):
-        raise RuntimeError("disk full")
+        import sqlite3
+
+        raise sqlite3.OperationalError("database or disk is full")
 
     monkeypatch.setattr(ingest_mod, "upsert_buckets", boom)
-    with pytest.raises(RuntimeError):
+    with pytest.raises(Exception, match="disk is full"):
         ingestor.poll(src)
     assert count(store, Post) == 0 and count(store, PostTopic) == 0 and count(store, PollLog) == 0
     assert (store.source_state("scripted") or {}).get("state", {}) == {}

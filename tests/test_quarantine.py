@@ -225,3 +225,19 @@ def test_an_item_the_store_refuses_for_an_unforeseen_reason_is_quarantined_alone
         total = conn.execute(select(func.sum(Bucket.n_neg + Bucket.n_neu + Bucket.n_pos + Bucket.n_unscored))
                              .where(Bucket.source == "*", Bucket.topic == "thaw")).scalar_one()
     assert total == 4
+
+
+def test_a_whole_page_the_store_refuses_alike_is_kept_for_the_next_poll(store, ingestor, monkeypatch):
+    """When every item fails the same way the store is at fault, not the items: nothing is
+    quarantined and the cursor stays, so the next poll fetches them again."""
+    from monitor import ingest as ingest_mod
+
+    def boom(*a, **k):
+        raise RuntimeError("an unforeseen store failure")
+
+    monkeypatch.setattr(ingest_mod, "upsert_buckets", boom)
+    posts = [post(i, f"Dmitriev, take {i}") for i in range(3)]
+    with pytest.raises(RuntimeError):
+        ingestor.poll(Scripted(script=[Batch(posts=posts, state={"cursor": "next"}, status=200)]))
+    assert quarantined(store) == [] and count(store, Post) == 0
+    assert (store.source_state("scripted") or {}).get("state", {}) == {}
