@@ -241,7 +241,8 @@ class XSource(Source):
                 except Exception as exc:  # noqa: BLE001 - one tweet's damage stays with that tweet
                     post, why = None, f"unreadable ({type(exc).__name__}: {exc})"
                 if post is None:
-                    reject(f"X page {page_no + 1} tweet {i}", why, tweet, tweet.get("id") if isinstance(tweet, dict) else None)
+                    reject(f"X page {page_no + 1} tweet {i}", why, tweet,
+                           tweet.get("id") if isinstance(tweet, dict) else None)
                     skipped += 1
                     continue
                 post.position = f"X page {page_no + 1} tweet {i}"
