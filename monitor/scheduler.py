@@ -242,7 +242,7 @@ class Collector:
     # --- alerts -------------------------------------------------------------------------
     def _check_alerts(self, outcome: PollOutcome, mark: int | None) -> None:
         """Spike alerts for what this poll stored (monitor/alerts.py); never fails the poll."""
-        if self.alerts is None:
+        if self.alerts is None or self._stopped.is_set():  # stopping: pending alerts go out at the next start
             return
         try:
             self.alerts.after_poll(mark, source=outcome.source, failed=outcome.outcome in ("error", "partial"))
