@@ -94,9 +94,12 @@ class BulkInsert:
             found = self._prepared[dialect.name] = (sql, processors)
         return found
 
-    def __call__(self, conn: Connection, rows: Sequence[tuple[Any, ...]], chunk: int = 5000) -> None:
+    def __call__(self, conn: Connection, rows: Sequence[tuple[Any, ...]], chunk: int = 5000, *,
+                 returning: str = "") -> list[tuple[Any, ...]]:
+        """Insert `rows`; on PostgreSQL with `returning` (columns), the inserted rows' values of those
+        columns (rows an ON CONFLICT DO NOTHING skipped are not among them). Elsewhere, []."""
         if not rows:
-            return
+            return []
         sql, processors = self._prepare(conn)
         if processors:
             converted = []
@@ -107,33 +110,39 @@ class BulkInsert:
                 converted.append(tuple(values))
             rows = converted
         if conn.dialect.name == "postgresql":
-            self._copy(conn, rows)
-            return
+            return self._copy(conn, rows, returning)
         for start in range(0, len(rows), chunk):
             conn.exec_driver_sql(sql, list(rows[start:start + chunk]))
+        return []
 
-    def _copy(self, conn: Connection, rows: Sequence[tuple[Any, ...]]) -> None:
+    def _copy(self, conn: Connection, rows: Sequence[tuple[Any, ...]], returning: str = "") -> list[tuple[Any, ...]]:
         """PostgreSQL: the rows as one COPY, in the same transaction. An executemany, even
         pipelined, had the server take ~50-90 µs a post row; COPY takes a few. A duplicate key
         still fails the whole COPY, as it failed the whole executemany. An upsert is staged: COPY
         into a temporary copy of the table, then one INSERT … SELECT with the conflict clause (so
         the rows of one call must not repeat a key, as ON CONFLICT DO UPDATE cannot touch a row
-        twice in one statement)."""
+        twice in one statement). The staging table has the columns only, no defaults: a serial id
+        default would draw a sequence number for every staged row."""
         quote = conn.dialect.identifier_preparer.quote
         table, columns = quote(self.table.name), ", ".join(quote(c) for c in self.columns)
         target = table
         if self.on_conflict:
             target = quote(f"_staged_{self.table.name}")
-            conn.exec_driver_sql(f"CREATE TEMPORARY TABLE IF NOT EXISTS {target} "
-                                 f"(LIKE {table} INCLUDING DEFAULTS) ON COMMIT DELETE ROWS")
+            conn.exec_driver_sql(f"CREATE TEMPORARY TABLE IF NOT EXISTS {target} ON COMMIT DELETE ROWS "
+                                 f"AS SELECT {columns} FROM {table} WITH NO DATA")
         dbapi = conn.connection.dbapi_connection
         with dbapi.cursor() as cur, cur.copy(f"COPY {target} ({columns}) FROM STDIN") as copy:  # type: ignore[union-attr]
             write = copy.write_row
             for row in rows:
                 write(row)
+        out: list[tuple[Any, ...]] = []
         if self.on_conflict:
-            conn.exec_driver_sql(f"INSERT INTO {table} ({columns}) SELECT {columns} FROM {target}{self.on_conflict}")
+            result = conn.exec_driver_sql(f"INSERT INTO {table} ({columns}) SELECT {columns} FROM {target}"
+                                          f"{self.on_conflict}{f' RETURNING {returning}' if returning else ''}")
+            if returning:
+                out = [tuple(r) for r in result.fetchall()]
             conn.exec_driver_sql(f"TRUNCATE {target}")  # a second call in this transaction starts empty
+        return out
 
 
 def select_in(conn: Connection, sql: str, values: Sequence[Any], *, before: tuple[Any, ...] = (),

@@ -241,6 +241,35 @@ def cmd_status(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_quarantine(args: argparse.Namespace) -> int:
+    from rich.console import Console
+    from rich.table import Table
+    from rich.text import Text
+
+    from monitor.text import sanitize
+
+    config = _load_config(args) if _config_exists(args) else None
+    store = _open_store(_store_url(args, config))
+    try:
+        rows = store.quarantined(args.source, max(1, args.limit))
+    finally:
+        store.close()
+    if args.json:
+        print(json.dumps(rows, indent=2, default=str))
+        return 0
+    if not rows:
+        print("nothing is quarantined" + (f" for {args.source}" if args.source else ""))
+        return 0
+    t = Table(title="Quarantined items (not stored)", title_justify="left")
+    for col in ("source", "where", "id", "why", "seen", "last seen"):
+        t.add_column(col)
+    for r in rows:  # every value through Text: stored text never reaches the terminal as markup
+        t.add_row(Text(sanitize(r["source"])), Text(sanitize(r["position"])), Text(sanitize(r["native_id"] or "—")),
+                  Text(sanitize(r["reason"])), Text(f"{r['times_seen']}x"), Text(str(r["last_seen_at"])[:19]))
+    Console().print(t)
+    return 0
+
+
 def cmd_import(args: argparse.Namespace) -> int:
     from monitor.importer import import_file
 
@@ -530,6 +559,12 @@ def build_parser() -> argparse.ArgumentParser:
     st.add_argument("--json", action="store_true", help="machine-readable")
     st.set_defaults(func=cmd_status)
 
+    qu = sub.add_parser("quarantine", help="items sources sent that could not be stored, and why")
+    qu.add_argument("--source", metavar="NAME", help="only this source")
+    qu.add_argument("--limit", type=int, default=50, help="at most this many, most recently seen first (default 50)")
+    qu.add_argument("--json", action="store_true", help="machine-readable, with each item as received")
+    qu.set_defaults(func=cmd_quarantine)
+
     imp = sub.add_parser("import", help="load a JSONL or CSV dataset into a topic")
     imp.add_argument("path")
     imp.add_argument("--topic", required=True, help="topic every row is assigned to (one the config defines)")
@@ -613,6 +648,19 @@ def main(argv: Sequence[str] | None = None) -> int:
         return EXIT_USAGE
     except KeyboardInterrupt:
         return 130
+    except BrokenPipeError:
+        # Whoever read our output stopped early (`| head -2`): nothing went wrong here. Further
+        # writes (and the interpreter's flush at exit) go nowhere instead of raising again.
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 141
+    except Exception as exc:  # noqa: BLE001 - a person gets one line; -v -v gets the traceback
+        from monitor.faults import describe
+
+        log = logging.getLogger("monitor")
+        log.debug("unexpected error", exc_info=True)
+        print(f"monitor: {describe(exc)}" + ("" if args.verbose > 1 else " (run with -v -v for details)"),
+              file=sys.stderr)
+        return 1
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -16,6 +16,7 @@ import os
 import smtplib
 import ssl
 import tempfile
+import threading
 import time
 from collections.abc import Callable, Mapping, Sequence
 from email.message import EmailMessage
@@ -86,27 +87,67 @@ def write_atomic(path: Path, data: bytes) -> None:
 # --- retries --------------------------------------------------------------------------------
 
 
+class Interrupted(DeliveryError):
+    """The process is stopping: the delivery is left undone, to be made at the next start."""
+
+    def __init__(self) -> None:
+        super().__init__("not delivered: the collector stopped; it is sent at the next start", retryable=False)
+
+
 def with_retries(action: Callable[[], T], *, attempts: int = 4, first_delay: float = 5.0, factor: float = 4.0,
-                 sleep: Callable[[float], None] = time.sleep) -> tuple[T, int]:
+                 sleep: Callable[[float], None] = time.sleep, stop: threading.Event | None = None) -> tuple[T, int]:
     """Run `action` until it succeeds, fails permanently or runs out of attempts.
 
     Returns (result, attempts used). Waits first_delay, then ×factor each time (and at least what
     a server's Retry-After asked, up to 5 min). The final DeliveryError says how many attempts
     were made and why it stopped.
+
+    With `stop`, setting it ends the retries at once (Interrupted): the waits watch it, and each
+    attempt runs on a daemon thread this one stops waiting for, since an SMTP server that never
+    answers holds a connect for the whole timeout and a shutdown must not wait for that. (Should
+    that abandoned attempt still get through before the process ends, the next start sends it
+    again: a digest may arrive twice, never not at all.)
     """
     delay = first_delay
     for attempt in range(1, attempts + 1):
+        if stop is not None and stop.is_set():
+            raise Interrupted()
         try:
-            return action(), attempt
+            return (action() if stop is None else _unless_stopped(action, stop)), attempt
+        except Interrupted:
+            raise
         except DeliveryError as exc:
             if not exc.retryable:
                 raise DeliveryError(f"{exc.message} (not retried: trying again would not help)",
                                     retryable=False) from None
             if attempt == attempts:
                 raise DeliveryError(f"{exc.message} (gave up after {attempts} attempts)") from None
-            sleep(min(max(delay, exc.retry_after or 0.0), MAX_RETRY_WAIT))
+            wait = min(max(delay, exc.retry_after or 0.0), MAX_RETRY_WAIT)
+            if stop is None:
+                sleep(wait)
+            elif stop.wait(wait):
+                raise Interrupted() from None
             delay *= factor
     raise AssertionError("unreachable")  # pragma: no cover - the loop returns or raises
+
+
+def _unless_stopped(action: Callable[[], T], stop: threading.Event) -> T:
+    box: dict[str, Any] = {}
+
+    def run() -> None:
+        try:
+            box["result"] = action()
+        except BaseException as exc:  # noqa: BLE001 - handed to the waiting thread
+            box["error"] = exc
+
+    worker = threading.Thread(target=run, name="delivery", daemon=True)
+    worker.start()
+    while worker.is_alive():
+        if stop.wait(0.1) and worker.is_alive():
+            raise Interrupted()
+    if "error" in box:
+        raise box["error"]
+    return box["result"]  # type: ignore[no-any-return]
 
 
 # --- webhooks -------------------------------------------------------------------------------

@@ -13,6 +13,7 @@ from __future__ import annotations
 import json
 import logging
 import os
+import threading
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
@@ -66,7 +67,7 @@ def previous_day(digest: Digest, now: datetime) -> date:
 def run_digest(config: Any, store: Store, digest: Digest, day: date, *, topic: str | None = None,
                send: bool = False, resend: bool = False, now: datetime | None = None,
                env: Mapping[str, str] = os.environ, sleep: Callable[[float], None] = time.sleep,
-               attempts: int = 4) -> DigestReport:
+               attempts: int = 4, stop: threading.Event | None = None) -> DigestReport:
     """Build `digest` for `day`, write its files, and with `send` deliver it (at most once).
 
     `topic` restricts the run to one topic; its deliveries are recorded as `<digest>:<topic>`,
@@ -105,7 +106,7 @@ def run_digest(config: Any, store: Store, digest: Digest, day: date, *, topic: s
             report.outputs.append(OutputResult(output, "skipped", f"already sent at {when}; --resend sends it again"))
             continue
         try:
-            detail, used = with_retries(action, attempts=attempts, sleep=sleep)
+            detail, used = with_retries(action, attempts=attempts, sleep=sleep, stop=stop)
         except DeliveryError as exc:
             _record(store, key, day, output, "failed", attempts, exc.message, {}, now)
             report.outputs.append(OutputResult(output, "failed", exc.message))
@@ -210,21 +211,23 @@ def missed_days(store: Store, digest: Digest, now: datetime) -> list[date]:
 
 
 def catch_up(config: Any, store: Store, *, clock: Callable[[], datetime] = utcnow,
-             env: Mapping[str, str] = os.environ) -> list[DigestReport]:
+             env: Mapping[str, str] = os.environ, stop: threading.Event | None = None) -> list[DigestReport]:
     """Build and send what the schedule missed while nothing was running."""
     reports = []
     for digest in config.digests:
         for day in missed_days(store, digest, clock()):
+            if stop is not None and stop.is_set():
+                return reports
             log.info("digest %s for %s was missed; building it now", digest.name, day)
-            reports.append(_guarded(config, store, digest, day, clock, env))
+            reports.append(_guarded(config, store, digest, day, clock, env, stop))
     return reports
 
 
 def _guarded(config: Any, store: Store, digest: Digest, day: date, clock: Callable[[], datetime],
-             env: Mapping[str, str]) -> DigestReport:
+             env: Mapping[str, str], stop: threading.Event | None = None) -> DigestReport:
     """A scheduled run must never take the scheduler down; its failure is logged in words."""
     try:
-        report = run_digest(config, store, digest, day, send=True, now=clock(), env=env)
+        report = run_digest(config, store, digest, day, send=True, now=clock(), env=env, stop=stop)
     except Exception:
         log.exception("digest %s for %s could not be built", digest.name, day)
         return DigestReport(digest.name, day, outputs=[OutputResult("folder", "failed", "could not be built")])
@@ -234,12 +237,12 @@ def _guarded(config: Any, store: Store, digest: Digest, day: date, clock: Callab
 
 
 def _scheduled(config: Any, store: Store, digest: Digest, clock: Callable[[], datetime],
-               env: Mapping[str, str]) -> None:
-    _guarded(config, store, digest, previous_day(digest, clock()), clock, env)
+               env: Mapping[str, str], stop: threading.Event | None = None) -> None:
+    _guarded(config, store, digest, previous_day(digest, clock()), clock, env, stop)
 
 
 def schedule_digests(scheduler: Any, config: Any, store: Store, *, clock: Callable[[], datetime] = utcnow,
-                     env: Mapping[str, str] = os.environ) -> None:
+                     env: Mapping[str, str] = os.environ, stop: threading.Event | None = None) -> None:
     """One cron job per digest and a catch-up at start, on an executor of their own.
 
     A digest's retries may wait minutes; its own single thread keeps that from delaying polls.
@@ -250,7 +253,7 @@ def schedule_digests(scheduler: Any, config: Any, store: Store, *, clock: Callab
 
     scheduler.add_executor(ThreadPoolExecutor(max_workers=1), alias="digests")
     for digest in config.digests:
-        scheduler.add_job(_scheduled, digest.trigger(), args=[config, store, digest, clock, env],
+        scheduler.add_job(_scheduled, digest.trigger(), args=[config, store, digest, clock, env, stop],
                           id=f"digest:{digest.name}", name=f"digest {digest.name}", executor="digests")
-    scheduler.add_job(catch_up, "date", args=[config, store], kwargs={"clock": clock, "env": env},
+    scheduler.add_job(catch_up, "date", args=[config, store], kwargs={"clock": clock, "env": env, "stop": stop},
                       id="digest:catch-up", name="missed digests", executor="digests")

@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 from datetime import timedelta
 
+MAX_DURATION = timedelta(days=3650)  # ten years: anything longer is a typo (or .inf), not a setting
 _UNITS = {"ms": 0.001, "s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
 _PART = re.compile(r"(\d+(?:\.\d+)?)(ms|s|m|h|d|w)")
 
@@ -20,14 +21,16 @@ def parse_duration(value: object) -> timedelta:
     if isinstance(value, bool):
         raise ValueError(f"expected a duration such as 30s, 5m or 1h, got {value!r}")
     if isinstance(value, (int, float)):
+        if value != value:
+            raise ValueError("expected a duration such as 30s, 5m or 1h, got not-a-number")
         if value < 0:
             raise ValueError(f"a duration cannot be negative, got {value!r}")
-        return timedelta(seconds=float(value))
+        return _bounded(float(value), value)
     if not isinstance(value, str):
         raise ValueError(f"expected a duration such as 30s, 5m or 1h, got {value!r}")
     text = value.strip().lower().replace(" ", "")
     if re.fullmatch(r"\d+(\.\d+)?", text):
-        return timedelta(seconds=float(text))
+        return _bounded(float(text), value)
     pos, total = 0, 0.0
     for m in _PART.finditer(text):
         if m.start() != pos:
@@ -36,7 +39,14 @@ def parse_duration(value: object) -> timedelta:
         pos = m.end()
     if pos != len(text) or not text:
         raise ValueError(f"not a duration: {value!r} (use e.g. 30s, 5m, 1h30m, 7d)")
-    return timedelta(seconds=total)
+    return _bounded(total, value)
+
+
+def _bounded(seconds: float, value: object) -> timedelta:
+    if not seconds <= MAX_DURATION.total_seconds():  # also catches infinity
+        shown = value if not isinstance(value, str) or len(value) < 40 else value[:40] + "..."
+        raise ValueError(f"duration {shown!r} is too long (at most {MAX_DURATION.days} days)")
+    return timedelta(seconds=seconds)
 
 
 def format_duration(td: timedelta) -> str:

@@ -14,7 +14,7 @@ from types import SimpleNamespace
 from typing import Any
 
 from monitor.ingest import Ingestor
-from monitor.sources.base import Batch
+from monitor.sources.base import Batch, Rejected
 from monitor.sources.file import BadRow, FileSettings, FileSource, detect_format, iter_file
 from monitor.store import Store, utcnow
 
@@ -54,23 +54,31 @@ def import_file(store: Store, path: Path, *, topic: str, source: str | None = No
     report = ImportReport(source=name)
     bar = _progress(path) if progress else None
     chunk: list = []
+    bad: list[BadRow] = []
 
     def flush() -> None:
-        if not chunk:
+        if not chunk and not bad:
             return
-        outcome = ingestor.store_batch(src, Batch(posts=list(chunk), state={"imported": str(path)}), utcnow())
+        # Bad rows are kept in the quarantine table too, with their line numbers.
+        rejected = [Rejected(position=f"line {b.line}", reason=b.message, raw=b.raw) for b in bad]
+        outcome = ingestor.store_batch(src, Batch(posts=list(chunk), state={"imported": str(path)},
+                                                  rejected=rejected), utcnow())
         report.new_posts += outcome.new_posts
         report.duplicates += outcome.duplicates
+        # rows the store could not take (a year-9999 time, an id too long) are bad rows as well
+        report.bad_rows.extend(BadRow(_line(r.position), r.reason) for r in outcome.rejected[len(rejected):])
         chunk.clear()
+        bad.clear()
 
     try:
         for item in iter_file(path, fmt):
             report.rows += 1
             if isinstance(item, BadRow):
                 report.bad_rows.append(item)
-                continue
-            chunk.append(item)
-            if len(chunk) >= CHUNK:
+                bad.append(item)
+            else:
+                chunk.append(item)
+            if len(chunk) + len(bad) >= CHUNK:
                 flush()
                 if bar is not None:
                     bar.advance(report.rows)
@@ -78,7 +86,14 @@ def import_file(store: Store, path: Path, *, topic: str, source: str | None = No
     finally:
         if bar is not None:
             bar.close()
+    report.bad_rows.sort(key=lambda b: b.line)
     return report
+
+
+def _line(position: str) -> int:
+    """The line number in a position such as "line 12"."""
+    digits = re.search(r"\d+", position)
+    return int(digits.group()) if digits else 0
 
 
 class _progress:

@@ -8,6 +8,7 @@ is lost and nothing is stored twice.
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import time
 from collections import defaultdict
@@ -17,8 +18,11 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import Connection, delete, insert, or_, select, update
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
 from monitor.bulk import BulkInsert, select_in
+from monitor import faults
 from monitor.match import TopicMatcher
 from monitor.metrics import classify
 from monitor.models import (
@@ -27,14 +31,17 @@ from monitor.models import (
     PollLog,
     Post,
     PostTopic,
+    Quarantine,
     Repost,
     SourceRow,
     SourceState,
 )
 from monitor.scoring import UNDETERMINED, ScoringPipeline
-from monitor.sources.base import Batch, PollContext, RawPost, Source, SourceError
+from monitor.sources import http
+from monitor.sources.base import Batch, PollContext, RawPost, Rejected, Source, SourceError, collecting_rejections
 from monitor.store import BUCKET_WIDTH_S, Store, bucket_start, db_clock_ms, utcnow
 from monitor.text import canonical_url, extract_hashtags, html_to_text, sanitize
+from monitor.vet import MAX_URL_BYTES, excerpt, rejected_post, repair_text, vet_all
 
 log = logging.getLogger(__name__)
 
@@ -63,10 +70,16 @@ class PollOutcome:
     duplicates: int = 0
     unmatched: int = 0
     reposts: int = 0
+    quarantined: int = 0  # items that could not be stored, kept in the quarantine table
+    rejected: list[Rejected] = field(default_factory=list)  # those items, with position and reason
     error: str | None = None
     status: int | None = None
     retry_after: float | None = None
     duration_s: float = 0.0
+
+
+class StoreConflict(Exception):
+    """A concurrent transaction stored this poll's own items: the poll rolls back as a whole."""
 
 
 # --- normalize ------------------------------------------------------------------------------
@@ -79,7 +92,10 @@ def normalize(raw: RawPost) -> Normalized:
     text = sanitize(body).strip()
     tags = list(dict.fromkeys([t.lstrip("#").casefold() for t in raw.tags if t] + extract_hashtags(text)))
     author = (sanitize(raw.author).strip() or None) if raw.author else None
-    return Normalized(raw=raw, text=text, author=author, tags=tags, canonical_url=canonical_url(raw.url))
+    url = canonical_url(raw.url)
+    if url is not None and len(url) * 4 > MAX_URL_BYTES and len(url.encode()) > MAX_URL_BYTES:
+        url = None  # too long for the unique index; such a link just takes no part in URL dedupe
+    return Normalized(raw=raw, text=text, author=author, tags=tags, canonical_url=url)
 
 
 # --- the pipeline ---------------------------------------------------------------------------
@@ -105,7 +121,9 @@ class Ingestor:
         state = dict(row.get("state") or {})
         ctx = self.poll_context(source, started)
         try:
-            batch = source.fetch(state, ctx)
+            with http.redirect_policy(source.settings.redirect_hosts), collecting_rejections() as unread:
+                batch = source.fetch(state, ctx)
+            batch.rejected = [*unread, *batch.rejected]
         except SourceError as exc:
             return self._record_failure(source, started, t0, exc, row)
         except Exception as exc:  # a schema surprise must not kill the collector
@@ -120,15 +138,77 @@ class Ingestor:
                            known=lambda ids: self._stored_native_ids(source.name, list(ids)))
 
     def store_batch(self, source: Source, batch: Batch, started: datetime, t0: float | None = None) -> PollOutcome:
+        """Store a fetched batch and the source's new state in one transaction.
+
+        Should the store refuse the batch for a reason the checks did not foresee (not a full disk
+        or a lost database, which fail every write alike), its items are stored one by one, each in
+        a transaction of its own, and those the store refuses are quarantined with its words: one
+        item can never block a source, whatever is wrong with it.
+        """
         t0 = time.perf_counter() if t0 is None else t0
+        try:
+            return self._store(source, batch, started, t0)
+        except StoreConflict:
+            raise
+        except Exception as exc:
+            if not batch.posts or faults.classify(exc).kind != faults.OTHER:
+                raise
+            log.warning("%s: the store refused the poll as a whole (%s); storing its %d item(s) one by one",
+                        source.name, sanitize(faults.describe(exc)), len(batch.posts))
+            first = exc
+        return self._store_one_by_one(source, batch, started, t0, first)
+
+    def _store_one_by_one(self, source: Source, batch: Batch, started: datetime, t0: float,
+                          first: Exception) -> PollOutcome:
+        done = PollOutcome(source=source.name, outcome="ok")
+        rejected: list[Rejected] = []
+        refused = 0
+        for i, raw in enumerate(batch.posts, start=1):
+            one = Batch(posts=[raw], state={}, known_checked=batch.known_checked)
+            try:
+                out = self._store(source, one, started, t0, record=False)
+            except StoreConflict:
+                raise
+            except Exception as exc:  # noqa: BLE001 - this item's problem; a fault of the store is not
+                if faults.classify(exc).kind != faults.OTHER:
+                    raise
+                rejected.append(rejected_post(raw, i, len(batch.posts), exc))
+                refused += 1
+                continue
+            for name in ("new_posts", "duplicates", "unmatched", "reposts"):
+                setattr(done, name, getattr(done, name) + getattr(out, name))
+            rejected.extend(out.rejected)
+        if len(batch.posts) > 1 and refused == len(batch.posts):
+            # Every item refused alike: the store is the problem, not the items; keep them all for the
+            # next poll rather than quarantine a whole page.
+            raise first
+        rest = Batch(posts=[], state=batch.state, status=batch.status, not_modified=batch.not_modified,
+                     error=batch.error, notes=batch.notes, already_stored=batch.already_stored,
+                     rejected=[*batch.rejected, *rejected])
+        return self._store(source, rest, started, t0, carried=done)
+
+    def _store(self, source: Source, batch: Batch, started: datetime, t0: float, *, record: bool = True,
+               carried: PollOutcome | None = None) -> PollOutcome:
+        """The one transaction; with `record=False` only the posts (no state, log or quarantine)."""
         settings = source.settings
         bound = settings.topics
+        # Each item is checked (and repaired where that changes nothing it says) on its own: an
+        # item that cannot be stored is quarantined with a reason, the rest are stored and the
+        # cursor advances, so one malformed post never blocks a source.
+        posts, rejected = vet_all(batch.posts, started)
+        rejected = [*batch.rejected, *rejected]
         # A feed repeats most of its items on every poll; those are known by (source, native id)
         # and need no normalizing (the check is repeated inside the transaction). A source that
         # asked PollContext.known itself has left them out already.
         known = set() if batch.known_checked else self._stored_native_ids(
-            source.name, [p.native_id for p in batch.posts if p.repost_of is None])
-        normalized = [normalize(p) for p in batch.posts if p.repost_of is not None or p.native_id not in known]
+            source.name, [p.native_id for p in posts if p.repost_of is None])
+        normalized = []
+        for i, p in enumerate(posts, start=1):
+            if p.repost_of is not None or p.native_id not in known:
+                try:
+                    normalized.append(normalize(p))
+                except Exception as exc:  # noqa: BLE001 - the item's problem, not the poll's
+                    rejected.append(rejected_post(p, i, len(posts), exc))
         originals = [n for n in normalized if n.raw.repost_of is None]
         reposts = [n for n in normalized if n.raw.repost_of is not None]
         matched = self._match(originals, settings.match, bound)
@@ -143,10 +223,18 @@ class Ingestor:
         with self.store.write() as conn:
             fresh = self._dedupe(conn, source.name, matched)
             outcome.duplicates = len(matched) - len(fresh) + batch.already_stored + sum(
-                1 for p in batch.posts if p.repost_of is None and p.native_id in known)
-            scored = self._score(fresh)
+                1 for p in posts if p.repost_of is None and p.native_id in known)
+            scored = self._score(fresh, rejected)
             outcome.new_posts = self._insert_posts(conn, source.name, scored, now)
+            outcome.duplicates += len(scored) - outcome.new_posts  # lost a race to a concurrent poll
             outcome.reposts = self._insert_reposts(conn, source.name, reposts, now)
+            outcome.rejected = rejected
+            if not record:
+                return outcome
+            if carried is not None:  # what the items stored one by one added
+                for name in ("new_posts", "duplicates", "unmatched", "reposts"):
+                    setattr(outcome, name, getattr(outcome, name) + getattr(carried, name))
+            outcome.quarantined = quarantine(conn, source.name, rejected, now)
             outcome.duration_s = time.perf_counter() - t0
             self._save_state(conn, source, batch.state, outcome, started)
             if batch.error is not None:
@@ -155,6 +243,11 @@ class Ingestor:
                 self._mark_gap(conn, source, start, end)
         for note in batch.notes:  # notes can quote a server or a file: no control characters in the log
             log.info("%s: %s", source.name, sanitize(note))
+        if rejected:
+            first = rejected[0]
+            more = f" (and {len(rejected) - 1} more; see `monitor quarantine`)" if len(rejected) > 1 else ""
+            log.warning("%s: quarantined %s: %s%s", source.name, sanitize(first.position),
+                        sanitize(first.reason), more)
         return outcome
 
     def delete_posts(self, source: str, ids: Sequence[str]) -> int:
@@ -243,10 +336,22 @@ class Ingestor:
         return found
 
     # --- score --------------------------------------------------------------------------
-    def _score(self, posts: list[Normalized]) -> list[tuple[Normalized, Any]]:
+    def _score(self, posts: list[Normalized], rejected: list[Rejected] | None = None) -> list[tuple[Normalized, Any]]:
         if not posts:
             return []
-        scores = self.scoring.score([p.text for p in posts], [p.raw.lang for p in posts])
+        try:
+            scores = self.scoring.score([p.text for p in posts], [p.raw.lang for p in posts])
+        except Exception:  # noqa: BLE001 - find the item that broke it, score the rest
+            log.debug("scoring a batch failed; scoring its posts one by one", exc_info=True)
+            kept, scores = [], []
+            for i, p in enumerate(posts, start=1):
+                try:
+                    scores.extend(self.scoring.score([p.text], [p.raw.lang]))
+                    kept.append(p)
+                except Exception as exc:  # noqa: BLE001
+                    if rejected is not None:
+                        rejected.append(rejected_post(p.raw, i, len(posts), exc))
+            posts = kept
         limited = self._topic_langs
         if not limited:
             return list(zip(posts, scores))
@@ -262,27 +367,42 @@ class Ingestor:
 
     # --- store --------------------------------------------------------------------------
     def _insert_posts(self, conn: Connection, source: str, scored: list[tuple[Normalized, Any]], now: datetime) -> int:
+        """Insert the posts dedupe let through; a post whose canonical URL or id a concurrent
+        transaction stored first is skipped by the unique index (ON CONFLICT DO NOTHING), so
+        it is never stored twice and adds to no bucket. Returns how many were stored."""
         if not scored:
             return 0
         rows = [(source, p.raw.native_id, p.canonical_url, p.raw.canonical_id, p.raw.url, p.author, p.text, s.lang,
                  p.tags, p.raw.created_at, now, p.raw.engagement, 0, s.compound, s.pos, s.neu, s.neg, s.scorer,
                  s.scorer_version) for p, s in scored]
-        # A plain executemany plus one id look-up is several times faster than INSERT … RETURNING
-        # with ordered rows, which SQLAlchemy runs row by row on SQLite.
-        sqlite = conn.dialect.name == "sqlite"
-        top = (conn.exec_driver_sql(_TOP_ID).scalar() or 0) if sqlite else 0
-        _POST_ROWS(conn, rows)
         natives = [r[1] for r in rows]
-        if sqlite and conn.exec_driver_sql(_TOP_ID).scalar() == top + len(rows):
-            # SQLite gives a new row the largest id so far plus one, and this transaction holds
-            # the write lock: the batch took top+1 … top+n, in order. (Should the ids not add up,
-            # e.g. at the largest rowid, where SQLite picks them at random, they are looked up.)
-            ids = dict(zip(natives, range(top + 1, top + 1 + len(rows))))
+        if conn.dialect.name == "sqlite":
+            # A plain executemany plus one id look-up is several times faster than INSERT …
+            # RETURNING with ordered rows, which SQLAlchemy runs row by row on SQLite.
+            top = conn.exec_driver_sql(_TOP_ID).scalar() or 0
+            _POST_ROWS(conn, rows)
+            if conn.exec_driver_sql(_TOP_ID).scalar() == top + len(rows):
+                # SQLite gives a new row the largest id so far plus one, and this transaction holds
+                # the write lock: the batch took top+1 … top+n, in order. (Should the ids not add
+                # up, e.g. at the largest rowid, where SQLite picks them at random, or a row was
+                # skipped as a duplicate, they are looked up: with the write lock held since
+                # dedupe read, every row of this source with these ids was written just now.)
+                ids = dict(zip(natives, range(top + 1, top + 1 + len(rows))))
+            else:
+                ids = self._ids(conn, source, natives)
         else:
-            ids = self._ids(conn, source, natives)
+            ids = dict(_POST_ROWS(conn, rows, returning="native_id, id"))  # type: ignore[arg-type]
+        if len(ids) < len(rows):
+            skipped = [n for n in natives if n not in ids]
+            if self._ids(conn, source, skipped):
+                # This source's own items, stored meanwhile by another collector (one that took
+                # the lease over from this stalled one): its poll is newer; roll this one back.
+                raise StoreConflict(f"{source}: another collector stored these posts meanwhile "
+                                    "(uq_post_source_native); this poll is dropped")
+            scored = [(p, s) for p, s in scored if p.raw.native_id in ids]
         _LINK_ROWS(conn, [(ids[p.raw.native_id], t, p.raw.created_at) for p, _s in scored for t in p.topics])
         self._add_to_buckets(conn, source, scored)
-        return len(rows)
+        return len(scored)
 
     @staticmethod
     def _ids(conn: Connection, source: str, native_ids: list[str]) -> dict[str, int]:
@@ -366,7 +486,8 @@ class Ingestor:
         conn.execute(update(SourceState).where(SourceState.source == source.name).values(**values))
         conn.execute(insert(PollLog).values(source=source.name, started_at=started, duration_s=outcome.duration_s,
                                             outcome=outcome.outcome, http_status=outcome.status,
-                                            new_posts=outcome.new_posts, error=outcome.error))
+                                            new_posts=outcome.new_posts, error=outcome.error,
+                                            quarantined=outcome.quarantined))
 
     # --- failure ------------------------------------------------------------------------
     def _record_failure(self, source: Source, started: datetime, t0: float, exc: SourceError,
@@ -401,6 +522,30 @@ class Ingestor:
                 for t in names for src in (source.name, ALL_SOURCES)
                 for ts in range(first, last + 1, BUCKET_WIDTH_S)]
         upsert_buckets(conn, rows)
+
+
+def quarantine(conn: Connection, source: str, items: Sequence[Rejected], now: datetime) -> int:
+    """Keep rejected items for inspection, one row per (source, item): seeing it again only
+    updates when, where and why. Returns how many items were quarantined."""
+    if not items:
+        return 0
+    merged: dict[str, dict[str, Any]] = {}
+    for item in items:
+        raw = excerpt(item.raw)
+        key = item.native_id or "sha1:" + hashlib.sha1(raw.encode("utf-8", "replace")).hexdigest()
+        merged[key[:600]] = {"source": source, "item_key": key[:600], "native_id": item.native_id,
+                             "position": sanitize(repair_text(item.position)),
+                             "reason": sanitize(repair_text(item.reason)), "raw": raw,
+                             "first_seen_at": now, "last_seen_at": now, "times_seen": 1}
+    table = Quarantine.__table__
+    make = pg_insert if conn.dialect.name == "postgresql" else sqlite_insert
+    stmt = make(table)
+    stmt = stmt.on_conflict_do_update(
+        index_elements=["source", "item_key"],
+        set_={"last_seen_at": stmt.excluded.last_seen_at, "position": stmt.excluded.position,
+              "reason": stmt.excluded.reason, "raw": stmt.excluded.raw, "times_seen": table.c.times_seen + 1})
+    conn.execute(stmt, list(merged.values()))
+    return len(items)
 
 
 def _ensure_state_row(conn: Connection, source: Source) -> None:
@@ -438,9 +583,13 @@ _NATIVE_IDS = "SELECT native_id, id FROM post WHERE source = {mark} AND native_i
 _TOP_ID = "SELECT max(id) FROM post"
 _SUMS = ("n_neg", "n_neu", "n_pos", "sum_neg", "sum_neu", "sum_pos", "sum_sq", "n_unscored", "engagement")
 _BUCKET_COLUMNS = ("topic", "source", "start_ts", "width_s", *_SUMS, "incomplete", "changed_ms")
+# DO NOTHING on any unique key: (source, native id), canonical URL, canonical id. Dedupe reads
+# first and drops what is stored; the clause settles what a concurrent transaction stored between
+# that read and this insert (PostgreSQL waits for that transaction, then skips the row).
 _POST_ROWS = BulkInsert(Post.__table__, (
     "source", "native_id", "canonical_url", "canonical_id", "url", "author", "text", "lang", "tags", "created_at",
-    "fetched_at", "engagement", "reposts", "compound", "pos", "neu", "neg", "scorer", "scorer_version"))
+    "fetched_at", "engagement", "reposts", "compound", "pos", "neu", "neg", "scorer", "scorer_version"),
+    on_conflict=" ON CONFLICT DO NOTHING")
 _LINK_ROWS = BulkInsert(PostTopic.__table__, ("post_id", "topic", "created_at"))
 # The same ON CONFLICT clause reads alike on SQLite (>= 3.24) and PostgreSQL.
 _BUCKET_ROWS = BulkInsert(Bucket.__table__, _BUCKET_COLUMNS, on_conflict=(

@@ -26,7 +26,7 @@ from sqlalchemy import Connection, func, or_, select, update
 from monitor.models import SourceState
 from monitor.store import Store, utcnow
 
-__all__ = ["LEASE_TTL", "Leases", "collector_id"]
+__all__ = ["LEASE_TTL", "Leases", "collector_id", "dead_here"]
 
 LEASE_TTL = timedelta(seconds=90)
 
@@ -34,6 +34,32 @@ LEASE_TTL = timedelta(seconds=90)
 def collector_id() -> str:
     """Unique per process and readable in `monitor status`: host, pid and a random tail."""
     return f"{socket.gethostname()}:{os.getpid()}:{secrets.token_hex(3)}"
+
+
+def dead_here(owner: str) -> bool:
+    """True when `owner` (host:pid:tag) names a process of this machine that is gone.
+
+    Only a definite "no such process" (or a zombie, which will never renew) counts: a pid we may
+    not signal belongs to a live process, and anything unreadable is left to the TTL.
+    """
+    host, _, rest = owner.partition(":")
+    pid_text = rest.partition(":")[0]
+    if host != socket.gethostname() or not pid_text.isdigit():
+        return False
+    pid = int(pid_text)
+    if pid == os.getpid() or pid <= 1:
+        return False
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return True
+    except (PermissionError, OSError):
+        return False
+    try:  # a zombie (killed, not yet reaped by its parent) still answers signal 0
+        with open(f"/proc/{pid}/stat", encoding="ascii", errors="replace") as fh:
+            return fh.read().rpartition(")")[2].split()[0] == "Z"
+    except (OSError, IndexError):
+        return False
 
 
 class Leases:
@@ -54,14 +80,21 @@ class Leases:
         return utcnow()
 
     def acquire(self, source: str) -> bool:
-        """Take (or renew) the lease on `source`; False while another live collector holds it."""
+        """Take (or renew) the lease on `source`; False while another live collector holds it.
+
+        A lease held by a process of this very machine that no longer exists (a collector that
+        crashed and was restarted) is taken at once instead of after the TTL.
+        """
         with self.store.write() as conn:
             now = self._now(conn)
+            holder = conn.execute(select(SourceState.lease_owner).where(SourceState.source == source)).scalar()
+            free = [SourceState.lease_owner.is_(None), SourceState.lease_owner == self.owner,
+                    SourceState.lease_expires_at.is_(None), SourceState.lease_expires_at < now]
+            if holder and holder != self.owner and dead_here(holder):
+                free.append(SourceState.lease_owner == holder)
             result = conn.execute(
                 update(SourceState)
-                .where(SourceState.source == source,
-                       or_(SourceState.lease_owner.is_(None), SourceState.lease_owner == self.owner,
-                           SourceState.lease_expires_at.is_(None), SourceState.lease_expires_at < now))
+                .where(SourceState.source == source, or_(*free))
                 .values(lease_owner=self.owner, lease_expires_at=now + self.ttl))
             return result.rowcount == 1
 

@@ -80,8 +80,10 @@ class Post(SQLModel, table=True):
     __tablename__ = "post"
     __table_args__ = (
         UniqueConstraint("source", "native_id", name="uq_post_source_native"),
-        Index("ix_post_canonical_url", "canonical_url"),
-        Index("ix_post_canonical_id", "canonical_id"),
+        # Unique: a post shared under one canonical URL or platform-wide id is stored once, whichever
+        # source (and whichever concurrent transaction) sees it first. NULLs do not collide.
+        Index("ux_post_canonical_url", "canonical_url", unique=True),
+        Index("ux_post_canonical_id", "canonical_id", unique=True),
     )
 
     # BIGINT on PostgreSQL; plain INTEGER on SQLite, where only that is the auto-increment rowid.
@@ -173,6 +175,29 @@ class PollLog(SQLModel, table=True):
     http_status: int | None = None
     new_posts: int = 0
     error: str | None = Field(default=None, sa_column=Column(Text))
+    quarantined: int = Field(default=0, sa_column=Column(Integer, nullable=False, server_default="0"))
+
+
+class Quarantine(SQLModel, table=True):
+    """An item a source sent that could not be stored as a post, kept for a person to inspect.
+
+    One row per (source, item): a feed that serves the same broken item on every poll bumps
+    `times_seen` instead of adding rows, so the table stays small over months.
+    """
+
+    __tablename__ = "quarantine"
+    __table_args__ = (UniqueConstraint("source", "item_key", name="uq_quarantine_source_item"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    source: str = Field(max_length=100)
+    item_key: str = Field(max_length=600)  # the native id, or a digest of the raw item when it has none
+    native_id: str | None = Field(default=None, max_length=512)
+    position: str = Field(sa_column=Column(Text, nullable=False))  # where it sat: "line 12", "item 3 of 40"
+    reason: str = Field(sa_column=Column(Text, nullable=False))
+    raw: str = Field(sa_column=Column(Text, nullable=False))  # the item as JSON, non-ASCII escaped
+    first_seen_at: datetime = _ts(nullable=False)
+    last_seen_at: datetime = _ts(nullable=False)
+    times_seen: int = 1
 
 
 class Alert(SQLModel, table=True):

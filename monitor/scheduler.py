@@ -19,15 +19,17 @@ import httpx
 from apscheduler.executors.pool import ThreadPoolExecutor
 from apscheduler.schedulers.background import BackgroundScheduler
 from apscheduler.triggers.interval import IntervalTrigger
-from sqlalchemy import update
+from sqlalchemy import func, update
 
 from monitor.alerts import AlertMonitor
 from monitor.digest_jobs import schedule_digests
+from monitor.faults import Fault, FaultLog
 from monitor.ingest import Ingestor, PollOutcome
 from monitor.leases import Leases, collector_id
 from monitor.models import SourceState
 from monitor.sources import source_class
 from monitor.sources.base import Source
+from monitor.sources.http import abort as abort_requests
 from monitor.sources.http import make_client
 from monitor.store import Store, utcnow
 
@@ -87,6 +89,8 @@ class Collector:
         self._streams_lock = threading.Lock()
         # The real clock means the database's (one clock for every collector); a test's is its own.
         self.leases = Leases(store, collector_id(), None if clock is utcnow else clock)
+        # A store fault (disk full, database gone) is said once in words, not as a traceback per job.
+        self.faults = FaultLog(log)
         store.sync_sources(config.sources)
         self.alerts = AlertMonitor(config, store, clock=clock) if config.alerts.enabled else None
 
@@ -130,7 +134,7 @@ class Collector:
                                    id=name, name=name, args=[name], next_run_time=first)
         self.scheduler.add_job(self._keep_leases, IntervalTrigger(seconds=self.leases.ttl.total_seconds() / 3),
                                id="_leases", name="leases", next_run_time=now)
-        schedule_digests(self.scheduler, self.config, self.store, clock=self.clock)
+        schedule_digests(self.scheduler, self.config, self.store, clock=self.clock, stop=self._stopped)
         self.scheduler.start()
         log.info("collecting from %d source(s): %s", len(self.sources), ", ".join(self.sources))
 
@@ -141,23 +145,49 @@ class Collector:
             if not self.leases.acquire(name):
                 log.debug("%s: polled by another collector; skipped", name)
                 return
-        except Exception:  # the database is down: the poll would fail the same way; try next run
-            log.exception("could not take the lease on %s; will retry", name)
+        except Exception as exc:  # the store is failing: the poll would fail the same way; try next run
+            self._store_fault(name, self.faults.failed(exc, f"taking the lease on {name}"))
             return
         try:
             outcome = self.poll(name)
-        except Exception:  # the store itself failed (disk full, database down): keep the job alive
-            log.exception("poll of %s could not be stored; will retry", name)
-            outcome = PollOutcome(source=name, outcome="error", error="could not write to the store")
-        self._schedule_next(name, outcome)
+        except Exception as exc:  # the store itself failed (disk full, database down): keep the job alive
+            fault = self.faults.failed(exc, f"storing the poll of {name}")
+            self._store_fault(name, fault)
+            outcome = PollOutcome(source=name, outcome="error", error=fault.message)
+        else:
+            self.faults.ok()
+        try:
+            self._schedule_next(name, outcome)
+        except Exception as exc:  # noqa: BLE001 - said by the fault log; the job stays scheduled
+            self.faults.failed(exc, f"scheduling the next poll of {name}")
+
+    def _store_fault(self, name: str, fault: Fault) -> None:
+        """Put a store fault where `monitor status` and feed health read it: the source's state.
+
+        Best effort: on a full disk an UPDATE that needs no new page usually still commits (SQLite
+        reuses its WAL, PostgreSQL its free space); if it does not, the log has said it.
+        """
+        now = self.clock()
+        try:
+            with self.store.write() as conn:
+                conn.execute(update(SourceState).where(SourceState.source == name).values(
+                    last_poll_at=now, last_outcome="error", last_error=fault.message,
+                    consecutive_failures=SourceState.consecutive_failures + 1,
+                    failing_since=func.coalesce(SourceState.failing_since, now)))
+        except Exception:  # noqa: BLE001 - the store is what is failing
+            log.debug("could not record the fault on %s", name, exc_info=True)
 
     def _schedule_next(self, name: str, outcome: PollOutcome) -> None:
         source = self.sources[name]
-        state = self.store.source_state(name) or {}
+        try:
+            state = self.store.source_state(name) or {}
+        except Exception:  # noqa: BLE001 - a failing store: back off as from one failure
+            state = {}
         failures = int(state.get("consecutive_failures") or 0)
         if outcome.outcome == "error" or outcome.outcome == "partial":
             delay = backoff_delay(source.settings.interval, max(failures, 1), outcome.retry_after, self._rng)
-            log.warning("%s: %s; next try in %s", name, outcome.error, _words(delay))
+            if not self.faults.active or outcome.error not in {f.message for f in self.faults.active}:
+                log.warning("%s: %s; next try in %s", name, outcome.error, _words(delay))
         else:
             delay = source.settings.interval
             if outcome.new_posts:
@@ -172,7 +202,11 @@ class Collector:
             conn.execute(update(SourceState).where(SourceState.source == name).values(next_poll_at=next_at))
 
     def stop(self, wait: bool = True) -> None:
+        """Stop within seconds: retry waits end, requests under way are cut short (their polls
+        store nothing and keep their cursor), digest deliveries not made are recorded as failed
+        and made at the next start."""
         self._stopped.set()
+        abort_requests(self.http)
         if self.scheduler is not None and self.scheduler.running:
             self.scheduler.shutdown(wait=wait)
         self._stop_streams(wait)
@@ -196,8 +230,8 @@ class Collector:
                 if source.streaming and name not in self._streams and self.leases.acquire(name):
                     held.add(name)
                     self._start_stream(cast(StreamingSource, source))
-        except Exception:
-            log.exception("could not renew the source leases; will retry")
+        except Exception as exc:
+            self.faults.failed(exc, "renewing the source leases")
             return
         with self._streams_lock:
             lost = [name for name in self._streams if name not in held]
@@ -208,7 +242,7 @@ class Collector:
     # --- alerts -------------------------------------------------------------------------
     def _check_alerts(self, outcome: PollOutcome, mark: int | None) -> None:
         """Spike alerts for what this poll stored (monitor/alerts.py); never fails the poll."""
-        if self.alerts is None:
+        if self.alerts is None or self._stopped.is_set():  # stopping: pending alerts go out at the next start
             return
         try:
             self.alerts.after_poll(mark, source=outcome.source, failed=outcome.outcome in ("error", "partial"))

@@ -16,6 +16,7 @@ def build_status(store: Store, config: Any | None, now=None) -> dict[str, Any]:
     now = now or utcnow()
     configured = {s.name for s in config.sources} if config is not None else None
     sources = []
+    quarantined = store.quarantine_counts()
     for row in store.source_states():
         if configured is not None and row["name"] not in configured and not row.get("posts_total"):
             continue
@@ -24,6 +25,8 @@ def build_status(store: Store, config: Any | None, now=None) -> dict[str, Any]:
             "last_poll_at": _iso(row.get("last_poll_at")), "last_outcome": row.get("last_outcome"),
             "last_error": row.get("last_error"), "consecutive_failures": row.get("consecutive_failures") or 0,
             "posts_total": row.get("posts_total") or 0, "next_poll_at": _iso(row.get("next_poll_at")),
+            # items it sent that could not be stored (`monitor quarantine` lists them)
+            "quarantined": quarantined.get(row["name"], 0),
             # the collector polling it now (host:pid:tag), None when no collector runs it
             "collector": row.get("lease_owner") if _live(row.get("lease_expires_at"), now) else None,
             # backfills in progress and spans the platform could not serve, in words
@@ -43,7 +46,20 @@ def build_status(store: Store, config: Any | None, now=None) -> dict[str, Any]:
             "mean_compound_24h": _round(mean(day)), "er3_24h": _round(er3(day)),
         })
     return {"generated_at": _iso(now), "window_start": _iso(since), "window_end": _iso(until),
-            "sources": sources, "topics": topics}
+            "store": store_health(store), "sources": sources, "topics": topics}
+
+
+DISK_LOW_BYTES = 64 * 1024 * 1024
+
+
+def store_health(store: Store) -> dict[str, Any]:
+    """The disk under a SQLite store: a collector on a full disk cannot say so in the store."""
+    free = store.disk_free()
+    problem = None
+    if free is not None and free < DISK_LOW_BYTES:
+        problem = ("the disk is full" if free < 1024 * 1024 else "the disk is nearly full") + \
+            f" ({free / 1024 / 1024:.1f} MiB free where the store lives)"
+    return {"disk_free_bytes": free, "problem": problem}
 
 
 def _live(expires, now) -> bool:
@@ -83,6 +99,9 @@ def render_status(data: dict[str, Any], *, verbose: bool = False, console: Any =
 
     console = console or Console()
     now = datetime.fromisoformat(data["generated_at"])
+    problem = (data.get("store") or {}).get("problem")
+    if problem:
+        console.print(Text(f"Store: {problem}", style="bold red"))
 
     def when(value: str | None, fn) -> str:
         return fn(datetime.fromisoformat(value) if value else None, now)
@@ -104,9 +123,11 @@ def render_status(data: dict[str, Any], *, verbose: bool = False, console: Any =
         t.add_row(Text(name), Text(state, style=style), Text(last), Text(nxt), Text(posts), Text(error))
     console.print(t)
     notes = [(s["name"], line) for s in data["sources"] for line in s.get("collection") or ()]
+    notes += [(s["name"], f"{s['quarantined']:,} item(s) it sent could not be stored (monitor quarantine)")
+              for s in data["sources"] if s.get("quarantined")]
     if notes:
         console.print()
-        console.print(Text("Collection (backfills and gaps)", style="italic"))
+        console.print(Text("Collection (backfills, gaps, quarantined items)", style="italic"))
         for name, line in notes:
             console.print(Text(f"{sanitize(name)}: {sanitize(line)}"))
     if verbose:

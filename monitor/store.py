@@ -7,6 +7,7 @@ URL says so. Writes of a poll live in `monitor.ingest`; this module owns everyth
 from __future__ import annotations
 
 import logging
+import shutil
 import threading
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
@@ -242,6 +243,32 @@ class Store:
                 .join(SourceState, SourceState.source == SourceRow.name, isouter=True)
                 .order_by(SourceRow.name)).mappings().all()
         return [dict(r) for r in rows]
+
+    # --- quarantine and the disk ----------------------------------------------------------
+
+    def quarantine_counts(self) -> dict[str, int]:
+        """Items each source could not store (distinct items; one seen on every poll counts once)."""
+        with self.read() as conn:
+            return dict(conn.execute(select(models.Quarantine.source, func.count())
+                                     .group_by(models.Quarantine.source)).all())
+
+    def quarantined(self, source: str | None = None, limit: int = 100) -> list[dict[str, Any]]:
+        """The most recently seen quarantined items, newest first."""
+        q = select(models.Quarantine).order_by(models.Quarantine.last_seen_at.desc(), models.Quarantine.id.desc())
+        if source is not None:
+            q = q.where(models.Quarantine.source == source)
+        with self.read() as conn:
+            return [dict(r) for r in conn.execute(q.limit(limit)).mappings().all()]
+
+    def disk_free(self) -> int | None:
+        """Bytes free on the disk holding a SQLite store (None for a server database)."""
+        url = make_url(self.url)
+        if url.get_backend_name() != "sqlite" or not url.database or url.database == ":memory:":
+            return None
+        try:
+            return shutil.disk_usage(Path(url.database).expanduser().resolve().parent).free
+        except OSError:
+            return None
 
     # --- reads for views -----------------------------------------------------------------
 

@@ -179,10 +179,12 @@ def test_a_failure_inside_the_transaction_stores_nothing(store, ingestor, monkey
                            Batch(posts=[post(1, "#TrumpPutinBusiness a")], state={"cursor": "new"})])
 
     def boom(*a, **k):
-        raise RuntimeError("disk full")
+        import sqlite3
+
+        raise sqlite3.OperationalError("database or disk is full")
 
     monkeypatch.setattr(ingest_mod, "upsert_buckets", boom)
-    with pytest.raises(RuntimeError):
+    with pytest.raises(Exception, match="disk is full"):
         ingestor.poll(src)
     assert count(store, Post) == 0 and count(store, PostTopic) == 0 and count(store, PollLog) == 0
     assert (store.source_state("scripted") or {}).get("state", {}) == {}
@@ -300,10 +302,10 @@ def test_two_collectors_storing_the_same_poll_at_once_store_it_once(pg_url):
     looked = threading.Event()
     real_score = stalled._score
 
-    def stall_after_dedupe(batch):  # dedupe has run (and found nothing); now wait for the other
+    def stall_after_dedupe(batch, *rest):  # dedupe has run (and found nothing); now wait for the other
         looked.set()
         assert other_done.wait(30)
-        return real_score(batch)
+        return real_score(batch, *rest)
 
     stalled._score = stall_after_dedupe
     errors: list[BaseException] = []

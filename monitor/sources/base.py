@@ -9,7 +9,10 @@ crash between fetching and storing loses nothing (the next poll starts from the 
 from __future__ import annotations
 
 import abc
-from collections.abc import Callable, Sequence
+import math
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from contextlib import contextmanager
+from contextvars import ContextVar
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 from typing import TYPE_CHECKING, Annotated, Any, ClassVar, Literal
@@ -50,6 +53,22 @@ class RawPost:
     # A platform-wide identity (Mastodon's ActivityPub `uri`, a Bluesky `at://` uri) that is the
     # same whichever instance or endpoint served the post; used for cross-endpoint dedupe.
     canonical_id: str | None = None
+    # Where the item sat in what the platform or file sent ("line 12", "page 2 item 7"), so a
+    # quarantined item can be found again; None: its place in the batch is used.
+    position: str | None = None
+
+
+@dataclass(slots=True)
+class Rejected:
+    """An item that could not become a post: kept in the quarantine table, never stored as one.
+
+    `raw` is the item as received (any JSON-able value or text), kept for inspection.
+    """
+
+    position: str
+    reason: str
+    native_id: str | None = None
+    raw: Any = None
 
 
 class SourceError(Exception):
@@ -102,6 +121,7 @@ class Batch:
     # Spans the platform could not serve (monitor/sources/paging.py): their minutes are marked
     # incomplete in the buckets, in the same transaction as the posts.
     gaps: list[tuple[datetime, datetime]] = field(default_factory=list)
+    rejected: list[Rejected] = field(default_factory=list)  # quarantined with the poll; cursor advances
 
 
 # --- settings -------------------------------------------------------------------------------
@@ -125,7 +145,10 @@ class SourceSettings(BaseModel):
     match: Literal["keywords", "all"] = "keywords"
     enabled: bool = True
     backfill: Duration = timedelta(hours=24)
-    timeout: Duration = timedelta(seconds=20)
+    timeout: Duration = timedelta(seconds=20)  # for each request as a whole, redirects included
+    # Hosts (`host` or `host:port`) a redirect may lead to although they are not public addresses
+    # (an intranet mirror). The source's own host is always allowed; other hosts must be public.
+    redirect_hosts: list[str] = []
 
     def secret_env_vars(self) -> dict[str, str]:
         """{field name: environment variable name} for every secret this source names."""
@@ -159,6 +182,70 @@ class Source(abc.ABC):
         """Fetch what is new since `state`; raise SourceError when nothing could be fetched."""
 
 
+# --- item by item ------------------------------------------------------------------------------
+# A platform answer is read item by item: an item that cannot be read is reported by its place
+# in the answer and skipped, and never fails the page, the poll, or the items beside it.
+
+_rejections: ContextVar[list[Rejected] | None] = ContextVar("rejections", default=None)
+
+
+@contextmanager
+def collecting_rejections() -> Iterator[list[Rejected]]:
+    """Items sources `reject` inside go to the list yielded (ingest quarantines them)."""
+    found: list[Rejected] = []
+    token = _rejections.set(found)
+    try:
+        yield found
+    finally:
+        _rejections.reset(token)
+
+
+def reject(position: str, reason: str, raw: Any = None, native_id: Any = None) -> None:
+    """Report an item that could not be read; outside a poll (a test calling fetch) it is dropped."""
+    found = _rejections.get()
+    if found is not None:
+        found.append(Rejected(position=position, reason=reason, raw=raw,
+                              native_id=native_id if isinstance(native_id, str) and native_id else None))
+
+
+def convert_each(items: Iterable[Any], convert: Callable[[Any], Any], where: str,
+                 id_key: str | None = None) -> Iterator[tuple[int, Any]]:
+    """(position, converted) for each item `convert` can read; the others are rejected by position
+    (`convert` returning None or raising anything at all)."""
+    for i, item in enumerate(items, start=1):
+        try:
+            out = convert(item)
+            why = None if out is not None else "not in the shape the platform documents"
+        except Exception as exc:  # noqa: BLE001 - one item's damage stays with that item
+            out, why = None, f"unreadable ({type(exc).__name__}: {exc})"
+        if out is None:
+            native = item.get(id_key) if id_key and isinstance(item, dict) else None
+            reject(f"{where} item {i}", why or "unreadable", item, native)
+            continue
+        yield i, out
+
+
+def count(value: Any) -> int:
+    """An engagement count as a platform sends it, or 0 when it is not a sane number (a string,
+    NaN, infinity, negative, or a number too large for the store)."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        return 0
+    if isinstance(value, float) and not math.isfinite(value):
+        return 0
+    return min(max(int(value), 0), 2**53)
+
+
+def epoch_time(value: Any) -> datetime | None:
+    """UNIX seconds as a UTC time, or None when it is not a number a calendar can hold."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        return None
+    try:
+        when = datetime.fromtimestamp(float(value), timezone.utc)
+    except (OverflowError, OSError, ValueError):
+        return None
+    return when if _plausible(when) else None
+
+
 def iso_time(value: Any) -> datetime | None:
     """A platform's ISO 8601 time ('Z' or an offset; naive read as UTC), or None if unusable.
 
@@ -168,6 +255,16 @@ def iso_time(value: Any) -> datetime | None:
         return None
     try:
         when = datetime.fromisoformat(value.strip().replace("Z", "+00:00"))
-    except ValueError:
+        when = when.astimezone(timezone.utc) if when.tzinfo else when.replace(tzinfo=timezone.utc)
+    except (ValueError, OverflowError):  # "9999-12-31T23:59:59-14:00" is past the calendar's end in UTC
         return None
-    return when if when.tzinfo else when.replace(tzinfo=timezone.utc)
+    return when if _plausible(when) else None
+
+
+def _plausible(when: datetime) -> bool:
+    """A post's time between 1970 and a day from now: a time far in the future would otherwise move a
+    source's time cursor past every post to come."""
+    return _EPOCH <= when <= datetime.now(timezone.utc) + timedelta(days=1)
+
+
+_EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)

@@ -29,7 +29,8 @@ import httpx
 from pydantic import Field, field_validator
 
 from monitor.sources import http, paging
-from monitor.sources.base import Batch, Duration, PollContext, RawPost, Source, SourceError, SourceSettings, iso_time
+from monitor.sources.base import (Batch, Duration, PollContext, RawPost, Source, SourceError, SourceSettings, count,
+                                  iso_time, reject)
 from monitor.sources.mastodon import instance_base_url
 from monitor.text import sanitize
 
@@ -225,7 +226,9 @@ class BlueskySource(Source):
             if method == "GET":
                 return http.get(self.http, url, what=what, headers=headers, params=params,
                                 timeout=self.settings.timeout.total_seconds(), ok=tuple(range(200, 600)))
-            resp = self.http.post(url, json=json_body, headers=headers, timeout=self.settings.timeout.total_seconds())
+            with http.deadline(self.settings.timeout.total_seconds()):  # the whole request, not each read
+                resp = self.http.post(url, json=json_body, headers=headers,
+                                      timeout=self.settings.timeout.total_seconds())
             return resp, resp.content
         except httpx.TransportError as exc:  # timeouts included
             raise SourceError(describe_transport(what, exc, url)) from None
@@ -300,12 +303,16 @@ class _SearchReader:
             raise SourceError(f"Bluesky answered search {q!r} without a list of posts")
         posts: list[RawPost] = []
         times: list[datetime] = []
-        for view in views:
+        for i, view in enumerate(views, start=1):
+            position = f"search {q!r} page item {i}"
             try:
                 post, sort_at = post_view_to_post(view)
-            except (AttributeError, KeyError, TypeError, ValueError):
+            except Exception as exc:  # noqa: BLE001 - one post's damage stays with that post
                 self.bad[q] = self.bad.get(q, 0) + 1
+                reject(position, f"unreadable ({type(exc).__name__}: {exc})", view,
+                       view.get("uri") if isinstance(view, dict) else None)
                 continue
+            post.position = position
             if sort_at >= edge_at:
                 posts.append(post)
                 times.append(sort_at)
@@ -374,7 +381,7 @@ def post_view_to_post(view: dict[str, Any]) -> tuple[RawPost, datetime]:
     tags = record_tags(record)
     langs = record.get("langs") or ()
     handle = author.get("handle") if isinstance(author.get("handle"), str) else None
-    counts = sum(int(view.get(k) or 0) for k in ("likeCount", "repostCount", "replyCount", "quoteCount"))
+    counts = sum(count(view.get(k)) for k in ("likeCount", "repostCount", "replyCount", "quoteCount"))
     return RawPost(
         native_id=uri, canonical_id=uri, text=text, created_at=created_at,
         url=web_url(uri, handle), author=handle or author.get("did"),

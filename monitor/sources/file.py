@@ -9,15 +9,19 @@ from __future__ import annotations
 import csv
 import io
 import json
+import math
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, Literal
 
-from monitor.sources.base import Batch, PollContext, RawPost, Source, SourceError, SourceSettings
+from monitor.sources.base import Batch, PollContext, RawPost, Rejected, Source, SourceError, SourceSettings
 
 MAX_LINE_BYTES = 1_000_000
+# A CSV field may be as long as a JSONL line (Python's csv stops at 131,072 characters by default,
+# and used to end the whole import with a traceback there).
+csv.field_size_limit(max(csv.field_size_limit(), MAX_LINE_BYTES))
 FOLLOW_CHUNK_BYTES = 8_000_000  # read at most this much per poll so a huge file streams in pieces
 
 
@@ -30,6 +34,7 @@ class FileSettings(SourceSettings):
 class BadRow:
     line: int
     message: str
+    raw: Any = None  # what the line held, for the quarantine
 
     def __str__(self) -> str:
         return f"line {self.line}: {self.message}"
@@ -45,8 +50,14 @@ def detect_format(path: str | Path, declared: str | None = None) -> str:
 
 
 def parse_time(value: Any) -> datetime:
+    """ISO 8601 or UNIX seconds; ValueError in words for anything a calendar cannot hold."""
     if isinstance(value, (int, float)) and not isinstance(value, bool):
-        return datetime.fromtimestamp(float(value), timezone.utc)
+        if not math.isfinite(value):
+            raise ValueError(f"created_at {value!r} is not a time")
+        try:
+            return datetime.fromtimestamp(float(value), timezone.utc)
+        except (OverflowError, OSError, ValueError):
+            raise ValueError(f"created_at {value!r} is out of range for a UNIX time") from None
     if not isinstance(value, str) or not value.strip():
         raise ValueError("created_at is missing")
     text = value.strip()
@@ -58,7 +69,10 @@ def parse_time(value: Any) -> datetime:
         raise ValueError(f"created_at {value!r} is not an ISO 8601 time") from None
     if dt.tzinfo is None:
         dt = dt.replace(tzinfo=timezone.utc)  # documented: naive times are read as UTC
-    return dt.astimezone(timezone.utc)
+    try:
+        return dt.astimezone(timezone.utc)
+    except (OverflowError, ValueError):
+        raise ValueError(f"created_at {value!r} is out of range") from None
 
 
 def record_to_post(rec: Any) -> RawPost:
@@ -68,6 +82,11 @@ def record_to_post(rec: Any) -> RawPost:
     rid, text = rec.get("id"), rec.get("text")
     if rid is None or str(rid).strip() == "":
         raise ValueError("id is missing")
+    if not isinstance(rid, (str, int)) or isinstance(rid, bool):
+        raise ValueError(f"id must be text or a whole number, got {type(rid).__name__}")
+    for name in ("author", "url", "lang"):
+        if rec.get(name) is not None and not isinstance(rec.get(name), str):
+            raise ValueError(f"{name} must be text, got {type(rec.get(name)).__name__}")
     if not isinstance(text, str) or not text.strip():
         raise ValueError("text is missing or empty")
     tags = rec.get("hashtags") or ()
@@ -81,38 +100,67 @@ def record_to_post(rec: Any) -> RawPost:
                    lang=str(lang) if lang else None, tags=tuple(str(t) for t in tags))
 
 
+def _row_error(exc: Exception) -> str:
+    if isinstance(exc, ValueError) and not isinstance(exc, UnicodeError):
+        return str(exc)
+    if isinstance(exc, RecursionError):
+        return "nested too deeply to read"
+    return f"unreadable ({type(exc).__name__}: {exc})"
+
+
 def iter_jsonl(lines: Iterator[tuple[int, bytes]]) -> Iterator[RawPost | BadRow]:
     for lineno, raw in lines:
         if not raw.strip():
             continue
         if len(raw) > MAX_LINE_BYTES:
-            yield BadRow(lineno, f"line is {len(raw):,} bytes, over the {MAX_LINE_BYTES:,}-byte limit")
+            yield BadRow(lineno, f"line is {len(raw):,} bytes, over the {MAX_LINE_BYTES:,}-byte limit",
+                         raw[:200].decode("utf-8", "replace"))
             continue
         try:
-            yield record_to_post(json.loads(raw))
+            post = record_to_post(json.loads(raw))
         except json.JSONDecodeError as exc:
-            yield BadRow(lineno, f"not valid JSON ({exc.msg} at column {exc.colno})")
-        except (ValueError, UnicodeDecodeError) as exc:
-            yield BadRow(lineno, str(exc))
+            yield BadRow(lineno, f"not valid JSON ({exc.msg} at column {exc.colno})", raw.decode("utf-8", "replace"))
+        except Exception as exc:  # noqa: BLE001 - whatever one line holds, it stays that line's problem
+            yield BadRow(lineno, _row_error(exc), raw.decode("utf-8", "replace"))
+        else:
+            post.position = f"line {lineno}"
+            yield post
 
 
 def iter_csv(fh: io.TextIOBase) -> Iterator[RawPost | BadRow]:
     reader = csv.DictReader(fh)
-    missing = {"id", "text", "created_at"} - set(reader.fieldnames or [])
+    try:
+        fields = reader.fieldnames
+    except csv.Error as exc:
+        yield BadRow(1, f"the CSV header cannot be read ({exc})")
+        return
+    missing = {"id", "text", "created_at"} - set(fields or [])
     if missing:
         yield BadRow(1, f"CSV header lacks {', '.join(sorted(missing))}")
         return
-    for rec in reader:
+    while True:
+        start = reader.line_num + 1
         try:
-            yield record_to_post(rec)
-        except ValueError as exc:
-            yield BadRow(reader.line_num, str(exc))
+            rec = next(reader)
+        except StopIteration:
+            return
+        except csv.Error as exc:  # a field over the limit, a NUL: that row only
+            yield BadRow(start, f"not a readable CSV row ({exc})")
+            continue
+        try:
+            post = record_to_post(rec)
+        except Exception as exc:  # noqa: BLE001
+            yield BadRow(start, _row_error(exc), rec)
+        else:
+            post.position = f"line {start}"
+            yield post
 
 
 def iter_file(path: Path, fmt: str) -> Iterator[RawPost | BadRow]:
     """Every row of a dataset file, for `monitor import`."""
     if fmt == "csv":
-        with path.open("r", encoding="utf-8", errors="replace", newline="") as fh:
+        # utf-8-sig: a byte-order mark (Excel writes one) is not part of the first column's name
+        with path.open("r", encoding="utf-8-sig", errors="replace", newline="") as fh:
             yield from iter_csv(fh)
     else:
         with path.open("rb") as fh:
@@ -150,10 +198,12 @@ class FileSource(Source):
             return Batch(posts=[], state=dict(state, offset=offset, line=line), notes=notes)
         complete = data[: end + 1]
         rows = complete.split(b"\n")[:-1]
-        posts = []
+        posts, rejected = [], []
         for item in iter_jsonl(((line + i + 1, raw) for i, raw in enumerate(rows))):
-            if isinstance(item, BadRow):
-                notes.append(f"{path}: {item}")
+            if isinstance(item, BadRow):  # quarantined with the poll, and logged by line
+                rejected.append(Rejected(position=f"{path.name} line {item.line}", reason=item.message, raw=item.raw))
             else:
+                item.position = f"{path.name} line {item.position[5:]}" if item.position else None
                 posts.append(item)
-        return Batch(posts=posts, state={"offset": offset + len(complete), "line": line + len(rows)}, notes=notes)
+        return Batch(posts=posts, state={"offset": offset + len(complete), "line": line + len(rows)}, notes=notes,
+                     rejected=rejected)

@@ -25,7 +25,8 @@ import httpx
 from pydantic import AfterValidator, AnyHttpUrl, Field
 
 from monitor.sources import http, paging
-from monitor.sources.base import Batch, Duration, PollContext, RawPost, Source, SourceError, SourceSettings
+from monitor.sources.base import (Batch, Duration, PollContext, RawPost, Source, SourceError, SourceSettings, count,
+                                  epoch_time, reject)
 from monitor.text import sanitize, split_camel
 
 __all__ = ["HackerNewsSettings", "HackerNewsSource", "build_queries", "hit_to_post"]
@@ -70,8 +71,8 @@ def build_queries(topics: list[Any]) -> list[str]:
 
 def hit_to_post(hit: dict[str, Any], web_url: str) -> RawPost | None:
     """A story or comment hit in the common shape; None when it lacks an id or a time."""
-    object_id, created = hit.get("objectID"), hit.get("created_at_i")
-    if not isinstance(object_id, str) or not object_id or not isinstance(created, (int, float)):
+    object_id, created = hit.get("objectID"), epoch_time(hit.get("created_at_i"))
+    if not isinstance(object_id, str) or not object_id or created is None:
         return None
     tags = hit.get("_tags") if isinstance(hit.get("_tags"), list) else []
     is_comment = "comment" in tags or ("story" not in tags and isinstance(hit.get("comment_text"), str))
@@ -85,15 +86,14 @@ def hit_to_post(hit: dict[str, Any], web_url: str) -> RawPost | None:
         text=body if isinstance(body, str) else "",
         is_html=True,  # story_text and comment_text are HTML (<p>, &#x27;)
         title=title if isinstance(title, str) and title else None,
-        created_at=datetime.fromtimestamp(float(created), timezone.utc),
+        created_at=created,
         url=f"{web_url.rstrip('/')}/item?id={object_id}",  # the discussion; a story's link is someone else's page
         author=author if isinstance(author, str) else None,
         engagement=_count(hit.get("points")) + _count(hit.get("num_comments")),
     )
 
 
-def _count(value: Any) -> int:
-    return max(0, int(value)) if isinstance(value, (int, float)) else 0
+_count = count
 
 
 class HackerNewsSource(Source):
@@ -198,12 +198,19 @@ class _QueryReader:
         skip = set(cont.get("skip") or ()) | set((rng.edge or {}).get("ids") or ())
         posts: list[RawPost] = []
         hits: list[tuple[str, int]] = []
-        for hit in result["hits"]:
-            post = hit_to_post(hit, self._web) if isinstance(hit, dict) else None
+        for i, hit in enumerate(result["hits"], start=1):
+            position = f"Algolia search {query!r} page {number + 1} hit {i}"
+            try:
+                post = hit_to_post(hit, self._web) if isinstance(hit, dict) else None
+                why = "no objectID or no plausible created_at_i"
+            except Exception as exc:  # noqa: BLE001 - one hit's damage stays with that hit
+                post, why = None, f"unreadable ({type(exc).__name__}: {exc})"
             if post is None:
+                reject(position, why, hit, hit.get("objectID") if isinstance(hit, dict) else None)
                 self.skipped += 1
                 continue
-            hits.append((post.native_id, int(hit["created_at_i"])))
+            post.position = position
+            hits.append((post.native_id, int(post.created_at.timestamp())))
             if post.native_id not in skip:
                 posts.append(post)
         page = paging.Page(posts=posts)

@@ -1,30 +1,223 @@
-"""HTTP shared by every polled source: one client, a size cap, and failures put into words.
+"""HTTP shared by every polled source: one client, a size cap, a deadline, vetted redirects, and
+failures put into words.
 
 Each platform module decides what a status means for it (Bluesky's 401 is "rejected the app
 password"); this module only turns transport-level trouble into a SourceError a person can read.
+
+Two things a hostile or broken server must not do to a collector:
+
+* hold a poll: httpx's timeout bounds each read, so a server trickling a byte every 2 s never
+  trips a 5 s timeout. `get` gives the whole request (connect, headers, body, redirects) one
+  deadline, enforced on every socket read by a thin wrapper around httpcore's network backend.
+* send it elsewhere: redirects are followed here, one hop at a time, only to http(s), and only
+  to the host the source asked (whatever its address: the operator configured it), to a host
+  whose every address is public, or to a host the source's `redirect_hosts` allows. A redirect
+  to 169.254.169.254 (cloud metadata), loopback or a private network is refused, in words.
 """
 
 from __future__ import annotations
 
+import ipaddress
+import math
+import socket
+import time
+import weakref
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
 from email.utils import parsedate_to_datetime
 from typing import Any
 
+import httpcore
 import httpx
 
 from monitor.sources.base import USER_AGENT, SourceError
 
 DEFAULT_MAX_BYTES = 10_000_000
+MAX_REDIRECTS = 5
+
+# When the request under way must be done (time.monotonic()); None: no deadline.
+_deadline: ContextVar[float | None] = ContextVar("http_deadline", default=None)
+# Hosts (or host:port) a redirect may lead to although they are not public: the source's config.
+_redirect_hosts: ContextVar[frozenset[str]] = ContextVar("http_redirect_hosts", default=frozenset())
+
+
+class _DeadlineExceeded(httpcore.ReadTimeout):
+    """The whole request ran out of time (not one slow read)."""
+
+
+class _Aborted(httpcore.ReadError):
+    """The client was aborted: its process is stopping."""
+
+
+def _clip(timeout: float | None) -> float | None:
+    deadline = _deadline.get()
+    if deadline is None:
+        return timeout
+    left = deadline - time.monotonic()
+    if left <= 0:
+        raise _DeadlineExceeded("the request's deadline passed")
+    return left if timeout is None else min(timeout, left)
+
+
+class _DeadlineStream(httpcore.NetworkStream):
+    """A socket stream whose every read and write waits at most until the request's deadline."""
+
+    def __init__(self, inner: httpcore.NetworkStream):
+        self._inner = inner
+
+    def read(self, max_bytes: int, timeout: float | None = None) -> bytes:
+        return self._inner.read(max_bytes, _clip(timeout))
+
+    def write(self, buffer: bytes, timeout: float | None = None) -> None:
+        self._inner.write(buffer, _clip(timeout))
+
+    def close(self) -> None:
+        self._inner.close()
+
+    def start_tls(self, ssl_context: Any, server_hostname: str | None = None,
+                  timeout: float | None = None) -> httpcore.NetworkStream:
+        return _DeadlineStream(self._inner.start_tls(ssl_context, server_hostname, _clip(timeout)))
+
+    def get_extra_info(self, info: str) -> Any:
+        return self._inner.get_extra_info(info)
+
+
+class _DeadlineBackend(httpcore.NetworkBackend):
+    def __init__(self, inner: httpcore.NetworkBackend):
+        self._inner = inner
+        self._streams: weakref.WeakSet[httpcore.NetworkStream] = weakref.WeakSet()
+        self.aborted = False
+
+    def _track(self, stream: httpcore.NetworkStream) -> httpcore.NetworkStream:
+        if self.aborted:
+            stream.close()
+            raise _Aborted("the collector is stopping")
+        self._streams.add(stream)
+        return _DeadlineStream(stream)
+
+    def connect_tcp(self, host: str, port: int, timeout: float | None = None, local_address: str | None = None,
+                    socket_options: Iterable[Any] | None = None) -> httpcore.NetworkStream:
+        return self._track(self._inner.connect_tcp(host, port, _clip(timeout), local_address, socket_options))
+
+    def connect_unix_socket(self, path: str, timeout: float | None = None,
+                            socket_options: Iterable[Any] | None = None) -> httpcore.NetworkStream:
+        return self._track(self._inner.connect_unix_socket(path, _clip(timeout), socket_options))
+
+    def abort(self) -> None:
+        """End every request under way now: shutting a socket down wakes a thread blocked reading it."""
+        self.aborted = True
+        for stream in list(self._streams):
+            sock = stream.get_extra_info("socket")
+            try:
+                if sock is not None:
+                    sock.shutdown(socket.SHUT_RDWR)
+            except OSError:
+                pass
+
+    def sleep(self, seconds: float) -> None:
+        self._inner.sleep(seconds)
+
+
+def _install_deadline(client: httpx.Client) -> None:
+    """Wrap the network backend of `client`'s default transport (idempotent). httpx has no
+    option for it; where its internals differ the per-chunk check in `get` still bounds a body."""
+    pool = getattr(getattr(client, "_transport", None), "_pool", None)
+    backend = getattr(pool, "_network_backend", None)
+    if backend is not None and not isinstance(backend, _DeadlineBackend):
+        pool._network_backend = _DeadlineBackend(backend)  # type: ignore[union-attr]
+
+
+def abort(client: httpx.Client) -> None:
+    """Make every request of `client` under way (and any later one) fail at once: a stopping
+    collector must not wait for a slow server to finish sending."""
+    backend = getattr(getattr(getattr(client, "_transport", None), "_pool", None), "_network_backend", None)
+    if isinstance(backend, _DeadlineBackend):
+        backend.abort()
 
 
 def make_client(timeout: float = 20.0) -> httpx.Client:
-    return httpx.Client(
+    client = httpx.Client(
         headers={"User-Agent": USER_AGENT},
         timeout=httpx.Timeout(timeout, connect=min(timeout, 10.0)),
-        follow_redirects=True,
+        follow_redirects=False,  # `get` follows them itself, after checking where they lead
         limits=httpx.Limits(max_connections=20, max_keepalive_connections=10),
     )
+    _install_deadline(client)
+    return client
+
+
+@contextmanager
+def deadline(seconds: float) -> Iterator[None]:
+    """Every request made inside (also `client.post`) ends within `seconds` from now in all."""
+    token = _deadline.set(time.monotonic() + seconds)
+    try:
+        yield
+    finally:
+        _deadline.reset(token)
+
+
+@contextmanager
+def redirect_policy(hosts: Iterable[str]) -> Iterator[None]:
+    """Let redirects inside lead to these hosts (`host` or `host:port`) even when not public."""
+    token = _redirect_hosts.set(frozenset(h.strip().lower() for h in hosts if h and h.strip()))
+    try:
+        yield
+    finally:
+        _redirect_hosts.reset(token)
+
+
+_DEFAULT_PORTS = {"http": 80, "https": 443}
+
+
+def _port(url: httpx.URL) -> int:
+    return url.port or _DEFAULT_PORTS.get(url.scheme, 0)
+
+
+def _why_not_public(ip: ipaddress.IPv4Address | ipaddress.IPv6Address) -> str | None:
+    if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped is not None:
+        ip = ip.ipv4_mapped
+    if ip.is_unspecified:
+        return f"{ip} is not a public address (it reaches this machine)"
+    if ip.is_loopback:
+        return f"{ip} is this machine (loopback)"
+    if ip.is_link_local:
+        return f"{ip} is a link-local address" + (" (cloud metadata)" if str(ip).startswith("169.254.169.254")
+                                                  or str(ip) == "fd00:ec2::254" else "")
+    if ip.is_private:
+        return f"{ip} is a private-network address"
+    if ip.is_multicast or ip.is_reserved or ip.is_unspecified or not ip.is_global:
+        return f"{ip} is not a public address"
+    return None
+
+
+def check_redirect(origin: httpx.URL, target: httpx.URL, allowed: frozenset[str] = frozenset()) -> str | None:
+    """None when a redirect from a request for `origin` to `target` may be followed, else why not."""
+    if target.scheme not in ("http", "https"):
+        return f"only http and https are followed, not {target.scheme or 'a relative'} URL"
+    host = (target.host or "").lower().rstrip(".")
+    if not host:
+        return "the redirect names no host"
+    same_host = host == (origin.host or "").lower().rstrip(".")
+    if same_host and (_port(target) == _port(origin) or target.port is None):
+        return None  # the host the source was configured with (an http -> https upgrade included)
+    if host in allowed or f"{host}:{_port(target)}" in allowed:
+        return None
+    try:
+        addresses = [ipaddress.ip_address(host.strip("[]"))]
+    except ValueError:
+        try:
+            infos = socket.getaddrinfo(host, _port(target), proto=socket.IPPROTO_TCP)
+        except (OSError, UnicodeError) as exc:
+            return f"{host} cannot be resolved ({exc})"
+        addresses = [ipaddress.ip_address(str(info[4][0]).split("%")[0]) for info in infos]
+    for ip in addresses:
+        why = _why_not_public(ip)
+        if why is not None:
+            return why + "; list the host in the source's redirect_hosts to allow it"
+    return None
 
 
 def parse_retry_after(value: str | None, now: datetime | None = None) -> float | None:
@@ -55,9 +248,28 @@ class RateBudget:
 
     remaining: float | None = None
     reset_at: datetime | None = None
+    retry_after: float | None = None  # the last answer's Retry-After, if it sent one
+    fresh: bool = False  # the last answer itself told the window (not a saved or earlier one)
 
     def set(self, remaining: float, reset_at: datetime) -> None:
-        self.remaining, self.reset_at = remaining, reset_at
+        self.remaining, self.reset_at, self.fresh = remaining, reset_at, True
+
+    def heard(self, headers: Any) -> None:
+        """Called with every answer's headers before its rate headers are read."""
+        self.fresh = False
+        self.retry_after = parse_retry_after(headers.get("Retry-After"))
+
+    def limited(self, now: datetime | None = None) -> float | None:
+        """Seconds to wait after a 429. The server's Retry-After wins; else the window this very
+        answer told. A window saved from earlier with requests to spare says nothing about this
+        429 (it waited 15 minutes with 439 requests left): then None, the ordinary backoff."""
+        now = now or datetime.now(timezone.utc)
+        if self.retry_after is not None:
+            self.set(0, now + timedelta(seconds=min(self.retry_after, 86400)))
+            return self.retry_after
+        if self.fresh or (self.remaining is not None and self.remaining <= RATE_RESERVE):
+            return self.wait_s(now)
+        return None
 
     def low(self, now: datetime) -> bool:
         """So few requests left that the source waits for the reset instead of spending them."""
@@ -149,30 +361,94 @@ def describe_transport(what: str, exc: httpx.TransportError, url: str | httpx.UR
     return f"could not reach {what} ({type(exc).__name__})"
 
 
+_REDIRECTS = (301, 302, 303, 307, 308)
+
+
 def get(client: httpx.Client, url: str, *, what: str, headers: dict[str, str] | None = None,
         params: dict | None = None, max_bytes: int = DEFAULT_MAX_BYTES, timeout: float | None = None,
         ok: tuple[int, ...] = (200, 304)) -> tuple[httpx.Response, bytes]:
-    """GET with a hard size cap; raises SourceError in words for anything but the `ok` statuses."""
+    """GET with a hard size cap, one deadline for the whole request (`timeout`, else the client's
+    read timeout) and checked redirects; raises SourceError in words for anything but `ok`."""
+    _install_deadline(client)
+    budget = timeout if timeout is not None else (client.timeout.read or 20.0)
+    if not math.isfinite(budget) or budget <= 0:
+        budget = 20.0
+    outer = _deadline.get()
+    ends = time.monotonic() + budget
+    token = _deadline.set(ends if outer is None else min(outer, ends))
     try:
-        kwargs = {"timeout": timeout} if timeout is not None else {}
-        with client.stream("GET", url, headers=headers, params=params, **kwargs) as resp:
-            if resp.status_code not in ok:
-                retry = parse_retry_after(resp.headers.get("Retry-After"))
-                msg = describe_status(what, resp.status_code)
-                if retry is not None:
-                    msg += f"; asked to retry in {retry:.0f}s"
-                raise SourceError(msg, status=resp.status_code, retry_after=retry)
-            declared = resp.headers.get("Content-Length")
-            if declared and declared.isdigit() and int(declared) > max_bytes:
-                raise SourceError(f"{what} sent {int(declared):,} bytes, over the {max_bytes:,}-byte cap",
-                                  status=resp.status_code)
-            chunks, size = [], 0
-            for chunk in resp.iter_bytes():
-                size += len(chunk)
-                if size > max_bytes:
-                    raise SourceError(f"{what} sent more than the {max_bytes:,}-byte cap; response dropped",
-                                      status=resp.status_code)
-                chunks.append(chunk)
-            return resp, b"".join(chunks)
-    except httpx.TransportError as exc:  # timeouts included
+        return _get(client, url, what=what, headers=dict(headers or {}), params=params, max_bytes=max_bytes,
+                    timeout=timeout, ok=ok)
+    except (httpx.TransportError, _Aborted) as exc:
+        if isinstance(exc, _Aborted) or _aborted(client):
+            raise SourceError(f"{what}: request cut short, the collector is stopping") from None
+        if isinstance(exc, httpx.TimeoutException):
+            raise SourceError(f"{what} did not answer in time (timeout): no complete response within {budget:g}s") \
+                from None
         raise SourceError(describe_transport(what, exc, url)) from None
+    except _DeadlineExceeded:
+        raise SourceError(f"{what} did not answer in time (timeout): no complete response within {budget:g}s") \
+            from None
+    finally:
+        _deadline.reset(token)
+
+
+def _aborted(client: httpx.Client) -> bool:
+    backend = getattr(getattr(getattr(client, "_transport", None), "_pool", None), "_network_backend", None)
+    return isinstance(backend, _DeadlineBackend) and backend.aborted
+
+
+def _get(client: httpx.Client, url: str, *, what: str, headers: dict[str, str], params: dict | None,
+         max_bytes: int, timeout: float | None, ok: tuple[int, ...]) -> tuple[httpx.Response, bytes]:
+    kwargs: dict[str, Any] = {"timeout": timeout} if timeout is not None else {}
+    origin = client.build_request("GET", url, params=params).url
+    current: httpx.URL | str = url
+    for _hop in range(MAX_REDIRECTS + 1):
+        with client.stream("GET", current, headers=headers, params=params, follow_redirects=False,
+                           **kwargs) as resp:
+            location = resp.headers.get("Location")
+            if resp.status_code in _REDIRECTS and location and resp.status_code not in ok:
+                try:
+                    target = resp.url.join(location)
+                except (httpx.InvalidURL, ValueError) as exc:
+                    raise SourceError(f"{what} redirected to an unusable address ({exc})",
+                                      status=resp.status_code) from None
+                why = check_redirect(origin, target, _redirect_hosts.get())
+                if why is not None:
+                    raise SourceError(f"{what} redirected to {_show(target)}; not followed: {why}",
+                                      status=resp.status_code)
+                if (target.host, _port(target)) != (resp.url.host, _port(resp.url)):
+                    # credentials are for the host they were configured for, never for where it points
+                    headers = {k: v for k, v in headers.items() if k.lower() not in ("authorization", "cookie")}
+                current, params = target, None
+                continue
+            return _read(resp, what=what, max_bytes=max_bytes, ok=ok)
+    raise SourceError(f"{what} redirected more than {MAX_REDIRECTS} times; gave up")
+
+
+def _show(url: httpx.URL) -> str:
+    """A URL for a message: no credentials or query (which can hold tokens), at most 200 characters."""
+    shown = f"{url.scheme}://{url.host}{':' + str(url.port) if url.port else ''}{url.path}"
+    return shown[:200]
+
+
+def _read(resp: httpx.Response, *, what: str, max_bytes: int, ok: tuple[int, ...]) -> tuple[httpx.Response, bytes]:
+    if resp.status_code not in ok:
+        retry = parse_retry_after(resp.headers.get("Retry-After"))
+        msg = describe_status(what, resp.status_code)
+        if retry is not None:
+            msg += f"; asked to retry in {retry:.0f}s"
+        raise SourceError(msg, status=resp.status_code, retry_after=retry)
+    declared = resp.headers.get("Content-Length")
+    if declared and declared.isdigit() and int(declared) > max_bytes:
+        raise SourceError(f"{what} sent {int(declared):,} bytes, over the {max_bytes:,}-byte cap",
+                          status=resp.status_code)
+    chunks, size = [], 0
+    for chunk in resp.iter_bytes():
+        size += len(chunk)
+        if size > max_bytes:
+            raise SourceError(f"{what} sent more than the {max_bytes:,}-byte cap; response dropped",
+                              status=resp.status_code)
+        chunks.append(chunk)
+        _clip(None)  # a body trickled in small chunks ends at the deadline as well
+    return resp, b"".join(chunks)

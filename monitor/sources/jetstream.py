@@ -29,7 +29,7 @@ import time
 import unicodedata
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta, timezone
+from datetime import timedelta
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlencode, urlsplit
 
@@ -38,8 +38,8 @@ from websockets.exceptions import ConnectionClosed, InvalidHandshake, InvalidURI
 from websockets.sync.client import connect
 
 from monitor.match import TopicMatcher
-from monitor.sources.base import (USER_AGENT, Batch, Duration, PollContext, RawPost, Source, SourceError,
-                                  SourceSettings)
+from monitor.sources.base import (USER_AGENT, Batch, Duration, PollContext, RawPost, Rejected, Source, SourceError,
+                                  SourceSettings, epoch_time)
 from monitor.sources.bluesky import bounded_created_at, parse_time, record_tags, web_url
 from monitor.text import sanitize
 
@@ -134,10 +134,11 @@ class _Pending:
 
     posts: dict[str, RawPost] = field(default_factory=dict)  # by at:// uri
     deletes: list[str] = field(default_factory=list)
+    rejected: list[Rejected] = field(default_factory=list)  # frames about a topic that could not be read
     opened: float = field(default_factory=time.monotonic)
 
     def __len__(self) -> int:
-        return len(self.posts) + len(self.deletes)
+        return len(self.posts) + len(self.deletes) + len(self.rejected)
 
 
 @dataclass
@@ -313,16 +314,22 @@ class JetstreamSource(Source):
             commit = event["commit"] if event.get("kind") == "commit" else None
             if not commit or commit.get("collection") != POST:
                 return
-            uri = f"at://{event['did']}/{POST}/{commit['rkey']}"
+            did, rkey = event["did"], commit["rkey"]
+            if not (isinstance(did, str) and did.startswith("did:") and isinstance(rkey, str) and rkey):
+                raise ValueError("a commit without a did or an rkey")
+            uri = f"at://{did}/{POST}/{rkey}"
             if commit.get("operation") == "delete":
                 pending.posts.pop(uri, None)
                 pending.deletes.append(uri)
             elif commit.get("operation") == "create":
                 post = self._post(event, commit, uri)
                 if post is not None:
+                    post.position = f"Jetstream frame {self.stats.frames} of this connection"
                     pending.posts.setdefault(uri, post)
-        except (KeyError, TypeError, ValueError, AttributeError):
+        except Exception as exc:  # noqa: BLE001 - one frame's damage stays with that frame, never the stream
             log.debug("%s: skipped a frame in an unexpected shape", self.name, exc_info=True)
+            pending.rejected.append(Rejected(position=f"Jetstream frame {self.stats.frames} of this connection",
+                                             reason=f"unreadable ({type(exc).__name__}: {exc})", raw=frame[:4000]))
 
     def _post(self, event: dict[str, Any], commit: dict[str, Any], uri: str) -> RawPost | None:
         """A RawPost if the record matches a topic this source serves, else None."""
@@ -334,7 +341,10 @@ class JetstreamSource(Source):
         if not self._matcher.match(sanitize(text), tags):
             return None
         self.stats.matched += 1
-        seen = datetime.fromtimestamp(int(event["time_us"]) / 1_000_000, timezone.utc)
+        time_us = event["time_us"]
+        seen = epoch_time(time_us / 1_000_000) if isinstance(time_us, int) and not isinstance(time_us, bool) else None
+        if seen is None:
+            raise ValueError(f"time_us {time_us!r} is not a plausible time")
         created = parse_time(record.get("createdAt"))
         langs = record.get("langs") or ()
         return RawPost(native_id=uri, canonical_id=uri, text=text, created_at=bounded_created_at(created, seen),
@@ -352,8 +362,8 @@ class JetstreamSource(Source):
         if pending.deletes:
             self.stats.deleted += ingestor.delete_posts(self.name, pending.deletes)
         state = {"time_us": self._cursor} if self._cursor is not None else dict(self._saved or {})
-        outcome = ingestor.store_batch(self, Batch(posts=list(pending.posts.values()), state=state),
-                                       ingestor.clock())
+        outcome = ingestor.store_batch(self, Batch(posts=list(pending.posts.values()), state=state,
+                                                   rejected=list(pending.rejected)), ingestor.clock())
         self._saved = state
         self.stats.flushes += 1
         if on_flush:

@@ -28,7 +28,8 @@ import httpx
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from monitor.sources import http, paging
-from monitor.sources.base import Batch, PollContext, RawPost, Source, SourceError, SourceSettings, iso_time
+from monitor.sources.base import (Batch, PollContext, RawPost, Source, SourceError, SourceSettings, count, iso_time,
+                                  reject)
 from monitor.text import sanitize
 
 __all__ = ["MastodonInstance", "MastodonSettings", "MastodonSource", "instance_base_url", "statuses_to_posts"]
@@ -351,7 +352,7 @@ class _InstanceReader:
     # -- posts
 
     def _parse(self, items: list[Any], tag: str) -> list[RawPost]:
-        posts, bad = statuses_to_posts(items)
+        posts, bad = statuses_to_posts(items, where=f"{self.inst.label} #{tag}")
         if bad:
             self.notes.append(f"{self.inst.label} #{tag}: skipped {bad} post(s) in an unexpected shape")
         return posts
@@ -361,7 +362,7 @@ class _UnknownTag(Exception):
     """The instance answered 404 "Record not found": no post there carries this tag."""
 
 
-def statuses_to_posts(items: list[Any]) -> tuple[list[RawPost], int]:
+def statuses_to_posts(items: list[Any], where: str = "Mastodon") -> tuple[list[RawPost], int]:
     """Mastodon Status objects in the common shape, and how many could not be read.
 
     A boost yields its original (as a post of its own) and the boost itself (as `repost_of` the
@@ -369,18 +370,23 @@ def statuses_to_posts(items: list[Any]) -> tuple[list[RawPost], int]:
     """
     posts: list[RawPost] = []
     bad = 0
-    for item in items:
+    for i, item in enumerate(items, start=1):
         try:
             inner = item.get("reblog")
             if inner:
                 original = _status_to_post(inner)
                 boost = _status_to_post(item, text=False)
                 boost.repost_of = original.native_id
+                original.position = f"{where} status {i} (the boosted post)"
+                boost.position = f"{where} status {i}"
                 posts.extend((original, boost))
             else:
                 posts.append(_status_to_post(item))
-        except (AttributeError, KeyError, TypeError, ValueError):
+                posts[-1].position = f"{where} status {i}"
+        except Exception as exc:  # noqa: BLE001 - one status's damage stays with that status
             bad += 1
+            reject(f"{where} status {i}", f"unreadable ({type(exc).__name__}: {exc})", item,
+                   item.get("uri") if isinstance(item, dict) else None)
     return posts, bad
 
 
@@ -392,7 +398,7 @@ def _status_to_post(status: dict[str, Any], *, text: bool = True) -> RawPost:
     if created is None:
         raise ValueError("a status without a readable created_at")
     account = status.get("account") or {}
-    counts = sum(int(status.get(k) or 0) for k in ("replies_count", "reblogs_count", "favourites_count"))
+    counts = sum(count(status.get(k)) for k in ("replies_count", "reblogs_count", "favourites_count"))
     tags = tuple(t["name"] for t in status.get("tags") or () if isinstance(t, dict) and t.get("name"))
     spoiler = (status.get("spoiler_text") or "").strip()
     return RawPost(

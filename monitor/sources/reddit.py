@@ -32,7 +32,8 @@ from pydantic_core import InitErrorDetails, PydanticCustomError
 
 from monitor import __version__
 from monitor.sources import http, paging
-from monitor.sources.base import Batch, Duration, PollContext, RawPost, Source, SourceError, SourceSettings
+from monitor.sources.base import (Batch, Duration, PollContext, RawPost, Source, SourceError, SourceSettings, count,
+                                  epoch_time, reject)
 from monitor.sources.rss import RssSettings, RssSource
 from monitor.text import sanitize, split_camel
 
@@ -128,8 +129,8 @@ def build_query(topics: list[Any]) -> str:
 
 def thing_to_post(data: dict[str, Any], www_url: str) -> RawPost | None:
     """A `t3` (link/self post) in the common shape; None when it lacks a name or a time."""
-    name, created = data.get("name"), data.get("created_utc")
-    if not isinstance(name, str) or not name.startswith("t3_") or not isinstance(created, (int, float)):
+    name, created = data.get("name"), epoch_time(data.get("created_utc"))
+    if not isinstance(name, str) or not name.startswith("t3_") or created is None:
         return None
     permalink = data.get("permalink")
     url = www_url.rstrip("/") + permalink if isinstance(permalink, str) and permalink.startswith("/") else None
@@ -139,7 +140,7 @@ def thing_to_post(data: dict[str, Any], www_url: str) -> RawPost | None:
         native_id=name,
         text=data.get("selftext") if isinstance(data.get("selftext"), str) else "",
         title=data.get("title") if isinstance(data.get("title"), str) else None,
-        created_at=datetime.fromtimestamp(float(created), timezone.utc),
+        created_at=created,
         url=url,  # the discussion, not the link target: a news URL belongs to the news source
         author=author if isinstance(author, str) and author != "[deleted]" else None,
         engagement=_count(data.get("score")) + _count(data.get("num_comments")),
@@ -147,12 +148,12 @@ def thing_to_post(data: dict[str, Any], www_url: str) -> RawPost | None:
     )
 
 
-def _count(value: Any) -> int:
-    return max(0, int(value)) if isinstance(value, (int, float)) else 0
+_count = count
 
 
 def _read_budget(budget: http.RateBudget, headers: Any) -> None:
     """X-Ratelimit-Remaining is a float string, X-Ratelimit-Reset the seconds left in the window."""
+    budget.heard(headers)
     try:
         budget.set(float(headers["x-ratelimit-remaining"]),
                    datetime.now(timezone.utc) + timedelta(seconds=float(headers["x-ratelimit-reset"])))
@@ -282,9 +283,10 @@ class RedditSource(Source):
                               f"{names}")
         url = str(self.settings.www_url).rstrip("/") + "/api/v1/access_token"
         try:
-            resp = self.http.post(url, auth=(client_id, secret), data={"grant_type": "client_credentials"},
-                                  headers={"User-Agent": self.user_agent},
-                                  timeout=self.settings.timeout.total_seconds())
+            with http.deadline(self.settings.timeout.total_seconds()):  # the whole request, not each read
+                resp = self.http.post(url, auth=(client_id, secret), data={"grant_type": "client_credentials"},
+                                      headers={"User-Agent": self.user_agent},
+                                      timeout=self.settings.timeout.total_seconds())
         except httpx.TransportError as exc:  # timeouts included
             raise SourceError(describe_transport("Reddit's token endpoint", exc, url)) from None
         if resp.status_code != 200:
@@ -315,7 +317,7 @@ class RedditSource(Source):
         if status == 404:
             return SourceError(f"Reddit search was not found (404); check api_url ({self.settings.api_url})", status=404)
         if status == 429:
-            wait = self._budget.wait_s()
+            wait = self._budget.limited()  # Retry-After, if sent, wins over a saved window
             when = f"; resets at {_hhmm(self._budget.reset_at)}" if wait is not None else ""
             return SourceError(f"Reddit rate limit reached{when} (429)", status=429, retry_after=wait)
         return SourceError(http.describe_status("Reddit", status) + detail, status=status)
@@ -379,11 +381,18 @@ class _ListingReader:
         posts: list[RawPost] = []
         newest: RawPost | None = None
         reached = False
-        for child in listing.children:
-            post = thing_to_post(child, self._www)
+        for i, child in enumerate(listing.children, start=1):
+            position = f"Reddit {rng.label} page {self.requests} item {i}"
+            try:
+                post = thing_to_post(child, self._www)
+                why = "no name (t3_…) or no plausible created_utc"
+            except Exception as exc:  # noqa: BLE001 - one post's damage stays with that post
+                post, why = None, f"unreadable ({type(exc).__name__}: {exc})"
             if post is None:
+                reject(position, why, child, child.get("name"))
                 self.skipped += 1
                 continue
+            post.position = position
             newest = newest or post
             if post.native_id == edge_name or post.created_at < edge_at:
                 reached = True
@@ -422,7 +431,12 @@ def _parse_listing(body: bytes) -> _Listing:
     children = inner.get("children") if isinstance(inner, dict) else None
     if not isinstance(children, list):
         raise SourceError("Reddit answered with something other than a Listing (schema change?)", status=200)
-    things = [c["data"] for c in children if isinstance(c, dict) and c.get("kind") == "t3" and isinstance(c.get("data"), dict)]
+    things = []
+    for i, c in enumerate(children, start=1):
+        if isinstance(c, dict) and c.get("kind") == "t3" and isinstance(c.get("data"), dict):
+            things.append(c["data"])
+        else:
+            reject(f"Reddit listing item {i}", "not a post (t3) in the shape Reddit documents", c)
     after = inner.get("after")
     return _Listing(children=things, after=after if isinstance(after, str) and after else None)
 

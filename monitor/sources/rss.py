@@ -18,7 +18,7 @@ import feedparser
 from pydantic import AnyHttpUrl, Field
 
 from monitor.sources import http
-from monitor.sources.base import Batch, PollContext, RawPost, Source, SourceError, SourceSettings
+from monitor.sources.base import Batch, PollContext, RawPost, Source, SourceError, SourceSettings, reject
 from monitor.sources.feedxml import FeedEntry, read_feed
 from monitor.text import html_to_text
 
@@ -59,10 +59,16 @@ class RssSource(Source):
             raise SourceError(f"feed {self.name} is not valid RSS/Atom: {damage}", status=resp.status_code)
         first_poll = not state.get("polled")
         posts = []
-        for entry in entries:
-            post = to_post(entry)
+        for i, entry in enumerate(entries, start=1):
+            try:
+                post = to_post(entry)
+            except Exception as exc:  # noqa: BLE001 - one entry's damage stays with that entry
+                reject(f"feed {self.name} entry {i}", f"unreadable ({type(exc).__name__}: {exc})", repr(entry),
+                       entry.id)
+                continue
             if post is None:
                 continue
+            post.position = f"feed {self.name} entry {i}"
             if first_poll and post.created_at < ctx.backfill_since:
                 continue
             posts.append(post)
@@ -96,7 +102,13 @@ def parse_entries(body: bytes, content_type: str, known: Callable[[Sequence[str]
     damage = _bozo_words(parsed) if parsed.bozo else None
     if damage and not parsed.entries:
         return None, damage
-    return [feedparser_entry(e) for e in parsed.entries], damage
+    entries = []
+    for i, e in enumerate(parsed.entries, start=1):
+        try:
+            entries.append(feedparser_entry(e))
+        except Exception as exc:  # noqa: BLE001 - one entry's damage stays with that entry
+            reject(f"feed entry {i}", f"unreadable ({type(exc).__name__}: {exc})", repr(dict(e))[:4000])
+    return entries, damage
 
 
 def _bozo_words(parsed: Any) -> str:
@@ -108,7 +120,10 @@ def _when(entry: Any) -> datetime | None:
     for key in ("published_parsed", "updated_parsed", "created_parsed"):
         st = entry.get(key)
         if st:
-            return datetime.fromtimestamp(calendar.timegm(st), timezone.utc)
+            try:
+                return datetime.fromtimestamp(calendar.timegm(st), timezone.utc)
+            except (OverflowError, OSError, ValueError):  # a year past 9999 and the like: not a date
+                continue
     return None
 
 

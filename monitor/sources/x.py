@@ -31,7 +31,7 @@ from pydantic import AnyHttpUrl, Field, ValidationError, ValidationInfo, field_v
 from pydantic_core import InitErrorDetails, PydanticCustomError
 
 from monitor.sources import http, paging
-from monitor.sources.base import Batch, PollContext, RawPost, Source, SourceError, SourceSettings
+from monitor.sources.base import Batch, PollContext, RawPost, Source, SourceError, SourceSettings, count, reject
 from monitor.text import sanitize
 
 __all__ = ["XSettings", "XSource", "build_query", "tweet_to_post", "unescape_text"]
@@ -168,17 +168,19 @@ def tweet_to_post(tweet: dict[str, Any], usernames: dict[str, str], web_url: str
     tweet_id, created = tweet.get("id"), _when(tweet.get("created_at"))
     note = tweet.get("note_tweet")
     text = note.get("text") if isinstance(note, dict) and isinstance(note.get("text"), str) else tweet.get("text")
-    if not isinstance(tweet_id, str) or not tweet_id.isdigit() or created is None or not isinstance(text, str):
+    if not isinstance(tweet_id, str) or not (tweet_id.isascii() and tweet_id.isdigit()) or created is None \
+            or not isinstance(text, str):
         return None
     text = unescape_text(text)
     username = usernames.get(str(tweet.get("author_id")))
     metrics = tweet.get("public_metrics") if isinstance(tweet.get("public_metrics"), dict) else {}
-    engagement = sum(int(metrics.get(k) or 0) for k in ("like_count", "retweet_count", "reply_count", "quote_count")
-                     if isinstance(metrics.get(k), (int, float)))
+    engagement = sum(count(metrics.get(k)) for k in ("like_count", "retweet_count", "reply_count", "quote_count"))
     entities = tweet.get("entities") if isinstance(tweet.get("entities"), dict) else {}
-    tags = tuple(h["tag"] for h in entities.get("hashtags") or [] if isinstance(h, dict) and isinstance(h.get("tag"), str))
+    hashtags = entities.get("hashtags") if isinstance(entities.get("hashtags"), list) else []
+    tags = tuple(h["tag"] for h in hashtags if isinstance(h, dict) and isinstance(h.get("tag"), str))
     repost_of = None
-    for ref in tweet.get("referenced_tweets") or []:
+    refs = tweet.get("referenced_tweets")
+    for ref in refs if isinstance(refs, list) else []:
         if isinstance(ref, dict) and ref.get("type") == "retweeted" and isinstance(ref.get("id"), str):
             repost_of = ref["id"]
     lang = tweet.get("lang")
@@ -195,6 +197,7 @@ def tweet_to_post(tweet: dict[str, Any], usernames: dict[str, str], web_url: str
 
 def _read_budget(budget: http.RateBudget, headers: Any) -> None:
     """x-rate-limit-remaining is an int, x-rate-limit-reset the window's end in UNIX seconds."""
+    budget.heard(headers)
     try:
         budget.set(int(headers["x-rate-limit-remaining"]),
                    datetime.fromtimestamp(int(headers["x-rate-limit-reset"]), timezone.utc))
@@ -278,8 +281,8 @@ class XSource(Source):
             return SourceError(f"X answered 404 for recent search; check api_url ({self.settings.api_url})",
                                status=404)
         if status == 429:
-            reset = self._budget.reset_at
-            wait = max(0.0, (reset - datetime.now(timezone.utc)).total_seconds()) if reset else None
+            wait = self._budget.limited()  # Retry-After, if sent, wins over a saved window
+            reset = self._budget.reset_at if wait is not None else None
             when = f"; resets at {_hhmm(reset)}" if reset else ""
             return SourceError(f"X rate limit reached{when} (429)", status=429, retry_after=wait)
         return SourceError(http.describe_status("X", status) + suffix, status=status)
@@ -344,14 +347,22 @@ class _SearchReader:
             rng.edge_at, rng.edge = edge_at.timestamp(), None
         users = _usernames(page)
         posts: list[RawPost] = []
-        for tweet in page["data"]:
-            post = tweet_to_post(tweet, users, str(self.source.settings.web_url)) if isinstance(tweet, dict) else None
+        for i, tweet in enumerate(page["data"], start=1):
+            position = f"X page {self.requests} tweet {i}"
+            try:
+                post = tweet_to_post(tweet, users, str(self.source.settings.web_url)) if isinstance(tweet, dict) else None
+                why = "no numeric id, readable created_at or text"
+            except Exception as exc:  # noqa: BLE001 - one tweet's damage stays with that tweet
+                post, why = None, f"unreadable ({type(exc).__name__}: {exc})"
             if post is None:
+                reject(position, why, tweet, tweet.get("id") if isinstance(tweet, dict) else None)
                 self.skipped += 1
                 continue
+            post.position = position
             posts.append(post)
         times = [p.created_at for p in posts]
-        ids = [int(t["id"]) for t in page["data"] if isinstance(t, dict) and str(t.get("id", "")).isdigit()]
+        ids = [int(t["id"]) for t in page["data"]
+               if isinstance(t, dict) and isinstance(t.get("id"), str) and t["id"].isascii() and t["id"].isdigit()]
         meta = page["meta"]
         newest_id = meta.get("newest_id") if isinstance(meta.get("newest_id"), str) else None
         newest_id = newest_id or (str(max(ids)) if ids else None)

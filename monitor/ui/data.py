@@ -260,6 +260,7 @@ class SourceHealth:
     posts_24h: int | None = None
     collector: str | None = None  # the collector holding its lease (monitor/leases.py), if any
     collection: tuple[str, ...] = ()  # backfills in progress and recorded gaps, in words (sources/paging.py)
+    quarantined: int | None = None  # items it sent that could not be stored (`monitor quarantine`)
 
     @property
     def urgency(self) -> tuple[int, int]:
@@ -640,6 +641,7 @@ class StoreProvider:
         states = {r["name"]: r for r in self.store.source_states()}
         names = list(self._configured_sources) or list(states)
         counts = self.store.poll_stats(now - timedelta(hours=24), names) if with_counts else {}
+        kept = self.store.quarantine_counts() if with_counts else {}
         out = []
         for name in names:
             st = states.get(name) or {}
@@ -653,7 +655,7 @@ class StoreProvider:
                 consecutive_failures=int(st.get("consecutive_failures") or 0), last_error=st.get("last_error"),
                 last_status=st.get("last_status"), posts_total=int(st.get("posts_total") or 0),
                 polls_24h=c["polls"] if c else None, failed_24h=c["failed"] if c else None,
-                posts_24h=c["new_posts"] if c else None,
+                posts_24h=c["new_posts"] if c else None, quarantined=kept.get(name, 0) if with_counts else None,
                 collector=st.get("lease_owner") if (st.get("lease_expires_at") or now) > now else None,
                 collection=tuple(collection_lines(st.get("state"), now))))
         return tuple(out)

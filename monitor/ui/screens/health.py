@@ -90,6 +90,8 @@ def describe(h: SourceHealth, snapshot: Snapshot, palette: Palette) -> Text:
     ]
     if h.polls_24h is not None:
         lines.append(f"polls 24 h  {count(h.polls_24h)}, of which {count(h.failed_24h or 0)} failed")
+    if h.quarantined:
+        lines.append(f"quarantined {count(h.quarantined)} item(s) it sent could not be stored (`monitor quarantine`)")
     if h.consecutive_failures:
         lines.append(f"failures    {h.consecutive_failures} in a row"
                      + (f" since {clock(h.failing_since, now)} UTC" if h.failing_since else ""))

@@ -3,7 +3,7 @@
 The dashboard caches old buckets; with this marker it re-reads every bucket changed since its last
 read (late posts, backfills, imports), however old, instead of only the last two hours.
 
-Revision ID: 0004_dashboard
+Revision ID: 0004
 Revises: 0003
 Create Date: 2026-12-05
 """
@@ -11,7 +11,7 @@ from alembic import op
 import sqlalchemy as sa
 
 
-revision = '0004_dashboard'
+revision = '0004'
 down_revision = '0003'
 branch_labels = None
 depends_on = None
