@@ -382,7 +382,7 @@ def get(client: httpx.Client, url: str, *, what: str, headers: dict[str, str] | 
     except (httpx.TransportError, _Aborted) as exc:
         if isinstance(exc, _Aborted) or _aborted(client):
             raise SourceError(f"{what}: request cut short, the collector is stopping") from None
-        if isinstance(exc, httpx.TimeoutException):
+        if isinstance(exc, httpx.TimeoutException) and not isinstance(exc, httpx.ConnectTimeout):
             raise SourceError(f"{what} did not answer in time (timeout): no complete response within {budget:g}s") \
                 from None
         raise SourceError(describe_transport(what, exc, url)) from None
