@@ -47,6 +47,7 @@ log = logging.getLogger(__name__)
 
 IN_CHUNK = 500  # bound the size of IN (...) lists: SQLite's variable limit, PostgreSQL's planner
 MAX_GAP_MINUTES = 7 * 24 * 60  # how far back a failure marks buckets incomplete
+QUARANTINE_KEEP = timedelta(days=30)  # a quarantined item not seen again for this long is forgotten
 
 
 @dataclass(slots=True)
@@ -539,6 +540,9 @@ def quarantine(conn: Connection, source: str, items: Sequence[Rejected], now: da
         set_={"last_seen_at": stmt.excluded.last_seen_at, "position": stmt.excluded.position,
               "reason": stmt.excluded.reason, "raw": stmt.excluded.raw, "times_seen": table.c.times_seen + 1})
     conn.execute(stmt, list(merged.values()))
+    # Kept for inspection, not for ever: what a source has not sent again for a month goes.
+    conn.execute(delete(Quarantine).where(Quarantine.source == source,
+                                          Quarantine.last_seen_at < now - QUARANTINE_KEEP))
     return len(items)
 
 

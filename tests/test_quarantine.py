@@ -272,3 +272,12 @@ def test_the_migration_keeps_posts_an_earlier_version_stored_twice(store_url):
     assert [tuple(r) for r in rows] == [("a", "1", "https://news.test/1", "at://x/1"), ("b", "t3_1", None, None),
                                         ("b", "t3_2", "https://news.test/2", None)]
     store.close()
+
+
+def test_quarantined_items_not_seen_for_a_month_are_forgotten(store):
+    clock = [NOW]
+    ingestor = Ingestor(store, TOPICS, clock=lambda: clock[0])
+    ingestor.poll(Scripted(script=[Batch(posts=[_bad(1, author=[1])], state={}, status=200)]))
+    clock[0] += timedelta(days=31)
+    ingestor.poll(Scripted(script=[Batch(posts=[_bad(2, author=[2])], state={}, status=200)]))
+    assert [q["native_id"] for q in quarantined(store)] == ["bad-2"]
