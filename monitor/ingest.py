@@ -241,11 +241,6 @@ class Ingestor:
                 self._mark_gap(conn, source, started)
         for note in batch.notes:  # notes can quote a server or a file: no control characters in the log
             log.info("%s: %s", source.name, sanitize(note))
-        if rejected:
-            first = rejected[0]
-            more = f" (and {len(rejected) - 1} more; see `monitor quarantine`)" if len(rejected) > 1 else ""
-            log.warning("%s: quarantined %s: %s%s", source.name, sanitize(first.position),
-                        sanitize(first.reason), more)
         return outcome
 
     def delete_posts(self, source: str, ids: Sequence[str]) -> int:
@@ -533,6 +528,12 @@ def quarantine(conn: Connection, source: str, items: Sequence[Rejected], now: da
                              "reason": sanitize(repair_text(item.reason)), "raw": raw,
                              "first_seen_at": now, "last_seen_at": now, "times_seen": 1}
     table = Quarantine.__table__
+    keys = list(merged)
+    seen = {k for (k,) in select_in(conn, _QUARANTINED_KEYS, keys, before=(source,))}
+    new = [merged[k] for k in keys if k not in seen]
+    if new:  # said once per item, not on every poll that serves it again
+        more = f" (and {len(new) - 1} more; see `monitor quarantine`)" if len(new) > 1 else ""
+        log.warning("%s: quarantined %s: %s%s", source, new[0]["position"], new[0]["reason"], more)
     make = pg_insert if conn.dialect.name == "postgresql" else sqlite_insert
     stmt = make(table)
     stmt = stmt.on_conflict_do_update(
@@ -579,6 +580,7 @@ def _bucket_deltas(posts: Iterable[Any], topics: dict[int, list[str]]) -> list[d
 
 _NATIVE_IDS = "SELECT native_id, id FROM post WHERE source = {mark} AND native_id IN ({marks})"
 _TOP_ID = "SELECT max(id) FROM post"
+_QUARANTINED_KEYS = "SELECT item_key FROM quarantine WHERE source = {mark} AND item_key IN ({marks})"
 _SUMS = ("n_neg", "n_neu", "n_pos", "sum_neg", "sum_neu", "sum_pos", "sum_sq", "n_unscored", "engagement")
 _BUCKET_COLUMNS = ("topic", "source", "start_ts", "width_s", *_SUMS, "incomplete")
 # DO NOTHING on any unique key: (source, native id), canonical URL, canonical id. Dedupe reads

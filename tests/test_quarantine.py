@@ -281,3 +281,14 @@ def test_quarantined_items_not_seen_for_a_month_are_forgotten(store):
     clock[0] += timedelta(days=31)
     ingestor.poll(Scripted(script=[Batch(posts=[_bad(2, author=[2])], state={}, status=200)]))
     assert [q["native_id"] for q in quarantined(store)] == ["bad-2"]
+
+
+def test_an_item_served_on_every_poll_is_logged_once(store, ingestor, caplog):
+    import logging
+
+    caplog.set_level(logging.WARNING, logger="monitor.ingest")
+    src = Scripted(script=[Batch(posts=[_bad(1, author={"x": "\x1b[31m"})], state={}, status=200)] * 4)
+    for _ in range(4):
+        assert ingestor.poll(src).quarantined == 1
+    said = [r.getMessage() for r in caplog.records if "quarantined" in r.getMessage()]
+    assert len(said) == 1 and "item 1 of 1: the author is an object, not text" in said[0]
