@@ -48,6 +48,7 @@ log = logging.getLogger(__name__)
 IN_CHUNK = 500  # bound the size of IN (...) lists: SQLite's variable limit, PostgreSQL's planner
 MAX_GAP_MINUTES = 7 * 24 * 60  # how far back a failure marks buckets incomplete
 MAX_SPAN_MINUTES = 31 * 24 * 60  # how far back a span a platform could not serve is marked
+QUARANTINE_KEEP = timedelta(days=30)  # a quarantined item not seen again for this long is forgotten
 
 
 @dataclass(slots=True)
@@ -243,11 +244,6 @@ class Ingestor:
                 self._mark_gap(conn, source, start, end)
         for note in batch.notes:  # notes can quote a server or a file: no control characters in the log
             log.info("%s: %s", source.name, sanitize(note))
-        if rejected:
-            first = rejected[0]
-            more = f" (and {len(rejected) - 1} more; see `monitor quarantine`)" if len(rejected) > 1 else ""
-            log.warning("%s: quarantined %s: %s%s", source.name, sanitize(first.position),
-                        sanitize(first.reason), more)
         return outcome
 
     def delete_posts(self, source: str, ids: Sequence[str]) -> int:
@@ -538,6 +534,12 @@ def quarantine(conn: Connection, source: str, items: Sequence[Rejected], now: da
                              "reason": sanitize(repair_text(item.reason)), "raw": raw,
                              "first_seen_at": now, "last_seen_at": now, "times_seen": 1}
     table = Quarantine.__table__
+    keys = list(merged)
+    seen = {k for (k,) in select_in(conn, _QUARANTINED_KEYS, keys, before=(source,))}
+    new = [merged[k] for k in keys if k not in seen]
+    if new:  # said once per item, not on every poll that serves it again
+        more = f" (and {len(new) - 1} more; see `monitor quarantine`)" if len(new) > 1 else ""
+        log.warning("%s: quarantined %s: %s%s", source, new[0]["position"], new[0]["reason"], more)
     make = pg_insert if conn.dialect.name == "postgresql" else sqlite_insert
     stmt = make(table)
     stmt = stmt.on_conflict_do_update(
@@ -545,6 +547,9 @@ def quarantine(conn: Connection, source: str, items: Sequence[Rejected], now: da
         set_={"last_seen_at": stmt.excluded.last_seen_at, "position": stmt.excluded.position,
               "reason": stmt.excluded.reason, "raw": stmt.excluded.raw, "times_seen": table.c.times_seen + 1})
     conn.execute(stmt, list(merged.values()))
+    # Kept for inspection, not for ever: what a source has not sent again for a month goes.
+    conn.execute(delete(Quarantine).where(Quarantine.source == source,
+                                          Quarantine.last_seen_at < now - QUARANTINE_KEEP))
     return len(items)
 
 
@@ -581,6 +586,7 @@ def _bucket_deltas(posts: Iterable[Any], topics: dict[int, list[str]]) -> list[d
 
 _NATIVE_IDS = "SELECT native_id, id FROM post WHERE source = {mark} AND native_id IN ({marks})"
 _TOP_ID = "SELECT max(id) FROM post"
+_QUARANTINED_KEYS = "SELECT item_key FROM quarantine WHERE source = {mark} AND item_key IN ({marks})"
 _SUMS = ("n_neg", "n_neu", "n_pos", "sum_neg", "sum_neu", "sum_pos", "sum_sq", "n_unscored", "engagement")
 _BUCKET_COLUMNS = ("topic", "source", "start_ts", "width_s", *_SUMS, "incomplete", "changed_ms")
 # DO NOTHING on any unique key: (source, native id), canonical URL, canonical id. Dedupe reads

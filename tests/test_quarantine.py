@@ -241,3 +241,54 @@ def test_a_whole_page_the_store_refuses_alike_is_kept_for_the_next_poll(store, i
         ingestor.poll(Scripted(script=[Batch(posts=posts, state={"cursor": "next"}, status=200)]))
     assert quarantined(store) == [] and count(store, Post) == 0
     assert (store.source_state("scripted") or {}).get("state", {}) == {}
+
+
+def test_the_migration_keeps_posts_an_earlier_version_stored_twice(store_url):
+    """A store from before the unique keys may hold the same post twice (the bug); upgrading keeps
+    both rows (their sums are in the buckets) and leaves the key on the first copy only."""
+    from alembic import command
+    from alembic.config import Config as AlembicConfig
+    from sqlalchemy import text
+
+    from monitor.store import MIGRATIONS, Store, make_engine
+
+    engine = make_engine(store_url)
+    cfg = AlembicConfig()
+    cfg.set_main_option("script_location", str(MIGRATIONS))
+    with engine.connect() as conn, conn.begin():
+        cfg.attributes["connection"] = conn
+        command.upgrade(cfg, "0003")
+        conn.execute(text("INSERT INTO source (name, kind, settings) VALUES ('a', 'rss', '{}'), ('b', 'rss', '{}')"))
+        for i, (src, native) in enumerate([("a", "1"), ("b", "t3_1"), ("b", "t3_2")]):
+            conn.execute(text(
+                "INSERT INTO post (source, native_id, canonical_url, canonical_id, text, tags, created_at, fetched_at,"
+                " engagement, reposts) VALUES (:s, :n, :u, :c, 'x', '[]', :t, :t, 0, 0)"),
+                {"s": src, "n": native, "u": "https://news.test/1" if i < 2 else "https://news.test/2",
+                 "c": "at://x/1" if i < 2 else None, "t": "2026-03-18 12:00:00"})
+    engine.dispose()
+    store = Store(store_url)  # migrates to the head
+    with store.read() as conn:
+        rows = conn.execute(text("SELECT source, native_id, canonical_url, canonical_id FROM post ORDER BY id")).all()
+    assert [tuple(r) for r in rows] == [("a", "1", "https://news.test/1", "at://x/1"), ("b", "t3_1", None, None),
+                                        ("b", "t3_2", "https://news.test/2", None)]
+    store.close()
+
+
+def test_quarantined_items_not_seen_for_a_month_are_forgotten(store):
+    clock = [NOW]
+    ingestor = Ingestor(store, TOPICS, clock=lambda: clock[0])
+    ingestor.poll(Scripted(script=[Batch(posts=[_bad(1, author=[1])], state={}, status=200)]))
+    clock[0] += timedelta(days=31)
+    ingestor.poll(Scripted(script=[Batch(posts=[_bad(2, author=[2])], state={}, status=200)]))
+    assert [q["native_id"] for q in quarantined(store)] == ["bad-2"]
+
+
+def test_an_item_served_on_every_poll_is_logged_once(store, ingestor, caplog):
+    import logging
+
+    caplog.set_level(logging.WARNING, logger="monitor.ingest")
+    src = Scripted(script=[Batch(posts=[_bad(1, author={"x": "\x1b[31m"})], state={}, status=200)] * 4)
+    for _ in range(4):
+        assert ingestor.poll(src).quarantined == 1
+    said = [r.getMessage() for r in caplog.records if "quarantined" in r.getMessage()]
+    assert len(said) == 1 and "item 1 of 1: the author is an object, not text" in said[0]

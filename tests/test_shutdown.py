@@ -140,3 +140,59 @@ def test_dead_here_reads_only_definite_answers():
     assert dead_here(f"{socket.gethostname()}:{_dead_pid()}:x")
     assert not dead_here(f"{socket.gethostname()}:{os.getpid()}:x")  # ourselves
     assert not dead_here("elsewhere:1234:x")
+
+
+@pytest.mark.slow
+def test_sigterm_stops_a_collector_within_seconds_and_keeps_the_digest_for_the_next_start(tmp_path, blackhole):
+    """The whole process, as an operator runs it: a poll held by a trickling feed and a digest
+    e-mail waiting on a silent SMTP server (60 s timeout, four attempts) when SIGTERM comes."""
+    import signal
+
+    payload = b"HTTP/1.1 200 OK\r\n" + b"X: " + b"a" * 2000 + b"\r\n\r\n"
+    with RawServer(trickle(payload, 0.05)) as feed:
+        (tmp_path / "feeds.yaml").write_text(f"""
+topics:
+  - name: thaw
+    keywords: [Dmitriev]
+sources:
+  - name: slow
+    kind: rss
+    url: "{feed.url}/feed.xml"
+    interval: 1m
+    timeout: 120s
+digests:
+  - name: morning
+    timezone: UTC
+    email:
+      host: 127.0.0.1
+      port: {blackhole}
+      security: none
+      timeout: 60s
+      from: monitor@example.org
+      to: [ana@example.org]
+""")
+        env = {k: v for k, v in os.environ.items() if not k.startswith("MONITOR_")}
+        env["MONITOR_DB_URL"] = f"sqlite:///{tmp_path}/m.db"
+        proc = subprocess.Popen([sys.executable, "-m", "monitor", "--config", str(tmp_path / "feeds.yaml"),
+                                 "run", "--headless"], cwd=tmp_path, env=env, stdout=subprocess.PIPE,
+                                stderr=subprocess.PIPE, text=True)
+        try:
+            deadline = time.monotonic() + 60
+            while time.monotonic() < deadline and not (feed.requests and (tmp_path / "storage").exists()):
+                time.sleep(0.1)
+            time.sleep(1.0)  # the poll is reading the trickle; the e-mail waits on the silent server
+            assert proc.poll() is None
+            proc.send_signal(signal.SIGTERM)
+            took, _ = elapsed(lambda: proc.wait(timeout=30))
+            _out, err = proc.communicate()
+        finally:
+            if proc.poll() is None:
+                proc.kill()
+    assert proc.returncode == 0, err
+    assert took < 10, err  # against 120 s of trickle and 4 × 60 s of SMTP timeouts
+    assert "Traceback" not in err
+    store = Store(f"sqlite:///{tmp_path}/m.db")
+    with store.read() as conn:
+        email = conn.execute(select(DigestRun).where(DigestRun.output == "email")).mappings().one()
+    assert email["status"] == "failed" and "collector stopped" in email["error"]
+    store.close()

@@ -38,6 +38,7 @@ from websockets.exceptions import ConnectionClosed, InvalidHandshake, InvalidURI
 from websockets.sync.client import connect
 
 from monitor.match import TopicMatcher
+from monitor.faults import FaultLog
 from monitor.sources.base import (USER_AGENT, Batch, Duration, PollContext, RawPost, Rejected, Source, SourceError,
                                   SourceSettings, epoch_time)
 from monitor.sources.bluesky import bounded_created_at, parse_time, record_tags, web_url
@@ -167,6 +168,7 @@ class JetstreamSource(Source):
         self._last_frame: str | None = None
         self._closed_because: str | None = None
         self.stats = StreamStats()
+        self._faults = FaultLog(log)
 
     def fetch(self, state: dict[str, Any], ctx: PollContext) -> Batch:
         raise SourceError(f"{self.name} is a stream: it runs continuously under `monitor run` "
@@ -183,6 +185,8 @@ class JetstreamSource(Source):
             try:
                 received = self._connection(ingestor, stop, on_flush, idle=None)
                 failures = 0 if received else failures + 1
+                if received:
+                    self._faults.ok()
                 if failures >= 3:  # it opens, then closes at once: something a person should see
                     self._report(ingestor, SourceError(
                         "the Jetstream server keeps closing the connection before sending anything "
@@ -192,10 +196,10 @@ class JetstreamSource(Source):
             except SourceError as exc:
                 failures += 1
                 self._report(ingestor, exc, on_flush)
-            except Exception:  # the store failed (disk full, database down): resume from what it holds
+            except Exception as exc:  # the store failed (disk full, database down): resume from what it holds
                 failures += 1
                 self._saved = None
-                log.exception("%s: could not store from the stream; will reconnect", self.name)
+                self._faults.failed(exc, f"storing from the stream {self.name}")  # said once, in words
             if failures:
                 stop.wait(self._backoff(failures, rng))
 
