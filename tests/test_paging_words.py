@@ -64,9 +64,9 @@ def _state() -> dict:
 @pytest.fixture
 def store(sqlite_url):
     s = Store(sqlite_url)
+    gap = (NOW - timedelta(hours=30), NOW - timedelta(hours=26))
     Ingestor(s, [_Topic()], clock=lambda: NOW).store_batch(
-        _Src(), Batch(posts=[], state=_state(), status=200, gaps=[(NOW - timedelta(hours=30), NOW - timedelta(hours=26))]),
-        NOW)
+        _Src(), Batch(posts=[], state=_state(), status=200, gaps=[gap]), NOW)
     yield s
     s.close()
 

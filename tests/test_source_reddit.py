@@ -330,3 +330,24 @@ def test_config_problems_point_at_their_lines(tmp_path: Path):
         (7, "'client_id_env' in source 'half-keyed'"), (10, "'listing' in source 'new-everywhere'")]
     assert "set client_secret_env too" in problems[0].message
     assert "listing 'new' needs 'subreddits'" in problems[1].message
+
+
+def test_a_vanished_continuation_resumes_from_an_older_post_of_the_same_page(sim, http):
+    """Reddit answers `after=<deleted post>` with an empty Listing; the range goes on from the next
+    older fullname its last page showed, so the backfill neither stops early nor loses posts."""
+    src = source(sim, http, page_size=5, max_pages=2)
+    context = ctx(sim)
+    first = src.fetch({}, context)
+    (rng,) = first.state["paging"]["pending"]
+    assert rng["cont"]["alt"], "older fullnames of the page are kept to resume from"
+    rng["cont"]["after"] = "t3_deleted"
+    got = list(first.posts)
+    state = first.state
+    for _ in range(100):
+        batch = src.fetch(state, context)
+        got += batch.posts
+        state = batch.state
+        if not state["paging"]["pending"]:
+            break
+    assert sorted(set(names(got))) == published(sim, context.backfill_since)
+    assert state["paging"]["gaps"] == []

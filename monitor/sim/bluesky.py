@@ -7,8 +7,8 @@
 
 Shapes follow docs/sources.md §2.1 and the recorded bsky.social responses: `{"posts": [PostView],
 "cursor"}` where the cursor is an offset (never past 10,000: a deeper cursor is refused with 400
-InvalidRequest and none is offered past it; `configure(max_offset=)`), `RateLimit-Limit/Remaining/Reset/Policy` (Reset in UNIX
-seconds) on every answer, 429 `{"error": "RateLimitExceeded"}` with `Retry-After`, and XRPC errors
+InvalidRequest and none is offered past it; `configure(max_offset=)`),
+`RateLimit-Limit/Remaining/Reset/Policy` (Reset in UNIX seconds) on every answer, 429 `{"error": "RateLimitExceeded"}` with `Retry-After`, and XRPC errors
 as `{"error", "message"}`: 401 AuthMissing without a token (search has needed an account since
 January 2025), 400 ExpiredToken for an expired one, 401 AuthenticationRequired for a wrong app
 password. Tokens are real HS256 JWTs with `exp`, so a client can refresh before they expire.

@@ -232,7 +232,7 @@ class _InstanceReader:
         self.state.pop("not_before", None)
         self.headers.update(self._auth())
         streams = [paging.Stream(_key(self.inst.url, tag), f"#{tag} on {self.inst.label}") for tag in tags]
-        self._tags = {s.key: tag for s, tag in zip(streams, tags)}
+        self._tags = {s.key: tag for s, tag in zip(streams, tags, strict=True)}
         out = paging.run(ledger, streams, self, now=self.ctx.now, edge_for=_edge_for,
                          backfill_since=self.ctx.backfill_since, pages_per_stream=self.settings.max_pages)
         out.notes[:0] = self.notes

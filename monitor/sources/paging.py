@@ -206,8 +206,7 @@ class Outcome:
 
 def run(ledger: Ledger, streams: Sequence[Stream], reader: Reader, *, now: datetime,
         edge_for: Callable[[Stream, dict[str, Any] | None], float], backfill_since: datetime,
-        pages_per_stream: int | None = None, pages_per_poll: int | None = None,
-        outcome: Outcome | None = None) -> Outcome:
+        pages_per_stream: int | None = None, pages_per_poll: int | None = None) -> Outcome:
     """One poll over `streams`: each stream's new range first, then its pending ranges.
 
     `edge_for(stream, newest)` gives the time a new range must reach back to (the newest
@@ -215,9 +214,9 @@ def run(ledger: Ledger, streams: Sequence[Stream], reader: Reader, *, now: datet
     happened in (every stream for a status every request would meet, see STOP_STATUSES); the
     ranges keep their continuation either way.
     """
-    out = outcome or Outcome()
+    out = Outcome()
     now_s = now.timestamp()
-    seen: set[str] = {p.native_id for p in out.posts}
+    seen: set[str] = set()
 
     def budget_left(spent: int) -> bool:
         return not ((pages_per_stream is not None and spent >= pages_per_stream)
