@@ -147,7 +147,8 @@ class OverviewScreen(MainScreen):
             for chart in (sentiment, polarization, self.query_one("#focus-volume", Chart)):
                 chart.show(None, palette, snapshot.now)
             return
-        width = self.query_one("#focus", Vertical).size.width or self.app.size.width
+        app_w = self.app.size.width  # the layout rules, not a size that may not be laid out yet
+        width = app_w - int(app_w * 0.45) if self.has_class("-roomy") else app_w
         what = " · mean sentiment (░ 95% band) · ER-3 · posts"
         name = one_line(row.info.title, max(width - len(what) - 2, 12))
         text = Text(name, style=f"bold {palette.accent}", end="")
