@@ -89,9 +89,10 @@ class Replay:
         """"replay Mar 03 14:05 · 62% of the story played" for the top bar."""
         now = self.now()
         if self.ended:
-            return f"replay {now:%b %d %H:%M} · story played, live trickle" if wide else f"▶ {now:%H:%M} trickle"
+            return (f"replay {now:%b %d %H:%M} · story played, live trickle" if wide
+                    else f"replay done, trickle {now:%H:%M}")
         return (f"replay {now:%b %d %H:%M} · {self.share:.0%} of the story played" if wide
-                else f"▶ {now:%b %d %H:%M} {self.share:.0%}")
+                else f"replay {now:%b %d %H:%M} {self.share:.0%}")
 
     def watch(self) -> None:
         """A daemon thread: at the corpus's end, slow the clock to real time (the trickle).
