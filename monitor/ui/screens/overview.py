@@ -95,7 +95,7 @@ class OverviewScreen(MainScreen):
         key = self.dash.window.key
         # Titles get 24 even when roomy: the room is worth more to the sparkline (a 24 h window
         # is 96 buckets; fewer cells than that halves it).
-        cols = [Col("topic", "topic", 24 if wide else 12),
+        cols = [Col("topic", "topic", 24 if wide else 13),
                 Col("posts", f"posts {key}" if wide else "posts", 9 if wide else 5),
                 Col("volume", f"volume {key}" if wide else "volume", 0),
                 Col("mean", "mean sentiment [95%]" if wide else "mean ±95%", 22 if wide else 13),
