@@ -89,9 +89,10 @@ class Replay:
         """"replay Mar 03 14:05 · 62% of the story played" for the top bar."""
         now = self.now()
         if self.ended:
-            return f"replay {now:%b %d %H:%M} · story played, live trickle" if wide else f"▶ {now:%H:%M} trickle"
+            return (f"replay {now:%b %d %H:%M} · story played, live trickle" if wide
+                    else f"replay done, trickle {now:%H:%M}")
         return (f"replay {now:%b %d %H:%M} · {self.share:.0%} of the story played" if wide
-                else f"▶ {now:%b %d %H:%M} {self.share:.0%}")
+                else f"replay {now:%b %d %H:%M} {self.share:.0%}")
 
     def watch(self) -> None:
         """A daemon thread: at the corpus's end, slow the clock to real time (the trickle).
@@ -162,7 +163,7 @@ def run_demo(*, duration: float = 60.0, speed: float | None = None, headless: bo
         final.stop()
         print_summary(store, config, out)
         store.close()
-        print_look_again(config_path, db_url, Replay(clock), duration, out)
+        print_look_again(config_path, db_url, Replay(clock), duration, out, trickle=False)
     return 0
 
 
@@ -177,7 +178,8 @@ def _dashboard(store: Store, config, collector: Collector, storage: Path, replay
     run_dashboard(provider, storage_dir=storage, collector=collector, replay=replay)
 
 
-def print_look_again(config_path: Path, db_url: str, replay: Replay, took_s: float, out) -> None:
+def print_look_again(config_path: Path, db_url: str, replay: Replay, took_s: float, out, *,
+                     trickle: bool = True) -> None:
     """After the dashboard closes: what the demo did, and the exact commands to look again."""
     store = Store(db_url)
     try:
@@ -189,9 +191,14 @@ def print_look_again(config_path: Path, db_url: str, replay: Replay, took_s: flo
     finally:
         store.close()
     shown = _shown_path(config_path)
-    played = "the whole story and a trickle" if replay.ended else f"{replay.share:.0%} of the story"
-    day = (replay.now() - timedelta(days=1)).date()
-    print(f"\ndemo: {took_s:.0f} s, replayed {played} (simulated up to {replay.now():%Y-%m-%d %H:%M} UTC)", file=out)
+    # Without the trickle the clock runs on past the story's end; nothing was published there.
+    until = replay.now() if trickle else min(replay.now(), replay.clock.epoch + timedelta(seconds=replay.span_s))
+    if not replay.ended:
+        played = f"{replay.share:.0%} of the story"
+    else:
+        played = "the whole story and a trickle" if trickle else "the whole story"
+    day = (until - timedelta(days=1)).date()  # the last whole day the replay covered
+    print(f"\ndemo: {took_s:.0f} s, replayed {played} (simulated up to {until:%Y-%m-%d %H:%M} UTC)", file=out)
     print(f"  {posts:,} posts stored, {alerts:,} alerts; " + ", ".join(
         f"{name} {n:,}" for name, n in sorted(per_topic.items())), file=out)
     print("Look again (the demo's config names its store; the simulator has stopped, so nothing new arrives):",

@@ -85,6 +85,19 @@ def outcome_words(outcome: str | None, failures: int = 0) -> str:
     return f"{words} ×{failures}" if outcome == "error" and failures > 1 else words
 
 
+def _state(source: dict[str, Any], now: Any) -> str:
+    """The last outcome in words, or "overdue" when the next poll is late (as the dashboard says)."""
+    from datetime import datetime
+
+    from monitor.ui.data import OVERDUE_GRACE
+
+    due = source.get("next_poll_at")
+    if source["last_outcome"] not in (None, "error", "partial") and due and \
+            datetime.fromisoformat(due) < now - OVERDUE_GRACE:
+        return "overdue"
+    return outcome_words(source["last_outcome"], source["consecutive_failures"])
+
+
 def render_status(data: dict[str, Any], *, verbose: bool = False, console: Any = None) -> None:
     """Two tables that fit 80 columns and a pipe: relative times, one line per row, errors cut
     to the width left (`verbose` prints each error in full below; `--json` has every field).
@@ -106,7 +119,7 @@ def render_status(data: dict[str, Any], *, verbose: bool = False, console: Any =
     def when(value: str | None, fn) -> str:
         return fn(datetime.fromisoformat(value) if value else None, now)
 
-    rows = [(sanitize(s["name"]), outcome_words(s["last_outcome"], s["consecutive_failures"]),
+    rows = [(sanitize(s["name"]), _state(s, now),
              when(s["last_poll_at"], ago), when(s["next_poll_at"], until), f"{s['posts_total']:,}",
              one_line(s["last_error"] or "", 300), {"error": "red", "partial": "yellow"}.get(s["last_outcome"] or "", ""))
             for s in data["sources"]]
@@ -118,7 +131,7 @@ def render_status(data: dict[str, Any], *, verbose: bool = False, console: Any =
     t = Table(title="Sources", title_justify="left", box=None, padding=(0, 1, 0, 0), pad_edge=False)
     for i, h in enumerate(heads):
         t.add_column(h, no_wrap=True, overflow="ellipsis", width=widths[i], justify="left" if i < 2 else "right")
-    t.add_column("last error", no_wrap=True, overflow="ellipsis", width=rest)
+    t.add_column("error", no_wrap=True, overflow="ellipsis", width=rest)
     for name, state, last, nxt, posts, error, style in rows:
         t.add_row(Text(name), Text(state, style=style), Text(last), Text(nxt), Text(posts), Text(error))
     console.print(t)

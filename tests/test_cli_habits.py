@@ -113,3 +113,11 @@ sources:
     assert "feeds.yaml:8:15: warning: 'interval' in source 'google-news': every 1s is faster than Google News" in r.stderr
     assert "use 5m or more" in r.stderr
     assert "feeds.yaml:12:15: warning: 'interval' in source 'hn': a bare number is read as seconds (600 = 10m)" in r.stderr
+
+
+def test_status_says_overdue_when_the_collector_stopped():
+    data = _status("ok", None)
+    data["sources"][0]["next_poll_at"] = "2026-03-03T13:40:00+00:00"  # due 25 minutes before generated_at
+    out = io.StringIO()
+    render_status(data, console=Console(file=out, width=80))
+    assert "overdue" in out.getvalue() and "due 25 min ago" in out.getvalue()

@@ -60,3 +60,26 @@ def test_the_look_again_commands_read_the_demo_store(tmp_path):
     assert "no posts are stored for 2020-01-01" in empty.stdout
     text = next((tmp_path / "storage" / "digests").rglob("2020-01-01/*.md")).read_text()
     assert "No posts are stored for this day" in text and "every source answered" not in text
+
+
+def test_the_top_line_shows_the_replay(provider):
+    """The demo's dashboard says it is a replay, when, and how much of the story has played."""
+    import asyncio
+
+    from monitor.ui.app import DashboardApp
+    from ui_support import screen_text, settle
+
+    clock = SimClock(epoch=datetime(2026, 3, 1, tzinfo=timezone.utc), speed=0)
+    clock.set_offset(SPAN_S * 0.35)
+    replay = Replay(clock)
+
+    async def main() -> None:
+        app = DashboardApp(provider, refresh_s=None, replay=replay)
+        async with app.run_test(size=(120, 40)) as pilot:
+            await settle(app, pilot)
+            assert "replay Mar 02 01:12 · 35% of the story played" in screen_text(app)
+        async with DashboardApp(provider, refresh_s=None, replay=replay).run_test(size=(80, 24)) as pilot:
+            await settle(pilot.app, pilot)
+            assert "replay Mar 02 01:12 35%" in screen_text(pilot.app)
+
+    asyncio.run(main())

@@ -1,8 +1,10 @@
 """SVG snapshots of every screen over the fixed sample store and clock (pytest-textual-snapshot).
 
-Each screen at 80×24 in the dark theme and at 160×48 in the light one, plus the overview in the
-other two combinations and under NO_COLOR. After a deliberate change to the look, review the
-new pictures and accept them with `pytest tests/test_ui_snapshots.py --snapshot-update`.
+Each screen at 80×24 (dark), 120×40 (light) and 200×60 (dark), plus the overview under NO_COLOR.
+Everything drawn is fixed: the store, the provider's clock (NOW), the logs; each picture is taken
+once every fetch is applied and the screen has settled twice, so layout-dependent widths are
+final. After a deliberate change to the look, review the new pictures and accept them with
+`pytest tests/test_ui_snapshots.py --snapshot-update`.
 """
 
 from __future__ import annotations
@@ -17,7 +19,7 @@ from monitor.ui.data import LiveFilter, Request, StoreProvider
 from monitor.ui.logs import LogBuffer, LogEntry
 from ui_support import HOSTILE_ERROR, NOW, settle
 
-SMALL, LARGE = (80, 24), (160, 48)
+SMALL, MEDIUM, LARGE = (80, 24), (120, 40), (200, 60)
 
 
 def fixed_logs() -> LogBuffer:
@@ -40,6 +42,8 @@ def keys(*pressed: str) -> Callable[[Pilot], Awaitable[None]]:
         for key in pressed:
             await pilot.press(key)
             await settle(app, pilot)
+        await settle(app, pilot)  # a redraw a resize asked for, then nothing left to do
+        await pilot.wait_for_scheduled_animations()
 
     return run_before
 
@@ -56,10 +60,10 @@ def open_markup_post(provider: StoreProvider) -> Callable[[Pilot], Awaitable[Non
     return run_before
 
 
-SCREENS = {"overview": (), "topic": ("t",), "live": ("l",), "health": ("h",), "log": ("g",),
+SCREENS = {"overview": (), "topic": ("t",), "live": ("l",), "alerts": ("a",), "health": ("h",), "log": ("g",),
            "help": ("question_mark",)}
-CASES = [(name, size, theme) for name in [*SCREENS, "post"] for size, theme in ((SMALL, DARK), (LARGE, LIGHT))]
-CASES += [("overview", SMALL, LIGHT), ("overview", LARGE, DARK)]
+CASES = [(name, size, theme) for name in [*SCREENS, "post"]
+         for size, theme in ((SMALL, DARK), (MEDIUM, LIGHT), (LARGE, DARK))]
 
 
 @pytest.mark.parametrize("name, size, theme", CASES,

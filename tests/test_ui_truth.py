@@ -12,7 +12,7 @@ import asyncio
 import subprocess
 import sys
 import time
-from datetime import timedelta
+from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
 from monitor.api import open_store
@@ -109,3 +109,29 @@ def test_overview_shows_posts_a_second_process_stores_late(sqlite_url: str) -> N
             store.close()
 
     asyncio.run(main())
+
+
+def test_the_dashboard_and_the_digest_agree_on_a_day(sqlite_url: str) -> None:
+    """A day in the 7-day window counts what the digest of that day counts, late posts included."""
+    from datetime import date
+    from zoneinfo import ZoneInfo
+
+    from monitor.config_digests import AlertSettings
+    from monitor.digest import build_topic_digest
+
+    write_posts(sqlite_url, first=0, count=120, newest=NOW - timedelta(hours=15), oldest=NOW - timedelta(hours=30))
+    store = Store(sqlite_url)
+    try:
+        provider = sample_provider(store)
+        provider.fetch(Request(view="overview", window=WINDOW_BY_KEY["7d"]))  # caches the day
+        write_posts(sqlite_url, first=500, count=40, newest=NOW - timedelta(hours=16), oldest=NOW - timedelta(hours=20))
+        row = provider.fetch(Request(view="overview", window=WINDOW_BY_KEY["7d"])).topic_row(TOPIC)
+        day = date(2026, 3, 2)
+        start = int(datetime(2026, 3, 2, tzinfo=timezone.utc).timestamp())
+        on_screen = sum(b.total for i, b in enumerate(row.series.sums)
+                        if b is not None and start <= row.series.start_ts + i * row.series.step_s < start + 86400)
+        digest = build_topic_digest(store, digest="daily", topic=TOPIC, title=TOPIC, day=day, zone=ZoneInfo("UTC"),
+                                    sources=["mastodon"], settings=AlertSettings(), now=NOW)
+        assert digest.volume.total == on_screen == 160  # all on Mar 2, the late 40 included
+    finally:
+        store.close()

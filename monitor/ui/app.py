@@ -203,7 +203,10 @@ class DashboardApp(App[None]):
     def redraw(self) -> None:
         """Draw the latest snapshot on the visible screen, if it was read for what that screen shows."""
         screen = self.screen
-        if not isinstance(screen, MainScreen) or self.snapshot is None:
+        if not isinstance(screen, MainScreen):
+            return
+        if self.snapshot is None:  # the first read is under way: say so rather than show nothing
+            self._draw_bars()
             return
         current = self._request()
         if current is None or self.snapshot.request.key != current.key:

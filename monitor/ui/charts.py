@@ -274,7 +274,11 @@ def polarization_chart(series: Series, width: int, height: int, palette: Palette
             eighths = _level(v, 1.0, rows * 8) - floor_
             style = palette.muted if s is not None and s.display is Display.TENTATIVE else palette.accent
             cells.append((BLOCKS[max(0, min(8, eighths))], style))
-        label = "1" if r == 0 else ("0" if r == rows - 1 else (_NAMES.get(metric, metric) if r == 1 else ""))
+        name = _NAMES.get(metric, metric)
+        if rows <= 2:  # too short for a scale: name the metric (its scale is always 0–1)
+            label = name if r == 0 else "0"
+        else:
+            label = "1" if r == 0 else ("0" if r == rows - 1 else (name if r == 1 else ""))
         lines.append(grid.row(label, cells, palette))
     lines.append(grid.axis(_marks(grid.series, summaries,
                                   lambda s: NOT_COLLECTED if getattr(s, metric) is None

@@ -232,7 +232,7 @@ class AlertView:
             return f"sent {self.delivered_at:%H:%M}" if same_day else f"sent {self.delivered_at:%b %d %H:%M}"
         if self.next_delivery_at is not None:
             return f"pending (attempt {self.delivery_attempts + 1})"
-        return "not sent: " + self.delivery_error if self.delivery_error else "not sent (no webhook)"
+        return "not sent: " + self.delivery_error if self.delivery_error else "no webhook set"
 
 
 ALERT_ROWS = 200

@@ -73,8 +73,8 @@ class AlertsScreen(MainScreen):
         width = self.app.size.width
         wide = width >= 120
         topic_w = 22 if wide else 14
-        sent_w = 26 if wide else 12
-        measured_w = 38 if wide else 15
+        sent_w = 26 if wide else 14
+        measured_w = 38 if wide else 14
         # What is left once the fixed columns and their padding (2 each) are placed.
         drivers_w = width - (12 + topic_w + 9 + measured_w + sent_w) - 2 * 6 - 2
         cols = [Col("hour", "hour (UTC)", 12), Col("topic", "topic", topic_w), Col("what", "what", 9),

@@ -30,7 +30,7 @@ class HealthScreen(MainScreen):
         wide, roomy = self.has_class("-wide"), self.has_class("-roomy")
         name_w = 22 if wide else 14
         cols = [Col("status", "status", 10), Col("source", "source", name_w), Col("last", "last poll", 13),
-                Col("next", "next poll", 13), Col("posts", "posts 24h", 9)]
+                Col("next", "next poll", 14), Col("posts", "posts 24h", 9)]
         if roomy:
             cols.append(Col("polls", "polls 24h (failed)", 18))
         cols.append(Col("fails", "failures" if wide else "fails", 8 if wide else 5))

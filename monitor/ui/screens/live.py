@@ -65,7 +65,10 @@ class LiveScreen(MainScreen):
         shown = len(stream.posts)
         status.append(f"{count(shown)} newest matching posts" if shown else "no matching posts yet",
                       style=palette.muted)
-        status.append(f" · at most {LIVE_ROWS} kept here, every post stays in the store", style=palette.muted)
+        if self.has_class("-wide"):
+            status.append(f" · at most {LIVE_ROWS} kept here, every post stays in the store", style=palette.muted)
+        else:
+            status.append(f" (at most {LIVE_ROWS} here; all in the store)", style=palette.muted)
         self.query_one("#live-status", Static).update(status)
 
     def _sync_options(self, snapshot: Snapshot) -> None:

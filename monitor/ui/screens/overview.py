@@ -92,9 +92,10 @@ class OverviewScreen(MainScreen):
         """Every column sized so the table fits the screen without scrolling at 80 columns and
         up; the sparkline takes what the others leave (wide terminals get longer sparklines)."""
         wide = self.has_class("-wide")
-        roomy = self.has_class("-roomy")
         key = self.dash.window.key
-        cols = [Col("topic", "topic", 32 if roomy else (24 if wide else 12)),
+        # Titles get 24 even when roomy: the room is worth more to the sparkline (a 24 h window
+        # is 96 buckets; fewer cells than that halves it).
+        cols = [Col("topic", "topic", 24 if wide else 13),
                 Col("posts", f"posts {key}" if wide else "posts", 9 if wide else 5),
                 Col("volume", f"volume {key}" if wide else "volume", 0),
                 Col("mean", "mean sentiment [95%]" if wide else "mean ±95%", 22 if wide else 13),
@@ -147,7 +148,8 @@ class OverviewScreen(MainScreen):
             for chart in (sentiment, polarization, self.query_one("#focus-volume", Chart)):
                 chart.show(None, palette, snapshot.now)
             return
-        width = self.query_one("#focus", Vertical).size.width or self.app.size.width
+        app_w = self.app.size.width  # the layout rules, not a size that may not be laid out yet
+        width = app_w - int(app_w * 0.45) if self.has_class("-roomy") else app_w
         what = " · mean sentiment (░ 95% band) · ER-3 · posts"
         name = one_line(row.info.title, max(width - len(what) - 2, 12))
         text = Text(name, style=f"bold {palette.accent}", end="")

@@ -144,9 +144,12 @@ class TopicScreen(MainScreen):
         """The most positive, most negative and most engaged posts: one short "why" column
         (▲ +0.91, ▼ -0.88, ★ 99 engaged) so the text gets the width (enter reads it in full)."""
         table = self.query_one("#top-posts", DataTable)
+        # From the terminal's width and the layout rules (dashboard.tcss), not from the table's
+        # current size: the first draw may come before the first layout, and the picture must
+        # not depend on which came first.
         app_w = self.app.size.width
-        estimate = app_w // 2 if self.has_class("-roomy") else (app_w - 56 if self.has_class("-wide") else app_w)
-        avail = (table.size.width or estimate) - 1  # a scrollbar, should the rows outgrow the screen
+        own = app_w // 2 if self.has_class("-roomy") else (app_w - 56 if self.has_class("-wide") else app_w)
+        avail = own - 1  # a scrollbar, should the rows outgrow the screen
         author = avail >= (8 + 2) + (16 + 2) + (60 + 2)  # each column has a cell of padding on both sides
         width = max(avail - (8 + 2) - ((16 + 2) if author else 0) - 2, 20)
         cols = [Col("why", "why", 8)] + ([Col("author", "author", 16)] if author else []) + [Col("text", "text", width)]
