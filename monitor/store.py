@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import logging
 import threading
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
@@ -16,13 +16,13 @@ from pathlib import Path
 from typing import Any
 
 import polars as pl
-from sqlalchemy import (Connection, Engine, Integer, String, Text, cast, create_engine, event, exists, func, select,
-                        text, type_coerce)
+from sqlalchemy import (Connection, Engine, Integer, String, Table, Text, cast, create_engine, event, exists, func,
+                        select, text, type_coerce, union_all)
 from sqlalchemy.engine import make_url
 
 from monitor import models
 from monitor.metrics import BucketSums
-from monitor.models import ALL_SOURCES, Bucket, Post, PostTopic, SourceRow, SourceState
+from monitor.models import ALL_SOURCES, Bucket, BucketHour, Post, PostTopic, SourceRow, SourceState
 
 log = logging.getLogger(__name__)
 
@@ -46,6 +46,46 @@ def from_ts(ts: int) -> datetime:
 def bucket_start(dt: datetime, width_s: int = BUCKET_WIDTH_S) -> int:
     ts = to_ts(dt)
     return ts - ts % width_s
+
+
+HOUR_S = 3600  # the width of `bucket_hour` rows
+
+
+def bucket_rows(every_s: int, since_ts: int | None, until_ts: int | None,
+                where: Callable[[Table], list[Any]] = lambda t: []) -> Any:
+    """The bucket rows a query of `every_s`-wide buckets over [since_ts, until_ts) should sum.
+
+    A subquery of (topic, source, start_ts, sums…, engagement, incomplete) rows. When `every_s`
+    is a whole number of hours, the whole hours of the window come from `bucket_hour` and only
+    the ragged minutes at either end from `bucket`; otherwise every row is a minute. Either way
+    the sums are the same minutes' sums (hours are written with their minutes), so a view gives
+    the same numbers whichever table it reads. `where(table)` adds filters to each part.
+    """
+    minute, hour = Bucket.__table__, BucketHour.__table__
+
+    def part(t: Table, lo: int | None, hi: int | None) -> Any:
+        q = select(t.c.topic, t.c.source, t.c.start_ts, *[t.c[c] for c in SUM_COLUMNS], t.c.engagement,
+                   t.c.incomplete).where(*where(t))
+        if t is minute:
+            q = q.where(t.c.width_s == BUCKET_WIDTH_S)
+        if lo is not None:
+            q = q.where(t.c.start_ts >= lo)
+        if hi is not None:
+            q = q.where(t.c.start_ts < hi)
+        return q
+
+    if every_s % HOUR_S:
+        return part(minute, since_ts, until_ts).subquery()
+    lo = None if since_ts is None else -(-since_ts // HOUR_S) * HOUR_S  # first whole hour
+    hi = None if until_ts is None else until_ts // HOUR_S * HOUR_S  # end of the last whole hour
+    if lo is not None and hi is not None and hi < lo:  # inside one hour: minutes only
+        return part(minute, since_ts, until_ts).subquery()
+    parts = [part(hour, lo, hi)]
+    if since_ts is not None and lo is not None and since_ts < lo:
+        parts.append(part(minute, since_ts, lo))
+    if until_ts is not None and hi is not None and hi < until_ts:
+        parts.append(part(minute, hi, until_ts))
+    return (parts[0] if len(parts) == 1 else union_all(*parts)).subquery()
 
 
 def _custom_plans(dbapi_conn: Any, _record: Any) -> None:
@@ -239,12 +279,9 @@ class Store:
     def sums(self, topic: str, *, source: str = ALL_SOURCES, since: datetime | None = None,
              until: datetime | None = None) -> BucketSums:
         """Every metric of a topic over a window, from the bucket sums (O(buckets), not posts)."""
-        cols = [func.coalesce(func.sum(getattr(Bucket, c)), 0) for c in SUM_COLUMNS]
-        q = select(*cols).where(Bucket.topic == topic, Bucket.source == source)
-        if since is not None:
-            q = q.where(Bucket.start_ts >= to_ts(since))
-        if until is not None:
-            q = q.where(Bucket.start_ts < to_ts(until))
+        b = bucket_rows(HOUR_S, None if since is None else to_ts(since), None if until is None else to_ts(until),
+                        lambda t: [t.c.topic == topic, t.c.source == source])
+        q = select(*[func.coalesce(func.sum(b.c[c]), 0) for c in SUM_COLUMNS])
         with self.read() as conn:
             row = conn.execute(q).one()
         return BucketSums(**{c: (int(v) if c.startswith("n_") else float(v)) for c, v in zip(SUM_COLUMNS, row)})
@@ -254,19 +291,14 @@ class Store:
         w = int(query.every_s)
         if w % BUCKET_WIDTH_S:
             raise ValueError(f"bucket width must be a multiple of {BUCKET_WIDTH_S}s, got {w}s")
-        start = ((Bucket.start_ts // w) * w).label("start_ts")
-        cols = [func.sum(getattr(Bucket, c)).label(c) for c in SUM_COLUMNS]
-        q = (select(Bucket.topic, start, *cols,
-                    func.sum(Bucket.engagement).label("engagement"),
-                    func.max(cast(Bucket.incomplete, Integer)).label("incomplete"))
-             .where(Bucket.source == query.source, Bucket.width_s == BUCKET_WIDTH_S)
-             .group_by(Bucket.topic, start).order_by(Bucket.topic, start))
-        if query.topic is not None:
-            q = q.where(Bucket.topic == query.topic)
-        if query.since is not None:
-            q = q.where(Bucket.start_ts >= to_ts(query.since))
-        if query.until is not None:
-            q = q.where(Bucket.start_ts < to_ts(query.until))
+        b = bucket_rows(w, None if query.since is None else to_ts(query.since),
+                        None if query.until is None else to_ts(query.until),
+                        lambda t: [t.c.source == query.source] + ([t.c.topic == query.topic] if query.topic else []))
+        start = ((b.c.start_ts // w) * w).label("start_ts")
+        q = (select(b.c.topic, start, *[func.sum(b.c[c]).label(c) for c in SUM_COLUMNS],
+                    func.sum(b.c.engagement).label("engagement"),
+                    func.max(cast(b.c.incomplete, Integer)).label("incomplete"))
+             .group_by(b.c.topic, start).order_by(b.c.topic, start))
         with self.read() as conn:
             rows = conn.execute(q).all()
         schema = {"topic": pl.Utf8, "start_ts": pl.Int64, **{c: (pl.Int64 if c.startswith("n_") else pl.Float64)
@@ -286,20 +318,16 @@ class Store:
         """
         if width_s <= 0 or width_s % BUCKET_WIDTH_S:
             raise ValueError(f"bucket width must be a positive multiple of {BUCKET_WIDTH_S}s, got {width_s}s")
-        start = ((Bucket.start_ts // width_s) * width_s).label("start_ts")
-        q = (select(Bucket.topic, Bucket.source, start, *[func.sum(getattr(Bucket, c)).label(c) for c in SUM_COLUMNS],
-                    func.sum(Bucket.engagement).label("engagement"),
-                    func.max(cast(Bucket.incomplete, Integer)).label("incomplete"))
-             .where(Bucket.width_s == BUCKET_WIDTH_S)
-             .group_by(Bucket.topic, Bucket.source, start).order_by(Bucket.topic, Bucket.source, start))
-        if topics:
-            q = q.where(Bucket.topic.in_(list(topics)))
-        if sources:
-            q = q.where(Bucket.source.in_(list(sources)))
-        if since_ts is not None:
-            q = q.where(Bucket.start_ts >= since_ts)
-        if until_ts is not None:
-            q = q.where(Bucket.start_ts < until_ts)
+        def where(t: Table) -> list[Any]:
+            return (([t.c.topic.in_(list(topics))] if topics else [])
+                    + ([t.c.source.in_(list(sources))] if sources else []))
+
+        b = bucket_rows(width_s, since_ts, until_ts, where)
+        start = ((b.c.start_ts // width_s) * width_s).label("start_ts")
+        q = (select(b.c.topic, b.c.source, start, *[func.sum(b.c[c]).label(c) for c in SUM_COLUMNS],
+                    func.sum(b.c.engagement).label("engagement"),
+                    func.max(cast(b.c.incomplete, Integer)).label("incomplete"))
+             .group_by(b.c.topic, b.c.source, start).order_by(b.c.topic, b.c.source, start))
         with self.read() as conn:
             rows = conn.execute(q).all()
         return pl.DataFrame([tuple(r) for r in rows], schema=ROLLUP_SCHEMA, orient="row")
@@ -406,12 +434,12 @@ class Store:
         out: dict[tuple[str, str], list[dict[str, Any]]] = {(t, s): [] for t in topics for s in sources}
         if not out:
             return out
-        start = ((Bucket.start_ts // every_s) * every_s).label("start_ts")
-        q = (select(Bucket.topic, Bucket.source, start, *[func.sum(getattr(Bucket, c)) for c in SUM_COLUMNS],
-                    func.sum(Bucket.engagement), func.max(cast(Bucket.incomplete, Integer)))
-             .where(Bucket.topic.in_(list(topics)), Bucket.source.in_(list(sources)),
-                    Bucket.start_ts >= since_ts, Bucket.start_ts < until_ts, Bucket.width_s == BUCKET_WIDTH_S)
-             .group_by(Bucket.topic, Bucket.source, start))
+        b = bucket_rows(every_s, since_ts, until_ts,
+                        lambda t: [t.c.topic.in_(list(topics)), t.c.source.in_(list(sources))])
+        start = ((b.c.start_ts // every_s) * every_s).label("start_ts")
+        q = (select(b.c.topic, b.c.source, start, *[func.sum(b.c[c]) for c in SUM_COLUMNS],
+                    func.sum(b.c.engagement), func.max(cast(b.c.incomplete, Integer)))
+             .group_by(b.c.topic, b.c.source, start))
         names = ("start_ts", *SUM_COLUMNS, "engagement", "incomplete")
         with self.read() as conn:
             for topic, source, *values in conn.execute(q).all():
