@@ -16,8 +16,8 @@ from pathlib import Path
 from typing import Any
 
 import polars as pl
-from sqlalchemy import (Connection, Engine, Integer, String, Table, Text, cast, create_engine, event, exists, func,
-                        select, text, type_coerce, union_all)
+from sqlalchemy import (Connection, Engine, Integer, Table, cast, create_engine, event, exists, func, select, text,
+                        union_all)
 from sqlalchemy.engine import make_url
 
 from monitor import models
@@ -188,15 +188,17 @@ class PostQuery:
 
 POST_SCHEMA: dict[str, pl.DataType] = {
     "id": pl.Int64(), "source": pl.String(), "native_id": pl.String(),
-    "created_at": pl.Datetime("us", "UTC"), "topics": pl.List(pl.String()), "lang": pl.String(),
+    "created_at": pl.Datetime("us", "UTC"), "topics": pl.List(pl.String()), "tags": pl.List(pl.String()),
+    "lang": pl.String(),
     "compound": pl.Float64(), "pos": pl.Float64(), "neu": pl.Float64(), "neg": pl.Float64(),
     "scorer": pl.String(), "scorer_version": pl.String(), "author": pl.String(), "url": pl.String(),
     "text": pl.String(), "engagement": pl.Int64(), "reposts": pl.Int64(),
 }
-"""The columns of `Store.iter_posts` frames, in order: one post per row, topics as a sorted list."""
+"""The columns of `Store.iter_posts` frames, in order: one post per row, topics as a sorted list, the
+post's own hashtags (`tags`, lower case, as extracted at ingest) as a list; scores rounded to 6 decimals."""
 
 POST_BATCH = 10_000
-"""Posts per `iter_posts` frame: Python row objects, not the columns, are most of a batch's memory."""
+"""Posts per `iter_posts` frame (an Arrow batch from the driver)."""
 
 ROLLUP_SCHEMA: dict[str, pl.DataType] = {
     "topic": pl.String(), "source": pl.String(), "start_ts": pl.Int64(),
@@ -204,7 +206,6 @@ ROLLUP_SCHEMA: dict[str, pl.DataType] = {
     "engagement": pl.Int64(), "incomplete": pl.Boolean(),
 }
 
-_SQL_TIME_FORMAT = "%Y-%m-%d %H:%M:%S%.f"  # SQLAlchemy's SQLite DATETIME text, and our to_char on PostgreSQL
 
 
 class Store:
@@ -361,30 +362,14 @@ class Store:
     def iter_posts(self, query: PostQuery, batch_size: int = POST_BATCH) -> Iterator[pl.DataFrame]:
         """The matching posts, oldest first, as frames of at most `batch_size` rows (POST_SCHEMA).
 
-        One read transaction (a consistent snapshot) and a streaming cursor (server-side on
-        PostgreSQL), so memory is bounded by the batch, not the result. Times and topic lists
-        leave the database as text and are parsed by polars a column at a time: making a Python
-        datetime per row would add about half again to the read.
+        Read as Arrow batches through ADBC (monitor.arrowread): one statement, so a consistent
+        snapshot, and memory bounded by the batch, not the result.
         """
-        if self.dialect == "postgresql":
-            created = func.to_char(func.timezone("UTC", Post.created_at), "YYYY-MM-DD HH24:MI:SS.US")
-            topics = func.coalesce(cast(func.json_agg(PostTopic.topic), Text), "[]")
-        else:
-            created = type_coerce(Post.created_at, String)  # the stored text, unparsed
-            topics = func.json_group_array(PostTopic.topic)
-        topic_list = select(topics).where(PostTopic.post_id == Post.id).scalar_subquery()
-        special = {"created_at": created.label("created_at"), "topics": topic_list.label("topics")}
-        columns = [special.get(c, getattr(Post, c, None)) for c in POST_SCHEMA]
-        q = self._filter_posts(select(*columns), query).order_by(Post.created_at, Post.id)
-        raw_schema = {**POST_SCHEMA, "created_at": pl.String(), "topics": pl.String()}
-        with self.read() as conn:
-            result = conn.execution_options(yield_per=batch_size).execute(q)
-            for rows in result.partitions():
-                raw = pl.DataFrame(rows, schema=raw_schema, orient="row")
-                yield raw.with_columns(
-                    pl.col("created_at").str.to_datetime(_SQL_TIME_FORMAT, time_unit="us", time_zone="UTC"),
-                    pl.col("topics").str.json_decode(pl.List(pl.String())).list.sort(),
-                )
+        from monitor import arrowread
+
+        if not arrowread.available(self.url):
+            raise ValueError(f"reading posts needs a SQLite file or PostgreSQL, not {make_url(self.url).drivername}")
+        return arrowread.iter_posts(self.url, query, POST_SCHEMA, batch_size)
 
     def post_counts(self) -> dict[str, int]:
         with self.read() as conn:
