@@ -13,12 +13,17 @@ value fails the read. The query therefore starts with one typed row that is drop
 
 from __future__ import annotations
 
+import logging
+import threading
 from collections.abc import Iterator
 from datetime import datetime, timezone
 from typing import Any
+from urllib.parse import quote
 
 import polars as pl
 from sqlalchemy.engine import make_url
+
+log = logging.getLogger(__name__)
 
 _TIME_FORMAT = "%Y-%m-%d %H:%M:%S%.f"  # SQLAlchemy's SQLite DATETIME text
 
@@ -90,19 +95,67 @@ def _sql(dialect: str, query: Any) -> tuple[str, list[Any]]:
 
 
 def _connect(url: str) -> Any:
+    """A connection in autocommit: each read is its own snapshot, and none is held between reads
+    (a held one would keep the WAL from ever being checkpointed)."""
     u = make_url(url)
     if u.get_backend_name() == "postgresql":
         import adbc_driver_postgresql.dbapi
 
         return adbc_driver_postgresql.dbapi.connect(u.set(drivername="postgresql").render_as_string(
-            hide_password=False))
+            hide_password=False), autocommit=True)
     import adbc_driver_sqlite.dbapi
 
-    return adbc_driver_sqlite.dbapi.connect(u.database)
+    # Read-only: this copy of SQLite must never checkpoint or delete the WAL (as the last
+    # connection to close would), as another copy in this process may be using it.
+    conn = adbc_driver_sqlite.dbapi.connect(f"file:{quote(str(u.database))}?mode=ro", autocommit=True)
+    with conn.cursor() as cur:  # wait, as the store's own connections do, when a checkpoint holds the lock
+        cur.execute("PRAGMA busy_timeout=30000")
+        cur.fetchall()
+    return conn
+
+
+class Connections:
+    """ADBC connections to one store, opened when needed and kept open until `close()`.
+
+    Kept open because the SQLite driver carries its own copy of SQLite: POSIX locks belong to the
+    process, so when one copy closes a descriptor of the database, the kernel drops the locks the
+    other copy holds on it (https://sqlite.org/howtocorrupt.html, 2.2.1), and a checkpoint can
+    then rewrite the WAL under a reader (seen in tests: "database disk image is malformed").
+    Closing only when the store closes (with SQLAlchemy's connections) keeps every lock in place
+    while anything reads or writes.
+    """
+
+    def __init__(self, url: str) -> None:
+        self.url = url
+        self._idle: list[Any] = []
+        self._all: list[Any] = []
+        self._lock = threading.Lock()
+
+    def take(self) -> Any:
+        with self._lock:
+            if self._idle:
+                return self._idle.pop()
+        conn = _connect(self.url)
+        with self._lock:
+            self._all.append(conn)
+        return conn
+
+    def give_back(self, conn: Any) -> None:
+        with self._lock:
+            self._idle.append(conn)
+
+    def close(self) -> None:
+        with self._lock:
+            conns, self._all, self._idle = self._all, [], []
+        for conn in conns:
+            try:
+                conn.close()
+            except Exception:  # noqa: BLE001 - a connection still reading (abandoned iterator)
+                log.debug("ADBC connection did not close cleanly", exc_info=True)
 
 
 def _frame(batch: Any, schema: dict[str, pl.DataType]) -> pl.DataFrame:
-    raw = pl.from_arrow(batch)
+    raw = batch if isinstance(batch, pl.DataFrame) else pl.from_arrow(batch)
     assert isinstance(raw, pl.DataFrame)
     created = pl.col("created_at")
     if raw.schema["created_at"] == pl.String():
@@ -118,29 +171,50 @@ def _frame(batch: Any, schema: dict[str, pl.DataType]) -> pl.DataFrame:
     ).select([pl.col(c).cast(t) for c, t in schema.items()])
 
 
-def iter_posts(url: str, query: Any, schema: dict[str, pl.DataType], batch_size: int) -> Iterator[pl.DataFrame]:
+def iter_posts(pool: Connections, query: Any, schema: dict[str, pl.DataType],
+               batch_size: int) -> Iterator[pl.DataFrame]:
     """The posts of `query`, oldest first, as frames of at most `batch_size` rows (`schema`).
 
-    One statement, so one consistent snapshot on either database; the connection is closed when
-    the iterator is (export wraps it in `closing()`), so an aborted export ends its read at once.
+    One statement in autocommit, so one consistent snapshot on either database, released as
+    soon as the iterator ends or is closed (export wraps it in `closing()`).
     """
-    conn = _connect(url)
+    sqlite = make_url(pool.url).get_backend_name() == "sqlite"
+    conn = pool.take()
     try:
-        sql, params = _sql("postgresql" if make_url(url).get_backend_name() == "postgresql" else "sqlite", query)
-        cur = conn.cursor()
-        if make_url(url).get_backend_name() == "sqlite":
-            cur.adbc_statement.set_options(**{"adbc.sqlite.query.batch_rows": str(max(batch_size, 2))})
-        cur.execute(sql, params or None)
-        reader = cur.fetch_record_batch()
-        skip = make_url(url).get_backend_name() == "sqlite"  # the typed first row
-        for batch in reader:
-            if skip:
-                batch, skip = batch.slice(1), False
-            for start in range(0, batch.num_rows, batch_size):
-                yield _frame(batch.slice(start, batch_size), schema)
-        cur.close()
+        sql, params = _sql("sqlite" if sqlite else "postgresql", query)
+        with conn.cursor() as cur:
+            if sqlite:
+                cur.adbc_statement.set_options(**{"adbc.sqlite.query.batch_rows": str(max(batch_size, 2))})
+            cur.execute(sql, params or None)
+            skip = sqlite  # the typed first row
+            for batch in cur.fetch_record_batch():
+                if skip:
+                    batch, skip = batch.slice(1), False
+                for start in range(0, batch.num_rows, batch_size):
+                    yield _frame(batch.slice(start, batch_size), schema)
     finally:
-        conn.close()
+        pool.give_back(conn)
 
 
-__all__ = ["FLOAT_DECIMALS", "available", "iter_posts"]
+def iter_posts_sqlite3(dbapi_conn: Any, query: Any, schema: dict[str, pl.DataType],
+                       batch_size: int) -> Iterator[pl.DataFrame]:
+    """The same frames through Python's own SQLite, for a process that also writes this store.
+
+    The ADBC driver's copy of SQLite and Python's cannot see each other's locks inside one
+    process (POSIX locks belong to the process, and each copy only tracks its own), so a
+    checkpoint run here could rewrite the WAL under an ADBC read. The caller holds a read
+    transaction on `dbapi_conn`, which makes this one snapshot too.
+    """
+    sql, params = _sql("sqlite", query)
+    raw_schema = {**schema, "created_at": pl.String(), "topics": pl.String(), "tags": pl.String()}
+    cur = dbapi_conn.cursor()
+    try:
+        cur.execute(sql, params)
+        cur.fetchone()  # the typed first row
+        while rows := cur.fetchmany(batch_size):
+            yield _frame(pl.DataFrame(rows, schema=raw_schema, orient="row"), schema)
+    finally:
+        cur.close()
+
+
+__all__ = ["FLOAT_DECIMALS", "Connections", "available", "iter_posts", "iter_posts_sqlite3"]

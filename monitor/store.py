@@ -7,6 +7,7 @@ URL says so. Writes of a poll live in `monitor.ingest`; this module owns everyth
 from __future__ import annotations
 
 import logging
+import os
 import threading
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
@@ -133,6 +134,8 @@ def make_engine(url: str) -> Engine:
         # and once they outgrow it every insert re-reads pages (measured: 30k posts went from
         # ~30 to ~23 µs a row with 64 MiB). A cap, not an allocation: pages are taken as used.
         cur.execute("PRAGMA cache_size=-65536")
+        # A WAL that grew while a long reader held an old snapshot is cut back to this when reset.
+        cur.execute("PRAGMA journal_size_limit=67108864")
         cur.close()
 
     @event.listens_for(engine, "begin")
@@ -144,6 +147,9 @@ def make_engine(url: str) -> Engine:
 
 
 _upgrade_lock = threading.Lock()
+_WRITTEN_HERE: set[str] = set()
+"""SQLite files this process has written to: its reads of posts there avoid the ADBC driver's
+own copy of SQLite, whose locks the writer's copy cannot see inside one process."""
 
 
 def upgrade(engine: Engine) -> None:
@@ -214,6 +220,9 @@ class Store:
     def __init__(self, url: str, *, migrate: bool = True):
         self.url = url
         self.engine = make_engine(url)
+        self._checkpointer: Any = None
+        self._arrow: Any = None  # ADBC connections (monitor.arrowread), opened by the first posts read
+        self._lock = threading.Lock()
         if migrate:
             upgrade(self.engine)
 
@@ -222,12 +231,62 @@ class Store:
         return self.engine.dialect.name
 
     def close(self) -> None:
+        self.stop_checkpointer()
+        if self._arrow is not None:
+            self._arrow.close()
+            self._arrow = None
         self.engine.dispose()
+
+    def start_checkpointer(self, **options: Any) -> bool:
+        """SQLite: checkpoint the WAL on a thread of its own from now on (monitor.checkpoint), with
+        the automatic checkpoint off on this store's writing connections. For a long-running
+        writer (the collector); False (and nothing started) on PostgreSQL or in memory."""
+        from monitor.checkpoint import Checkpointer
+
+        database = make_url(self.url).database
+        if self.dialect != "sqlite" or not database or database == ":memory:" or self._checkpointer is not None:
+            return False
+        self._mark_written()
+        self._checkpointer = Checkpointer(database, **options)
+        self._checkpointer.start()
+        return True
+
+    def stop_checkpointer(self) -> None:
+        """Back to SQLite's own checkpoints (in the commit), after one last checkpoint here."""
+        found, self._checkpointer = self._checkpointer, None
+        if found is not None:
+            found.stop()
+
+    def _sqlite_path(self) -> str:
+        return os.path.realpath(make_url(self.url).database or ":memory:")
+
+    def _mark_written(self) -> None:
+        """Remember that this process writes this SQLite file: its posts are read from now on
+        through Python's SQLite, not ADBC's copy (see arrowread.iter_posts_sqlite3)."""
+        path = self._sqlite_path()
+        if path not in _WRITTEN_HERE:
+            _WRITTEN_HERE.add(path)
+            if self._arrow is not None:
+                self._arrow.close()
+                self._arrow = None
+
+    def _set_autocheckpoint(self, conn: Connection) -> None:
+        """Pages after which a commit checkpoints: never while our own thread does it, else SQLite's 1000."""
+        if self.dialect != "sqlite":
+            return
+        want = 0 if self._checkpointer is not None else 1000
+        info = conn.connection.info
+        if info.get("wal_autocheckpoint", 1000) != want:
+            conn.connection.dbapi_connection.execute(f"PRAGMA wal_autocheckpoint={want}")  # type: ignore[union-attr]
+            info["wal_autocheckpoint"] = want
 
     @contextmanager
     def write(self) -> Iterator[Connection]:
         """One write transaction (BEGIN IMMEDIATE on SQLite): all of it is stored, or none."""
+        if self.dialect == "sqlite":
+            self._mark_written()
         with self.engine.connect() as conn:
+            self._set_autocheckpoint(conn)
             conn = conn.execution_options(immediate=True)
             with conn.begin():
                 yield conn
@@ -369,7 +428,19 @@ class Store:
 
         if not arrowread.available(self.url):
             raise ValueError(f"reading posts needs a SQLite file or PostgreSQL, not {make_url(self.url).drivername}")
-        return arrowread.iter_posts(self.url, query, POST_SCHEMA, batch_size)
+        if self.dialect == "sqlite" and self._sqlite_path() in _WRITTEN_HERE:
+            return self._iter_posts_sqlite3(query, batch_size)
+        with self._lock:
+            if self._arrow is None:
+                self._arrow = arrowread.Connections(self.url)
+        return arrowread.iter_posts(self._arrow, query, POST_SCHEMA, batch_size)
+
+    def _iter_posts_sqlite3(self, query: PostQuery, batch_size: int) -> Iterator[pl.DataFrame]:
+        """`iter_posts` for a store this process writes to (see arrowread.iter_posts_sqlite3)."""
+        from monitor import arrowread
+
+        with self.read() as conn:
+            yield from arrowread.iter_posts_sqlite3(conn.connection.dbapi_connection, query, POST_SCHEMA, batch_size)
 
     def post_counts(self) -> dict[str, int]:
         with self.read() as conn:

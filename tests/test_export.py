@@ -33,7 +33,7 @@ from monitor.metrics import BucketSums, summarize
 from monitor.models import ALL_SOURCES, Bucket, PostTopic
 from monitor.store import POST_SCHEMA, Store
 
-from export_support import BERLIN, fill
+from export_support import BERLIN, fill, written_elsewhere
 
 FORMATS = ["csv", "parquet", "ndjson", "json"]
 TIME_FORMAT = "%Y-%m-%dT%H:%M:%S%.f%:z"
@@ -43,6 +43,7 @@ TIME_FORMAT = "%Y-%m-%dT%H:%M:%S%.f%:z"
 def filled(store):
     """Filled on SQLite and on PostgreSQL: for the round trips."""
     fill(store)
+    written_elsewhere(store)
     return store
 
 
@@ -51,6 +52,7 @@ def shared(tmp_path_factory):
     """One filled SQLite store for the tests that only read it."""
     store = Store(f"sqlite:///{tmp_path_factory.mktemp('shared')}/monitor.db")
     fill(store)
+    written_elsewhere(store)
     yield store
     store.close()
 

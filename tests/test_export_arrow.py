@@ -14,7 +14,7 @@ from monitor.cli import main
 from monitor.models import Post, PostTopic, SourceRow
 from monitor.store import PostQuery
 
-from export_support import fill
+from export_support import fill, written_elsewhere
 
 T0 = datetime(2026, 5, 1, 12, 0, tzinfo=UTC)
 
@@ -42,7 +42,9 @@ def test_a_first_batch_of_nulls_does_not_break_the_stream(store):
     """SQLite's driver guesses a column's type from the first batch: all-NULL scores there must
     not make the first real score fail the read (nor be read back as anything but itself)."""
     _insert_posts(store, n_null=12, n_full=9)
+    written_elsewhere(store)
     frames = list(store.iter_posts(PostQuery(), batch_size=5))
+    assert store._arrow is not None  # read through ADBC
     assert max(f.height for f in frames) == 5 and sum(f.height for f in frames) == 21
     posts = pl.concat(frames)
     assert posts["compound"].null_count() == 12
@@ -60,6 +62,7 @@ def test_a_first_batch_of_nulls_does_not_break_the_stream(store):
 
 def test_exports_carry_hashtags_the_platform_id_and_every_post(store, tmp_path):
     fill(store)
+    written_elsewhere(store)
     out = tmp_path / "posts.ndjson"
     assert main(["--db", store.url, "export", "posts", "-o", str(out)]) == 0
     lines = [json.loads(line) for line in out.read_text().splitlines()]
@@ -83,3 +86,21 @@ def test_exports_carry_hashtags_the_platform_id_and_every_post(store, tmp_path):
         assert values.len() > 0 and (values.round(6) == values).all(), c
     raw = series_out.read_text()
     assert "0000000000" not in raw and "9999999999" not in raw  # no float noise in the file
+
+
+def test_a_store_written_in_this_process_is_read_with_the_same_frames(sqlite_url):
+    """Python's SQLite and the ADBC driver's copy cannot see each other's locks inside one process,
+    so a process that writes the store reads its posts through Python's: the frames are the same."""
+    from monitor.store import Store
+
+    writer = Store(sqlite_url)
+    _insert_posts(writer, n_null=12, n_full=9)
+    here = pl.concat(writer.iter_posts(PostQuery(), batch_size=5))
+    assert writer._arrow is None  # not through ADBC
+    written_elsewhere(writer)
+    reader = Store(sqlite_url, migrate=False)
+    elsewhere = pl.concat(reader.iter_posts(PostQuery(), batch_size=5))
+    assert reader._arrow is not None
+    assert here.equals(elsewhere) and here.height == 21
+    reader.close()
+    writer.close()
