@@ -109,3 +109,33 @@ def test_reads_keep_working_while_the_collector_writes_and_checkpoints_run(sqlit
     assert (tmp_path / "monitor.db-wal").stat().st_size <= 512 * 1024
     store.close()
     reader.close()
+
+
+def test_exports_through_adbc_read_whole_polls_while_another_process_writes(sqlite_url):
+    """The usual set-up: the collector (with its checkpoint thread) in one process, an export or a
+    notebook reading the posts through ADBC in another."""
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    Store(sqlite_url).close()  # the schema; nothing written from this process
+    child = subprocess.Popen([sys.executable, "-c", (
+        "import sys; sys.path.insert(0, sys.argv[2]);"
+        "from test_checkpoint import _write_batch; from monitor.store import Store;"
+        "s = Store(sys.argv[1]); s.start_checkpointer(interval_s=0.005, max_wal_bytes=256 * 1024);"
+        "[_write_batch(s, k) for k in range(40)]; s.close()"), sqlite_url, str(Path(__file__).parent)])
+    reader = Store(sqlite_url, migrate=False)
+    heights = []
+    try:
+        while child.poll() is None:
+            frames = list(reader.iter_posts(PostQuery(topics=("thaw",)), batch_size=300))
+            heights.append(sum(f.height for f in frames))
+            assert heights[-1] % 200 == 0  # one snapshot: whole polls only
+            assert all(f["id"].is_sorted() for f in frames)
+        assert child.wait() == 0
+        assert reader._arrow is not None  # it was the ADBC path
+        assert sum(f.height for f in reader.iter_posts(PostQuery())) == 40 * 200
+    finally:
+        child.kill()
+        reader.close()
+    assert len(heights) > 1
