@@ -38,8 +38,8 @@ SPAN_S = 30 * 86400
 CHUNK = 50_000
 
 
-def generate(path: Path, n: int) -> None:
-    """Write a store of `n` posts at `path` (deterministic for a given n)."""
+def generate(path: Path | str, n: int) -> None:
+    """Write a store of `n` posts at `path`, or at a database URL (deterministic for a given n)."""
     from sqlalchemy import insert
 
     from monitor.ingest import upsert_buckets
@@ -48,7 +48,7 @@ def generate(path: Path, n: int) -> None:
     from monitor.store import BUCKET_WIDTH_S, Store, bucket_start
 
     rng = random.Random(n)
-    store = Store(f"sqlite:///{path}")
+    store = Store(path if isinstance(path, str) else f"sqlite:///{path}")
     words = "deal sanctions energy trade talks Putin Trump markets oil gas summit relief risk".split()
     buckets: dict[tuple[str, str, int], list[float]] = defaultdict(lambda: [0, 0, 0, 0.0, 0.0, 0.0, 0.0, 0, 0])
     with store.write() as conn:
