@@ -6,6 +6,7 @@ URL says so. Writes of a poll live in `monitor.ingest`; this module owns everyth
 
 from __future__ import annotations
 
+import json
 import logging
 import os
 import threading
@@ -17,8 +18,8 @@ from pathlib import Path
 from typing import Any
 
 import polars as pl
-from sqlalchemy import (Connection, Engine, Integer, Table, cast, create_engine, event, exists, func, select, text,
-                        union_all)
+from sqlalchemy import (Connection, Engine, Integer, Table, Text, cast, create_engine, event, exists, func, select,
+                        text, type_coerce, union_all)
 from sqlalchemy.engine import make_url
 
 from monitor import models
@@ -537,12 +538,18 @@ class Store:
         For breakdowns that need posts (languages, top posts, co-occurring tags): walking the
         (topic, created_at) index backwards bounds the cost whatever the size of the store.
         """
-        q = (select(Post.id, Post.lang, Post.compound, Post.engagement, Post.tags)
+        # Tags leave the database as JSON text and are decoded in one call for all rows: a
+        # json.loads per row was a third of this scan at 20,000 posts.
+        tags = cast(Post.tags, Text) if self.dialect == "postgresql" else type_coerce(Post.tags, Text)
+        q = (select(Post.id, Post.lang, Post.compound, Post.engagement, tags)
              .join(PostTopic, PostTopic.post_id == Post.id)
              .where(PostTopic.topic == topic, PostTopic.created_at >= since, PostTopic.created_at < until)
              .order_by(PostTopic.created_at.desc()).limit(limit))
         with self.read() as conn:
-            return [dict(r) for r in conn.execute(q).mappings().all()]
+            rows = conn.execute(q).all()
+        decoded = json.loads("[" + ",".join(r[4] or "[]" for r in rows) + "]")
+        return [{"id": r[0], "lang": r[1], "compound": r[2], "engagement": r[3], "tags": t}
+                for r, t in zip(rows, decoded)]
 
     def posts_by_id(self, ids: Sequence[int]) -> list[dict[str, Any]]:
         """Whole posts for a few ids (in no particular order), each with its sorted topics."""
