@@ -27,7 +27,6 @@ import json
 import os
 import random
 import shutil
-import statistics
 import subprocess
 import sys
 import tempfile
@@ -229,7 +228,8 @@ def _pg_clone(base_url: str, n: int, into: str) -> str:
     with psycopg.connect(**conninfo, autocommit=True) as c:
         for table in ("source", "source_state", "post", "post_topic", "bucket", "bucket_hour", "poll_log"):
             c.execute(f'INSERT INTO "{into}".{table} SELECT * FROM "scale_{n}".{table}')
-        c.execute(f"SELECT setval(pg_get_serial_sequence('\"{into}\".post', 'id'), (SELECT max(id) FROM \"{into}\".post))")
+        c.execute(f"SELECT setval(pg_get_serial_sequence('\"{into}\".post', 'id'), "
+                  f"(SELECT max(id) FROM \"{into}\".post))")
         c.execute(f'SET search_path = "{into}"; ANALYZE')
     return dst
 

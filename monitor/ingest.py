@@ -471,8 +471,8 @@ def upsert_buckets(conn: Connection, rows: list[dict[str, Any]]) -> None:
     Every bucket write goes through here, so the hours (`bucket_hour`) stay the exact sums of
     their minutes: both are written in the caller's transaction, from the same added-up rows.
     """
-    minutes = _add_up(((r["topic"], r["source"], r["start_ts"], r["width_s"]), [r[c] for c in _SUMS] + [r["incomplete"]])
-                      for r in rows)
+    minutes = _add_up(((r["topic"], r["source"], r["start_ts"], r["width_s"]),
+                       [r[c] for c in _SUMS] + [r["incomplete"]]) for r in rows)
     _BUCKET_ROWS(conn, [(*key, *values) for key, values in minutes.items()])
     hours = _add_up(((topic, source, start - start % 3600), values)
                     for (topic, source, start, width), values in minutes.items() if width == BUCKET_WIDTH_S)

@@ -90,6 +90,19 @@ def bucket_rows(every_s: int, since_ts: int | None, until_ts: int | None,
     return (parts[0] if len(parts) == 1 else union_all(*parts)).subquery()
 
 
+def first_bucket_ts(conn: Connection, topic: str) -> int | None:
+    """The start of a topic's first minute bucket, or of its first hour where the minutes before
+    were pruned (`monitor db prune` keeps the hours): where its record begins."""
+    first: list[int | None] = []
+    for t in (Bucket, BucketHour):
+        first.append(conn.execute(select(t.start_ts).where(t.topic == topic, t.source == ALL_SOURCES)
+                                  .order_by(t.start_ts).limit(1)).scalar())
+    minute, hour = first
+    if hour is not None and (minute is None or hour + HOUR_S <= minute):
+        return int(hour)
+    return None if minute is None else int(minute)
+
+
 def _custom_plans(dbapi_conn: Any, _record: Any) -> None:
     """Plan every statement for its own parameters (PostgreSQL >= 12).
 
@@ -523,9 +536,7 @@ class Store:
         dashboard draws it as no data instead of 0.
         """
         with self.read() as conn:
-            first_bucket = conn.execute(
-                select(Bucket.start_ts).where(Bucket.topic == topic, Bucket.source == ALL_SOURCES)
-                .order_by(Bucket.start_ts).limit(1)).scalar()
+            first_bucket = first_bucket_ts(conn, topic)
             first_poll = conn.execute(
                 select(models.PollLog.started_at).order_by(models.PollLog.id).limit(1)).scalar()
         found = [t for t in (from_ts(first_bucket) if first_bucket is not None else None, first_poll) if t]

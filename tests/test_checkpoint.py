@@ -11,7 +11,7 @@ from sqlalchemy import func, insert, select
 
 from monitor.checkpoint import Checkpointer
 from monitor.ingest import upsert_buckets
-from monitor.models import ALL_SOURCES, Post, PostTopic, SourceRow
+from monitor.models import ALL_SOURCES, Post, PostTopic
 from monitor.store import PostQuery, Store
 
 T0 = datetime(2026, 6, 1, tzinfo=UTC)

@@ -6,7 +6,6 @@ import json
 from datetime import UTC, datetime, timedelta
 
 import polars as pl
-import pytest
 from sqlalchemy import insert, select
 
 from monitor.api import StoreReader

@@ -5,7 +5,6 @@ from __future__ import annotations
 import sqlite3
 from datetime import UTC, datetime, timedelta
 
-import pytest
 from sqlalchemy import func, select
 
 from monitor.cli import main
@@ -59,6 +58,8 @@ def test_prune_deletes_old_posts_and_keeps_the_hourly_counts(store_url, capsys):
     assert _count(store, Bucket, Bucket.start_ts < to_ts(NOW - timedelta(days=30))) == 0
     assert _count(store, BucketHour, BucketHour.start_ts < to_ts(NOW - timedelta(days=30))) > 0
     assert _count(store, Bucket, Bucket.start_ts >= to_ts(NOW - timedelta(days=30))) > 0  # recent minutes stay
+    first_hour = (OLD - timedelta(seconds=to_ts(OLD) % 3600))
+    assert store.collecting_since("thaw") == first_hour  # the record still starts where it started
     store.close()
 
 
