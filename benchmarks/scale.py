@@ -3,7 +3,8 @@
     python3 benchmarks/scale.py [--dir /tmp/scale-cache] [--large 1000000] [--huge] [--pg URL --pg-large 200000]
 
 Stores are synthetic and reproducible (`benchmarks/dashboard.py generate`: posts over 30 days,
-3 topics, 6 sources, ~1 in 10 unscored, minute and hour buckets through `upsert_buckets`) and
+3 topics, 6 sources, ~1 in 10 unscored, minute and hour buckets through `upsert_buckets`, ids in
+the order of creation times as a collector stores them) and
 are kept in --dir, so a second run measures without building them again. Printed:
 
 - cold 30-day topic view: the dashboard's `StoreProvider.fetch` with every cache expired
@@ -69,7 +70,7 @@ def sqlite_store(folder: Path, n: int) -> str:
         for suffix in ("", "-wal", "-shm"):
             Path(f"{path}{suffix}").unlink(missing_ok=True)
         print(f"building a SQLite store of {n:,} posts…", file=sys.stderr)
-        dashboard.generate(url, n)
+        dashboard.generate(url, n, ordered=True)
     return url
 
 
@@ -89,7 +90,7 @@ def pg_store(base: str, n: int) -> str:
         c.execute(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE')
         c.execute(f'CREATE SCHEMA "{schema}"')
     print(f"building a PostgreSQL store of {n:,} posts…", file=sys.stderr)
-    dashboard.generate(url, n)
+    dashboard.generate(url, n, ordered=True)
     with psycopg.connect(**conninfo, autocommit=True) as c:
         c.execute(f'SET search_path = "{schema}"; VACUUM ANALYZE')
     return url
