@@ -92,7 +92,8 @@ def pg_store(base: str, n: int) -> str:
     print(f"building a PostgreSQL store of {n:,} posts…", file=sys.stderr)
     dashboard.generate(url, n, ordered=True)
     with psycopg.connect(**conninfo, autocommit=True) as c:
-        c.execute(f'SET search_path = "{schema}"; VACUUM ANALYZE')
+        c.execute(f'SET search_path = "{schema}"')
+        c.execute("VACUUM ANALYZE")
     return url
 
 
