@@ -179,7 +179,7 @@ def _polls(n_polls: int, per_poll: int, seed: int = 13) -> list:
     return polls
 
 
-def ingest_seconds_per_post(url: str, polls: list) -> float:
+def ingest_seconds_per_post(url: str, polls: list, checkpoint_thread: bool = True) -> float:
     from types import SimpleNamespace
 
     from monitor.ingest import Ingestor
@@ -196,7 +196,8 @@ def ingest_seconds_per_post(url: str, polls: list) -> float:
     topics = [SimpleNamespace(name=t, title=None, hashtags=[f"#{h}"], keywords=[], exclude=[], languages=None)
               for t, h in zip(dashboard.TOPICS, ("TrumpPutin", "RussiaSanctions", "Dmitriev"))]
     store = Store(url)
-    store.start_checkpointer()  # as the collector does
+    if checkpoint_thread:
+        store.start_checkpointer()  # as the collector does
     ingestor = Ingestor(store, topics, clock=lambda: dashboard.NOW + timedelta(days=1))
     ingestor.scoring.warm_up()
     source = Bench(SourceSettings(name="bench", kind="bench", match="all"), topics, http=None)
@@ -230,8 +231,9 @@ def _pg_clone(base_url: str, n: int, into: str) -> str:
     with psycopg.connect(**conninfo, autocommit=True) as c:
         for table in ("source", "source_state", "post", "post_topic", "bucket", "bucket_hour", "poll_log"):
             c.execute(f'INSERT INTO "{into}".{table} SELECT * FROM "scale_{n}".{table}')
-        c.execute(f"SELECT setval(pg_get_serial_sequence('\"{into}\".post', 'id'), "
-                  f"(SELECT max(id) FROM \"{into}\".post))")
+        for table in ("post", "poll_log"):  # rows were copied with their ids: the sequences follow
+            c.execute(f"SELECT setval(pg_get_serial_sequence('\"{into}\".{table}', 'id'), "
+                      f"(SELECT max(id) FROM \"{into}\".{table}))")
         c.execute(f'SET search_path = "{into}"; ANALYZE')
     return dst
 
@@ -263,20 +265,25 @@ def _pg_drop(base_url: str, schema: str) -> None:
 def run(label: str, small_url: str, large_url: str, large: int, args: argparse.Namespace, tmp: Path,
         ingest_into: tuple[str, str]) -> None:
     print(f"\n== {label}: {SMALL:,} vs {large:,} posts")
-    a, b = topic_view(small_url, args.repeat), topic_view(large_url, args.repeat)
-    print(f"cold 30-day topic view: {a * 1000:.1f} ms at {SMALL:,}, {b * 1000:.1f} ms at {large:,}: "
-          f"ratio {b / a:.2f} (target <= 1.5)")
-    e = export_pair(large_url, tmp)
-    ex, base = e["export"], e["adbc+polars"]
-    print(f"export of {ex['rows']:,} posts to Parquet: {ex['seconds']:.2f} s, peak RSS {ex['peak_rss_mb']:.0f} MB; "
-          f"ADBC read + polars write_parquet: {base['seconds']:.2f} s, peak RSS {base['peak_rss_mb']:.0f} MB: "
-          f"ratio {ex['seconds'] / base['seconds']:.2f} (target <= 1.5, RSS <= 400 MB)")
-    polls = _polls(args.polls, 1000)
-    empty_url, full_url = ingest_into
-    empty = ingest_seconds_per_post(empty_url, polls)
-    full = ingest_seconds_per_post(full_url, polls)
-    print(f"ingest, {args.polls - 1} polls of 1,000 posts: {empty * 1e6:.0f} µs/post into an empty store, "
-          f"{full * 1e6:.0f} µs/post into the {large:,}-post store: ratio {full / empty:.2f} (target <= 1.3)")
+    if "view" in args.steps:
+        a, b = topic_view(small_url, args.repeat), topic_view(large_url, args.repeat)
+        print(f"cold 30-day topic view: {a * 1000:.1f} ms at {SMALL:,}, {b * 1000:.1f} ms at {large:,}: "
+              f"ratio {b / a:.2f} (target <= 1.5)")
+    if "export" in args.steps:
+        e = export_pair(large_url, tmp)
+        ex, base = e["export"], e["adbc+polars"]
+        print(f"export of {ex['rows']:,} posts to Parquet: {ex['seconds']:.2f} s, peak RSS {ex['peak_rss_mb']:.0f} MB; "
+              f"ADBC read + polars write_parquet: {base['seconds']:.2f} s, peak RSS {base['peak_rss_mb']:.0f} MB: "
+              f"ratio {ex['seconds'] / base['seconds']:.2f} (target <= 1.5, RSS <= 400 MB)")
+    if "ingest" in args.steps:
+        polls = _polls(args.polls, 1000)
+        empty_url, full_url = ingest_into
+        empty = ingest_seconds_per_post(empty_url, polls, not args.no_checkpoint_thread)
+        full = ingest_seconds_per_post(full_url, polls, not args.no_checkpoint_thread)
+        how = "SQLite's own checkpoints" if args.no_checkpoint_thread else "the checkpoint thread"
+        print(f"ingest, {args.polls - 1} polls of 1,000 posts ({how}): {empty * 1e6:.0f} µs/post into an empty "
+              f"store, {full * 1e6:.0f} µs/post into the {large:,}-post store: ratio {full / empty:.2f} "
+              f"(target <= 1.3)")
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -289,6 +296,9 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--pg", help="a PostgreSQL URL: the same ratios there too")
     p.add_argument("--pg-large", type=int, default=None, help="posts in the large PostgreSQL store (default --large)")
     p.add_argument("--skip-sqlite", action="store_true")
+    p.add_argument("--steps", default="view,export,ingest", help="which figures (default: all three)")
+    p.add_argument("--no-checkpoint-thread", action="store_true",
+                   help="ingest with SQLite's checkpoints in the commit, for comparison")
     args = p.parse_args(argv)
     args.dir.mkdir(parents=True, exist_ok=True)
     sizes = [args.large] + ([10_000_000] if args.huge else [])
