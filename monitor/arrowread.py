@@ -34,8 +34,8 @@ _COLUMNS: list[tuple[str, str, str, str]] = [
     ("native_id", "p.native_id", "p.native_id", "''"),
     # UNIX microseconds from the stored text ('2026-03-01 12:00:01.123456'): an integer column is
     # free for polars to take as a time, where parsing the text cost ~1 µs a post.
-    ("created_at", "CAST(strftime('%s', p.created_at) AS INTEGER) * 1000000 + CAST(substr(p.created_at, 21, 6) AS INTEGER)",
-     "p.created_at", "0"),
+    ("created_at", "CAST(strftime('%s', p.created_at) AS INTEGER) * 1000000"
+                   " + CAST(substr(p.created_at, 21, 6) AS INTEGER)", "p.created_at", "0"),
     # Topic names joined by the unit separator (no configured name contains it): splitting is far
     # cheaper than decoding a JSON array per post.
     ("topics", "(SELECT group_concat(t.topic, char(31)) FROM post_topic t WHERE t.post_id = p.id)",

@@ -227,7 +227,6 @@ ROLLUP_SCHEMA: dict[str, pl.DataType] = {
 }
 
 
-
 class Store:
     """One database. Construct with a URL; the schema is migrated on open."""
 

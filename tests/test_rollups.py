@@ -30,7 +30,8 @@ WORDS = "great terrible deal betrayal wonderful shameful talks".split()
 
 def _posts(n: int, seed: int = 7) -> list[RawPost]:
     rng = random.Random(seed)
-    return [RawPost(native_id=str(i), created_at=T0 + timedelta(minutes=rng.randrange(6 * 60), seconds=rng.randrange(60)),
+    return [RawPost(native_id=str(i),
+                    created_at=T0 + timedelta(minutes=rng.randrange(6 * 60), seconds=rng.randrange(60)),
                     text=f"{' '.join(rng.sample(WORDS, 3))} #TrumpPutinBusiness" + (" Dmitriev" if i % 3 else ""),
                     engagement=rng.randrange(50))
             for i in range(n)]
