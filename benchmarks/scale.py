@@ -286,8 +286,9 @@ def run(label: str, small_url: str, large_url: str, large: int, args: argparse.N
             times["empty"].append(ingest_seconds_per_post(empty_url, polls, cp))
             times["full"].append(ingest_seconds_per_post(full_url, polls, cp))
         empty, full = min(times["empty"]), min(times["full"])
-        how = "SQLite's own checkpoints" if args.no_checkpoint_thread else "the checkpoint thread"
-        print(f"ingest, {args.polls - 1} polls of 1,000 posts ({how}): {empty * 1e6:.0f} µs/post into an empty "
+        how = "" if label != "SQLite" else \
+            " (SQLite's own checkpoints)" if args.no_checkpoint_thread else " (the checkpoint thread)"
+        print(f"ingest, {args.polls - 1} polls of 1,000 posts{how}: {empty * 1e6:.0f} µs/post into an empty "
               f"store, {full * 1e6:.0f} µs/post into the {large:,}-post store: ratio {full / empty:.2f} "
               f"(target <= 1.3)")
 
