@@ -568,6 +568,8 @@ class Store:
         with self.read() as conn:
             cur = conn.connection.dbapi_connection.cursor()  # type: ignore[union-attr]
             try:
+                if pg:  # a bounded scan: a parallel worker's start-up and merge cost more than it saves
+                    cur.execute("SET LOCAL max_parallel_workers_per_gather = 0")
                 cur.execute(sql, (topic, *bounds, int(limit)))
                 rows = cur.fetchall()
             finally:
