@@ -38,8 +38,12 @@ SPAN_S = 30 * 86400
 CHUNK = 50_000
 
 
-def generate(path: Path, n: int) -> None:
-    """Write a store of `n` posts at `path` (deterministic for a given n)."""
+def generate(path: Path | str, n: int, *, ordered: bool = False) -> None:
+    """Write a store of `n` posts at `path`, or at a database URL (deterministic for a given n).
+
+    `ordered`: ids follow creation times, as a collector stores posts (newest posts on the
+    newest pages); otherwise times are random across ids, the worst case for reads by time.
+    """
     from sqlalchemy import insert
 
     from monitor.ingest import upsert_buckets
@@ -48,7 +52,7 @@ def generate(path: Path, n: int) -> None:
     from monitor.store import BUCKET_WIDTH_S, Store, bucket_start
 
     rng = random.Random(n)
-    store = Store(f"sqlite:///{path}")
+    store = Store(path if isinstance(path, str) else f"sqlite:///{path}")
     words = "deal sanctions energy trade talks Putin Trump markets oil gas summit relief risk".split()
     buckets: dict[tuple[str, str, int], list[float]] = defaultdict(lambda: [0, 0, 0, 0.0, 0.0, 0.0, 0.0, 0, 0])
     with store.write() as conn:
@@ -65,7 +69,7 @@ def generate(path: Path, n: int) -> None:
     for start in range(0, n, CHUNK):
         posts, links = [], []
         for pid in range(start + 1, min(start + CHUNK, n) + 1):
-            created = NOW - timedelta(seconds=rng.random() * SPAN_S)
+            created = NOW - timedelta(seconds=(1 - pid / (n + 1)) * SPAN_S if ordered else rng.random() * SPAN_S)
             source = SOURCES[pid % len(SOURCES)]
             topics = rng.sample(TOPICS, 1 if rng.random() < 0.8 else 2)
             unscored = rng.random() < 0.1

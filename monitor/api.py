@@ -38,12 +38,17 @@ inside local buckets of any width; `_local_buckets` checks that and falls back t
 
 SERIES_SCHEMA: dict[str, pl.DataType] = {
     "topic": pl.String(), "source": pl.String(), "bucket_start": pl.Datetime("us", "UTC"),
-    "bucket_width_s": pl.Int64(), "n": pl.Int64(), "n_pos": pl.Int64(), "n_neu": pl.Int64(),
+    "bucket_width_s": pl.Int64(), "posts": pl.Int64(), "n": pl.Int64(), "n_pos": pl.Int64(), "n_neu": pl.Int64(),
     "n_neg": pl.Int64(), "n_unscored": pl.Int64(),
     **{c: pl.Float64() for c in METRIC_COLUMNS if c != "n"},
     "engagement": pl.Int64(), "incomplete": pl.Boolean(),
 }
-"""Columns of a series frame, in order. Metrics follow the null rules of monitor.frames."""
+"""Columns of a series frame, in order. `posts` counts every post, `n` the scored ones (posts =
+n + n_unscored). Metrics follow the null rules of monitor.frames, rounded to METRIC_DECIMALS."""
+
+METRIC_DECIMALS = 6
+"""Metric columns are rounded to this many decimals: a reader should not meet 0.30000000000000004.
+The raw sums (`with_sums`) are not: they exist to recompute coarser buckets exactly."""
 
 SUM_SCHEMA: dict[str, pl.DataType] = {c: pl.Float64() for c in ("sum_neg", "sum_neu", "sum_pos", "sum_sq")}
 """The raw sums behind the metrics, added at the end with `with_sums`: with n_* they let any
@@ -262,6 +267,8 @@ class StoreReader:
                 sums = _local_buckets(self.store.rollup(width_s=BUCKET_WIDTH_S, **window), BUCKET_WIDTH_S, spec)
             assert sums is not None
         out = with_metrics(sums.with_columns(pl.col("source").replace(ALL_SOURCES, ALL)))
+        out = out.with_columns((pl.col("n") + pl.col("n_unscored")).alias("posts"),
+                               *[pl.col(c).round(METRIC_DECIMALS) for c in METRIC_COLUMNS if c != "n"])
         return out.select([pl.col(c).cast(t) for c, t in series_schema(spec.with_sums).items()]) \
             .sort("topic", "source", "bucket_start")
 

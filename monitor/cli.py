@@ -146,6 +146,29 @@ def cmd_db_upgrade(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_db_prune(args: argparse.Namespace) -> int:
+    from monitor.api import QueryError, parse_time, parse_tz
+    from monitor.prune import prune
+    from monitor.store import utcnow
+
+    config = _load_config(args) if not args.db else None
+    url = _store_url(args, config)
+    try:
+        before = parse_time(args.before, tz=parse_tz(args.tz), now=utcnow(), option="--before")
+    except QueryError as exc:
+        raise UserError(str(exc)) from None
+    if before > utcnow():
+        raise UserError(f"--before {args.before!r} is in the future: that would delete posts still being collected")
+    store = _open_store(url)
+    try:
+        report = prune(store, before, keep_buckets=args.keep_buckets)
+    finally:
+        store.close()
+    for line in report.lines():
+        print(line)
+    return 0
+
+
 def cmd_poll(args: argparse.Namespace) -> int:
     from monitor.scheduler import Collector
 
@@ -542,6 +565,17 @@ def build_parser() -> argparse.ArgumentParser:
     db_sub = db.add_subparsers(dest="db_command", metavar="ACTION")
     up = db_sub.add_parser("upgrade", parents=[common], help="apply schema migrations (also done at every start)")
     up.set_defaults(func=cmd_db_upgrade)
+    pr = db_sub.add_parser("prune", help="delete posts created before a date, in short batches (counts are kept)",
+                           description="Delete posts created before --before (with their topic links and reposts), "
+                                       "the poll log and the minute buckets before it, in short transactions so a "
+                                       "running collector is not held up. The hourly rollups are kept, so series, "
+                                       "digests and hourly charts still count the deleted posts.")
+    pr.add_argument("--before", required=True, help="a date (2026-01-31, local midnight in --tz), a time, or an age "
+                                                    "such as 90d")
+    pr.add_argument("--tz", default="UTC", help="time zone of --before (default UTC)")
+    pr.add_argument("--keep-buckets", action="store_true",
+                    help="keep the minute buckets too (for sub-hour charts of the pruned time)")
+    pr.set_defaults(func=cmd_db_prune)
 
     poll = sub.add_parser("poll", help="poll sources once and exit")
     poll.add_argument("--once", action="store_true", default=True, help="poll once (the default)")

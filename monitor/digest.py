@@ -24,7 +24,7 @@ from sqlalchemy import func, select
 
 from monitor.config_digests import AlertSettings
 from monitor.metrics import BucketSums, Summary, ears_t, summarize, t_ppf, wilson
-from monitor.models import ALL_SOURCES, Alert, Bucket, PollLog, Post
+from monitor.models import ALL_SOURCES, Alert, PollLog, Post
 from monitor.spikes import (
     DAY,
     HOUR,
@@ -41,7 +41,7 @@ from monitor.spikes import (
     topic_posts,
     volume_drivers,
 )
-from monitor.store import BUCKET_WIDTH_S, SUM_COLUMNS, Store, from_ts
+from monitor.store import HOUR_S, SUM_COLUMNS, Store, bucket_rows, from_ts
 
 __all__ = [
     "DayWindow",
@@ -457,10 +457,10 @@ def _top(store: Store, topic: str, window: DayWindow, order: Any, condition: Any
 
 
 def _by_source(store: Store, topic: str, window: DayWindow) -> list[SourceShare]:
-    cols = [func.sum(getattr(Bucket, c)) for c in SUM_COLUMNS]
-    q = (select(Bucket.source, *cols).where(
-        Bucket.topic == topic, Bucket.source != ALL_SOURCES, Bucket.width_s == BUCKET_WIDTH_S,
-        Bucket.start_ts >= window.start_ts, Bucket.start_ts < window.end_ts).group_by(Bucket.source))
+    # The day's whole hours from the hourly rollups (kept when old posts and minutes are pruned).
+    b = bucket_rows(HOUR_S, window.start_ts, window.end_ts,
+                    lambda t: [t.c.topic == topic, t.c.source != ALL_SOURCES])
+    q = select(b.c.source, *[func.sum(b.c[c]) for c in SUM_COLUMNS]).group_by(b.c.source)
     with store.read() as conn:
         rows = conn.execute(q).all()
     sums = {src: BucketSums(**{c: (int(v) if c.startswith("n_") else float(v)) for c, v in zip(SUM_COLUMNS, vals)})

@@ -37,7 +37,7 @@ from monitor import __version__
 from monitor.api import PostsSpec, QueryError, SeriesSpec, StoreReader, series_schema
 from monitor.store import POST_BATCH, POST_SCHEMA
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 """Bumped whenever a column is added, removed, renamed or changes type."""
 
 FORMATS = ("csv", "parquet", "ndjson", "json")
@@ -49,9 +49,10 @@ DICTIONARY_COLUMNS = ["topic", "source", "topics", "lang", "scorer", "scorer_ver
 dictionary costs memory and time and saves nothing."""
 
 REQUIRED: dict[str, frozenset[str]] = {
-    "series": frozenset({"topic", "source", "bucket_start", "bucket_width_s", "n", "n_pos", "n_neu", "n_neg",
+    "series": frozenset({"topic", "source", "bucket_start", "bucket_width_s", "posts", "n", "n_pos", "n_neu", "n_neg",
                          "n_unscored", "engagement", "incomplete", "sum_neg", "sum_neu", "sum_pos", "sum_sq"}),
-    "posts": frozenset({"id", "source", "native_id", "created_at", "topics", "text", "engagement", "reposts"}),
+    "posts": frozenset({"id", "source", "native_id", "created_at", "topics", "tags", "text", "engagement",
+                        "reposts"}),
 }
 """Columns that are never null (marked non-nullable in Parquet); every other column may be."""
 

@@ -28,6 +28,7 @@ from monitor.metrics import classify
 from monitor.models import (
     ALL_SOURCES,
     Bucket,
+    BucketHour,
     PollLog,
     Post,
     PostTopic,
@@ -604,27 +605,44 @@ _BUCKET_ROWS = BulkInsert(Bucket.__table__, _BUCKET_COLUMNS, on_conflict=(
     + ", incomplete = bucket.incomplete OR excluded.incomplete, changed_ms = excluded.changed_ms"))
 
 
-def upsert_buckets(conn: Connection, rows: list[dict[str, Any]]) -> None:
-    """Add sums into existing buckets (INSERT … ON CONFLICT DO UPDATE), one statement per batch.
+_HOUR_ROWS = BulkInsert(BucketHour.__table__, ("topic", "source", "start_ts", *_SUMS, "incomplete"), on_conflict=(
+    " ON CONFLICT (topic, source, start_ts) DO UPDATE SET "
+    + ", ".join(f"{c} = bucket_hour.{c} + excluded.{c}" for c in _SUMS)
+    + ", incomplete = bucket_hour.incomplete OR excluded.incomplete"))
 
-    Rows for the same bucket are added up first: one statement may not update a row twice.
-    Every row written is stamped with the database's clock (`Bucket.changed_ms`), so a reader
-    that caches old buckets (the dashboard) finds late changes without re-reading everything.
-    """
+
+def _add_up(rows: Iterable[tuple[tuple[Any, ...], list[Any]]]) -> dict[tuple[Any, ...], list[Any]]:
+    """Rows with the same key added up (sums as sums, `incomplete` if any is): one upsert statement
+    may not touch a row twice."""
     merged: dict[tuple[Any, ...], list[Any]] = {}
-    for r in rows:
-        key = (r["topic"], r["source"], r["start_ts"], r["width_s"])
+    for key, values in rows:
         found = merged.get(key)
         if found is None:
-            merged[key] = [r[c] for c in _SUMS] + [r["incomplete"]]
+            merged[key] = list(values)
         else:
-            for i, c in enumerate(_SUMS):
-                found[i] += r[c]
-            found[-1] = found[-1] or r["incomplete"]
-    if not merged:
+            for i in range(len(_SUMS)):
+                found[i] += values[i]
+            found[-1] = found[-1] or values[-1]
+    return merged
+
+
+def upsert_buckets(conn: Connection, rows: list[dict[str, Any]]) -> None:
+    """Add sums into the minute buckets and their hourly rollups (INSERT … ON CONFLICT DO UPDATE).
+
+    Every bucket write goes through here, so the hours (`bucket_hour`) stay the exact sums of
+    their minutes: both are written in the caller's transaction, from the same added-up rows.
+    Every minute row written is stamped with the database's clock (`Bucket.changed_ms`), so a
+    reader that caches old buckets (the dashboard) finds late changes without re-reading everything.
+    """
+    minutes = _add_up(((r["topic"], r["source"], r["start_ts"], r["width_s"]),
+                       [r[c] for c in _SUMS] + [r["incomplete"]]) for r in rows)
+    if not minutes:
         return
     stamp = db_clock_ms(conn)
-    _BUCKET_ROWS(conn, [(*key, *values, stamp) for key, values in merged.items()])
+    _BUCKET_ROWS(conn, [(*key, *values, stamp) for key, values in minutes.items()])
+    hours = _add_up(((topic, source, start - start % 3600), values)
+                    for (topic, source, start, width), values in minutes.items() if width == BUCKET_WIDTH_S)
+    _HOUR_ROWS(conn, [(*key, *values) for key, values in hours.items()])
 
 
 __all__ = ["Ingestor", "Normalized", "PollOutcome", "normalize", "upsert_buckets"]

@@ -161,6 +161,31 @@ class Bucket(SQLModel, table=True):
     changed_ms: int = Field(default=0, sa_column=Column(BigInteger, nullable=False, server_default="0"))
 
 
+class BucketHour(SQLModel, table=True):
+    """The minute buckets of one topic × source (or all) × UTC hour, summed.
+
+    Written in the same transaction as the minute rows they sum (`monitor.ingest.upsert_buckets`),
+    so the two never disagree: counts are exact, sums are sums, and an hour is `incomplete` when
+    any of its minutes is. Views of an hour or coarser read these (60x fewer rows over a month).
+    """
+
+    __tablename__ = "bucket_hour"
+
+    topic: str = Field(primary_key=True, max_length=100)
+    source: str = Field(primary_key=True, max_length=100)
+    start_ts: int = Field(sa_column=Column(BigInteger, primary_key=True, autoincrement=False))
+    n_neg: int = 0
+    n_neu: int = 0
+    n_pos: int = 0
+    sum_neg: float = 0.0
+    sum_neu: float = 0.0
+    sum_pos: float = 0.0
+    sum_sq: float = 0.0
+    n_unscored: int = 0
+    engagement: int = Field(default=0, sa_column=Column(BigInteger, nullable=False, server_default="0"))
+    incomplete: bool = Field(default=False, sa_column=Column(Boolean, nullable=False, server_default=false()))
+
+
 class PollLog(SQLModel, table=True):
     """One row per poll: the truth for feed health and for marking buckets with collection gaps."""
 

@@ -113,6 +113,7 @@ class Collector:
     # --- scheduled ----------------------------------------------------------------------
     def start(self) -> None:
         self.ingestor.scoring.warm_up()
+        self.store.start_checkpointer()  # SQLite: WAL checkpoints off the polling threads
         workers = max(1, min(len(self.sources), 8))  # polls mostly wait on the network
         self.scheduler = BackgroundScheduler(
             timezone=timezone.utc,
@@ -211,6 +212,7 @@ class Collector:
             self.scheduler.shutdown(wait=wait)
         self._stop_streams(wait)
         self.http.close()
+        self.store.stop_checkpointer()
         if self.scheduler is not None:
             try:
                 self.leases.release()

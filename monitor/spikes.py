@@ -28,8 +28,8 @@ from sqlalchemy import Integer, and_, cast, false, func, or_, select
 
 from monitor.config_digests import AlertSettings
 from monitor.metrics import BucketSums, EwmaPoint, VolumeCheck, ears_t, ewma_chart, ewma_z
-from monitor.models import ALL_SOURCES, Bucket, PollLog, Post, PostTopic
-from monitor.store import BUCKET_WIDTH_S, SUM_COLUMNS, Store, from_ts
+from monitor.models import ALL_SOURCES, PollLog, Post, PostTopic
+from monitor.store import BUCKET_WIDTH_S, SUM_COLUMNS, Store, bucket_rows, first_bucket_ts, from_ts
 from monitor.text import sanitize
 
 __all__ = [
@@ -140,12 +140,12 @@ class Hours:
         return list(range(self.floor(since), until, HOUR))
 
     def _read(self, since: int, until: int) -> None:
-        start = ((Bucket.start_ts - self.align) // HOUR * HOUR + self.align).label("h")
-        cols = [func.sum(getattr(Bucket, c)) for c in SUM_COLUMNS]
-        q = (select(start, *cols, func.sum(Bucket.engagement), func.max(cast(Bucket.incomplete, Integer)))
-             .where(Bucket.topic == self.topic, Bucket.source == ALL_SOURCES, Bucket.width_s == BUCKET_WIDTH_S,
-                    Bucket.start_ts >= since, Bucket.start_ts < until)
-             .group_by(start))
+        # Hours aligned with UTC hours (every whole-hour offset) come from the hourly rollups.
+        b = bucket_rows(HOUR if self.align % HOUR == 0 else BUCKET_WIDTH_S, since, until,
+                        lambda t: [t.c.topic == self.topic, t.c.source == ALL_SOURCES])
+        start = ((b.c.start_ts - self.align) // HOUR * HOUR + self.align).label("h")
+        cols = [func.sum(b.c[c]) for c in SUM_COLUMNS]
+        q = select(start, *cols, func.sum(b.c.engagement), func.max(cast(b.c.incomplete, Integer))).group_by(start)
         with self.store.read() as conn:
             rows = conn.execute(q).all()
         for ts in range(since, until, HOUR):
@@ -157,8 +157,7 @@ class Hours:
     def _history_start(self) -> int | None:
         """When collection for this topic began: its first bucket or its sources' first poll."""
         with self.store.read() as conn:
-            first = conn.execute(select(func.min(Bucket.start_ts)).where(
-                Bucket.topic == self.topic, Bucket.source == ALL_SOURCES)).scalar()
+            first = first_bucket_ts(conn, self.topic)
             polled = None
             if self.sources:
                 polled = conn.execute(select(func.min(PollLog.started_at)).where(

@@ -68,3 +68,13 @@ def fill(store) -> None:
     ingestor.poll(masto)
     clock[0] += timedelta(minutes=5)
     ingestor.poll(masto)  # the failure marks minutes since the last poll as incomplete
+
+
+def written_elsewhere(store) -> None:
+    """Forget that this process wrote the (SQLite) store, as if a collector in another process had
+    filled it: its posts are then read through the ADBC driver, the path `monitor export` takes.
+    Only for a store nothing in this process writes any more."""
+    from monitor import store as store_mod
+
+    if store.dialect == "sqlite":
+        store_mod._WRITTEN_HERE.discard(store._sqlite_path())

@@ -171,6 +171,7 @@ def test_dashboard_queries_on_every_database(store: Store) -> None:
     scan = store.topic_post_scan("trump-putin-business", since=NOW - timedelta(hours=1), until=NOW + timedelta(1),
                                  limit=3)
     assert [r["engagement"] for r in scan] == [0, 1, 2]  # newest first, capped
+    assert all("energy" in r["tags"] for r in scan)  # each post's own hashtags, as a list
     assert {p["author"] for p in store.posts_by_id([r["id"] for r in scan])} == {"ann", "Bob_%", "cy"}
 
     found, newest = store.latest_posts(contains="bob_%")  # case-insensitive; % and _ are literal
