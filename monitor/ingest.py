@@ -265,17 +265,8 @@ class Ingestor:
                  s.scorer_version) for p, s in scored]
         # A plain executemany plus one id look-up is several times faster than INSERT … RETURNING
         # with ordered rows, which SQLAlchemy runs row by row on SQLite.
-        sqlite = conn.dialect.name == "sqlite"
-        top = (conn.exec_driver_sql(_TOP_ID).scalar() or 0) if sqlite else 0
         _POST_ROWS(conn, rows)
-        natives = [r[1] for r in rows]
-        if sqlite and conn.exec_driver_sql(_TOP_ID).scalar() == top + len(rows):
-            # SQLite gives a new row the largest id so far plus one, and this transaction holds
-            # the write lock: the batch took top+1 … top+n, in order. (Should the ids not add up,
-            # e.g. at the largest rowid, where SQLite picks them at random, they are looked up.)
-            ids = dict(zip(natives, range(top + 1, top + 1 + len(rows))))
-        else:
-            ids = self._ids(conn, source, natives)
+        ids = self._ids(conn, source, [r[1] for r in rows])
         _LINK_ROWS(conn, [(ids[p.raw.native_id], t, p.raw.created_at) for p, _s in scored for t in p.topics])
         self._add_to_buckets(conn, source, scored)
         return len(rows)
@@ -429,7 +420,6 @@ def _bucket_deltas(posts: Iterable[Any], topics: dict[int, list[str]]) -> list[d
 
 
 _NATIVE_IDS = "SELECT native_id, id FROM post WHERE source = {mark} AND native_id IN ({marks})"
-_TOP_ID = "SELECT max(id) FROM post"
 _SUMS = ("n_neg", "n_neu", "n_pos", "sum_neg", "sum_neu", "sum_pos", "sum_sq", "n_unscored", "engagement")
 _BUCKET_COLUMNS = ("topic", "source", "start_ts", "width_s", *_SUMS, "incomplete")
 _POST_ROWS = BulkInsert(Post.__table__, (
