@@ -46,7 +46,10 @@ def _setup_logging(verbose: int, quiet: bool = False) -> None:
     logging.getLogger("alembic").setLevel(logging.WARNING)
 
 
-def _load_config(args: argparse.Namespace):
+def _load_config(args: argparse.Namespace, *, secrets: bool = False):
+    """The config, or exit 2 with its problems. Unset secrets are mentioned only for commands
+    that need them (`secrets`: collecting, sending): a dashboard or a digest over a stored demo
+    has no use for a platform's key."""
     from monitor.config import ConfigError, load_config, secret_problems
 
     try:
@@ -55,7 +58,7 @@ def _load_config(args: argparse.Namespace):
         for p in exc.problems:
             print(str(p), file=sys.stderr)
         raise SystemExit(EXIT_USAGE) from None
-    for p in secret_problems(config, os.environ):
+    for p in secret_problems(config, os.environ) if secrets else ():
         # Not fatal for collecting: that source fails with the same words in feed health.
         print(f"{p} (that source will fail until it is set)", file=sys.stderr)
     return config
@@ -146,7 +149,7 @@ def cmd_db_upgrade(args: argparse.Namespace) -> int:
 def cmd_poll(args: argparse.Namespace) -> int:
     from monitor.scheduler import Collector
 
-    config = _load_config(args)
+    config = _load_config(args, secrets=True)
     store = _open_store(_store_url(args, config))
     collector = Collector(config, store)
     tune_gc()
@@ -172,7 +175,7 @@ def cmd_poll(args: argparse.Namespace) -> int:
 def cmd_run(args: argparse.Namespace) -> int:
     from monitor.scheduler import Collector
 
-    config = _load_config(args)
+    config = _load_config(args, secrets=True)
     store = _open_store(_store_url(args, config))
     if not args.headless:
         _require_terminal()
@@ -234,7 +237,7 @@ def cmd_status(args: argparse.Namespace) -> int:
     if args.json:
         print(json.dumps(data, indent=2, default=str))
     else:
-        render_status(data)
+        render_status(data, verbose=args.verbose > 0)
     return 0
 
 
@@ -247,6 +250,8 @@ def cmd_import(args: argparse.Namespace) -> int:
     if args.source is not None and not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9_.\-]{0,99}", args.source):
         raise UserError(f"--source {args.source!r}: use letters, digits, '.', '_' and '-' (at most 100)")
     config = _load_config(args) if _config_exists(args) else None
+    if config is not None and not args.new_topic:
+        _check_topic(config, args.topic)
     store = _open_store(_store_url(args, config))
     tune_gc()
     try:
@@ -262,6 +267,18 @@ def cmd_import(args: argparse.Namespace) -> int:
           f"{args.topic!r} (source {report.source!r}), {report.duplicates:,} already stored, "
           f"{len(report.bad_rows):,} bad rows skipped")
     return 0
+
+
+def _check_topic(config: Any, topic: str) -> None:
+    """A typo in --topic would quietly start a new topic beside the real one: refuse it."""
+    from monitor.config import _did_you_mean
+
+    known = [t.name for t in config.topics]
+    if topic in known:
+        return
+    hint = _did_you_mean(topic, known) or f" (defined: {', '.join(known) or 'none'})"
+    raise UserError(f"--topic {topic!r} is not a topic of {config.path}{hint}; "
+                    f"add it to the config, or pass --new-topic to import into a new topic")
 
 
 def _config_exists(args: argparse.Namespace) -> bool:
@@ -350,7 +367,7 @@ def cmd_digest(args: argparse.Namespace) -> int:
     from monitor.digest_jobs import previous_day, run_digest
     from monitor.store import utcnow
 
-    config = _load_config(args)
+    config = _load_config(args, secrets=args.send or args.resend)
     digests = list(config.digests)
     if not digests:
         print("no digest in the config; building the default one (every topic, UTC, files only)", file=sys.stderr)
@@ -375,6 +392,9 @@ def cmd_digest(args: argparse.Namespace) -> int:
             report = run_digest(config, store, digest, day or previous_day(digest, utcnow()), topic=args.topic,
                                 send=args.send or args.resend, resend=args.resend)
             print(f"digest {report.digest} for {report.day}:")
+            if report.posts == 0:
+                print(f"  no posts are stored for {report.day} in {_redact(store.url)}: the digest is empty "
+                      "(another day with --date, or another store with -c / --db?)")
             for o in report.outputs:
                 print(f"  {o.output:<8} {o.status:<8} {o.detail}")
             if (args.send or args.resend) and not (digest.email or digest.webhook):
@@ -427,23 +447,71 @@ def _fmt_td(td: timedelta) -> str:
 
 # --- parser ---------------------------------------------------------------------------------
 
+class Parser(argparse.ArgumentParser):
+    """Usage errors as one line (`monitor simulate: --port: ...`) and exit status 2, no usage dump."""
+
+    def error(self, message: str) -> Any:  # type: ignore[override]
+        print(f"{self.prog}: {message} (see {self.prog} --help)", file=sys.stderr)
+        raise SystemExit(EXIT_USAGE)
+
+
+def _number(kind: type, *, low: float | None = None, high: float | None = None, above: float | None = None,
+            what: str = "") -> Any:
+    """An argparse type that says in words what a numeric flag accepts."""
+    def convert(text: str) -> Any:
+        try:
+            value = kind(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"expected {what}, got {text!r}") from None
+        if value != value or (above is not None and value <= above) or (low is not None and value < low) or \
+                (high is not None and value > high):
+            raise argparse.ArgumentTypeError(f"expected {what}, got {text}")
+        return value
+    return convert
+
+
+PORT = _number(int, low=0, high=65535, what="a port number from 0 to 65535 (0: any free port)")
+SECONDS = _number(float, above=0, high=10 * 365 * 86400, what="a number of seconds above 0")
+SPEED = _number(float, above=0, high=1e9, what="a speed above 0 (simulated seconds per real second)")
+COUNT = _number(int, low=1, high=1_000_000, what="a whole number from 1 to 1,000,000")
+
+
+def _global_options(p: argparse.ArgumentParser, *, default: Any) -> None:
+    """-c, --db and -v, accepted before the command and after it (`monitor dashboard --db URL`).
+
+    On the commands they default to SUPPRESS, so a value given before the command is kept."""
+    p.add_argument("-c", "--config", default=default,
+                   help="config file (default: $MONITOR_CONFIG or ./feeds.yaml)")
+    p.add_argument("--db", default=default,
+                   help="store URL (default: $MONITOR_DB_URL, `store:` in the config, or SQLite under storage/)")
+    p.add_argument("-v", "--verbose", action="count", default=0 if default is None else default,
+                   help="more output (status: errors in full; logs: -vv for debug)")
+
+
 def build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="monitor", description="Watch how people react to a news story on social media.")
+    p = Parser(prog="monitor", description="Watch how people react to a news story on social media.")
     p.add_argument("--version", action="version", version=f"reaction-monitor {__version__}")
-    p.add_argument("-c", "--config", help="config file (default: $MONITOR_CONFIG or ./feeds.yaml)")
-    p.add_argument("--db", help="store URL (default: $MONITOR_DB_URL, `store:` in the config, or SQLite under storage/)")
-    p.add_argument("-v", "--verbose", action="count", default=0, help="more log output (-vv for debug)")
-    sub = p.add_subparsers(dest="command", metavar="COMMAND")
+    _global_options(p, default=None)
+    common = argparse.ArgumentParser(add_help=False)
+    _global_options(common, default=argparse.SUPPRESS)
+    sub = p.add_subparsers(dest="command", metavar="COMMAND", parser_class=Parser)
+    _add = sub.add_parser
+
+    def add_parser(name: str, **kwargs: Any) -> argparse.ArgumentParser:
+        return _add(name, parents=[common], **kwargs)
+
+    sub.add_parser = add_parser  # type: ignore[method-assign]
 
     cfg = sub.add_parser("config", help="check feeds.yaml")
     cfg_sub = cfg.add_subparsers(dest="config_command", metavar="ACTION")
-    chk = cfg_sub.add_parser("check", help="validate a config file; problems as PATH:LINE:COLUMN: message")
+    chk = cfg_sub.add_parser("check", parents=[common],
+                             help="validate a config file; problems as PATH:LINE:COLUMN: message")
     chk.add_argument("path", nargs="?")
     chk.set_defaults(func=cmd_config_check)
 
     db = sub.add_parser("db", help="store maintenance")
     db_sub = db.add_subparsers(dest="db_command", metavar="ACTION")
-    up = db_sub.add_parser("upgrade", help="apply schema migrations (also done at every start)")
+    up = db_sub.add_parser("upgrade", parents=[common], help="apply schema migrations (also done at every start)")
     up.set_defaults(func=cmd_db_upgrade)
 
     poll = sub.add_parser("poll", help="poll sources once and exit")
@@ -464,29 +532,31 @@ def build_parser() -> argparse.ArgumentParser:
 
     imp = sub.add_parser("import", help="load a JSONL or CSV dataset into a topic")
     imp.add_argument("path")
-    imp.add_argument("--topic", required=True, help="topic every row is assigned to")
+    imp.add_argument("--topic", required=True, help="topic every row is assigned to (one the config defines)")
+    imp.add_argument("--new-topic", action="store_true",
+                     help="allow a topic the config does not define (it is created in the store)")
     imp.add_argument("--source", help="source name to store the rows under (default: import-<file name>)")
     imp.set_defaults(func=cmd_import)
 
     demo = sub.add_parser("demo", help="offline demo over the built-in simulator")
     demo.add_argument("--headless", action="store_true", help="no dashboard; print a per-topic summary at the end")
-    demo.add_argument("--duration", type=float, default=60.0,
+    demo.add_argument("--duration", type=SECONDS, default=60.0,
                       help="seconds to run (default 60); with the dashboard it stays open until you quit")
-    demo.add_argument("--speed", type=float, default=None,
+    demo.add_argument("--speed", type=SPEED, default=None,
                       help="simulated seconds per real second (default: play the 3-day corpus in --duration)")
     demo.add_argument("--keep", action="store_true", help="keep the previous demo store instead of starting fresh")
     demo.set_defaults(func=cmd_demo)
 
     sim = sub.add_parser("simulate", help="serve the simulator alone (for development)")
-    sim.add_argument("--port", type=int, default=8765)
-    sim.add_argument("--speed", type=float, default=None)
+    sim.add_argument("--port", type=PORT, default=8765, help="port on 127.0.0.1 (default 8765)")
+    sim.add_argument("--speed", type=SPEED, default=None, help="simulated seconds per real second")
     sim.set_defaults(func=cmd_simulate)
 
     exp = sub.add_parser("export", help="write the time series or the posts to CSV, Parquet, NDJSON or JSON")
     exp_sub = exp.add_subparsers(dest="export_kind", metavar="WHAT")
     for kind, text in (("series", "one row per topic, source and bucket, with every metric"),
                        ("posts", "one row per post, with scores, language, topics, author, URL and engagement")):
-        e = exp_sub.add_parser(kind, help=text, description=text)
+        e = exp_sub.add_parser(kind, parents=[common], help=text, description=text)
         e.add_argument("--topic", action="append", metavar="NAME", help="only this topic (repeatable; default: all)")
         e.add_argument("--source", action="append", metavar="NAME",
                        help="only this source (repeatable); 'all' = " + (
@@ -523,7 +593,7 @@ def build_parser() -> argparse.ArgumentParser:
                     help="from this date, time or duration ago (2026-03-17, 2026-03-17T14:00, 24h; default 7d)")
     al.add_argument("--tz", default="UTC", metavar="ZONE", help="time zone for --since without an offset")
     al.add_argument("--topic", metavar="NAME", help="only this topic")
-    al.add_argument("--limit", type=int, default=200, help="at most this many (newest first; default 200)")
+    al.add_argument("--limit", type=COUNT, default=200, help="at most this many (newest first; default 200)")
     al.add_argument("--json", action="store_true", help="machine-readable, with every detail")
     al.set_defaults(func=cmd_alerts)
     return p

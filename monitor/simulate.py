@@ -163,7 +163,8 @@ def _check_speed(speed: float) -> float:
 
 @dataclass
 class Faults:
-    """Misbehaviour for the next `count` matching requests (None: until cleared).
+    """Misbehaviour for the next `count` matching requests (None: until cleared), after `skip`
+    matching requests have been answered normally (`skip=2, count=1`: the third request fails).
 
     When several are set, latency is served first, then the first of status, huge_bytes, invalid,
     truncate. A truncated body keeps the full body's ETag/Last-Modified, as a cutting proxy would.
@@ -177,8 +178,11 @@ class Faults:
     huge_bytes: int = 0
     count: int | None = None
     path_prefix: str | None = None
+    skip: int = 0
 
     def __post_init__(self) -> None:
+        if self.skip < 0:
+            raise ValueError("skip must be >= 0")
         if self.latency_s < 0:
             raise ValueError("latency_s must be >= 0")
         if self.status is not None and not 100 <= self.status <= 599:
@@ -641,6 +645,9 @@ class Simulator:
         with self._lock:
             faults = self._faults
             if faults is None or not faults.applies_to(path):
+                return None
+            if faults.skip > 0:
+                faults.skip -= 1
                 return None
             if faults.count is not None:
                 faults.count -= 1

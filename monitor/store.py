@@ -43,6 +43,19 @@ def from_ts(ts: int) -> datetime:
     return datetime.fromtimestamp(ts, timezone.utc)
 
 
+def db_clock_ms(conn: Connection) -> int:
+    """The database server's clock in UNIX ms: one clock for every writer and reader of a store.
+
+    Bucket change markers (`Bucket.changed_ms`) are compared across processes and machines; the
+    server's clock keeps a collector whose own clock runs late from hiding its writes.
+    """
+    if conn.dialect.name == "postgresql":
+        sql = "SELECT CAST(EXTRACT(EPOCH FROM clock_timestamp()) * 1000 AS BIGINT)"
+    else:
+        sql = "SELECT CAST((julianday('now') - 2440587.5) * 86400000 AS INTEGER)"
+    return int(conn.exec_driver_sql(sql).scalar() or 0)
+
+
 def bucket_start(dt: datetime, width_s: int = BUCKET_WIDTH_S) -> int:
     ts = to_ts(dt)
     return ts - ts % width_s
@@ -417,6 +430,23 @@ class Store:
             for topic, source, *values in conn.execute(q).all():
                 out[(topic, source)].append(dict(zip(names, values)))
         return out
+
+    def changed_buckets(self, *, since_ms: int | None, before_ts: int) -> tuple[int, list[tuple[str, str, int, int]]]:
+        """(the database clock now, the 1-minute buckets upserted at or after `since_ms` that start
+        before `before_ts`), each as (topic, source, start_ts, changed_ms).
+
+        The clock is read first, in the same transaction: the next call passes it (less a margin
+        for writes in flight) as `since_ms`, so no change falls between two calls. One range scan
+        of `ix_bucket_changed_ms`; None reads nothing (a reader's first call only takes the clock).
+        """
+        with self.read() as conn:
+            now_ms = db_clock_ms(conn)
+            if since_ms is None:
+                return now_ms, []
+            q = (select(Bucket.topic, Bucket.source, Bucket.start_ts, Bucket.changed_ms)
+                 .where(Bucket.changed_ms >= since_ms, Bucket.start_ts < before_ts,
+                        Bucket.width_s == BUCKET_WIDTH_S))
+            return now_ms, [(t, s, int(ts), int(ms)) for t, s, ts, ms in conn.execute(q).all()]
 
     def bucket_topics(self) -> list[str]:
         """Topics that have buckets, one index seek per topic (DISTINCT would read every bucket)."""

@@ -10,6 +10,7 @@ from __future__ import annotations
 import functools
 import html
 import re
+import string
 import unicodedata
 from typing import Any
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
@@ -19,6 +20,7 @@ from selectolax.lexbor import LexborHTMLParser
 __all__ = [
     "canonical_url",
     "clean_for_scoring",
+    "scoring_texts",
     "extract_hashtags",
     "find_hashtags",
     "html_to_text",
@@ -233,26 +235,101 @@ def _is_boundary(prev: str, ch: str, nxt: str) -> bool:
 # --- scoring clean-up -------------------------------------------------------------------------
 
 
-def _scoring_token(m: re.Match[str]) -> str:
-    tag = m.group(3)
-    return " " if tag is None else f" {split_camel(tag)} "
-
-
 def clean_for_scoring(text: str) -> str:
-    """The copy VADER reads (metrics.md §1); the text as posted is kept for display.
+    """The copy VADER reads (metrics.md §1); the text as posted is kept for display."""
+    return scoring_texts(text)[0]
 
-    Only clean-ups measured to help: entities decoded ("&lt;3" is in the lexicon), mentions and
-    URLs removed without placeholders (a stray lower-case token switches on VADER's ALL-CAPS
-    boost), U+FE0F dropped (it hides the emoji from the lexicon), CamelCase hashtags split.
-    Case, punctuation and stop words carry sentiment for VADER, so they stay.
+
+def scoring_texts(text: str) -> tuple[str, str]:
+    """(the copy VADER reads, the author's own words), on one line each, from one scan of the post.
+
+    Each clean-up changes only what stock VADER would misread, so that a score moves away from
+    stock vaderSentiment's only where the text needed it (tests/test_text.py shows each one):
+    - HTML entities are decoded ("miss you &lt;3": `<3` is in the lexicon);
+    - U+FE0F is dropped: stock VADER looks emoji up one character at a time, so the selector
+      glues itself to the emoji's description ("red heart\ufe0f" is no word);
+    - a mention goes when VADER would read its name as a word ("@united lost my bag"), a link or
+      mention when its '!' or '?' would count as the author's emphasis, and lower-case ones when
+      they alone would switch on the ALL-CAPS boost of an all-capitals post; others stay, as
+      stock VADER reads them (neutral, and counted where negations and boosters look back);
+    - a CamelCase hashtag is split only when a part is a word VADER reads ("#NotHappy"), so a
+      name ("#TrumpPutin") stays one neutral word;
+    - runs of white space become one space (VADER reads the same words; the language model
+      needs one line).
+    Case, punctuation and stop words carry sentiment for VADER, so they stay. The author's own
+    words, without hashtags, mentions and links, are what the language decision reads.
     """
     if "&" in text:
         text = html.unescape(text)
-    if "@" in text or "#" in text or "://" in text or "www." in text:
-        text = _TOKENS.sub(_scoring_token, text)
     if "\ufe0f" in text:
         text = text.replace("\ufe0f", "")
-    return " ".join(text.split())
+    if "@" not in text and "#" not in text and "://" not in text and "www." not in text:
+        line = " ".join(text.split())
+        return line, line
+    kept: list[str] = []  # links and mentions left as written
+
+    def for_vader(m: re.Match[str]) -> str:
+        tag = m.group(3)
+        if tag is not None:
+            words = _hashtag_for_vader(tag)
+            return m.group(0) if words is None else f" {words} "
+        token = m.group(0)
+        if _misread_link_or_mention(token):
+            return " "
+        kept.append(token)
+        return token
+
+    vader = _TOKENS.sub(for_vader, text)
+    if kept:
+        rest = _TOKENS.sub(lambda m: m.group(0) if m.group(3) is not None else " ", vader)
+        if _only_capitals(rest):  # rare: an all-capitals post with a lower-case link or mention
+            vader = _TOKENS.sub(lambda m: m.group(0) if m.group(3) is not None or _vader_word(m.group(0)).isupper()
+                                else " ", vader)
+    return " ".join(vader.split()), " ".join(_TOKENS.sub(" ", text).split())
+
+
+def _misread_link_or_mention(token: str) -> bool:
+    """Whether stock VADER would take something from a link or mention: its '!' and '?' as the
+    author's emphasis, or its name as a word ("@united")."""
+    from monitor.vader import vader_vocabulary
+
+    if "!" in token or "?" in token:
+        return True
+    word = _vader_word(token).lower()
+    return word in vader_vocabulary()[1] or "n't" in word
+
+
+@functools.lru_cache(maxsize=4096)  # a story's hashtags repeat on thousands of posts
+def _hashtag_for_vader(tag: str) -> str | None:
+    """The words of a CamelCase hashtag when one of them is a word VADER reads, else None."""
+    from monitor.vader import vader_vocabulary
+
+    words = split_camel(tag)
+    if words == tag:
+        return None
+    reads = vader_vocabulary()[1]
+    return words if any(w.lower() in reads or "n't" in w.lower() for w in words.split()) else None
+
+
+def _vader_word(token: str) -> str:
+    """The word stock VADER makes of a token (`_strip_punc_if_word`)."""
+    stripped = token.strip(string.punctuation)
+    return token if len(stripped) <= 2 else stripped
+
+
+def _only_capitals(words: str) -> bool:
+    """Whether every word VADER would see in `words` is in capitals, so that a lower-case link or
+    mention alone would make VADER boost them as if they stood out (its `allcap_differential`).
+    An emoji counts as lower case: VADER reads its description."""
+    if not words.isupper():  # a lower-case letter anywhere: almost every post
+        return False
+    from monitor.vader import vader_vocabulary
+
+    emoji = vader_vocabulary()[2]
+    if any(ch in emoji for ch in words if not ch.isascii()):
+        return False
+    tokens = words.split()
+    return bool(tokens) and all(_vader_word(t).isupper() for t in tokens)
 
 
 # --- URLs -------------------------------------------------------------------------------------

@@ -25,11 +25,12 @@ def ts(dt: datetime) -> int:
     return int(dt.timestamp())
 
 
-def put_hour(store: Store, topic: str, start: datetime, n: int, mean: float = 0.0, unscored: int = 0) -> None:
+def put_hour(store: Store, topic: str, start: datetime, n: int, mean: float = 0.0, unscored: int = 0,
+             incomplete: bool = False) -> None:
     """One hour's sums written straight into a minute bucket, for vectors that posts cannot hit exactly."""
     row = {"topic": topic, "source": ALL_SOURCES, "start_ts": ts(start), "width_s": 60,
                           "n_neg": 0, "n_neu": n, "n_pos": 0, "sum_neg": 0.0, "sum_neu": mean * n, "sum_pos": 0.0,
-                          "sum_sq": mean * mean * n, "n_unscored": unscored, "engagement": 0, "incomplete": False}
+                          "sum_sq": mean * mean * n, "n_unscored": unscored, "engagement": 0, "incomplete": incomplete}
     with store.write() as conn:
         upsert_buckets(conn, [row])
 
@@ -101,6 +102,24 @@ def test_quiet_topic_needs_five_posts_above_its_baseline(store):
         assert r.y > r.check.limit  # above the limit either way: only the excess guard differs
         verdicts[y] = r.alarm
     assert verdicts == {4: False, 6: True}
+
+
+def test_an_hour_with_a_collection_gap_is_never_part_of_the_volume_baseline(store):
+    """A source that failed at noon on day 3 left that hour near-empty: reading it as a quiet
+    hour would lower the baseline and raise false alarms. The baseline skips it and takes the
+    same hour one day further back instead."""
+    for k in range(9):
+        put_hour(store, "gap", EPOCH + k * DAY + timedelta(hours=12), n=1 if k == 5 else 20, incomplete=k == 5)
+    t = EPOCH + 9 * DAY + timedelta(hours=12)
+    put_hour(store, "gap", t, n=24)
+    hours = Hours(store, "gap")
+    hours.ensure(ts(EPOCH), ts(t) + HOUR)
+    r = check_volume(hours, ts(t), AlertSettings())
+    gap = ts(EPOCH + 5 * DAY + timedelta(hours=12))
+    assert r.baseline.kind == "same-hour"
+    assert gap not in r.baseline.starts and r.baseline.values == (20,) * 7
+    assert r.baseline.starts[0] == ts(EPOCH + 1 * DAY + timedelta(hours=12))  # one day further back
+    assert not r.alarm
 
 
 # --- metrics.md §4 sentiment vectors --------------------------------------------------------

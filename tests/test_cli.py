@@ -39,13 +39,13 @@ sources:
 """
 
 
-def run(*args, env=None, timeout=120, input=None):
+def run(*args, env=None, timeout=120, input=None, cwd=None):
     e = dict(os.environ)
     e.pop("MONITOR_CONFIG", None)
     e.pop("MONITOR_DB_URL", None)
     e.update(env or {})
     return subprocess.run([sys.executable, "-m", "monitor", *args], capture_output=True, text=True,
-                          env=e, timeout=timeout, input=input, stdin=None if input else subprocess.DEVNULL)
+                          env=e, timeout=timeout, input=input, stdin=None if input else subprocess.DEVNULL, cwd=cwd)
 
 
 @pytest.fixture

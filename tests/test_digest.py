@@ -315,3 +315,21 @@ def test_monitor_digest_command(tmp_path, sqlite_url, capsys):
     assert main(args + ["--topic", "nope"]) == 2
     assert "no topic named 'nope'" in capsys.readouterr().err
     assert Path(tmp_path / "out" / "morning" / "2026-03-17" / "thaw.md").exists()
+
+
+def test_posts_without_words_are_a_scored_language_row_of_their_own(tmp_path, sqlite_url):
+    """Emoji-only posts count as 'und' in the language table, scored, and the digest says what 'und' means."""
+    config = write_config(tmp_path)
+    store = Store(sqlite_url)
+    at = EPOCH + timedelta(days=1, hours=9)
+    posts = [post(1, "Trump: a fine deal", at), post(2, "#TrumpPutin 😂😂😂", at), post(3, "#TrumpPutin 😭😭", at),
+             post(4, "Путин и Трамп опять обсуждают сделку, никто ничего не объясняет #ТрампПутин", at)]
+    play(store, config, posts, start=at, until=at + timedelta(hours=1))
+    day = build(store)
+    langs = {lang.lang: (lang.total, lang.scored) for lang in day.languages}
+    assert langs == {"und": (2, 2), "en": (1, 1), "ru": (1, 0)}
+    assert (day.volume.total, day.volume.scored, day.volume.unscored) == (4, 3, 1)  # und is in the mean, ru not
+    text = render_markdown([day], "Digest")
+    assert "| und | 2 |" in text and "`und`: posts without words of their own" in text
+    assert "<code>und</code>: posts without words" in render_html([day], "Digest").html
+    store.close()

@@ -158,6 +158,22 @@ def test_non_english_is_stored_and_counted_but_unscored(store, ingestor):
     assert sums.n_unscored == 1 and sums.n == 1 and sums.total == 2
 
 
+def test_engagement_of_unscored_posts_counts_in_the_buckets(store, ingestor):
+    """Engagement is about attention, not sentiment: a Russian post nobody scores still drew its
+    likes, and the bucket sums (what every view reads) must hold all of them."""
+    ingestor.poll(Scripted(script=[Batch(posts=[
+        post(1, "Это ужасная сделка, позор для всей страны #ТрампПутин", engagement=40),
+        post(2, "What a fantastic, hopeful deal #TrumpPutinBusiness", engagement=2),
+    ], state={})]))
+    stored = {p["native_id"]: p for p in store.posts()}
+    assert stored["1"]["compound"] is None and stored["1"]["engagement"] == 40
+    with store.read() as conn:
+        for source in ("scripted", "*"):
+            total = conn.execute(select(func.sum(Bucket.engagement)).where(
+                Bucket.topic == "thaw", Bucket.source == source)).scalar_one()
+            assert total == 42, source
+
+
 def test_a_failure_inside_the_transaction_stores_nothing(store, ingestor, monkeypatch):
     src = Scripted(script=[Batch(posts=[post(1, "#TrumpPutinBusiness a")], state={"cursor": "new"}),
                            Batch(posts=[post(1, "#TrumpPutinBusiness a")], state={"cursor": "new"})])
@@ -251,7 +267,8 @@ def test_topic_links_point_at_their_own_posts(store, ingestor, first_id):
 
 
 def test_a_topic_limited_to_languages_keeps_only_posts_detected_in_them(store):
-    """The language is the detected one (no platform tag here); a post with no language passes."""
+    """The language is the detected one (no platform tag here); a post with no language passes: an emoji-only
+    post is scored and stored as 'und', and a topic limited to Russian keeps it."""
     topics = [topic("ru_only", hashtags=["#Dmitriev"], keywords=["Dmitriev", "Дмитриев"], languages=["ru"]),
               topic("any", hashtags=["#Dmitriev"], keywords=["Dmitriev", "Дмитриев"])]
     ingestor = Ingestor(store, topics, clock=lambda: T0 + timedelta(hours=1))
@@ -261,6 +278,8 @@ def test_a_topic_limited_to_languages_keeps_only_posts_detected_in_them(store):
     assert ingestor.poll(Scripted(script=[Batch(posts=posts, state={}, status=200)])).new_posts == 3
     by_topic = {name: sorted(p["native_id"] for p in store.posts(topic=name)) for name in ("ru_only", "any")}
     assert by_topic == {"ru_only": ["1", "3"], "any": ["1", "2", "3"]}
+    emoji = next(p for p in store.posts(topic="ru_only") if p["native_id"] == "3")
+    assert emoji["lang"] == "und" and emoji["compound"] > 0
 
 
 @pytest.mark.postgres

@@ -114,7 +114,7 @@ def test_timeout_is_an_error_in_words(sim_day2):
 
 def test_unreachable_server_is_an_error_in_words(http):
     src = RssSource(RssSettings(name="feed", kind="rss", url="http://127.0.0.1:9/feed.xml"), [], http)
-    with pytest.raises(SourceError, match="could not reach"):
+    with pytest.raises(SourceError, match="^127.0.0.1 refused the connection on port 9: nothing listens there"):
         src.fetch({}, ctx())
 
 
@@ -136,3 +136,31 @@ def test_retry_after_http_date():
     assert parse_retry_after("Thu, 01 Jan 2026 00:01:00 GMT", now) == 60
     assert parse_retry_after("120") == 120
     assert parse_retry_after("soon") is None
+
+
+@pytest.mark.parametrize("url, exc, words", [
+    ("https://news.google.com/rss", httpx.ConnectError("[Errno -2] Name or service not known"),
+     "cannot resolve news.google.com — is this machine offline?"),
+    ("https://news.google.com/rss", httpx.ConnectError("[Errno -3] Temporary failure in name resolution"),
+     "cannot resolve news.google.com — is this machine offline?"),
+    ("https://feeds.example.org/x", httpx.ConnectError("[SSL: CERTIFICATE_VERIFY_FAILED] certificate verify failed"),
+     "no secure connection to feeds.example.org: its certificate is not trusted"),
+    ("https://feeds.example.org/x", httpx.ConnectTimeout("timed out"),
+     "no connection to feeds.example.org in time (timeout)"),
+    ("https://feeds.example.org/x", httpx.ReadTimeout("timed out"), "feed feed did not answer in time (timeout)"),
+])
+def test_transport_failures_in_words(url, exc, words):
+    """What the user reads in status and feed health: what happened, never an exception's name."""
+    def fail(request: httpx.Request) -> httpx.Response:
+        raise exc
+
+    with httpx.Client(transport=httpx.MockTransport(fail)) as client:
+        src = RssSource(RssSettings(name="feed", kind="rss", url=url), [], client)
+        with pytest.raises(SourceError) as caught:
+            src.fetch({}, ctx())
+    assert caught.value.message.startswith(words) and "Error" not in caught.value.message
+
+
+def test_http_status_in_words(sim_day2, http):
+    with pytest.raises(SourceError, match=r"was not found \(404\)"):
+        RssSource(RssSettings(name="feed", kind="rss", url=f"{sim_day2.url}/no/such/feed.xml"), [], http).fetch({}, ctx())

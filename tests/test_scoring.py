@@ -8,6 +8,14 @@ import random
 import pytest
 
 from monitor.scoring import Score, ScoringPipeline, VaderScorer, detect_language
+from short_posts import (
+    MISROUTED_ENGLISH,
+    OTHER_LANGUAGES,
+    VADER_MISREADS,
+    VADER_SENTENCES,
+    WORDLESS,
+    english_short_posts,
+)
 
 
 @pytest.fixture(scope="module")
@@ -114,11 +122,27 @@ def test_other_languages_are_stored_unscored(pipeline: ScoringPipeline, text: st
     assert score == Score(None, None, None, None, lang, None, None)
 
 
-def test_text_without_letters_has_no_language(pipeline: ScoringPipeline) -> None:
-    assert detect_language("😂😂😂 100%") is None
+def test_posts_without_words_are_scored_by_their_emoji_and_emoticons(pipeline: ScoringPipeline) -> None:
+    """The issue's examples and more: emoji, emoticons, mentions, links and hashtags only."""
+    texts = [text for text, _ in WORDLESS]
+    scores = pipeline.score(texts)
+    wrong = [(t, s.compound) for (t, sign), s in zip(WORDLESS, scores)
+             if s.lang != "und" or s.compound is None or s.compound * sign <= 0.05]
+    assert wrong == []
+    assert all(s.scorer == "vader" for s in scores)
+    # stored as stock VADER reads them, even where that is not what a reader sees (decisions.md)
+    misread = pipeline.score([text for text, _ in VADER_MISREADS])
+    assert [(s.lang, s.compound) for s in misread] == [("und", value) for _, value in VADER_MISREADS]
+    assert detect_language("😂😂😂 100%") == "und"
+    assert detect_language("#TrumpPutin #energy https://t.co/x") == "und"  # hashtags are no prose
+
+
+def test_a_post_with_nothing_to_read_has_no_language_and_no_score(pipeline: ScoringPipeline) -> None:
     assert detect_language("") is None
-    [score] = pipeline.score(["@someone https://example.org/x"])
-    assert score.lang is None and score.compound is None
+    assert pipeline.score(["", "  \n "]) == [Score(None, None, None, None, None, None, None)] * 2
+    # a link or a mention alone is read: neutral, not missing
+    link, mention = pipeline.score(["https://example.org/x", "@someone"])
+    assert (link.lang, link.compound, mention.lang, mention.compound) == ("und", 0.0, "und", 0.0)
 
 
 def test_detect_language_flattens_lines_and_lower_cases_codes() -> None:
@@ -214,3 +238,86 @@ def test_warm_up_loads_the_language_model_before_the_first_poll() -> None:
             "p.warm_up(); assert s._predictor is not None; assert p.scorers[0]._analyzer is not None; print('ok')")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
     assert out.returncode == 0 and out.stdout.strip() == "ok", out.stderr
+
+
+# --- issue 15: every post that can be scored is scored ----------------------------------------
+
+
+def test_generated_short_english_and_vaders_examples_are_scored(pipeline: ScoringPipeline) -> None:
+    posts = english_short_posts(1200)
+    assert len(set(posts)) > 1100
+    assert all(1 <= len(p.split()) <= 12 for p in posts)
+    texts = posts + VADER_SENTENCES
+    scores = pipeline.score(texts)
+    missed = [(t, s.lang) for t, s in zip(texts, scores) if s.compound is None]
+    share = 1 - len(missed) / len(texts)
+    print(f"short English scored: {share:.2%} of {len(texts)}; missed: {missed}")
+    assert share >= 0.995
+    assert {s.lang for s in scores if s.compound is not None} <= {"en", "und"}
+
+
+def test_the_issues_misrouted_english_tweets_are_scored(pipeline: ScoringPipeline) -> None:
+    scores = pipeline.score(MISROUTED_ENGLISH)
+    assert [s.lang for s in scores] == ["en"] * len(MISROUTED_ENGLISH)
+    assert all(s.compound is not None and s.compound != 0 for s in scores)
+
+
+def test_short_posts_in_other_latin_script_languages_stay_unscored(pipeline: ScoringPipeline) -> None:
+    texts = [t for posts in OTHER_LANGUAGES.values() for t in posts]
+    assert len(texts) >= 8 * 30
+    scores = pipeline.score(texts)
+    taken = [(t, s.lang) for t, s in zip(texts, scores) if s.compound is not None]
+    share = 1 - len(taken) / len(texts)
+    print(f"other languages left unscored: {share:.2%} of {len(texts)}; scored: {taken}")
+    assert share >= 0.95
+    for lang, posts in OTHER_LANGUAGES.items():  # and no language is given up on
+        langs = [s.lang for s in pipeline.score(posts)]
+        assert sum(x != "en" for x in langs) >= 0.85 * len(posts), (lang, langs)
+
+
+@pytest.mark.parametrize(("text", "lang"), [
+    ("Super Spiel heute", "de"),  # "super" is English too; the model is sure
+    ("Che schifo", "it"),
+    ("Me encanta", "es"),
+    ("Nie wierzę", "pl"),
+    ("Çok güzel", "tr"),
+])
+def test_strong_evidence_of_another_language_wins(text: str, lang: str) -> None:
+    assert detect_language(text) == lang
+
+
+def test_a_word_of_another_language_outweighs_a_hesitant_english_call() -> None:
+    from monitor.scoring import _get_predictor
+
+    assert _get_predictor()("valeu galera", 1)[0][1] == "__label__en"  # the model's own first guess
+    assert detect_language("Valeu galera") not in ("en", "und", None)
+
+
+@pytest.mark.parametrize("text", [
+    "sooo tired", "pleeease stop", "nicce one", "hilaroius", "so wierd",  # stretched, misspelt
+    "I hate Joomla", "lmao u cant wat for windows",  # a name, a word that is Dutch too
+    "THIS IS OUTRAGEOUS", "bloody hell", "damn damn damn", "I don’t care",  # a phone's apostrophe
+])
+def test_english_by_its_words(text: str) -> None:
+    assert detect_language(text) == "en"
+
+
+def test_a_platform_tag_for_another_language_is_heard_and_no_language_tags_are_ignored() -> None:
+    assert detect_language("So annoyed", hint="und") == "en"  # X's "undetermined"
+    assert detect_language("So annoyed", hint="qme") == "en"
+    assert detect_language("Super Spiel", hint="de") == "de"
+
+
+def test_english_words_decide_without_the_model(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Plainly English posts never reach the language model: a second pass would cost half of VADER's time."""
+    import monitor.scoring as scoring
+
+    scoring._get_predictor()
+
+    def fail(line: str, k: int) -> list[tuple[float, str]]:
+        raise AssertionError(f"model asked about {line!r}")
+
+    monkeypatch.setattr(scoring, "_predictor", fail)
+    for text in ["So annoyed", "damnit", "Bloody hell #luther", "I love it :)", "the deal is off, Dmitriev says"]:
+        assert detect_language(text) == "en"
+

@@ -48,9 +48,20 @@ def drain(src: HackerNewsSource, state: dict, context: PollContext, posts: list 
         if posts is not None:
             posts += batch.posts
         state = batch.state
-        if "pending" not in state:
+        if not state["paging"]["pending"]:
             return state
     raise AssertionError("the run never finished")
+
+
+def position(state: dict, query: str) -> dict:
+    """The newest position the paging ledger holds for one query."""
+    return state["paging"]["newest"]["q:" + query]
+
+
+def newest_at(state: dict, query: str) -> float:
+    from monitor.sources.paging import position_time
+
+    return position_time(position(state, query))
 
 
 def ids(posts) -> list[str]:
@@ -76,7 +87,7 @@ def test_later_polls_fetch_exactly_what_is_new(sim, http):
     second = src.fetch(first.state, ctx(sim))
     assert second.posts and not set(ids(first.posts)) & set(ids(second.posts))
     assert ids(second.posts) == expected(sim, ["Trump"], before + timedelta(seconds=1))
-    assert second.state["since"] == max(int(p.created_at.timestamp()) for p in second.posts)
+    assert newest_at(second.state, "Trump") == max(int(p.created_at.timestamp()) for p in second.posts)
 
 
 def test_a_quiet_spell_neither_backfills_more_nor_moves_the_cursor_back(sim, http):
@@ -85,7 +96,7 @@ def test_a_quiet_spell_neither_backfills_more_nor_moves_the_cursor_back(sim, htt
     first = src.fetch({}, context)
     second = src.fetch(first.state, context)
     assert first.posts == [] and second.posts == []
-    assert second.state["since"] == first.state["since"] == int(context.backfill_since.timestamp())
+    assert newest_at(second.state, "Trump") == newest_at(first.state, "Trump") == context.backfill_since.timestamp()
 
 
 def test_an_item_indexed_late_is_still_picked_up(sim, http):
@@ -93,7 +104,8 @@ def test_an_item_indexed_late_is_still_picked_up(sim, http):
     src = source(sim, http, queries=["Trump"], overlap="10m")
     first = src.fetch({}, ctx(sim))
     newest = max(first.posts, key=lambda p: p.created_at)
-    forgotten = dict(first.state, seen={})  # as if `newest` had not been indexed at the last poll
+    forgotten = {"paging": {**first.state["paging"], "newest": {"q:Trump": dict(position(first.state, "Trump"), ids=[])}}}
+    # as if `newest` had not been indexed at the last poll
     again = src.fetch(forgotten, ctx(sim))
     assert newest.native_id in ids(again.posts)
     assert src.fetch(first.state, ctx(sim)).posts == [], "items in the overlap are recognised by id"
@@ -110,22 +122,23 @@ def test_a_request_budget_too_small_for_a_burst_finishes_next_poll(sim, http):
     sim.clock.set_offset(BURST_WINDOW[0])
     src = source(sim, http, queries=["Trump"], hits_per_page=5, max_requests=3)
     state = drain(src, {}, ctx(sim))
-    start = datetime.fromtimestamp(state["since"], sim.clock.now().tzinfo)
+    start = datetime.fromtimestamp(newest_at(state, "Trump"), sim.clock.now().tzinfo)
     sim.clock.set_offset(BURST_WINDOW[1])
     first = src.fetch(state, ctx(sim))
-    assert len(first.posts) == 10, "one request asks HN for its newest item, two read pages"
-    assert first.state["since"] == state["since"] and first.state["pending"]["upper"]
+    # three requests of five hits; each slice after the first starts at the second the one
+    # before ended in, and skips the hits of that second it has read
+    assert 10 < len(first.posts) <= 15
+    (rng,) = first.state["paging"]["pending"]
+    assert rng["edge_at"] == newest_at(state, "Trump") - 120 and rng["cont"]["upper"]
     assert any("next poll" in n for n in first.notes)
     sim.clock.set_offset(BURST_WINDOW[1] + 3600)  # more arrives while the backlog is read
     rest = []
     state = drain(src, first.state, ctx(sim), rest)
     got = first.posts + rest
-    assert state["since"] > first.state["since"]
-    assert len(ids(got)) == len(set(ids(got)))
-    top = datetime.fromtimestamp(state["since"], start.tzinfo)
-    assert ids(got) == expected(sim, ["Trump"], start + timedelta(seconds=1), top)
-    rest = src.fetch(state, ctx(sim)).posts
-    assert ids(got + rest) == expected(sim, ["Trump"], start + timedelta(seconds=1))
+    assert newest_at(state, "Trump") > newest_at(first.state, "Trump")
+    assert len(ids(got)) == len(set(ids(got))), "nothing is returned twice"
+    assert ids(got) == expected(sim, ["Trump"], start + timedelta(seconds=1)), "the backlog and what came since"
+    assert src.fetch(state, ctx(sim)).posts == []
 
 
 # --- posts ----------------------------------------------------------------------------------------
@@ -195,15 +208,16 @@ def test_a_failure_part_way_keeps_the_posts_and_the_cursor(sim, http):
     def fail_second_query(request: httpx.Request) -> None:
         nonlocal calls
         calls += 1
-        if calls == 3:  # HN's newest item, the first query, then the second
+        if calls == 3:  # the first query, the second, then the third
             sim.set_faults(status=502, count=1)
 
     http.event_hooks["request"].append(fail_second_query)
     partial = src.fetch(state, ctx(sim))
     assert partial.error is not None and partial.posts
-    assert partial.state["since"] == state["since"], "the cursor waits until every query was read"
-    assert partial.state["pending"]["query"] == 1
+    third = build_queries([TOPIC])[2]
+    assert position(partial.state, third) == position(state, third), "the failed query's cursor stays"
+    assert newest_at(partial.state, "Dmitriev") > newest_at(state, "Dmitriev"), "the others' move"
     rest = src.fetch(partial.state, ctx(sim))
-    assert rest.error is None and not set(ids(rest.posts)) & set(ids(partial.posts))
-    start = datetime.fromtimestamp(state["since"], sim.clock.now().tzinfo)
-    assert ids(partial.posts + rest.posts) == expected(sim, build_queries([TOPIC]), start + timedelta(seconds=1))
+    assert rest.error is None  # (an item two queries find comes once per query: the store keeps one)
+    start = datetime.fromtimestamp(newest_at(state, third), sim.clock.now().tzinfo)
+    assert sorted(set(ids(partial.posts + rest.posts))) == expected(sim, build_queries([TOPIC]), start + timedelta(seconds=1))

@@ -59,13 +59,19 @@ def uris(posts, boosts=False):
 # --- what gets fetched -------------------------------------------------------------------------------------------
 
 
+def newest(state: dict, url: str) -> str:
+    """The newest id the paging ledger holds for TAG on the instance at `url`."""
+    return state["paging"]["newest"][f"{url} #{TAG}"]["id"]
+
+
 def test_first_poll_backfills_the_window_and_no_more(simulator, http):
     ctx = at(simulator, END, backfill=timedelta(minutes=30))
     batch = source(simulator, http).fetch({}, ctx)
     originals, boosts = expected(simulator, END - 1800, END)
     assert originals and uris(batch.posts) == originals
     assert all(p.created_at >= ctx.backfill_since for p in batch.posts)
-    assert batch.error is None and batch.state["instances"][simulator.url]["tags"][TAG]["min_id"]
+    assert batch.error is None and newest(batch.state, simulator.url)
+    assert batch.state["paging"]["pending"] == [], "the window is covered: nothing left to read"
 
 
 def test_later_polls_fetch_only_what_is_new(simulator, http):
@@ -129,8 +135,8 @@ def test_the_same_post_via_two_instances_is_stored_once(simulator, http, store):
     assert remote < home  # the other instance knows most, not all, of the posts
     assert out.outcome == "ok" and out.new_posts == len(home)
     assert {p["native_id"] for p in store.posts()} == home
-    state = store.source_state("masto")["state"]["instances"]
-    assert state[simulator.url]["tags"][TAG]["min_id"] != state[other]["tags"][TAG]["min_id"]  # local ids differ
+    state = store.source_state("masto")["state"]
+    assert newest(state, simulator.url) != newest(state, other)  # local ids differ
     # Another source reading only the second instance finds nothing new: the uri is the identity.
     again = ingestor.poll(source(simulator, http, [other], name="masto-b", backfill="2h"))
     assert again.new_posts == 0 and again.duplicates == len(remote)
@@ -264,9 +270,8 @@ def test_one_failing_instance_does_not_stop_the_other(simulator, http):
     assert "fosstodon.org" in batch.error.message and "502" in batch.error.message
     assert batch.error.retry_after is None  # the healthy instance keeps its pace
     assert uris(batch.posts) == expected(simulator, START, END)[0]
-    tags = lambda url: batch.state["instances"][url]["tags"][TAG]["min_id"]  # noqa: E731
-    assert tags(other) == state["instances"][other]["tags"][TAG]["min_id"]  # its cursor kept
-    assert tags(simulator.url) != state["instances"][simulator.url]["tags"][TAG]["min_id"]
+    assert newest(batch.state, other) == newest(state, other)  # its cursor kept
+    assert newest(batch.state, simulator.url) != newest(state, simulator.url)
 
 
 class FailAfter(httpx.BaseTransport):

@@ -62,7 +62,8 @@ def test_first_poll_backfills_exactly_the_window(sim, http):
     batch = source(sim, http).fetch({}, ctx(sim, timedelta(hours=2)))
     assert names(batch.posts) == published(sim, sim.clock.now() - timedelta(hours=2))
     newest = max(batch.posts, key=lambda p: p.created_at)
-    assert batch.state["anchor"] == newest.native_id
+    assert batch.state["paging"]["newest"]["listing"]["name"] == newest.native_id
+    assert batch.state["paging"]["pending"] == []
 
 
 def test_later_polls_fetch_exactly_what_is_new(sim, http):
@@ -77,7 +78,7 @@ def test_later_polls_fetch_exactly_what_is_new(sim, http):
 def test_a_burst_is_read_whole_across_polls_without_gaps(sim, http):
     sim.clock.set_offset(BURST_WINDOW[0])
     src = source(sim, http, page_size=5, max_pages=2)
-    state = src.fetch({}, ctx(sim)).state
+    state = drain(src, {}, ctx(sim))
     start = sim.clock.now()
     sim.clock.set_offset(BURST_WINDOW[1])
     got = []
@@ -91,24 +92,36 @@ def test_a_burst_is_read_whole_across_polls_without_gaps(sim, http):
     assert names(got) == published(sim, start + timedelta(seconds=1))
 
 
-def test_a_deleted_anchor_does_not_silence_the_source(sim, http):
-    """Reddit answers `before=<deleted post>` with an empty Listing forever; the source re-anchors."""
+def test_a_state_from_the_before_cursor_is_taken_over(sim, http):
+    """A store written with the old `before=<anchor>` cursor: its anchor is the newest position,
+    even when that post is gone (the listing is read from the top, never `before=` it)."""
     src = source(sim, http)
     since = sim.clock.now() - timedelta(hours=3)
     gone = {"anchor": "t3_deleted", "anchor_ts": since.timestamp(), "recent": [], "floor_ts": 0}
     batch = src.fetch(gone, ctx(sim))
     assert batch.posts and names(batch.posts) == published(sim, since)
-    assert batch.state["anchor"] != "t3_deleted"
+    assert "anchor" not in batch.state and batch.state["paging"]["pending"] == []
     assert src.fetch(batch.state, ctx(sim)).posts == []  # and nothing is fetched twice afterwards
 
 
-def test_a_recent_anchor_on_a_quiet_feed_costs_one_request(sim, http):
-    src = source(sim, http, reanchor_after="12h")
+def test_a_quiet_feed_costs_one_request(sim, http):
+    src = source(sim, http)
     state = src.fetch({}, ctx(sim)).state
     requests = counting(http)
     assert src.fetch(state, ctx(sim)).posts == []
     listing_calls = [r for r in requests if "/new" in r.url.path]
-    assert len(listing_calls) == 1 and listing_calls[0].url.params["before"] == state["anchor"]
+    assert len(listing_calls) == 1 and "after" not in listing_calls[0].url.params
+
+
+def drain(src, state: dict, context: PollContext) -> dict:
+    """Poll until nothing is pending, as successive scheduled polls would."""
+    for _ in range(100):
+        batch = src.fetch(state, context)
+        assert batch.error is None
+        state = batch.state
+        if not state["paging"]["pending"]:
+            return state
+    raise AssertionError("the backfill never finished")
 
 
 def test_search_queries_the_subreddit_and_site_wide(sim, http):
@@ -272,9 +285,9 @@ def test_schema_surprise_is_put_in_words(sim, http):
 
 def test_a_failure_after_some_pages_keeps_them_and_the_cursor_they_reached(sim, http):
     src = source(sim, http, page_size=5)
-    state = src.fetch({}, ctx(sim)).state
+    state = drain(src, {}, ctx(sim))
     sim.clock.set_offset(sim.clock.offset_s() + 6 * 3600)
-    start = datetime.fromtimestamp(state["anchor_ts"], sim.clock.now().tzinfo)
+    start = datetime.fromtimestamp(state["paging"]["newest"]["listing"]["at"], sim.clock.now().tzinfo)
     listing_calls = 0
 
     def fail_third_page(request: httpx.Request) -> None:
@@ -287,7 +300,8 @@ def test_a_failure_after_some_pages_keeps_them_and_the_cursor_they_reached(sim, 
     http.event_hooks["request"].append(fail_third_page)
     partial = src.fetch(state, ctx(sim))
     assert partial.error is not None and len(partial.posts) == 10
-    assert partial.state["anchor"] == max(partial.posts, key=lambda p: p.created_at).native_id
+    assert partial.state["paging"]["newest"]["listing"]["name"] == max(partial.posts, key=lambda p: p.created_at).native_id
+    assert partial.state["paging"]["pending"][0]["cont"]["after"] == min(partial.posts, key=lambda p: p.created_at).native_id
     rest = src.fetch(partial.state, ctx(sim))
     assert names(partial.posts + rest.posts) == published(sim, start + timedelta(seconds=1))
 

@@ -44,9 +44,17 @@ def drain(src: XSource, state: dict, context: PollContext) -> tuple[list, dict]:
         assert batch.error is None
         posts += batch.posts
         state = batch.state
-        if not state.get("pending"):
+        if not pending(state):
             return posts, state
     raise AssertionError("the run never finished")
+
+
+def pending(state: dict) -> list[dict]:
+    return state["paging"]["pending"]
+
+
+def newest_id(state: dict) -> str:
+    return state["paging"]["newest"]["search"]["id"]
 
 
 def ids(posts) -> list[str]:
@@ -62,7 +70,7 @@ def test_first_poll_backfills_only_the_window(sim, http):
     longer = source(sim, http).fetch({}, ctx(sim, timedelta(hours=3)))
     assert short.posts and all(now - timedelta(hours=1) <= p.created_at <= now for p in short.posts)
     assert set(ids(short.posts)) < set(ids(longer.posts))
-    assert short.state["newest_id"] == max(ids(short.posts), key=int)
+    assert newest_id(short.state) == max(ids(short.posts), key=int) and not pending(short.state)
 
 
 def test_later_polls_fetch_only_what_is_new(sim, http):
@@ -81,20 +89,21 @@ def test_later_polls_fetch_only_what_is_new(sim, http):
 def test_a_burst_is_paged_without_gaps_across_polls(sim, http):
     sim.clock.set_offset(BURST_WINDOW[0])
     small = source(sim, http, page_size=10, max_pages=2)
-    first = small.fetch({}, ctx(sim))
-    state = first.state
+    _, state = drain(small, {}, ctx(sim))
     sim.clock.set_offset(BURST_WINDOW[1])
     context = ctx(sim)
     batch = small.fetch(state, context)
-    assert batch.state.get("pending"), "a burst bigger than two pages leaves the run pending"
+    assert pending(batch.state), "a burst bigger than two pages leaves a range pending"
     assert any("next poll" in note for note in batch.notes)
-    assert batch.state["newest_id"] == state["newest_id"], "the cursor moves only when the run is complete"
+    rng = pending(batch.state)[0]
+    assert rng["edge"]["id"] == newest_id(state), "the range reaches back to the newest post before the burst"
+    assert rng["cont"]["until_id"] == min(ids(batch.posts), key=int), "and continues below what was read"
     rest, final = drain(small, batch.state, context)
     got = ids(batch.posts) + ids(rest)
     assert len(got) == len(set(got)), "nothing is fetched twice"
     whole = source(sim, http).fetch(state, context)
     assert sorted(got) == sorted(ids(whole.posts)) and len(got) > 20
-    assert final["newest_id"] == whole.state["newest_id"]
+    assert newest_id(final) == newest_id(whole.state)
 
 
 def test_a_page_that_fails_half_way_keeps_what_came_before(sim, http):
@@ -111,7 +120,7 @@ def test_a_page_that_fails_half_way_keeps_what_came_before(sim, http):
     src = source(sim, http, page_size=10)
     batch = src.fetch({}, ctx(sim))
     assert batch.error is not None and "server error (503)" in str(batch.error)
-    assert len(batch.posts) == 10 and batch.state["pending"]["next_token"]
+    assert len(batch.posts) == 10 and pending(batch.state)[0]["cont"]["until_id"]
     rest, _ = drain(src, batch.state, ctx(sim))
     whole = source(sim, http).fetch({}, ctx(sim))
     assert sorted(ids(batch.posts) + ids(rest)) == sorted(ids(whole.posts))
@@ -122,7 +131,11 @@ def test_a_week_old_cursor_restarts_from_the_oldest_time_x_keeps(sim, http):
     old = {"newest_id": "1", "newest_at": (now - timedelta(days=8)).isoformat()}
     batch = source(sim, http).fetch(old, ctx(sim))
     assert batch.posts and any("7 days" in note for note in batch.notes)
-    assert int(batch.state["newest_id"]) > 1
+    assert int(newest_id(batch.state)) > 1
+    (start, end), = batch.gaps  # the day beyond X's seven is a recorded gap, its minutes marked
+    assert abs(start - (now - timedelta(days=8))) < timedelta(seconds=1)
+    assert end == now - timedelta(days=7) + timedelta(minutes=2)
+    assert "7 days" in batch.state["paging"]["gaps"][0]["reason"]
 
 
 # --- posts ----------------------------------------------------------------------------------------
@@ -180,7 +193,7 @@ def test_slows_down_before_the_rate_limit(sim, http):
     sim_x.set_rate_limit(sim, 3)
     src = source(sim, http, page_size=10)
     first = src.fetch({}, ctx(sim, timedelta(hours=6)))
-    assert len(first.posts) == 10 and first.state.get("pending"), "stops with 2 requests left"
+    assert len(first.posts) == 10 and pending(first.state), "stops with 2 requests left"
     assert any("nearly used up" in note for note in first.notes)
     served = sim.status()["requests"]
     second = src.fetch(first.state, ctx(sim, timedelta(hours=6)))

@@ -302,12 +302,66 @@ def test_split_hashtag_is_more_negative(vader: SentimentIntensityAnalyzer) -> No
     assert vader.polarity_scores(clean_for_scoring(raw))["compound"] == pytest.approx(-0.5991)
 
 
-def test_mentions_and_urls_removed_without_placeholders(vader: SentimentIntensityAnalyzer) -> None:
+def test_a_mention_vader_would_read_as_a_word_goes(vader: SentimentIntensityAnalyzer) -> None:
     assert clean_for_scoring("@united lost my bag") == "lost my bag"
     assert vader.polarity_scores("@united lost my bag")["compound"] > 0  # "united" reads positive
     assert vader.polarity_scores(clean_for_scoring("@united lost my bag"))["compound"] < 0
-    text = "@ana@example.social @bob.bsky.social see https://t.co/x?y=1 and www.example.com/a now"
-    assert clean_for_scoring(text) == "see and now"
+    assert clean_for_scoring("@bad_news_bear @never thanks") == "@bad_news_bear thanks"  # "never" negates
+
+
+def test_links_and_mentions_vader_reads_as_nothing_stay_as_posted(vader: SentimentIntensityAnalyzer) -> None:
+    """Removing them would move the score away from stock VADER for no reason: they are counted as neutral
+    words, and negations and boosters look back over them (stock: "not @jess_22 @bob happy" is not negated)."""
+    for text in ["not @jess_22 @bob.bsky.social happy", "so good https://t.co/abc @ana@example.social",
+                 "@anonymous I love it", "@anonymous Oh man! I love 'em!"]:
+        assert clean_for_scoring(text) == text
+        assert vader.polarity_scores(clean_for_scoring(text)) == vader.polarity_scores(text)
+
+
+def test_a_link_with_question_or_exclamation_marks_goes(vader: SentimentIntensityAnalyzer) -> None:
+    """VADER counts every '?' and '!' of the text as the author's emphasis, a link's query string too."""
+    text = "great news https://example.org/story?id=7?ref=x! www.example.com/a?b"
+    assert clean_for_scoring(text) == "great news"
+    assert vader.polarity_scores(text)["compound"] != vader.polarity_scores("great news")["compound"]
+
+
+def test_a_lower_case_link_or_mention_does_not_switch_on_the_all_caps_boost(
+        vader: SentimentIntensityAnalyzer) -> None:
+    text = "@anonymous THIS IS GREAT https://t.co/x1"
+    assert clean_for_scoring(text) == "THIS IS GREAT"
+    assert vader.polarity_scores(text)["compound"] > vader.polarity_scores("THIS IS GREAT")["compound"]
+    # in a post that is not all capitals the capitals stand out either way: nothing to change
+    assert clean_for_scoring("@anonymous This is GREAT https://t.co/x1") == "@anonymous This is GREAT https://t.co/x1"
+
+
+def test_a_hashtag_is_split_only_when_a_part_is_a_word_vader_reads(vader: SentimentIntensityAnalyzer) -> None:
+    """#TrumpPutin split would be two neutral words that push a negation out of VADER's three-word window."""
+    text = "Not convinced. #TrumpPutin #energy"
+    assert clean_for_scoring(text) == text
+    assert vader.polarity_scores("Not convinced. Trump Putin energy")["compound"] != vader.polarity_scores(text)["compound"]
+    assert clean_for_scoring("so #SoTired of #GameDay") == "so So Tired of #GameDay"
+
+
+def test_white_space_runs_become_one_space_and_vader_reads_the_same(vader: SentimentIntensityAnalyzer) -> None:
+    text = "so\n\n  GOOD\t\u00a0but\r\nbad 😂\n😭"
+    assert clean_for_scoring(text) == "so GOOD but bad 😂 😭"
+    assert vader.polarity_scores(clean_for_scoring(text)) == vader.polarity_scores(text)
+
+
+def test_the_clean_ups_change_corpus_scores_only_where_the_text_needed_it(
+        vader: SentimentIntensityAnalyzer) -> None:
+    """Stock VADER on the raw post against stock VADER on the cleaned copy, every simulator corpus post: the
+    only scores that move are those of posts with U+FE0F (❤️ read as "red heart"), and they move up."""
+    from monitor.corpus import load_corpus
+
+    moved = []
+    for post in load_corpus():
+        raw, cleaned = vader.polarity_scores(post.text), vader.polarity_scores(clean_for_scoring(post.text))
+        if raw != cleaned:
+            moved.append((post.text, raw["compound"], cleaned["compound"]))
+    print(f"{len(moved)} corpus scores differ from stock VADER on the raw text")
+    assert 0 < len(moved) < 100
+    assert all("\ufe0f" in text and "\u2764" in text and after > before for text, before, after in moved)
 
 
 def test_clean_keeps_case_punctuation_and_stop_words() -> None:

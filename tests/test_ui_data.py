@@ -85,8 +85,7 @@ def test_history_cache_matches_a_fresh_read(sample_store: Store) -> None:
     """Cached old buckets plus a fresh tail give what one full read gives, as the window slides."""
     from monitor.ui.history import BucketHistory
 
-    clock = [0.0]
-    cached = BucketHistory(sample_store, recent_s=3600, ttl_s=1e9, monotonic=lambda: clock[0])
+    cached = BucketHistory(sample_store, recent_s=3600)
     end = int(NOW.timestamp()) // 900 * 900 + 900
     for shift in (0, 900, 7200):  # the same window, then later as the clock moves on
         start, stop = end - 96 * 900 + shift, end + shift
@@ -266,4 +265,22 @@ def test_health_names_the_collector_holding_a_source(tmp_path) -> None:
     assert "polled by   box-2:4711:a1b2c3" in describe(feed, snap, Palette()).plain
     snap, feed = health(NOW + LEASE_TTL + timedelta(seconds=1))  # that collector died: nobody holds it
     assert feed.collector is None and "polled by" not in describe(feed, snap, Palette()).plain
+    store.close()
+
+
+def test_posts_without_words_are_their_own_scored_language_row(sqlite_url: str) -> None:
+    """Emoji-only posts are scored and shown as language 'und', apart from English and from the unscored."""
+    store = Store(sqlite_url)
+    ingestor = Ingestor(store, TOPICS, clock=lambda: NOW)  # the real scoring pipeline
+    texts = {"w1": "#TrumpPutinBusiness 😂😂😂", "w2": "😭😭 #TrumpPutinBusiness", "w3": "#TrumpPutinBusiness :) :)",
+             "e1": "Putin deal is great news #TrumpPutinBusiness",
+             "r1": "Сделка Путина выглядит очень странно, никто ничего не объясняет #TrumpPutinBusiness"}
+    posts = [RawPost(native_id=k, text=t, created_at=NOW - timedelta(minutes=5)) for k, t in texts.items()]
+    store.sync_sources([FixedSource("mastodon").settings])
+    ingestor.store_batch(FixedSource("mastodon"), Batch(posts=posts, state={}), NOW)
+    detail = sample_provider(store).fetch(
+        Request(view="topic", window=WINDOW_BY_KEY["24h"], topic="trump-putin-business")).detail
+    assert detail is not None
+    langs = {sl.lang: (sl.posts, sl.unscored) for sl in detail.languages}
+    assert langs == {"und": (3, 0), "en": (1, 0), "ru": (1, 1)}
     store.close()

@@ -191,3 +191,24 @@ async def press(app: DashboardApp, pilot: Pilot, *keys: str) -> None:
     for key in keys:
         await pilot.press(key)
         await settle(app, pilot)
+
+
+def write_posts(url: str, *, first: int, count: int, newest: datetime, oldest: datetime,
+                source: str = "mastodon") -> None:
+    """Store `count` posts of the first topic, spread evenly from `oldest` to `newest`, through
+    the real ingest path: what a backfill, a slow source or an import does to a running store."""
+    store = Store(url)
+    try:
+        scores = FixedScores()
+        store.sync_sources([FixedSource(source).settings])
+        ingestor = Ingestor(store, TOPICS, scoring=scores, clock=lambda: NOW)  # type: ignore[arg-type]
+        step = (newest - oldest) / max(count - 1, 1)
+        posts = []
+        for i in range(count):
+            text = f"late post {first + i} on #TrumpPutinBusiness"
+            scores.by_text[text] = (0.5 if i % 2 else -0.5, "en")
+            posts.append(RawPost(native_id=f"late{first + i}", text=text, created_at=oldest + step * i,
+                                 author="latecomer", tags=("TrumpPutinBusiness",)))
+        ingestor.store_batch(FixedSource(source), Batch(posts=posts, state={}), NOW)
+    finally:
+        store.close()

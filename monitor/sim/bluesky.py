@@ -6,7 +6,8 @@
                                                    since, until, lang, limit (1-100, default 25), cursor
 
 Shapes follow docs/sources.md §2.1 and the recorded bsky.social responses: `{"posts": [PostView],
-"cursor"}` where the cursor is an offset, `RateLimit-Limit/Remaining/Reset/Policy` (Reset in UNIX
+"cursor"}` where the cursor is an offset (never past 10,000: a deeper cursor is refused with 400
+InvalidRequest and none is offered past it; `configure(max_offset=)`), `RateLimit-Limit/Remaining/Reset/Policy` (Reset in UNIX
 seconds) on every answer, 429 `{"error": "RateLimitExceeded"}` with `Retry-After`, and XRPC errors
 as `{"error", "message"}`: 401 AuthMissing without a token (search has needed an account since
 January 2025), 400 ExpiredToken for an expired one, 401 AuthenticationRequired for a wrong app
@@ -45,6 +46,7 @@ if TYPE_CHECKING:  # pragma: no cover
 __all__ = ["configure", "set_rate_limit", "stats"]
 
 _WORD = re.compile(r"\w+")
+MAX_OFFSET = 10_000  # search serves no hit past this offset (Elasticsearch's result window)
 _QUERY_TOKEN = re.compile(r'"([^"]*)"|(\S+)')
 
 
@@ -67,6 +69,7 @@ class _State:
         self.refresh_tokens: dict[str, _Account] = {}  # live refresh jti -> account
         self.counts = {"createSession": 0, "refreshSession": 0, "searchPosts": 0}
         self.window = RateWindow(3000, 300.0)
+        self.max_offset = MAX_OFFSET
         self.session_window = RateWindow(30, 300.0)
         seq = sim._index.seq
         self.posts = [p for p in sim.corpus if p.platform == "bluesky"]
@@ -80,10 +83,12 @@ _state = per_simulator(_State)
 
 
 def configure(sim: "Simulator", *, accounts: dict[str, str] | None = None, access_ttl_s: float = 7200.0,
-              refresh_ttl_s: float = 90 * 86400.0) -> None:
-    """Accepted handle -> app password pairs (None: any non-empty pair) and token lifetimes."""
+              refresh_ttl_s: float = 90 * 86400.0, max_offset: int = MAX_OFFSET) -> None:
+    """Accepted handle -> app password pairs (None: any non-empty pair), token lifetimes, and how
+    deep a search cursor may go."""
     state = _state(sim)
     with state.lock:
+        state.max_offset = max_offset
         state.accounts = None if accounts is None else {h.casefold(): p for h, p in accounts.items()}
         state.access_ttl_s, state.refresh_ttl_s = access_ttl_s, refresh_ttl_s
 
@@ -250,6 +255,8 @@ def _search(sim: "Simulator", state: _State, req: Request) -> Response:
         raise _XrpcError(400, "InvalidRequest", 'Error: Params must have the property "q"')
     limit = _int_param(req, "limit", 25, 1, 100)
     offset = _int_param(req, "cursor", 0, 0, 10**9)
+    if offset >= state.max_offset:
+        raise _XrpcError(400, "InvalidRequest", f"cursor too deep: results past {state.max_offset} are not served")
     since, until = _when(req.arg("since"), "since"), _when(req.arg("until"), "until")
     words, phrases, tags = _parse_query(q)
     tags |= {t.lstrip("#").casefold() for t in req.query.get("tag", []) if t}
@@ -271,9 +278,9 @@ def _search(sim: "Simulator", state: _State, req: Request) -> Response:
         hits.sort(key=lambda i: -state.posts[i].engagement.total)
     else:
         hits.reverse()
-    page = hits[offset:offset + limit]
+    page = hits[offset:min(offset + limit, state.max_offset)]
     body: dict[str, Any] = {"posts": [_post_view(sim, state, i) for i in page]}
-    if offset + limit < len(hits):
+    if offset + limit < min(len(hits), state.max_offset):
         body["cursor"] = str(offset + limit)
     resp = _json(body)
     resp.items = [(view["uri"], len(resp.body)) for view in body["posts"]]

@@ -11,7 +11,9 @@
 
 Listings take `limit` (default 25, max 100), `after` (older than that fullname) and `before` (the
 `limit` posts just newer than it, still newest first); a `before` or `after` naming a post the
-listing does not hold (deleted, removed, never existed) gives an empty Listing, as on Reddit. Every
+listing does not hold (deleted, removed, never existed, or sunk below the listing's end) gives an
+empty Listing, as on Reddit. A listing holds only its newest 1,000 items (`configure(max_items=)`):
+the page holding the last of them has `after: null`. Every
 API answer carries `X-Ratelimit-Used`, `X-Ratelimit-Remaining` (a float string, "590.0") and
 `X-Ratelimit-Reset` (seconds left in the window); past the limit the answer is 429. Tokens are
 signed with their expiry, so any token this simulator issued works until it expires or
@@ -55,6 +57,7 @@ if TYPE_CHECKING:  # pragma: no cover
 __all__ = ["configure", "fullname", "revoke_tokens", "set_rate_limit", "tokens_issued"]
 
 TOKEN_LIFETIME_S = 3600
+MAX_ITEMS = 1000  # "listings stop at about 1000 items": deeper posts are not served at all
 RATE_LIMIT, RATE_WINDOW_S = 1000, 600.0  # "100 queries per minute", averaged over 10 minutes
 
 
@@ -64,6 +67,7 @@ class _State:
     token_lifetime_s: float = TOKEN_LIFETIME_S
     window: RateWindow = field(default_factory=lambda: RateWindow(RATE_LIMIT, RATE_WINDOW_S))
     schema_surprise: bool = False  # listings come back in a shape no client expects
+    max_items: int = MAX_ITEMS  # a listing holds only its newest this many items, as on Reddit
     tokens: int = 0
     lock: threading.Lock = field(default_factory=threading.Lock)
 
@@ -75,8 +79,11 @@ _state = per_simulator(lambda sim: _State())
 # --- control (tests, the demo) -------------------------------------------------------------------
 
 
-def configure(sim: "Simulator", *, token_lifetime_s: float | None = None, schema_surprise: bool | None = None) -> None:
+def configure(sim: "Simulator", *, token_lifetime_s: float | None = None, schema_surprise: bool | None = None,
+              max_items: int | None = None) -> None:
     state = _state(sim)
+    if max_items is not None:
+        state.max_items = max_items
     if token_lifetime_s is not None:
         state.token_lifetime_s = token_lifetime_s
     if schema_surprise is not None:
@@ -177,7 +184,7 @@ def _listing(sim: "Simulator", req: Request, sub: str, query: str | None) -> Res
         return _json({"message": "Unauthorized", "error": 401}, 401, headers)
     if state.schema_surprise:
         return _json({"kind": "Listing", "data": {"things": []}}, 200, headers)
-    posts = _matching(sim, req, query)
+    posts = _matching(sim, req, query)[: state.max_items]
     chosen, newer, older = _page(sim, posts, req)
     raw = req.arg("raw_json") == "1"
     children = [{"kind": "t3", "data": _thing(sim, req.base_url, sub, p, raw)} for p in chosen]

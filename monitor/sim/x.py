@@ -11,7 +11,8 @@ Answers `{data, includes: {users}, meta: {newest_id, oldest_id, result_count, ne
 the posts of the last 7 days, newest first. Only the fields asked for come back (by default `id`,
 `text`, `edit_history_tweet_ids`), as on X. A retweet's text is "RT @user: ..." with
 `referenced_tweets: [{type: retweeted, id}]`; a text over 280 characters is cut there and sent
-whole in `note_tweet.text`. Every answer carries `x-rate-limit-limit/-remaining/-reset` (reset in
+whole in `note_tweet.text`. In both, `&`, `<` and `>` come as `&amp;`, `&lt;`, `&gt;`, as X sends
+them. Every answer carries `x-rate-limit-limit/-remaining/-reset` (reset in
 UNIX seconds); past the limit the answer is 429 with no Retry-After, as X does. Ids are
 `1900000000000000000 + corpus position`, the same as the status links of the all-platform feed.
 """
@@ -307,6 +308,11 @@ def _answer(sim: "Simulator", req: Request, page: list[CorpusPost], more: bool, 
     return resp
 
 
+def _escape(text: str) -> str:
+    """X's v2 `text` carries `&`, `<` and `>` as HTML entities, and only those three."""
+    return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+
+
 def _tweet(sim: "Simulator", post: CorpusPost, fields: set[str], expansions: set[str]) -> dict[str, Any]:
     tid = tweet_id(sim, post)
     text = post.text if len(post.text) <= 280 else post.text[:279] + "…"
@@ -321,12 +327,13 @@ def _tweet(sim: "Simulator", post: CorpusPost, fields: set[str], expansions: set
                            "impression_count": 40 * (1 + post.engagement.total)},
     }
     tags = [(m.start(), m.end(), m.group(1)) for m in HASHTAG_RE.finditer(text)]
-    if tags:
+    if tags:  # entity offsets count characters of the unescaped text
         full["entities"] = {"hashtags": [{"start": s, "end": e, "tag": t} for s, e, t in tags]}
+    full["text"] = _escape(text)
     if post.repost_of and post.repost_of in sim._index.seq:
         full["referenced_tweets"] = [{"type": "retweeted", "id": str(ID_BASE + sim._index.seq[post.repost_of])}]
     if len(post.text) > 280:
-        full["note_tweet"] = {"text": post.text}
+        full["note_tweet"] = {"text": _escape(post.text)}
     if "author_id" in expansions:
         fields = fields | {"author_id"}
     return {k: v for k, v in full.items() if k in fields}

@@ -99,6 +99,9 @@ class Batch:
     notes: list[str] = field(default_factory=list)
     already_stored: int = 0  # items left out because PollContext.known said they are stored
     known_checked: bool = False  # every item was checked against PollContext.known already
+    # Spans the platform could not serve (monitor/sources/paging.py): their minutes are marked
+    # incomplete in the buckets, in the same transaction as the posts.
+    gaps: list[tuple[datetime, datetime]] = field(default_factory=list)
 
 
 # --- settings -------------------------------------------------------------------------------

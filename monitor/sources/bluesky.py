@@ -6,11 +6,13 @@ environment variables, keeps it in memory only (tokens are secrets and the store
 and refreshes it (`refreshSession`) shortly before the access token's `exp`; an expired or
 rejected token mid-poll is refreshed or replaced once, then reported in words.
 
-Each search runs `sort=latest` from `since` = the newest post it has seen minus `overlap` (the
-search index orders by sortAt, which can trail a little): posts come back newest first, at most
-`max_pages` pages per poll, and `uri` identifies a post everywhere (it is also Jetstream's), so
-what the overlap repeats is dropped at ingest. Deep cursor paging is what Bluesky blocked first,
-so a poll that would need more than `max_pages` pages reports the skipped stretch as a gap.
+Each search is paged by the shared ledger of monitor/sources/paging.py: a range runs
+`sort=latest` from `since` = the newest sortAt reached before it opened minus `overlap` (the
+search index can trail a little), newest first, at most `max_pages` pages per poll; `uri`
+identifies a post everywhere (it is also Jetstream's), so what the overlap repeats is dropped at
+ingest. Deep offset cursors are what Bluesky blocked first and it refuses offsets past about
+10,000, so a range follows the cursor only `max_cursor_depth` posts deep and then continues with
+`until` = the oldest post read: a burst of any size is read whole over successive polls.
 """
 
 from __future__ import annotations
@@ -26,7 +28,7 @@ from typing import Any
 import httpx
 from pydantic import Field, field_validator
 
-from monitor.sources import http
+from monitor.sources import http, paging
 from monitor.sources.base import Batch, Duration, PollContext, RawPost, Source, SourceError, SourceSettings, iso_time
 from monitor.sources.mastodon import instance_base_url
 from monitor.text import sanitize
@@ -35,7 +37,6 @@ __all__ = ["BlueskySettings", "BlueskySource", "bounded_created_at", "parse_time
            "web_url"]
 
 WEB = "https://bsky.app"
-_STOP_STATUSES = (None, 401, 403, 429)  # a failure every further search would repeat
 
 
 class BlueskySettings(SourceSettings):
@@ -47,7 +48,9 @@ class BlueskySettings(SourceSettings):
     queries: list[str] | None = None
     lang: str | None = None
     page_size: int = Field(default=100, ge=1, le=100)
-    max_pages: int = Field(default=5, ge=1, le=50)
+    max_pages: int = Field(default=5, ge=1, le=50)  # per search and poll; the rest follows next poll
+    # Offsets deeper than this are not asked for: the range goes on with `until` instead.
+    max_cursor_depth: int = Field(default=1000, ge=1, le=10_000)
     overlap: Duration = timedelta(minutes=2)
 
     @field_validator("service")
@@ -113,78 +116,34 @@ class BlueskySource(Source):
                               "keywords, or list searches under 'queries:'")
         not_before = state.get("not_before")
         if isinstance(not_before, (int, float)) and time.time() < not_before:
-            # Not a failure: every search resumes from its own `since` after the reset.
+            # Not a failure: every search resumes from its own ranges after the reset.
             return Batch(posts=[], state=state, notes=[
                 f"Bluesky's rate limit is nearly used up; searching again after {_clock(not_before)} UTC"])
-        new_state: dict[str, Any] = {"queries": {k: dict(v) for k, v in (state.get("queries") or {}).items()}}
-        found: dict[str, RawPost] = {}
-        errors: list[SourceError] = []
-        notes: list[str] = []
-        for query in queries:
-            try:
-                self._search(query, new_state["queries"].setdefault(query.key, {}), ctx, found, notes, new_state)
-            except SourceError as exc:
-                errors.append(exc)
-                if not isinstance(exc, _Gap) and exc.status in _STOP_STATUSES:
-                    break
-            if "not_before" in new_state:
-                notes.append(f"Bluesky's rate limit is nearly used up; the other searches wait until "
-                             f"{_clock(new_state['not_before'])} UTC")
-                break
-        posts = list(found.values())
-        if not errors:
-            return Batch(posts=posts, state=new_state, status=200, notes=notes)
-        first = errors[0]
-        error = first if len(errors) == 1 else SourceError(
-            f"{first.message} (and {len(errors) - 1} more search(es) failed)", status=first.status,
-            retry_after=first.retry_after)
-        if not posts and _sinces(new_state) == _sinces(state):
-            raise error
-        return Batch(posts=posts, state=new_state, status=first.status, notes=notes, error=error)
+        ledger = paging.Ledger(state)
+        for key, qstate in (state.get("queries") or {}).items():  # the cursor before the paging ledger
+            since = parse_time(qstate.get("since")) if isinstance(qstate, dict) else None
+            if since is not None:
+                ledger.newest.setdefault(key, {"at": since.isoformat()})
+        ledger.mark()
+        new_state: dict[str, Any] = {k: v for k, v in state.items() if k not in ("queries", "not_before")}
+        reader = _SearchReader(self, {q.key: q for q in queries}, new_state)
+        overlap = self.settings.overlap
 
-    def _search(self, query: _Query, qstate: dict[str, Any], ctx: PollContext, found: dict[str, RawPost],
-                notes: list[str], new_state: dict[str, Any]) -> None:
-        """One search from its `since`, newest first; `since` moves only once the stretch is read."""
-        first = "since" not in qstate
-        since = parse_time(qstate.get("since")) or ctx.backfill_since
-        q = query.params["q"]
-        params = {**query.params, "sort": "latest", "since": _iso_ms(since), "limit": self.settings.page_size}
-        newest: datetime | None = None
-        cursor: str | None = None
-        more = False  # the server has older matches we have not read
-        bad = 0
-        for _ in range(self.settings.max_pages):
-            page = dict(params, cursor=cursor) if cursor else params
-            data = self._xrpc_get("app.bsky.feed.searchPosts", page, new_state, what=f"Bluesky search {q!r}")
-            views = data.get("posts")
-            if not isinstance(views, list):
-                raise SourceError(f"Bluesky answered search {q!r} without a list of posts")
-            for view in views:
-                try:
-                    post, sort_at = post_view_to_post(view)
-                except (AttributeError, KeyError, TypeError, ValueError):
-                    bad += 1
-                    continue
-                newest = sort_at if newest is None or sort_at > newest else newest
-                if not first or post.created_at >= since:
-                    found.setdefault(post.native_id, post)
-            cursor = data.get("cursor") if isinstance(data.get("cursor"), str) else None
-            more = bool(views) and bool(cursor)
-            if not more or "not_before" in new_state:
-                break
-        if bad:
-            notes.append(f"search {q!r}: skipped {bad} post(s) in an unexpected shape")
-        if more and "not_before" in new_state:
-            return  # paused half-way for the rate limit: keep `since`, the next poll reads this stretch again
-        qstate["since"] = (max(since, newest - self.settings.overlap) if newest else since).isoformat()
-        if more:
-            read = self.settings.max_pages * self.settings.page_size
-            if first:
-                notes.append(f"search {q!r}: the first poll stopped after {read} posts; "
-                             "older ones in the backfill window were skipped")
-            else:
-                raise _Gap(f"more than {read} new posts for {q!r} since the last poll; the oldest were "
-                           "skipped (poll more often or raise max_pages)")
+        def edge_for(stream: paging.Stream, newest: dict[str, Any] | None) -> float:
+            at = paging.position_time(newest)
+            return at - overlap.total_seconds() if at is not None else 0.0
+
+        streams = [paging.Stream(q.key, f"Bluesky search {q.params['q']}") for q in queries]
+        out = paging.run(ledger, streams, reader, now=ctx.now, edge_for=edge_for,
+                         backfill_since=ctx.backfill_since, pages_per_stream=self.settings.max_pages)
+        out.notes[:0] = [f"search {q!r}: skipped {n} post(s) in an unexpected shape" for q, n in reader.bad.items()]
+        new_state = ledger.into(new_state)
+        if out.error is None:
+            return Batch(posts=out.posts, state=new_state, status=200, notes=out.notes, gaps=out.gaps)
+        if not out.posts and not ledger.moved():
+            raise out.error
+        return Batch(posts=out.posts, state=new_state, status=out.error.status, notes=out.notes, error=out.error,
+                     gaps=out.gaps)
 
     # --- XRPC with a session
 
@@ -268,10 +227,8 @@ class BlueskySource(Source):
                                 timeout=self.settings.timeout.total_seconds(), ok=tuple(range(200, 600)))
             resp = self.http.post(url, json=json_body, headers=headers, timeout=self.settings.timeout.total_seconds())
             return resp, resp.content
-        except httpx.TimeoutException:
-            raise SourceError(f"{what} did not answer in time (timeout)") from None
-        except httpx.TransportError as exc:
-            raise SourceError(f"could not reach {what}: {type(exc).__name__}: {exc}") from None
+        except httpx.TransportError as exc:  # timeouts included
+            raise SourceError(describe_transport(what, exc, url)) from None
 
     def _watch_rate_limit(self, resp: httpx.Response, new_state: dict[str, Any]) -> None:
         """Stop before the limit: with a small reserve left, wait for the reset (UNIX seconds)."""
@@ -302,16 +259,97 @@ class BlueskySource(Source):
         return SourceError(http.describe_status(what, status) + detail, status=status)
 
 
-class _Gap(SourceError):
-    """A search had more new posts than one poll may page through: some were skipped."""
+class _SearchReader:
+    """One range's pages of a search: `since` = its edge, newest first (`sort=latest`).
+
+    Within a range the offset `cursor` is followed only `max_cursor_depth` posts deep: Bluesky
+    refuses deep offsets (about 10,000) and blocked cursors altogether at times. Past that, or
+    when a cursor is refused, or when a full page comes without one, the range continues with
+    `until` = the oldest sortAt read (+1 ms, `until` being exclusive), so it is always read to its
+    edge. Only more than a page of posts sharing one millisecond could stop it: that is a gap.
+    """
+
+    def __init__(self, source: "BlueskySource", queries: dict[str, _Query], new_state: dict[str, Any]):
+        self.source, self.queries, self.new_state = source, queries, new_state
+        self.settings = source.settings
+        self.bad: dict[str, int] = {}
+
+    def page(self, rng: paging.Range) -> paging.Page:
+        if "not_before" in self.new_state:
+            raise paging.Pause(f"Bluesky's rate limit is nearly used up; the searches continue after "
+                               f"{_clock(self.new_state['not_before'])} UTC from where they stopped")
+        query = self.queries[rng.key]
+        q = query.params["q"]
+        edge_at = datetime.fromtimestamp(rng.edge_at, timezone.utc)
+        cont = rng.cont or {}
+        params: dict[str, Any] = {**query.params, "sort": "latest", "since": _iso_ms(edge_at),
+                                  "limit": self.settings.page_size}
+        if cont.get("until"):
+            params["until"] = cont["until"]
+        if cont.get("cursor"):
+            params["cursor"] = cont["cursor"]
+        try:
+            data = self.source._xrpc_get("app.bsky.feed.searchPosts", params, self.new_state,
+                                         what=f"Bluesky search {q!r}")
+        except SourceError as exc:
+            if cont.get("cursor") and exc.status in (400, 403):
+                return paging.Page(posts=[], cont=_rebase(rng, cont))  # a refused deep cursor: go on by time
+            raise
+        views = data.get("posts")
+        if not isinstance(views, list):
+            raise SourceError(f"Bluesky answered search {q!r} without a list of posts")
+        posts: list[RawPost] = []
+        times: list[datetime] = []
+        for view in views:
+            try:
+                post, sort_at = post_view_to_post(view)
+            except (AttributeError, KeyError, TypeError, ValueError):
+                self.bad[q] = self.bad.get(q, 0) + 1
+                continue
+            if sort_at >= edge_at:
+                posts.append(post)
+                times.append(sort_at)
+        page = paging.Page(posts=posts, newest_at=max(times) if times else None,
+                           oldest_at=min(times) if times else None)
+        if times:
+            page.newest = {"at": max(times).isoformat()}
+        floor = parse_time(cont.get("floor")) if "cursor" not in cont else None
+        if floor is not None and not any(t < floor for t in times):
+            # a page by `until` that brings nothing older than the page before: the end, unless full
+            if len(views) >= self.settings.page_size:
+                page.lost = (edge_at, floor, (
+                    f"Bluesky search {q}: more than {self.settings.page_size} posts share the time "
+                    f"{floor:%H:%M:%S} UTC and cannot be paged through; posts from {edge_at:%H:%M} UTC to "
+                    f"{floor:%H:%M:%S} UTC were out of reach"))
+            return page
+        if not views or not times and not data.get("cursor"):
+            return page
+        cursor = data.get("cursor") if isinstance(data.get("cursor"), str) else None
+        oldest = min(times) if times else parse_time(cont.get("floor"))
+        probe = dict(cont, floor=oldest.isoformat() if oldest else cont.get("floor"))
+        if cursor:
+            depth = int(cont.get("depth") or 0) + len(views)
+            if depth >= self.settings.max_cursor_depth:
+                page.cont = _rebase(rng, probe)
+            else:
+                page.cont = {"cursor": cursor, "until": cont.get("until"), "depth": depth, "floor": probe["floor"]}
+        elif len(views) >= self.settings.page_size:
+            page.cont = _rebase(rng, probe)  # a full page without a cursor may be a cap, not the end: check
+        return page
+
+
+def _rebase(rng: paging.Range, cont: dict[str, Any]) -> dict[str, Any]:
+    """Continue below the oldest post read, by `until` (exclusive, hence one millisecond later)."""
+    floor = parse_time(cont.get("floor"))
+    if floor is None and rng.oldest_at is not None:
+        floor = datetime.fromtimestamp(rng.oldest_at, timezone.utc)
+    if floor is None:
+        return {k: v for k, v in cont.items() if k not in ("cursor", "depth")}
+    return {"until": _iso_ms(floor + timedelta(milliseconds=1)), "floor": floor.isoformat()}
 
 
 def _clock(unix_s: float) -> str:
     return datetime.fromtimestamp(unix_s, timezone.utc).strftime("%H:%M:%S")
-
-
-def _sinces(state: dict[str, Any]) -> dict[str, Any]:
-    return {k: v.get("since") for k, v in (state.get("queries") or {}).items() if v.get("since")}
 
 
 # --- parsing -------------------------------------------------------------------------------------

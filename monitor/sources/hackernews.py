@@ -4,37 +4,34 @@ Algolia matches every word of a query (there is no OR), so the source runs one q
 and per hashtag of the topics it serves (a hashtag as its words: HN has no hashtags), or the
 `queries:` it is given, and merges the hits by `objectID`.
 
-Cursor: each run reads every query over one window, `created_at_i>=lower,created_at_i<=top`.
-`top` is the newest item on HN when the run starts (one `hitsPerPage=1` request: HN's clock, not
-ours), `lower` is the previous run's `top` minus `overlap`, because Algolia indexes an item a
-little after it is created; hits in the overlap are recognised by the ids kept in the state. The
-first run starts at the backfill window instead. Pages are followed until `nbPages`; as Algolia
-serves at most 1,000 hits per query, a query with more is read in time slices ending at the oldest
-hit read so far, so a burst is read whole. A run cut short (a failure, the `max_requests` budget)
-is kept as `pending` with the query and the bound where it stopped, and the next poll resumes it
-before starting a new one: nothing is skipped, nothing is returned twice, and `since` moves only
-when every query has been read over the whole window.
+Paging: the shared ledger of monitor/sources/paging.py, one stream per query. A range reads
+`created_at_i>=edge` newest first, where the edge is the newest item the query had reached minus
+`overlap` (Algolia indexes an item a little after it is created; the ids read in the overlap are
+kept with the newest position and skipped), or the start of the backfill window. Algolia serves at
+most 1,000 hits per query, so every page is the first page of a time slice ending at the oldest
+second read so far (see `_QueryReader`): a burst of any size is read whole. A range cut short (a
+failure, the `max_requests` budget, a restart) continues from its slice bound next poll; nothing
+is skipped, and times are HN's own (`created_at_i`), never our clock.
 """
 
 from __future__ import annotations
 
 import json
 import math
-from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 from typing import Annotated, Any, Literal
 
 import httpx
 from pydantic import AfterValidator, AnyHttpUrl, Field
 
-from monitor.sources import http
+from monitor.sources import http, paging
 from monitor.sources.base import Batch, Duration, PollContext, RawPost, Source, SourceError, SourceSettings
 from monitor.text import sanitize, split_camel
 
 __all__ = ["HackerNewsSettings", "HackerNewsSource", "build_queries", "hit_to_post"]
 
 _ANY_STATUS = tuple(range(100, 600))
-_MAX_SEEN = 20_000  # ids remembered across polls (only those in the overlap, or of an unfinished poll)
+_MAX_IDS = 2_000  # ids kept with the newest position: those in the overlap, read again next poll
 
 
 def _query(value: str) -> str:
@@ -113,76 +110,30 @@ class HackerNewsSource(Source):
     def fetch(self, state: dict[str, Any], ctx: PollContext) -> Batch:
         if not self.queries:
             raise SourceError("no Hacker News query: the source serves no topic with keywords; set 'queries:'")
-        seen = {k: v for k, v in (state.get("seen") or {}).items() if isinstance(v, int)}
-        poll = _Poll(seen, self.settings)
-        run = _Run.resume(state.get("pending"))
-        try:
-            if run is None:
-                run = self._new_run(state, ctx, poll)
-                if run is None:  # nothing on HN at all yet
-                    floor = state.get("floor", run_floor(ctx))
-                    return Batch(posts=[], state=dict(state, since=state.get("since", floor), floor=floor), status=200)
-            while run.query < len(self.queries):
-                if not self._read_query(self.queries[run.query], run, poll):
-                    poll.notes.append(f"more new items than {self.settings.max_requests} requests can read; "
-                                      "the rest follows next poll")
-                    return Batch(posts=poll.posts, state=self._unfinished(state, run, poll), status=200,
-                                 notes=poll.notes)
-                run.query, run.upper = run.query + 1, None
-        except SourceError as exc:
-            if not poll.requests or run is None:
-                raise
-            return Batch(posts=poll.posts, state=self._unfinished(state, run, poll), status=200, error=exc,
-                         notes=poll.notes)
-        return Batch(posts=poll.posts, state=self._finished(state, run, poll), status=200, notes=poll.notes)
+        ledger = paging.Ledger(state)
+        _adopt_old_run(state, ledger, self.queries)
+        ledger.mark()
+        reader = _QueryReader(self)
+        overlap = self.settings.overlap.total_seconds()
 
-    def _new_run(self, state: dict[str, Any], ctx: PollContext, poll: "_Poll") -> "_Run | None":
-        """A run reads every query over [lower, top], top being the newest item on HN right now.
+        def edge_for(stream: paging.Stream, newest: dict[str, Any] | None) -> float:
+            at = paging.position_time(newest)
+            return at - overlap if at is not None else 0.0
 
-        Freezing `top` (HN's clock, not ours: the demo's simulated time runs days behind) is what
-        lets a run span several polls and still cover every query over the same window.
-        """
-        since, floor = state.get("since"), state.get("floor")
-        if not isinstance(since, int) or not isinstance(floor, int):
-            lower = run_floor(ctx)
-        else:  # the overlap never reaches back past the first poll's backfill window
-            lower = max(floor, since - int(self.settings.overlap.total_seconds()))
-        newest = self._search("", "", 0, poll, per_page=1)["hits"]
-        top = newest[0].get("created_at_i") if newest and isinstance(newest[0], dict) else None
-        if not isinstance(top, int):
-            return None
-        return _Run(lower=lower, top=top)
+        streams = [paging.Stream(_key(q), f"Hacker News search {q!r}") for q in self.queries]
+        out = paging.run(ledger, streams, reader, now=ctx.now, edge_for=edge_for, backfill_since=ctx.backfill_since,
+                         pages_per_poll=self.settings.max_requests)
+        if reader.skipped:
+            out.notes.insert(0, f"skipped {reader.skipped} hit(s) Algolia sent without an objectID or a time")
+        new_state = ledger.into({k: v for k, v in state.items() if k not in _OLD_KEYS})
+        if out.error is not None and not out.posts and not ledger.moved():
+            raise out.error
+        return Batch(posts=out.posts, state=new_state, status=200 if out.requests else None, error=out.error,
+                     notes=out.notes, gaps=out.gaps)
 
-    def _read_query(self, query: str, run: "_Run", poll: "_Poll") -> bool:
-        """Every hit of one query in the run's window, newest first; False when out of requests.
-
-        Algolia serves at most 1,000 hits per query, so when there are more, the rest is read as
-        another slice ending at the oldest hit read so far. `run.upper` always holds where to
-        resume: everything above it has been read.
-        """
-        while True:
-            upper = run.top if run.upper is None else run.upper
-            oldest, page = None, 0
-            while True:
-                if poll.requests >= self.settings.max_requests:
-                    return False
-                result = self._search(query, f"created_at_i>={run.lower},created_at_i<={upper}", page, poll)
-                for hit in result["hits"]:
-                    created = poll.add(hit)
-                    if created is not None:
-                        oldest = created if oldest is None else min(oldest, created)
-                        run.upper = min(run.upper if run.upper is not None else upper, created)
-                page += 1
-                pages = result["nbPages"]
-                capped = result["nbHits"] > pages * self.settings.hits_per_page
-                if page >= pages or not result["hits"]:
-                    break
-            if not capped or oldest is None or oldest >= upper:
-                return True
-
-    def _search(self, query: str, filters: str, page: int, poll: "_Poll", per_page: int | None = None) -> dict[str, Any]:
+    def _search(self, query: str, filters: str, page: int) -> dict[str, Any]:
         params: dict[str, Any] = {"query": query, "tags": self.tags, "page": page,
-                                  "hitsPerPage": per_page or self.settings.hits_per_page}
+                                  "hitsPerPage": self.settings.hits_per_page}
         if filters:
             params["numericFilters"] = filters
         url = str(self.settings.api_url).rstrip("/") + "/search_by_date"
@@ -190,87 +141,94 @@ class HackerNewsSource(Source):
                               timeout=self.settings.timeout.total_seconds())
         if resp.status_code != 200:
             raise _status_error(resp.status_code, body, resp.headers.get("Retry-After"))
-        result = _check(body)
-        poll.requests += 1
-        return result
-
-    # --- state ----------------------------------------------------------------------------
-
-    def _finished(self, state: dict[str, Any], run: "_Run", poll: "_Poll") -> dict[str, Any]:
-        previous = state.get("since")
-        # Never backwards: when HN's newest item is older than the cursor, the cursor stays.
-        since = max(run.top, previous if isinstance(previous, int) else run.lower)
-        keep_from = since - int(self.settings.overlap.total_seconds())
-        seen = {k: v for k, v in {**poll.seen, **poll.created}.items() if v >= keep_from}
-        new = {k: v for k, v in state.items() if k != "pending"}
-        return dict(new, since=since, floor=state.get("floor", run.lower), seen=_bounded(seen))
-
-    @staticmethod
-    def _unfinished(state: dict[str, Any], run: "_Run", poll: "_Poll") -> dict[str, Any]:
-        return dict(state, pending=run.as_state(), floor=state.get("floor", run.lower),
-                    seen=_bounded({**poll.seen, **poll.created}))
+        return _check(body)
 
 
-def run_floor(ctx: PollContext) -> int:
-    """The first poll reads back to the start of the backfill window."""
-    return int(ctx.backfill_since.timestamp())
+_OLD_KEYS = ("since", "floor", "seen", "pending")  # the cursor before the paging ledger
 
 
-@dataclass(slots=True)
-class _Run:
-    """Which window is being read, and how far: query index and, within it, the resume bound."""
-
-    lower: int
-    top: int
-    query: int = 0
-    upper: int | None = None
-
-    @classmethod
-    def resume(cls, pending: Any) -> "_Run | None":
-        if not isinstance(pending, dict):
-            return None
-        try:
-            upper = pending.get("upper")
-            return cls(int(pending["lower"]), int(pending["top"]), int(pending["query"]),
-                       int(upper) if upper is not None else None)
-        except (KeyError, TypeError, ValueError):
-            return None
-
-    def as_state(self) -> dict[str, Any]:
-        return {"lower": self.lower, "top": self.top, "query": self.query, "upper": self.upper}
+def _key(query: str) -> str:
+    return "q:" + query
 
 
-class _Poll:
-    """One poll's hits, merged across queries and slices by objectID."""
-
-    def __init__(self, seen: dict[str, int], settings: HackerNewsSettings):
-        self.seen = seen
-        self.created: dict[str, int] = {}
-        self.posts: list[RawPost] = []
-        self.notes: list[str] = []
-        self.requests = 0
-        self._web = str(settings.web_url)
-        self._skipped = 0
-
-    def add(self, hit: Any) -> int | None:
-        """Take a hit unless seen; returns its creation time (for slicing) or None if unusable."""
-        post = hit_to_post(hit, self._web) if isinstance(hit, dict) else None
-        if post is None:
-            self._skipped += 1
-            if self._skipped == 1:
-                self.notes.append("skipped hit(s) Algolia sent without an objectID or a time")
-            return None
-        created = int(hit["created_at_i"])
-        if post.native_id not in self.seen and post.native_id not in self.created:
-            self.created[post.native_id] = created
-            self.posts.append(post)
-        return created
+def _adopt_old_run(state: dict[str, Any], ledger: paging.Ledger, queries: list[str]) -> None:
+    """A state from before the paging ledger: `since` (and the ids seen near it) becomes every
+    query's newest position, and an unfinished run becomes pending ranges over its window."""
+    since = state.get("since")
+    seen = [k for k in (state.get("seen") or {}) if isinstance(k, str)][-_MAX_IDS:]
+    pending = state.get("pending")
+    for n, query in enumerate(queries):
+        key = _key(query)
+        if key in ledger.newest or any(r.key == key for r in ledger.pending):
+            continue
+        if isinstance(pending, dict) and isinstance(pending.get("top"), int) and isinstance(pending.get("lower"), int):
+            ledger.newest[key] = {"at": pending["top"], "ids": seen}
+            if n >= int(pending.get("query") or 0):
+                upper = pending.get("upper") if n == pending.get("query") else None
+                ledger.pending.append(paging.Range(key, f"Hacker News search {query!r}", edge_at=pending["lower"],
+                                                   cont={"upper": upper if isinstance(upper, int) else pending["top"]}))
+        elif isinstance(since, int):
+            ledger.newest[key] = {"at": since, "ids": seen}
 
 
-def _bounded(seen: dict[str, int]) -> dict[str, int]:
-    if len(seen) <= _MAX_SEEN:
-        return seen
-    return dict(sorted(seen.items(), key=lambda kv: kv[1], reverse=True)[:_MAX_SEEN])
+class _QueryReader:
+    """One range's pages of one query, newest first, as time slices.
+
+    Algolia serves at most 1,000 hits per query and an item indexed late can shift page numbers,
+    so every page is page 0 of a slice `created_at_i <= upper`, `upper` being the oldest second
+    read so far; the hits of that second already read are skipped. A range ends when a slice has
+    no more hits than one page. Only more hits in one second than Algolia pages through could stop
+    it, and that is recorded as a gap.
+    """
+
+    def __init__(self, source: HackerNewsSource):
+        self.source = source
+        self.settings = source.settings
+        self._web = str(source.settings.web_url)
+        self.skipped = 0
+
+    def page(self, rng: paging.Range) -> paging.Page:
+        query = rng.key[len("q:"):]
+        cont = rng.cont or {}
+        lower = math.floor(rng.edge_at)
+        upper = cont.get("upper")
+        filters = f"created_at_i>={lower}" + (f",created_at_i<={int(upper)}" if isinstance(upper, int) else "")
+        number = int(cont.get("page") or 0)
+        result = self.source._search(query, filters, number)
+        skip = set(cont.get("skip") or ()) | set((rng.edge or {}).get("ids") or ())
+        posts: list[RawPost] = []
+        hits: list[tuple[str, int]] = []
+        for hit in result["hits"]:
+            post = hit_to_post(hit, self._web) if isinstance(hit, dict) else None
+            if post is None:
+                self.skipped += 1
+                continue
+            hits.append((post.native_id, int(hit["created_at_i"])))
+            if post.native_id not in skip:
+                posts.append(post)
+        page = paging.Page(posts=posts)
+        if hits:
+            top, oldest = max(t for _, t in hits), min(t for _, t in hits)
+            page.newest_at = datetime.fromtimestamp(top, timezone.utc)
+            page.oldest_at = datetime.fromtimestamp(oldest, timezone.utc)
+            near = top - int(self.settings.overlap.total_seconds())
+            page.newest = {"at": top, "ids": [i for i, t in hits if t >= near][:_MAX_IDS]}
+        per_page = self.settings.hits_per_page
+        if not hits or result["nbHits"] <= (number + 1) * per_page:
+            return page  # the slice had no more than this page: the range is read to its edge
+        oldest = min(t for _, t in hits)
+        at_oldest = [i for i, t in hits if t == oldest]
+        if not isinstance(upper, int) or oldest < upper:
+            page.cont = {"upper": oldest, "skip": at_oldest}
+        elif number + 1 < result["nbPages"]:
+            page.cont = {"upper": upper, "page": number + 1, "skip": sorted(skip | set(at_oldest))}
+        else:
+            when = datetime.fromtimestamp(oldest, timezone.utc)
+            page.lost = (datetime.fromtimestamp(lower, timezone.utc), when, (
+                f"Hacker News search {query!r}: more items in the second {when:%H:%M:%S} UTC than Algolia "
+                f"pages through (1,000); items from {datetime.fromtimestamp(lower, timezone.utc):%H:%M} UTC to "
+                f"{when:%H:%M:%S} UTC were out of reach"))
+        return page
 
 
 def _check(body: bytes) -> dict[str, Any]:

@@ -106,6 +106,49 @@ def describe_status(what: str, status: int) -> str:
     return f"{what} answered HTTP {status}"
 
 
+_DNS = ("name or service not known", "nodename nor servname", "temporary failure in name resolution",
+        "no address associated", "getaddrinfo failed", "name resolution", "[errno -2]", "[errno -3]",
+        "[errno -5]", "[errno 11001]", "[errno 8]")
+
+
+def describe_transport(what: str, exc: httpx.TransportError, url: str | httpx.URL | None = None) -> str:
+    """A failed request in words a person can act on, not an exception's name.
+
+    "cannot resolve news.google.com — is this machine offline?" instead of `ConnectError: [Errno
+    -2] Name or service not known`; the same for a refused connection, a timeout and TLS.
+    """
+    if url is None:
+        try:
+            url = exc.request.url
+        except RuntimeError:  # an exception raised without a request attached
+            url = None
+    target = httpx.URL(str(url)) if url is not None else None
+    host = target.host if target is not None and target.host else what
+    chain, cause = [], exc.__cause__ or exc.__context__
+    while cause is not None and len(chain) < 5:
+        chain.append(cause)
+        cause = cause.__cause__ or cause.__context__
+    detail = " ".join(str(e) for e in (exc, *chain)).lower()
+    if isinstance(exc, httpx.TimeoutException):
+        if isinstance(exc, httpx.ConnectTimeout):
+            return f"no connection to {host} in time (timeout): the server or the network is down or slow"
+        return f"{what} did not answer in time (timeout)"
+    if any(m in detail for m in _DNS):
+        return f"cannot resolve {host} — is this machine offline?"
+    if "refused" in detail or "[errno 111]" in detail or "[errno 61]" in detail:
+        port = target.port if target is not None and target.port else ("443" if target is not None and
+                                                                       target.scheme == "https" else "80")
+        return f"{host} refused the connection on port {port}: nothing listens there (server down?)"
+    if "certificate" in detail or "ssl" in detail or "tls" in detail:
+        reason = "its certificate is not trusted" if "certificate" in detail else "the TLS handshake failed"
+        return f"no secure connection to {host}: {reason}"
+    if "unreachable" in detail or "[errno 101]" in detail or "[errno 113]" in detail:
+        return f"cannot reach {host}: the network is unreachable — is this machine offline?"
+    if isinstance(exc, (httpx.RemoteProtocolError, httpx.ReadError)):
+        return f"{host} closed the connection before answering"
+    return f"could not reach {what} ({type(exc).__name__})"
+
+
 def get(client: httpx.Client, url: str, *, what: str, headers: dict[str, str] | None = None,
         params: dict | None = None, max_bytes: int = DEFAULT_MAX_BYTES, timeout: float | None = None,
         ok: tuple[int, ...] = (200, 304)) -> tuple[httpx.Response, bytes]:
@@ -131,7 +174,5 @@ def get(client: httpx.Client, url: str, *, what: str, headers: dict[str, str] | 
                                       status=resp.status_code)
                 chunks.append(chunk)
             return resp, b"".join(chunks)
-    except httpx.TimeoutException:
-        raise SourceError(f"{what} did not answer in time (timeout)") from None
-    except httpx.TransportError as exc:
-        raise SourceError(f"could not reach {what}: {type(exc).__name__}: {exc}") from None
+    except httpx.TransportError as exc:  # timeouts included
+        raise SourceError(describe_transport(what, exc, url)) from None

@@ -4,10 +4,12 @@ An instance only shows the posts that reached it, so a story is best followed on
 same post then arrives once per instance under different local ids but one ActivityPub `uri`,
 which is what identifies it here (as native and canonical id), so it is stored once.
 
-New posts come with `min_id` and the `Link: rel="prev"` pages until an empty page: `since_id`
-would return only the newest page and leave a gap in a burst. The cursor is kept per instance and
-per tag and advances page by page, so a failure half-way keeps what was read and loses nothing.
-The first poll of a tag walks back (`rel="next"`) only as far as the backfill window.
+Paging follows the shared model of monitor/sources/paging.py, one stream per instance and tag:
+every range is read newest first with `max_id`, bounded below by `since_id` = the newest id
+reached before it opened (Mastodon answers `max_id` + `since_id` with the newest `limit` posts
+between the two), and ends on an empty page. The first range of a tag reaches back to the start
+of the backfill window instead. A page budget, a pause or a failure leaves the range pending with
+its `max_id`; the next poll continues there, so nothing is skipped however large the burst.
 
 Rate limits (`X-RateLimit-*`, Reset an ISO-8601 time) are read on every answer; when few requests
 remain, the instance is left alone until the reset instead of running into 429s, and one
@@ -25,7 +27,7 @@ from urllib.parse import parse_qs, quote, urlsplit
 import httpx
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
-from monitor.sources import http
+from monitor.sources import http, paging
 from monitor.sources.base import Batch, PollContext, RawPost, Source, SourceError, SourceSettings, iso_time
 from monitor.text import sanitize
 
@@ -139,39 +141,59 @@ class MastodonSource(Source):
         if not tags:
             raise SourceError(f"source {self.name} has no hashtags to follow: give its topics hashtags, "
                               "or list them under 'hashtags:'")
-        new_state = {"instances": {url: _copy(st) for url, st in (state.get("instances") or {}).items()}}
+        ledger = paging.Ledger(state)
+        _adopt_old_cursors(state, ledger)
+        ledger.mark()
+        new_state: dict[str, Any] = {"instances": {url: {k: v for k, v in (st or {}).items() if k != "tags"}
+                                                   for url, st in (state.get("instances") or {}).items()}}
         posts: list[RawPost] = []
         notes: list[str] = []
+        gaps: list[tuple[datetime, datetime]] = []
         errors: list[SourceError] = []
         status: int | None = None
         for inst in self.settings.instances:
             inst_state = new_state["instances"].setdefault(inst.url, {})
-            reader = _InstanceReader(self, inst, inst_state, ctx, posts, notes)
+            reader = _InstanceReader(self, inst, inst_state, ctx)
             try:
-                reader.poll(tags)
+                out = reader.poll(tags, ledger)
             except SourceError as exc:
                 errors.append(exc)
+            else:
+                posts += out.posts
+                gaps += out.gaps
+                notes += out.notes
+                if out.error is not None:
+                    errors.append(out.error)
             status = reader.status or status
+        new_state = ledger.into(new_state)
         if not errors:
-            return Batch(posts=posts, state=new_state, status=status, notes=notes)
+            return Batch(posts=posts, state=new_state, status=status, notes=notes, gaps=gaps)
         error = errors[0] if len(errors) == 1 else SourceError(
             "; ".join(e.message for e in errors), status=errors[0].status,
             retry_after=_soonest([e.retry_after for e in errors]))
-        if len(errors) == len(self.settings.instances) and not posts and _cursors(new_state) == _cursors(state):
+        if len(errors) == len(self.settings.instances) and not posts and not ledger.moved():
             raise error
         if len(errors) < len(self.settings.instances):
             # The healthy instances keep their pace; the troubled one waits on its own `not_before`.
             error = SourceError(error.message, status=error.status)
-        return Batch(posts=posts, state=new_state, status=status, notes=notes, error=error)
+        return Batch(posts=posts, state=new_state, status=status, notes=notes, error=error, gaps=gaps)
 
 
-def _copy(inst_state: dict[str, Any]) -> dict[str, Any]:
-    return {**inst_state, "tags": {t: dict(v) for t, v in (inst_state.get("tags") or {}).items()}}
+def _adopt_old_cursors(state: dict[str, Any], ledger: paging.Ledger) -> None:
+    """A state written before the paging ledger kept `min_id` per instance and tag: it becomes the
+    newest position, so an upgrade neither backfills again nor skips anything."""
+    for url, st in (state.get("instances") or {}).items():
+        for tag, ts in ((st or {}).get("tags") or {}).items():
+            if isinstance(ts, dict) and ts.get("min_id"):
+                ledger.newest.setdefault(_key(url, tag), {"id": str(ts["min_id"])})
 
 
-def _cursors(state: dict[str, Any]) -> dict[tuple[str, str], str]:
-    return {(url, tag): ts["min_id"] for url, st in (state.get("instances") or {}).items()
-            for tag, ts in (st.get("tags") or {}).items() if ts.get("min_id")}
+def _key(url: str, tag: str) -> str:
+    return f"{url} #{tag}"
+
+
+def _edge_for(stream: paging.Stream, newest: dict[str, Any] | None) -> float:
+    return paging.position_time(newest) or 0.0
 
 
 def _soonest(values: list[float | None]) -> float | None:
@@ -179,50 +201,49 @@ def _soonest(values: list[float | None]) -> float | None:
     return min(known) if len(known) == len(values) and known else None
 
 
-class _Pause(Exception):
-    """Few requests left at this instance: stop for this poll (not a failure)."""
+def _created(item: Any) -> datetime | None:
+    return iso_time(item.get("created_at")) if isinstance(item, dict) else None
 
 
 class _InstanceReader:
-    """One poll of one instance: every tag, page by page, cursor advanced after each page."""
+    """One poll of one instance: every tag's ranges (monitor/sources/paging.py), page by page.
 
-    def __init__(self, source: MastodonSource, inst: MastodonInstance, state: dict[str, Any],
-                 ctx: PollContext, posts: list[RawPost], notes: list[str]):
+    A range is read newest first with `max_id` (its continuation) and, once the tag has a newest
+    id, `since_id` = that id as its edge: Mastodon answers `max_id` + `since_id` with the newest
+    `limit` posts between the two, so such a range ends on its first empty page. The first range
+    of a tag has a time for its edge instead, the start of the backfill window.
+    """
+
+    def __init__(self, source: MastodonSource, inst: MastodonInstance, state: dict[str, Any], ctx: PollContext):
         self.source, self.inst, self.state, self.ctx = source, inst, state, ctx
-        self.posts, self.notes = posts, notes
         self.settings = source.settings
         self.status: int | None = None
         self.headers = {"Accept": "application/json"}
+        self.unknown: set[str] = set()
+        self.notes: list[str] = []
+        self._tags: dict[str, str] = {}
 
-    def poll(self, tags: list[str]) -> None:
+    def poll(self, tags: list[str], ledger: paging.Ledger) -> paging.Outcome:
         not_before = iso_time(self.state.get("not_before"))
         if not_before is not None and _wall_now() < not_before:
-            self.notes.append(f"{self.inst.label}: waiting for its rate limit to reset at {not_before:%H:%M:%S} UTC")
-            return
+            return paging.Outcome(notes=[
+                f"{self.inst.label}: waiting for its rate limit to reset at {not_before:%H:%M:%S} UTC"])
         self.state.pop("not_before", None)
         self.headers.update(self._auth())
-        tag_states = self.state.setdefault("tags", {})
-        unknown = []
-        try:
-            for tag in tags:
-                self._maybe_pause()
-                tag_state = tag_states.setdefault(tag, {})
-                try:
-                    if tag_state.get("min_id"):
-                        self._forward(tag, tag_state)
-                    else:
-                        self._backfill(tag, tag_state)
-                except _UnknownTag:
-                    unknown.append(tag)
-        except _Pause:
-            return
-        if unknown and len(unknown) == len(tags):
-            listed = ", ".join(f"#{t}" for t in unknown)
+        streams = [paging.Stream(_key(self.inst.url, tag), f"#{tag} on {self.inst.label}") for tag in tags]
+        self._tags = {s.key: tag for s, tag in zip(streams, tags)}
+        out = paging.run(ledger, streams, self, now=self.ctx.now, edge_for=_edge_for,
+                         backfill_since=self.ctx.backfill_since, pages_per_stream=self.settings.max_pages)
+        out.notes[:0] = self.notes
+        if self.unknown and len(self.unknown) == len(tags):
+            listed = ", ".join(f"#{t}" for t in tags)
             raise SourceError(f"{self.inst.label} has no timeline for {listed} (404): no post there carries "
-                              f"{'it' if len(unknown) == 1 else 'them'} yet, or this is not a Mastodon instance",
+                              f"{'it' if len(tags) == 1 else 'them'} yet, or this is not a Mastodon instance",
                               status=404)
-        if unknown:
-            self.notes.append(f"{self.inst.label}: no post carries {', '.join('#' + t for t in unknown)} yet (404)")
+        if self.unknown:
+            out.notes.append(f"{self.inst.label}: no post carries "
+                             f"{', '.join('#' + t for t in tags if t in self.unknown)} yet (404)")
+        return out
 
     def _auth(self) -> dict[str, str]:
         var = self.inst.token_env
@@ -235,65 +256,39 @@ class _InstanceReader:
 
     # -- paging
 
-    def _forward(self, tag: str, tag_state: dict[str, Any]) -> None:
-        """New posts above the cursor, oldest page first, until an empty page."""
-        url, params = self._timeline_url(tag), {"min_id": tag_state["min_id"], "limit": self.settings.page_size}
-        for _ in range(self.settings.max_pages):
-            items, links = self._page(url, params, tag)
-            if not items:
-                return
-            self.posts.extend(self._parse(items, tag))
-            newer = _link_param(links, "prev", "min_id")
-            cursor = newer or _newest_id(items)
-            if cursor is None or cursor == tag_state["min_id"]:
-                return  # a page that does not move the cursor would repeat forever
-            tag_state["min_id"] = cursor
-            url, params = self._follow(links, "prev", tag, {"min_id": cursor, "limit": self.settings.page_size})
-            self._maybe_pause()
-        self.notes.append(f"{self.inst.label} #{tag}: more than {self.settings.max_pages} pages of new posts; "
-                          "the rest comes next poll")
-
-    def _backfill(self, tag: str, tag_state: dict[str, Any]) -> None:
-        """The first poll: newest first, back to the start of the backfill window and no further.
-
-        The cursor is set only once the window is covered, so a failure half-way makes the next
-        poll start the backfill again (what was already stored is deduplicated)."""
-        since = self.ctx.backfill_since
-        url, params = self._timeline_url(tag), {"limit": self.settings.page_size}
-        newest: str | None = None
-        for _ in range(self.settings.max_pages):
-            items, links = self._page(url, params, tag)
-            if not items:
-                break
-            if newest is None:
-                newest = _link_param(links, "prev", "min_id") or _newest_id(items)
-            parsed = self._parse(items, tag)
-            self.posts.extend(p for p in parsed if p.created_at >= since)
-            if not parsed or min(p.created_at for p in parsed) < since:
-                break
-            older = _link_param(links, "next", "max_id") or _oldest_id(items)
-            if older is None:
-                break
-            url, params = self._follow(links, "next", tag, {"max_id": older, "limit": self.settings.page_size})
-            self._maybe_pause()
-        if newest is not None:
-            tag_state["min_id"] = newest
-
-    def _maybe_pause(self) -> None:
+    def page(self, rng: paging.Range) -> paging.Page:
         if self.state.get("not_before"):
-            raise _Pause
+            raise paging.Pause(f"{self.inst.label}: few requests left; the rest follows after its rate limit resets")
+        tag = self._tags[rng.key]
+        params: dict[str, Any] = {"limit": self.settings.page_size}
+        if rng.cont and rng.cont.get("max_id"):
+            params["max_id"] = rng.cont["max_id"]
+        edge_id = (rng.edge or {}).get("id")
+        if edge_id:
+            params["since_id"] = edge_id
+        try:
+            items, links = self._page(self._timeline_url(tag), params, tag)
+        except _UnknownTag:
+            self.unknown.add(tag)
+            return paging.Page(posts=[])
+        if not items:
+            return paging.Page(posts=[])
+        edge_at = datetime.fromtimestamp(rng.edge_at, timezone.utc)
+        kept = items if edge_id else [i for i in items if (_created(i) or edge_at) >= edge_at]
+        times = [t for t in map(_created, kept) if t is not None]
+        newest_id = _newest_id(items)
+        older = _link_param(links, "next", "max_id") or _oldest_id(items)
+        newest_at = max(times) if times else None
+        return paging.Page(
+            posts=self._parse(kept, tag),
+            newest={"id": newest_id, "at": newest_at.isoformat() if newest_at else None} if newest_id else None,
+            newest_at=newest_at, oldest_at=min(times) if times else None,
+            cont=None if len(kept) < len(items) or older is None else {"max_id": older})
 
     # -- HTTP
 
     def _timeline_url(self, tag: str) -> str:
         return f"{self.inst.url}/api/v1/timelines/tag/{quote(tag, safe='')}"
-
-    def _follow(self, links: dict[str, str], rel: str, tag: str, fallback: dict[str, Any]) -> tuple[str, dict | None]:
-        """The server's own next link when it stays on this instance's timeline; else our own."""
-        target = links.get(rel)
-        if target and target.startswith(self._timeline_url(tag) + "?"):
-            return target, None
-        return self._timeline_url(tag), fallback
 
     def _page(self, url: str, params: dict[str, Any] | None, tag: str) -> tuple[list[Any], dict[str, str]]:
         what = self.inst.label

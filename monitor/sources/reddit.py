@@ -10,7 +10,9 @@ Without credentials configured the source reads the subreddit's public Atom feed
 source instead, and says so once (Reddit requires OAuth for its API since 2023 and may close the
 feeds too; the feed has no scores or comment counts).
 
-The cursor (see `RedditSource.fetch`): Reddit's `before=<fullname>` on a `sort=new` listing.
+Paging (see `RedditSource._fetch` and monitor/sources/paging.py): `sort=new` listings read newest
+first with `after=<fullname>`, a ledger of pending ranges in the state, and Reddit's 1,000-item
+listing cap recorded as a collection gap when a range sinks below it.
 """
 
 from __future__ import annotations
@@ -29,7 +31,7 @@ from pydantic import AfterValidator, AnyHttpUrl, Field, ValidationError, Validat
 from pydantic_core import InitErrorDetails, PydanticCustomError
 
 from monitor import __version__
-from monitor.sources import http
+from monitor.sources import http, paging
 from monitor.sources.base import Batch, Duration, PollContext, RawPost, Source, SourceError, SourceSettings
 from monitor.sources.rss import RssSettings, RssSource
 from monitor.text import sanitize, split_camel
@@ -39,7 +41,6 @@ __all__ = ["RedditSettings", "RedditSource", "build_query", "thing_to_post"]
 MAX_QUERY = 512  # Reddit's limit on the search `q` parameter
 _ANY_STATUS = tuple(range(100, 600))
 _TOKEN_MARGIN_S = 60.0  # renew this long before the token expires
-_RECENT = 300  # fullnames remembered for dedupe when re-anchoring
 _SUBREDDIT = re.compile(r"[A-Za-z0-9][A-Za-z0-9_]{1,20}")
 
 
@@ -64,6 +65,9 @@ class RedditSettings(SourceSettings):
     www_url: AnyHttpUrl = AnyHttpUrl("https://www.reddit.com")  # token endpoint, feeds, permalinks
     page_size: int = Field(default=100, ge=1, le=100)
     max_pages: int = Field(default=10, ge=1, le=100)
+    listing_cap: int = Field(default=1000, ge=1)  # Reddit lists only the newest 1,000 items
+    # Kept so configs written for the `before=<anchor>` cursor still load; the paging ledger reads
+    # from the top of the listing and never needs re-anchoring.
     reanchor_after: Duration = timedelta(hours=1)
 
     @model_validator(mode="after")
@@ -187,18 +191,14 @@ class RedditSource(Source):
         return self._budget.into(self._fetch(state, ctx))
 
     def _fetch(self, state: dict[str, Any], ctx: PollContext) -> Batch:
-        """New posts, newest first, through `before=<fullname>` of the newest post seen (the anchor).
+        """New posts and pending ranges of the listing, newest first, through `after=<fullname>`.
 
-        `before` pages forward from the anchor in steps of `page_size`, so a burst is read in
-        full across polls and nothing between the anchor and the newest post is skipped. The
-        weak point is the anchor itself: when that post is deleted or removed, Reddit answers
-        every `before=` request with an empty Listing, forever, which looks exactly like a
-        quiet subreddit. A live anchor on a quiet feed and a dead one cannot be told apart
-        from one empty answer, so once the anchor is older than `reanchor_after` an empty
-        answer is followed by one request without `before` (newest first, following `after`
-        back to the anchor's time), deduplicated against the fullnames already seen. The cost
-        is one extra request per poll while a feed is quiet for longer than `reanchor_after`;
-        the gain is that a deleted anchor never silences the source.
+        Every range is read from its continuation (`after`, or the top of the listing for new
+        posts) down to its edge: the newest post of the poll before (by fullname, or anything
+        older than its time) or the start of the backfill window. Reading from the top instead of
+        `before=<anchor>` means a deleted anchor cannot silence the source. Reddit lists only the
+        newest `listing_cap` (1,000) items, so a range whose continuation sinks below that ends
+        as a recorded gap, never silently.
         """
         if not self.settings.has_credentials:
             return self._fallback(state, ctx)
@@ -208,56 +208,31 @@ class RedditSource(Source):
             return Batch(posts=[], state=state, notes=[
                 f"Reddit rate limit nearly used up ({self._budget.remaining:.0f} requests left); "
                 f"waiting until {_hhmm(self._budget.reset_at)}"])
-        run = _Run(state, ctx, self.settings)
-        try:
-            if run.anchor:
-                self._forward(token, run)
-                if not run.posts and run.anchor_at < ctx.now - self.settings.reanchor_after:
-                    self._backward(token, run, stop_at=run.anchor_at)
-            else:
-                self._backward(token, run, stop_at=run.floor)
-        except SourceError as exc:
-            if not run.pages:
-                raise
-            return Batch(posts=run.posts, state=run.state(), status=200, error=exc, notes=run.notes)
-        return Batch(posts=run.posts, state=run.state(), status=200 if run.pages else None, notes=run.notes)
+        ledger = paging.Ledger(state)
+        if isinstance(state.get("anchor"), str) and isinstance(state.get("anchor_ts"), (int, float)):
+            # a state from before the paging ledger: its anchor is the newest position
+            ledger.newest.setdefault(_STREAM, {"name": state["anchor"], "at": float(state["anchor_ts"])})
+        ledger.mark()
+        reader = _ListingReader(self, token, ctx)
+        out = paging.run(ledger, [paging.Stream(_STREAM, self.listing_name)], reader, now=ctx.now,
+                         edge_for=_edge_for, backfill_since=ctx.backfill_since,
+                         pages_per_poll=self.settings.max_pages)
+        if reader.skipped:
+            out.notes.append(f"skipped {reader.skipped} item(s) Reddit sent without a name or a time")
+        new_state = ledger.into({k: v for k, v in state.items() if k not in _OLD_KEYS})
+        if out.error is not None and not out.posts and not ledger.moved():
+            raise out.error
+        return Batch(posts=out.posts, state=new_state, status=200 if out.requests else None, error=out.error,
+                     notes=out.notes, gaps=out.gaps)
+
+    @property
+    def listing_name(self) -> str:
+        """How the listing is named in messages: r/worldnews/new, or the search."""
+        if self.settings.listing == "new":
+            return f"r/{'+'.join(self.settings.subreddits)}/new"
+        return f"{self.where} for {_clip(self.query, 60)!r}"
 
     # --- paging ---------------------------------------------------------------------------
-
-    def _forward(self, token: str, run: "_Run") -> None:
-        """From the anchor towards now, `page_size` posts at a time."""
-        while run.pages < self.settings.max_pages:
-            if run.pages and self._slow_down(run):
-                return
-            listing = self._listing(token, {"before": run.anchor})
-            run.pages += 1
-            if not listing.children:
-                return
-            run.take(listing.children, stop_at=None)
-            run.advance(listing.children[0])
-            if len(listing.children) < self.settings.page_size:
-                return
-        run.notes.append(f"more than {self.settings.max_pages} pages of new posts; the rest follows next poll")
-
-    def _backward(self, token: str, run: "_Run", stop_at: datetime) -> None:
-        """From the newest post back to `stop_at` (the backfill start, or a stale anchor's time)."""
-        after = None
-        while run.pages < self.settings.max_pages:
-            if run.pages and self._slow_down(run):
-                return
-            listing = self._listing(token, {"after": after} if after else {})
-            run.pages += 1
-            if run.take(listing.children, stop_at=stop_at) or not listing.after or not listing.children:
-                return
-            after = listing.after
-        run.notes.append(f"stopped after {self.settings.max_pages} pages; posts older than "
-                         f"{run.oldest_taken or stop_at:%Y-%m-%d %H:%M} UTC were not fetched")
-
-    def _slow_down(self, run: "_Run") -> bool:
-        if self._budget.low(datetime.now(timezone.utc)):
-            run.notes.append(f"Reddit rate limit nearly used up; the rest follows after {_hhmm(self._budget.reset_at)}")
-            return True
-        return False
 
     def _listing(self, token: str, extra: dict[str, str]) -> _Listing:
         subs = "+".join(self.settings.subreddits)
@@ -310,10 +285,8 @@ class RedditSource(Source):
             resp = self.http.post(url, auth=(client_id, secret), data={"grant_type": "client_credentials"},
                                   headers={"User-Agent": self.user_agent},
                                   timeout=self.settings.timeout.total_seconds())
-        except httpx.TimeoutException:
-            raise SourceError("Reddit's token endpoint did not answer in time (timeout)") from None
-        except httpx.TransportError as exc:
-            raise SourceError(f"could not reach Reddit's token endpoint: {type(exc).__name__}") from None
+        except httpx.TransportError as exc:  # timeouts included
+            raise SourceError(describe_transport("Reddit's token endpoint", exc, url)) from None
         if resp.status_code != 200:
             raise self._status_error(resp.status_code, resp.content, token_endpoint=True)
         data = _json(resp.content, "Reddit's token endpoint")
@@ -374,62 +347,73 @@ class RedditSource(Source):
         return f"{base}/search.rss?" + urlencode({"q": self.query, "sort": "new", "limit": 100})
 
 
-class _Run:
-    """One poll's progress: posts taken, pages read, and the anchor they move."""
+_STREAM = "listing"
+_OLD_KEYS = ("anchor", "anchor_ts", "recent", "floor_ts")  # the cursor before the paging ledger
+_ALTERNATES = 3  # older fullnames of a page kept to resume from should its last post vanish
 
-    def __init__(self, state: dict[str, Any], ctx: PollContext, settings: RedditSettings):
-        self._state = state
-        self.anchor: str | None = state.get("anchor")
-        self.anchor_at = _from_ts(state.get("anchor_ts")) or ctx.backfill_since
-        floor = _from_ts(state.get("floor_ts"))
-        self.floor = floor or ctx.backfill_since
-        self.recent: list[str] = [n for n in state.get("recent") or [] if isinstance(n, str)]
-        self._seen = set(self.recent)
-        self.posts: list[RawPost] = []
-        self.pages = 0
-        self.notes: list[str] = []
+
+def _edge_for(stream: paging.Stream, newest: dict[str, Any] | None) -> float:
+    return paging.position_time(newest) or 0.0
+
+
+class _ListingReader:
+    """One range's pages of the listing (monitor/sources/paging.py supplies the ranges)."""
+
+    def __init__(self, source: RedditSource, token: str, ctx: PollContext):
+        self.source, self.token, self.ctx = source, token, ctx
+        self.settings = source.settings
+        self.requests = 0
         self.skipped = 0
-        self.oldest_taken: datetime | None = None
-        self._www = str(settings.www_url)
+        self._www = str(self.settings.www_url)
 
-    def take(self, children: list[dict[str, Any]], stop_at: datetime | None) -> bool:
-        """Keep unseen posts (newest first); True once a post older than `stop_at` shows up."""
+    def page(self, rng: paging.Range) -> paging.Page:
+        budget = self.source._budget
+        if self.requests and budget.low(datetime.now(timezone.utc)):
+            raise paging.Pause(f"Reddit rate limit nearly used up; {rng.label} continues after "
+                               f"{_hhmm(budget.reset_at)} from where it stopped")
+        after = (rng.cont or {}).get("after")
+        listing = self.source._listing(self.token, {"after": after} if after else {})
+        self.requests += 1
+        edge_name = (rng.edge or {}).get("name")
+        edge_at = datetime.fromtimestamp(rng.edge_at, timezone.utc)
+        posts: list[RawPost] = []
+        newest: RawPost | None = None
         reached = False
-        for child in children:
+        for child in listing.children:
             post = thing_to_post(child, self._www)
             if post is None:
                 self.skipped += 1
                 continue
-            if stop_at is not None and post.created_at < stop_at:
+            newest = newest or post
+            if post.native_id == edge_name or post.created_at < edge_at:
                 reached = True
                 break
-            if post.native_id in self._seen:
-                continue
-            self._seen.add(post.native_id)
-            self.posts.append(post)
-            self.oldest_taken = post.created_at if self.oldest_taken is None else min(self.oldest_taken, post.created_at)
-            if self.anchor is None or post.created_at >= self.anchor_at:
-                self.anchor, self.anchor_at = post.native_id, post.created_at
-        return reached
-
-    def advance(self, newest: dict[str, Any]) -> None:
-        """Move the anchor to a page's newest post even when it was seen before, so paging forward
-        always progresses."""
-        post = thing_to_post(newest, self._www)
-        if post is not None and (self.anchor is None or post.created_at >= self.anchor_at):
-            self.anchor, self.anchor_at = post.native_id, post.created_at
-
-    def state(self) -> dict[str, Any]:
-        new = dict(self._state)
-        new.setdefault("floor_ts", self.floor.timestamp())
-        if self.anchor:
-            new["anchor"], new["anchor_ts"] = self.anchor, self.anchor_at.timestamp()
-        names = [p.native_id for p in sorted(self.posts, key=lambda p: p.created_at, reverse=True)]
-        new["recent"] = list(dict.fromkeys(names + self.recent))[:_RECENT]
-        if self.skipped:
-            self.notes.append(f"skipped {self.skipped} item(s) Reddit sent without a name or a time")
-            self.skipped = 0
-        return new
+            posts.append(post)
+        times = [p.created_at for p in posts]
+        page = paging.Page(posts=posts, newest_at=max(times) if times else None,
+                           oldest_at=min(times) if times else None,
+                           newest={"name": newest.native_id, "at": newest.created_at.timestamp()} if newest else None)
+        if reached:
+            return page
+        names = [c.get("name") for c in listing.children if isinstance(c.get("name"), str)]
+        if listing.children and listing.after:
+            page.cont = {"after": listing.after, "alt": names[-1 - _ALTERNATES:-1][::-1]}
+            return page
+        if not listing.children and after and (rng.cont or {}).get("alt"):
+            # The post paging stopped at is gone (deleted, removed, or sunk below the listing's
+            # end): resume from the next older one the last page showed.
+            alt = list(rng.cont["alt"])
+            page.cont = {"after": alt[0], "alt": alt[1:]}
+            return page
+        depth = rng.above + rng.read + len(posts)
+        if depth + self.settings.page_size >= self.settings.listing_cap:
+            oldest = page.oldest_at or (datetime.fromtimestamp(rng.oldest_at, timezone.utc)
+                                        if rng.oldest_at is not None else self.ctx.now)
+            page.lost = (edge_at, oldest, (
+                f"Reddit offers only the newest {self.settings.listing_cap:,} posts of {rng.label}: posts "
+                f"from {paging.hhmm(edge_at, self.ctx.now)} to {paging.hhmm(oldest, self.ctx.now)} "
+                "were out of reach"))
+        return page  # the listing has nothing older: the range is complete
 
 
 def _parse_listing(body: bytes) -> _Listing:
@@ -464,10 +448,6 @@ def _reason(body: bytes) -> str:
 def _clip(value: Any, limit: int = 200) -> str:
     text = " ".join(sanitize(str(value)).split())
     return text if len(text) <= limit else text[: limit - 1] + "…"
-
-
-def _from_ts(value: Any) -> datetime | None:
-    return datetime.fromtimestamp(float(value), timezone.utc) if isinstance(value, (int, float)) else None
 
 
 def _hhmm(when: datetime | None) -> str:

@@ -5,14 +5,16 @@ unless `query:` overrides it, and X refuses a query over 512 characters (4,096 o
 the length is checked when the config is checked: a poll that can never succeed should be a
 config problem with a line number, not an error in feed health days later.
 
-Cursor: X's documented polling pattern. A run of pages starts at `since_id` = the newest id of the
-previous complete run and follows `next_token` (newest first) until it is absent. A run that is
-cut short (page cap, rate budget, a failure half-way) keeps its `next_token` as `pending` and the
-next poll finishes it before starting a new one, so a burst never leaves a gap and the stored
-cursor only moves once everything up to it has been fetched. `next_token` does not expire.
+Paging: the shared ledger of monitor/sources/paging.py. Each range is read newest first from
+`since_id` (the newest id reached before it opened; `start_time` for the first, backfill range)
+with `until_id` = the oldest id read so far as its continuation, so a range cut short (page cap,
+rate budget, a failure, a restart) continues exactly where it stopped.
 
 X keeps 7 days of posts, and a `since_id` or `start_time` older than that is rejected with 400;
-after a longer outage the source restarts from the oldest time X still has and says so.
+a range reaching back further records the part beyond the seven days as a collection gap.
+
+X sends `text` with `&`, `<` and `>` as HTML entities (`&amp;`, `&lt;`, `&gt;`, and only those);
+they are decoded exactly once, so "AT&T" is stored as the author wrote it.
 """
 
 from __future__ import annotations
@@ -28,11 +30,11 @@ import httpx
 from pydantic import AnyHttpUrl, Field, ValidationError, ValidationInfo, field_validator, model_validator
 from pydantic_core import InitErrorDetails, PydanticCustomError
 
-from monitor.sources import http
+from monitor.sources import http, paging
 from monitor.sources.base import Batch, PollContext, RawPost, Source, SourceError, SourceSettings
 from monitor.text import sanitize
 
-__all__ = ["XSettings", "XSource", "build_query", "tweet_to_post"]
+__all__ = ["XSettings", "XSource", "build_query", "tweet_to_post", "unescape_text"]
 
 MAX_QUERY = 512  # pay-per-use and Basic/Pro plans; Enterprise allows 4,096
 RECENT_WINDOW = timedelta(days=7)
@@ -151,6 +153,16 @@ def _when(value: Any) -> datetime | None:
     return when if when.tzinfo else when.replace(tzinfo=timezone.utc)
 
 
+_ENTITY = re.compile(r"&(amp|lt|gt);")
+_ENTITY_CHARS = {"amp": "&", "lt": "<", "gt": ">"}
+
+
+def unescape_text(text: str) -> str:
+    """X's `text` with its three entities decoded, in one pass: `&amp;lt;` (the author typed
+    "&lt;") becomes "&lt;", never "<"; any other `&...;` is what the author wrote."""
+    return _ENTITY.sub(lambda m: _ENTITY_CHARS[m.group(1)], text)
+
+
 def tweet_to_post(tweet: dict[str, Any], usernames: dict[str, str], web_url: str) -> RawPost | None:
     """One tweet in the common shape; None when it lacks an id, a time or text."""
     tweet_id, created = tweet.get("id"), _when(tweet.get("created_at"))
@@ -158,6 +170,7 @@ def tweet_to_post(tweet: dict[str, Any], usernames: dict[str, str], web_url: str
     text = note.get("text") if isinstance(note, dict) and isinstance(note.get("text"), str) else tweet.get("text")
     if not isinstance(tweet_id, str) or not tweet_id.isdigit() or created is None or not isinstance(text, str):
         return None
+    text = unescape_text(text)
     username = usernames.get(str(tweet.get("author_id")))
     metrics = tweet.get("public_metrics") if isinstance(tweet.get("public_metrics"), dict) else {}
     engagement = sum(int(metrics.get(k) or 0) for k in ("like_count", "retweet_count", "reply_count", "quote_count")
@@ -215,84 +228,20 @@ class XSource(Source):
             return Batch(posts=[], state=state, notes=[
                 f"X rate limit nearly used up ({self._budget.remaining} requests left); "
                 f"waiting until {_hhmm(self._budget.reset_at)}"])
-        run, notes = self._run(state, ctx)
-        posts: list[RawPost] = []
-        status = None
-        skipped = 0
-        for page_no in range(self.settings.max_pages):
-            if page_no and self._budget.low(datetime.now(timezone.utc)):
-                notes.append(f"X rate limit nearly used up; the rest follows after {_hhmm(self._budget.reset_at)}")
-                break
-            try:
-                page = self._page(token, run)
-            except SourceError as exc:
-                if page_no == 0:
-                    raise
-                return Batch(posts=posts, state=self._pending(state, run), status=status, error=exc, notes=notes)
-            status = 200
-            users = _usernames(page)
-            for tweet in page["data"]:
-                post = tweet_to_post(tweet, users, str(self.settings.web_url)) if isinstance(tweet, dict) else None
-                if post is None:
-                    skipped += 1
-                    continue
-                posts.append(post)
-                if run.newest_id is None or int(post.native_id) > int(run.newest_id):
-                    run.newest_id, run.newest_at = post.native_id, post.created_at
-            newest = page["meta"].get("newest_id")  # counts the posts skipped above, too
-            if isinstance(newest, str) and newest.isdigit() and (run.newest_id is None or int(newest) > int(run.newest_id)):
-                run.newest_id = newest
-            run.next_token = page["meta"].get("next_token")
-            if not run.next_token:
-                break
-        else:
-            notes.append(f"more than {self.settings.max_pages} pages of new posts; the rest follows next poll")
-        if skipped:
-            notes.append(f"skipped {skipped} post(s) X sent without an id, a time or text")
-        new_state = self._pending(state, run) if run.next_token else self._committed(state, run)
-        return Batch(posts=posts, state=new_state, status=status, notes=notes)
-
-    # --- cursor ---------------------------------------------------------------------------
-
-    def _run(self, state: dict[str, Any], ctx: PollContext) -> tuple["_RunState", list[str]]:
-        """Where this poll starts: an unfinished run, the stored newest id, or a time."""
-        pending = state.get("pending")
-        if isinstance(pending, dict) and pending.get("next_token"):
-            return _RunState(since_id=pending.get("since_id"), start_time=pending.get("start_time"),
-                             next_token=pending["next_token"], newest_id=pending.get("newest_id"),
-                             newest_at=_when(pending.get("newest_at"))), []
-        oldest_allowed = ctx.now - RECENT_WINDOW + _WINDOW_MARGIN
-        newest_id, newest_at = state.get("newest_id"), _when(state.get("newest_at"))
-        if newest_id and (newest_at is None or newest_at > oldest_allowed):
-            return _RunState(since_id=str(newest_id)), []
-        # Nothing seen yet: "new" is whatever is newer than the first poll's backfill window.
-        floor = (newest_at if newest_id else None) or _when(state.get("floor")) or ctx.backfill_since
-        notes = []
-        if floor < oldest_allowed:
-            what = "the last post seen" if newest_id else "the start of the backfill window"
-            notes.append(f"X search reaches back 7 days only and {what} is older; posts before "
-                         f"{oldest_allowed:%Y-%m-%d %H:%M} UTC are out of reach")
-            floor = oldest_allowed
-        return _RunState(start_time=_iso(floor)), notes
-
-    @staticmethod
-    def _committed(state: dict[str, Any], run: "_RunState") -> dict[str, Any]:
-        new = {k: v for k, v in state.items() if k != "pending"}
-        if run.start_time and not state.get("floor"):
-            new["floor"] = run.start_time  # "new" means newer than this until a post is seen
-        if run.newest_id:
-            new["newest_id"] = run.newest_id
-            new["newest_at"] = _iso(run.newest_at) if run.newest_at else None
-        return new
-
-    @staticmethod
-    def _pending(state: dict[str, Any], run: "_RunState") -> dict[str, Any]:
-        new = dict(state)
-        if run.start_time and not state.get("floor"):
-            new["floor"] = run.start_time
-        new["pending"] = {"since_id": run.since_id, "start_time": run.start_time, "next_token": run.next_token,
-                          "newest_id": run.newest_id, "newest_at": _iso(run.newest_at) if run.newest_at else None}
-        return new
+        ledger = paging.Ledger(state)
+        _adopt_old_cursor(state, ledger)
+        ledger.mark()
+        reader = _SearchReader(self, token, ctx)
+        label = f"X search {_clip(self.query, 60)!r}"
+        out = paging.run(ledger, [paging.Stream(_STREAM, label)], reader, now=ctx.now, edge_for=_edge_for,
+                         backfill_since=ctx.backfill_since, pages_per_poll=self.settings.max_pages)
+        if reader.skipped:
+            out.notes.append(f"skipped {reader.skipped} post(s) X sent without an id, a time or text")
+        new_state = ledger.into({k: v for k, v in state.items() if k not in _OLD_KEYS})
+        if out.error is not None and not out.posts and not ledger.moved():
+            raise out.error
+        return Batch(posts=out.posts, state=new_state, status=200 if out.requests else None, error=out.error,
+                     notes=out.notes, gaps=out.gaps)
 
     # --- HTTP -----------------------------------------------------------------------------
 
@@ -303,17 +252,11 @@ class XSource(Source):
             raise SourceError(f"X needs a bearer token: the environment variable {name} is not set")
         return token
 
-    def _page(self, token: str, run: "_RunState") -> dict[str, Any]:
+    def _page(self, token: str, extra: dict[str, Any]) -> dict[str, Any]:
         params: dict[str, Any] = {
             "query": self.query, "max_results": self.settings.page_size, "expansions": "author_id",
-            "tweet.fields": TWEET_FIELDS, "user.fields": "username",
+            "tweet.fields": TWEET_FIELDS, "user.fields": "username", **extra,
         }
-        if run.since_id:
-            params["since_id"] = run.since_id
-        elif run.start_time:
-            params["start_time"] = run.start_time
-        if run.next_token:
-            params["next_token"] = run.next_token
         url = str(self.settings.api_url).rstrip("/") + "/2/tweets/search/recent"
         resp, body = http.get(self.http, url, what="X", headers={"Authorization": f"Bearer {token}"},
                               params=params, timeout=self.settings.timeout.total_seconds(), ok=_ANY_STATUS)
@@ -342,13 +285,82 @@ class XSource(Source):
         return SourceError(http.describe_status("X", status) + suffix, status=status)
 
 
-@dataclass(slots=True)
-class _RunState:
-    since_id: str | None = None
-    start_time: str | None = None
-    next_token: str | None = None
-    newest_id: str | None = None
-    newest_at: datetime | None = None
+_STREAM = "search"
+_OLD_KEYS = ("newest_id", "newest_at", "floor", "pending")  # the cursor before the paging ledger
+
+
+def _adopt_old_cursor(state: dict[str, Any], ledger: paging.Ledger) -> None:
+    """A state from before the paging ledger: its newest id is the newest position, and an
+    unfinished run becomes a pending range that continues with its `next_token`."""
+    newest_id, newest_at = state.get("newest_id"), _when(state.get("newest_at"))
+    if isinstance(newest_id, str) and newest_id.isdigit() and _STREAM not in ledger.newest:
+        ledger.newest[_STREAM] = {"id": newest_id, "at": _iso(newest_at) if newest_at else None}
+    pending = state.get("pending")
+    if isinstance(pending, dict) and pending.get("next_token") and not ledger.pending:
+        since = pending.get("since_id")
+        edge_at = _when(pending.get("start_time")) or newest_at or datetime.fromtimestamp(0, timezone.utc)
+        ledger.pending.append(paging.Range(_STREAM, "X search", edge_at=edge_at.timestamp(),
+                                           edge={"id": since} if since else None,
+                                           cont={"next_token": pending["next_token"]}))
+
+
+def _edge_for(stream: paging.Stream, newest: dict[str, Any] | None) -> float:
+    return paging.position_time(newest) or 0.0
+
+
+class _SearchReader:
+    """One range's pages of recent search: `since_id` (or `start_time`) is its edge, `until_id`
+    the oldest id read so far its continuation, newest first within X's seven days."""
+
+    def __init__(self, source: XSource, token: str, ctx: PollContext):
+        self.source, self.token, self.ctx = source, token, ctx
+        self.requests = 0
+        self.skipped = 0
+
+    def page(self, rng: paging.Range) -> paging.Page:
+        budget = self.source._budget
+        if self.requests and budget.low(datetime.now(timezone.utc)):
+            raise paging.Pause(f"X rate limit nearly used up; the rest follows after {_hhmm(budget.reset_at)} "
+                               "from where it stopped")
+        oldest_allowed = self.ctx.now - RECENT_WINDOW + _WINDOW_MARGIN
+        edge_at = datetime.fromtimestamp(rng.edge_at, timezone.utc)
+        edge_id = (rng.edge or {}).get("id")
+        lost = None
+        if edge_at < oldest_allowed:
+            # X refuses a since_id or start_time older than 7 days: what lies before is out of reach.
+            lost = (edge_at, oldest_allowed, (
+                f"X recent search reaches back 7 days only: posts from {paging.hhmm(edge_at, self.ctx.now)} "
+                f"to {paging.hhmm(oldest_allowed, self.ctx.now)} were out of reach"))
+            edge_at, edge_id = oldest_allowed, None
+        extra: dict[str, Any] = {"since_id": edge_id} if edge_id else {"start_time": _iso(edge_at)}
+        cont = rng.cont or {}
+        if cont.get("until_id"):
+            extra["until_id"] = cont["until_id"]
+        elif cont.get("next_token"):
+            extra["next_token"] = cont["next_token"]
+        page = self.source._page(self.token, extra)
+        self.requests += 1
+        if lost is not None:
+            rng.edge_at, rng.edge = edge_at.timestamp(), None
+        users = _usernames(page)
+        posts: list[RawPost] = []
+        for tweet in page["data"]:
+            post = tweet_to_post(tweet, users, str(self.source.settings.web_url)) if isinstance(tweet, dict) else None
+            if post is None:
+                self.skipped += 1
+                continue
+            posts.append(post)
+        times = [p.created_at for p in posts]
+        ids = [int(t["id"]) for t in page["data"] if isinstance(t, dict) and str(t.get("id", "")).isdigit()]
+        meta = page["meta"]
+        newest_id = meta.get("newest_id") if isinstance(meta.get("newest_id"), str) else None
+        newest_id = newest_id or (str(max(ids)) if ids else None)
+        newest_at = max(times) if times else None
+        more = bool(meta.get("next_token")) and bool(ids)
+        return paging.Page(
+            posts=posts, newest={"id": newest_id, "at": _iso(newest_at) if newest_at else None} if newest_id else None,
+            newest_at=newest_at, oldest_at=min(times) if times else None,
+            cont={"until_id": str(min(ids))} if more else None, lost=lost)
 
 
 def _json(body: bytes) -> Any:

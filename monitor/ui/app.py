@@ -27,6 +27,7 @@ from monitor.ui.data import (DEFAULT_WINDOW, LIVE_ROWS, WINDOW_BY_KEY, WINDOWS, 
                              Snapshot, TopicInfo, Window)
 from monitor.ui.format import Palette, clock, one_line, source_problem
 from monitor.ui.logs import LogBuffer
+from monitor.ui.screens.alerts import AlertsScreen
 from monitor.ui.screens.base import MainScreen
 from monitor.ui.screens.health import HealthScreen
 from monitor.ui.screens.help import HelpScreen
@@ -42,7 +43,8 @@ log = logging.getLogger(__name__)
 DARK, LIGHT = "textual-dark", "textual-light"
 SLOW_REFRESH_S = 0.5  # a refresh slower than this is logged: the store may need attention
 MAX_STALE_REFETCH = 3  # immediate re-reads after dropping stale snapshots, before waiting for the tick
-SCREENS_IN_ORDER: tuple[type[MainScreen], ...] = (OverviewScreen, TopicScreen, LiveScreen, HealthScreen, LogScreen)
+SCREENS_IN_ORDER: tuple[type[MainScreen], ...] = (OverviewScreen, TopicScreen, LiveScreen, AlertsScreen, HealthScreen,
+                                                  LogScreen)
 
 
 def _window_bindings() -> list[BindingType]:
@@ -70,20 +72,26 @@ class DashboardApp(App[None]):
         Binding("o", "view('overview')", "overview", id="monitor.view.overview"),
         Binding("t", "view('topic')", "topic view", id="monitor.view.topic"),
         Binding("l", "view('live')", "live stream", id="monitor.view.live"),
+        Binding("a", "view('alerts')", "alerts", id="monitor.view.alerts"),
         Binding("h", "view('health')", "feed health", id="monitor.view.health"),
         Binding("g", "view('log')", "log", id="monitor.view.log"),
         Binding("left_square_bracket", "topic(-1)", "previous topic", key_display="[", id="monitor.topic.previous"),
         Binding("right_square_bracket", "topic(1)", "next topic", key_display="]", id="monitor.topic.next"),
         Binding("d", "toggle_dark", "dark / light theme", id="monitor.theme"),
-        Binding("r", "refresh", "refresh now", id="monitor.refresh"),
+        Binding("r", "refresh", "read everything again", id="monitor.refresh"),
+        Binding("s", "screenshot", "save a screenshot (SVG, in <storage>/screenshots)", id="monitor.screenshot"),
         Binding("escape", "back", "back to the overview", key_display="esc", id="monitor.back"),
         Binding("question_mark", "help", "help: every key", key_display="?", id="monitor.help"),
         Binding("q", "quit", "quit", id="monitor.quit"),
     ]
 
     def __init__(self, provider: DataProvider, *, logs: LogBuffer | None = None, log_path: Path | None = None,
-                 refresh_s: float | None = 1.0, window: Window = DEFAULT_WINDOW, theme: str = DARK):
+                 refresh_s: float | None = 1.0, window: Window = DEFAULT_WINDOW, theme: str = DARK,
+                 screenshot_dir: Path | None = None, replay: Any = None):
         super().__init__()
+        self.screenshot_dir = screenshot_dir or Path("storage").resolve() / "screenshots"
+        self.replay = replay  # the demo's replay (monitor.demo.Replay): progress in the top bar
+        self.alert_focus: str | None = None  # the topic whose latest alert the alerts screen selects
         self.provider = provider
         self.logs = logs
         self.log_path = log_path
@@ -169,6 +177,9 @@ class DashboardApp(App[None]):
                        live_limit=limit or LIVE_ROWS)
 
     def _receive(self, snapshot: Snapshot) -> None:
+        for alert in snapshot.new_alerts:  # news on every screen, even when the snapshot is stale
+            self.notify(one_line(alert.summary, 300), title=f"alert: {one_line(alert.topic, 60)} (a: alerts)",
+                        severity="warning", timeout=12, markup=False)
         current = self._request()
         if current is None:
             return
@@ -232,8 +243,12 @@ class DashboardApp(App[None]):
         wide = screen.has_class("-wide")
         right = Text(f"window {self.window.key}" if wide else self.window.key, style="bold", end="")
         snap = self.snapshot
-        if snap is not None:
+        if self.replay is not None:  # the demo: simulated time and how much of the story has played
+            right.append(" · ")
+            right.append(self.replay.words(wide=wide), style=f"bold {p.accent}")
+        elif snap is not None:
             right.append(f" · {clock(snap.now, snap.now)} UTC")
+        if snap is not None:
             enabled = [s for s in snap.sources if s.status != "disabled"]
             ok = sum(1 for s in enabled if s.status == "ok")
             bad = len(enabled) - ok - sum(1 for s in enabled if s.status == "never")
@@ -256,13 +271,13 @@ class DashboardApp(App[None]):
             return Text(text if snap.sources else "no sources configured", style=p.muted, end="")
         style = f"bold {p.neg}" if urgent.status == "failing" else f"bold {p.warn}"
         others = sum(1 for s in snap.sources if s.status in ("failing", "partial", "overdue")) - 1
-        text = Text(f"! {source_problem(urgent, snap.now)}", style=style, end="")
+        text = Text(f"! {source_problem(urgent, snap.real_now)}", style=style, end="")
         if others > 0:
             text.append(f"  (+{others} more: h)", style=p.muted)
         return text
 
     def _hints(self) -> Text:
-        return Text("1-5 window  o t l h g views  ? help  q quit", style=self.palette.muted, end="")
+        return Text("1-5 window  o t l a h g views  ? help  q quit", style=self.palette.muted, end="")
 
     # --- actions ------------------------------------------------------------------------------
     def action_window(self, key: str) -> None:
@@ -302,7 +317,34 @@ class DashboardApp(App[None]):
         self.theme = LIGHT if self.theme == DARK else DARK
 
     def action_refresh(self) -> None:
+        """Read everything again, not just what changed (a store repaired by hand, a doubt)."""
+        reset = getattr(self.provider, "reset", None)
+        if reset is not None:
+            reset()
+        self.notify("reading everything again", timeout=2)
         self.refresh_data()
+
+    def deliver_screenshot(self, filename: str | None = None, path: str | None = None,
+                           time_format: str | None = None) -> str | None:
+        """Screenshots (key `s`, and the palette's "Screenshot") go beside the store, not to ~/Downloads."""
+        folder = Path(path) if path else self.screenshot_dir
+        try:
+            folder.mkdir(parents=True, exist_ok=True)
+            saved = self.save_screenshot(filename, str(folder), time_format)
+        except OSError as exc:
+            self.notify(f"cannot save a screenshot in {folder}: {exc.strerror or exc}", severity="error",
+                        markup=False)
+            return None
+        self.notify(f"screenshot saved: {saved}", timeout=6, markup=False)
+        return saved
+
+    def action_screenshot(self, filename: str | None = None, path: str | None = None) -> None:
+        self.deliver_screenshot(filename, path)
+
+    def open_alerts(self, topic: str | None) -> None:
+        """The overview's spike mark: the alerts screen, on that topic's latest alert."""
+        self.alert_focus = topic
+        self.call_later(self.action_view, "alerts")
 
     def action_help(self) -> None:
         if not isinstance(self.screen, HelpScreen):
@@ -341,7 +383,7 @@ def _title(binding: Binding) -> str:
 
 
 def run_dashboard(provider: DataProvider, *, storage_dir: Path, collector: Any | None = None,
-                  refresh_s: float = 1.0) -> None:
+                  refresh_s: float = 1.0, replay: Any = None) -> None:
     """Run the dashboard in this terminal until the user quits.
 
     Logging goes to `storage_dir/monitor.log` and the log screen for as long as the dashboard
@@ -355,7 +397,8 @@ def run_dashboard(provider: DataProvider, *, storage_dir: Path, collector: Any |
         if collector is not None:
             collector.start()
         try:
-            DashboardApp(provider, logs=buffer, log_path=path, refresh_s=refresh_s).run()
+            DashboardApp(provider, logs=buffer, log_path=path, refresh_s=refresh_s,
+                         screenshot_dir=storage_dir / "screenshots", replay=replay).run()
         finally:
             if collector is not None:
                 collector.stop(wait=True)

@@ -20,7 +20,7 @@ from datetime import datetime
 from rich.text import Text
 
 from monitor.metrics import BucketSums, Display, Summary, classify, summarize
-from monitor.ui.format import GAP, SYMBOL, TENTATIVE, Palette, clock, signed
+from monitor.ui.format import GAP, SYMBOL, TENTATIVE, Palette, bucket_words, signed
 from monitor.ui.series import Series
 
 BLOCKS = " ▁▂▃▄▅▆▇█"
@@ -28,7 +28,7 @@ NOT_COLLECTED = "·"
 GAP_EMPTY = "░"
 AXIS = "─"
 GUTTER = 7
-LEGEND = f"{GAP} collection gap  {TENTATIVE} tentative (n 10–29)  {NOT_COLLECTED} no data or too few"
+LEGEND = f"{GAP} collection gap  {TENTATIVE} tentative  {NOT_COLLECTED} no data or too few"
 
 Lines = list[Text]
 _NAMES = {"er3": "ER-3", "b": "B", "sigma": "sigma"}  # what a chart's gutter calls its metric
@@ -66,33 +66,48 @@ NICE_STEPS_S = (60, 120, 300, 600, 900, 1200, 1800, 3600, 7200, 10800, 14400, 21
 FILL = 0.66
 
 
-def plot_step(series: Series, width: int) -> int:
-    """The bucket width a chart of `width` cells draws `series` at (its title names it).
+def plot_step(series: Series, width: int, min_n: int = 0) -> int:
+    """The bucket width a chart of `width` cells draws `series` at (its axis names it).
 
-    The finest width a person would name ("30 min", "2 h") whose columns fill at least 3/4 of
+    The finest width a person would name ("30 min", "2 h") whose columns fill at least 2/3 of
     the plot; when none does, the one that fills it best. Buckets merge exactly (sums of sums).
+    A chart of a metric that needs `min_n` scored posts per bucket (a mean 5, polarization 10)
+    goes coarser until most buckets with posts have that many, down to 6 columns: a narrow
+    terminal or a quiet topic then still shows a line instead of an empty chart.
     """
     plot = max(width - GUTTER, 1)
     n = len(series)
+    steps = (series.step_s, *(s for s in NICE_STEPS_S if s > series.step_s and s % series.step_s == 0))
     best, best_used = series.step_s, 0
-    for step in (series.step_s, *(s for s in NICE_STEPS_S if s > series.step_s and s % series.step_s == 0)):
+    for step in steps:
         columns = n // (step // series.step_s) if step > series.step_s else n
         if columns == 0 or columns > plot:
             continue
         used = columns * (plot // columns)
         if used >= FILL * plot:
-            return step
+            best = step
+            break
         if used > best_used:
             best, best_used = step, used
+    if min_n <= 0:
+        return best
+    for step in (s for s in steps if s >= best):
+        columns = n // (step // series.step_s)
+        if columns < 6:
+            break
+        merged = [b for b in series.fit(columns).sums if b is not None and b.total > 0]
+        if not merged or sum(1 for b in merged if b.n >= min_n) * 2 >= len(merged):
+            return step
     return best
 
 
 class _Grid:
     """Plot columns for a series in `width` cells: a gutter for labels, then one block per bucket."""
 
-    def __init__(self, series: Series, width: int):
+    def __init__(self, series: Series, width: int, min_n: int = 0):
         self.plot = max(width - GUTTER, 1)
-        group = plot_step(series, width) // series.step_s
+        self.step_s = plot_step(series, width, min_n)
+        group = self.step_s // series.step_s
         self.series = series.fit(max(len(series) // group, 1))
         self.n = len(self.series)
         self.col = max(1, self.plot // max(self.n, 1))
@@ -113,12 +128,20 @@ class _Grid:
         return self.row("", [(m, styles.get(m, palette.muted)) for m in marks], palette)
 
     def labels(self, now: datetime | None, palette: Palette) -> Text:
-        """Start and end times under the plot (UTC), so a reader can place a spike."""
-        left = clock(self.series.start(0), now) if self.n else ""
-        right = clock(self.series.end, now) if self.n else ""
-        used = self.n * self.col
-        pad = max(used - len(left) - len(right), 1)
-        return Text(" " * GUTTER + left + " " * pad + right, style=palette.muted, end="", no_wrap=True)
+        """Both ends of the plot with their dates (UTC) and, between them, what one column holds,
+        so a reader can place a spike: "Mar 02 14:15 ── 30 min buckets ── Mar 03 14:15"."""
+        if not self.n:
+            return Text("", end="")
+        left, right = f"{self.series.start(0):%b %d %H:%M}", f"{self.series.end:%b %d %H:%M}"
+        used = max(self.n * self.col, len(left) + len(right) + 2)
+        middle = f" {bucket_words(self.step_s)} buckets "
+        room = used - len(left) - len(right)
+        if room >= len(middle) + 2:
+            side = (room - len(middle)) // 2
+            fill = " " + "╌" * (side - 1) + middle + "╌" * (room - len(middle) - side - 1) + " "
+        else:
+            fill = " " * room
+        return Text(" " * GUTTER + left + fill + right, style=palette.muted, end="", no_wrap=True)
 
 
 def _marks(series: Series, summaries: Sequence[Summary | None], needs: Callable[[Summary], str | None]) -> list[str]:
@@ -150,7 +173,8 @@ def volume_chart(series: Series, width: int, height: int, palette: Palette, now:
     sums = grid.series.sums
     totals = [None if b is None else b.total for b in sums]
     peak = max((v for v in totals if v), default=0)
-    bar_rows = max(height - 6, 1)
+    by_class = height >= 9  # short: the bars alone, as tall as the space allows
+    bar_rows = max(height - (6 if by_class else 2), 1)
     lines: Lines = []
     for r in range(bar_rows):
         floor_ = (bar_rows - 1 - r) * 8
@@ -170,7 +194,7 @@ def volume_chart(series: Series, width: int, height: int, palette: Palette, now:
         ("?uns", lambda b: b.n_unscored, palette.muted),
     ]
     class_peak = max((get(b) for _, get, _ in classes for b in sums if b is not None), default=0)
-    for label, get, style in classes:
+    for label, get, style in classes if by_class else ():
         cells = []
         for b in sums:
             if b is None:
@@ -193,7 +217,7 @@ def sentiment_chart(series: Series, width: int, height: int, palette: Palette, n
     rarely leave ±0.3, where a fixed ±1 scale would draw a flat line. Buckets with fewer than 5
     scored posts have no mean (metrics.md §3) and are left empty.
     """
-    grid = _Grid(series, width)
+    grid = _Grid(series, width, min_n=5)
     summaries = _summaries(grid.series)
     shown = [s for s in summaries if s is not None and s.mean is not None]
     lo = min([0.0] + [s.mean_lo if s.mean_lo is not None else s.mean for s in shown])
@@ -235,7 +259,7 @@ def sentiment_chart(series: Series, width: int, height: int, palette: Palette, n
 def polarization_chart(series: Series, width: int, height: int, palette: Palette,
                        now: datetime | None = None, metric: str = "er3") -> Lines:
     """ER-3 (or B, sigma) per bucket as bars on the fixed 0–1 scale, tentative bars muted."""
-    grid = _Grid(series, width)
+    grid = _Grid(series, width, min_n=10)
     summaries = _summaries(grid.series)
     rows = max(height - 2, 1)
     values = [None if s is None else getattr(s, metric) for s in summaries]

@@ -5,7 +5,8 @@ The app asks for what the visible screen shows (a `Request`), a thread worker ca
 snapshot holds is frozen, so the UI thread can read it while the next one is being built.
 
 Costs are bounded whatever the size of the store: topic numbers and charts come from the
-1-minute bucket sums, of which only the last hours are re-read each time (`BucketHistory`);
+1-minute bucket sums, of which only the last hours and the buckets changed since the last refresh
+are re-read each time (`BucketHistory`, using each bucket's change marker);
 post-level breakdowns scan at most `detail_scan` of a topic's newest posts in the window and say
 so when they hit the cap; the live stream reads only posts newer than the last one it searched.
 """
@@ -20,16 +21,19 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any, Literal, Protocol
 
-from monitor.alerts import MAX_SETTLE
+from sqlalchemy import func, select
+
+from monitor.alerts import MAX_SETTLE, list_alerts
 from monitor.config_digests import AlertSettings
 from monitor.metrics import BucketSums
-from monitor.models import ALL_SOURCES
+from monitor.models import ALL_SOURCES, Alert
+from monitor.sources.paging import collection_lines
 from monitor.spikes import HOUR, Hours, HourStats, check_sentiment, check_volume, sentiment_window, volume_lookback
 from monitor.store import Store, from_ts, to_ts, utcnow
-from monitor.ui.history import BucketHistory
+from monitor.ui.history import BucketHistory, Changes
 from monitor.ui.series import Series, Shift, Spike, SpikeScan, fill_series
 
-View = Literal["overview", "topic", "live", "health", "log"]
+View = Literal["overview", "topic", "live", "health", "log", "alerts"]
 Sentiment = Literal["positive", "negative", "neutral", "unscored"]
 
 LIVE_ROWS = 300
@@ -197,6 +201,43 @@ class TopicDetail:
     capped: bool
 
 
+@dataclass(frozen=True, slots=True)
+class AlertView:
+    """A stored alert (monitor/alerts.py) as the alerts screen and the toasts show it."""
+
+    id: int
+    topic: str
+    kind: str  # volume | sentiment
+    direction: str  # up | down
+    bucket_start: datetime
+    created_at: datetime
+    value: float
+    expected: float
+    threshold: float
+    summary: str
+    details: dict[str, Any]
+    delivered_at: datetime | None = None
+    delivery_attempts: int = 0
+    next_delivery_at: datetime | None = None
+    delivery_error: str | None = None
+
+    @classmethod
+    def from_row(cls, row: dict[str, Any]) -> AlertView:
+        return cls(**{k: row.get(k) for k in cls.__slots__ if k in row})  # type: ignore[arg-type]
+
+    def sent_words(self, now: datetime | None = None) -> str:
+        """Whether it was sent, as `monitor alerts` says it."""
+        if self.delivered_at is not None:
+            same_day = now is not None and now.date() == self.delivered_at.date()
+            return f"sent {self.delivered_at:%H:%M}" if same_day else f"sent {self.delivered_at:%b %d %H:%M}"
+        if self.next_delivery_at is not None:
+            return f"pending (attempt {self.delivery_attempts + 1})"
+        return "not sent: " + self.delivery_error if self.delivery_error else "not sent (no webhook)"
+
+
+ALERT_ROWS = 200
+"""Alerts the alerts screen lists (newest first); `monitor alerts` reaches further back."""
+
 SourceStatus = Literal["failing", "partial", "overdue", "never", "ok", "disabled"]
 URGENCY: dict[str, int] = {"failing": 0, "partial": 1, "overdue": 2, "never": 3, "ok": 4, "disabled": 5}
 
@@ -218,6 +259,7 @@ class SourceHealth:
     failed_24h: int | None = None
     posts_24h: int | None = None
     collector: str | None = None  # the collector holding its lease (monitor/leases.py), if any
+    collection: tuple[str, ...] = ()  # backfills in progress and recorded gaps, in words (sources/paging.py)
 
     @property
     def urgency(self) -> tuple[int, int]:
@@ -237,7 +279,15 @@ class Snapshot:
     live_cursor: int | None = None  # the newest post id when read: the next live request goes on from it
     topic_infos: tuple[TopicInfo, ...] = ()  # every topic, for selection and filters
     source_names: tuple[str, ...] = ()
+    wall: datetime | None = None  # the real time, when `now` is a replay's clock (the demo)
+    alerts: tuple[AlertView, ...] = ()  # the alerts screen: stored alerts, newest first
+    new_alerts: tuple[AlertView, ...] = ()  # stored since the previous snapshot (for toasts)
     took_s: float = 0.0
+
+    @property
+    def real_now(self) -> datetime:
+        """The clock polls run on (poll times, next polls, failures), even during a replay."""
+        return self.wall or self.now
 
     def most_urgent(self) -> SourceHealth | None:
         """The source a reader must hear about first, or None when every source is fine."""
@@ -260,7 +310,6 @@ class DataProvider(Protocol):
 class _TopicHours:
     """A topic's hourly sums (monitor.spikes.Hours) and its spike decisions on settled hours."""
 
-    read_at: float
     hours: Hours
     decisions: dict[int, tuple[bool, Spike | None]] = field(default_factory=dict)
     shifts: dict[int, tuple[bool, Shift | None]] = field(default_factory=dict)
@@ -302,21 +351,32 @@ class _Span:
         return cls(window, end_ts - window.buckets * window.step_s, end_ts, now_ts)
 
 
+def window_bounds(window: Window, now: datetime) -> tuple[datetime, datetime]:
+    """[start, end) of `window` at `now`, as every view counts it: whole buckets, ending with the
+    one in progress (`monitor status` and the overview use this, so their numbers agree)."""
+    span = _Span.of(window, now)
+    return from_ts(span.start_ts), from_ts(span.end_ts)
+
+
 class StoreProvider:
     """Reads snapshots from a `Store`; `clock` is injectable so that tests see a fixed instant.
 
-    Recent buckets are read fresh every time; older ones come from `history` (a `BucketHistory`,
-    re-read in full every few minutes), so a 30-day window costs what its last hours cost. What
-    else is expensive and changes slowly is cached: post-level breakdowns of the topic screen
-    (`detail_ttl_s`, a scan of up to `detail_scan` posts), hourly sums and spike decisions on
-    settled hours (as long as the history), topic names and where each topic's record starts
-    (`names_ttl_s`).
+    Recent buckets are read fresh every time; older ones come from `history` (a `BucketHistory`),
+    which re-reads exactly the buckets changed since the last refresh, so a 30-day window costs
+    what its last hours cost and a late import shows on the next refresh. The same changes update
+    the hourly sums the spikes are decided on (and drop the decisions they affect), so charts and
+    spike marks always come from one reading. Post-level breakdowns of the topic screen are cached
+    for `detail_ttl_s` unless their topic changed; topic names and where each topic's record
+    starts for `names_ttl_s` unless a change shows they moved. `reset()` (the `r` key) drops
+    every cache: the next fetch reads everything again.
     """
 
     def __init__(self, store: Store, *, topics: Sequence[TopicInfo] = (), sources: Sequence[SourceInfo] = (),
-                 clock: Callable[[], datetime] = utcnow, detail_scan: int = 20_000, detail_ttl_s: float = 10.0):
+                 clock: Callable[[], datetime] = utcnow, detail_scan: int = 20_000, detail_ttl_s: float = 10.0,
+                 wall_clock: Callable[[], datetime] | None = None):
         self.store = store
         self.clock = clock
+        self.wall_clock = wall_clock  # set when `clock` replays another time (the demo): polls run on this
         self.history = BucketHistory(store)
         self.detail_scan = detail_scan
         self.detail_ttl_s = detail_ttl_s
@@ -329,6 +389,41 @@ class StoreProvider:
         self.alert_settings: dict[str, AlertSettings] = {}
         self._hours: dict[str, _TopicHours] = {}
         self._detail_cache: dict[tuple[str, str, int], tuple[float, dict[str, Any]]] = {}
+        self._reset = False
+        self._alert_cursor: int | None = None
+
+    def reset(self) -> None:
+        """Read everything again on the next fetch (safe to call from any thread)."""
+        self._reset = True
+
+    def _forget(self) -> None:
+        self._reset = False
+        self.history.clear()
+        self._hours.clear()
+        self._detail_cache.clear()
+        self._since_cache.clear()
+        self._names = None
+
+    def _apply(self, changes: Changes) -> None:
+        """Bring the caches beside `history` up to date with the buckets that changed."""
+        for topic, minutes in changes.minutes.items():
+            oldest = minutes[0]
+            self._detail_cache = {k: v for k, v in self._detail_cache.items() if k[0] != topic}
+            since = self._since_cache.get(topic)
+            if since is not None and (since[1] is None or oldest < since[1]):
+                del self._since_cache[topic]
+            if self._names is not None and topic not in {t.name for t in self._names[1]}:
+                self._names = None
+            cached = self._hours.get(topic)
+            if cached is None:
+                continue
+            hours = sorted({m - m % HOUR for m in minutes})
+            for h in hours:  # a few hours per late batch; re-read each, keep the rest
+                cached.hours.refresh(h, h + HOUR)
+            # A changed hour moves its own decision, the baselines of the week after it (volume)
+            # and the EWMA of every later hour (sentiment): decide those again.
+            cached.decisions = {t: d for t, d in cached.decisions.items() if t < hours[0]}
+            cached.shifts = {t: d for t, d in cached.shifts.items() if t < hours[0]}
 
     @classmethod
     def from_config(cls, store: Store, config: Any, **kwargs: Any) -> StoreProvider:
@@ -356,7 +451,10 @@ class StoreProvider:
     # --- one refresh --------------------------------------------------------------------------
     def fetch(self, request: Request) -> Snapshot:
         t0 = time.perf_counter()
+        if self._reset:
+            self._forget()
         now = self.clock()
+        self._apply(self.history.sync(to_ts(now)))
         span = _Span.of(request.window, now)
         infos = self.topic_infos()
         topics: tuple[TopicRow, ...] = ()
@@ -375,10 +473,26 @@ class StoreProvider:
                                                    topic=f.topic, source=f.source, sentiment=f.sentiment,
                                                    contains=f.text.strip() or None)
             posts = tuple(PostView.from_row(r) for r in rows)
-        sources = self._health(now, with_counts=request.view == "health")
+        wall = self.wall_clock() if self.wall_clock is not None else None
+        sources = self._health(wall or now, with_counts=request.view == "health")
+        alerts: tuple[AlertView, ...] = ()
+        if request.view == "alerts":
+            alerts = tuple(AlertView.from_row(r) for r in list_alerts(self.store, limit=ALERT_ROWS))
         return Snapshot(request=request, now=now, sources=sources, topics=topics, detail=detail, posts=posts,
                         live_cursor=cursor, topic_infos=infos, source_names=tuple(s.name for s in sources),
-                        took_s=time.perf_counter() - t0)
+                        alerts=alerts, new_alerts=self._new_alerts(), wall=wall, took_s=time.perf_counter() - t0)
+
+    def _new_alerts(self) -> tuple[AlertView, ...]:
+        """Alerts stored since the last call (none on the first: those are not news)."""
+        with self.store.read() as conn:
+            if self._alert_cursor is None:
+                self._alert_cursor = int(conn.execute(select(func.max(Alert.id))).scalar() or 0)
+                return ()
+            rows = conn.execute(select(Alert).where(Alert.id > self._alert_cursor).order_by(Alert.id)
+                                .limit(20)).mappings().all()
+        if rows:
+            self._alert_cursor = int(rows[-1]["id"])
+        return tuple(AlertView.from_row(dict(r)) for r in rows)
 
     def _topic_rows(self, infos: Sequence[TopicInfo], span: _Span) -> tuple[TopicRow, ...]:
         """Every topic's row: the window's series and its latest volume spike."""
@@ -395,8 +509,9 @@ class StoreProvider:
         Decided by `monitor.spikes.check_volume`, the rule live alerts and digests use (EARS-t
         against the same hour on the 7 previous complete days, metrics.md §4), so the dashboard
         never shows a spike the alerts would not raise. Hourly sums and the decisions on settled
-        hours are kept per topic for `history.ttl_s`; only the recent hours are re-read and
-        re-decided each time (a 30-day window is 720 decisions per topic).
+        hours are kept per topic; only the recent hours are re-read and
+        re-decided each time (a 30-day window is 720 decisions per topic); late changes to older
+        hours are applied by `_apply`.
         """
         first = span.start_ts - span.start_ts % HOUR
         settled = span.now_ts - self.history.recent_s
@@ -449,9 +564,9 @@ class StoreProvider:
 
     def _topic_hours(self, topic: str) -> _TopicHours:
         hit = self._hours.get(topic)
-        if hit is None or time.monotonic() - hit.read_at >= self.history.ttl_s:
+        if hit is None:
             sources = list(self._configured_sources) or [r["name"] for r in self.store.source_states()]
-            hit = self._hours[topic] = _TopicHours(time.monotonic(), Hours(self.store, topic, sources))
+            hit = self._hours[topic] = _TopicHours(Hours(self.store, topic, sources))
         return hit
 
     def _collecting_since(self, topic: str) -> int | None:
@@ -539,7 +654,8 @@ class StoreProvider:
                 last_status=st.get("last_status"), posts_total=int(st.get("posts_total") or 0),
                 polls_24h=c["polls"] if c else None, failed_24h=c["failed"] if c else None,
                 posts_24h=c["new_posts"] if c else None,
-                collector=st.get("lease_owner") if (st.get("lease_expires_at") or now) > now else None))
+                collector=st.get("lease_owner") if (st.get("lease_expires_at") or now) > now else None,
+                collection=tuple(collection_lines(st.get("state"), now))))
         return tuple(out)
 
 
@@ -560,7 +676,7 @@ def _status(state: dict[str, Any], now: datetime, *, enabled: bool) -> SourceSta
 
 
 __all__ = [
-    "DEFAULT_WINDOW", "LIVE_ROWS", "WINDOWS", "WINDOW_BY_KEY", "DataProvider", "LanguageSlice", "LiveFilter",
+    "ALERT_ROWS", "AlertView", "DEFAULT_WINDOW", "LIVE_ROWS", "WINDOWS", "WINDOW_BY_KEY", "DataProvider", "LanguageSlice", "LiveFilter",
     "PostView", "Request", "Snapshot", "SourceHealth", "SourceInfo", "SourceSlice", "StoreProvider", "TopicDetail",
-    "TopicInfo", "TopicRow", "Window",
+    "TopicInfo", "TopicRow", "Window", "window_bounds",
 ]

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, ClassVar
 
+from textual import events
 from textual.app import ComposeResult
 from textual.screen import Screen
 
@@ -17,6 +18,10 @@ from monitor.ui.widgets.bars import StatusBar, TopBar
 
 if TYPE_CHECKING:
     from monitor.ui.app import DashboardApp
+
+
+ROOMY = 160
+"""From this many columns screens put panels side by side (the `-roomy` class)."""
 
 
 class MainScreen(Screen):
@@ -44,6 +49,9 @@ class MainScreen(Screen):
     def apply(self, snapshot: Snapshot, palette: Palette) -> None:
         """Draw `snapshot`; called inside `app.batch_update()`, at most once a second."""
         raise NotImplementedError
+
+    def on_resize(self, event: events.Resize) -> None:
+        self.set_class(event.size.width >= ROOMY, "-roomy")
 
     def on_screen_resume(self) -> None:
         self.dash.view_shown(self)

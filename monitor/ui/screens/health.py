@@ -27,28 +27,31 @@ class HealthScreen(MainScreen):
 
     def apply(self, snapshot: Snapshot, palette: Palette) -> None:
         table = self.query_one("#sources", DataTable)
-        wide = self.has_class("-wide")
-        cols = [Col("status", "status", 10), Col("source", "source", 22 if wide else 14),
-                Col("last", "last poll"), Col("next", "next poll"), Col("posts", "posts 24h")]
-        if wide:
-            cols.append(Col("polls", "polls 24h (failed)"))
-        cols.append(Col("fails", "failures in a row" if wide else "fails"))
-        if wide:
-            cols.append(Col("error", "last error", max(table.size.width - 120, 30)))
+        wide, roomy = self.has_class("-wide"), self.has_class("-roomy")
+        name_w = 22 if wide else 14
+        cols = [Col("status", "status", 10), Col("source", "source", name_w), Col("last", "last poll", 13),
+                Col("next", "next poll", 13), Col("posts", "posts 24h", 9)]
+        if roomy:
+            cols.append(Col("polls", "polls 24h (failed)", 18))
+        cols.append(Col("fails", "failures" if wide else "fails", 8 if wide else 5))
+        # The error gets what is left (the detail below always has it in full); none when cramped.
+        error_w = self.app.size.width - sum(c.width or 0 for c in cols) - 2 * (len(cols) + 1) - 1
+        if error_w >= 24:
+            cols.append(Col("error", "last error", error_w))
         set_columns(table, cols)
-        now = snapshot.now
+        now = snapshot.real_now
         rows = []
         for h in sorted(snapshot.sources, key=lambda s: (s.urgency, s.name)):
-            cells = [status_text(h.status, palette), cell(h.name, 22 if wide else 14),
+            cells = [status_text(h.status, palette), cell(h.name, name_w),
                      Text(ago(h.last_poll_at, now), end=""), Text(until(h.next_poll_at, now), end=""),
                      Text(NO_DATA if h.posts_24h is None else count(h.posts_24h), end="")]
-            if wide:
+            if roomy:
                 polls = NO_DATA if h.polls_24h is None else f"{count(h.polls_24h)} ({count(h.failed_24h or 0)})"
                 cells.append(Text(polls, end=""))
             cells.append(Text(str(h.consecutive_failures),
                               style=f"bold {palette.neg}" if h.consecutive_failures else "", end=""))
-            if wide:
-                cells.append(cell(h.last_error or "", max(table.size.width - 120, 30), palette.muted))
+            if error_w >= 24:
+                cells.append(cell(h.last_error or "", error_w, palette.muted))
             rows.append((h.name, cells))
         sync_rows(table, rows)
         self._detail(snapshot, palette)
@@ -71,7 +74,7 @@ class HealthScreen(MainScreen):
 
 def describe(h: SourceHealth, snapshot: Snapshot, palette: Palette) -> Text:
     """Everything known about one source, in words; the error message is quoted in full."""
-    now = snapshot.now
+    now = snapshot.real_now
     text = Text(one_line(h.name, 100), style="bold", end="")
     text.append(f"  ({safe(h.kind)})  ", style=palette.muted)
     text.append_text(status_text(h.status, palette))
@@ -95,6 +98,9 @@ def describe(h: SourceHealth, snapshot: Snapshot, palette: Palette) -> Text:
     if h.collector:
         lines.append(f"polled by   {safe(h.collector)}")
     text.append("\n" + "\n".join(lines))
+    for line in h.collection:  # backfill progress and gaps the platform left, in words
+        text.append("\n")
+        text.append(safe(line), style=palette.warn if "out of reach" in line else palette.muted)
     if h.last_error:
         text.append("\nlast error  ")
         text.append(safe(h.last_error), style=palette.neg)

@@ -6,7 +6,8 @@ from datetime import datetime
 from typing import ClassVar
 
 from rich.text import Text
-from textual import on
+from textual import events, on
+from textual.message import Message
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.containers import Horizontal, Vertical
@@ -14,9 +15,9 @@ from textual.widgets import DataTable, Static
 from textual.widgets.data_table import RowDoesNotExist
 
 from monitor.metrics import summarize
-from monitor.ui.charts import LEGEND, plot_step, sparkline
+from monitor.ui.charts import LEGEND, sparkline
 from monitor.ui.data import LiveFilter, Snapshot, TopicRow
-from monitor.ui.format import (NO_DATA, Palette, bucket_words, cell, clock, mean_text, one_line,
+from monitor.ui.format import (NO_DATA, Palette, cell, clock, mean_text, one_line,
                                polarization_text, posts_text, shares_text)
 from monitor.ui.screens.base import MainScreen
 from monitor.ui.widgets.chart import Chart
@@ -40,16 +41,37 @@ def spike_text(row: TopicRow, now: datetime, palette: Palette, wide: bool = True
     return Text("none" if scan.checked or scan.shift_checked else NO_DATA, style=palette.muted, end="")
 
 
+class TopicTable(DataTable):
+    """The overview's topics: a click on a row's spike mark opens the alerts screen."""
+
+    class SpikeClicked(Message):
+        def __init__(self, topic: str) -> None:
+            super().__init__()
+            self.topic = topic
+
+    async def _on_click(self, event: events.Click) -> None:
+        meta = event.style.meta
+        row, column = meta.get("row"), meta.get("column")
+        if (isinstance(row, int) and row >= 0 and column is not None and column == len(self.ordered_columns) - 1
+                and row < len(self.ordered_rows)):
+            event.stop()
+            self.post_message(self.SpikeClicked(str(self.ordered_rows[row].key.value)))
+            return
+        await super()._on_click(event)
+
+
 class OverviewScreen(MainScreen):
     VIEW = "overview"
     LABEL = "Overview"
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("p", "toggle_details", "show / hide B and sigma", id="monitor.overview.details"),
         Binding("enter", "open_topic", "open the highlighted topic", show=False, id="monitor.overview.open"),
+        Binding("a", "open_alerts", "alerts, on the highlighted topic's latest (or click its spike mark)",
+                id="monitor.overview.alerts"),
     ]
 
     def body(self) -> ComposeResult:
-        yield DataTable(id="topics", cursor_type="row", zebra_stripes=False)
+        yield TopicTable(id="topics", cursor_type="row", zebra_stripes=False)
         with Horizontal(id="lower"):
             with Vertical(id="focus"):
                 yield Static(id="focus-title", classes="panel-title")
@@ -66,36 +88,36 @@ class OverviewScreen(MainScreen):
             return None, None, 0
         return LiveFilter(), self.query_one("#mini-stream", PostStream).cursor, MINI_STREAM_ROWS
 
-    @property
-    def _title_width(self) -> int:
-        return 24 if self.has_class("-wide") else 13
-
-    @property
-    def _spark_width(self) -> int:
-        return 24 if self.has_class("-wide") else 10
-
     def _columns(self) -> list[Col]:
-        """Sized so that 80 columns hold the table without scrolling (B and sigma aside)."""
+        """Every column sized so the table fits the screen without scrolling at 80 columns and
+        up; the sparkline takes what the others leave (wide terminals get longer sparklines)."""
         wide = self.has_class("-wide")
-        cols = [Col("topic", "topic", self._title_width),
-                Col("posts", f"posts {self.dash.window.key}" if wide else "posts"),
-                Col("volume", f"volume {self.dash.window.key}" if wide else "volume", self._spark_width),
-                Col("mean", "mean sentiment [95%]" if wide else "mean ±95%"), Col("shares", "pos / neg"),
-                Col("er3", "ER-3")]
+        roomy = self.has_class("-roomy")
+        key = self.dash.window.key
+        cols = [Col("topic", "topic", 32 if roomy else (24 if wide else 12)),
+                Col("posts", f"posts {key}" if wide else "posts", 9 if wide else 5),
+                Col("volume", f"volume {key}" if wide else "volume", 0),
+                Col("mean", "mean sentiment [95%]" if wide else "mean ±95%", 22 if wide else 13),
+                Col("shares", "pos / neg", 11 if wide else 10), Col("er3", "ER-3", 6 if wide else 5)]
         if self.dash.details:
-            cols += [Col("b", "B"), Col("sigma", "sigma")]
-        return [*cols, Col("spike", "latest spike" if wide else "spike")]
+            cols += [Col("b", "B", 5), Col("sigma", "sigma", 5)]
+        cols.append(Col("spike", "latest spike" if wide else "spike", 13 if wide else 9))
+        used = sum(c.width or 0 for c in cols) + 2 * len(cols) + 2 + 1  # padding, border, scrollbar
+        spark = max(self.app.size.width - used, 8)
+        return [Col(c.key, c.label, spark) if c.key == "volume" else c for c in cols]
 
     def apply(self, snapshot: Snapshot, palette: Palette) -> None:
         table = self.query_one("#topics", DataTable)
         wide = self.has_class("-wide")
-        set_columns(table, self._columns())
+        cols = self._columns()
+        widths = {c.key: c.width or 8 for c in cols}
+        set_columns(table, cols)
         rows = []
         for row in snapshot.topics:
             s = summarize(row.sums)
-            cells = [cell(row.info.title, self._title_width, "bold"),
+            cells = [cell(row.info.title, widths["topic"], "bold"),
                      posts_text(row.sums.total, gap=row.gap, palette=palette),
-                     sparkline(row.series, self._spark_width, palette, palette.accent),
+                     sparkline(row.series, widths["volume"], palette, palette.accent),
                      mean_text(s, palette, compact=not wide), shares_text(s, palette),
                      polarization_text(s.er3, s, palette)]
             if self.dash.details:
@@ -125,10 +147,11 @@ class OverviewScreen(MainScreen):
             for chart in (sentiment, polarization, self.query_one("#focus-volume", Chart)):
                 chart.show(None, palette, snapshot.now)
             return
-        step = plot_step(row.series, sentiment.size.width)
-        text = Text(one_line(row.info.title, 40), style=f"bold {palette.accent}", end="")
-        what = "mean sentiment (░ 95% band), ER-3" + (", posts" if self.has_class("-tall") else "")
-        text.append(f" · {what} · {bucket_words(step)} buckets", style=palette.muted)
+        width = self.query_one("#focus", Vertical).size.width or self.app.size.width
+        what = " · mean sentiment (░ 95% band) · ER-3 · posts"
+        name = one_line(row.info.title, max(width - len(what) - 2, 12))
+        text = Text(name, style=f"bold {palette.accent}", end="")
+        text.append(what if len(name) + len(what) + 2 <= width else " · mean, ER-3, posts", style=palette.muted)
         title.update(text)
         for chart in (sentiment, polarization, self.query_one("#focus-volume", Chart)):
             chart.show(row.series, palette, snapshot.now)
@@ -149,6 +172,14 @@ class OverviewScreen(MainScreen):
         post = self.query_one("#mini-stream", PostStream).selected_post()
         if post is not None:
             self.dash.open_post(post)
+
+    @on(TopicTable.SpikeClicked)
+    def _spike_clicked(self, event: TopicTable.SpikeClicked) -> None:
+        self.dash.select_topic(event.topic)
+        self.dash.open_alerts(event.topic)
+
+    def action_open_alerts(self) -> None:
+        self.dash.open_alerts(self.dash.topic)
 
     def action_toggle_details(self) -> None:
         self.dash.details = not self.dash.details

@@ -12,17 +12,16 @@ from textual.containers import Container, Vertical, VerticalScroll
 from textual.widgets import DataTable, Static
 
 from monitor.metrics import summarize
-from monitor.ui.charts import LEGEND, plot_step
+from monitor.ui.charts import LEGEND
 from monitor.ui.data import PostView, Snapshot, TopicDetail
-from monitor.ui.format import (NO_DATA, Palette, bucket_words, cell, clock, compound_text, count, mean_text, one_line,
+from monitor.ui.format import (NO_DATA, Palette, cell, clock, compound_text, count, mean_text, one_line,
                                polarization_text, posts_text, share, shares_text)
 from monitor.ui.screens.base import MainScreen
 from monitor.ui.screens.overview import spike_text
 from monitor.ui.widgets.chart import Chart
 from monitor.ui.widgets.tables import Col, set_columns, sync_rows
 
-METRICS = (("er3", "ER-3 (Esteban–Ray, two camps)"), ("b", "B = 4·p+·p- (balance of camps)"),
-           ("sigma", "sigma (spread of scores)"))
+METRICS = (("er3", "ER-3, two camps"), ("b", "B, balance of camps"), ("sigma", "sigma, spread"))
 
 
 class TopicScreen(MainScreen):
@@ -44,8 +43,7 @@ class TopicScreen(MainScreen):
                 with Vertical(id="topic-charts"):
                     yield Static(id="volume-title", classes="panel-title")
                     yield Chart("volume", id="volume")
-                    yield Static("Mean sentiment (● ▲ ▼ mean, ░ 95% interval; n < 5 not drawn)",
-                                 classes="panel-title")
+                    yield Static("Mean sentiment (░ 95% interval; needs 5 posts)", classes="panel-title")
                     yield Chart("sentiment", id="sentiment")
                     yield Static(id="polarization-title", classes="panel-title")
                     yield Chart("polarization", id="polarization")
@@ -55,7 +53,7 @@ class TopicScreen(MainScreen):
                     yield DataTable(id="by-source", cursor_type="none")
                     yield Static(id="language-title", classes="panel-title")
                     yield DataTable(id="by-language", cursor_type="none")
-                    yield Static("Posts that stand out (enter: read)", classes="panel-title")
+                    yield Static("Posts that stand out (enter: read in full)", classes="panel-title")
                     yield DataTable(id="top-posts", cursor_type="row")
                     yield Static("Co-occurring hashtags", classes="panel-title")
                     yield Static(id="hashtags", classes="legend")
@@ -68,13 +66,11 @@ class TopicScreen(MainScreen):
             return
         head.update(self._head(detail, snapshot, palette))
         row = detail.row
-        volume = self.query_one("#volume", Chart)
-        step = plot_step(row.series, volume.size.width)
         self.query_one("#volume-title", Static).update(
-            Text(f"Posts per {bucket_words(step)} (all, then ▲ positive ● neutral ▼ negative ? unscored)", end=""))
+            Text("Posts: all, then ▲ pos ● neu ▼ neg ? unscored", end=""))
         key, label = METRICS[self.metric]
-        self.query_one("#polarization-title", Static).update(Text(f"Polarization: {label}; n < 10 not drawn",
-                                                                  end=""))
+        self.query_one("#polarization-title", Static).update(
+            Text(f"Polarization: {label} (m: next)", end=""))
         for chart_id in ("#volume", "#sentiment", "#polarization"):
             chart = self.query_one(chart_id, Chart)
             chart.metric = key
@@ -100,7 +96,7 @@ class TopicScreen(MainScreen):
         for label, value in (("ER-3", s.er3), ("B", s.b), ("sigma", s.sigma)):
             text.append(f"   {label} ")
             text.append_text(polarization_text(value, s, palette))
-        text.append("   spike ")
+        text.append("\nlatest spike ")
         latest, shift = row.spikes.latest, row.spikes.shift
         if latest is None and shift is None:
             text.append_text(spike_text(row, snapshot.now, palette))
@@ -131,7 +127,7 @@ class TopicScreen(MainScreen):
 
     def _languages(self, detail: TopicDetail, palette: Palette) -> None:
         scope = (f"newest {count(detail.scanned)} posts" if detail.capped else "all posts in the window")
-        self.query_one("#language-title", Static).update(Text(f"By language ({scope}; VADER scores English only)",
+        self.query_one("#language-title", Static).update(Text(f"By language ({scope}; VADER: English only)",
                                                               end=""))
         table = self.query_one("#by-language", DataTable)
         set_columns(table, [Col("lang", "language"), Col("posts", "posts"), Col("share", "share"),
@@ -145,19 +141,27 @@ class TopicScreen(MainScreen):
         sync_rows(table, rows)
 
     def _top_posts(self, detail: TopicDetail, palette: Palette) -> None:
+        """The most positive, most negative and most engaged posts: one short "why" column
+        (▲ +0.91, ▼ -0.88, ★ 99 engaged) so the text gets the width (enter reads it in full)."""
         table = self.query_one("#top-posts", DataTable)
-        width = max((table.size.width or 80) - 41, 20)  # what the other columns and the scrollbar leave
-        set_columns(table, [Col("why", "", 10), Col("score", "score", 10), Col("eng", "engaged", 7),
-                            Col("text", "text", width)])
+        app_w = self.app.size.width
+        estimate = app_w // 2 if self.has_class("-roomy") else (app_w - 56 if self.has_class("-wide") else app_w)
+        avail = (table.size.width or estimate) - 1  # a scrollbar, should the rows outgrow the screen
+        author = avail >= (8 + 2) + (16 + 2) + (60 + 2)  # each column has a cell of padding on both sides
+        width = max(avail - (8 + 2) - ((16 + 2) if author else 0) - 2, 20)
+        cols = [Col("why", "why", 8)] + ([Col("author", "author", 16)] if author else []) + [Col("text", "text", width)]
+        set_columns(table, cols)
         rows = []
         self._posts = {}
-        for label, posts in (("▲ positive", detail.most_positive), ("▼ negative", detail.most_negative),
-                             ("★ engaged", detail.most_engaged)):
+        for kind, posts in (("pos", detail.most_positive), ("neg", detail.most_negative),
+                            ("eng", detail.most_engaged)):
             for p in posts:
-                key = f"{label}:{p.id}"
+                key = f"{kind}:{p.id}"
                 self._posts[key] = p
-                rows.append((key, [Text(label, style=palette.muted, end=""), compound_text(p.compound, palette),
-                                   Text(count(p.engagement), end=""), cell(p.text, width)]))
+                why = (Text(f"★ {count(p.engagement)}", style=palette.accent, end="") if kind == "eng"
+                       else compound_text(p.compound, palette))
+                cells = [why] + ([cell(p.author or "", 16, palette.muted)] if author else []) + [cell(p.text, width)]
+                rows.append((key, cells))
         sync_rows(table, rows)
 
     def _hashtags(self, detail: TopicDetail, palette: Palette) -> None:
