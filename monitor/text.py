@@ -339,8 +339,6 @@ _TRACKING_PARAMS = frozenset({
 })
 _DEFAULT_PORTS = frozenset({80, 443})
 _HOST = re.compile(r"[\w.-]+|\[[0-9a-f:.]+\]")
-_PLAIN_URL = re.compile(r"(?i:https?)://([A-Za-z0-9.-]+)(?::([0-9]{1,5}))?(/[^?#\s\\]*)?"
-                        r"(?:\?([A-Za-z0-9_.-]+=[A-Za-z0-9_.-]*))?(?:#\S*)?\Z")
 
 
 def canonical_url(url: str | None) -> str | None:
@@ -350,15 +348,6 @@ def canonical_url(url: str | None) -> str | None:
     """
     if not url or not isinstance(url, str):
         return None
-    plain = _PLAIN_URL.match(url)
-    if plain is not None:  # no user, at most one plain k=v: nothing to take apart (most post links)
-        host, port, path, query = plain.group(1).lower().rstrip("."), plain.group(2), plain.group(3) or "", plain.group(4)
-        if host and (port is None or int(port) <= 65535):
-            netloc = host if port is None or int(port) in _DEFAULT_PORTS else f"{host}:{int(port)}"
-            path = (path.rstrip("/") or "/") if len(path) > 1 else "/"
-            if query is not None and not _is_tracking(query.split("=", 1)[0]):
-                return f"https://{netloc}{path}?{query}"
-            return f"https://{netloc}{path}"
     try:
         return _canonical(url.strip())
     except (ValueError, UnicodeError):
