@@ -123,7 +123,7 @@ def _words(text: str) -> frozenset[str]:
 #
 # English words that are hardly words in other Latin-script languages: one of them, with no
 # word of another language, makes a post English without asking the model ("we", "was", "so",
-# "is", "of", "to", "are", "my", "i", "dont", "will" are words elsewhere too).
+# "is", "of", "to", "are", "my", "i", "will" are words elsewhere too).
 _ENGLISH_ANCHORS = _words("""
     the and you your you're youre this that that's thats these those with what they them their
     they're theyre have were would could should because about been when why how which
@@ -164,7 +164,7 @@ _ENGLISH_WORDS = _ENGLISH_ANCHORS | _words("""
     die super top genial male mal pure pain sale dank bang sin con po kk mia co
     met ten den bin hoe op pro ma era tot van ben sim mist toll lust uber um ton ta mon par plus est ca
     mit da ama todo soy var sen ya yo od na ale als al eu os vc com ed ho dove dat door heel med yang
-    dem er nix pour ai kkk nada non ciao jest mam biz dont
+    dem er nix pour ai kkk nada non ciao jest mam biz comment dont encore notre fur
 """)
 # The commonest words of the other languages a short post is likely to be in. One of them
 # sends a post to the model even when it also has English words ("the office ist ..."). Words
@@ -203,7 +203,7 @@ _OTHER_LANGUAGE_TEXT = """
     als bedankt jammer leuk mooi lekker goed slecht niks niets alles iets geweldig prachtig
     le les une des du et ou mais donc car ne pas plus rien jamais est sont suis sommes êtes était
     été ai avons avez ont je il elle nous vous ils elles mon ma mes ton ta tes son sa ses notre
-    votre leur cet cette ces qui quoi dont où quand comment pourquoi avec pour dans sur sous chez
+    votre leur cet cette ces qui quoi où quand comment pourquoi avec pour dans sur sous chez
     par au aux très trop beaucoup tous toute toutes encore déjà toujours aujourd'hui demain hier
     maintenant ici là oui non merci bonjour bonsoir salut c'est j'ai j'adore n'est qu'il mdr ptdr
     vraiment grave enfin bonne bon ça ca de quel quelle merde
@@ -528,10 +528,11 @@ class ScoringPipeline:
         self._unscored: dict[str | None, Score] = {}
 
     def warm_up(self) -> None:
-        """Load the language model and every scorer's lexicon now rather than in the first poll
-        that needs them (~0.2 s, as long as scoring a thousand posts), which would otherwise
+        """Load the language model, the word lists and every scorer's lexicon now rather than in the first poll
+        that needs them (~0.5 s, as long as scoring a few thousand posts), which would otherwise
         count against that poll's duration; a collector calls this as it starts."""
         _get_predictor()
+        _misspelt("warm", _get_vocabulary()[1])  # the word lists and the typo index
         for scorer in self.scorers:
             scorer.polarity("warm up")
 

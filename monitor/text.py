@@ -241,7 +241,7 @@ def clean_for_scoring(text: str) -> str:
 
 
 def scoring_texts(text: str) -> tuple[str, str]:
-    """(the copy VADER reads, the author's own words), on one line each, from one scan of the post.
+    """(the copy VADER reads, the author's own words), on one line each.
 
     Each clean-up changes only what stock VADER would misread, so that a score moves away from
     stock vaderSentiment's only where the text needed it (tests/test_text.py shows each one):

@@ -334,3 +334,53 @@ def test_ewma_skipped_bucket_is_no_observation():
     assert (with_gaps[0].ewma, with_gaps[0].limit, with_gaps[0].alarm) == (0.0, 0.0, False)
     assert (with_gaps[4].ewma, with_gaps[4].limit) == (with_gaps[2].ewma, with_gaps[2].limit)
     assert not with_gaps[4].alarm
+
+
+# --------------------------------------------------------------------------- found by a mutation pass
+# Each test below fails for a one-operator change to monitor/metrics.py that the suite missed.
+
+
+def test_neutral_scores_add_into_the_sum_and_across_buckets():
+    """Neutral compounds are small, so a sign slip in them hid inside loose tolerances."""
+    b = bucket([0.04, -0.03, 0.02, 0.6, -0.5])
+    assert b.sum == pytest.approx(0.13, abs=1e-15)
+    merged = bucket([0.04, 0.03]) + bucket([0.02])
+    assert merged.sum_neu == pytest.approx(0.09, abs=1e-15) and merged.sum == pytest.approx(0.09, abs=1e-15)
+
+
+def test_outlier_weights_do_not_depend_on_the_order_of_the_baseline():
+    """Each value is judged against all the others: a spike in the middle of the week gets the
+    weight it would get at the end."""
+    week = [130, 122, 300, 155, 128, 144, 125]
+    end = [130, 122, 155, 128, 144, 125, 300]
+    w_mid, w_end = ears_t(319, week).weights, ears_t(319, end).weights
+    assert w_mid[2] == pytest.approx(w_end[6], rel=1e-12) and w_mid[2] < 0.5
+    assert ears_t(319, week).limit == pytest.approx(ears_t(319, end).limit, rel=1e-12)
+    assert ears_t(319, week[::-1]).weights == pytest.approx(w_mid[::-1], rel=1e-12)
+
+
+def test_ears_series_checks_from_the_first_full_week():
+    checks = ears_series(EARS_SERIES)
+    assert checks[7] is not None and checks[7].baseline_mean == pytest.approx(ears_t(125, EARS_SERIES[:7]).baseline_mean)
+    assert ears_series([2] * 7 + [6])[7].alarm is False  # +4 over a quiet baseline: not enough posts
+    assert ears_series([2] * 7 + [7])[7].alarm is True
+
+
+def test_ears_excess_guard_counts_posts_above_the_baseline():
+    """Baseline 2 a day: 6 posts clear the limit (5.70) but are only 4 above the baseline."""
+    assert ears_t(6, [2] * 7).limit < 6 and not ears_t(6, [2] * 7).alarm
+    assert ears_t(7, [2] * 7).alarm
+
+
+def test_ears_needs_three_baseline_values():
+    assert ears_t(50, [10, 12, 11]).limit > 11
+    with pytest.raises(ValueError, match="at least 3"):
+        ears_t(50, [10, 12])
+
+
+def test_mean_interval_from_two_posts_and_levels_out_of_range():
+    lo, hi = mean_interval(bucket([0.2, 0.4]))
+    assert lo < 0.3 < hi
+    for level in (0.0, 1.0):
+        with pytest.raises(ValueError):
+            mean_interval(bucket([0.2, 0.4]), level=level)

@@ -235,7 +235,8 @@ def test_warm_up_loads_the_language_model_before_the_first_poll() -> None:
     import sys
 
     code = ("import monitor.scoring as s; p = s.ScoringPipeline(); assert s._predictor is None; "
-            "p.warm_up(); assert s._predictor is not None; assert p.scorers[0]._analyzer is not None; print('ok')")
+            "p.warm_up(); assert s._predictor is not None and s._near_english is not None; "
+            "assert p.scorers[0]._analyzer is not None; print('ok')")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
     assert out.returncode == 0 and out.stdout.strip() == "ok", out.stderr
 
@@ -297,6 +298,7 @@ def test_a_word_of_another_language_outweighs_a_hesitant_english_call() -> None:
     "sooo tired", "pleeease stop", "nicce one", "hilaroius", "so wierd",  # stretched, misspelt
     "I hate Joomla", "lmao u cant wat for windows",  # a name, a word that is Dutch too
     "THIS IS OUTRAGEOUS", "bloody hell", "damn damn damn", "I don’t care",  # a phone's apostrophe
+    "Trump: no comment",  # "comment" is French too
 ])
 def test_english_by_its_words(text: str) -> None:
     assert detect_language(text) == "en"
