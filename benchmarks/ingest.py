@@ -1,12 +1,15 @@
-"""End-to-end ingest throughput against raw VADER, measured in the same run.
+"""End-to-end ingest throughput against the script a user would write, measured in the same run.
 
-    python3 benchmarks/ingest.py [--copies 8] [--db sqlite|URL]
+    python3 benchmarks/ingest.py [--copies 6] [--db sqlite|URL]
 
 The simulator runs in a child process on the second core and serves the bundled corpus
 (replicated `--copies` times with fresh ids) as an Atom feed; the collector runs on the first
 core: HTTP fetch → feed parse → normalize → match → dedupe → language detection + VADER →
-one transaction per poll with bucket rollups. Then raw VADER scores the same texts on the same
-core. The machine is noisy, so the figure that matters is the ratio, not the absolute speed.
+one transaction per poll with bucket rollups. Right after each poll, on the same core, the plain
+script reads the same page: HTTP fetch, feedparser, stock vaderSentiment on each new entry,
+sqlite3 executemany, commit. The floor is the pipeline at >= 4x that script's posts/s. Raw VADER
+on the stored texts is timed too, for reference. The machine is noisy, so the figures that
+matter are the ratios, not the absolute speeds.
 """
 
 from __future__ import annotations
@@ -27,6 +30,10 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 FEED_LIMIT = 1000
 SPAN_S = 3 * 24 * 3600
+FLOOR = 4.0
+# Real platforms link to public hosts; feedparser-rs drops links to loopback ones (and then
+# feedparser reads the feed instead), so the simulator names a public origin in its links.
+LINK_ORIGIN = "https://platform.example"
 
 
 def _pin(cpu: int) -> None:
@@ -49,7 +56,7 @@ def _serve(copies: int, port_q: mp.Queue, stop: mp.Event) -> None:
     _pin(1)
     from monitor.simulate import SimClock, Simulator
 
-    sim = Simulator(corpus=replicated_corpus(copies), clock=SimClock(speed=1.0)).start()
+    sim = Simulator(corpus=replicated_corpus(copies), clock=SimClock(speed=1.0), link_origin=LINK_ORIGIN).start()
     sim.clock.pause()
     sim.clock.set_offset(0)
     port_q.put(sim.url)
@@ -107,6 +114,7 @@ def run(copies: int, db: str) -> dict:
     fetch_s = pipeline_s = vader_s = scorer_s = 0.0
     stored = last_id = 0
     n_texts = 0
+    plain = PlainScript(f"{tmp.name}/plain.db", analyzer)
     with make_client(timeout=60) as http, store.engine.connect() as reader:
         source = RssSource(settings, [topic], http)
         state: dict = {}
@@ -122,6 +130,7 @@ def run(copies: int, db: str) -> dict:
             pipeline_s += t2 - t0
             state = batch.state
             stored += out.new_posts
+            plain.poll(http, f"{url}{feed}")  # the same page, right after, on the same core
             # Raw VADER on this poll's stored texts, right after the poll and on the same core: the
             # machine's speed drifts, and interleaving keeps the ratio honest.
             rows = reader.execute(sql("SELECT id, text FROM post WHERE id > :last ORDER BY id"),
@@ -150,9 +159,13 @@ def run(copies: int, db: str) -> dict:
     store.close()
     tmp.cleanup()
     pipe_rate, vader_rate = stored / pipeline_s, n_texts / vader_s
+    plain_rate = plain.stored / plain.seconds
+    plain.close()
     return {
         "posts_stored": stored, "posts_served": n_total,
-        "pipeline_posts_per_s": pipe_rate, "vader_posts_per_s": vader_rate, "ratio": pipe_rate / vader_rate,
+        "pipeline_posts_per_s": pipe_rate, "plain_script_posts_per_s": plain_rate,
+        "plain_script_posts_stored": plain.stored, "ratio_to_plain_script": pipe_rate / plain_rate,
+        "vader_posts_per_s": vader_rate, "ratio": pipe_rate / vader_rate,
         "pipeline_scorer": type(scorer._build()).__name__,
         "pipeline_scorer_posts_per_s": n_texts / scorer_s,
         "ratio_to_pipeline_scorer": pipe_rate / (n_texts / scorer_s),
@@ -163,6 +176,45 @@ def run(copies: int, db: str) -> dict:
         "jsonl_file_posts_per_s": file_rate,
         "ratio_jsonl_file": file_rate / vader_rate,
     }
+
+
+class PlainScript:
+    """What a user would write instead of this tool: fetch the feed, feedparser, stock VADER on
+    each entry not seen before, sqlite3 executemany, commit. Timed per poll like the pipeline."""
+
+    def __init__(self, path: str, analyzer) -> None:
+        import sqlite3
+
+        self.db = sqlite3.connect(path)
+        self.db.execute("CREATE TABLE posts (id TEXT PRIMARY KEY, link TEXT, author TEXT, published TEXT, "
+                        "text TEXT, compound REAL, pos REAL, neu REAL, neg REAL)")
+        self.analyzer = analyzer
+        self.seen: set[str] = set()
+        self.stored = 0
+        self.seconds = 0.0
+
+    def poll(self, http, url: str) -> None:
+        import feedparser
+
+        t0 = time.perf_counter()
+        body = http.get(url).content
+        rows = []
+        for e in feedparser.parse(body).entries:
+            key = e.get("id") or e.get("link")
+            if not key or key in self.seen:
+                continue
+            self.seen.add(key)
+            text = e.content[0].value if e.get("content") else e.get("summary", "")
+            s = self.analyzer.polarity_scores(text)
+            rows.append((key, e.get("link"), e.get("author"), e.get("published"), text,
+                         s["compound"], s["pos"], s["neu"], s["neg"]))
+        self.db.executemany("INSERT OR IGNORE INTO posts VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)", rows)
+        self.db.commit()
+        self.seconds += time.perf_counter() - t0
+        self.stored += len(rows)
+
+    def close(self) -> None:
+        self.db.close()
 
 
 STORE_STAGES = ("dedupe", "language + clean-up + VADER", "writes (posts, links, buckets)", "poll state + log")
@@ -259,8 +311,12 @@ def main() -> int:
         return 0
     print(f"posts stored:                 {r['posts_stored']:,} (of {r['posts_served']:,} served)")
     print(f"pipeline (HTTP → stored):     {r['pipeline_posts_per_s']:,.0f} posts/s")
-    print(f"raw VADER, same texts:        {r['vader_posts_per_s']:,.0f} posts/s (stock vaderSentiment)")
-    print(f"ratio pipeline / raw VADER:   {r['ratio']:.2f}   (target 0.80)")
+    print(f"plain script, same pages:     {r['plain_script_posts_per_s']:,.0f} posts/s "
+          f"(feedparser + stock vaderSentiment + sqlite3 executemany; {r['plain_script_posts_stored']:,} stored)")
+    print(f"ratio pipeline / plain:       {r['ratio_to_plain_script']:.2f}   (floor {FLOOR:.1f}: "
+          f"{'holds' if r['ratio_to_plain_script'] >= FLOOR else 'NOT MET'})")
+    print(f"raw VADER, same texts:        {r['vader_posts_per_s']:,.0f} posts/s (stock vaderSentiment); "
+          f"pipeline / raw VADER {r['ratio']:.2f}")
     print(f"  the pipeline's scorer ({r['pipeline_scorer']}, same scores): {r['pipeline_scorer_posts_per_s']:,.0f} "
           f"posts/s; pipeline / its own scorer {r['ratio_to_pipeline_scorer']:.2f}")
     print(f"  time: HTTP {r['share_in_http']:.0%}, feed parse {r['share_in_feed_parse']:.0%}, "

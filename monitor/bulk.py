@@ -14,54 +14,11 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from typing import Any
 
-from datetime import datetime, timezone
-
-from sqlalchemy import Connection, DateTime, Table
-
-from monitor.models import UTCDateTime
+from sqlalchemy import Connection, Table
 
 __all__ = ["BulkInsert", "select_in"]
 
 _Processor = Callable[[Any], Any]
-
-
-_MEMO_SIZE = 20_000
-
-
-# One memo per (dialect, column type): the post and topic-link tables share their UTC datetimes.
-_MEMOS: dict[tuple[str, type], dict[Any, Any]] = {}
-
-
-def _memoized(proc: _Processor, memo: dict[Any, Any]) -> _Processor:
-    """A datetime's conversion, remembered: a batch writes the same fetch time on every row and
-    each post's time again on its topic links (a conversion costs ~3 µs)."""
-
-    def convert(value: Any) -> Any:
-        try:
-            return memo[value]
-        except KeyError:
-            if len(memo) >= _MEMO_SIZE:
-                memo.clear()
-            out = memo[value] = proc(value)
-            return out
-
-    return convert
-
-
-def _sqlite_utc_text(proc: _Processor) -> _Processor:
-    """UTCDateTime's bind conversion on SQLite, for the common case, in one C call.
-
-    SQLAlchemy makes the naive UTC time and then formats it field by field in Python (~3 µs);
-    `isoformat(" ", "microseconds")` of the same naive time writes the very same text (tested
-    against the processor on many times). Anything else goes to the processor itself.
-    """
-
-    def convert(value: Any) -> Any:
-        if type(value) is datetime and value.tzinfo is timezone.utc:
-            return value.replace(tzinfo=None).isoformat(" ", "microseconds")
-        return proc(value)
-
-    return convert
 
 
 class BulkInsert:
@@ -86,10 +43,6 @@ class BulkInsert:
                 col_type = self.table.c[name].type
                 proc = col_type.dialect_impl(dialect).bind_processor(dialect)
                 if proc is not None:
-                    if isinstance(col_type, UTCDateTime) and dialect.name == "sqlite":
-                        proc = _sqlite_utc_text(proc)
-                    if isinstance(getattr(col_type, "impl", col_type), DateTime):
-                        proc = _memoized(proc, _MEMOS.setdefault((dialect.name, type(col_type)), {}))
                     processors.append((i, proc))
             found = self._prepared[dialect.name] = (sql, processors)
         return found

@@ -375,18 +375,11 @@ class Ingestor:
         natives = [r[1] for r in rows]
         if conn.dialect.name == "sqlite":
             # A plain executemany plus one id look-up is several times faster than INSERT …
-            # RETURNING with ordered rows, which SQLAlchemy runs row by row on SQLite.
-            top = conn.exec_driver_sql(_TOP_ID).scalar() or 0
+            # RETURNING with ordered rows, which SQLAlchemy runs row by row on SQLite. The look-up
+            # finds only rows written just now: this transaction has held the write lock since
+            # dedupe dropped what was stored (BEGIN IMMEDIATE).
             _POST_ROWS(conn, rows)
-            if conn.exec_driver_sql(_TOP_ID).scalar() == top + len(rows):
-                # SQLite gives a new row the largest id so far plus one, and this transaction holds
-                # the write lock: the batch took top+1 … top+n, in order. (Should the ids not add
-                # up, e.g. at the largest rowid, where SQLite picks them at random, or a row was
-                # skipped as a duplicate, they are looked up: with the write lock held since
-                # dedupe read, every row of this source with these ids was written just now.)
-                ids = dict(zip(natives, range(top + 1, top + 1 + len(rows))))
-            else:
-                ids = self._ids(conn, source, natives)
+            ids = self._ids(conn, source, natives)
         else:
             ids = dict(_POST_ROWS(conn, rows, returning="native_id, id"))  # type: ignore[arg-type]
         if len(ids) < len(rows):
@@ -586,7 +579,6 @@ def _bucket_deltas(posts: Iterable[Any], topics: dict[int, list[str]]) -> list[d
 
 
 _NATIVE_IDS = "SELECT native_id, id FROM post WHERE source = {mark} AND native_id IN ({marks})"
-_TOP_ID = "SELECT max(id) FROM post"
 _QUARANTINED_KEYS = "SELECT item_key FROM quarantine WHERE source = {mark} AND item_key IN ({marks})"
 _SUMS = ("n_neg", "n_neu", "n_pos", "sum_neg", "sum_neu", "sum_pos", "sum_sq", "n_unscored", "engagement")
 _BUCKET_COLUMNS = ("topic", "source", "start_ts", "width_s", *_SUMS, "incomplete", "changed_ms")

@@ -6,7 +6,7 @@ emoticons, hashtags, mentions, links) is in no language ('und') and VADER reads 
 emoticons. The language decides what gets scored, so it is decided on the post's words first
 (VADER's lexicon and English function words against the commonest words of other languages) and
 the model is asked only where they do not settle it (see `detect_language`). All of this runs on
-every post and counts against the ingest target (0.8x VADER's own speed): a model call costs
+every post and counts against the ingest floor (benchmarks/ingest.py): a model call costs
 ~40 µs on a corpus post, about half of stock VADER's time, so posts the words settle skip it, the
 rest call it once without its Python wrappers, and a batch is processed in passes so that the
 model and VADER's lexicon do not evict each other from the CPU cache on every post.

@@ -532,11 +532,15 @@ class Simulator:
     """The local server. `with Simulator(clock=SimClock(speed=600)) as sim: httpx.get(sim.url + ...)`."""
 
     def __init__(self, corpus: Sequence[CorpusPost] | None = None, clock: SimClock | None = None,
-                 host: str = "127.0.0.1", port: int = 0):
+                 host: str = "127.0.0.1", port: int = 0, link_origin: str | None = None):
+        """`link_origin` is the origin written into served links and permalinks (default: where the
+        simulator listens). A real platform's links name a public host; feedparser-rs drops links
+        to loopback hosts, so the ingest benchmark names one to measure the path real feeds take.
+        Paging links name it too, so only a client that never follows them can use it."""
         posts = load_corpus() if corpus is None else list(corpus)
         self.corpus: tuple[CorpusPost, ...] = tuple(sorted(posts, key=lambda p: p.offset_s))
         self.clock = clock or SimClock()
-        self.host, self._port = host, port
+        self.host, self._port, self.link_origin = host, port, link_origin
         self._index = _Index(self.corpus)
         self._lock = threading.Lock()
         self._faults: Faults | None = None
@@ -681,7 +685,7 @@ class Simulator:
         split = urlsplit(h.path)
         return Request(h.command, split.path, parse_qs(split.query, keep_blank_values=True),
                        {k.lower(): v for k, v in h.headers.items()}, body, params,
-                       f"http://{self.host}:{self._port}", self.clock.offset_s())
+                       self.link_origin or f"http://{self.host}:{self._port}", self.clock.offset_s())
 
     def _read_body(self, h: _RequestHandler) -> bytes:
         try:

@@ -12,8 +12,10 @@ import html
 import re
 import string
 import unicodedata
-from html.parser import HTMLParser
+from typing import Any
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
+
+from selectolax.lexbor import LexborHTMLParser
 
 __all__ = [
     "canonical_url",
@@ -70,158 +72,93 @@ _BLOCK_TAGS = frozenset({
 })
 _PARAGRAPH_TAGS = frozenset({"p", "blockquote", "pre", "ul", "ol", "table"})
 _DROPPED_TAGS = frozenset({"script", "style", "template", "noscript", "head", "title"})
-_VOID_TAGS = frozenset({"br", "hr", "img", "input", "meta", "link", "wbr", "source", "area"})
+_CELL_TAGS = frozenset({"td", "th"})
+# How many line breaks a block boundary asks for.
+_BREAKS = {tag: 2 if tag in _PARAGRAPH_TAGS else 1 for tag in _BLOCK_TAGS}
 
 _MANY_NL = re.compile(r"\n{3,}")
 _ANY_TAG = re.compile(r"<[^>]*>")
 
 
-class _TextExtractor(HTMLParser):
-    """Collects visible text; block boundaries become pending line breaks.
-
-    A break is only written when more text follows, and nested blocks ("<ul><li>") ask for
-    the larger break instead of adding theirs up. Mastodon's link shortening (`invisible` /
-    `ellipsis` spans) is only CSS, so keeping every span's text gives back the full URL with no
-    "…" added.
-    """
-
-    def __init__(self) -> None:
-        super().__init__(convert_charrefs=True)
-        self.parts: list[str] = []
-        self._pending = 0  # newlines owed before the next text
-        self._dropped = 0  # depth inside script/style
-        self._pre = 0
-
-    def _block(self, tag: str) -> None:
-        self._pending = max(self._pending, 2 if tag in _PARAGRAPH_TAGS else 1)
-
-    def _flush(self) -> None:
-        if self._pending and self.parts:
-            self.parts.append("\n" * self._pending)
-        self._pending = 0
-
-    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
-        if tag in _DROPPED_TAGS:
-            self._dropped += 1
-        elif tag == "br":
-            self._flush()
-            self.parts.append("\n")
-        elif tag in _BLOCK_TAGS:
-            self._block(tag)
-            if tag == "pre":
-                self._pre += 1
-
-    def handle_startendtag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
-        if tag in _DROPPED_TAGS:
-            return
-        self.handle_starttag(tag, attrs)
-        if tag not in _VOID_TAGS:
-            self.handle_endtag(tag)
-
-    def handle_endtag(self, tag: str) -> None:
-        if tag in _DROPPED_TAGS:
-            self._dropped = max(0, self._dropped - 1)
-        elif tag in _BLOCK_TAGS:
-            self._block(tag)
-            if tag == "pre":
-                self._pre = max(0, self._pre - 1)
-
-    def handle_data(self, data: str) -> None:
-        if self._dropped:
-            return
-        if data.isspace() and not self._pre:
-            if not self._pending:
-                self.parts.append(" ")
-            return
-        self._flush()
-        if self._pre:  # NUL stands for a kept newline until the spaces are collapsed
-            self.parts.append(data.replace("\x00", "").replace("\n", "\x00"))
-        else:
-            self.parts.append(data.replace("\n", " "))
-
-
 def html_to_text(html_text: str) -> str:
-    """Turn post HTML into the plain text a reader saw.
+    """Turn post HTML into the plain text a reader saw in a browser.
 
-    Never raises: a broken post must not stop a poll, so any parser trouble falls back to
-    stripping tags.
+    lexbor (through selectolax) parses it as a browser does, so every odd corner reads as it
+    displays: `<![CDATA[` in HTML is a comment that ends at the first '>', script and style
+    hold no visible text, an entity is decoded once. Block boundaries become line breaks; a
+    break is written only when more text follows, and nested blocks ("<ul><li>") ask for the
+    larger break instead of adding theirs up. Mastodon's link shortening (`invisible` /
+    `ellipsis` spans) is only CSS, so keeping every span's text gives back the full URL with no
+    "…" added. Never raises: a broken post must not stop a poll.
     """
     if "<" not in html_text and "&" not in html_text:  # no markup: a line break is a space in HTML too
         return _tidy(html_text.replace("\n", " "))
-    fast = _simple_html_to_text(html_text)
-    if fast is not None:
-        return fast
-    parser = _TextExtractor()
     try:
-        parser.feed(html_text)
-        parser.close()
-        raw = "".join(parser.parts)
-    except Exception:  # noqa: BLE001 - malformed input of any kind gets the crude fallback
+        raw = _visible_text(html_text)
+    except Exception:  # noqa: BLE001 - input the parser refuses (a lone surrogate) gets the crude fallback
         raw = html.unescape(_ANY_TAG.sub(" ", html_text))
     return _tidy(raw)
 
 
-# Simple post HTML (Mastodon's <p>/<a>/<span>/<br>, Google News' <a>/<font>, Reddit's lists) is
-# tokenised by one regex and fed to the same _TextExtractor handlers; HTMLParser's pure-Python
-# scanner cost five times as much. Anything else (odd comments, <script>, <pre>, a stray '<', an
-# attribute this pattern does not take apart) goes through HTMLParser as before. Possessive
-# quantifiers (nothing here ever needs to give characters back) and the tag before the comment
-# make the scan ~20% cheaper; tests/test_text.py checks it splits as the plain pattern did.
-_SIMPLE_TAG = re.compile(
-    r"<(?:(/?)([A-Za-z][A-Za-z0-9]*+)((?:\s++[^\s\"'=<>/]++(?:\s*+=\s*+(?:\"[^\"]*+\"|'[^']*+'|[^\s\"'=<>`]++))?)*+)"
-    r"\s*+(/?)>|!--(?![->])(?:(?!--)[^<>])*+--\s*+>)")
-_NOT_SIMPLE = _DROPPED_TAGS | {"pre"}
+def _visible_text(markup: str) -> str:
+    """The text nodes in document order, with the line breaks the blocks around them owe.
 
-
-# How many line breaks a block boundary asks for; the handlers' rules, as a table.
-_BREAKS = {tag: 2 if tag in _PARAGRAPH_TAGS else 1 for tag in _BLOCK_TAGS}
-
-
-def _simple_html_to_text(html_text: str) -> str | None:
-    """The _TextExtractor handlers' rules, inlined (no <pre> or dropped tags can occur here):
-    block boundaries owe line breaks that are written only before more text, <br> writes one."""
-    # split() hands back [text, closing, tag, attributes, self-closing, text, ...] from C.
-    pieces = _SIMPLE_TAG.split(html_text)
+    The walk keeps its own stack (hostile HTML nests deeper than Python recurses). Inside <pre>
+    a newline is kept as NUL until the spaces are collapsed.
+    """
+    body = LexborHTMLParser(markup).body
     parts: list[str] = []
     append = parts.append
     pending = 0  # line breaks owed before the next text
-    last = len(pieces) - 1
-    for i in range(0, len(pieces), 5):
-        data = pieces[i]
-        if data:
-            if "<" in data:
-                return None
-            if "&" in data:
-                data = html.unescape(data)
-            if data.isspace():
+    pre = 0  # depth inside <pre>
+    open_elements: list[Any] = []
+    node = body.child if body is not None else None
+    while node is not None:
+        tag = node.tag
+        if tag == "-text":
+            data = node.text_content
+            if not data:
+                pass
+            elif pre:
+                if pending and parts:
+                    append("\n" * pending)
+                pending = 0
+                append(data.replace("\x00", "").replace("\n", "\x00"))
+            elif data.isspace():
                 if not pending:
                     append(" ")
             else:
-                if pending:
-                    if parts:
-                        append("\n" * pending)
-                    pending = 0
+                if pending and parts:
+                    append("\n" * pending)
+                pending = 0
                 append(data.replace("\n", " "))
-        if i == last:
-            break
-        tag = pieces[i + 2]
-        if tag is None:
-            continue  # a comment
-        tag = tag.lower()
-        closing = pieces[i + 1]
-        if tag in _NOT_SIMPLE or (closing and pieces[i + 4]):
-            return None
-        if tag == "br":
-            if not closing:
+        elif tag[0] != "-" and tag not in _DROPPED_TAGS:  # "-comment", "-doctype": nothing to show
+            if tag == "br":
                 if pending and parts:
                     append("\n" * pending)
                 pending = 0
                 append("\n")
-        else:
-            breaks = _BREAKS.get(tag, 0)
-            if breaks > pending:
-                pending = breaks
-    return _tidy("".join(parts))
+            else:
+                pending = max(pending, _BREAKS.get(tag, 0))
+                if tag in _CELL_TAGS and not pending:
+                    append(" ")  # cells of a row stand apart, as words
+                child = node.child
+                if child is not None:
+                    if tag == "pre":
+                        pre += 1
+                    open_elements.append(node)
+                    node = child
+                    continue
+        following = node.next
+        while following is None and open_elements:  # the end tags of the elements left here
+            node = open_elements.pop()
+            tag = node.tag
+            pending = max(pending, _BREAKS.get(tag, 0))
+            if tag == "pre":
+                pre -= 1
+            following = node.next
+        node = following
+    return "".join(parts)
 
 
 def _tidy(raw: str) -> str:
@@ -402,8 +339,6 @@ _TRACKING_PARAMS = frozenset({
 })
 _DEFAULT_PORTS = frozenset({80, 443})
 _HOST = re.compile(r"[\w.-]+|\[[0-9a-f:.]+\]")
-_PLAIN_URL = re.compile(r"(?i:https?)://([A-Za-z0-9.-]+)(?::([0-9]{1,5}))?(/[^?#\s\\]*)?"
-                        r"(?:\?([A-Za-z0-9_.-]+=[A-Za-z0-9_.-]*))?(?:#\S*)?\Z")
 
 
 def canonical_url(url: str | None) -> str | None:
@@ -413,15 +348,6 @@ def canonical_url(url: str | None) -> str | None:
     """
     if not url or not isinstance(url, str):
         return None
-    plain = _PLAIN_URL.match(url)
-    if plain is not None:  # no user, at most one plain k=v: nothing to take apart (most post links)
-        host, port, path, query = plain.group(1).lower().rstrip("."), plain.group(2), plain.group(3) or "", plain.group(4)
-        if host and (port is None or int(port) <= 65535):
-            netloc = host if port is None or int(port) in _DEFAULT_PORTS else f"{host}:{int(port)}"
-            path = (path.rstrip("/") or "/") if len(path) > 1 else "/"
-            if query is not None and not _is_tracking(query.split("=", 1)[0]):
-                return f"https://{netloc}{path}?{query}"
-            return f"https://{netloc}{path}"
     try:
         return _canonical(url.strip())
     except (ValueError, UnicodeError):

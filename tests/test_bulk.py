@@ -4,41 +4,18 @@ one post's history in two."""
 
 from __future__ import annotations
 
-import random
-
 import pytest
 from datetime import datetime, timedelta, timezone
 
 from sqlalchemy import insert, select, text
 
-from monitor.bulk import BulkInsert, _sqlite_utc_text
-from monitor.models import Post, UTCDateTime
+from monitor.bulk import BulkInsert
+from monitor.models import Post
 from monitor.store import Store
 
 COLUMNS = ("source", "native_id", "canonical_url", "canonical_id", "url", "author", "text", "lang", "tags",
            "created_at", "fetched_at", "engagement", "reposts", "compound", "pos", "neu", "neg", "scorer",
            "scorer_version")
-
-
-def _times(n: int) -> list[datetime]:
-    rng = random.Random(11)
-    zones = [timezone.utc, timezone(timedelta(hours=3)), timezone(timedelta(hours=-9, minutes=-30))]
-    out = []
-    for _ in range(n):
-        naive = datetime(rng.randint(1, 9998), rng.randint(1, 12), rng.randint(1, 28), rng.randrange(24),
-                         rng.randrange(60), rng.randrange(60), rng.choice([0, 0, rng.randrange(1_000_000)]))
-        out.append(naive.replace(tzinfo=rng.choice(zones)))
-    return out
-
-
-def test_fast_sqlite_time_text_is_sqlalchemys_own(sqlite_url: str) -> None:
-    store = Store(sqlite_url)
-    dialect = store.engine.dialect
-    proc = UTCDateTime().dialect_impl(dialect).bind_processor(dialect)
-    fast = _sqlite_utc_text(proc)
-    for when in _times(20_000):
-        assert fast(when) == proc(when), when
-    store.close()
 
 
 def test_bulk_rows_equal_orm_rows(store: Store) -> None:

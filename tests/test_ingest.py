@@ -248,8 +248,8 @@ def test_error_text_from_a_server_is_stored_without_control_characters(store, in
 
 @pytest.mark.parametrize("first_id", [None, 9_223_372_036_854_775_807])
 def test_topic_links_point_at_their_own_posts(store, ingestor, first_id):
-    """Links are written against the ids the posts just got; on SQLite those are worked out from
-    the largest id, or looked up where SQLite picks them at random (after the largest rowid)."""
+    """Links are written against the ids the posts just got, also where SQLite picks new ids at
+    random (after the largest rowid)."""
     if first_id is not None:
         with store.write() as conn:
             conn.execute(Post.__table__.insert().values(

@@ -1,8 +1,9 @@
 """RSS 2.0 / Atom feeds (Google News searches, Mastodon tag feeds, Reddit feeds, any blog).
 
-The HTTP is done here, not by feedparser: conditional GET with the validators kept in the
-source state, a size cap. Plain RSS 2.0/Atom 1.0 is read by `feedxml` (expat, ~50x faster);
-anything else goes to feedparser as bytes (a str may be read as a path or a URL).
+The HTTP is done here, not by the parser: conditional GET with the validators kept in the
+source state, a size cap. feedparser-rs (Rust, feedparser's API) reads the feed; what it declines
+or may read differently from feedparser goes to feedparser itself (docs/decisions.md). Both get
+bytes: a str may be read as a path or a URL, and neither must ever fetch anything.
 """
 
 from __future__ import annotations
@@ -10,17 +11,34 @@ from __future__ import annotations
 import calendar
 import hashlib
 import io
+import re
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from datetime import datetime, timezone
 from typing import Any
 
 import feedparser
+import feedparser_rs
 from pydantic import AnyHttpUrl, Field
 
 from monitor.sources import http
 from monitor.sources.base import Batch, PollContext, RawPost, Source, SourceError, SourceSettings, reject
-from monitor.sources.feedxml import FeedEntry, read_feed
 from monitor.text import html_to_text
+
+
+@dataclass(slots=True)
+class FeedEntry:
+    """What `RssSource` needs from an entry, whichever parser read it."""
+
+    id: str | None
+    link: str | None
+    title: str | None
+    title_is_html: bool
+    body: str
+    body_is_html: bool
+    created_at: datetime | None
+    author: str | None
+    tags: tuple[str, ...]
 
 
 class RssSettings(SourceSettings):
@@ -87,28 +105,93 @@ class RssSource(Source):
 
 def parse_entries(body: bytes, content_type: str, known: Callable[[Sequence[str]], set[str]] | None = None
                   ) -> tuple[list[FeedEntry] | None, str | None]:
-    """(entries, damage): the fast reader when the feed is plain RSS 2.0/Atom 1.0, else feedparser.
+    """(entries, damage): feedparser-rs's reading, or feedparser's where feedparser-rs declines.
 
     `damage` describes a body feedparser could only partly read; entries is None when it could
-    read nothing at all. `known` lets the fast reader leave out entries already stored.
+    read nothing at all. `known(ids)` says which entry ids are stored already: those entries are
+    left out before they are built into posts (an entry without an id is always kept).
     """
-    fast = read_feed(body, content_type, known)
-    if fast is not None:
-        return fast, None
-    # We turn HTML into plain text ourselves and never render it, so feedparser's HTML
-    # sanitizer and URI rewriting are pure cost (they more than halve its speed).
-    parsed = feedparser.parse(io.BytesIO(body), sanitize_html=False, resolve_relative_uris=False,
-                              response_headers={"content-type": content_type})
-    damage = _bozo_words(parsed) if parsed.bozo else None
-    if damage and not parsed.entries:
-        return None, damage
-    entries = []
-    for i, e in enumerate(parsed.entries, start=1):
+    parsed = _read_fast(body, content_type)
+    damage = None
+    if parsed is None:
+        # We turn HTML into plain text ourselves and never render it, so feedparser's HTML
+        # sanitizer and URI rewriting are pure cost (they more than halve its speed).
+        parsed = feedparser.parse(io.BytesIO(body), sanitize_html=False, resolve_relative_uris=False,
+                                  response_headers={"content-type": content_type})
+        damage = _bozo_words(parsed) if parsed.bozo else None
+        if damage and not parsed.entries:
+            return None, damage
+    entries = list(enumerate(parsed.entries, start=1))  # positions count every entry of the document
+    if known is not None:
+        ids = [e.get("id") or None for _, e in entries]
+        stored = known([i for i in ids if i])
+        entries = [(n, e) for (n, e), i in zip(entries, ids) if not i or i not in stored]
+    out = []
+    for i, e in entries:
         try:
-            entries.append(feedparser_entry(e))
+            out.append(feedparser_entry(e))
         except Exception as exc:  # noqa: BLE001 - one entry's damage stays with that entry
             reject(f"feed entry {i}", f"unreadable ({type(exc).__name__}: {exc})", repr(dict(e))[:4000])
-    return entries, damage
+    return out, damage
+
+
+_CHARSET = re.compile(r"charset\s*=\s*\"?([^\s;\"]+)", re.I)
+_UTF8 = frozenset({"utf-8", "utf8"})
+
+
+def _read_fast(body: bytes, content_type: str) -> Any | None:
+    """feedparser-rs's reading of `body`, or None where feedparser must read it instead.
+
+    Declined, each measured (benchmarks/feed_parsers.py): damaged XML (feedparser recovers
+    entries from it; feedparser-rs gives none); an HTTP charset, or text/* without one (RFC 3023,
+    which feedparser follows and feedparser-rs does not see); bytes that are not the UTF-8 they
+    were read as (feedparser falls back to another code page, feedparser-rs writes U+FFFD);
+    xml:base (feedparser resolves ids against it, and stored ids must not change); a link
+    feedparser-rs blanked: it drops every link to a loopback, private or intranet host, which a
+    feed on a company network, or our simulator, serves; and an Atom title or summary that
+    could read two ways: feedparser-rs calls one without a `type` HTML where Atom says plain
+    text, which matters only when the text holds something that looks like a tag or an entity.
+    """
+    if b"xml:base" in body:
+        return None
+    charset = _CHARSET.search(content_type)
+    if charset is not None and charset.group(1).lower() not in _UTF8:
+        return None
+    if charset is None and content_type.split(";")[0].strip().lower().startswith("text/"):
+        return None
+    try:
+        parsed = feedparser_rs.parse(body, sanitize_html=False, resolve_relative_uris=False)
+    except Exception:  # noqa: BLE001 - anything it cannot take, feedparser gets
+        return None
+    if parsed.bozo or not parsed.version:
+        return None
+    if (charset is not None or (parsed.encoding or "").lower() in _UTF8) and not _is_utf8(body):
+        return None
+    atom = (parsed.version or "").startswith("atom")
+    for entry in parsed.entries:
+        if not entry.link and entry.links:
+            return None
+        if atom and (_ambiguous(entry.title_detail)
+                     or (not entry.content and _ambiguous(entry.summary_detail))):
+            return None
+    return parsed
+
+
+_MARKUP = re.compile(r"<[A-Za-z/!?]|&#?\w+;")
+
+
+def _ambiguous(detail: Any) -> bool:
+    return detail is not None and detail.type == "text/html" and _MARKUP.search(detail.value or "") is not None
+
+
+def _is_utf8(body: bytes) -> bool:
+    if body.startswith((b"\xff\xfe", b"\xfe\xff")):
+        return True  # UTF-16 with its byte-order mark: feedparser-rs read it by the mark
+    try:
+        body.decode("utf-8")
+    except UnicodeDecodeError:
+        return False
+    return True
 
 
 def _bozo_words(parsed: Any) -> str:
@@ -128,7 +211,7 @@ def _when(entry: Any) -> datetime | None:
 
 
 def feedparser_entry(entry: Any) -> FeedEntry:
-    """A feedparser entry in the shape the fast reader gives."""
+    """An entry of feedparser or feedparser-rs (one API) in the shape `to_post` takes."""
     content = entry.get("content") or []
     if content:
         body, body_type = content[0].get("value", ""), content[0].get("type", "text/html")
