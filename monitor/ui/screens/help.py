@@ -12,7 +12,7 @@ from textual.screen import ModalScreen
 from textual.widgets import Static
 
 MARKS = """\
-▲ positive   ● neutral   ▼ negative   ? unscored (VADER reads English only)
+▲ positive   ● neutral   ▼ negative   ? unscored (VADER reads English; und: emoji only, scored)
 —  no data (no scored posts: never drawn as 0)      ·  not collected / too few to draw
 ~  tentative: polarization from 10–29 posts, shares or a mean from fewer than 10
 n<10  too few posts for polarization   too few (n=3)  too few for a mean (needs 5)

@@ -127,7 +127,7 @@ class TopicScreen(MainScreen):
 
     def _languages(self, detail: TopicDetail, palette: Palette) -> None:
         scope = (f"newest {count(detail.scanned)} posts" if detail.capped else "all posts in the window")
-        self.query_one("#language-title", Static).update(Text(f"By language ({scope}; VADER: English only)",
+        self.query_one("#language-title", Static).update(Text(f"By language ({scope}; scored: en, und)",
                                                               end=""))
         table = self.query_one("#by-language", DataTable)
         set_columns(table, [Col("lang", "language"), Col("posts", "posts"), Col("share", "share"),
