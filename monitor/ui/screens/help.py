@@ -20,7 +20,7 @@ n<10  too few posts for polarization   too few (n=3)  too few for a mean (needs 
 [lo hi] / ±  95% interval of the mean (t); shares use Wilson intervals
 ER-3  Esteban–Ray polarization over the three classes (0 = one camp, 1 = two equal camps)
 B = 4·p+·p-   balance of the two camps;  sigma  spread of the scores
-vol 13:00  volume spike: that hour exceeded its EARS-t limit over 7 earlier values (metrics.md)
+vol 13:00  volume spike: that hour exceeded its EARS-t limit over 7 earlier values (docs/metrics.md)
 mood ▼ 11:00  mean sentiment fell (▲ rose) beyond its EWMA limit against the last 28 days
 Times are UTC. Mouse: click rows and tabs, scroll with the wheel. Ctrl+P: command palette."""
 
