@@ -113,7 +113,7 @@ class TopicPostSummary:
     positive: list[int] = field(default_factory=list)  # post ids, most positive first
     negative: list[int] = field(default_factory=list)  # most negative first
     engaged: list[int] = field(default_factory=list)  # most engaged first
-    tags: list[tuple[str, int]] = field(default_factory=list)  # (stored tag, posts), unsorted
+    tags: list[tuple[str, int]] = field(default_factory=list)  # (casefolded tag, posts), unsorted
 
 
 def _driver_time(dt: datetime, postgresql: bool) -> Any:
@@ -653,34 +653,32 @@ class Store:
 
         The same newest `limit` posts, read once (a MATERIALIZED CTE) and summed in SQL: a Python
         loop over 20,000 rows was what still made the topic view grow with the store (issue 13).
-        Hashtag counts are per stored tag: ingest stores a post's tags casefolded and once each
-        (`ingest.normalize`), so counting pairs counts posts, as the Python loop's per-post set did.
+        Languages and hashtags come from one GROUP BY (language, tag list as stored): posts share
+        a few tag lists, so only the distinct lists are decoded, each counted for its posts.
         """
         pg = self.dialect == "postgresql"
         mark = "%s" if pg else "?"
-        each = "json_array_elements_text(s.tags) AS j(value)" if pg else "json_each(s.tags) AS j"
         real = "double precision" if pg else "REAL"
-        big, num = "CAST(NULL AS BIGINT)", f"CAST(NULL AS {real})"  # typed: PostgreSQL's UNION asks for it
-        sql = (f"WITH s AS MATERIALIZED (SELECT p.id, p.lang, p.compound, p.engagement, p.tags "
+        # typed NULLs: PostgreSQL's UNION asks for them
+        big, num, txt = "CAST(NULL AS BIGINT)", f"CAST(NULL AS {real})", "CAST(NULL AS TEXT)"
+        sql = (f"WITH s AS MATERIALIZED (SELECT p.id, p.lang, p.compound, p.engagement, "
+               f"{'p.tags::text' if pg else 'p.tags'} AS tags "
                f"FROM post_topic t JOIN post p ON p.id = t.post_id "
                f"WHERE t.topic = {mark} AND t.created_at >= {mark} AND t.created_at < {mark} "
                f"ORDER BY t.created_at DESC LIMIT {mark}) "
-               f"SELECT 'lang', lang, count(*), count(*) - count(compound), {num} "
-               f"FROM s GROUP BY lang "
-               f"UNION ALL SELECT * FROM (SELECT 'pos', NULL, id, {big}, compound FROM s WHERE compound > 0 "
-               f"ORDER BY compound DESC, id DESC LIMIT {int(top)}) AS a "
-               f"UNION ALL SELECT * FROM (SELECT 'neg', NULL, id, {big}, compound FROM s WHERE compound < 0 "
-               f"ORDER BY compound ASC, id DESC LIMIT {int(top)}) AS b "
-               f"UNION ALL SELECT * FROM (SELECT 'eng', NULL, id, engagement, {num} FROM s WHERE engagement > 0 "
-               f"ORDER BY engagement DESC, id DESC LIMIT {int(top)}) AS c "
-               f"UNION ALL SELECT 'tag', j.value, count(*), {big}, {num} FROM s, {each} "
-               f"GROUP BY j.value")
+               f"SELECT 'set', lang, count(*), count(*) - count(compound), {num}, tags "
+               f"FROM s GROUP BY lang, tags "
+               f"UNION ALL SELECT * FROM (SELECT 'pos', NULL, id, {big}, compound, {txt} FROM s "
+               f"WHERE compound > 0 ORDER BY compound DESC, id DESC LIMIT {int(top)}) AS a "
+               f"UNION ALL SELECT * FROM (SELECT 'neg', NULL, id, {big}, compound, {txt} FROM s "
+               f"WHERE compound < 0 ORDER BY compound ASC, id DESC LIMIT {int(top)}) AS b "
+               f"UNION ALL SELECT * FROM (SELECT 'eng', NULL, id, engagement, {num}, {txt} FROM s "
+               f"WHERE engagement > 0 ORDER BY engagement DESC, id DESC LIMIT {int(top)}) AS c")
         bounds = [_driver_time(dt, pg) for dt in (since, until)]
         with self.read() as conn:
             cur = conn.connection.dbapi_connection.cursor()  # type: ignore[union-attr]
             try:
-                if pg:  # a bounded scan: parallel workers and JIT compiling (tens of ms, triggered by the
-                    # planner's guess of 100 tags a post) cost more than they save
+                if pg:  # a bounded scan: parallel workers and JIT compiling cost more than they save
                     cur.execute("SET LOCAL max_parallel_workers_per_gather = 0")
                     cur.execute("SET LOCAL jit = off")
                 cur.execute(sql, (topic, *bounds, int(limit)))
@@ -688,13 +686,21 @@ class Store:
             finally:
                 cur.close()
         out = TopicPostSummary()
+        groups = [r for r in rows if r[0] == "set"]
+        langs: dict[str | None, list[int]] = {}
+        tags: dict[str, int] = {}
+        decoded = json.loads("[" + ",".join(r[5] or "[]" for r in groups) + "]")
+        for (_, lang, n, unscored, _, _), tag_list in zip(groups, decoded):
+            seen = langs.setdefault(lang, [0, 0])
+            seen[0] += int(n)
+            seen[1] += int(unscored)
+            for tag in {str(t).casefold() for t in (tag_list or ())}:  # a post counts once per tag
+                tags[tag] = tags.get(tag, 0) + int(n)
+        out.languages = [(lang, n, u) for lang, (n, u) in langs.items()]
+        out.tags = list(tags.items())
         extremes: dict[str, list[tuple[float, int]]] = {"pos": [], "neg": [], "eng": []}
-        for kind, key, n, m, x in rows:
-            if kind == "lang":
-                out.languages.append((key, int(n), int(m)))
-            elif kind == "tag":
-                out.tags.append((key, int(n)))
-            else:  # (value, id); the order a UNION ALL keeps is not promised, so sorted again here
+        for kind, _, n, m, x, _ in rows:
+            if kind != "set":  # (value, id); the order a UNION ALL keeps is not promised: sorted here
                 extremes[kind].append((x if kind != "eng" else int(m), int(n)))
         out.positive = [i for _, i in sorted(extremes["pos"], reverse=True)]
         out.negative = [i for _, i in sorted(extremes["neg"], key=lambda v: (v[0], -v[1]))]

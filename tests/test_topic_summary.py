@@ -25,7 +25,7 @@ CAP = 150  # fewer than the window holds, so the newest-N cut matters
 
 def _fill(store: Store) -> None:
     """Posts with mixed and missing languages, unscored posts, repeated scores and engagement
-    (ties), the topic's own tag, tags shared by many posts, and posts outside the topic or window."""
+    (ties), the topic's own tag, a tag twice in one post, tags shared by many posts, and posts outside the topic or window."""
     rnd = random.Random(13)
     posts, links = [], []
     for i in range(1, 401):
@@ -34,6 +34,8 @@ def _fill(store: Store) -> None:
             created = NOW - timedelta(days=40)  # outside the 30-day window
         tags = ["summit"] + rnd.sample(["energy", "trade", "nato", "gas", "oil", "ukraine", "g7", "sanctions",
                                         "markets", "ruble", "tariffs", "china"], k=rnd.randint(0, 4))
+        if i % 13 == 0:
+            tags += ["NATO", "nato"]  # not as ingest stores them: each post still counts once per tag
         posts.append(dict(
             id=i, source="mastodon", native_id=str(i), text=f"post {i}", author=f"a{i}",
             lang=rnd.choice(["en", "en", "de", "fr", None, "es"]), tags=tags, created_at=created,

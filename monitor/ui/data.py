@@ -607,11 +607,7 @@ class StoreProvider:
             return hit[1]
         summary = self.store.topic_post_summary(info.name, since=from_ts(start_ts), until=from_ts(end_ts),
                                                 limit=self.detail_scan)
-        tags: Counter[str] = Counter()
-        for tag, n in summary.tags:  # stored tags are casefolded at ingest; folded again for older rows
-            folded = str(tag).casefold()
-            if folded not in info.tags:
-                tags[folded] += n
+        tags = Counter({tag: n for tag, n in summary.tags if tag not in info.tags})
         positive, negative, engaged = summary.positive, summary.negative, summary.engaged
         full = {p["id"]: PostView.from_row(p) for p in self.store.posts_by_id(positive + negative + engaged)}
         result = {
