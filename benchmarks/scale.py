@@ -336,15 +336,17 @@ def main(argv: list[str] | None = None) -> int:
                 print(f"\nSQLite store of {n:,} posts: {size / 2**20:,.0f} MB, {size / n:,.0f} bytes per post "
                       f"(posts with text, topic links, minute and hour buckets, indexes)")
                 copy = tmp / "ingest-full.db"
-                shutil.copyfile(path, copy)
+                if "ingest" in args.steps:  # a copy of the large store only for the ingest figure
+                    shutil.copyfile(path, copy)
                 run("SQLite", small_url, large_url, n, args, tmp,
                     (f"sqlite:///{tmp / 'ingest-empty.db'}", f"sqlite:///{copy}"))
-                copy.unlink()
+                copy.unlink(missing_ok=True)
         if args.pg:
             n = args.pg_large or args.large
             small_url, large_url = pg_store(args.pg, SMALL), pg_store(args.pg, n)
-            empty = _pg_empty(args.pg, "scale_ingest_empty")
-            full = _pg_clone(args.pg, n, "scale_ingest_full")
+            ingest = "ingest" in args.steps  # clones of the large store only for the ingest figure
+            empty = _pg_empty(args.pg, "scale_ingest_empty") if ingest else ""
+            full = _pg_clone(args.pg, n, "scale_ingest_full") if ingest else ""
             try:
                 run("PostgreSQL", small_url, large_url, n, args, tmp, (empty, full))
             finally:

@@ -13,7 +13,6 @@ so when they hit the cap; the live stream reads only posts newer than the last o
 
 from __future__ import annotations
 
-import heapq
 import time
 from collections import Counter
 from collections.abc import Callable, Sequence
@@ -606,33 +605,20 @@ class StoreProvider:
         hit = self._detail_cache.get(key)
         if hit is not None and time.monotonic() - hit[0] < self.detail_ttl_s:
             return hit[1]
-        rows = self.store.topic_post_scan(info.name, since=from_ts(start_ts), until=from_ts(end_ts),
-                                          limit=self.detail_scan)
-        langs: Counter[str | None] = Counter()
-        unscored: Counter[str | None] = Counter()
-        tags: Counter[str] = Counter()
-        for r in rows:
-            langs[r["lang"]] += 1
-            if r["compound"] is None:
-                unscored[r["lang"]] += 1
-            tags.update({str(t).casefold() for t in (r["tags"] or ())} - info.tags)
-        scored = [r for r in rows if r["compound"] is not None]
-        positive = [r["id"] for r in heapq.nlargest(3, scored, key=lambda r: (r["compound"], r["id"]))
-                    if r["compound"] > 0]
-        negative = [r["id"] for r in heapq.nsmallest(3, scored, key=lambda r: (r["compound"], -r["id"]))
-                    if r["compound"] < 0]
-        engaged = [r["id"] for r in heapq.nlargest(3, rows, key=lambda r: (r["engagement"], r["id"]))
-                   if r["engagement"] > 0]
+        summary = self.store.topic_post_summary(info.name, since=from_ts(start_ts), until=from_ts(end_ts),
+                                                limit=self.detail_scan)
+        tags = Counter({tag: n for tag, n in summary.tags if tag not in info.tags})
+        positive, negative, engaged = summary.positive, summary.negative, summary.engaged
         full = {p["id"]: PostView.from_row(p) for p in self.store.posts_by_id(positive + negative + engaged)}
         result = {
-            "languages": tuple(LanguageSlice(lang, n, unscored[lang])
-                               for lang, n in sorted(langs.items(), key=lambda kv: (-kv[1], kv[0] or "")) ),
+            "languages": tuple(LanguageSlice(lang, n, unscored) for lang, n, unscored
+                               in sorted(summary.languages, key=lambda s: (-s[1], s[0] or ""))),
             "most_positive": tuple(full[i] for i in positive if i in full),
             "most_negative": tuple(full[i] for i in negative if i in full),
             "most_engaged": tuple(full[i] for i in engaged if i in full),
             "hashtags": tuple(sorted(tags.items(), key=lambda kv: (-kv[1], kv[0]))[:10]),
-            "scanned": len(rows),
-            "capped": len(rows) >= self.detail_scan,
+            "scanned": summary.scanned,
+            "capped": summary.scanned >= self.detail_scan,
         }
         self._detail_cache = {key: (time.monotonic(), result)}
         return result
