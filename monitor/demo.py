@@ -19,12 +19,12 @@ from datetime import datetime, timedelta
 from importlib import resources
 from pathlib import Path
 
-from monitor.config import load_config
-from monitor.corpus import SPAN_S, CorpusPost, load_corpus
-from monitor.metrics import summarize
-from monitor.scheduler import Collector
-from monitor.simulate import SimClock, Simulator
-from monitor.store import Store, utcnow
+from monitor.config.feeds import load_config
+from monitor.simulator.corpus import SPAN_S, CorpusPost, load_corpus
+from monitor.metrics.formulas import summarize
+from monitor.collector import Collector
+from monitor.simulator.server import SimClock, Simulator
+from monitor.store.db import Store, utcnow
 
 log = logging.getLogger(__name__)
 
@@ -130,7 +130,7 @@ def run_demo(*, duration: float = 60.0, speed: float | None = None, headless: bo
         log.warning("no interactive terminal for the dashboard; running the demo headless")
         headless = True
     # Per-poll chatter would bury the summary; problems (warnings) still show.
-    logging.getLogger("monitor.scheduler").setLevel(logging.WARNING)
+    logging.getLogger("monitor.collector").setLevel(logging.WARNING)
     clock = SimClock(epoch=_epoch(), speed=speed)
     corpus = load_corpus() if headless else with_trickle(load_corpus())
     with Simulator(corpus=corpus, clock=clock) as sim:
@@ -185,7 +185,7 @@ def print_look_again(config_path: Path, db_url: str, replay: Replay, took_s: flo
     try:
         posts = sum(store.post_counts().values())
         per_topic = store.topic_post_counts()
-        from monitor.alerts import list_alerts
+        from monitor.outputs.alerts import list_alerts
 
         alerts = len(list_alerts(store, limit=10_000))
     finally:
@@ -277,7 +277,7 @@ def _is_tty(out) -> bool:
 
 
 def _busiest_hour(store: Store, topic: str) -> str:
-    from monitor.store import SeriesQuery
+    from monitor.store.db import SeriesQuery
 
     df = store.series(SeriesQuery(topic=topic, every_s=3600))
     if df.is_empty():
