@@ -28,8 +28,7 @@ from urllib.parse import urlsplit
 import httpx
 
 from monitor.config.digests import EmailOutput, WebhookOutput
-from monitor.sources.base import USER_AGENT
-from monitor.sources.http import parse_retry_after
+from monitor.core.http import USER_AGENT, parse_retry_after
 from monitor.core.text import sanitize
 
 __all__ = [
