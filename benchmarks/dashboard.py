@@ -5,7 +5,7 @@
 A refresh is one `StoreProvider.fetch`: what the dashboard's worker thread does at most once a
 second. Each store holds posts spread over 30 days, 3 topics and 6 sources (about 1 in 10
 unscored), their topic links, the 1-minute bucket rollups written with
-`monitor.ingest.upsert_buckets`, and a poll log of one poll per source every 10 minutes. Stores
+`monitor.ingest.poll.upsert_buckets`, and a poll log of one poll per source every 10 minutes. Stores
 are generated with bulk inserts (scoring a million posts would take longer than the point of
 the benchmark) and kept in --dir, so a second run skips the generation.
 
@@ -46,10 +46,10 @@ def generate(path: Path | str, n: int, *, ordered: bool = False) -> None:
     """
     from sqlalchemy import insert
 
-    from monitor.ingest import upsert_buckets
-    from monitor.metrics import classify
-    from monitor.models import ALL_SOURCES, PollLog, Post, PostTopic, SourceRow, SourceState
-    from monitor.store import BUCKET_WIDTH_S, Store, bucket_start
+    from monitor.ingest.poll import upsert_buckets
+    from monitor.metrics.formulas import classify
+    from monitor.store.models import ALL_SOURCES, PollLog, Post, PostTopic, SourceRow, SourceState
+    from monitor.store.db import BUCKET_WIDTH_S, Store, bucket_start
 
     rng = random.Random(n)
     store = Store(path if isinstance(path, str) else f"sqlite:///{path}")
@@ -111,8 +111,8 @@ def generate(path: Path | str, n: int, *, ordered: bool = False) -> None:
 def open_store(folder: Path, n: int):
     from sqlalchemy import func, select
 
-    from monitor.models import Post
-    from monitor.store import Store
+    from monitor.store.models import Post
+    from monitor.store.db import Store
 
     path = folder / f"dashboard-bench-{n}.db"
     if path.exists():

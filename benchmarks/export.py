@@ -7,7 +7,7 @@ topic links, 1-minute buckets and sources; no scoring; posts stored in roughly t
 were posted, as a collector stores them), then each measurement runs in a fresh
 child process so that its peak RSS (VmHWM) belongs to that step alone:
 
-- `export parquet/csv/ndjson`: `monitor.export.export_posts`, batches streamed from the store
+- `export parquet/csv/ndjson`: `monitor.outputs.export.export_posts`, batches streamed from the store
   to the file, as `monitor export posts -o FILE` does;
 - `adbc + polars`: the same query read whole through ADBC into one Arrow table (the fastest
   read there is), made a polars frame and written with `DataFrame.write_parquet`, the read
@@ -49,8 +49,8 @@ WORDS = ("deal", "sanctions", "Putin", "Trump", "business", "oil", "gas", "talks
 
 def fill(db: Path, n: int, seed: int = 7) -> None:
     """n posts, their topic links and the buckets ingest would have written, in bulk."""
-    from monitor.metrics import classify
-    from monitor.store import Store
+    from monitor.metrics.formulas import classify
+    from monitor.store.db import Store
 
     Store(f"sqlite:///{db}").close()  # the schema, by the migrations
     rng = random.Random(seed)
@@ -127,8 +127,8 @@ def _step(step: str, db: str, out: str, batch: int) -> dict:
     import polars as pl  # noqa: F401  (imported before measuring, as in every step)
     import pyarrow.parquet  # noqa: F401
 
-    from monitor.api import open_store
-    from monitor.export import choose_target, export_posts
+    from monitor.outputs.api import open_store
+    from monitor.outputs.export import choose_target, export_posts
 
     reader = open_store(f"sqlite:///{db}")
     result: dict = {}
@@ -139,8 +139,8 @@ def _step(step: str, db: str, out: str, batch: int) -> dict:
         rows = export_posts(reader, spec, choose_target(out, fmt), batch_size=batch)
         result.update(seconds=time.perf_counter() - t, rows=rows)
     elif step == "adbc + polars":
-        from monitor import arrowread
-        from monitor.store import PostQuery
+        from monitor.store import arrowread
+        from monitor.store.db import PostQuery
 
         t = time.perf_counter()
         sql, params = arrowread._sql("sqlite", PostQuery())
@@ -174,7 +174,7 @@ def measure(step: str, db: Path, out: Path, batch: int) -> dict:
 def main(argv: list[str] | None = None) -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--sizes", type=int, nargs="+", default=[100_000, 1_000_000])
-    from monitor.store import POST_BATCH
+    from monitor.store.db import POST_BATCH
 
     ap.add_argument("--batch", type=int, default=POST_BATCH, help="posts per read (default: the export's)")
     args = ap.parse_args(argv)

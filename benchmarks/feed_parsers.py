@@ -114,8 +114,8 @@ def odd_documents() -> dict[str, tuple[bytes, str]]:
 def simulator_documents() -> dict[str, tuple[bytes, str]]:
     import httpx
 
-    from monitor.corpus import BURST_WINDOW
-    from monitor.simulate import Simulator
+    from monitor.simulator.corpus import BURST_WINDOW
+    from monitor.simulator.server import Simulator
 
     paths = {"sim all.atom (1,000)": "/feeds/all.atom?limit=1000",
              "sim google news rss": "/rss/search?q=Trump+Putin&hl=en-US&gl=US&ceid=US:en",
@@ -146,7 +146,7 @@ def fixture_documents() -> dict[str, tuple[bytes, str]]:
 # --- the parsers, each put in one shape ---------------------------------------------------------
 
 def _text(body: str, is_html: bool) -> str:
-    from monitor.text import html_to_text, sanitize
+    from monitor.core.text import html_to_text, sanitize
 
     return html_to_text(body) if is_html else sanitize(" ".join(body.split()))
 

@@ -42,7 +42,7 @@ def _pin(cpu: int) -> None:
 
 
 def replicated_corpus(copies: int):
-    from monitor.corpus import load_corpus
+    from monitor.simulator.corpus import load_corpus
 
     base = [p for p in load_corpus() if p.repost_of is None]
     out = []
@@ -54,7 +54,7 @@ def replicated_corpus(copies: int):
 
 def _serve(copies: int, port_q: mp.Queue, stop: mp.Event) -> None:
     _pin(1)
-    from monitor.simulate import SimClock, Simulator
+    from monitor.simulator.server import SimClock, Simulator
 
     sim = Simulator(corpus=replicated_corpus(copies), clock=SimClock(speed=1.0), link_origin=LINK_ORIGIN).start()
     sim.clock.pause()
@@ -68,10 +68,10 @@ def run(copies: int, db: str) -> dict:
     import httpx
     from vaderSentiment.vaderSentiment import SentimentIntensityAnalyzer
 
-    from monitor.ingest import Ingestor
+    from monitor.ingest.poll import Ingestor
     from monitor.sources.http import make_client
     from monitor.sources.rss import RssSettings, RssSource
-    from monitor.store import Store
+    from monitor.store.db import Store
 
     _pin(0)
     ctx = mp.get_context("fork")
@@ -102,13 +102,13 @@ def run(copies: int, db: str) -> dict:
     ctrl.delete("/_sim/served")
     from sqlalchemy import text as sql
 
-    from monitor.scoring import VaderScorer
-    from monitor.text import clean_for_scoring
+    from monitor.ingest.scoring import VaderScorer
+    from monitor.core.text import clean_for_scoring
 
     analyzer = SentimentIntensityAnalyzer()
     scorer = VaderScorer()  # the analyzer the pipeline uses
     scorer.polarity("warm up")
-    from monitor.runtime import tune_gc
+    from monitor.core.runtime import tune_gc
 
     tune_gc()  # as `monitor run` does once started (and for the raw VADER slices alike)
     fetch_s = pipeline_s = vader_s = scorer_s = 0.0
@@ -237,8 +237,8 @@ def _stage_timers() -> dict[str, float]:
     """Time the stages by wrapping functions that run once per poll (so the wrapping costs
     nothing measurable); normalize and match run per post inline and are what is left over."""
     import monitor.sources.rss as rss
-    from monitor.ingest import Ingestor
-    from monitor.scoring import ScoringPipeline
+    from monitor.ingest.poll import Ingestor
+    from monitor.ingest.scoring import ScoringPipeline
 
     spent: dict[str, float] = defaultdict(float)
 
@@ -264,10 +264,10 @@ def _stage_timers() -> dict[str, float]:
 
 def _file_spine(corpus, folder: str, topic) -> float:
     """The same posts through a followed JSONL file: the spine without HTTP and feed parsing."""
-    from monitor.ingest import Ingestor
+    from monitor.ingest.poll import Ingestor
     from monitor.sources.base import PollContext
     from monitor.sources.file import FileSettings, FileSource
-    from monitor.store import Store
+    from monitor.store.db import Store
 
     path = Path(folder) / "posts.jsonl"
     with path.open("w", encoding="utf-8") as fh:

@@ -56,8 +56,8 @@ def _pin(cpu: int) -> None:
 
 def _serve(noise: int, url_q: mp.Queue, stop: mp.Event) -> None:
     _pin(1)
-    from monitor.sim import jetstream as jsim
-    from monitor.simulate import SimClock, Simulator
+    from monitor.simulator.platforms import jetstream as jsim
+    from monitor.simulator.server import SimClock, Simulator
 
     sim = Simulator(clock=SimClock(start_offset_s=SPAN_S)).start()
     sim.clock.pause()
@@ -71,9 +71,9 @@ def _serve(noise: int, url_q: mp.Queue, stop: mp.Event) -> None:
 def end_to_end(url: str, db: str) -> dict:
     from datetime import timedelta
 
-    from monitor.ingest import Ingestor
+    from monitor.ingest.poll import Ingestor
     from monitor.sources.jetstream import JetstreamSettings, JetstreamSource
-    from monitor.store import Store
+    from monitor.store.db import Store
 
     store = Store(db)
     ingestor = Ingestor(store, TOPICS)
@@ -91,11 +91,11 @@ def end_to_end(url: str, db: str) -> dict:
 
 def filter_only(noise: int) -> dict:
     """The same frames, no socket: the source's hot path against parsing every frame."""
-    from monitor.match import TopicMatcher
-    from monitor.sim.jetstream import build_events
-    from monitor.simulate import SimClock, Simulator
+    from monitor.ingest.match import TopicMatcher
+    from monitor.simulator.platforms.jetstream import build_events
+    from monitor.simulator.server import SimClock, Simulator
     from monitor.sources.jetstream import JetstreamSettings, JetstreamSource, _Pending
-    from monitor.text import sanitize
+    from monitor.core.text import sanitize
 
     frames = [e.frame for e in build_events(Simulator(clock=SimClock()), noise_per_post=noise, deletes={})]
     source = JetstreamSource(JetstreamSettings(name="f", kind="jetstream"), TOPICS, None)

@@ -50,8 +50,8 @@ SMALL = 10_000
 def _count(url: str) -> int | None:
     from sqlalchemy import func, select
 
-    from monitor.models import Post
-    from monitor.store import Store
+    from monitor.store.models import Post
+    from monitor.store.db import Store
 
     try:
         store = Store(url)
@@ -103,7 +103,7 @@ def pg_store(base: str, n: int) -> str:
 def topic_views(small_url: str, large_url: str, repeat: int) -> tuple[float, float]:
     """Median cold fetch of the 30-day topic view on each store, the two stores taking turns
     (on a shared machine the load drifts; alternating puts both sizes under the same drift)."""
-    from monitor.store import Store
+    from monitor.store.db import Store
     from monitor.ui.data import WINDOW_BY_KEY, Request, StoreProvider
 
     request = Request(view="topic", window=WINDOW_BY_KEY["30d"], topic=dashboard.TOPICS[0])
@@ -140,10 +140,10 @@ def _export_step(step: str, url: str, out: str) -> dict:
     import polars as pl
     import pyarrow.parquet  # noqa: F401  (imported before timing in both steps)
 
-    from monitor import arrowread
-    from monitor.api import open_store
-    from monitor.export import choose_target, export_posts
-    from monitor.store import PostQuery
+    from monitor.store import arrowread
+    from monitor.outputs.api import open_store
+    from monitor.outputs.export import choose_target, export_posts
+    from monitor.store.db import PostQuery
 
     t = time.perf_counter()
     if step == "export":
@@ -198,9 +198,9 @@ def _polls(n_polls: int, per_poll: int, seed: int = 13, prefix: str = "bench") -
 def ingest_seconds_per_post(url: str, polls: list, checkpoint_thread: bool = True) -> float:
     from types import SimpleNamespace
 
-    from monitor.ingest import Ingestor
+    from monitor.ingest.poll import Ingestor
     from monitor.sources.base import Source, SourceSettings
-    from monitor.store import Store
+    from monitor.store.db import Store
 
     class Bench(Source):
         kind = "bench"
@@ -241,7 +241,7 @@ def _pg_clone(base_url: str, n: int, into: str) -> str:
     with psycopg.connect(**conninfo, autocommit=True) as c:
         c.execute(f'DROP SCHEMA IF EXISTS "{into}" CASCADE')
         c.execute(f'CREATE SCHEMA "{into}"')
-    from monitor.store import Store
+    from monitor.store.db import Store
 
     Store(dst).close()  # the schema, with every index
     with psycopg.connect(**conninfo, autocommit=True) as c:

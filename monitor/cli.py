@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from monitor import __version__
-from monitor.runtime import tune_gc
+from monitor.core.runtime import tune_gc
 
 log = logging.getLogger("monitor")
 
@@ -50,7 +50,7 @@ def _load_config(args: argparse.Namespace, *, secrets: bool = False):
     """The config, or exit 2 with its problems. Unset secrets are mentioned only for commands
     that need them (`secrets`: collecting, sending): a dashboard or a digest over a stored demo
     has no use for a platform's key."""
-    from monitor.config import ConfigError, load_config, secret_problems
+    from monitor.config.feeds import ConfigError, load_config, secret_problems
 
     try:
         config = load_config(args.config)
@@ -77,7 +77,7 @@ def _store_url(args: argparse.Namespace, config=None) -> str:
 def _open_store(url: str):
     from sqlalchemy.exc import OperationalError
 
-    from monitor.store import Store
+    from monitor.store.db import Store
 
     try:
         return Store(url)
@@ -107,7 +107,7 @@ def _install_signal_handlers(stop: threading.Event) -> None:
 # --- commands -------------------------------------------------------------------------------
 
 def cmd_config_check(args: argparse.Namespace) -> int:
-    from monitor.config import check_config, default_config_path
+    from monitor.config.feeds import check_config, default_config_path
 
     path = args.path or args.config or default_config_path()
     problems = check_config(path)
@@ -116,7 +116,7 @@ def cmd_config_check(args: argparse.Namespace) -> int:
     errors = [p for p in problems if p.severity == "error"]
     if errors:
         return EXIT_USAGE
-    from monitor.config import load_config
+    from monitor.config.feeds import load_config
 
     config = load_config(path)
     print(f"{path}: ok ({len(config.topics)} topic(s), {len(config.sources)} source(s))")
@@ -147,9 +147,9 @@ def cmd_db_upgrade(args: argparse.Namespace) -> int:
 
 
 def cmd_db_prune(args: argparse.Namespace) -> int:
-    from monitor.api import QueryError, parse_time, parse_tz
-    from monitor.prune import prune
-    from monitor.store import utcnow
+    from monitor.outputs.api import QueryError, parse_time, parse_tz
+    from monitor.store.prune import prune
+    from monitor.store.db import utcnow
 
     config = _load_config(args) if not args.db else None
     url = _store_url(args, config)
@@ -170,7 +170,7 @@ def cmd_db_prune(args: argparse.Namespace) -> int:
 
 
 def cmd_poll(args: argparse.Namespace) -> int:
-    from monitor.scheduler import Collector
+    from monitor.collector import Collector
 
     config = _load_config(args, secrets=True)
     store = _open_store(_store_url(args, config))
@@ -196,7 +196,7 @@ def cmd_poll(args: argparse.Namespace) -> int:
 
 
 def cmd_run(args: argparse.Namespace) -> int:
-    from monitor.scheduler import Collector
+    from monitor.collector import Collector
 
     config = _load_config(args, secrets=True)
     store = _open_store(_store_url(args, config))
@@ -249,7 +249,7 @@ def cmd_dashboard(args: argparse.Namespace) -> int:
 
 
 def cmd_status(args: argparse.Namespace) -> int:
-    from monitor.status import build_status, render_status
+    from monitor.outputs.status import build_status, render_status
 
     config = _load_config(args)
     store = _open_store(_store_url(args, config))
@@ -269,7 +269,7 @@ def cmd_quarantine(args: argparse.Namespace) -> int:
     from rich.table import Table
     from rich.text import Text
 
-    from monitor.text import sanitize
+    from monitor.core.text import sanitize
 
     config = _load_config(args) if _config_exists(args) else None
     store = _open_store(_store_url(args, config))
@@ -294,7 +294,7 @@ def cmd_quarantine(args: argparse.Namespace) -> int:
 
 
 def cmd_import(args: argparse.Namespace) -> int:
-    from monitor.importer import import_file
+    from monitor.ingest.importer import import_file
 
     path = Path(args.path)
     if not path.is_file():
@@ -323,7 +323,7 @@ def cmd_import(args: argparse.Namespace) -> int:
 
 def _check_topic(config: Any, topic: str) -> None:
     """A typo in --topic would quietly start a new topic beside the real one: refuse it."""
-    from monitor.config import _did_you_mean
+    from monitor.config.feeds import _did_you_mean
 
     known = [t.name for t in config.topics]
     if topic in known:
@@ -334,7 +334,7 @@ def _check_topic(config: Any, topic: str) -> None:
 
 
 def _config_exists(args: argparse.Namespace) -> bool:
-    from monitor.config import default_config_path
+    from monitor.config.feeds import default_config_path
 
     return Path(args.config or default_config_path()).exists()
 
@@ -348,7 +348,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
 
 
 def cmd_simulate(args: argparse.Namespace) -> int:
-    from monitor.simulate import main as sim_main
+    from monitor.simulator.server import main as sim_main
 
     argv = ["--port", str(args.port)]
     if args.speed is not None:
@@ -359,8 +359,8 @@ def cmd_simulate(args: argparse.Namespace) -> int:
 def cmd_export(args: argparse.Namespace) -> int:
     from sqlalchemy.exc import OperationalError
 
-    from monitor.api import QueryError, open_store
-    from monitor.export import choose_target, export_posts, export_series
+    from monitor.outputs.api import QueryError, open_store
+    from monitor.outputs.export import choose_target, export_posts, export_series
 
     try:
         target = choose_target(args.output, args.format)
@@ -399,8 +399,8 @@ def cmd_export(args: argparse.Namespace) -> int:
 
 def _quiet_store_url(args: argparse.Namespace) -> str:
     """The store URL, without the missing-secret warnings that collecting commands print."""
-    from monitor.api import default_store_url
-    from monitor.config import ConfigError, load_config
+    from monitor.outputs.api import default_store_url
+    from monitor.config.feeds import ConfigError, load_config
 
     if args.db:
         return args.db
@@ -415,9 +415,9 @@ def _quiet_store_url(args: argparse.Namespace) -> str:
 def cmd_digest(args: argparse.Namespace) -> int:
     from datetime import date
 
-    from monitor.config_digests import Digest
-    from monitor.digest_jobs import previous_day, run_digest
-    from monitor.store import utcnow
+    from monitor.config.digests import Digest
+    from monitor.outputs.digest.jobs import previous_day, run_digest
+    from monitor.store.db import utcnow
 
     config = _load_config(args, secrets=args.send or args.resend)
     digests = list(config.digests)
@@ -458,10 +458,10 @@ def cmd_digest(args: argparse.Namespace) -> int:
 
 
 def cmd_alerts(args: argparse.Namespace) -> int:
-    from monitor.alerts import list_alerts
-    from monitor.api import QueryError, parse_time, parse_tz
-    from monitor.store import utcnow
-    from monitor.text import sanitize
+    from monitor.outputs.alerts import list_alerts
+    from monitor.outputs.api import QueryError, parse_time, parse_tz
+    from monitor.store.db import utcnow
+    from monitor.core.text import sanitize
 
     config = _load_config(args) if _config_exists(args) else None
     try:
@@ -492,7 +492,7 @@ def cmd_alerts(args: argparse.Namespace) -> int:
 
 
 def _fmt_td(td: timedelta) -> str:
-    from monitor.durations import format_duration
+    from monitor.core.durations import format_duration
 
     return format_duration(td)
 
@@ -688,7 +688,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         return 141
     except Exception as exc:  # noqa: BLE001 - a person gets one line; -v -v gets the traceback
-        from monitor.faults import describe
+        from monitor.core.faults import describe
 
         log = logging.getLogger("monitor")
         log.debug("unexpected error", exc_info=True)

@@ -10,32 +10,25 @@ from __future__ import annotations
 import json
 import logging
 import os
-import random
 import sys
-import threading
 import time
-from dataclasses import replace
-from datetime import datetime, timedelta
+from datetime import timedelta
 from importlib import resources
 from pathlib import Path
 
-from monitor.config import load_config
-from monitor.corpus import SPAN_S, CorpusPost, load_corpus
-from monitor.metrics import summarize
-from monitor.scheduler import Collector
-from monitor.simulate import SimClock, Simulator
-from monitor.store import Store, utcnow
+from monitor.config.feeds import load_config
+from monitor.simulator.corpus import load_corpus
+from monitor.metrics.formulas import summarize
+from monitor.collector import Collector
+from monitor.simulator.replay import Replay, with_trickle
+from monitor.simulator.server import SimClock, Simulator
+from monitor.store.db import Store, utcnow
 
 log = logging.getLogger(__name__)
 
 CORPUS_SPAN_S = 3 * 24 * 3600
 # The keyed sources in demo.yaml name this variable; the simulator accepts any value.
 DEMO_SECRET_ENV = "MONITOR_DEMO_SECRET"
-
-
-TRICKLE_EVERY_S = 5
-"""After the corpus has played, one post about every this many seconds (real time) keeps the demo moving."""
-TRICKLE_SPAN_S = 12 * 3600
 
 
 def write_demo_config(sim_url: str, folder: Path, db_url: str | None = None) -> Path:
@@ -52,65 +45,6 @@ def write_demo_config(sim_url: str, folder: Path, db_url: str | None = None) -> 
     path.write_text(template.replace("{SIM}", sim_url) + f"\nstorage_dir: {json.dumps(str(folder))}\n{store}",
                     encoding="utf-8")
     return path
-
-
-def with_trickle(corpus: list[CorpusPost], *, every_s: int = TRICKLE_EVERY_S,
-                 span_s: int = TRICKLE_SPAN_S, seed: int = 7) -> list[CorpusPost]:
-    """The corpus and, after its end, a slow trickle of its on-topic posts again (new ids), so that
-    a demo left open keeps moving once the story has played (played at real speed, see Replay)."""
-    rng = random.Random(seed)
-    pool = [p for p in corpus if p.hashtags and p.reply_to is None and p.repost_of is None]
-    extra = [replace(rng.choice(pool), id=f"t{k:06d}", offset_s=SPAN_S + k * every_s + rng.randint(0, every_s - 1))
-             for k in range(1, span_s // every_s)] if pool else []
-    return [*corpus, *extra]
-
-
-class Replay:
-    """The demo's simulated time as the dashboard shows it: the corpus at speed, then the trickle
-    at real speed. `watch()` switches speeds when the corpus ends."""
-
-    def __init__(self, clock: SimClock, span_s: int = SPAN_S):
-        self.clock = clock
-        self.span_s = span_s
-        self._stop = threading.Event()
-
-    def now(self) -> datetime:
-        return self.clock.now()
-
-    @property
-    def share(self) -> float:
-        return min(1.0, max(0.0, self.clock.offset_s() / self.span_s))
-
-    @property
-    def ended(self) -> bool:
-        return self.clock.offset_s() >= self.span_s
-
-    def words(self, *, wide: bool) -> str:
-        """"replay Mar 03 14:05 · 62% of the story played" for the top bar."""
-        now = self.now()
-        if self.ended:
-            return (f"replay {now:%b %d %H:%M} · story played, live trickle" if wide
-                    else f"replay done, trickle {now:%H:%M}")
-        return (f"replay {now:%b %d %H:%M} · {self.share:.0%} of the story played" if wide
-                else f"replay {now:%b %d %H:%M} {self.share:.0%}")
-
-    def watch(self) -> None:
-        """A daemon thread: at the corpus's end, slow the clock to real time (the trickle).
-
-        It sleeps until just that instant: at thousands of times real speed a late switch would
-        overshoot by many simulated minutes, and a clock set back would serve posts twice."""
-        def run() -> None:
-            while self.clock.speed != 1.0:
-                left = (self.span_s - self.clock.offset_s()) / max(self.clock.speed, 1e-9)
-                if left <= 0.002:
-                    self.clock.set_speed(1.0)
-                    return
-                if self._stop.wait(min(left, 0.5)):
-                    return
-        threading.Thread(target=run, name="demo-replay", daemon=True).start()
-
-    def stop(self) -> None:
-        self._stop.set()
 
 
 def run_demo(*, duration: float = 60.0, speed: float | None = None, headless: bool = True,
@@ -130,7 +64,7 @@ def run_demo(*, duration: float = 60.0, speed: float | None = None, headless: bo
         log.warning("no interactive terminal for the dashboard; running the demo headless")
         headless = True
     # Per-poll chatter would bury the summary; problems (warnings) still show.
-    logging.getLogger("monitor.scheduler").setLevel(logging.WARNING)
+    logging.getLogger("monitor.collector").setLevel(logging.WARNING)
     clock = SimClock(epoch=_epoch(), speed=speed)
     corpus = load_corpus() if headless else with_trickle(load_corpus())
     with Simulator(corpus=corpus, clock=clock) as sim:
@@ -185,7 +119,7 @@ def print_look_again(config_path: Path, db_url: str, replay: Replay, took_s: flo
     try:
         posts = sum(store.post_counts().values())
         per_topic = store.topic_post_counts()
-        from monitor.alerts import list_alerts
+        from monitor.outputs.alerts import list_alerts
 
         alerts = len(list_alerts(store, limit=10_000))
     finally:
@@ -277,7 +211,7 @@ def _is_tty(out) -> bool:
 
 
 def _busiest_hour(store: Store, topic: str) -> str:
-    from monitor.store import SeriesQuery
+    from monitor.store.db import SeriesQuery
 
     df = store.series(SeriesQuery(topic=topic, every_s=3600))
     if df.is_empty():

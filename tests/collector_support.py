@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from monitor.config import Config, load_config
+from monitor.config.feeds import Config, load_config
 
 TWO_FEEDS = """
 topics:

@@ -128,7 +128,7 @@ def store_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
 
 @pytest.fixture
 def store(store_url: str):
-    from monitor.store import Store
+    from monitor.store.db import Store
 
     s = Store(store_url)
     yield s
@@ -137,7 +137,7 @@ def store(store_url: str):
 
 @pytest.fixture
 def simulator():
-    from monitor.simulate import Simulator
+    from monitor.simulator.server import Simulator
 
     with Simulator() as sim:
         yield sim
@@ -146,7 +146,7 @@ def simulator():
 @pytest.fixture
 def sim(simulator):
     """The simulator frozen an hour after the day-2 burst: plenty published, nothing moving."""
-    from monitor.corpus import BURST_WINDOW
+    from monitor.simulator.corpus import BURST_WINDOW
 
     simulator.clock.set_offset(BURST_WINDOW[1] + 3600)
     simulator.clock.pause()

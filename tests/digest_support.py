@@ -11,15 +11,15 @@ from collections.abc import Callable, Iterable, Sequence
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
-from monitor.config import Config, load_config
-from monitor.corpus import CorpusPost, load_corpus
-from monitor.ingest import Ingestor
+from monitor.config.feeds import Config, load_config
+from monitor.simulator.corpus import CorpusPost, load_corpus
+from monitor.ingest.poll import Ingestor
 from monitor.sources.base import Batch, RawPost, SourceError
 
 from scripted import ScriptedSource
 
 EPOCH = datetime(2026, 3, 16, tzinfo=timezone.utc)  # a Monday; the corpus's day 2 is Tuesday 17 March
-DAY2_BURST = EPOCH + timedelta(days=1, hours=15)  # monitor.corpus.BURST_WINDOW starts here
+DAY2_BURST = EPOCH + timedelta(days=1, hours=15)  # monitor.simulator.corpus.BURST_WINDOW starts here
 
 BASE_CONFIG = """\
 topics:
@@ -98,7 +98,7 @@ def play(store, config: Config, posts: Sequence[RawPost], *, start: datetime, un
 def _max_id(store) -> int:
     from sqlalchemy import func, select
 
-    from monitor.models import Post
+    from monitor.store.models import Post
 
     with store.read() as conn:
         return int(conn.execute(select(func.max(Post.id))).scalar() or 0)

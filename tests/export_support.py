@@ -8,7 +8,7 @@ from datetime import UTC, datetime, timedelta
 from types import SimpleNamespace
 from zoneinfo import ZoneInfo
 
-from monitor.ingest import Ingestor
+from monitor.ingest.poll import Ingestor
 from monitor.sources.base import Batch, RawPost, SourceError, SourceSettings
 
 from scripted import ScriptedSource
@@ -74,7 +74,7 @@ def written_elsewhere(store) -> None:
     """Forget that this process wrote the (SQLite) store, as if a collector in another process had
     filled it: its posts are then read through the ADBC driver, the path `monitor export` takes.
     Only for a store nothing in this process writes any more."""
-    from monitor import store as store_mod
+    from monitor.store import db as store_mod
 
     if store.dialect == "sqlite":
         store_mod._WRITTEN_HERE.discard(store._sqlite_path())

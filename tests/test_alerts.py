@@ -7,15 +7,15 @@ from datetime import datetime, timedelta, timezone
 
 import pytest
 from digest_support import DAY2_BURST, EPOCH, Hook, corpus, play, post, write_config
-from monitor.alerts import AlertMonitor, list_alerts
+from monitor.outputs.alerts import AlertMonitor, list_alerts
 from monitor.cli import main
-from monitor.config_digests import AlertSettings
-from monitor.corpus import BURST_WINDOW
-from monitor.ingest import upsert_buckets
-from monitor.metrics import ears_series
-from monitor.models import ALL_SOURCES
-from monitor.spikes import HOUR, Hours, SentimentBaseline, check_volume, sentiment_baseline, sentiment_chart
-from monitor.store import Store
+from monitor.config.digests import AlertSettings
+from monitor.simulator.corpus import BURST_WINDOW
+from monitor.ingest.poll import upsert_buckets
+from monitor.metrics.formulas import ears_series
+from monitor.store.models import ALL_SOURCES
+from monitor.metrics.spikes import HOUR, Hours, SentimentBaseline, check_volume, sentiment_baseline, sentiment_chart
+from monitor.store.db import Store
 
 DAY = timedelta(days=1)
 EARS_VECTOR = [150, 130, 122, 160, 155, 128, 144, 125, 300, 319, 289, 277, 500]
@@ -317,13 +317,13 @@ def test_a_permanent_webhook_refusal_is_not_retried(tmp_path, store_url):
 def test_collector_polls_the_simulator_and_sends_the_burst_alert(tmp_path, sqlite_url):
     """End to end: the real Collector polls the simulator's feed through the burst; its hook
     alerts once, while the hour is still running, and the webhook receives the JSON alert."""
-    from monitor.scheduler import Collector
-    from monitor.simulate import SimClock, Simulator, atom_id
+    from monitor.collector import Collector
+    from monitor.simulator.server import SimClock, Simulator, atom_id
     from monitor.sources.base import Batch
 
     from digest_support import Scripted, corpus_post
-    from monitor.corpus import load_corpus
-    from monitor.ingest import Ingestor
+    from monitor.simulator.corpus import load_corpus
+    from monitor.ingest.poll import Ingestor
 
     epoch = datetime.now(timezone.utc).replace(minute=0, second=0, microsecond=0) - timedelta(hours=40)
     burst = epoch + timedelta(seconds=BURST_WINDOW[0])
@@ -413,7 +413,7 @@ def test_a_poll_re_reads_only_the_hours_it_touched(tmp_path, sqlite_url):
 
 
 def test_the_digest_shows_the_same_spike_and_that_it_was_alerted(burst_run):
-    from monitor.digest import build_topic_digest
+    from monitor.outputs.digest.build import build_topic_digest
 
     config, store, _monitor = burst_run
     now = EPOCH + timedelta(days=1, hours=18)
@@ -429,10 +429,10 @@ def test_hour_stats_give_the_baselines_of_a_fresh_read(tmp_path):
     the live check does hour by hour."""
     import math
 
-    from monitor.config_digests import AlertSettings
-    from monitor.ingest import upsert_buckets
-    from monitor.models import ALL_SOURCES
-    from monitor.spikes import HOUR, Hours, HourStats, check_sentiment, sentiment_window
+    from monitor.config.digests import AlertSettings
+    from monitor.ingest.poll import upsert_buckets
+    from monitor.store.models import ALL_SOURCES
+    from monitor.metrics.spikes import HOUR, Hours, HourStats, check_sentiment, sentiment_window
 
     store = Store(f"sqlite:///{tmp_path}/h.db")
     first = 1_770_000_000 // HOUR * HOUR

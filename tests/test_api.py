@@ -1,6 +1,6 @@
 """`monitor.open_store()`: frames with the export's columns and filters, and the pieces under it.
 
-`monitor.frames` is held to `monitor.metrics.summarize` on random buckets; the option parsers
+`monitor.metrics.frames` is held to `monitor.metrics.formulas.summarize` on random buckets; the option parsers
 to what people type; `open_store` to the store the collector writes to.
 """
 
@@ -17,12 +17,12 @@ import pytest
 from polars.testing import assert_frame_equal
 from export_support import TOPICS, Scripted, fill
 
-from monitor.api import ALL, SERIES_SCHEMA, QueryError, StoreReader, open_store, parse_every, parse_time
-from monitor.frames import METRIC_COLUMNS, MIN_N_MEAN, MIN_N_POLARIZATION, with_metrics
-from monitor.ingest import Ingestor
-from monitor.metrics import BucketSums, summarize
+from monitor.outputs.api import ALL, SERIES_SCHEMA, QueryError, StoreReader, open_store, parse_every, parse_time
+from monitor.metrics.frames import METRIC_COLUMNS, MIN_N_MEAN, MIN_N_POLARIZATION, with_metrics
+from monitor.ingest.poll import Ingestor
+from monitor.metrics.formulas import BucketSums, summarize
 from monitor.sources.base import Batch, RawPost
-from monitor.store import POST_SCHEMA, Store, utcnow
+from monitor.store.db import POST_SCHEMA, Store, utcnow
 
 BERLIN = ZoneInfo("Europe/Berlin")
 NOW = datetime(2026, 3, 29, 10, 30, tzinfo=timezone.utc)  # 12:30 in Berlin, the first day of summer time

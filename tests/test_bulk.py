@@ -9,9 +9,9 @@ from datetime import datetime, timedelta, timezone
 
 from sqlalchemy import insert, select, text
 
-from monitor.bulk import BulkInsert
-from monitor.models import Post
-from monitor.store import Store
+from monitor.store.bulk import BulkInsert
+from monitor.store.models import Post
+from monitor.store.db import Store
 
 COLUMNS = ("source", "native_id", "canonical_url", "canonical_id", "url", "author", "text", "lang", "tags",
            "created_at", "fetched_at", "engagement", "reposts", "compound", "pos", "neu", "neg", "scorer",
@@ -47,8 +47,8 @@ def test_postgresql_plans_each_id_look_up_for_its_own_ids(pg_url: str) -> None:
     """psycopg prepares a statement after five runs and PostgreSQL may then keep one generic plan;
     for a look-up of hundreds of ids on a table whose statistics are stale (a new store filling
     fast) that plan compared every post with every id. Every look-up must be planned for its ids."""
-    from monitor.bulk import select_in
-    from monitor.ingest import _NATIVE_IDS
+    from monitor.store.bulk import select_in
+    from monitor.ingest.poll import _NATIVE_IDS
 
     store = Store(pg_url)
     when = datetime(2026, 3, 16, 9, 0, tzinfo=timezone.utc)

@@ -9,10 +9,10 @@ from datetime import UTC, datetime, timedelta
 import polars as pl
 from sqlalchemy import func, insert, select
 
-from monitor.checkpoint import Checkpointer
-from monitor.ingest import upsert_buckets
-from monitor.models import ALL_SOURCES, Post, PostTopic
-from monitor.store import PostQuery, Store
+from monitor.store.checkpoint import Checkpointer
+from monitor.ingest.poll import upsert_buckets
+from monitor.store.models import ALL_SOURCES, Post, PostTopic
+from monitor.store.db import PostQuery, Store
 
 T0 = datetime(2026, 6, 1, tzinfo=UTC)
 
@@ -121,7 +121,7 @@ def test_exports_through_adbc_read_whole_polls_while_another_process_writes(sqli
     Store(sqlite_url).close()  # the schema; nothing written from this process
     child = subprocess.Popen([sys.executable, "-c", (
         "import sys; sys.path.insert(0, sys.argv[2]);"
-        "from test_checkpoint import _write_batch; from monitor.store import Store;"
+        "from test_checkpoint import _write_batch; from monitor.store.db import Store;"
         "s = Store(sys.argv[1]); s.start_checkpointer(interval_s=0.005, max_wal_bytes=256 * 1024);"
         "[_write_batch(s, k) for k in range(40)]; s.close()"), sqlite_url, str(Path(__file__).parent)])
     reader = Store(sqlite_url, migrate=False)

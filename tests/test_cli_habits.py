@@ -8,7 +8,7 @@ import json
 import pytest
 from rich.console import Console
 
-from monitor.status import render_status
+from monitor.outputs.status import render_status
 from test_cli import GOOD, run
 
 

@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 
 from monitor import sources
-from monitor.config import (
+from monitor.config.feeds import (
     Config,
     ConfigError,
     Problem,

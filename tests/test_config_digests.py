@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from monitor.config import check_config, load_config
-from monitor.config_digests import cron_trigger
+from monitor.config.feeds import check_config, load_config
+from monitor.config.digests import cron_trigger
 
 REPO = Path(__file__).resolve().parent.parent
 

@@ -23,16 +23,16 @@ from urllib.parse import quote
 
 import pytest
 
-from monitor.config import Topic
-from monitor.corpus import CorpusPost
-from monitor.ingest import Ingestor
-from monitor.sim import bluesky as sim_bsky
-from monitor.sim import hackernews as sim_hn
-from monitor.sim import mastodon as sim_masto
-from monitor.sim import reddit as sim_reddit
-from monitor.sim import x as sim_x
-from monitor.sim.atproto import at_uri
-from monitor.simulate import SimClock, Simulator
+from monitor.config.feeds import Topic
+from monitor.simulator.corpus import CorpusPost
+from monitor.ingest.poll import Ingestor
+from monitor.simulator.platforms import bluesky as sim_bsky
+from monitor.simulator.platforms import hackernews as sim_hn
+from monitor.simulator.platforms import mastodon as sim_masto
+from monitor.simulator.platforms import reddit as sim_reddit
+from monitor.simulator.platforms import x as sim_x
+from monitor.simulator.platforms.atproto import at_uri
+from monitor.simulator.server import SimClock, Simulator
 from monitor.sources.base import Source
 from monitor.sources.bluesky import BlueskySettings, BlueskySource
 from monitor.sources.hackernews import HackerNewsSettings, HackerNewsSource
@@ -40,8 +40,8 @@ from monitor.sources.http import make_client
 from monitor.sources.mastodon import MastodonSettings, MastodonSource
 from monitor.sources.reddit import RedditSettings, RedditSource
 from monitor.sources.x import XSettings, XSource
-from monitor.status import build_status
-from monitor.store import Store
+from monitor.outputs.status import build_status
+from monitor.store.db import Store
 
 TOPIC = Topic(name="deal", hashtags=["#TrumpPutin"], keywords=["Dmitriev"])
 PLATFORMS = ("mastodon", "bluesky", "reddit", "x", "hackernews")
@@ -214,7 +214,7 @@ class Run:
     def incomplete_minutes(self) -> list[int]:
         from sqlalchemy import select
 
-        from monitor.models import Bucket
+        from monitor.store.models import Bucket
 
         with self.store.read() as conn:
             return list(conn.execute(select(Bucket.start_ts).where(

@@ -13,9 +13,9 @@ from pathlib import Path
 import pytest
 from sqlalchemy import func, select
 
-from monitor.models import Bucket, Post, PostTopic
-from monitor.simulate import SimClock, Simulator, default_epoch
-from monitor.store import Store
+from monitor.store.models import Bucket, Post, PostTopic
+from monitor.simulator.server import SimClock, Simulator, default_epoch
+from monitor.store.db import Store
 
 pytestmark = pytest.mark.slow
 

@@ -19,9 +19,9 @@ from aiosmtpd.controller import Controller
 from aiosmtpd.smtp import AuthResult, LoginPassword
 
 from digest_support import EPOCH, Hook, play, post, write_config
-from monitor.deliver import DeliveryError, with_retries, write_atomic
-from monitor.digest_jobs import digest_runs, run_digest
-from monitor.store import Store
+from monitor.outputs.deliver import DeliveryError, with_retries, write_atomic
+from monitor.outputs.digest.jobs import digest_runs, run_digest
+from monitor.store.db import Store
 
 DAY = date(2026, 3, 16)
 NOW = datetime(2026, 3, 17, 8, 0, tzinfo=timezone.utc)

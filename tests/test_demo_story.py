@@ -7,10 +7,11 @@ import re
 import time
 from datetime import datetime, timezone
 
-from monitor.config import load_config
-from monitor.corpus import SPAN_S, load_corpus
-from monitor.demo import Replay, with_trickle, write_demo_config
-from monitor.simulate import SimClock
+from monitor.config.feeds import load_config
+from monitor.simulator.corpus import SPAN_S, load_corpus
+from monitor.demo import write_demo_config
+from monitor.simulator.replay import Replay, with_trickle
+from monitor.simulator.server import SimClock
 from test_cli import run
 
 

@@ -14,12 +14,12 @@ import pytest
 
 from digest_support import DAY2_BURST, EPOCH, corpus, play, post, write_config
 from monitor.cli import main
-from monitor.config_digests import AlertSettings
-from monitor.digest import build_topic_digest, mean_change
-from monitor.digest_jobs import catch_up, digest_runs, missed_days, run_digest
-from monitor.digest_render import md_escape, render_html, render_json, render_markdown
-from monitor.metrics import BucketSums, mean_interval
-from monitor.store import Store
+from monitor.config.digests import AlertSettings
+from monitor.outputs.digest.build import build_topic_digest, mean_change
+from monitor.outputs.digest.jobs import catch_up, digest_runs, missed_days, run_digest
+from monitor.outputs.digest.render import md_escape, render_html, render_json, render_markdown
+from monitor.metrics.formulas import BucketSums, mean_interval
+from monitor.store.db import Store
 
 UTC = ZoneInfo("UTC")
 DAY2 = date(2026, 3, 17)
@@ -274,7 +274,7 @@ def test_missed_digests_are_found_after_downtime_and_built(tmp_path, sqlite_url)
 
 
 def test_the_collector_builds_a_missed_digest_when_it_starts(tmp_path, sqlite_url):
-    from monitor.scheduler import Collector
+    from monitor.collector import Collector
 
     config = write_config(tmp_path, DIGEST, base="""\
         topics:

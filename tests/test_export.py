@@ -26,12 +26,12 @@ import pytest
 from polars.testing import assert_frame_equal
 from sqlalchemy import Integer, cast, func, select
 
-from monitor.api import SERIES_SCHEMA, StoreReader
+from monitor.outputs.api import SERIES_SCHEMA, StoreReader
 from monitor.cli import main
-from monitor.export import Target, csv_safe, write_frames
-from monitor.metrics import BucketSums, summarize
-from monitor.models import ALL_SOURCES, Bucket, PostTopic
-from monitor.store import POST_SCHEMA, Store
+from monitor.outputs.export import Target, csv_safe, write_frames
+from monitor.metrics.formulas import BucketSums, summarize
+from monitor.store.models import ALL_SOURCES, Bucket, PostTopic
+from monitor.store.db import POST_SCHEMA, Store
 
 from export_support import BERLIN, fill, written_elsewhere
 
@@ -353,7 +353,7 @@ def test_gzip_by_extension(shared, tmp_path):
 
 
 def test_small_batches_give_the_same_file(shared, tmp_path):
-    from monitor.export import choose_target, export_posts
+    from monitor.outputs.export import choose_target, export_posts
 
     reader = StoreReader(shared)
     spec = reader.posts_spec()
@@ -426,7 +426,7 @@ def test_hours_in_a_zone_45_minutes_off_start_at_a_quarter_past(shared):
 def test_with_sums_lets_coarser_buckets_be_recomputed_exactly(shared, tmp_path, fmt):
     """Hourly rows with their sums, summed to days downstream, give the daily export's mean and
     sigma; without the flag the columns are not there."""
-    from monitor.api import SUM_SCHEMA, series_schema
+    from monitor.outputs.api import SUM_SCHEMA, series_schema
 
     hourly, daily, plain = (tmp_path / f"{name}.{fmt}" for name in ("hourly", "daily", "plain"))
     assert export(shared, "series", "--every", "1h", "--with-sums", "-o", str(hourly)) == 0

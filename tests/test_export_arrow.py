@@ -8,10 +8,10 @@ from datetime import UTC, datetime, timedelta
 import polars as pl
 from sqlalchemy import insert, select
 
-from monitor.api import StoreReader
+from monitor.outputs.api import StoreReader
 from monitor.cli import main
-from monitor.models import Post, PostTopic, SourceRow
-from monitor.store import PostQuery
+from monitor.store.models import Post, PostTopic, SourceRow
+from monitor.store.db import PostQuery
 
 from export_support import fill, written_elsewhere
 
@@ -90,7 +90,7 @@ def test_exports_carry_hashtags_the_platform_id_and_every_post(store, tmp_path):
 def test_a_store_written_in_this_process_is_read_with_the_same_frames(sqlite_url):
     """Python's SQLite and the ADBC driver's copy cannot see each other's locks inside one process,
     so a process that writes the store reads its posts through Python's: the frames are the same."""
-    from monitor.store import Store
+    from monitor.store.db import Store
 
     writer = Store(sqlite_url)
     _insert_posts(writer, n_null=12, n_full=9)

@@ -12,11 +12,11 @@ from datetime import datetime, timedelta, timezone
 import pytest
 from sqlalchemy import event
 
-from monitor.config import load_config
-from monitor.faults import DISK_FULL, classify
-from monitor.scheduler import Collector
-from monitor.status import build_status
-from monitor.store import Store
+from monitor.config.feeds import load_config
+from monitor.core.faults import DISK_FULL, classify
+from monitor.collector import Collector
+from monitor.outputs.status import build_status
+from monitor.store.db import Store
 
 CONFIG = """
 topics:

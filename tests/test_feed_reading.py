@@ -15,7 +15,7 @@ import feedparser
 import pytest
 
 from monitor.sources.rss import feedparser_entry, parse_entries, to_post
-from monitor.text import html_to_text
+from monitor.core.text import html_to_text
 
 FIXTURES = Path(__file__).resolve().parents[2] / "shared" / "fixtures"
 XML = "application/xml"
@@ -109,8 +109,8 @@ def test_every_recorded_feed_reads_the_same_as_by_feedparser() -> None:
 def test_simulator_feeds_keep_their_links_on_loopback_and_on_a_public_origin(http, path: str) -> None:
     """feedparser-rs blanks links to loopback and private hosts; a feed served from one (our
     simulator, a company intranet) still gets every link, and a public one reads the same."""
-    from monitor.corpus import BURST_WINDOW
-    from monitor.simulate import Simulator
+    from monitor.simulator.corpus import BURST_WINDOW
+    from monitor.simulator.server import Simulator
 
     read = {}
     for origin in (None, "https://platform.example"):
@@ -250,9 +250,9 @@ def test_entries_already_stored_are_left_out_before_they_become_posts(feedparser
 def test_a_repeated_feed_is_not_read_again_and_still_counts_as_already_stored(sim, http, tmp_path) -> None:
     from datetime import timedelta
 
-    from monitor.ingest import Ingestor
+    from monitor.ingest.poll import Ingestor
     from monitor.sources.rss import RssSettings, RssSource
-    from monitor.store import Store
+    from monitor.store.db import Store
 
     store = Store(f"sqlite:///{tmp_path}/m.db")
     topic = type("T", (), dict(name="t", title=None, hashtags=[], keywords=[], exclude=[], languages=None))()

@@ -13,11 +13,11 @@ import httpx
 import pytest
 from sqlalchemy import delete, select
 
-from monitor.ingest import Ingestor
-from monitor.models import Bucket, Post, PostTopic, Quarantine
+from monitor.ingest.poll import Ingestor
+from monitor.store.models import Bucket, Post, PostTopic, Quarantine
 from monitor.sources.base import PollContext, SourceError, collecting_rejections
 from monitor.sources.rss import RssSettings, RssSource
-from monitor.store import Store
+from monitor.store.db import Store
 
 from fuzz_support import HOSTILE
 

@@ -12,9 +12,9 @@ import yaml
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from monitor.config import check_config
-from monitor.importer import import_file
-from monitor.store import Store
+from monitor.config.feeds import check_config
+from monitor.ingest.importer import import_file
+from monitor.store.db import Store
 
 FUZZ = settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture,
                                                                       HealthCheck.too_slow])

@@ -13,16 +13,16 @@ import httpx
 import pytest
 from sqlalchemy import delete, select
 
-from monitor.corpus import BURST_WINDOW
-from monitor.ingest import Ingestor
-from monitor.models import Bucket, Post, PostTopic, Quarantine, Repost
+from monitor.simulator.corpus import BURST_WINDOW
+from monitor.ingest.poll import Ingestor
+from monitor.store.models import Bucket, Post, PostTopic, Quarantine, Repost
 from monitor.sources.base import PollContext, collecting_rejections
 from monitor.sources.bluesky import BlueskySettings, BlueskySource
 from monitor.sources.hackernews import HackerNewsSettings, HackerNewsSource
 from monitor.sources.mastodon import MastodonSettings, MastodonSource
 from monitor.sources.reddit import RedditSettings, RedditSource
 from monitor.sources.x import XSettings, XSource
-from monitor.store import Store
+from monitor.store.db import Store
 
 from fuzz_support import Damager
 

@@ -9,7 +9,7 @@ from types import SimpleNamespace
 import httpx
 import pytest
 
-from monitor.ingest import Ingestor
+from monitor.ingest.poll import Ingestor
 from monitor.sources import http
 from monitor.sources.base import PollContext, SourceError
 from monitor.sources.mastodon import MastodonSettings, MastodonSource

@@ -10,8 +10,8 @@ from datetime import datetime, timedelta, timezone
 
 import pytest
 
-from monitor.importer import import_file
-from monitor.ingest import Ingestor
+from monitor.ingest.importer import import_file
+from monitor.ingest.poll import Ingestor
 from monitor.sources.base import PollContext
 from monitor.sources.file import FileSettings, FileSource
 
@@ -73,7 +73,7 @@ def test_import_command_prints_bad_rows_by_line(tmp_path):
 
 
 def test_followed_jsonl_file_reads_only_complete_new_lines(sqlite_url, tmp_path):
-    from monitor.store import Store
+    from monitor.store.db import Store
 
     store = Store(sqlite_url)
     path = tmp_path / "live.jsonl"

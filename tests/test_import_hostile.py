@@ -9,9 +9,9 @@ import pytest
 from sqlalchemy import select
 
 from monitor.cli import main
-from monitor.importer import import_file
-from monitor.models import Quarantine
-from monitor.store import Store
+from monitor.ingest.importer import import_file
+from monitor.store.models import Quarantine
+from monitor.store.db import Store
 
 GOOD = {"text": "A wonderful, hopeful deal", "created_at": "2026-03-18T10:00:00Z"}
 HOSTILE_LINES = [

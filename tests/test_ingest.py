@@ -8,10 +8,10 @@ from types import SimpleNamespace
 import pytest
 from sqlalchemy import func, select
 
-from monitor import ingest as ingest_mod
-from monitor.ingest import Ingestor
-from monitor.metrics import BucketSums
-from monitor.models import Bucket, PollLog, Post, PostTopic
+from monitor.ingest import poll as ingest_mod
+from monitor.ingest.poll import Ingestor
+from monitor.metrics.formulas import BucketSums
+from monitor.store.models import Bucket, PollLog, Post, PostTopic
 from monitor.sources.base import Batch, RawPost, SourceError, SourceSettings
 
 from scripted import ScriptedSource
@@ -122,7 +122,7 @@ def test_repost_adds_engagement_to_its_original_once(store, ingestor):
     (p,) = store.posts()
     assert p["reposts"] == 1 and p["engagement"] == 4
     assert store.sums("thaw").total == 1
-    from monitor.store import SeriesQuery
+    from monitor.store.db import SeriesQuery
 
     series = store.series(SeriesQuery(topic="thaw", every_s=3600))
     assert series["engagement"].sum() == 4  # the boost counts in the buckets too
@@ -205,7 +205,7 @@ def test_failed_poll_keeps_the_cursor_and_marks_a_gap(store, ingestor):
     with store.read() as conn:
         flagged = conn.execute(select(func.count()).select_from(Bucket).where(Bucket.incomplete)).scalar_one()
     assert flagged > 0
-    from monitor.store import SeriesQuery
+    from monitor.store.db import SeriesQuery
 
     df = store.series(SeriesQuery(topic="thaw", every_s=3600))
     assert df["incomplete"].any()
@@ -227,7 +227,7 @@ def test_hostile_text_is_stored_without_control_characters(store, ingestor):
 
 
 def test_series_rebuckets_exactly(store, ingestor):
-    from monitor.store import SeriesQuery
+    from monitor.store.db import SeriesQuery
 
     posts = [post(i, f"#TrumpPutinBusiness {'great' if i % 3 else 'awful'} deal {i}", minutes=i * 7) for i in range(40)]
     ingestor.poll(Scripted(script=[Batch(posts=posts, state={})]))
@@ -292,7 +292,7 @@ def test_two_collectors_storing_the_same_poll_at_once_store_it_once(pg_url):
     next poll must find the posts already stored."""
     import threading
 
-    from monitor.store import Store
+    from monitor.store.db import Store
 
     stores = [Store(pg_url), Store(pg_url)]
     clock = lambda: T0 + timedelta(hours=1)  # noqa: E731
@@ -338,7 +338,7 @@ def test_bucket_upserts_add_up_repeated_keys_and_calls_in_one_transaction(store)
     """One statement cannot update a bucket twice, so repeated keys are added up first; and a
     second upsert in the same transaction (PostgreSQL stages rows in a temporary table) adds only
     its own rows."""
-    from monitor.ingest import upsert_buckets
+    from monitor.ingest.poll import upsert_buckets
 
     def row(n_pos, sum_pos, engagement=0, incomplete=False, start=1_774_000_000):
         return {"topic": "thaw", "source": "s", "start_ts": start, "width_s": 60, "n_neg": 0, "n_neu": 0,

@@ -11,10 +11,10 @@ from datetime import timedelta
 import pytest
 from sqlalchemy import func, select
 
-from monitor.leases import LEASE_TTL
-from monitor.models import PollLog
-from monitor.scheduler import Collector
-from monitor.store import Store, utcnow
+from monitor.store.leases import LEASE_TTL
+from monitor.store.models import PollLog
+from monitor.collector import Collector
+from monitor.store.db import Store, utcnow
 
 from collector_support import two_feeds
 
@@ -158,7 +158,7 @@ def test_a_stream_runs_on_one_collector_and_moves_when_its_lease_is_taken(two, s
 
 
 def test_status_names_the_collector_polling_each_source(two, store, config):
-    from monitor.status import build_status
+    from monitor.outputs.status import build_status
 
     a, _, _, _ = two
     a._run("all")
@@ -173,8 +173,8 @@ def test_status_names_the_collector_polling_each_source(two, store, config):
 def test_on_postgresql_leases_run_on_the_servers_clock(pg_url, config, monkeypatch):
     """Collectors on several machines share PostgreSQL: a collector whose own clock runs ten
     minutes ahead (or behind) neither takes a live lease nor loses its own early."""
-    import monitor.leases as leases_mod
-    from monitor.leases import Leases
+    import monitor.store.leases as leases_mod
+    from monitor.store.leases import Leases
 
     store = Store(pg_url)
     store.sync_sources(config.sources)

@@ -7,12 +7,12 @@ from dataclasses import dataclass, field
 
 import pytest
 
-from monitor.match import TopicMatcher
+from monitor.ingest.match import TopicMatcher
 
 
 @dataclass
 class Topic:
-    """Stands in for monitor.config.Topic: the matcher only reads these attributes."""
+    """Stands in for monitor.config.feeds.Topic: the matcher only reads these attributes."""
 
     name: str
     hashtags: list[str] = field(default_factory=list)

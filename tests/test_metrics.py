@@ -6,7 +6,7 @@ import math
 
 import pytest
 
-from monitor.metrics import (
+from monitor.metrics.formulas import (
     BucketSums,
     Display,
     b_index,
@@ -337,7 +337,7 @@ def test_ewma_skipped_bucket_is_no_observation():
 
 
 # --------------------------------------------------------------------------- found by a mutation pass
-# Each test below fails for a one-operator change to monitor/metrics.py that the suite missed.
+# Each test below fails for a one-operator change to monitor/metrics/formulas.py that the suite missed.
 
 
 def test_neutral_scores_add_into_the_sum_and_across_buckets():

@@ -12,16 +12,16 @@ from datetime import datetime, timedelta, timezone
 import httpx
 import pytest
 
-from monitor.corpus import CorpusPost
-from monitor.ingest import Ingestor, normalize
-from monitor.sim import bluesky as sim_bsky
-from monitor.sim import reddit as sim_reddit
-from monitor.simulate import SimClock, Simulator
+from monitor.simulator.corpus import CorpusPost
+from monitor.ingest.poll import Ingestor, normalize
+from monitor.simulator.platforms import bluesky as sim_bsky
+from monitor.simulator.platforms import reddit as sim_reddit
+from monitor.simulator.server import SimClock, Simulator
 from monitor.sources import paging
 from monitor.sources.base import Batch, RawPost
 from monitor.sources.x import tweet_to_post, unescape_text
-from monitor.status import build_status
-from monitor.store import Store
+from monitor.outputs.status import build_status
+from monitor.store.db import Store
 from monitor.ui.data import Request, SourceInfo, StoreProvider
 from monitor.ui.format import Palette
 from monitor.ui.screens.health import describe
@@ -84,7 +84,7 @@ def test_status_says_what_is_backfilling_and_what_was_out_of_reach(store):
 def test_the_gap_minutes_are_incomplete_in_the_buckets(store):
     from sqlalchemy import select
 
-    from monitor.models import Bucket
+    from monitor.store.models import Bucket
 
     with store.read() as conn:
         minutes = list(conn.execute(select(Bucket.start_ts).where(

@@ -8,11 +8,11 @@ from datetime import UTC, datetime, timedelta
 from sqlalchemy import func, select
 
 from monitor.cli import main
-from monitor.ingest import Ingestor
-from monitor.models import Bucket, BucketHour, Post, PostTopic
-from monitor.prune import prune
+from monitor.ingest.poll import Ingestor
+from monitor.store.models import Bucket, BucketHour, Post, PostTopic
+from monitor.store.prune import prune
 from monitor.sources.base import Batch, RawPost, SourceSettings
-from monitor.store import SeriesQuery, Store, to_ts
+from monitor.store.db import SeriesQuery, Store, to_ts
 
 from scripted import ScriptedSource
 from test_ingest import TOPICS

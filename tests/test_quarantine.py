@@ -10,8 +10,8 @@ from datetime import datetime, timedelta, timezone
 import pytest
 from sqlalchemy import func, select
 
-from monitor.ingest import Ingestor
-from monitor.models import Bucket, PollLog, Post, Quarantine
+from monitor.ingest.poll import Ingestor
+from monitor.store.models import Bucket, PollLog, Post, Quarantine
 from monitor.sources.base import Batch, RawPost, Rejected
 
 from test_ingest import TOPICS, T0, Scripted, count, post
@@ -148,7 +148,7 @@ def test_a_dedupe_read_that_missed_cannot_store_a_post_twice(store, ingestor, mo
 def test_two_sources_interleaved_on_postgresql_store_each_post_once(pg_url):
     """Both transactions read (and find nothing) before either inserts: the forced interleaving
     that stored posts twice. The later insert waits for the earlier commit, then skips."""
-    from monitor.store import Store
+    from monitor.store.db import Store
 
     stores = [Store(pg_url), Store(pg_url)]
     ingestors = [Ingestor(s, TOPICS, clock=lambda: NOW) for s in stores]
@@ -192,7 +192,7 @@ def test_two_sources_interleaved_on_postgresql_store_each_post_once(pg_url):
 
 
 def test_quarantined_items_are_counted_in_status_and_feed_health(store, ingestor):
-    from monitor.status import build_status
+    from monitor.outputs.status import build_status
     from monitor.ui.data import StoreProvider
 
     batch = Batch(posts=[post(1, "Dmitriev ok"), _bad(2, author={"x": 1}), _bad(3, created_at=None)],
@@ -210,7 +210,7 @@ def test_an_item_the_store_refuses_for_an_unforeseen_reason_is_quarantined_alone
     """The last line of defence: with the per-item checks switched off, a value the database
     itself refuses (a lone surrogate in a URL cannot be encoded) fails the poll as a whole; the
     items are then stored one by one and only the refused one is quarantined, in the store's words."""
-    from monitor import ingest as ingest_mod
+    from monitor.ingest import poll as ingest_mod
 
     monkeypatch.setattr(ingest_mod, "vet_all", lambda posts, now: (list(posts), []))
     posts = [post(i, f"Dmitriev, take {i} #TrumpPutinBusiness", i, url=f"https://news.test/{i}") for i in range(5)]
@@ -230,7 +230,7 @@ def test_an_item_the_store_refuses_for_an_unforeseen_reason_is_quarantined_alone
 def test_a_whole_page_the_store_refuses_alike_is_kept_for_the_next_poll(store, ingestor, monkeypatch):
     """When every item fails the same way the store is at fault, not the items: nothing is
     quarantined and the cursor stays, so the next poll fetches them again."""
-    from monitor import ingest as ingest_mod
+    from monitor.ingest import poll as ingest_mod
 
     def boom(*a, **k):
         raise RuntimeError("an unforeseen store failure")
@@ -250,7 +250,7 @@ def test_the_migration_keeps_posts_an_earlier_version_stored_twice(store_url):
     from alembic.config import Config as AlembicConfig
     from sqlalchemy import text
 
-    from monitor.store import MIGRATIONS, Store, make_engine
+    from monitor.store.db import MIGRATIONS, Store, make_engine
 
     engine = make_engine(store_url)
     cfg = AlembicConfig()
@@ -286,7 +286,7 @@ def test_quarantined_items_not_seen_for_a_month_are_forgotten(store):
 def test_an_item_served_on_every_poll_is_logged_once(store, ingestor, caplog):
     import logging
 
-    caplog.set_level(logging.WARNING, logger="monitor.ingest")
+    caplog.set_level(logging.WARNING, logger="monitor.ingest.poll")
     src = Scripted(script=[Batch(posts=[_bad(1, author={"x": "\x1b[31m"})], state={}, status=200)] * 4)
     for _ in range(4):
         assert ingestor.poll(src).quarantined == 1

@@ -8,8 +8,8 @@ from datetime import datetime, timedelta, timezone
 import httpx
 import pytest
 
-from monitor.config import Topic
-from monitor.scheduler import backoff_delay
+from monitor.config.feeds import Topic
+from monitor.collector import backoff_delay
 from monitor.sources import http
 from monitor.sources.base import PollContext, SourceError
 from monitor.sources.reddit import RedditSettings, RedditSource

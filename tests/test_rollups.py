@@ -16,10 +16,10 @@ from alembic import command
 from alembic.config import Config as AlembicConfig
 from sqlalchemy import select, text
 
-from monitor.ingest import Ingestor, upsert_buckets
-from monitor.models import ALL_SOURCES, Bucket, BucketHour
+from monitor.ingest.poll import Ingestor, upsert_buckets
+from monitor.store.models import ALL_SOURCES, Bucket, BucketHour
 from monitor.sources.base import Batch, RawPost, SourceError, SourceSettings
-from monitor.store import MIGRATIONS, SUM_COLUMNS, SeriesQuery, Store, make_engine, to_ts
+from monitor.store.db import MIGRATIONS, SUM_COLUMNS, SeriesQuery, Store, make_engine, to_ts
 
 from scripted import ScriptedSource
 from test_ingest import TOPICS

@@ -8,7 +8,8 @@ import httpx
 import pytest
 
 from monitor.sources.base import PollContext, SourceError
-from monitor.sources.http import make_client, parse_retry_after
+from monitor.core.http import parse_retry_after
+from monitor.sources.http import make_client
 from monitor.sources.rss import RssSettings, RssSource
 
 DAY = 86400

@@ -9,8 +9,8 @@ from datetime import timedelta
 
 import pytest
 
-from monitor.scheduler import Collector, backoff_delay
-from monitor.store import Store
+from monitor.collector import Collector, backoff_delay
+from monitor.store.db import Store
 
 from collector_support import two_feeds
 

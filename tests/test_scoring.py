@@ -7,7 +7,7 @@ import random
 
 import pytest
 
-from monitor.scoring import Score, ScoringPipeline, VaderScorer, detect_language
+from monitor.ingest.scoring import Score, ScoringPipeline, VaderScorer, detect_language
 from short_posts import (
     MISROUTED_ENGLISH,
     OTHER_LANGUAGES,
@@ -192,9 +192,9 @@ def test_score_is_immutable() -> None:
 
 def test_plainly_russian_posts_skip_the_model_and_it_would_have_agreed() -> None:
     """The quick Russian rule may only ever say what the model says: checked on every corpus post."""
-    from monitor.corpus import load_corpus
-    from monitor.scoring import _MAX_DETECT_CHARS, _get_predictor, _quick_russian
-    from monitor.text import clean_for_scoring
+    from monitor.simulator.corpus import load_corpus
+    from monitor.ingest.scoring import _MAX_DETECT_CHARS, _get_predictor, _quick_russian
+    from monitor.core.text import clean_for_scoring
 
     predict = _get_predictor()
     samples = [clean_for_scoring(p.text)[:_MAX_DETECT_CHARS].lower() for p in load_corpus()]
@@ -214,14 +214,14 @@ def test_plainly_russian_posts_skip_the_model_and_it_would_have_agreed() -> None
     ("Энэ хэлэлцээрийн талаар хэн ч юу ч мэдэхгүй байна", "mn"),
 ])
 def test_other_cyrillic_languages_are_not_taken_for_russian(text: str, lang: str) -> None:
-    from monitor.scoring import _quick_russian
+    from monitor.ingest.scoring import _quick_russian
 
     assert not _quick_russian(text.lower())
     assert detect_language(text) == lang
 
 
 def test_russian_with_latin_hashtags_is_russian_and_a_platform_hint_is_heard() -> None:
-    from monitor.scoring import _quick_russian
+    from monitor.ingest.scoring import _quick_russian
 
     mixed = "Трамп и Путин обсуждают смягчение санкций, всё это выглядит странно. Trump Putin Business"
     assert _quick_russian(mixed.lower()) and detect_language(mixed) == "ru"
@@ -234,7 +234,7 @@ def test_warm_up_loads_the_language_model_before_the_first_poll() -> None:
     import subprocess
     import sys
 
-    code = ("import monitor.scoring as s; p = s.ScoringPipeline(); assert s._predictor is None; "
+    code = ("import monitor.ingest.scoring as s; p = s.ScoringPipeline(); assert s._predictor is None; "
             "p.warm_up(); assert s._predictor is not None and s._near_english is not None; "
             "assert p.scorers[0]._analyzer is not None; print('ok')")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
@@ -288,7 +288,7 @@ def test_strong_evidence_of_another_language_wins(text: str, lang: str) -> None:
 
 
 def test_a_word_of_another_language_outweighs_a_hesitant_english_call() -> None:
-    from monitor.scoring import _get_predictor
+    from monitor.ingest.scoring import _get_predictor
 
     assert _get_predictor()("valeu galera", 1)[0][1] == "__label__en"  # the model's own first guess
     assert detect_language("Valeu galera") not in ("en", "und", None)
@@ -312,7 +312,7 @@ def test_a_platform_tag_for_another_language_is_heard_and_no_language_tags_are_i
 
 def test_english_words_decide_without_the_model(monkeypatch: pytest.MonkeyPatch) -> None:
     """Plainly English posts never reach the language model: a second pass would cost half of VADER's time."""
-    import monitor.scoring as scoring
+    import monitor.ingest.scoring as scoring
 
     scoring._get_predictor()
 

@@ -15,13 +15,13 @@ from datetime import timedelta
 import pytest
 from sqlalchemy import select, update
 
-from monitor.digest_jobs import missed_days
-from monitor.leases import Leases, collector_id, dead_here
-from monitor.models import DigestRun, SourceState
-from monitor.scheduler import Collector
+from monitor.outputs.digest.jobs import missed_days
+from monitor.store.leases import Leases, collector_id, dead_here
+from monitor.store.models import DigestRun, SourceState
+from monitor.collector import Collector
 from monitor.sources import http
 from monitor.sources.base import SourceError
-from monitor.store import Store, utcnow
+from monitor.store.db import Store, utcnow
 
 from digest_support import write_config
 from hostile_servers import RawServer, elapsed, trickle
@@ -107,7 +107,7 @@ def _hold(store: Store, source: str, owner: str) -> None:
 
 @pytest.fixture
 def leased(tmp_path):
-    from monitor.config import load_config
+    from monitor.config.feeds import load_config
 
     (tmp_path / "feeds.yaml").write_text("topics:\n  - name: t\n    keywords: [x]\nsources:\n"
                                          "  - name: f\n    kind: rss\n    url: http://127.0.0.1:9/x\n")

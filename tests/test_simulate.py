@@ -23,7 +23,7 @@ import feedparser
 import httpx
 import pytest
 
-from monitor.corpus import (
+from monitor.simulator.corpus import (
     BURST_WINDOW,
     PLATFORMS,
     POLARIZED_WINDOW,
@@ -34,7 +34,7 @@ from monitor.corpus import (
     hashtags_in,
     load_corpus,
 )
-from monitor.simulate import Faults, SimClock, Simulator, default_epoch
+from monitor.simulator.server import Faults, SimClock, Simulator, default_epoch
 
 EPOCH = datetime(2025, 3, 1, tzinfo=timezone.utc)
 KEYWORDS = re.compile(r"trump|putin|dmitriev|sanction|трамп|путин|дмитриев|санкц", re.I)
@@ -507,7 +507,7 @@ def test_stop_is_quick_with_open_keep_alive_connections(corpus):
 
 @pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM])
 def test_cli_serves_and_stops_cleanly(sig):
-    proc = subprocess.Popen([sys.executable, "-m", "monitor.simulate", "--port", "0", "--speed", "600"],
+    proc = subprocess.Popen([sys.executable, "-m", "monitor.simulator.server", "--port", "0", "--speed", "600"],
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     try:
         first = proc.stdout.readline()

@@ -9,15 +9,15 @@ from types import SimpleNamespace
 import httpx
 import pytest
 
-from monitor.corpus import BURST_WINDOW
-from monitor.ingest import Ingestor
-from monitor.match import TopicMatcher
-from monitor.sim import bluesky as bsim
-from monitor.sim.atproto import at_uri
+from monitor.simulator.corpus import BURST_WINDOW
+from monitor.ingest.poll import Ingestor
+from monitor.ingest.match import TopicMatcher
+from monitor.simulator.platforms import bluesky as bsim
+from monitor.simulator.platforms.atproto import at_uri
 from monitor.sources.base import PollContext, SourceError
 from monitor.sources.bluesky import BlueskySettings, BlueskySource, post_view_to_post
 from monitor.sources.http import make_client
-from monitor.store import Store
+from monitor.store.db import Store
 
 HANDLE, PASSWORD = "watcher.bsky.social", "abcd-efgh-ijkl-mnop"
 START, END = BURST_WINDOW[0] - 1800, BURST_WINDOW[1]

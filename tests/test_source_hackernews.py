@@ -8,10 +8,10 @@ from datetime import datetime, timedelta
 import httpx
 import pytest
 
-from monitor.config import Topic
-from monitor.corpus import BURST_WINDOW
-from monitor.ingest import normalize
-from monitor.sim import hackernews as sim_hn
+from monitor.config.feeds import Topic
+from monitor.simulator.corpus import BURST_WINDOW
+from monitor.ingest.poll import normalize
+from monitor.simulator.platforms import hackernews as sim_hn
 from monitor.sources.base import PollContext, SourceError
 from monitor.sources.hackernews import HackerNewsSettings, HackerNewsSource, build_queries
 

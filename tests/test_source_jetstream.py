@@ -9,20 +9,20 @@ from types import SimpleNamespace
 import pytest
 from sqlalchemy import func, select
 
-from monitor.config import load_config
-from monitor.corpus import BURST_WINDOW
-from monitor.ingest import Ingestor
-from monitor.match import TopicMatcher
-from monitor.models import PostTopic
-from monitor.scheduler import Collector
-from monitor.sim import jetstream as jsim
-from monitor.sim.atproto import at_uri, time_us
+from monitor.config.feeds import load_config
+from monitor.simulator.corpus import BURST_WINDOW
+from monitor.ingest.poll import Ingestor
+from monitor.ingest.match import TopicMatcher
+from monitor.store.models import PostTopic
+from monitor.collector import Collector
+from monitor.simulator.platforms import jetstream as jsim
+from monitor.simulator.platforms.atproto import at_uri, time_us
 from monitor.sources.base import Batch, RawPost, Source, SourceSettings
 from monitor.sources.bluesky import BlueskySettings, BlueskySource
 from monitor.sources.http import make_client
 from monitor.sources.jetstream import JetstreamSettings, JetstreamSource, Prefilter
-from monitor.store import Store
-from monitor.text import sanitize
+from monitor.store.db import Store
+from monitor.core.text import sanitize
 
 START, END = BURST_WINDOW[0] - 1800, BURST_WINDOW[1]
 TOPICS = [SimpleNamespace(name="thaw", title=None, hashtags=["#TrumpPutinBusiness", "#TrumpPutin"],

@@ -9,13 +9,13 @@ from urllib.parse import quote
 import httpx
 import pytest
 
-from monitor.corpus import BURST_WINDOW
-from monitor.ingest import Ingestor
-from monitor.sim import mastodon as msim
+from monitor.simulator.corpus import BURST_WINDOW
+from monitor.ingest.poll import Ingestor
+from monitor.simulator.platforms import mastodon as msim
 from monitor.sources.base import PollContext, SourceError
 from monitor.sources.http import make_client
 from monitor.sources.mastodon import MastodonSettings, MastodonSource, statuses_to_posts
-from monitor.store import Store
+from monitor.store.db import Store
 
 TAG = "trumpputinbusiness"
 START, END = BURST_WINDOW[0] - 1800, BURST_WINDOW[1]  # a quiet half hour, then the summit burst

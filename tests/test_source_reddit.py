@@ -9,10 +9,10 @@ from pathlib import Path
 import httpx
 import pytest
 
-from monitor.config import Topic, check_config
-from monitor.corpus import BURST_WINDOW
-from monitor.ingest import normalize
-from monitor.sim import reddit as sim_reddit
+from monitor.config.feeds import Topic, check_config
+from monitor.simulator.corpus import BURST_WINDOW
+from monitor.ingest.poll import normalize
+from monitor.simulator.platforms import reddit as sim_reddit
 from monitor.sources.base import PollContext, SourceError
 from monitor.sources.reddit import RedditSettings, RedditSource, build_query, thing_to_post
 

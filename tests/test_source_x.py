@@ -9,13 +9,13 @@ from pathlib import Path
 import httpx
 import pytest
 
-from monitor.config import Topic, check_config, load_config
-from monitor.corpus import BURST_WINDOW
-from monitor.ingest import Ingestor
-from monitor.sim import x as sim_x
+from monitor.config.feeds import Topic, check_config, load_config
+from monitor.simulator.corpus import BURST_WINDOW
+from monitor.ingest.poll import Ingestor
+from monitor.simulator.platforms import x as sim_x
 from monitor.sources.base import PollContext, SourceError
 from monitor.sources.x import XSettings, XSource, build_query
-from monitor.store import Store
+from monitor.store.db import Store
 
 TOPIC = Topic(name="deal", hashtags=["#TrumpPutin", "#TrumpPutinBusiness", "#Dmitriev"],
               keywords=["Dmitriev", "Trump Putin deal", "sanctions"])

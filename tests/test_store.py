@@ -11,7 +11,7 @@ from alembic.migration import MigrationContext
 from sqlalchemy import inspect, text
 from sqlmodel import SQLModel
 
-from monitor.store import Store
+from monitor.store.db import Store
 
 
 def test_migrations_build_exactly_the_models_schema(store):
@@ -30,7 +30,7 @@ def test_upgrade_is_idempotent_and_records_the_head(store_url):
     s.close()
     from alembic.script import ScriptDirectory
 
-    from monitor.store import MIGRATIONS
+    from monitor.store.db import MIGRATIONS
 
     assert version == ScriptDirectory(str(MIGRATIONS)).get_current_head()  # one head, and the store is at it
     assert {"post", "post_topic", "bucket", "source", "source_state", "poll_log", "repost"} <= tables
@@ -46,7 +46,7 @@ def test_sqlite_runs_in_wal_with_a_busy_timeout(sqlite_url):
 
 def test_a_reader_holding_a_transaction_never_blocks_the_writer(sqlite_url):
     s = Store(sqlite_url)
-    from monitor.models import SourceRow
+    from monitor.store.models import SourceRow
 
     reading = threading.Event()
     release = threading.Event()
@@ -69,7 +69,7 @@ def test_a_reader_holding_a_transaction_never_blocks_the_writer(sqlite_url):
 
 
 def test_datetimes_come_back_timezone_aware_utc(store):
-    from monitor.models import PollLog
+    from monitor.store.models import PollLog
 
     when = datetime(2026, 3, 18, 9, 30, tzinfo=timezone.utc)
     with store.write() as conn:
@@ -79,7 +79,7 @@ def test_datetimes_come_back_timezone_aware_utc(store):
 
 
 def test_a_naive_datetime_is_refused(store):
-    from monitor.models import PollLog
+    from monitor.store.models import PollLog
 
     with pytest.raises(Exception, match="naive"):
         with store.write() as conn:

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 from vaderSentiment.vaderSentiment import SentimentIntensityAnalyzer
 
-from monitor.text import (
+from monitor.core.text import (
     canonical_url,
     clean_for_scoring,
     extract_hashtags,
@@ -176,7 +176,7 @@ def test_whitespace_tidy_matches_the_regex_definition() -> None:
     import random
     import re
 
-    from monitor.text import _tidy
+    from monitor.core.text import _tidy
 
     def by_regex(raw: str) -> str:
         text = re.sub(r"[^\S\n]+", " ", raw)
@@ -324,7 +324,7 @@ def test_the_clean_ups_change_corpus_scores_only_where_the_text_needed_it(
         vader: SentimentIntensityAnalyzer) -> None:
     """Stock VADER on the raw post against stock VADER on the cleaned copy, every simulator corpus post: the
     only scores that move are those of posts with U+FE0F (❤️ read as "red heart"), and they move up."""
-    from monitor.corpus import load_corpus
+    from monitor.simulator.corpus import load_corpus
 
     moved = []
     for post in load_corpus():

@@ -9,8 +9,8 @@ from pathlib import Path
 from sqlalchemy import insert
 from textual.widgets import DataTable
 
-from monitor.models import Alert
-from monitor.store import Store
+from monitor.store.models import Alert
+from monitor.store.db import Store
 from monitor.ui.app import DashboardApp
 from monitor.ui.screens.overview import TopicTable
 from ui_support import NOW, TOPICS, press, sample_provider, screen_text, settle, write_posts

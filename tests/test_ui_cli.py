@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from monitor.store import Store
+from monitor.store.db import Store
 from monitor.ui.logs import LogBuffer, dashboard_logging
 
 

@@ -6,11 +6,11 @@ from datetime import datetime, timedelta, timezone
 
 import pytest
 
-from monitor.ingest import Ingestor
-from monitor.metrics import Display, summarize
-from monitor.models import Post
+from monitor.ingest.poll import Ingestor
+from monitor.metrics.formulas import Display, summarize
+from monitor.store.models import Post
 from monitor.sources.base import Batch, RawPost
-from monitor.store import Store
+from monitor.store.db import Store
 from monitor.ui.data import WINDOW_BY_KEY, LiveFilter, Request, StoreProvider
 from ui_support import (MARKUP_AUTHOR, NOW, TOPICS, FixedScores, FixedSource,
                         sample_provider)
@@ -188,8 +188,8 @@ def test_dashboard_queries_on_every_database(store: Store) -> None:
 
 def _hour_rows(topic: str, start_ts: int, means: list[float], n: int = 20) -> list[dict]:
     """One minute-bucket row per hour: half the posts at mean+0.3, half at mean-0.3."""
-    from monitor.metrics import classify
-    from monitor.models import ALL_SOURCES
+    from monitor.metrics.formulas import classify
+    from monitor.store.models import ALL_SOURCES
 
     rows = []
     for i, m in enumerate(means):
@@ -209,7 +209,7 @@ def test_a_fall_in_mean_sentiment_is_shown_as_a_mood_shift(tmp_path) -> None:
     flags the fall, and the overview says so in words (the sample store has no such shift)."""
     import math
 
-    from monitor.ingest import upsert_buckets
+    from monitor.ingest.poll import upsert_buckets
     from monitor.ui.screens.overview import spike_text
     from monitor.ui.format import Palette
 
@@ -246,7 +246,7 @@ def test_a_fall_in_mean_sentiment_is_shown_as_a_mood_shift(tmp_path) -> None:
 
 def test_health_names_the_collector_holding_a_source(tmp_path) -> None:
     """Several collectors on one store: the health view says which one polls each source."""
-    from monitor.leases import LEASE_TTL, Leases
+    from monitor.store.leases import LEASE_TTL, Leases
     from monitor.sources.base import SourceSettings
     from monitor.ui.data import SourceInfo
     from monitor.ui.format import Palette

@@ -6,7 +6,7 @@ from datetime import datetime, timedelta, timezone
 
 import pytest
 
-from monitor.metrics import BucketSums, summarize
+from monitor.metrics.formulas import BucketSums, summarize
 from monitor.ui.charts import plot_step, polarization_chart, sentiment_chart, sparkline, volume_chart
 from monitor.ui.format import (Palette, ago, cell, compound_text, mean_text, polarization_text, shares_text,
                                signed, span, until)

@@ -20,8 +20,8 @@ from sqlalchemy.engine import make_url
 from textual.pilot import Pilot
 from textual.widgets import DataTable, RichLog, Select
 
-from monitor.models import Post, PostTopic, SourceRow, SourceState
-from monitor.store import Store
+from monitor.store.models import Post, PostTopic, SourceRow, SourceState
+from monitor.store.db import Store
 from monitor.ui.app import DashboardApp
 from monitor.ui.data import LiveFilter, Request, StoreProvider, TopicInfo
 from monitor.ui.logs import LogBuffer, LogEntry

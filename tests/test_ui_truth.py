@@ -15,9 +15,9 @@ import time
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
-from monitor.api import open_store
-from monitor.status import build_status
-from monitor.store import Store
+from monitor.outputs.api import open_store
+from monitor.outputs.status import build_status
+from monitor.store.db import Store
 from monitor.ui.app import DashboardApp
 from monitor.ui.data import DEFAULT_WINDOW, WINDOW_BY_KEY, Request, window_bounds
 from ui_support import NOW, TOPICS, sample_provider, screen_text, settle, write_posts
@@ -116,8 +116,8 @@ def test_the_dashboard_and_the_digest_agree_on_a_day(sqlite_url: str) -> None:
     from datetime import date
     from zoneinfo import ZoneInfo
 
-    from monitor.config_digests import AlertSettings
-    from monitor.digest import build_topic_digest
+    from monitor.config.digests import AlertSettings
+    from monitor.outputs.digest.build import build_topic_digest
 
     write_posts(sqlite_url, first=0, count=120, newest=NOW - timedelta(hours=15), oldest=NOW - timedelta(hours=30))
     store = Store(sqlite_url)

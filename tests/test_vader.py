@@ -11,10 +11,10 @@ import pytest
 import vaderSentiment.vaderSentiment as vs
 from vaderSentiment.vaderSentiment import SentimentIntensityAnalyzer
 
-import monitor.vader
-from monitor.corpus import load_corpus
-from monitor.text import clean_for_scoring
-from monitor.vader import VERIFIED_VADER_VERSION, FastVader, make_analyzer
+import monitor.core.vader
+from monitor.simulator.corpus import load_corpus
+from monitor.core.text import clean_for_scoring
+from monitor.core.vader import VERIFIED_VADER_VERSION, FastVader, make_analyzer
 
 INSTALLED = importlib.metadata.version("vaderSentiment")
 verified_only = pytest.mark.skipif(
@@ -39,7 +39,7 @@ def rounding(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) ->
     """Unrounded, both analyzers return their raw floats: an operation done in another order shows up there
     even when the 3 or 4 decimals kept would hide it."""
     if request.param == "unrounded":
-        for module in (vs, monitor.vader):
+        for module in (vs, monitor.core.vader):
             monkeypatch.setattr(module, "round", lambda number, ndigits=None: number, raising=False)
     return str(request.param)
 
@@ -80,7 +80,7 @@ def test_make_analyzer_gives_fast_vader_on_the_verified_release() -> None:
 
 
 def test_unverified_release_gets_the_stock_analyzer(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(monitor.vader, "_FAST_PATH_VERIFIED", False)
+    monkeypatch.setattr(monitor.core.vader, "_FAST_PATH_VERIFIED", False)
     assert type(make_analyzer()) is SentimentIntensityAnalyzer
     # and a FastVader built anyway scores with the stock code
     calls: list[object] = []
@@ -369,11 +369,11 @@ def test_remembered_tokens_are_bounded_and_change_nothing(
 ) -> None:
     """Token results are remembered up to a bound; a small bound (cleared again and again) and a
     warm memory must both give the stock scores."""
-    monkeypatch.setattr(monitor.vader, "_MAX_TOKENS", 50)
+    monkeypatch.setattr(monitor.core.vader, "_MAX_TOKENS", 50)
     fast = FastVader()
     texts = [clean_for_scoring(post.text) for post in load_corpus()][:600]
     assert_same(stock, fast, texts)
     assert 0 < len(fast._tokens) <= 50
-    monkeypatch.setattr(monitor.vader, "_MAX_TOKENS", 200_000)
+    monkeypatch.setattr(monitor.core.vader, "_MAX_TOKENS", 200_000)
     assert_same(stock, fast, texts + texts)  # the second pass reads every token from memory
     assert len(fast._tokens) > 500

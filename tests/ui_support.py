@@ -18,10 +18,10 @@ from typing import Any
 from rich.console import Console
 from textual.pilot import Pilot
 
-from monitor.ingest import Ingestor
-from monitor.scoring import Score
+from monitor.ingest.poll import Ingestor
+from monitor.ingest.scoring import Score
 from monitor.sources.base import Batch, PollContext, RawPost, Source, SourceError, SourceSettings
-from monitor.store import Store
+from monitor.store.db import Store
 from monitor.ui.app import DashboardApp
 from monitor.ui.data import SourceInfo, StoreProvider, TopicInfo
 
@@ -154,7 +154,7 @@ def build_sample_store(url: str) -> Store:
         ingestor.poll(reddit_fails)
     from sqlalchemy import update
 
-    from monitor.models import SourceState
+    from monitor.store.models import SourceState
 
     with store.write() as conn:  # what the scheduler would have written after those polls
         conn.execute(update(SourceState).where(SourceState.source.in_(["google-news", "mastodon"]))

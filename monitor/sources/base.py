@@ -19,14 +19,14 @@ from typing import TYPE_CHECKING, Annotated, Any, ClassVar, Literal
 
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field
 
-from monitor.durations import parse_duration
+from monitor.core.durations import parse_duration
+from monitor.core.http import USER_AGENT  # noqa: F401  (the sources' name for it)
 
 if TYPE_CHECKING:  # pragma: no cover
     import httpx
 
-    from monitor.config import Topic
+    from monitor.config.feeds import Topic
 
-USER_AGENT = "reaction-monitor/0.1 (+https://github.com/reaction-monitor/reaction-monitor)"
 
 
 @dataclass(slots=True)

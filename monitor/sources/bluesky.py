@@ -32,7 +32,7 @@ from monitor.sources import http, paging
 from monitor.sources.base import (Batch, Duration, PollContext, RawPost, Source, SourceError, SourceSettings, count,
                                   iso_time, reject)
 from monitor.sources.mastodon import instance_base_url
-from monitor.text import sanitize
+from monitor.core.text import sanitize
 
 __all__ = ["BlueskySettings", "BlueskySource", "bounded_created_at", "parse_time", "post_view_to_post", "record_tags",
            "web_url"]

@@ -27,7 +27,7 @@ from pydantic import AfterValidator, AnyHttpUrl, Field
 from monitor.sources import http, paging
 from monitor.sources.base import (Batch, Duration, PollContext, RawPost, Source, SourceError, SourceSettings, count,
                                   epoch_time, reject)
-from monitor.text import sanitize, split_camel
+from monitor.core.text import sanitize, split_camel
 
 __all__ = ["HackerNewsSettings", "HackerNewsSource", "build_queries", "hit_to_post"]
 

@@ -27,13 +27,13 @@ from contextlib import contextmanager
 from contextvars import ContextVar
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
-from email.utils import parsedate_to_datetime
 from typing import Any
 
 import httpcore
 import httpx
 
-from monitor.sources.base import USER_AGENT, SourceError
+from monitor.core.http import USER_AGENT, parse_retry_after
+from monitor.sources.base import SourceError
 
 DEFAULT_MAX_BYTES = 10_000_000
 MAX_REDIRECTS = 5
@@ -218,24 +218,6 @@ def check_redirect(origin: httpx.URL, target: httpx.URL, allowed: frozenset[str]
         if why is not None:
             return why + "; list the host in the source's redirect_hosts to allow it"
     return None
-
-
-def parse_retry_after(value: str | None, now: datetime | None = None) -> float | None:
-    """Retry-After is either seconds or an HTTP date (RFC 9110 §10.2.3)."""
-    if not value:
-        return None
-    value = value.strip()
-    try:
-        return max(0.0, float(value))
-    except ValueError:
-        pass
-    try:
-        when = parsedate_to_datetime(value)
-    except (TypeError, ValueError):
-        return None
-    if when.tzinfo is None:
-        when = when.replace(tzinfo=timezone.utc)
-    return max(0.0, (when - (now or datetime.now(timezone.utc))).total_seconds())
 
 
 RATE_RESERVE = 2  # requests kept back in a rate window, so a manual `monitor poll` still works

@@ -37,15 +37,15 @@ from pydantic import Field, field_validator, model_validator
 from websockets.exceptions import ConnectionClosed, InvalidHandshake, InvalidURI
 from websockets.sync.client import connect
 
-from monitor.match import TopicMatcher
-from monitor.faults import FaultLog
+from monitor.ingest.match import TopicMatcher
+from monitor.core.faults import FaultLog
 from monitor.sources.base import (USER_AGENT, Batch, Duration, PollContext, RawPost, Rejected, Source, SourceError,
                                   SourceSettings, epoch_time)
 from monitor.sources.bluesky import bounded_created_at, parse_time, record_tags, web_url
-from monitor.text import sanitize
+from monitor.core.text import sanitize
 
 if TYPE_CHECKING:  # pragma: no cover
-    from monitor.ingest import Ingestor, PollOutcome
+    from monitor.ingest.poll import Ingestor, PollOutcome
 
 __all__ = ["JetstreamSettings", "JetstreamSource", "Prefilter", "StreamStats"]
 
@@ -205,7 +205,7 @@ class JetstreamSource(Source):
 
     def catch_up(self, ingestor: "Ingestor") -> "PollOutcome":
         """Read from the stored cursor until nothing new arrives; one outcome for the whole pass."""
-        from monitor.ingest import PollOutcome
+        from monitor.ingest.poll import PollOutcome
 
         total = PollOutcome(source=self.name, outcome="ok")
         t0 = time.perf_counter()

@@ -30,7 +30,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator, model_valida
 from monitor.sources import http, paging
 from monitor.sources.base import (Batch, PollContext, RawPost, Source, SourceError, SourceSettings, count, iso_time,
                                   reject)
-from monitor.text import sanitize
+from monitor.core.text import sanitize
 
 __all__ = ["MastodonInstance", "MastodonSettings", "MastodonSource", "instance_base_url", "statuses_to_posts"]
 

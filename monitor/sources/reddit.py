@@ -35,7 +35,7 @@ from monitor.sources import http, paging
 from monitor.sources.base import (Batch, Duration, PollContext, RawPost, Source, SourceError, SourceSettings, count,
                                   epoch_time, reject)
 from monitor.sources.rss import RssSettings, RssSource
-from monitor.text import sanitize, split_camel
+from monitor.core.text import sanitize, split_camel
 
 __all__ = ["RedditSettings", "RedditSource", "build_query", "thing_to_post"]
 

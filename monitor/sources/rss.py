@@ -23,7 +23,7 @@ from pydantic import AnyHttpUrl, Field
 
 from monitor.sources import http
 from monitor.sources.base import Batch, PollContext, RawPost, Source, SourceError, SourceSettings, reject
-from monitor.text import html_to_text
+from monitor.core.text import html_to_text
 
 
 @dataclass(slots=True)

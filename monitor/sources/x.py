@@ -31,7 +31,7 @@ from pydantic_core import InitErrorDetails, PydanticCustomError
 
 from monitor.sources import http, paging
 from monitor.sources.base import Batch, PollContext, RawPost, Source, SourceError, SourceSettings, count, reject
-from monitor.text import sanitize
+from monitor.core.text import sanitize
 
 __all__ = ["XSettings", "XSource", "build_query", "tweet_to_post", "unescape_text"]
 

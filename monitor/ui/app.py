@@ -90,7 +90,7 @@ class DashboardApp(App[None]):
                  screenshot_dir: Path | None = None, replay: Any = None):
         super().__init__()
         self.screenshot_dir = screenshot_dir or Path("storage").resolve() / "screenshots"
-        self.replay = replay  # the demo's replay (monitor.demo.Replay): progress in the top bar
+        self.replay = replay  # the demo's replay (monitor.simulator.replay.Replay): progress in the top bar
         self.alert_focus: str | None = None  # the topic whose latest alert the alerts screen selects
         self.provider = provider
         self.logs = logs

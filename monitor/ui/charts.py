@@ -19,7 +19,7 @@ from datetime import datetime
 
 from rich.text import Text
 
-from monitor.metrics import BucketSums, Display, Summary, classify, summarize
+from monitor.metrics.formulas import BucketSums, Display, Summary, classify, summarize
 from monitor.ui.format import GAP, SYMBOL, TENTATIVE, Palette, bucket_words, signed
 from monitor.ui.series import Series
 

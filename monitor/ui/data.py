@@ -22,13 +22,13 @@ from typing import Any, Literal, Protocol
 
 from sqlalchemy import func, select
 
-from monitor.alerts import MAX_SETTLE, list_alerts
-from monitor.config_digests import AlertSettings
-from monitor.metrics import BucketSums
-from monitor.models import ALL_SOURCES, Alert
+from monitor.outputs.alerts import MAX_SETTLE, list_alerts
+from monitor.config.digests import AlertSettings
+from monitor.metrics.formulas import BucketSums
+from monitor.store.models import ALL_SOURCES, Alert
 from monitor.sources.paging import collection_lines
-from monitor.spikes import HOUR, Hours, HourStats, check_sentiment, check_volume, sentiment_window, volume_lookback
-from monitor.store import Store, from_ts, to_ts, utcnow
+from monitor.metrics.spikes import HOUR, Hours, HourStats, check_sentiment, check_volume, sentiment_window, volume_lookback
+from monitor.store.db import Store, from_ts, to_ts, utcnow
 from monitor.ui.history import BucketHistory, Changes
 from monitor.ui.series import Series, Shift, Spike, SpikeScan, fill_series
 
@@ -202,7 +202,7 @@ class TopicDetail:
 
 @dataclass(frozen=True, slots=True)
 class AlertView:
-    """A stored alert (monitor/alerts.py) as the alerts screen and the toasts show it."""
+    """A stored alert (monitor/outputs/alerts.py) as the alerts screen and the toasts show it."""
 
     id: int
     topic: str
@@ -257,7 +257,7 @@ class SourceHealth:
     polls_24h: int | None = None  # None: not read for this view
     failed_24h: int | None = None
     posts_24h: int | None = None
-    collector: str | None = None  # the collector holding its lease (monitor/leases.py), if any
+    collector: str | None = None  # the collector holding its lease (monitor/store/leases.py), if any
     collection: tuple[str, ...] = ()  # backfills in progress and recorded gaps, in words (sources/paging.py)
     quarantined: int | None = None  # items it sent that could not be stored (`monitor quarantine`)
 
@@ -308,7 +308,7 @@ class DataProvider(Protocol):
 
 @dataclass(slots=True)
 class _TopicHours:
-    """A topic's hourly sums (monitor.spikes.Hours) and its spike decisions on settled hours."""
+    """A topic's hourly sums (monitor.metrics.spikes.Hours) and its spike decisions on settled hours."""
 
     hours: Hours
     decisions: dict[int, tuple[bool, Spike | None]] = field(default_factory=dict)
@@ -506,7 +506,7 @@ class StoreProvider:
     def _spikes(self, names: Sequence[str], span: _Span) -> dict[str, SpikeScan]:
         """The latest volume alarm per topic among the hours the window touches.
 
-        Decided by `monitor.spikes.check_volume`, the rule live alerts and digests use (EARS-t
+        Decided by `monitor.metrics.spikes.check_volume`, the rule live alerts and digests use (EARS-t
         against the same hour on the 7 previous complete days, metrics.md §4), so the dashboard
         never shows a spike the alerts would not raise. Hourly sums and the decisions on settled
         hours are kept per topic; only the recent hours are re-read and

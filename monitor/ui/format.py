@@ -20,8 +20,8 @@ from datetime import datetime, timedelta
 
 from rich.text import Text
 
-from monitor.metrics import Display, Summary, classify
-from monitor.text import sanitize
+from monitor.metrics.formulas import Display, Summary, classify
+from monitor.core.text import sanitize
 
 NO_DATA = "—"
 TENTATIVE = "~"

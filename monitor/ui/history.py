@@ -15,7 +15,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from monitor.store import Store
+from monitor.store.db import Store
 
 Key = tuple[str, str]  # (topic, bucket source; '*' for all sources)
 Rows = dict[Key, dict[int, dict[str, Any]]]  # bucket start (UNIX s) → row

@@ -12,8 +12,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from monitor.metrics import BucketSums
-from monitor.store import from_ts
+from monitor.metrics.formulas import BucketSums
+from monitor.store.db import from_ts
 
 NOT_COLLECTED = None
 """A bucket before the topic's record starts: no data, which is not the same as 0 posts."""

@@ -14,7 +14,7 @@ from textual.containers import Horizontal, Vertical
 from textual.widgets import DataTable, Static
 from textual.widgets.data_table import RowDoesNotExist
 
-from monitor.metrics import summarize
+from monitor.metrics.formulas import summarize
 from monitor.ui.charts import LEGEND, sparkline
 from monitor.ui.data import LiveFilter, Snapshot, TopicRow
 from monitor.ui.format import (NO_DATA, Palette, cell, clock, mean_text, one_line,

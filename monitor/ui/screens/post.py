@@ -13,7 +13,7 @@ from textual.containers import VerticalScroll
 from textual.screen import ModalScreen
 from textual.widgets import Static
 
-from monitor.metrics import classify
+from monitor.metrics.formulas import classify
 from monitor.ui.data import PostView
 from monitor.ui.format import CLASS_WORD, Palette, compound_text, count, safe
 

@@ -11,7 +11,7 @@ from textual.binding import Binding, BindingType
 from textual.containers import Container, Vertical, VerticalScroll
 from textual.widgets import DataTable, Static
 
-from monitor.metrics import summarize
+from monitor.metrics.formulas import summarize
 from monitor.ui.charts import LEGEND
 from monitor.ui.data import PostView, Snapshot, TopicDetail
 from monitor.ui.format import (NO_DATA, Palette, cell, clock, compound_text, count, mean_text, one_line,

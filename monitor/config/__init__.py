@@ -1,0 +1,1 @@
+"""feeds.yaml as validated models: topics and sources (feeds), digests and alerts (digests)."""

@@ -1,0 +1,1 @@
+"""What leaves the store for people and programs: alerts, status, exports, the analysis API, digests, delivery."""

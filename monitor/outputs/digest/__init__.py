@@ -1,0 +1,1 @@
+"""Daily digests: their numbers (build), charts, renderings, and the jobs that write and send them."""
