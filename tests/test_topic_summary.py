@@ -14,8 +14,8 @@ from typing import Any
 
 from sqlalchemy import insert
 
-from monitor.models import Post, PostTopic
-from monitor.store import Store
+from monitor.store.models import Post, PostTopic
+from monitor.store.db import Store
 from monitor.ui.data import WINDOW_BY_KEY, StoreProvider, TopicInfo
 
 NOW = datetime(2026, 3, 1, 12, 0, tzinfo=timezone.utc)
