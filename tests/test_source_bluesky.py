@@ -292,3 +292,15 @@ def test_searches_come_from_the_topics_or_the_settings():
         "handle_env": "BLUESKY_HANDLE", "app_password_env": "BLUESKY_APP_PASSWORD"}
     with pytest.raises(ValueError, match="has no host name; write it like https://bsky.social"):
         BlueskySettings(name="b", kind="bluesky", service="bsky social")
+
+
+def test_a_log_in_that_cannot_connect_is_an_error_in_words(http, creds):
+    """Nothing listens on the port: said in words, not a NameError or an exception's name."""
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    settings = BlueskySettings(name="bsky", kind="bluesky", service=f"http://127.0.0.1:{port}")
+    with pytest.raises(SourceError, match="refused the connection"):
+        BlueskySource(settings, TOPICS, http)._ensure_session()

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import re
-from datetime import datetime, timedelta
+from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
 import httpx
@@ -351,3 +351,20 @@ def test_a_vanished_continuation_resumes_from_an_older_post_of_the_same_page(sim
             break
     assert sorted(set(names(got))) == published(sim, context.backfill_since)
     assert state["paging"]["gaps"] == []
+
+
+def test_a_token_endpoint_that_refuses_the_connection_is_an_error_in_words(http):
+    """Nothing listens on the port: said in words, not a NameError or an exception's name."""
+    import socket
+
+    from monitor.sources.base import SourceError
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    settings = RedditSettings(name="reddit", kind="reddit", api_url=f"http://127.0.0.1:{port}",
+                              www_url=f"http://127.0.0.1:{port}", subreddits=["worldnews"], listing="new",
+                              client_id_env="TEST_REDDIT_ID", client_secret_env="TEST_REDDIT_SECRET")
+    src = RedditSource(settings, [TOPIC], http)
+    with pytest.raises(SourceError, match="refused the connection"):
+        src.fetch({}, PollContext(now=datetime.now(timezone.utc), backfill=timedelta(hours=1)))

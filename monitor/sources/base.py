@@ -208,21 +208,25 @@ def reject(position: str, reason: str, raw: Any = None, native_id: Any = None) -
                               native_id=native_id if isinstance(native_id, str) and native_id else None))
 
 
-def convert_each(items: Iterable[Any], convert: Callable[[Any], Any], where: str,
-                 id_key: str | None = None) -> Iterator[tuple[int, Any]]:
-    """(position, converted) for each item `convert` can read; the others are rejected by position
-    (`convert` returning None or raising anything at all)."""
+def read_each(items: Iterable[Any], convert: Callable[[Any], Any], position: Callable[[int], str], *,
+              unshaped: str = "not in the shape the platform documents", id_key: str | None = None,
+              on_reject: Callable[[], None] | None = None) -> Iterator[tuple[str, Any]]:
+    """(position, converted) for each item of a platform's answer that `convert` can read.
+
+    The others (`convert` returning None, or raising anything at all) are rejected by their
+    position in the answer ("X page 2 tweet 7"), so one damaged item never fails its page."""
     for i, item in enumerate(items, start=1):
         try:
             out = convert(item)
-            why = None if out is not None else "not in the shape the platform documents"
+            why = unshaped
         except Exception as exc:  # noqa: BLE001 - one item's damage stays with that item
             out, why = None, f"unreadable ({type(exc).__name__}: {exc})"
         if out is None:
-            native = item.get(id_key) if id_key and isinstance(item, dict) else None
-            reject(f"{where} item {i}", why or "unreadable", item, native)
+            reject(position(i), why, item, item.get(id_key) if id_key and isinstance(item, dict) else None)
+            if on_reject is not None:
+                on_reject()
             continue
-        yield i, out
+        yield position(i), out
 
 
 def count(value: Any) -> int:

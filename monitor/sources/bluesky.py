@@ -30,7 +30,7 @@ from pydantic import Field, field_validator
 
 from monitor.sources import http, paging
 from monitor.sources.base import (Batch, Duration, PollContext, RawPost, Source, SourceError, SourceSettings, count,
-                                  iso_time, reject)
+                                  iso_time, read_each)
 from monitor.sources.mastodon import instance_base_url
 from monitor.core.text import sanitize
 
@@ -231,7 +231,7 @@ class BlueskySource(Source):
                                       timeout=self.settings.timeout.total_seconds())
             return resp, resp.content
         except httpx.TransportError as exc:  # timeouts included
-            raise SourceError(describe_transport(what, exc, url)) from None
+            raise SourceError(http.describe_transport(what, exc, url)) from None
 
     def _watch_rate_limit(self, resp: httpx.Response, new_state: dict[str, Any]) -> None:
         """Stop before the limit: with a small reserve left, wait for the reset (UNIX seconds)."""
@@ -303,15 +303,11 @@ class _SearchReader:
             raise SourceError(f"Bluesky answered search {q!r} without a list of posts")
         posts: list[RawPost] = []
         times: list[datetime] = []
-        for i, view in enumerate(views, start=1):
-            position = f"search {q!r} page item {i}"
-            try:
-                post, sort_at = post_view_to_post(view)
-            except Exception as exc:  # noqa: BLE001 - one post's damage stays with that post
-                self.bad[q] = self.bad.get(q, 0) + 1
-                reject(position, f"unreadable ({type(exc).__name__}: {exc})", view,
-                       view.get("uri") if isinstance(view, dict) else None)
-                continue
+        def bad() -> None:
+            self.bad[q] = self.bad.get(q, 0) + 1
+
+        for position, (post, sort_at) in read_each(views, post_view_to_post, lambda i: f"search {q!r} page item {i}",
+                                                   id_key="uri", on_reject=bad):
             post.position = position
             if sort_at >= edge_at:
                 posts.append(post)

@@ -26,7 +26,7 @@ from pydantic import AfterValidator, AnyHttpUrl, Field
 
 from monitor.sources import http, paging
 from monitor.sources.base import (Batch, Duration, PollContext, RawPost, Source, SourceError, SourceSettings, count,
-                                  epoch_time, reject)
+                                  epoch_time, read_each)
 from monitor.core.text import sanitize, split_camel
 
 __all__ = ["HackerNewsSettings", "HackerNewsSource", "build_queries", "hit_to_post"]
@@ -187,6 +187,9 @@ class _QueryReader:
         self._web = str(source.settings.web_url)
         self.skipped = 0
 
+    def _skip(self) -> None:
+        self.skipped += 1
+
     def page(self, rng: paging.Range) -> paging.Page:
         query = rng.key[len("q:"):]
         cont = rng.cont or {}
@@ -198,17 +201,10 @@ class _QueryReader:
         skip = set(cont.get("skip") or ()) | set((rng.edge or {}).get("ids") or ())
         posts: list[RawPost] = []
         hits: list[tuple[str, int]] = []
-        for i, hit in enumerate(result["hits"], start=1):
-            position = f"Algolia search {query!r} page {number + 1} hit {i}"
-            try:
-                post = hit_to_post(hit, self._web) if isinstance(hit, dict) else None
-                why = "no objectID or no plausible created_at_i"
-            except Exception as exc:  # noqa: BLE001 - one hit's damage stays with that hit
-                post, why = None, f"unreadable ({type(exc).__name__}: {exc})"
-            if post is None:
-                reject(position, why, hit, hit.get("objectID") if isinstance(hit, dict) else None)
-                self.skipped += 1
-                continue
+        for position, post in read_each(
+                result["hits"], lambda hit: hit_to_post(hit, self._web) if isinstance(hit, dict) else None,
+                lambda i: f"Algolia search {query!r} page {number + 1} hit {i}",
+                unshaped="no objectID or no plausible created_at_i", id_key="objectID", on_reject=self._skip):
             post.position = position
             hits.append((post.native_id, int(post.created_at.timestamp())))
             if post.native_id not in skip:

@@ -33,7 +33,7 @@ from pydantic_core import InitErrorDetails, PydanticCustomError
 from monitor import __version__
 from monitor.sources import http, paging
 from monitor.sources.base import (Batch, Duration, PollContext, RawPost, Source, SourceError, SourceSettings, count,
-                                  epoch_time, reject)
+                                  epoch_time, read_each, reject)
 from monitor.sources.rss import RssSettings, RssSource
 from monitor.core.text import sanitize, split_camel
 
@@ -288,7 +288,7 @@ class RedditSource(Source):
                                       headers={"User-Agent": self.user_agent},
                                       timeout=self.settings.timeout.total_seconds())
         except httpx.TransportError as exc:  # timeouts included
-            raise SourceError(describe_transport("Reddit's token endpoint", exc, url)) from None
+            raise SourceError(http.describe_transport("Reddit's token endpoint", exc, url)) from None
         if resp.status_code != 200:
             raise self._status_error(resp.status_code, resp.content, token_endpoint=True)
         data = _json(resp.content, "Reddit's token endpoint")
@@ -368,6 +368,9 @@ class _ListingReader:
         self.skipped = 0
         self._www = str(self.settings.www_url)
 
+    def _skip(self) -> None:
+        self.skipped += 1
+
     def page(self, rng: paging.Range) -> paging.Page:
         budget = self.source._budget
         if self.requests and budget.low(datetime.now(timezone.utc)):
@@ -381,17 +384,10 @@ class _ListingReader:
         posts: list[RawPost] = []
         newest: RawPost | None = None
         reached = False
-        for i, child in enumerate(listing.children, start=1):
-            position = f"Reddit {rng.label} page {self.requests} item {i}"
-            try:
-                post = thing_to_post(child, self._www)
-                why = "no name (t3_…) or no plausible created_utc"
-            except Exception as exc:  # noqa: BLE001 - one post's damage stays with that post
-                post, why = None, f"unreadable ({type(exc).__name__}: {exc})"
-            if post is None:
-                reject(position, why, child, child.get("name"))
-                self.skipped += 1
-                continue
+        for position, post in read_each(
+                listing.children, lambda child: thing_to_post(child, self._www),
+                lambda i: f"Reddit {rng.label} page {self.requests} item {i}",
+                unshaped="no name (t3_…) or no plausible created_utc", id_key="name", on_reject=self._skip):
             post.position = position
             newest = newest or post
             if post.native_id == edge_name or post.created_at < edge_at:

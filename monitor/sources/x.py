@@ -30,7 +30,7 @@ from pydantic import AnyHttpUrl, Field, ValidationError, ValidationInfo, field_v
 from pydantic_core import InitErrorDetails, PydanticCustomError
 
 from monitor.sources import http, paging
-from monitor.sources.base import Batch, PollContext, RawPost, Source, SourceError, SourceSettings, count, reject
+from monitor.sources.base import Batch, PollContext, RawPost, Source, SourceError, SourceSettings, count, read_each
 from monitor.core.text import sanitize
 
 __all__ = ["XSettings", "XSource", "build_query", "tweet_to_post", "unescape_text"]
@@ -319,6 +319,9 @@ class _SearchReader:
         self.requests = 0
         self.skipped = 0
 
+    def _skip(self) -> None:
+        self.skipped += 1
+
     def page(self, rng: paging.Range) -> paging.Page:
         budget = self.source._budget
         if self.requests and budget.low(datetime.now(timezone.utc)):
@@ -346,17 +349,11 @@ class _SearchReader:
             rng.edge_at, rng.edge = edge_at.timestamp(), None
         users = _usernames(page)
         posts: list[RawPost] = []
-        for i, tweet in enumerate(page["data"], start=1):
-            position = f"X page {self.requests} tweet {i}"
-            try:
-                post = tweet_to_post(tweet, users, str(self.source.settings.web_url)) if isinstance(tweet, dict) else None
-                why = "no numeric id, readable created_at or text"
-            except Exception as exc:  # noqa: BLE001 - one tweet's damage stays with that tweet
-                post, why = None, f"unreadable ({type(exc).__name__}: {exc})"
-            if post is None:
-                reject(position, why, tweet, tweet.get("id") if isinstance(tweet, dict) else None)
-                self.skipped += 1
-                continue
+        web = str(self.source.settings.web_url)
+        for position, post in read_each(
+                page["data"], lambda tweet: tweet_to_post(tweet, users, web) if isinstance(tweet, dict) else None,
+                lambda i: f"X page {self.requests} tweet {i}",
+                unshaped="no numeric id, readable created_at or text", id_key="id", on_reject=self._skip):
             post.position = position
             posts.append(post)
         times = [p.created_at for p in posts]
