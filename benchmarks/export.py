@@ -31,20 +31,48 @@ import sys
 import tempfile
 import time
 from collections import defaultdict
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-T0 = datetime(2026, 3, 1, tzinfo=timezone.utc)
+T0 = datetime(2026, 3, 1, tzinfo=UTC)
 SPAN_S = 14 * 24 * 3600
 TOPICS = ("thaw", "sanctions", "energy")
 SOURCES = ("mastodon-tag", "bluesky", "google-news", "hn")
-WORDS = ("deal", "sanctions", "Putin", "Trump", "business", "oil", "gas", "talks", "Moscow", "Washington",
-         "great", "terrible", "maybe", "never", "finally", "again", "trade", "ruble", "dollar", "markets",
-         "#TrumpPutinBusiness", "@someone", "https://example.org/a?b=c", "\"quoted\"", "a,b", "line\nbreak",
-         "=SUM(A1)", "😀", "Привет", "naïve")
+WORDS = (
+    "deal",
+    "sanctions",
+    "Putin",
+    "Trump",
+    "business",
+    "oil",
+    "gas",
+    "talks",
+    "Moscow",
+    "Washington",
+    "great",
+    "terrible",
+    "maybe",
+    "never",
+    "finally",
+    "again",
+    "trade",
+    "ruble",
+    "dollar",
+    "markets",
+    "#TrumpPutinBusiness",
+    "@someone",
+    "https://example.org/a?b=c",
+    '"quoted"',
+    "a,b",
+    "line\nbreak",
+    "=SUM(A1)",
+    "😀",
+    "Привет",
+    "naïve",
+)
 
 
 def fill(db: Path, n: int, seed: int = 7) -> None:
@@ -56,25 +84,46 @@ def fill(db: Path, n: int, seed: int = 7) -> None:
     rng = random.Random(seed)
     con = sqlite3.connect(db)
     con.execute("PRAGMA synchronous=OFF")
-    con.executemany("INSERT INTO source (name, kind, settings) VALUES (?, 'rss', '{}')", [(s,) for s in SOURCES])
-    buckets: dict[tuple[str, str, int], list] = defaultdict(lambda: [0, 0, 0, 0.0, 0.0, 0.0, 0.0, 0, 0])
+    con.executemany(
+        "INSERT INTO source (name, kind, settings) VALUES (?, 'rss', '{}')", [(s,) for s in SOURCES]
+    )
+    buckets: dict[tuple[str, str, int], list] = defaultdict(
+        lambda: [0, 0, 0, 0.0, 0.0, 0.0, 0.0, 0, 0]
+    )
     chunk = 50_000
     for start in range(0, n, chunk):
         posts, links = [], []
         for i in range(start, min(n, start + chunk)):
             # Stored roughly in the order posted, as a collector stores them (up to an hour late).
             ts = T0.timestamp() + i * SPAN_S / n - rng.random() * 3600
-            created = datetime.fromtimestamp(ts, timezone.utc).strftime("%Y-%m-%d %H:%M:%S.%f")
+            created = datetime.fromtimestamp(ts, UTC).strftime("%Y-%m-%d %H:%M:%S.%f")
             source = rng.choice(SOURCES)
             scored = rng.random() > 0.1
             compound = round(rng.uniform(-1, 1), 4) if scored else None
             engagement = rng.randrange(50)
             text = " ".join(rng.choice(WORDS) for _ in range(rng.randrange(5, 30)))
             url = f"https://example.org/{source}/{i}"
-            posts.append((i + 1, source, f"n{i}", url, url, f"user{rng.randrange(5000)}", text,
-                          "en" if scored else "ru", "[]", created, created,
-                          engagement, 0, compound, *((0.2, 0.6, 0.2) if scored else (None, None, None)),
-                          "vader" if scored else None, "3.3.2" if scored else None))
+            posts.append(
+                (
+                    i + 1,
+                    source,
+                    f"n{i}",
+                    url,
+                    url,
+                    f"user{rng.randrange(5000)}",
+                    text,
+                    "en" if scored else "ru",
+                    "[]",
+                    created,
+                    created,
+                    engagement,
+                    0,
+                    compound,
+                    *((0.2, 0.6, 0.2) if scored else (None, None, None)),
+                    "vader" if scored else None,
+                    "3.3.2" if scored else None,
+                )
+            )
             topics = rng.sample(TOPICS, rng.choice((1, 1, 2)))
             minute = int(ts) - int(ts) % 60
             for t in topics:
@@ -89,23 +138,36 @@ def fill(db: Path, n: int, seed: int = 7) -> None:
                         b[3 + k] += compound
                         b[6] += compound * compound
                     b[8] += engagement
-        con.executemany("INSERT INTO post (id, source, native_id, canonical_url, url, author, text, lang, tags, "
-                        "created_at, fetched_at, engagement, reposts, compound, pos, neu, neg, scorer, scorer_version) "
-                        "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)", posts)
-        con.executemany("INSERT INTO post_topic (post_id, topic, created_at) VALUES (?, ?, ?)", links)
-    con.executemany("INSERT INTO bucket (topic, source, start_ts, width_s, n_neg, n_neu, n_pos, sum_neg, sum_neu, "
-                    "sum_pos, sum_sq, n_unscored, engagement, incomplete) VALUES (?, ?, ?, 60, ?, ?, ?, ?, ?, ?, ?, "
-                    "?, ?, 0)", [(*k, *v) for k, v in buckets.items()])
+        con.executemany(
+            "INSERT INTO post (id, source, native_id, canonical_url, url, author, text, lang, tags, "
+            "created_at, fetched_at, engagement, reposts, compound, pos, neu, neg, scorer, scorer_version) "
+            "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            posts,
+        )
+        con.executemany(
+            "INSERT INTO post_topic (post_id, topic, created_at) VALUES (?, ?, ?)", links
+        )
+    con.executemany(
+        "INSERT INTO bucket (topic, source, start_ts, width_s, n_neg, n_neu, n_pos, sum_neg, sum_neu, "
+        "sum_pos, sum_sq, n_unscored, engagement, incomplete) VALUES (?, ?, ?, 60, ?, ?, ?, ?, ?, ?, ?, "
+        "?, ?, 0)",
+        [(*k, *v) for k, v in buckets.items()],
+    )
     # The hourly rollups, as `upsert_buckets` keeps them beside the minutes.
-    con.execute("INSERT INTO bucket_hour SELECT topic, source, start_ts / 3600 * 3600, sum(n_neg), sum(n_neu), "
-                "sum(n_pos), sum(sum_neg), sum(sum_neu), sum(sum_pos), sum(sum_sq), sum(n_unscored), sum(engagement), "
-                "max(incomplete) FROM bucket GROUP BY topic, source, start_ts / 3600 * 3600")
+    con.execute(
+        "INSERT INTO bucket_hour SELECT topic, source, start_ts / 3600 * 3600, sum(n_neg), sum(n_neu), "
+        "sum(n_pos), sum(sum_neg), sum(sum_neu), sum(sum_pos), sum(sum_sq), sum(n_unscored), sum(engagement), "
+        "max(incomplete) FROM bucket GROUP BY topic, source, start_ts / 3600 * 3600"
+    )
     con.commit()
-    con.execute("PRAGMA wal_checkpoint(TRUNCATE)")  # else the first reader inherits a WAL the size of the store
+    con.execute(
+        "PRAGMA wal_checkpoint(TRUNCATE)"
+    )  # else the first reader inherits a WAL the size of the store
     con.close()
 
 
 # --- measured steps, each run in a child process ---------------------------------------------------
+
 
 def _peak_rss_mb() -> float:
     """This process's peak RSS: VmHWM on Linux, ru_maxrss elsewhere.
@@ -151,8 +213,12 @@ def _step(step: str, db: str, out: str, batch: int) -> dict:
         conn.close()
         read = time.perf_counter() - t
         frame.write_parquet(out, compression="zstd")
-        result.update(seconds=time.perf_counter() - t, rows=frame.height, read_seconds=read,
-                      frame_mb=frame.estimated_size() / 2**20)
+        result.update(
+            seconds=time.perf_counter() - t,
+            rows=frame.height,
+            read_seconds=read,
+            frame_mb=frame.estimated_size() / 2**20,
+        )
     elif step == "series 1h":
         t = time.perf_counter()
         frame = reader.series(every="1h", source=["all", *reader.sources()])
@@ -165,30 +231,44 @@ def _step(step: str, db: str, out: str, batch: int) -> dict:
 
 
 def measure(step: str, db: Path, out: Path, batch: int) -> dict:
-    code = (f"import json, sys; sys.path.insert(0, {str(ROOT)!r}); sys.path.insert(0, {str(ROOT / 'benchmarks')!r}); "
-            f"from export import _step; print(json.dumps(_step({step!r}, {str(db)!r}, {str(out)!r}, {batch})))")
+    code = (
+        f"import json, sys; sys.path.insert(0, {str(ROOT)!r}); sys.path.insert(0, {str(ROOT / 'benchmarks')!r}); "
+        f"from export import _step; print(json.dumps(_step({step!r}, {str(db)!r}, {str(out)!r}, {batch})))"
+    )
     done = subprocess.run([sys.executable, "-c", code], check=True, capture_output=True, text=True)
     return json.loads(done.stdout.strip().splitlines()[-1])
 
 
 def main(argv: list[str] | None = None) -> None:
-    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     ap.add_argument("--sizes", type=int, nargs="+", default=[100_000, 1_000_000])
     from monitor.store.db import POST_BATCH
 
-    ap.add_argument("--batch", type=int, default=POST_BATCH, help="posts per read (default: the export's)")
+    ap.add_argument(
+        "--batch", type=int, default=POST_BATCH, help="posts per read (default: the export's)"
+    )
     args = ap.parse_args(argv)
     with tempfile.TemporaryDirectory() as tmp:
         for n in args.sizes:
             db = Path(tmp) / f"posts-{n}.db"
             t = time.perf_counter()
             fill(db, n)
-            print(f"\n{n:,} posts: store filled in {time.perf_counter() - t:.1f} s "
-                  f"({db.stat().st_size / 2**20:.0f} MB SQLite), batch {args.batch:,}")
+            print(
+                f"\n{n:,} posts: store filled in {time.perf_counter() - t:.1f} s "
+                f"({db.stat().st_size / 2**20:.0f} MB SQLite), batch {args.batch:,}"
+            )
             print(f"  {'step':<22} {'seconds':>8} {'rows/s':>10} {'peak RSS':>10} {'file':>9}")
             results = {}
-            for step, ext in (("imports only", ""), ("export parquet", "parquet"), ("export csv", "csv"),
-                              ("export ndjson", "ndjson"), ("adbc + polars", "parquet"), ("series 1h", "")):
+            for step, ext in (
+                ("imports only", ""),
+                ("export parquet", "parquet"),
+                ("export csv", "csv"),
+                ("export ndjson", "ndjson"),
+                ("adbc + polars", "parquet"),
+                ("series 1h", ""),
+            ):
                 out = Path(tmp) / f"out-{n}-{step.replace(' ', '_')}.{ext or 'none'}"
                 r = results[step] = measure(step, db, out, args.batch)
                 secs = r.get("seconds")
@@ -197,10 +277,14 @@ def main(argv: list[str] | None = None) -> None:
                 print(f"  {step:<22} {secs or 0:>8.2f} {speed} {r['peak_rss_mb']:>7.0f} MB {file}")
                 out.unlink(missing_ok=True)
             base = results["adbc + polars"]
-            print(f"  adbc + polars held the whole result ({base['frame_mb']:.0f} MB in polars); its read took "
-                  f"{base['read_seconds']:.2f} s of its {base['seconds']:.2f} s")
-            print(f"  ratio streaming Parquet export / (ADBC read + polars write_parquet), both reading the store: "
-                  f"{results['export parquet']['seconds'] / base['seconds']:.2f}")
+            print(
+                f"  adbc + polars held the whole result ({base['frame_mb']:.0f} MB in polars); its read took "
+                f"{base['read_seconds']:.2f} s of its {base['seconds']:.2f} s"
+            )
+            print(
+                f"  ratio streaming Parquet export / (ADBC read + polars write_parquet), both reading the store: "
+                f"{results['export parquet']['seconds'] / base['seconds']:.2f}"
+            )
             db.unlink()
 
 

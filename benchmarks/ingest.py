@@ -48,7 +48,9 @@ def replicated_corpus(copies: int):
     out = []
     for k in range(copies):
         for p in base:
-            out.append(dataclasses.replace(p, id=f"{p.id}-{k}", offset_s=min(SPAN_S, p.offset_s + k)))
+            out.append(
+                dataclasses.replace(p, id=f"{p.id}-{k}", offset_s=min(SPAN_S, p.offset_s + k))
+            )
     return out
 
 
@@ -56,7 +58,9 @@ def _serve(copies: int, port_q: mp.Queue, stop: mp.Event) -> None:
     _pin(1)
     from monitor.simulator.server import SimClock, Simulator
 
-    sim = Simulator(corpus=replicated_corpus(copies), clock=SimClock(speed=1.0), link_origin=LINK_ORIGIN).start()
+    sim = Simulator(
+        corpus=replicated_corpus(copies), clock=SimClock(speed=1.0), link_origin=LINK_ORIGIN
+    ).start()
     sim.clock.pause()
     sim.clock.set_offset(0)
     port_q.put(sim.url)
@@ -81,10 +85,27 @@ def run(copies: int, db: str) -> dict:
     url = q.get(timeout=120)
     tmp = tempfile.TemporaryDirectory()
     store = Store(db if db != "sqlite" else f"sqlite:///{tmp.name}/bench.db")
-    topic = type("T", (), dict(name="thaw", title=None, hashtags=["#TrumpPutinBusiness"], keywords=["Putin"],
-                               exclude=[], languages=None))()
-    settings = RssSettings(name="bench", kind="rss", url=f"{url}/feeds/all.atom?limit={FEED_LIMIT}",
-                           match="all", backfill=timedelta(days=3650), max_bytes=100_000_000, timeout="60s")
+    topic = type(
+        "T",
+        (),
+        dict(
+            name="thaw",
+            title=None,
+            hashtags=["#TrumpPutinBusiness"],
+            keywords=["Putin"],
+            exclude=[],
+            languages=None,
+        ),
+    )()
+    settings = RssSettings(
+        name="bench",
+        kind="rss",
+        url=f"{url}/feeds/all.atom?limit={FEED_LIMIT}",
+        match="all",
+        backfill=timedelta(days=3650),
+        max_bytes=100_000_000,
+        timeout="60s",
+    )
     ingestor = Ingestor(store, [topic])
     ingestor.scoring.warm_up()  # as a collector does when it starts
     corpus = replicated_corpus(copies)
@@ -93,7 +114,9 @@ def run(copies: int, db: str) -> dict:
     # Advance the simulated clock so that each poll finds ~80% of a feed page of new posts:
     # bursts get more, smaller steps, and no post scrolls off the feed unseen.
     offsets = sorted(p.offset_s for p in corpus)
-    stops = [offsets[i] for i in range(int(FEED_LIMIT * 0.8), n_total, int(FEED_LIMIT * 0.8))] + [SPAN_S + 1]
+    stops = [offsets[i] for i in range(int(FEED_LIMIT * 0.8), n_total, int(FEED_LIMIT * 0.8))] + [
+        SPAN_S + 1
+    ]
     feed = f"/feeds/all.atom?limit={FEED_LIMIT}"
     ctrl = httpx.Client(base_url=url, timeout=60)
     for offset in stops:  # the simulator renders each entry once; the collector is what is timed
@@ -102,8 +125,8 @@ def run(copies: int, db: str) -> dict:
     ctrl.delete("/_sim/served")
     from sqlalchemy import text as sql
 
-    from monitor.ingest.scoring import VaderScorer
     from monitor.core.text import clean_for_scoring
+    from monitor.ingest.scoring import VaderScorer
 
     analyzer = SentimentIntensityAnalyzer()
     scorer = VaderScorer()  # the analyzer the pipeline uses
@@ -133,8 +156,9 @@ def run(copies: int, db: str) -> dict:
             plain.poll(http, f"{url}{feed}")  # the same page, right after, on the same core
             # Raw VADER on this poll's stored texts, right after the poll and on the same core: the
             # machine's speed drifts, and interleaving keeps the ratio honest.
-            rows = reader.execute(sql("SELECT id, text FROM post WHERE id > :last ORDER BY id"),
-                                  {"last": last_id}).all()
+            rows = reader.execute(
+                sql("SELECT id, text FROM post WHERE id > :last ORDER BY id"), {"last": last_id}
+            ).all()
             reader.rollback()
             if not rows:
                 continue
@@ -162,10 +186,14 @@ def run(copies: int, db: str) -> dict:
     plain_rate = plain.stored / plain.seconds
     plain.close()
     return {
-        "posts_stored": stored, "posts_served": n_total,
-        "pipeline_posts_per_s": pipe_rate, "plain_script_posts_per_s": plain_rate,
-        "plain_script_posts_stored": plain.stored, "ratio_to_plain_script": pipe_rate / plain_rate,
-        "vader_posts_per_s": vader_rate, "ratio": pipe_rate / vader_rate,
+        "posts_stored": stored,
+        "posts_served": n_total,
+        "pipeline_posts_per_s": pipe_rate,
+        "plain_script_posts_per_s": plain_rate,
+        "plain_script_posts_stored": plain.stored,
+        "ratio_to_plain_script": pipe_rate / plain_rate,
+        "vader_posts_per_s": vader_rate,
+        "ratio": pipe_rate / vader_rate,
         "pipeline_scorer": type(scorer._build()).__name__,
         "pipeline_scorer_posts_per_s": n_texts / scorer_s,
         "ratio_to_pipeline_scorer": pipe_rate / (n_texts / scorer_s),
@@ -186,8 +214,10 @@ class PlainScript:
         import sqlite3
 
         self.db = sqlite3.connect(path)
-        self.db.execute("CREATE TABLE posts (id TEXT PRIMARY KEY, link TEXT, author TEXT, published TEXT, "
-                        "text TEXT, compound REAL, pos REAL, neu REAL, neg REAL)")
+        self.db.execute(
+            "CREATE TABLE posts (id TEXT PRIMARY KEY, link TEXT, author TEXT, published TEXT, "
+            "text TEXT, compound REAL, pos REAL, neu REAL, neg REAL)"
+        )
         self.analyzer = analyzer
         self.seen: set[str] = set()
         self.stored = 0
@@ -206,8 +236,19 @@ class PlainScript:
             self.seen.add(key)
             text = e.content[0].value if e.get("content") else e.get("summary", "")
             s = self.analyzer.polarity_scores(text)
-            rows.append((key, e.get("link"), e.get("author"), e.get("published"), text,
-                         s["compound"], s["pos"], s["neu"], s["neg"]))
+            rows.append(
+                (
+                    key,
+                    e.get("link"),
+                    e.get("author"),
+                    e.get("published"),
+                    text,
+                    s["compound"],
+                    s["pos"],
+                    s["neu"],
+                    s["neg"],
+                )
+            )
         self.db.executemany("INSERT OR IGNORE INTO posts VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)", rows)
         self.db.commit()
         self.seconds += time.perf_counter() - t0
@@ -217,18 +258,28 @@ class PlainScript:
         self.db.close()
 
 
-STORE_STAGES = ("dedupe", "language + clean-up + VADER", "writes (posts, links, buckets)", "poll state + log")
+STORE_STAGES = (
+    "dedupe",
+    "language + clean-up + VADER",
+    "writes (posts, links, buckets)",
+    "poll state + log",
+)
 
 
-def _per_post(stages: dict[str, float], fetch_s: float, pipeline_s: float, stored: int) -> dict[str, float]:
+def _per_post(
+    stages: dict[str, float], fetch_s: float, pipeline_s: float, stored: int
+) -> dict[str, float]:
     """µs per stored post for each stage, in data-path order."""
     parse = stages.get("feed parse", 0.0)
     store_side = pipeline_s - fetch_s
     timed = sum(stages.get(k, 0.0) for k in STORE_STAGES)
     # The RSS reader asks which entry ids are stored while it parses (PollContext.known), so that
     # query is part of the parse here, and ingest then skips its own.
-    out = {"HTTP": fetch_s - parse, "feed parse (with its known-id query)": parse,
-           "normalize + match + the rest": store_side - timed}
+    out = {
+        "HTTP": fetch_s - parse,
+        "feed parse (with its known-id query)": parse,
+        "normalize + match + the rest": store_side - timed,
+    }
     out.update({k: stages.get(k, 0.0) for k in STORE_STAGES})
     return {k: v / stored * 1e6 for k, v in out.items()}
 
@@ -255,8 +306,11 @@ def _stage_timers() -> dict[str, float]:
         setattr(owner, name, timed)
 
     wrap(rss, "parse_entries", "feed parse")
-    for name, label in zip(("_dedupe", "_insert_posts", "_save_state"),
-                           ("dedupe", "writes (posts, links, buckets)", "poll state + log")):
+    for name, label in zip(
+        ("_dedupe", "_insert_posts", "_save_state"),
+        ("dedupe", "writes (posts, links, buckets)", "poll state + log"),
+        strict=False,
+    ):
         wrap(Ingestor, name, label)
     wrap(ScoringPipeline, "score", "language + clean-up + VADER")
     return spent
@@ -272,22 +326,40 @@ def _file_spine(corpus, folder: str, topic) -> float:
     path = Path(folder) / "posts.jsonl"
     with path.open("w", encoding="utf-8") as fh:
         for p in corpus:
-            fh.write(json.dumps({"id": p.id, "text": p.text, "created_at": "2026-03-16T00:00:00Z",
-                                 "author": p.author, "hashtags": list(p.hashtags)}, ensure_ascii=False) + "\n")
+            fh.write(
+                json.dumps(
+                    {
+                        "id": p.id,
+                        "text": p.text,
+                        "created_at": "2026-03-16T00:00:00Z",
+                        "author": p.author,
+                        "hashtags": list(p.hashtags),
+                    },
+                    ensure_ascii=False,
+                )
+                + "\n"
+            )
     store = Store(f"sqlite:///{folder}/file.db")
     ingestor = Ingestor(store, [topic])
-    source = FileSource(FileSettings(name="file", kind="file", path=str(path), match="all"), [topic], None)
+    source = FileSource(
+        FileSettings(name="file", kind="file", path=str(path), match="all"), [topic], None
+    )
     ingestor.scoring.warm_up()
     state: dict = {}
     stored = 0
     t0 = time.perf_counter()
     while True:
-        batch = source.fetch(state, PollContext(now=ingestor.clock(), backfill=timedelta(days=3650)))
+        batch = source.fetch(
+            state, PollContext(now=ingestor.clock(), backfill=timedelta(days=3650))
+        )
         if not batch.posts:
             break
         for i in range(0, len(batch.posts), 1000):  # one transaction per 1,000 posts, like a poll
-            out = ingestor.store_batch(source, type(batch)(posts=batch.posts[i:i + 1000], state=batch.state),
-                                       ingestor.clock())
+            out = ingestor.store_batch(
+                source,
+                type(batch)(posts=batch.posts[i : i + 1000], state=batch.state),
+                ingestor.clock(),
+            )
             stored += out.new_posts
         state = batch.state
     rate = stored / (time.perf_counter() - t0)
@@ -311,20 +383,35 @@ def main() -> int:
         return 0
     print(f"posts stored:                 {r['posts_stored']:,} (of {r['posts_served']:,} served)")
     print(f"pipeline (HTTP → stored):     {r['pipeline_posts_per_s']:,.0f} posts/s")
-    print(f"plain script, same pages:     {r['plain_script_posts_per_s']:,.0f} posts/s "
-          f"(feedparser + stock vaderSentiment + sqlite3 executemany; {r['plain_script_posts_stored']:,} stored)")
-    print(f"ratio pipeline / plain:       {r['ratio_to_plain_script']:.2f}   (floor {FLOOR:.1f}: "
-          f"{'holds' if r['ratio_to_plain_script'] >= FLOOR else 'NOT MET'})")
-    print(f"raw VADER, same texts:        {r['vader_posts_per_s']:,.0f} posts/s (stock vaderSentiment); "
-          f"pipeline / raw VADER {r['ratio']:.2f}")
-    print(f"  the pipeline's scorer ({r['pipeline_scorer']}, same scores): {r['pipeline_scorer_posts_per_s']:,.0f} "
-          f"posts/s; pipeline / its own scorer {r['ratio_to_pipeline_scorer']:.2f}")
-    print(f"  time: HTTP {r['share_in_http']:.0%}, feed parse {r['share_in_feed_parse']:.0%}, "
-          f"normalize…store (one transaction) {r['share_in_store_batch']:.0%}")
-    print("  µs per stored post: " + ", ".join(f"{k} {v:.0f}" for k, v in r["us_per_post"].items())
-          + f" (raw VADER {1e6 / r['vader_posts_per_s']:.0f})")
-    print(f"same posts from a JSONL file: {r['jsonl_file_posts_per_s']:,.0f} posts/s, "
-          f"ratio to raw VADER {r['ratio_jsonl_file']:.2f}")
+    print(
+        f"plain script, same pages:     {r['plain_script_posts_per_s']:,.0f} posts/s "
+        f"(feedparser + stock vaderSentiment + sqlite3 executemany; {r['plain_script_posts_stored']:,} stored)"
+    )
+    print(
+        f"ratio pipeline / plain:       {r['ratio_to_plain_script']:.2f}   (floor {FLOOR:.1f}: "
+        f"{'holds' if r['ratio_to_plain_script'] >= FLOOR else 'NOT MET'})"
+    )
+    print(
+        f"raw VADER, same texts:        {r['vader_posts_per_s']:,.0f} posts/s (stock vaderSentiment); "
+        f"pipeline / raw VADER {r['ratio']:.2f}"
+    )
+    print(
+        f"  the pipeline's scorer ({r['pipeline_scorer']}, same scores): {r['pipeline_scorer_posts_per_s']:,.0f} "
+        f"posts/s; pipeline / its own scorer {r['ratio_to_pipeline_scorer']:.2f}"
+    )
+    print(
+        f"  time: HTTP {r['share_in_http']:.0%}, feed parse {r['share_in_feed_parse']:.0%}, "
+        f"normalize…store (one transaction) {r['share_in_store_batch']:.0%}"
+    )
+    print(
+        "  µs per stored post: "
+        + ", ".join(f"{k} {v:.0f}" for k, v in r["us_per_post"].items())
+        + f" (raw VADER {1e6 / r['vader_posts_per_s']:.0f})"
+    )
+    print(
+        f"same posts from a JSONL file: {r['jsonl_file_posts_per_s']:,.0f} posts/s, "
+        f"ratio to raw VADER {r['ratio_jsonl_file']:.2f}"
+    )
     return 0
 
 

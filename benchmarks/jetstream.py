@@ -36,16 +36,28 @@ from types import SimpleNamespace
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 SPAN_S = 3 * 24 * 3600
-REAL_POSTS_PER_S = 18 / 0.318  # post creates: the production capture in docs/sources.md §2.2 / fixtures
+REAL_POSTS_PER_S = (
+    18 / 0.318
+)  # post creates: the production capture in docs/sources.md §2.2 / fixtures
 REAL_EVENTS_PER_S = 500  # every firehose event, all collections (issue 13's figure for the network)
 
 TOPICS = [
-    SimpleNamespace(name="trump-putin-business", title=None, languages=None, exclude=["giveaway"],
-                    hashtags=["#TrumpPutinBusiness", "#TrumpPutin", "#ТрампПутин"],
-                    keywords=["Trump Putin trade", "Trump Putin deal", "Dmitriev", "US-Russia business"]),
-    SimpleNamespace(name="russia-sanctions", title=None, languages=None, exclude=[],
-                    hashtags=["#RussiaSanctions", "#санкции"],
-                    keywords=["Russia sanctions", "sanctions relief", "lift sanctions"]),
+    SimpleNamespace(
+        name="trump-putin-business",
+        title=None,
+        languages=None,
+        exclude=["giveaway"],
+        hashtags=["#TrumpPutinBusiness", "#TrumpPutin", "#ТрампПутин"],
+        keywords=["Trump Putin trade", "Trump Putin deal", "Dmitriev", "US-Russia business"],
+    ),
+    SimpleNamespace(
+        name="russia-sanctions",
+        title=None,
+        languages=None,
+        exclude=[],
+        hashtags=["#RussiaSanctions", "#санкции"],
+        keywords=["Russia sanctions", "sanctions relief", "lift sanctions"],
+    ),
 ]
 
 
@@ -77,27 +89,40 @@ def end_to_end(url: str, db: str) -> dict:
 
     store = Store(db)
     ingestor = Ingestor(store, TOPICS)
-    settings = JetstreamSettings(name="firehose", kind="jetstream", url=url, backfill=timedelta(days=4),
-                                 catch_up_idle=timedelta(seconds=0.5))
+    settings = JetstreamSettings(
+        name="firehose",
+        kind="jetstream",
+        url=url,
+        backfill=timedelta(days=4),
+        catch_up_idle=timedelta(seconds=0.5),
+    )
     source = JetstreamSource(settings, TOPICS, None)
     ingestor.scoring.warm_up()  # as a collector does when it starts
     t0 = time.perf_counter()
     outcome = source.catch_up(ingestor)
     elapsed = time.perf_counter() - t0 - settings.catch_up_idle.total_seconds()
     store.close()
-    return {"seconds": elapsed, "frames": source.stats.frames, "matched": source.stats.matched,
-            "stored": outcome.new_posts, "flushes": source.stats.flushes, "outcome": outcome.outcome}
+    return {
+        "seconds": elapsed,
+        "frames": source.stats.frames,
+        "matched": source.stats.matched,
+        "stored": outcome.new_posts,
+        "flushes": source.stats.flushes,
+        "outcome": outcome.outcome,
+    }
 
 
 def filter_only(noise: int) -> dict:
     """The same frames, no socket: the source's hot path against parsing every frame."""
+    from monitor.core.text import sanitize
     from monitor.ingest.match import TopicMatcher
     from monitor.simulator.platforms.jetstream import build_events
     from monitor.simulator.server import SimClock, Simulator
     from monitor.sources.jetstream import JetstreamSettings, JetstreamSource, _Pending
-    from monitor.core.text import sanitize
 
-    frames = [e.frame for e in build_events(Simulator(clock=SimClock()), noise_per_post=noise, deletes={})]
+    frames = [
+        e.frame for e in build_events(Simulator(clock=SimClock()), noise_per_post=noise, deletes={})
+    ]
     source = JetstreamSource(JetstreamSettings(name="f", kind="jetstream"), TOPICS, None)
     pending = _Pending()
     t0 = time.perf_counter()
@@ -114,14 +139,24 @@ def filter_only(noise: int) -> dict:
         if record and matcher.match(sanitize(record.get("text", "")), record.get("tags") or ()):
             matched += 1
     parse_all_s = time.perf_counter() - t0
-    return {"frames": len(frames), "prefilter_s": prefilter_s, "parse_all_s": parse_all_s,
-            "passed_prefilter": source.stats.parsed, "matched": source.stats.matched, "matched_parse_all": matched}
+    return {
+        "frames": len(frames),
+        "prefilter_s": prefilter_s,
+        "parse_all_s": parse_all_s,
+        "passed_prefilter": source.stats.parsed,
+        "matched": source.stats.matched,
+        "matched_parse_all": matched,
+    }
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--noise", type=int, default=60, help="off-topic posts per corpus post (default 60)")
-    parser.add_argument("--db", default="sqlite", help="'sqlite' (a temporary file) or a database URL")
+    parser.add_argument(
+        "--noise", type=int, default=60, help="off-topic posts per corpus post (default 60)"
+    )
+    parser.add_argument(
+        "--db", default="sqlite", help="'sqlite' (a temporary file) or a database URL"
+    )
     args = parser.parse_args(argv)
 
     ctx = mp.get_context("spawn")
@@ -140,18 +175,30 @@ def main(argv: list[str] | None = None) -> int:
     alone = filter_only(args.noise)
 
     fps = e2e["frames"] / e2e["seconds"]
-    print(f"Jetstream replay: {sent:,} frames ({args.noise} off-topic posts per corpus post), one client core")
-    print(f"  end to end   {e2e['frames']:>9,} frames in {e2e['seconds']:.2f} s = {fps:>9,.0f} frames/s processed")
-    print(f"               {e2e['matched']:>9,} matched = {e2e['matched'] / e2e['seconds']:>9,.0f} matched posts/s; "
-          f"{e2e['stored']:,} stored in {e2e['flushes']} transactions ({e2e['outcome']})")
+    print(
+        f"Jetstream replay: {sent:,} frames ({args.noise} off-topic posts per corpus post), one client core"
+    )
+    print(
+        f"  end to end   {e2e['frames']:>9,} frames in {e2e['seconds']:.2f} s = {fps:>9,.0f} frames/s processed"
+    )
+    print(
+        f"               {e2e['matched']:>9,} matched = {e2e['matched'] / e2e['seconds']:>9,.0f} matched posts/s; "
+        f"{e2e['stored']:,} stored in {e2e['flushes']} transactions ({e2e['outcome']})"
+    )
     pre = alone["frames"] / alone["prefilter_s"]
     full = alone["frames"] / alone["parse_all_s"]
-    print(f"  filter only  prefilter path {pre:>9,.0f} frames/s ({alone['passed_prefilter']:,} parsed, "
-          f"{alone['matched']:,} matched)")
-    print(f"               parse every frame {full:>6,.0f} frames/s ({alone['matched_parse_all']:,} matched)")
-    print(f"  ratios       prefilter / parse-all = {pre / full:.1f}x; "
-          f"end to end / all firehose events (~{REAL_EVENTS_PER_S} events/s) = {fps / REAL_EVENTS_PER_S:,.1f}x "
-          f"(post creates alone, ~{REAL_POSTS_PER_S:.0f}/s, would give {fps / REAL_POSTS_PER_S:,.0f}x)")
+    print(
+        f"  filter only  prefilter path {pre:>9,.0f} frames/s ({alone['passed_prefilter']:,} parsed, "
+        f"{alone['matched']:,} matched)"
+    )
+    print(
+        f"               parse every frame {full:>6,.0f} frames/s ({alone['matched_parse_all']:,} matched)"
+    )
+    print(
+        f"  ratios       prefilter / parse-all = {pre / full:.1f}x; "
+        f"end to end / all firehose events (~{REAL_EVENTS_PER_S} events/s) = {fps / REAL_EVENTS_PER_S:,.1f}x "
+        f"(post creates alone, ~{REAL_POSTS_PER_S:.0f}/s, would give {fps / REAL_POSTS_PER_S:,.0f}x)"
+    )
     return 0
 
 

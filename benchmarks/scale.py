@@ -47,11 +47,12 @@ SMALL = 10_000
 
 # --- stores -------------------------------------------------------------------------------------
 
+
 def _count(url: str) -> int | None:
     from sqlalchemy import func, select
 
-    from monitor.store.models import Post
     from monitor.store.db import Store
+    from monitor.store.models import Post
 
     try:
         store = Store(url)
@@ -81,10 +82,16 @@ def pg_store(base: str, n: int) -> str:
 
     schema = f"scale_{n}"
     u = make_url(base)
-    url = u.update_query_dict({"options": f"-csearch_path={schema}"}).render_as_string(hide_password=False)
-    conninfo = dict(host=u.host, port=u.port or 5432, user=u.username, password=u.password, dbname=u.database)
+    url = u.update_query_dict({"options": f"-csearch_path={schema}"}).render_as_string(
+        hide_password=False
+    )
+    conninfo = dict(
+        host=u.host, port=u.port or 5432, user=u.username, password=u.password, dbname=u.database
+    )
     with psycopg.connect(**conninfo, autocommit=True) as c:
-        exists = c.execute("SELECT 1 FROM information_schema.schemata WHERE schema_name = %s", (schema,)).fetchone()
+        exists = c.execute(
+            "SELECT 1 FROM information_schema.schemata WHERE schema_name = %s", (schema,)
+        ).fetchone()
     if exists and _count(url) == n:
         return url
     with psycopg.connect(**conninfo, autocommit=True) as c:
@@ -99,6 +106,7 @@ def pg_store(base: str, n: int) -> str:
 
 
 # --- cold 30-day topic view ----------------------------------------------------------------------
+
 
 def topic_views(small_url: str, large_url: str, repeat: int) -> tuple[float, float]:
     """Median cold fetch of the 30-day topic view on each store, the two stores taking turns
@@ -129,6 +137,7 @@ def topic_views(small_url: str, large_url: str, repeat: int) -> tuple[float, flo
 
 # --- export against ADBC + polars, each in a fresh process ---------------------------------------
 
+
 def _peak_rss_mb() -> float:
     for line in Path("/proc/self/status").read_text().splitlines():
         if line.startswith("VmHWM:"):
@@ -140,9 +149,9 @@ def _export_step(step: str, url: str, out: str) -> dict:
     import polars as pl
     import pyarrow.parquet  # noqa: F401  (imported before timing in both steps)
 
-    from monitor.store import arrowread
     from monitor.outputs.api import open_store
     from monitor.outputs.export import choose_target, export_posts
+    from monitor.store import arrowread
     from monitor.store.db import PostQuery
 
     t = time.perf_counter()
@@ -150,7 +159,9 @@ def _export_step(step: str, url: str, out: str) -> dict:
         with open_store(url) as reader:
             rows = export_posts(reader, reader.posts_spec(), choose_target(out, "parquet"))
     else:  # the floor: the same query read whole through ADBC, written by polars
-        sql, params = arrowread._sql("postgresql" if url.startswith("postgresql") else "sqlite", PostQuery())
+        sql, params = arrowread._sql(
+            "postgresql" if url.startswith("postgresql") else "sqlite", PostQuery()
+        )
         conn = arrowread._connect(url)
         with conn.cursor() as cur:
             cur.execute(sql, params or None)
@@ -159,17 +170,25 @@ def _export_step(step: str, url: str, out: str) -> dict:
         assert isinstance(frame, pl.DataFrame)
         frame.write_parquet(out, compression="zstd")
         rows = frame.height
-    return {"seconds": time.perf_counter() - t, "rows": rows, "peak_rss_mb": _peak_rss_mb(),
-            "file_mb": Path(out).stat().st_size / 2**20}
+    return {
+        "seconds": time.perf_counter() - t,
+        "rows": rows,
+        "peak_rss_mb": _peak_rss_mb(),
+        "file_mb": Path(out).stat().st_size / 2**20,
+    }
 
 
 def export_pair(url: str, tmp: Path) -> dict[str, dict]:
     out = {}
     for step in ("export", "adbc+polars"):
         target = tmp / f"{step.replace('+', '_')}.parquet"
-        code = (f"import json, sys; sys.path.insert(0, {str(ROOT / 'benchmarks')!r}); from scale import _export_step; "
-                f"print(json.dumps(_export_step({step!r}, {url!r}, {str(target)!r})))")
-        done = subprocess.run([sys.executable, "-c", code], check=True, capture_output=True, text=True)
+        code = (
+            f"import json, sys; sys.path.insert(0, {str(ROOT / 'benchmarks')!r}); from scale import _export_step; "
+            f"print(json.dumps(_export_step({step!r}, {url!r}, {str(target)!r})))"
+        )
+        done = subprocess.run(
+            [sys.executable, "-c", code], check=True, capture_output=True, text=True
+        )
         out[step] = json.loads(done.stdout.strip().splitlines()[-1])
         target.unlink(missing_ok=True)
     return out
@@ -177,20 +196,35 @@ def export_pair(url: str, tmp: Path) -> dict[str, dict]:
 
 # --- ingest into a full store against an empty one -----------------------------------------------
 
+
 def _polls(n_polls: int, per_poll: int, seed: int = 13, prefix: str = "bench") -> list:
     from monitor.sources.base import Batch, RawPost
 
     rng = random.Random(seed)
-    words = ("deal sanctions energy trade talks Putin Trump markets oil gas summit relief risk great terrible "
-             "hope fear win lose good bad").split()
+    words = (
+        "deal sanctions energy trade talks Putin Trump markets oil gas summit relief risk great terrible "
+        "hope fear win lose good bad"
+    ).split()
     polls = []
     for k in range(n_polls):
         posts = []
         for i in range(per_poll):
             created = dashboard.NOW + timedelta(seconds=k * 60 + i * 60 / per_poll)
-            text = " ".join(rng.choices(words, k=16)) + " #" + rng.choice(["TrumpPutin", "RussiaSanctions", "Dmitriev"])
-            posts.append(RawPost(native_id=f"{prefix}-{k}-{i}", text=text, created_at=created, author=f"u{i % 500}",
-                                 url=f"https://example.org/b/{k}/{i}", engagement=rng.randrange(20)))
+            text = (
+                " ".join(rng.choices(words, k=16))
+                + " #"
+                + rng.choice(["TrumpPutin", "RussiaSanctions", "Dmitriev"])
+            )
+            posts.append(
+                RawPost(
+                    native_id=f"{prefix}-{k}-{i}",
+                    text=text,
+                    created_at=created,
+                    author=f"u{i % 500}",
+                    url=f"https://example.org/b/{k}/{i}",
+                    engagement=rng.randrange(20),
+                )
+            )
         polls.append(Batch(posts=posts, state={"k": k}, status=200))
     return polls
 
@@ -209,8 +243,14 @@ def ingest_seconds_per_post(url: str, polls: list, checkpoint_thread: bool = Tru
         def fetch(self, state, ctx):  # pragma: no cover - batches are handed over directly
             raise NotImplementedError
 
-    topics = [SimpleNamespace(name=t, title=None, hashtags=[f"#{h}"], keywords=[], exclude=[], languages=None)
-              for t, h in zip(dashboard.TOPICS, ("TrumpPutin", "RussiaSanctions", "Dmitriev"))]
+    topics = [
+        SimpleNamespace(
+            name=t, title=None, hashtags=[f"#{h}"], keywords=[], exclude=[], languages=None
+        )
+        for t, h in zip(
+            dashboard.TOPICS, ("TrumpPutin", "RussiaSanctions", "Dmitriev"), strict=False
+        )
+    ]
     store = Store(url)
     if checkpoint_thread:
         store.start_checkpointer()  # as the collector does
@@ -235,9 +275,13 @@ def _pg_clone(base_url: str, n: int, into: str) -> str:
     from sqlalchemy.engine import make_url
 
     u = make_url(base_url)
-    conninfo = dict(host=u.host, port=u.port or 5432, user=u.username, password=u.password, dbname=u.database)
+    conninfo = dict(
+        host=u.host, port=u.port or 5432, user=u.username, password=u.password, dbname=u.database
+    )
     pg_store(base_url, n)
-    dst = u.update_query_dict({"options": f"-csearch_path={into}"}).render_as_string(hide_password=False)
+    dst = u.update_query_dict({"options": f"-csearch_path={into}"}).render_as_string(
+        hide_password=False
+    )
     with psycopg.connect(**conninfo, autocommit=True) as c:
         c.execute(f'DROP SCHEMA IF EXISTS "{into}" CASCADE')
         c.execute(f'CREATE SCHEMA "{into}"')
@@ -245,11 +289,21 @@ def _pg_clone(base_url: str, n: int, into: str) -> str:
 
     Store(dst).close()  # the schema, with every index
     with psycopg.connect(**conninfo, autocommit=True) as c:
-        for table in ("source", "source_state", "post", "post_topic", "bucket", "bucket_hour", "poll_log"):
+        for table in (
+            "source",
+            "source_state",
+            "post",
+            "post_topic",
+            "bucket",
+            "bucket_hour",
+            "poll_log",
+        ):
             c.execute(f'INSERT INTO "{into}".{table} SELECT * FROM "scale_{n}".{table}')
         for table in ("post", "poll_log"):  # rows were copied with their ids: the sequences follow
-            c.execute(f"SELECT setval(pg_get_serial_sequence('\"{into}\".{table}', 'id'), "
-                      f"(SELECT max(id) FROM \"{into}\".{table}))")
+            c.execute(
+                f"SELECT setval(pg_get_serial_sequence('\"{into}\".{table}', 'id'), "
+                f'(SELECT max(id) FROM "{into}".{table}))'
+            )
         c.execute(f'SET search_path = "{into}"; ANALYZE')
     return dst
 
@@ -260,10 +314,13 @@ def _pg_empty(base_url: str, schema: str) -> str:
 
     _pg_drop(base_url, schema)
     u = make_url(base_url)
-    with psycopg.connect(host=u.host, port=u.port or 5432, user=u.username, dbname=u.database,
-                         autocommit=True) as c:
+    with psycopg.connect(
+        host=u.host, port=u.port or 5432, user=u.username, dbname=u.database, autocommit=True
+    ) as c:
         c.execute(f'CREATE SCHEMA "{schema}"')
-    return u.update_query_dict({"options": f"-csearch_path={schema}"}).render_as_string(hide_password=False)
+    return u.update_query_dict({"options": f"-csearch_path={schema}"}).render_as_string(
+        hide_password=False
+    )
 
 
 def _pg_drop(base_url: str, schema: str) -> None:
@@ -271,26 +328,39 @@ def _pg_drop(base_url: str, schema: str) -> None:
     from sqlalchemy.engine import make_url
 
     u = make_url(base_url)
-    with psycopg.connect(host=u.host, port=u.port or 5432, user=u.username, dbname=u.database,
-                         autocommit=True) as c:
+    with psycopg.connect(
+        host=u.host, port=u.port or 5432, user=u.username, dbname=u.database, autocommit=True
+    ) as c:
         c.execute(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE')
 
 
 # --- the run --------------------------------------------------------------------------------------
 
-def run(label: str, small_url: str, large_url: str, large: int, args: argparse.Namespace, tmp: Path,
-        ingest_into: tuple[str, str]) -> None:
+
+def run(
+    label: str,
+    small_url: str,
+    large_url: str,
+    large: int,
+    args: argparse.Namespace,
+    tmp: Path,
+    ingest_into: tuple[str, str],
+) -> None:
     print(f"\n== {label}: {SMALL:,} vs {large:,} posts")
     if "view" in args.steps:
         a, b = topic_views(small_url, large_url, args.repeat)
-        print(f"cold 30-day topic view: {a * 1000:.1f} ms at {SMALL:,}, {b * 1000:.1f} ms at {large:,}: "
-              f"ratio {b / a:.2f} (target <= 1.5)")
+        print(
+            f"cold 30-day topic view: {a * 1000:.1f} ms at {SMALL:,}, {b * 1000:.1f} ms at {large:,}: "
+            f"ratio {b / a:.2f} (target <= 1.5)"
+        )
     if "export" in args.steps:
         e = export_pair(large_url, tmp)
         ex, base = e["export"], e["adbc+polars"]
-        print(f"export of {ex['rows']:,} posts to Parquet: {ex['seconds']:.2f} s, peak RSS {ex['peak_rss_mb']:.0f} MB; "
-              f"ADBC read + polars write_parquet: {base['seconds']:.2f} s, peak RSS {base['peak_rss_mb']:.0f} MB: "
-              f"ratio {ex['seconds'] / base['seconds']:.2f} (target <= 1.5, RSS <= 400 MB)")
+        print(
+            f"export of {ex['rows']:,} posts to Parquet: {ex['seconds']:.2f} s, peak RSS {ex['peak_rss_mb']:.0f} MB; "
+            f"ADBC read + polars write_parquet: {base['seconds']:.2f} s, peak RSS {base['peak_rss_mb']:.0f} MB: "
+            f"ratio {ex['seconds'] / base['seconds']:.2f} (target <= 1.5, RSS <= 400 MB)"
+        )
     if "ingest" in args.steps:
         # Two rounds, interleaved (empty, full, empty, full) with fresh posts each, and the
         # faster of each store's two: the machine's noise is larger than the effect measured.
@@ -302,26 +372,49 @@ def run(label: str, small_url: str, large_url: str, large: int, args: argparse.N
             times["empty"].append(ingest_seconds_per_post(empty_url, polls, cp))
             times["full"].append(ingest_seconds_per_post(full_url, polls, cp))
         empty, full = min(times["empty"]), min(times["full"])
-        how = "" if label != "SQLite" else \
-            " (SQLite's own checkpoints)" if args.no_checkpoint_thread else " (the checkpoint thread)"
-        print(f"ingest, {args.polls - 1} polls of 1,000 posts{how}: {empty * 1e6:.0f} µs/post into an empty "
-              f"store, {full * 1e6:.0f} µs/post into the {large:,}-post store: ratio {full / empty:.2f} "
-              f"(target <= 1.3)")
+        how = (
+            ""
+            if label != "SQLite"
+            else " (SQLite's own checkpoints)"
+            if args.no_checkpoint_thread
+            else " (the checkpoint thread)"
+        )
+        print(
+            f"ingest, {args.polls - 1} polls of 1,000 posts{how}: {empty * 1e6:.0f} µs/post into an empty "
+            f"store, {full * 1e6:.0f} µs/post into the {large:,}-post store: ratio {full / empty:.2f} "
+            f"(target <= 1.3)"
+        )
 
 
 def main(argv: list[str] | None = None) -> int:
-    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     p.add_argument("--dir", type=Path, default=Path("/tmp/scale-cache"))
     p.add_argument("--large", type=int, default=1_000_000)
-    p.add_argument("--huge", action="store_true", help="also 10,000,000 posts (long: about an hour to build)")
+    p.add_argument(
+        "--huge", action="store_true", help="also 10,000,000 posts (long: about an hour to build)"
+    )
     p.add_argument("--repeat", type=int, default=11)
-    p.add_argument("--polls", type=int, default=11, help="ingest polls of 1,000 posts (the first warms up)")
+    p.add_argument(
+        "--polls", type=int, default=11, help="ingest polls of 1,000 posts (the first warms up)"
+    )
     p.add_argument("--pg", help="a PostgreSQL URL: the same ratios there too")
-    p.add_argument("--pg-large", type=int, default=None, help="posts in the large PostgreSQL store (default --large)")
+    p.add_argument(
+        "--pg-large",
+        type=int,
+        default=None,
+        help="posts in the large PostgreSQL store (default --large)",
+    )
     p.add_argument("--skip-sqlite", action="store_true")
-    p.add_argument("--steps", default="view,export,ingest", help="which figures (default: all three)")
-    p.add_argument("--no-checkpoint-thread", action="store_true",
-                   help="ingest with SQLite's checkpoints in the commit, for comparison")
+    p.add_argument(
+        "--steps", default="view,export,ingest", help="which figures (default: all three)"
+    )
+    p.add_argument(
+        "--no-checkpoint-thread",
+        action="store_true",
+        help="ingest with SQLite's checkpoints in the commit, for comparison",
+    )
     args = p.parse_args(argv)
     args.dir.mkdir(parents=True, exist_ok=True)
     sizes = [args.large] + ([10_000_000] if args.huge else [])
@@ -332,14 +425,27 @@ def main(argv: list[str] | None = None) -> int:
             for n in sizes:
                 large_url = sqlite_store(args.dir, n)
                 path = Path(large_url.removeprefix("sqlite:///"))
-                size = sum(Path(f"{path}{s}").stat().st_size for s in ("", "-wal") if Path(f"{path}{s}").exists())
-                print(f"\nSQLite store of {n:,} posts: {size / 2**20:,.0f} MB, {size / n:,.0f} bytes per post "
-                      f"(posts with text, topic links, minute and hour buckets, indexes)")
+                size = sum(
+                    Path(f"{path}{s}").stat().st_size
+                    for s in ("", "-wal")
+                    if Path(f"{path}{s}").exists()
+                )
+                print(
+                    f"\nSQLite store of {n:,} posts: {size / 2**20:,.0f} MB, {size / n:,.0f} bytes per post "
+                    f"(posts with text, topic links, minute and hour buckets, indexes)"
+                )
                 copy = tmp / "ingest-full.db"
                 if "ingest" in args.steps:  # a copy of the large store only for the ingest figure
                     shutil.copyfile(path, copy)
-                run("SQLite", small_url, large_url, n, args, tmp,
-                    (f"sqlite:///{tmp / 'ingest-empty.db'}", f"sqlite:///{copy}"))
+                run(
+                    "SQLite",
+                    small_url,
+                    large_url,
+                    n,
+                    args,
+                    tmp,
+                    (f"sqlite:///{tmp / 'ingest-empty.db'}", f"sqlite:///{copy}"),
+                )
                 copy.unlink(missing_ok=True)
         if args.pg:
             n = args.pg_large or args.large

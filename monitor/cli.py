@@ -34,10 +34,15 @@ class UserError(Exception):
 
 # --- helpers --------------------------------------------------------------------------------
 
+
 def _setup_logging(verbose: int, quiet: bool = False) -> None:
     level = logging.WARNING if quiet else (logging.DEBUG if verbose > 1 else logging.INFO)
-    logging.basicConfig(level=level, format="%(asctime)s %(levelname)-7s %(name)s: %(message)s",
-                        datefmt="%Y-%m-%dT%H:%M:%S", stream=sys.stderr)
+    logging.basicConfig(
+        level=level,
+        format="%(asctime)s %(levelname)-7s %(name)s: %(message)s",
+        datefmt="%Y-%m-%dT%H:%M:%S",
+        stream=sys.stderr,
+    )
     # httpx logs every request URL at INFO; keep our log about sources, not transport.
     logging.getLogger("httpx").setLevel(logging.WARNING)
     # APScheduler warns each time a poll is skipped because the last one still runs: that is the
@@ -106,6 +111,7 @@ def _install_signal_handlers(stop: threading.Event) -> None:
 
 # --- commands -------------------------------------------------------------------------------
 
+
 def cmd_config_check(args: argparse.Namespace) -> int:
     from monitor.config.feeds import check_config, default_config_path
 
@@ -131,7 +137,9 @@ def cmd_config_check(args: argparse.Namespace) -> int:
     for d in config.digests:
         outputs = ["files in " + str(config.digest_folder(d))]
         if d.email:
-            outputs.append(f"e-mail to {len(d.email.to)} via {d.email.host}:{d.email.smtp_port} ({d.email.security})")
+            outputs.append(
+                f"e-mail to {len(d.email.to)} via {d.email.host}:{d.email.smtp_port} ({d.email.security})"
+            )
         if d.webhook:
             outputs.append(f"webhook ({d.webhook.format})")
         print(f"  digest {d.name}: '{d.schedule}' in {d.timezone} -> {', '.join(outputs)}")
@@ -148,8 +156,8 @@ def cmd_db_upgrade(args: argparse.Namespace) -> int:
 
 def cmd_db_prune(args: argparse.Namespace) -> int:
     from monitor.outputs.api import QueryError, parse_time, parse_tz
-    from monitor.store.prune import prune
     from monitor.store.db import utcnow
+    from monitor.store.prune import prune
 
     config = _load_config(args) if not args.db else None
     url = _store_url(args, config)
@@ -158,7 +166,9 @@ def cmd_db_prune(args: argparse.Namespace) -> int:
     except QueryError as exc:
         raise UserError(str(exc)) from None
     if before > utcnow():
-        raise UserError(f"--before {args.before!r} is in the future: that would delete posts still being collected")
+        raise UserError(
+            f"--before {args.before!r} is in the future: that would delete posts still being collected"
+        )
     store = _open_store(url)
     try:
         report = prune(store, before, keep_buckets=args.keep_buckets)
@@ -179,7 +189,9 @@ def cmd_poll(args: argparse.Namespace) -> int:
     names = [args.source] if args.source else list(collector.sources)
     unknown = [n for n in names if n not in collector.sources]
     if unknown:
-        raise UserError(f"no enabled source named {unknown[0]!r}; configured: {', '.join(collector.sources)}")
+        raise UserError(
+            f"no enabled source named {unknown[0]!r}; configured: {', '.join(collector.sources)}"
+        )
     failed = 0
     try:
         for name in names:
@@ -222,8 +234,10 @@ def cmd_run(args: argparse.Namespace) -> int:
 
 def _require_terminal() -> None:
     if not (sys.stdin.isatty() and sys.stdout.isatty()):
-        raise UserError("the dashboard needs an interactive terminal (collector alone: `monitor run --headless`; "
-                        "numbers as text: `monitor status`)")
+        raise UserError(
+            "the dashboard needs an interactive terminal (collector alone: `monitor run --headless`; "
+            "numbers as text: `monitor status`)"
+        )
 
 
 def _dashboard(store, config, storage_dir: Path, collector=None) -> int:
@@ -231,7 +245,9 @@ def _dashboard(store, config, storage_dir: Path, collector=None) -> int:
     from monitor.ui.app import run_dashboard
     from monitor.ui.data import StoreProvider
 
-    provider = StoreProvider.from_config(store, config) if config is not None else StoreProvider(store)
+    provider = (
+        StoreProvider.from_config(store, config) if config is not None else StoreProvider(store)
+    )
     try:
         run_dashboard(provider, storage_dir=storage_dir, collector=collector)
     finally:
@@ -287,8 +303,14 @@ def cmd_quarantine(args: argparse.Namespace) -> int:
     for col in ("source", "where", "id", "why", "seen", "last seen"):
         t.add_column(col)
     for r in rows:  # every value through Text: stored text never reaches the terminal as markup
-        t.add_row(Text(sanitize(r["source"])), Text(sanitize(r["position"])), Text(sanitize(r["native_id"] or "—")),
-                  Text(sanitize(r["reason"])), Text(f"{r['times_seen']}x"), Text(str(r["last_seen_at"])[:19]))
+        t.add_row(
+            Text(sanitize(r["source"])),
+            Text(sanitize(r["position"])),
+            Text(sanitize(r["native_id"] or "—")),
+            Text(sanitize(r["reason"])),
+            Text(f"{r['times_seen']}x"),
+            Text(str(r["last_seen_at"])[:19]),
+        )
     Console().print(t)
     return 0
 
@@ -299,25 +321,37 @@ def cmd_import(args: argparse.Namespace) -> int:
     path = Path(args.path)
     if not path.is_file():
         raise UserError(f"{path}: no such file")
-    if args.source is not None and not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9_.\-]{0,99}", args.source):
-        raise UserError(f"--source {args.source!r}: use letters, digits, '.', '_' and '-' (at most 100)")
+    if args.source is not None and not re.fullmatch(
+        r"[A-Za-z0-9][A-Za-z0-9_.\-]{0,99}", args.source
+    ):
+        raise UserError(
+            f"--source {args.source!r}: use letters, digits, '.', '_' and '-' (at most 100)"
+        )
     config = _load_config(args) if _config_exists(args) else None
     if config is not None and not args.new_topic:
         _check_topic(config, args.topic)
     store = _open_store(_store_url(args, config))
     tune_gc()
     try:
-        report = import_file(store, path, topic=args.topic, source=args.source,
-                             config=config, progress=sys.stderr.isatty())
+        report = import_file(
+            store,
+            path,
+            topic=args.topic,
+            source=args.source,
+            config=config,
+            progress=sys.stderr.isatty(),
+        )
     finally:
         store.close()
     for bad in report.bad_rows[:50]:
         print(f"{path}:{bad.line}: {bad.message}", file=sys.stderr)
     if len(report.bad_rows) > 50:
         print(f"... and {len(report.bad_rows) - 50} more bad rows", file=sys.stderr)
-    print(f"{path}: {report.rows:,} rows read, {report.new_posts:,} new posts stored in topic "
-          f"{args.topic!r} (source {report.source!r}), {report.duplicates:,} already stored, "
-          f"{len(report.bad_rows):,} bad rows skipped")
+    print(
+        f"{path}: {report.rows:,} rows read, {report.new_posts:,} new posts stored in topic "
+        f"{args.topic!r} (source {report.source!r}), {report.duplicates:,} already stored, "
+        f"{len(report.bad_rows):,} bad rows skipped"
+    )
     return 0
 
 
@@ -329,8 +363,10 @@ def _check_topic(config: Any, topic: str) -> None:
     if topic in known:
         return
     hint = _did_you_mean(topic, known) or f" (defined: {', '.join(known) or 'none'})"
-    raise UserError(f"--topic {topic!r} is not a topic of {config.path}{hint}; "
-                    f"add it to the config, or pass --new-topic to import into a new topic")
+    raise UserError(
+        f"--topic {topic!r} is not a topic of {config.path}{hint}; "
+        f"add it to the config, or pass --new-topic to import into a new topic"
+    )
 
 
 def _config_exists(args: argparse.Namespace) -> bool:
@@ -343,8 +379,13 @@ def cmd_demo(args: argparse.Namespace) -> int:
     from monitor.demo import run_demo
 
     tune_gc()
-    return run_demo(duration=args.duration, speed=args.speed, headless=args.headless,
-                    db_url=args.db, keep=args.keep)
+    return run_demo(
+        duration=args.duration,
+        speed=args.speed,
+        headless=args.headless,
+        db_url=args.db,
+        keep=args.keep,
+    )
 
 
 def cmd_simulate(args: argparse.Namespace) -> int:
@@ -376,8 +417,15 @@ def cmd_export(args: argparse.Namespace) -> int:
     interactive = sys.stderr.isatty()  # progress and a summary for a person; nothing for a script
     try:
         if args.export_kind == "series":
-            spec = reader.series_spec(args.topic, args.source, args.since, args.until, args.every, args.tz,
-                                      with_sums=args.with_sums)
+            spec = reader.series_spec(
+                args.topic,
+                args.source,
+                args.since,
+                args.until,
+                args.every,
+                args.tz,
+                with_sums=args.with_sums,
+            )
             rows = export_series(reader, spec, target)
         else:
             spec = reader.posts_spec(args.topic, args.source, args.since, args.until, args.tz)
@@ -399,13 +447,15 @@ def cmd_export(args: argparse.Namespace) -> int:
 
 def _quiet_store_url(args: argparse.Namespace) -> str:
     """The store URL, without the missing-secret warnings that collecting commands print."""
-    from monitor.outputs.api import default_store_url
     from monitor.config.feeds import ConfigError, load_config
+    from monitor.outputs.api import default_store_url
 
     if args.db:
         return args.db
     try:
-        return load_config(args.config).store_url(os.environ) if args.config else default_store_url()
+        return (
+            load_config(args.config).store_url(os.environ) if args.config else default_store_url()
+        )
     except ConfigError as exc:
         for p in exc.problems:
             print(str(p), file=sys.stderr)
@@ -422,7 +472,10 @@ def cmd_digest(args: argparse.Namespace) -> int:
     config = _load_config(args, secrets=args.send or args.resend)
     digests = list(config.digests)
     if not digests:
-        print("no digest in the config; building the default one (every topic, UTC, files only)", file=sys.stderr)
+        print(
+            "no digest in the config; building the default one (every topic, UTC, files only)",
+            file=sys.stderr,
+        )
         digests = [Digest(name="daily")]
     try:
         if args.name:
@@ -441,12 +494,21 @@ def cmd_digest(args: argparse.Namespace) -> int:
     failed = False
     try:
         for digest in digests:
-            report = run_digest(config, store, digest, day or previous_day(digest, utcnow()), topic=args.topic,
-                                send=args.send or args.resend, resend=args.resend)
+            report = run_digest(
+                config,
+                store,
+                digest,
+                day or previous_day(digest, utcnow()),
+                topic=args.topic,
+                send=args.send or args.resend,
+                resend=args.resend,
+            )
             print(f"digest {report.digest} for {report.day}:")
             if report.posts == 0:
-                print(f"  no posts are stored for {report.day} in {_redact(store.url)}: the digest is empty "
-                      "(another day with --date, or another store with -c / --db?)")
+                print(
+                    f"  no posts are stored for {report.day} in {_redact(store.url)}: the digest is empty "
+                    "(another day with --date, or another store with -c / --db?)"
+                )
             for o in report.outputs:
                 print(f"  {o.output:<8} {o.status:<8} {o.detail}")
             if (args.send or args.resend) and not (digest.email or digest.webhook):
@@ -458,10 +520,10 @@ def cmd_digest(args: argparse.Namespace) -> int:
 
 
 def cmd_alerts(args: argparse.Namespace) -> int:
+    from monitor.core.text import sanitize
     from monitor.outputs.alerts import list_alerts
     from monitor.outputs.api import QueryError, parse_time, parse_tz
     from monitor.store.db import utcnow
-    from monitor.core.text import sanitize
 
     config = _load_config(args) if _config_exists(args) else None
     try:
@@ -484,9 +546,13 @@ def cmd_alerts(args: argparse.Namespace) -> int:
         elif a["next_delivery_at"] is not None:
             sent = f"pending (attempt {a['delivery_attempts'] + 1})"
         else:
-            sent = "not sent" + (f": {a['delivery_error']}" if a["delivery_error"] else " (no webhook)")
+            sent = "not sent" + (
+                f": {a['delivery_error']}" if a["delivery_error"] else " (no webhook)"
+            )
         arrow = "↑" if a["direction"] == "up" else "↓"
-        print(f"{a['bucket_start']:%Y-%m-%d %H:%M} UTC  {a['topic']}  {a['kind']} {arrow}  [{sanitize(sent)}]")
+        print(
+            f"{a['bucket_start']:%Y-%m-%d %H:%M} UTC  {a['topic']}  {a['kind']} {arrow}  [{sanitize(sent)}]"
+        )
         print(f"  {sanitize(a['summary'])}")
     return 0
 
@@ -499,6 +565,7 @@ def _fmt_td(td: timedelta) -> str:
 
 # --- parser ---------------------------------------------------------------------------------
 
+
 class Parser(argparse.ArgumentParser):
     """Usage errors as one line (`monitor simulate: --port: ...`) and exit status 2, no usage dump."""
 
@@ -507,24 +574,38 @@ class Parser(argparse.ArgumentParser):
         raise SystemExit(EXIT_USAGE)
 
 
-def _number(kind: type, *, low: float | None = None, high: float | None = None, above: float | None = None,
-            what: str = "") -> Any:
+def _number(
+    kind: type,
+    *,
+    low: float | None = None,
+    high: float | None = None,
+    above: float | None = None,
+    what: str = "",
+) -> Any:
     """An argparse type that says in words what a numeric flag accepts."""
+
     def convert(text: str) -> Any:
         try:
             value = kind(text)
         except ValueError:
             raise argparse.ArgumentTypeError(f"expected {what}, got {text!r}") from None
-        if value != value or (above is not None and value <= above) or (low is not None and value < low) or \
-                (high is not None and value > high):
+        if (
+            value != value
+            or (above is not None and value <= above)
+            or (low is not None and value < low)
+            or (high is not None and value > high)
+        ):
             raise argparse.ArgumentTypeError(f"expected {what}, got {text}")
         return value
+
     return convert
 
 
 PORT = _number(int, low=0, high=65535, what="a port number from 0 to 65535 (0: any free port)")
 SECONDS = _number(float, above=0, high=10 * 365 * 86400, what="a number of seconds above 0")
-SPEED = _number(float, above=0, high=1e9, what="a speed above 0 (simulated seconds per real second)")
+SPEED = _number(
+    float, above=0, high=1e9, what="a speed above 0 (simulated seconds per real second)"
+)
 COUNT = _number(int, low=1, high=1_000_000, what="a whole number from 1 to 1,000,000")
 
 
@@ -532,16 +613,30 @@ def _global_options(p: argparse.ArgumentParser, *, default: Any) -> None:
     """-c, --db and -v, accepted before the command and after it (`monitor dashboard --db URL`).
 
     On the commands they default to SUPPRESS, so a value given before the command is kept."""
-    p.add_argument("-c", "--config", default=default,
-                   help="config file (default: $MONITOR_CONFIG or ./feeds.yaml)")
-    p.add_argument("--db", default=default,
-                   help="store URL (default: $MONITOR_DB_URL, `store:` in the config, or SQLite under storage/)")
-    p.add_argument("-v", "--verbose", action="count", default=0 if default is None else default,
-                   help="more output (status: errors in full; logs: -vv for debug)")
+    p.add_argument(
+        "-c",
+        "--config",
+        default=default,
+        help="config file (default: $MONITOR_CONFIG or ./feeds.yaml)",
+    )
+    p.add_argument(
+        "--db",
+        default=default,
+        help="store URL (default: $MONITOR_DB_URL, `store:` in the config, or SQLite under storage/)",
+    )
+    p.add_argument(
+        "-v",
+        "--verbose",
+        action="count",
+        default=0 if default is None else default,
+        help="more output (status: errors in full; logs: -vv for debug)",
+    )
 
 
 def build_parser() -> argparse.ArgumentParser:
-    p = Parser(prog="monitor", description="Watch how people react to a news story on social media.")
+    p = Parser(
+        prog="monitor", description="Watch how people react to a news story on social media."
+    )
     p.add_argument("--version", action="version", version=f"reaction-monitor {__version__}")
     _global_options(p, default=None)
     common = argparse.ArgumentParser(add_help=False)
@@ -556,25 +651,39 @@ def build_parser() -> argparse.ArgumentParser:
 
     cfg = sub.add_parser("config", help="check feeds.yaml")
     cfg_sub = cfg.add_subparsers(dest="config_command", metavar="ACTION")
-    chk = cfg_sub.add_parser("check", parents=[common],
-                             help="validate a config file; problems as PATH:LINE:COLUMN: message")
+    chk = cfg_sub.add_parser(
+        "check",
+        parents=[common],
+        help="validate a config file; problems as PATH:LINE:COLUMN: message",
+    )
     chk.add_argument("path", nargs="?")
     chk.set_defaults(func=cmd_config_check)
 
     db = sub.add_parser("db", help="store maintenance")
     db_sub = db.add_subparsers(dest="db_command", metavar="ACTION")
-    up = db_sub.add_parser("upgrade", parents=[common], help="apply schema migrations (also done at every start)")
+    up = db_sub.add_parser(
+        "upgrade", parents=[common], help="apply schema migrations (also done at every start)"
+    )
     up.set_defaults(func=cmd_db_upgrade)
-    pr = db_sub.add_parser("prune", help="delete posts created before a date, in short batches (counts are kept)",
-                           description="Delete posts created before --before (with their topic links and reposts), "
-                                       "the poll log and the minute buckets before it, in short transactions so a "
-                                       "running collector is not held up. The hourly rollups are kept, so series, "
-                                       "digests and hourly charts still count the deleted posts.")
-    pr.add_argument("--before", required=True, help="a date (2026-01-31, local midnight in --tz), a time, or an age "
-                                                    "such as 90d")
+    pr = db_sub.add_parser(
+        "prune",
+        help="delete posts created before a date, in short batches (counts are kept)",
+        description="Delete posts created before --before (with their topic links and reposts), "
+        "the poll log and the minute buckets before it, in short transactions so a "
+        "running collector is not held up. The hourly rollups are kept, so series, "
+        "digests and hourly charts still count the deleted posts.",
+    )
+    pr.add_argument(
+        "--before",
+        required=True,
+        help="a date (2026-01-31, local midnight in --tz), a time, or an age such as 90d",
+    )
     pr.add_argument("--tz", default="UTC", help="time zone of --before (default UTC)")
-    pr.add_argument("--keep-buckets", action="store_true",
-                    help="keep the minute buckets too (for sub-hour charts of the pruned time)")
+    pr.add_argument(
+        "--keep-buckets",
+        action="store_true",
+        help="keep the minute buckets too (for sub-hour charts of the pruned time)",
+    )
     pr.set_defaults(func=cmd_db_prune)
 
     poll = sub.add_parser("poll", help="poll sources once and exit")
@@ -586,7 +695,9 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--headless", action="store_true", help="collector only, logs to stderr")
     run.set_defaults(func=cmd_run)
 
-    dash = sub.add_parser("dashboard", help="the live dashboard alone, over the configured store (read-only)")
+    dash = sub.add_parser(
+        "dashboard", help="the live dashboard alone, over the configured store (read-only)"
+    )
     dash.set_defaults(func=cmd_dashboard)
 
     st = sub.add_parser("status", help="sources and topics at a glance")
@@ -595,25 +706,51 @@ def build_parser() -> argparse.ArgumentParser:
 
     qu = sub.add_parser("quarantine", help="items sources sent that could not be stored, and why")
     qu.add_argument("--source", metavar="NAME", help="only this source")
-    qu.add_argument("--limit", type=int, default=50, help="at most this many, most recently seen first (default 50)")
-    qu.add_argument("--json", action="store_true", help="machine-readable, with each item as received")
+    qu.add_argument(
+        "--limit",
+        type=int,
+        default=50,
+        help="at most this many, most recently seen first (default 50)",
+    )
+    qu.add_argument(
+        "--json", action="store_true", help="machine-readable, with each item as received"
+    )
     qu.set_defaults(func=cmd_quarantine)
 
     imp = sub.add_parser("import", help="load a JSONL or CSV dataset into a topic")
     imp.add_argument("path")
-    imp.add_argument("--topic", required=True, help="topic every row is assigned to (one the config defines)")
-    imp.add_argument("--new-topic", action="store_true",
-                     help="allow a topic the config does not define (it is created in the store)")
-    imp.add_argument("--source", help="source name to store the rows under (default: import-<file name>)")
+    imp.add_argument(
+        "--topic", required=True, help="topic every row is assigned to (one the config defines)"
+    )
+    imp.add_argument(
+        "--new-topic",
+        action="store_true",
+        help="allow a topic the config does not define (it is created in the store)",
+    )
+    imp.add_argument(
+        "--source", help="source name to store the rows under (default: import-<file name>)"
+    )
     imp.set_defaults(func=cmd_import)
 
     demo = sub.add_parser("demo", help="offline demo over the built-in simulator")
-    demo.add_argument("--headless", action="store_true", help="no dashboard; print a per-topic summary at the end")
-    demo.add_argument("--duration", type=SECONDS, default=60.0,
-                      help="seconds to run (default 60); with the dashboard it stays open until you quit")
-    demo.add_argument("--speed", type=SPEED, default=None,
-                      help="simulated seconds per real second (default: play the 3-day corpus in --duration)")
-    demo.add_argument("--keep", action="store_true", help="keep the previous demo store instead of starting fresh")
+    demo.add_argument(
+        "--headless", action="store_true", help="no dashboard; print a per-topic summary at the end"
+    )
+    demo.add_argument(
+        "--duration",
+        type=SECONDS,
+        default=60.0,
+        help="seconds to run (default 60); with the dashboard it stays open until you quit",
+    )
+    demo.add_argument(
+        "--speed",
+        type=SPEED,
+        default=None,
+        help="simulated seconds per real second (default: play the 3-day corpus in --duration)",
+    )
+    demo.add_argument(
+        "--keep", action="store_true", help="keep the previous demo store instead of starting fresh"
+    )
     demo.set_defaults(func=cmd_demo)
 
     sim = sub.add_parser("simulate", help="serve the simulator alone (for development)")
@@ -621,48 +758,109 @@ def build_parser() -> argparse.ArgumentParser:
     sim.add_argument("--speed", type=SPEED, default=None, help="simulated seconds per real second")
     sim.set_defaults(func=cmd_simulate)
 
-    exp = sub.add_parser("export", help="write the time series or the posts to CSV, Parquet, NDJSON or JSON")
+    exp = sub.add_parser(
+        "export", help="write the time series or the posts to CSV, Parquet, NDJSON or JSON"
+    )
     exp_sub = exp.add_subparsers(dest="export_kind", metavar="WHAT")
-    for kind, text in (("series", "one row per topic, source and bucket, with every metric"),
-                       ("posts", "one row per post, with scores, language, topics, author, URL and engagement")):
+    for kind, text in (
+        ("series", "one row per topic, source and bucket, with every metric"),
+        ("posts", "one row per post, with scores, language, topics, author, URL and engagement"),
+    ):
         e = exp_sub.add_parser(kind, parents=[common], help=text, description=text)
-        e.add_argument("--topic", action="append", metavar="NAME", help="only this topic (repeatable; default: all)")
-        e.add_argument("--source", action="append", metavar="NAME",
-                       help="only this source (repeatable); 'all' = " + (
-                           "all sources together, the default" if kind == "series" else "every source, the default"))
-        e.add_argument("--since", metavar="WHEN", help="from this date, time or duration ago (2026-03-01, "
-                                                       "2026-03-01T14:00Z, 7d); inclusive")
-        e.add_argument("--until", metavar="WHEN", help="up to this date, time or duration ago; exclusive")
+        e.add_argument(
+            "--topic",
+            action="append",
+            metavar="NAME",
+            help="only this topic (repeatable; default: all)",
+        )
+        e.add_argument(
+            "--source",
+            action="append",
+            metavar="NAME",
+            help="only this source (repeatable); 'all' = "
+            + (
+                "all sources together, the default"
+                if kind == "series"
+                else "every source, the default"
+            ),
+        )
+        e.add_argument(
+            "--since",
+            metavar="WHEN",
+            help="from this date, time or duration ago (2026-03-01, "
+            "2026-03-01T14:00Z, 7d); inclusive",
+        )
+        e.add_argument(
+            "--until", metavar="WHEN", help="up to this date, time or duration ago; exclusive"
+        )
         if kind == "series":
-            e.add_argument("--every", default="1h", metavar="WIDTH",
-                           help="bucket width: 1m, 5m, 15m, 1h, 1d, ... (divides a day) or 1w; default 1h")
-            e.add_argument("--with-sums", action="store_true",
-                           help="add sum_neg, sum_neu, sum_pos, sum_sq: re-aggregate coarser buckets exactly")
-        e.add_argument("--tz", default="UTC", metavar="ZONE",
-                       help="IANA time zone for dates without an offset" + (
-                           " and for bucket boundaries (1d = local midnight)" if kind == "series" else "")
-                       + "; default UTC")
-        e.add_argument("--format", choices=("csv", "parquet", "ndjson", "json"),
-                       help="default: from the extension of -o, else csv")
-        e.add_argument("-o", "--output", default="-", metavar="PATH", help="file to write, or - for standard output "
-                                                                           "(the default)")
+            e.add_argument(
+                "--every",
+                default="1h",
+                metavar="WIDTH",
+                help="bucket width: 1m, 5m, 15m, 1h, 1d, ... (divides a day) or 1w; default 1h",
+            )
+            e.add_argument(
+                "--with-sums",
+                action="store_true",
+                help="add sum_neg, sum_neu, sum_pos, sum_sq: re-aggregate coarser buckets exactly",
+            )
+        e.add_argument(
+            "--tz",
+            default="UTC",
+            metavar="ZONE",
+            help="IANA time zone for dates without an offset"
+            + (" and for bucket boundaries (1d = local midnight)" if kind == "series" else "")
+            + "; default UTC",
+        )
+        e.add_argument(
+            "--format",
+            choices=("csv", "parquet", "ndjson", "json"),
+            help="default: from the extension of -o, else csv",
+        )
+        e.add_argument(
+            "-o",
+            "--output",
+            default="-",
+            metavar="PATH",
+            help="file to write, or - for standard output (the default)",
+        )
         e.set_defaults(func=cmd_export)
 
-    dg = sub.add_parser("digest", help="build a daily digest (Markdown, HTML, JSON) and optionally send it")
-    dg.add_argument("--date", metavar="YYYY-MM-DD", help="the local day to cover (default: yesterday in the "
-                                                        "digest's time zone)")
-    dg.add_argument("--topic", metavar="NAME", help="only this topic (its sends are recorded apart)")
-    dg.add_argument("--name", metavar="DIGEST", help="only this configured digest (default: all of them)")
-    dg.add_argument("--send", action="store_true", help="also e-mail / post it, unless that was already done")
+    dg = sub.add_parser(
+        "digest", help="build a daily digest (Markdown, HTML, JSON) and optionally send it"
+    )
+    dg.add_argument(
+        "--date",
+        metavar="YYYY-MM-DD",
+        help="the local day to cover (default: yesterday in the digest's time zone)",
+    )
+    dg.add_argument(
+        "--topic", metavar="NAME", help="only this topic (its sends are recorded apart)"
+    )
+    dg.add_argument(
+        "--name", metavar="DIGEST", help="only this configured digest (default: all of them)"
+    )
+    dg.add_argument(
+        "--send", action="store_true", help="also e-mail / post it, unless that was already done"
+    )
     dg.add_argument("--resend", action="store_true", help="send even if it was already sent")
     dg.set_defaults(func=cmd_digest)
 
     al = sub.add_parser("alerts", help="list the spike alerts stored by the collector")
-    al.add_argument("--since", default="7d", metavar="WHEN",
-                    help="from this date, time or duration ago (2026-03-17, 2026-03-17T14:00, 24h; default 7d)")
-    al.add_argument("--tz", default="UTC", metavar="ZONE", help="time zone for --since without an offset")
+    al.add_argument(
+        "--since",
+        default="7d",
+        metavar="WHEN",
+        help="from this date, time or duration ago (2026-03-17, 2026-03-17T14:00, 24h; default 7d)",
+    )
+    al.add_argument(
+        "--tz", default="UTC", metavar="ZONE", help="time zone for --since without an offset"
+    )
     al.add_argument("--topic", metavar="NAME", help="only this topic")
-    al.add_argument("--limit", type=COUNT, default=200, help="at most this many (newest first; default 200)")
+    al.add_argument(
+        "--limit", type=COUNT, default=200, help="at most this many (newest first; default 200)"
+    )
     al.add_argument("--json", action="store_true", help="machine-readable, with every detail")
     al.set_defaults(func=cmd_alerts)
     return p
@@ -692,8 +890,11 @@ def main(argv: Sequence[str] | None = None) -> int:
 
         log = logging.getLogger("monitor")
         log.debug("unexpected error", exc_info=True)
-        print(f"monitor: {describe(exc)}" + ("" if args.verbose > 1 else " (run with -v -v for details)"),
-              file=sys.stderr)
+        print(
+            f"monitor: {describe(exc)}"
+            + ("" if args.verbose > 1 else " (run with -v -v for details)"),
+            file=sys.stderr,
+        )
         return 1
 
 

@@ -12,7 +12,7 @@ import logging
 import random
 import threading
 from collections.abc import Callable
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from typing import Protocol, cast
 
 import httpx
@@ -21,17 +21,17 @@ from apscheduler.schedulers.background import BackgroundScheduler
 from apscheduler.triggers.interval import IntervalTrigger
 from sqlalchemy import func, update
 
-from monitor.outputs.alerts import AlertMonitor
-from monitor.outputs.digest.jobs import schedule_digests
 from monitor.core.faults import Fault, FaultLog
 from monitor.ingest.poll import Ingestor, PollOutcome
-from monitor.store.leases import Leases, collector_id
-from monitor.store.models import SourceState
+from monitor.outputs.alerts import AlertMonitor
+from monitor.outputs.digest.jobs import schedule_digests
 from monitor.sources import source_class
 from monitor.sources.base import Source
 from monitor.sources.http import abort as abort_requests
 from monitor.sources.http import make_client
 from monitor.store.db import Store, utcnow
+from monitor.store.leases import Leases, collector_id
+from monitor.store.models import SourceState
 
 log = logging.getLogger(__name__)
 
@@ -39,8 +39,12 @@ MAX_BACKOFF = timedelta(hours=1)
 MAX_RETRY_AFTER = timedelta(hours=24)
 
 
-def backoff_delay(interval: timedelta, failures: int, retry_after: float | None = None,
-                  rng: random.Random | None = None) -> timedelta:
+def backoff_delay(
+    interval: timedelta,
+    failures: int,
+    retry_after: float | None = None,
+    rng: random.Random | None = None,
+) -> timedelta:
     """How long to wait after the `failures`-th failure in a row.
 
     interval × 2^(failures−1), capped at max(interval, min(16 × interval floored at 1 min, 1 h)),
@@ -72,9 +76,16 @@ def build_sources(config, http: httpx.Client) -> list[Source]:
 class Collector:
     """Polls the configured sources into the store, on a schedule or on demand."""
 
-    def __init__(self, config, store: Store, *, clock: Callable[[], datetime] = utcnow,
-                 http: httpx.Client | None = None, ingestor: Ingestor | None = None,
-                 on_poll: Callable[[PollOutcome], None] | None = None):
+    def __init__(
+        self,
+        config,
+        store: Store,
+        *,
+        clock: Callable[[], datetime] = utcnow,
+        http: httpx.Client | None = None,
+        ingestor: Ingestor | None = None,
+        on_poll: Callable[[PollOutcome], None] | None = None,
+    ):
         self.config = config
         self.store = store
         self.clock = clock
@@ -116,7 +127,7 @@ class Collector:
         self.store.start_checkpointer()  # SQLite: WAL checkpoints off the polling threads
         workers = max(1, min(len(self.sources), 8))  # polls mostly wait on the network
         self.scheduler = BackgroundScheduler(
-            timezone=timezone.utc,
+            timezone=UTC,
             executors={"default": ThreadPoolExecutor(max_workers=workers)},
             job_defaults={"coalesce": True, "max_instances": 1, "misfire_grace_time": None},
         )
@@ -131,11 +142,24 @@ class Collector:
             # Respect a backoff that was running when the process stopped; otherwise start soon.
             if first is None or first < now:
                 first = now + timedelta(seconds=self._rng.uniform(0, min(jitter, 2.0)))
-            self.scheduler.add_job(self._run, IntervalTrigger(seconds=interval.total_seconds(), jitter=jitter),
-                                   id=name, name=name, args=[name], next_run_time=first)
-        self.scheduler.add_job(self._keep_leases, IntervalTrigger(seconds=self.leases.ttl.total_seconds() / 3),
-                               id="_leases", name="leases", next_run_time=now)
-        schedule_digests(self.scheduler, self.config, self.store, clock=self.clock, stop=self._stopped)
+            self.scheduler.add_job(
+                self._run,
+                IntervalTrigger(seconds=interval.total_seconds(), jitter=jitter),
+                id=name,
+                name=name,
+                args=[name],
+                next_run_time=first,
+            )
+        self.scheduler.add_job(
+            self._keep_leases,
+            IntervalTrigger(seconds=self.leases.ttl.total_seconds() / 3),
+            id="_leases",
+            name="leases",
+            next_run_time=now,
+        )
+        schedule_digests(
+            self.scheduler, self.config, self.store, clock=self.clock, stop=self._stopped
+        )
         self.scheduler.start()
         log.info("collecting from %d source(s): %s", len(self.sources), ", ".join(self.sources))
 
@@ -146,12 +170,16 @@ class Collector:
             if not self.leases.acquire(name):
                 log.debug("%s: polled by another collector; skipped", name)
                 return
-        except Exception as exc:  # the store is failing: the poll would fail the same way; try next run
+        except (
+            Exception
+        ) as exc:  # the store is failing: the poll would fail the same way; try next run
             self._store_fault(name, self.faults.failed(exc, f"taking the lease on {name}"))
             return
         try:
             outcome = self.poll(name)
-        except Exception as exc:  # the store itself failed (disk full, database down): keep the job alive
+        except (
+            Exception
+        ) as exc:  # the store itself failed (disk full, database down): keep the job alive
             fault = self.faults.failed(exc, f"storing the poll of {name}")
             self._store_fault(name, fault)
             outcome = PollOutcome(source=name, outcome="error", error=fault.message)
@@ -171,10 +199,17 @@ class Collector:
         now = self.clock()
         try:
             with self.store.write() as conn:
-                conn.execute(update(SourceState).where(SourceState.source == name).values(
-                    last_poll_at=now, last_outcome="error", last_error=fault.message,
-                    consecutive_failures=SourceState.consecutive_failures + 1,
-                    failing_since=func.coalesce(SourceState.failing_since, now)))
+                conn.execute(
+                    update(SourceState)
+                    .where(SourceState.source == name)
+                    .values(
+                        last_poll_at=now,
+                        last_outcome="error",
+                        last_error=fault.message,
+                        consecutive_failures=SourceState.consecutive_failures + 1,
+                        failing_since=func.coalesce(SourceState.failing_since, now),
+                    )
+                )
         except Exception:  # noqa: BLE001 - the store is what is failing
             log.debug("could not record the fault on %s", name, exc_info=True)
 
@@ -186,21 +221,31 @@ class Collector:
             state = {}
         failures = int(state.get("consecutive_failures") or 0)
         if outcome.outcome == "error" or outcome.outcome == "partial":
-            delay = backoff_delay(source.settings.interval, max(failures, 1), outcome.retry_after, self._rng)
-            if not self.faults.active or outcome.error not in {f.message for f in self.faults.active}:
+            delay = backoff_delay(
+                source.settings.interval, max(failures, 1), outcome.retry_after, self._rng
+            )
+            if not self.faults.active or outcome.error not in {
+                f.message for f in self.faults.active
+            }:
                 log.warning("%s: %s; next try in %s", name, outcome.error, _words(delay))
         else:
             delay = source.settings.interval
             if outcome.new_posts:
                 log.info("%s: %d new post(s)", name, outcome.new_posts)
         next_at = self.clock() + delay
-        if self.scheduler is not None and outcome.outcome in ("error", "partial") and not self._stopped.is_set():
+        if (
+            self.scheduler is not None
+            and outcome.outcome in ("error", "partial")
+            and not self._stopped.is_set()
+        ):
             try:
                 self.scheduler.modify_job(name, next_run_time=next_at)
             except Exception:  # the job was removed while shutting down
                 pass
         with self.store.write() as conn:
-            conn.execute(update(SourceState).where(SourceState.source == name).values(next_poll_at=next_at))
+            conn.execute(
+                update(SourceState).where(SourceState.source == name).values(next_poll_at=next_at)
+            )
 
     def stop(self, wait: bool = True) -> None:
         """Stop within seconds: retry waits end, requests under way are cut short (their polls
@@ -217,8 +262,10 @@ class Collector:
             try:
                 self.leases.release()
             except Exception:  # the leases then expire by themselves
-                log.warning("could not hand the sources back; another collector takes them in %s",
-                            _words(self.leases.ttl))
+                log.warning(
+                    "could not hand the sources back; another collector takes them in %s",
+                    _words(self.leases.ttl),
+                )
 
     # --- leases -------------------------------------------------------------------------
     def _keep_leases(self) -> None:
@@ -244,10 +291,14 @@ class Collector:
     # --- alerts -------------------------------------------------------------------------
     def _check_alerts(self, outcome: PollOutcome, mark: int | None) -> None:
         """Spike alerts for what this poll stored (monitor/outputs/alerts.py); never fails the poll."""
-        if self.alerts is None or self._stopped.is_set():  # stopping: pending alerts go out at the next start
+        if (
+            self.alerts is None or self._stopped.is_set()
+        ):  # stopping: pending alerts go out at the next start
             return
         try:
-            self.alerts.after_poll(mark, source=outcome.source, failed=outcome.outcome in ("error", "partial"))
+            self.alerts.after_poll(
+                mark, source=outcome.source, failed=outcome.outcome in ("error", "partial")
+            )
         except Exception:
             log.exception("checking the posts %s stored for spikes failed", outcome.source)
 
@@ -255,15 +306,19 @@ class Collector:
     # A streaming source (Jetstream) is not polled: it gets a thread of its own that reads,
     # stores in batches and reconnects by itself until the collector stops.
 
-    def _start_stream(self, source: "StreamingSource") -> None:
+    def _start_stream(self, source: StreamingSource) -> None:
         def on_flush(outcome: PollOutcome) -> None:
             self._check_alerts(outcome, None)
             if self.on_poll:
                 self.on_poll(outcome)
 
         stop = threading.Event()
-        thread = threading.Thread(target=source.run, args=(self.ingestor, stop, on_flush),
-                                  name=f"stream:{source.name}", daemon=True)
+        thread = threading.Thread(
+            target=source.run,
+            args=(self.ingestor, stop, on_flush),
+            name=f"stream:{source.name}",
+            daemon=True,
+        )
         with self._streams_lock:
             self._streams[source.name] = (thread, stop)
         thread.start()
@@ -288,8 +343,12 @@ class StreamingSource(Protocol):
     name: str
     streaming: bool
 
-    def run(self, ingestor: Ingestor, stop: threading.Event,
-            on_flush: Callable[[PollOutcome], None] | None = None) -> None:
+    def run(
+        self,
+        ingestor: Ingestor,
+        stop: threading.Event,
+        on_flush: Callable[[PollOutcome], None] | None = None,
+    ) -> None:
         """Read until `stop` is set; store through `ingestor.store_batch`; never raise."""
 
     def catch_up(self, ingestor: Ingestor) -> PollOutcome:

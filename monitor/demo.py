@@ -16,10 +16,10 @@ from datetime import timedelta
 from importlib import resources
 from pathlib import Path
 
-from monitor.config.feeds import load_config
-from monitor.simulator.corpus import load_corpus
-from monitor.metrics.formulas import summarize
 from monitor.collector import Collector
+from monitor.config.feeds import load_config
+from monitor.metrics.formulas import summarize
+from monitor.simulator.corpus import load_corpus
 from monitor.simulator.replay import Replay, with_trickle
 from monitor.simulator.server import SimClock, Simulator
 from monitor.store.db import Store, utcnow
@@ -40,16 +40,30 @@ def write_demo_config(sim_url: str, folder: Path, db_url: str | None = None) -> 
     folder.mkdir(parents=True, exist_ok=True)
     path = folder / "demo-feeds.yaml"
     url = db_url or f"sqlite:///{folder / 'demo.db'}"
-    store = f"store: {json.dumps(url)}\n" if make_url(url).password is None else (
-        "# store: given with --db (its password stays out of this file: set MONITOR_DB_URL)\n")
-    path.write_text(template.replace("{SIM}", sim_url) + f"\nstorage_dir: {json.dumps(str(folder))}\n{store}",
-                    encoding="utf-8")
+    store = (
+        f"store: {json.dumps(url)}\n"
+        if make_url(url).password is None
+        else (
+            "# store: given with --db (its password stays out of this file: set MONITOR_DB_URL)\n"
+        )
+    )
+    path.write_text(
+        template.replace("{SIM}", sim_url) + f"\nstorage_dir: {json.dumps(str(folder))}\n{store}",
+        encoding="utf-8",
+    )
     return path
 
 
-def run_demo(*, duration: float = 60.0, speed: float | None = None, headless: bool = True,
-             db_url: str | None = None, keep: bool = False, storage: Path | None = None,
-             out=None) -> int:
+def run_demo(
+    *,
+    duration: float = 60.0,
+    speed: float | None = None,
+    headless: bool = True,
+    db_url: str | None = None,
+    keep: bool = False,
+    storage: Path | None = None,
+    out=None,
+) -> int:
     out = out or sys.stdout
     storage = (storage or Path("storage")).resolve()
     db_path = storage / "demo.db"
@@ -69,11 +83,16 @@ def run_demo(*, duration: float = 60.0, speed: float | None = None, headless: bo
     corpus = load_corpus() if headless else with_trickle(load_corpus())
     with Simulator(corpus=corpus, clock=clock) as sim:
         os.environ.setdefault(DEMO_SECRET_ENV, "any-value-the-simulator-accepts")
-        config_path = write_demo_config(sim.url, storage, None if db_url == f"sqlite:///{db_path}" else db_url)
+        config_path = write_demo_config(
+            sim.url, storage, None if db_url == f"sqlite:///{db_path}" else db_url
+        )
         config = load_config(config_path)
         store = Store(db_url)
         collector = Collector(config, store)
-        print(f"demo: simulator at {sim.url}, {speed:,.0f}× real time, {duration:.0f} s; store {db_path}", file=out)
+        print(
+            f"demo: simulator at {sim.url}, {speed:,.0f}× real time, {duration:.0f} s; store {db_path}",
+            file=out,
+        )
         if not headless:
             replay = Replay(clock)
             replay.watch()
@@ -112,8 +131,9 @@ def _dashboard(store: Store, config, collector: Collector, storage: Path, replay
     run_dashboard(provider, storage_dir=storage, collector=collector, replay=replay)
 
 
-def print_look_again(config_path: Path, db_url: str, replay: Replay, took_s: float, out, *,
-                     trickle: bool = True) -> None:
+def print_look_again(
+    config_path: Path, db_url: str, replay: Replay, took_s: float, out, *, trickle: bool = True
+) -> None:
     """After the dashboard closes: what the demo did, and the exact commands to look again."""
     store = Store(db_url)
     try:
@@ -126,23 +146,38 @@ def print_look_again(config_path: Path, db_url: str, replay: Replay, took_s: flo
         store.close()
     shown = _shown_path(config_path)
     # Without the trickle the clock runs on past the story's end; nothing was published there.
-    until = replay.now() if trickle else min(replay.now(), replay.clock.epoch + timedelta(seconds=replay.span_s))
+    until = (
+        replay.now()
+        if trickle
+        else min(replay.now(), replay.clock.epoch + timedelta(seconds=replay.span_s))
+    )
     if not replay.ended:
         played = f"{replay.share:.0%} of the story"
     else:
         played = "the whole story and a trickle" if trickle else "the whole story"
     day = (until - timedelta(days=1)).date()  # the last whole day the replay covered
-    print(f"\ndemo: {took_s:.0f} s, replayed {played} (simulated up to {until:%Y-%m-%d %H:%M} UTC)", file=out)
-    print(f"  {posts:,} posts stored, {alerts:,} alerts; " + ", ".join(
-        f"{name} {n:,}" for name, n in sorted(per_topic.items())), file=out)
-    print("Look again (the demo's config names its store; the simulator has stopped, so nothing new arrives):",
-          file=out)
+    print(
+        f"\ndemo: {took_s:.0f} s, replayed {played} (simulated up to {until:%Y-%m-%d %H:%M} UTC)",
+        file=out,
+    )
+    print(
+        f"  {posts:,} posts stored, {alerts:,} alerts; "
+        + ", ".join(f"{name} {n:,}" for name, n in sorted(per_topic.items())),
+        file=out,
+    )
+    print(
+        "Look again (the demo's config names its store; the simulator has stopped, so nothing new arrives):",
+        file=out,
+    )
     print(f"  monitor -c {shown} dashboard", file=out)
     print(f"  monitor -c {shown} status", file=out)
     print(f"  monitor -c {shown} alerts --since 30d", file=out)
     print(f"  monitor -c {shown} export posts -o demo-posts.csv", file=out)
     print(f"  monitor -c {shown} digest --date {day}", file=out)
-    print("  monitor demo --keep      # replay again into the same store (nothing is stored twice)", file=out)
+    print(
+        "  monitor demo --keep      # replay again into the same store (nothing is stored twice)",
+        file=out,
+    )
 
 
 def _shown_path(path: Path) -> str:
@@ -166,8 +201,13 @@ def _wait(duration: float, sim: Simulator, store: Store, out) -> None:
         return
     from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
 
-    with Progress(TextColumn("demo"), BarColumn(), TextColumn("{task.fields[posts]:>6} posts"),
-                  TimeRemainingColumn(), transient=True) as bar:
+    with Progress(
+        TextColumn("demo"),
+        BarColumn(),
+        TextColumn("{task.fields[posts]:>6} posts"),
+        TimeRemainingColumn(),
+        transient=True,
+    ) as bar:
         task = bar.add_task("demo", total=duration, posts=0)
         start = time.monotonic()
         while time.monotonic() < deadline:
@@ -183,26 +223,51 @@ def print_summary(store: Store, config, out) -> None:
     from rich.text import Text
 
     console = Console(file=out, width=None if _is_tty(out) else 140)
-    table = Table(title="reaction-monitor demo: per-topic summary (whole corpus)", title_justify="left")
+    table = Table(
+        title="reaction-monitor demo: per-topic summary (whole corpus)", title_justify="left"
+    )
     table.add_column("topic", no_wrap=True)
-    for col in ("posts", "unscored", "mean [95% CI]", "pos", "neg", "ER-3", "B", "sigma", "busiest hour"):
+    for col in (
+        "posts",
+        "unscored",
+        "mean [95% CI]",
+        "pos",
+        "neg",
+        "ER-3",
+        "B",
+        "sigma",
+        "busiest hour",
+    ):
         table.add_column(col, justify="right", no_wrap=col in ("mean [95% CI]", "busiest hour"))
     for topic in config.topics:
         s = summarize(store.sums(topic.name))
         busiest = _busiest_hour(store, topic.name)
         table.add_row(
-            Text(topic.display_name), Text(f"{s.n + s.n_unscored:,}"), Text(f"{s.n_unscored:,}"),
-            Text(_mean(s)), Text(_share(s.pos_share)), Text(_share(s.neg_share)),
-            Text(_num(s.er3)), Text(_num(s.b)), Text(_num(s.sigma)), Text(busiest))
+            Text(topic.display_name),
+            Text(f"{s.n + s.n_unscored:,}"),
+            Text(f"{s.n_unscored:,}"),
+            Text(_mean(s)),
+            Text(_share(s.pos_share)),
+            Text(_share(s.neg_share)),
+            Text(_num(s.er3)),
+            Text(_num(s.b)),
+            Text(_num(s.sigma)),
+            Text(busiest),
+        )
     console.print(table)
     sources = Table(title="sources", title_justify="left")
     for col in ("source", "kind", "posts stored", "last outcome", "failures", "last error"):
         sources.add_column(col, justify="right" if col in ("posts stored", "failures") else "left")
     for src in store.source_states():
         bad = src.get("last_outcome") not in (None, "ok", "not_modified")
-        sources.add_row(Text(src["name"]), Text(src["kind"]), Text(f"{src.get('posts_total') or 0:,}"),
-                        Text(src.get("last_outcome") or "never polled", style="yellow" if bad else ""),
-                        Text(str(src.get("consecutive_failures") or 0)), Text(src.get("last_error") or ""))
+        sources.add_row(
+            Text(src["name"]),
+            Text(src["kind"]),
+            Text(f"{src.get('posts_total') or 0:,}"),
+            Text(src.get("last_outcome") or "never polled", style="yellow" if bad else ""),
+            Text(str(src.get("consecutive_failures") or 0)),
+            Text(src.get("last_error") or ""),
+        )
     console.print(sources)
 
 

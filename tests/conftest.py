@@ -29,8 +29,14 @@ def pg_base_url() -> tuple[str | None, str]:
         from sqlalchemy.engine import make_url
 
         u = make_url(url)
-        with psycopg.connect(host=u.host, port=u.port or 5432, user=u.username, password=u.password,
-                             dbname=u.database, connect_timeout=3):
+        with psycopg.connect(
+            host=u.host,
+            port=u.port or 5432,
+            user=u.username,
+            password=u.password,
+            dbname=u.database,
+            connect_timeout=3,
+        ):
             pass
         _pg_checked = (url, "")
     except Exception as exc:  # no driver, no server, wrong credentials
@@ -38,10 +44,13 @@ def pg_base_url() -> tuple[str | None, str]:
         if started:
             _pg_checked = (started, "")
         else:
-            _pg_checked = (None, f"no PostgreSQL at {url.split('@')[-1]} ({type(exc).__name__}: "
-                                 f"{str(exc).strip().splitlines()[0] if str(exc).strip() else 'no answer'}) "
-                                 f"and no PostgreSQL binaries to start one; "
-                                 f"set MONITOR_TEST_PG_URL to run the PostgreSQL tests")
+            _pg_checked = (
+                None,
+                f"no PostgreSQL at {url.split('@')[-1]} ({type(exc).__name__}: "
+                f"{str(exc).strip().splitlines()[0] if str(exc).strip() else 'no answer'}) "
+                f"and no PostgreSQL binaries to start one; "
+                f"set MONITOR_TEST_PG_URL to run the PostgreSQL tests",
+            )
     return _pg_checked
 
 
@@ -75,17 +84,52 @@ def _start_private_postgres() -> str | None:
             s.bind(("127.0.0.1", 0))
             port = s.getsockname()[1]
         data = os.path.join(folder, "data")
-        subprocess.run([*prefix, initdb, "-D", data, "-U", "postgres", "--auth=trust"],
-                       check=True, capture_output=True, timeout=120)
-        subprocess.run([*prefix, pg_ctl, "-D", data, "-w", "-l", os.path.join(folder, "log"), "-o",
-                        f"-p {port} -k {folder} -c listen_addresses=127.0.0.1", "start"],
-                       check=True, capture_output=True, timeout=120)
-        subprocess.run([*prefix, os.path.join(os.path.dirname(initdb), "createdb"), "-h", "127.0.0.1",
-                        "-p", str(port), "-U", "postgres", "test"], check=True, capture_output=True, timeout=60)
+        subprocess.run(
+            [*prefix, initdb, "-D", data, "-U", "postgres", "--auth=trust"],
+            check=True,
+            capture_output=True,
+            timeout=120,
+        )
+        subprocess.run(
+            [
+                *prefix,
+                pg_ctl,
+                "-D",
+                data,
+                "-w",
+                "-l",
+                os.path.join(folder, "log"),
+                "-o",
+                f"-p {port} -k {folder} -c listen_addresses=127.0.0.1",
+                "start",
+            ],
+            check=True,
+            capture_output=True,
+            timeout=120,
+        )
+        subprocess.run(
+            [
+                *prefix,
+                os.path.join(os.path.dirname(initdb), "createdb"),
+                "-h",
+                "127.0.0.1",
+                "-p",
+                str(port),
+                "-U",
+                "postgres",
+                "test",
+            ],
+            check=True,
+            capture_output=True,
+            timeout=60,
+        )
     except Exception:
         return None
-    atexit.register(lambda: subprocess.run([*prefix, pg_ctl, "-D", data, "-m", "fast", "stop"],
-                                           capture_output=True, timeout=60))
+    atexit.register(
+        lambda: subprocess.run(
+            [*prefix, pg_ctl, "-D", data, "-m", "fast", "stop"], capture_output=True, timeout=60
+        )
+    )
     return f"postgresql+psycopg://postgres@127.0.0.1:{port}/test"
 
 
@@ -100,10 +144,14 @@ def pg_url() -> Iterator[str]:
 
     schema = f"t_{uuid.uuid4().hex[:12]}"
     u = make_url(base)
-    conninfo = dict(host=u.host, port=u.port or 5432, user=u.username, password=u.password, dbname=u.database)
+    conninfo = dict(
+        host=u.host, port=u.port or 5432, user=u.username, password=u.password, dbname=u.database
+    )
     with psycopg.connect(**conninfo, autocommit=True) as c:
         c.execute(f'CREATE SCHEMA "{schema}"')
-    url = u.update_query_dict({"options": f"-csearch_path={schema}"}).render_as_string(hide_password=False)
+    url = u.update_query_dict({"options": f"-csearch_path={schema}"}).render_as_string(
+        hide_password=False
+    )
     try:
         yield url
     finally:

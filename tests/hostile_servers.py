@@ -12,7 +12,7 @@ from collections.abc import Callable
 class RawServer:
     """Accepts connections on 127.0.0.1 and hands each, with its request head, to `handle`."""
 
-    def __init__(self, handle: Callable[[socket.socket, bytes, "RawServer"], None]):
+    def __init__(self, handle: Callable[[socket.socket, bytes, RawServer], None]):
         self.handle = handle
         self.stop = threading.Event()
         self.requests: list[bytes] = []
@@ -25,7 +25,7 @@ class RawServer:
         self.url = f"http://127.0.0.1:{self.port}"
         self._thread = threading.Thread(target=self._serve, daemon=True)
 
-    def __enter__(self) -> "RawServer":
+    def __enter__(self) -> RawServer:
         self._thread.start()
         return self
 
@@ -65,18 +65,24 @@ def trickle(payload: bytes, every_s: float) -> Callable[[socket.socket, bytes, R
         for i in range(len(payload)):
             if server.stop.wait(every_s):
                 return
-            conn.sendall(payload[i:i + 1])
+            conn.sendall(payload[i : i + 1])
 
     return handle
 
 
 def answer(status: str, headers: dict[str, str], body: bytes = b"") -> bytes:
-    lines = [f"HTTP/1.1 {status}", f"Content-Length: {len(body)}", "Connection: close",
-             *(f"{k}: {v}" for k, v in headers.items())]
+    lines = [
+        f"HTTP/1.1 {status}",
+        f"Content-Length: {len(body)}",
+        "Connection: close",
+        *(f"{k}: {v}" for k, v in headers.items()),
+    ]
     return ("\r\n".join(lines) + "\r\n\r\n").encode() + body
 
 
-def scripted(route: Callable[[str, bytes], bytes]) -> Callable[[socket.socket, bytes, RawServer], None]:
+def scripted(
+    route: Callable[[str, bytes], bytes],
+) -> Callable[[socket.socket, bytes, RawServer], None]:
     """Answer each request with `route(path, head)`."""
 
     def handle(conn: socket.socket, head: bytes, _server: RawServer) -> None:

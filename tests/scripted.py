@@ -15,7 +15,12 @@ class ScriptedSource(Source):
     kind = "scripted"
     Settings = SourceSettings
 
-    def __init__(self, settings: SourceSettings, topics: Sequence[Any], script: Iterable[Batch | Exception] = ()):
+    def __init__(
+        self,
+        settings: SourceSettings,
+        topics: Sequence[Any],
+        script: Iterable[Batch | Exception] = (),
+    ):
         super().__init__(settings, list(topics), http=None)
         self.script = list(script)
 

@@ -3,19 +3,27 @@
 from __future__ import annotations
 
 import json
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 import pytest
 from digest_support import DAY2_BURST, EPOCH, Hook, corpus, play, post, write_config
-from monitor.outputs.alerts import AlertMonitor, list_alerts
+
 from monitor.cli import main
 from monitor.config.digests import AlertSettings
-from monitor.simulator.corpus import BURST_WINDOW
 from monitor.ingest.poll import upsert_buckets
 from monitor.metrics.formulas import ears_series
-from monitor.store.models import ALL_SOURCES
-from monitor.metrics.spikes import HOUR, Hours, SentimentBaseline, check_volume, sentiment_baseline, sentiment_chart
+from monitor.metrics.spikes import (
+    HOUR,
+    Hours,
+    SentimentBaseline,
+    check_volume,
+    sentiment_baseline,
+    sentiment_chart,
+)
+from monitor.outputs.alerts import AlertMonitor, list_alerts
+from monitor.simulator.corpus import BURST_WINDOW
 from monitor.store.db import Store
+from monitor.store.models import ALL_SOURCES
 
 DAY = timedelta(days=1)
 EARS_VECTOR = [150, 130, 122, 160, 155, 128, 144, 125, 300, 319, 289, 277, 500]
@@ -25,12 +33,32 @@ def ts(dt: datetime) -> int:
     return int(dt.timestamp())
 
 
-def put_hour(store: Store, topic: str, start: datetime, n: int, mean: float = 0.0, unscored: int = 0,
-             incomplete: bool = False) -> None:
+def put_hour(
+    store: Store,
+    topic: str,
+    start: datetime,
+    n: int,
+    mean: float = 0.0,
+    unscored: int = 0,
+    incomplete: bool = False,
+) -> None:
     """One hour's sums written straight into a minute bucket, for vectors that posts cannot hit exactly."""
-    row = {"topic": topic, "source": ALL_SOURCES, "start_ts": ts(start), "width_s": 60,
-                          "n_neg": 0, "n_neu": n, "n_pos": 0, "sum_neg": 0.0, "sum_neu": mean * n, "sum_pos": 0.0,
-                          "sum_sq": mean * mean * n, "n_unscored": unscored, "engagement": 0, "incomplete": incomplete}
+    row = {
+        "topic": topic,
+        "source": ALL_SOURCES,
+        "start_ts": ts(start),
+        "width_s": 60,
+        "n_neg": 0,
+        "n_neu": n,
+        "n_pos": 0,
+        "sum_neg": 0.0,
+        "sum_neu": mean * n,
+        "sum_pos": 0.0,
+        "sum_sq": mean * mean * n,
+        "n_unscored": unscored,
+        "engagement": 0,
+        "incomplete": incomplete,
+    }
     with store.write() as conn:
         upsert_buckets(conn, [row])
 
@@ -53,22 +81,41 @@ def live(config, store):
 def test_ears_vector_through_the_store_and_the_live_monitor(tmp_path, store):
     """The 13 daily values at noon: the same-hour baseline alarms at t = 9, 10 and 13, and the
     down-weighted limit at t = 10 is 182.045075; the live monitor stores exactly those alerts."""
-    config = write_config(tmp_path, """\
+    config = write_config(
+        tmp_path,
+        """\
         alerts:
           defaults: {cooldown: 0s}
-        """)
-    posts = [post(f"{t}-{j}", f"Trump update number {j}", EPOCH + t * DAY + timedelta(hours=12, seconds=j))
-             for t, y in enumerate(EARS_VECTOR) for j in range(y)]
+        """,
+    )
+    posts = [
+        post(
+            f"{t}-{j}", f"Trump update number {j}", EPOCH + t * DAY + timedelta(hours=12, seconds=j)
+        )
+        for t, y in enumerate(EARS_VECTOR)
+        for j in range(y)
+    ]
     monitor, after = live(config, store)
-    play(store, config, posts, start=EPOCH - timedelta(hours=11), until=EPOCH + 12 * DAY + timedelta(hours=13),
-         step=DAY, after=after)
+    play(
+        store,
+        config,
+        posts,
+        start=EPOCH - timedelta(hours=11),
+        until=EPOCH + 12 * DAY + timedelta(hours=13),
+        step=DAY,
+        after=after,
+    )
 
     hours = Hours(store, "thaw", ["feed"])
     hours.ensure(ts(EPOCH), ts(EPOCH + 14 * DAY))
     noon = [ts(EPOCH + k * DAY + timedelta(hours=12)) for k in range(13)]
     assert [hours.get(t).total for t in noon] == EARS_VECTOR
     results = {k + 1: check_volume(hours, t, config.alerts.defaults) for k, t in enumerate(noon)}
-    seasonal = {t: r for t, r in results.items() if r.baseline is not None and r.baseline.kind == "same-hour"}
+    seasonal = {
+        t: r
+        for t, r in results.items()
+        if r.baseline is not None and r.baseline.kind == "same-hour"
+    }
     assert sorted(seasonal) == [8, 9, 10, 11, 12, 13]
     assert [t for t, r in seasonal.items() if r.alarm] == [9, 10, 13]
     assert seasonal[10].check.limit == pytest.approx(182.045075, abs=1e-6)
@@ -77,13 +124,20 @@ def test_ears_vector_through_the_store_and_the_live_monitor(tmp_path, store):
         assert r.check.limit == pytest.approx(reference[t - 1].limit, abs=1e-9)
 
     alerts = {a["bucket_start"]: a for a in list_alerts(store) if a["kind"] == "volume"}
-    same_hour = sorted(k for k, a in alerts.items() if a["details"]["baseline"]["kind"] == "same-hour")
-    assert same_hour == [datetime.fromtimestamp(noon[t - 1], timezone.utc) for t in (9, 10, 13)]
-    at10 = alerts[datetime.fromtimestamp(noon[9], timezone.utc)]
+    same_hour = sorted(
+        k for k, a in alerts.items() if a["details"]["baseline"]["kind"] == "same-hour"
+    )
+    assert same_hour == [datetime.fromtimestamp(noon[t - 1], UTC) for t in (9, 10, 13)]
+    at10 = alerts[datetime.fromtimestamp(noon[9], UTC)]
     assert at10["threshold"] == pytest.approx(182.045075, abs=1e-6)
-    assert at10["value"] == 319 and [h["posts"] for h in at10["details"]["baseline"]["hours"]] == EARS_VECTOR[2:9]
+    assert (
+        at10["value"] == 319
+        and [h["posts"] for h in at10["details"]["baseline"]["hours"]] == EARS_VECTOR[2:9]
+    )
     # Before 7 days of history the baseline is the 7 previous (empty) hours, and says so.
-    assert all(a["details"]["baseline"]["kind"] == "recent" for k, a in alerts.items() if k < same_hour[0])
+    assert all(
+        a["details"]["baseline"]["kind"] == "recent" for k, a in alerts.items() if k < same_hour[0]
+    )
 
 
 def test_quiet_topic_needs_five_posts_above_its_baseline(store):
@@ -109,7 +163,13 @@ def test_an_hour_with_a_collection_gap_is_never_part_of_the_volume_baseline(stor
     hour would lower the baseline and raise false alarms. The baseline skips it and takes the
     same hour one day further back instead."""
     for k in range(9):
-        put_hour(store, "gap", EPOCH + k * DAY + timedelta(hours=12), n=1 if k == 5 else 20, incomplete=k == 5)
+        put_hour(
+            store,
+            "gap",
+            EPOCH + k * DAY + timedelta(hours=12),
+            n=1 if k == 5 else 20,
+            incomplete=k == 5,
+        )
     t = EPOCH + 9 * DAY + timedelta(hours=12)
     put_hour(store, "gap", t, n=24)
     hours = Hours(store, "gap")
@@ -125,19 +185,24 @@ def test_an_hour_with_a_collection_gap_is_never_part_of_the_volume_baseline(stor
 # --- metrics.md §4 sentiment vectors --------------------------------------------------------
 
 
-def _chart(store, topic, rows, baseline, settings=AlertSettings()):
+def _chart(store, topic, rows, baseline, settings=None):
+    settings = settings or AlertSettings()
     start = EPOCH + 30 * DAY
     for i, (mean, n) in enumerate(rows):
         put_hour(store, topic, start + timedelta(hours=i), n=n, mean=mean)
     hours = Hours(store, topic)
     hours.ensure(ts(start), ts(start) + len(rows) * HOUR)
-    return sentiment_chart(hours, [ts(start) + i * HOUR for i in range(len(rows))], baseline, settings)
+    return sentiment_chart(
+        hours, [ts(start) + i * HOUR for i in range(len(rows))], baseline, settings
+    )
 
 
 def test_ewma_vector_of_z_values_signals_first_at_t11(store):
-    z = [0, .5, -.3, .2, 0, 1.2, 1.5, 1.1, 1.4, 1.3, 1.6, .9]
+    z = [0, 0.5, -0.3, 0.2, 0, 1.2, 1.5, 1.1, 1.4, 1.3, 1.6, 0.9]
     # mu0 = 0, sigma_w = 1, sigma_b = 0 and n = 25 posts per hour make z = 5 x the hour's mean.
-    chart = _chart(store, "z", [(v / 5, 25) for v in z], SentimentBaseline(0.0, 1.0, 0.0, 24, 600, 0, 0))
+    chart = _chart(
+        store, "z", [(v / 5, 25) for v in z], SentimentBaseline(0.0, 1.0, 0.0, 24, 600, 0, 0)
+    )
     assert [p.point.z for p in chart] == pytest.approx(z, abs=1e-9)
     first = next(p for p in chart if p.alarm)
     assert first.point.t == 11
@@ -147,9 +212,27 @@ def test_ewma_vector_of_z_values_signals_first_at_t11(store):
 
 
 def test_ewma_vector_of_hourly_means_signals_at_t8(store):
-    rows = [(0.12, 40), (0.08, 25), (0.11, 60), (0.05, 12), (-0.05, 35), (-0.10, 50), (-0.02, 8), (-0.12, 45)]
+    rows = [
+        (0.12, 40),
+        (0.08, 25),
+        (0.11, 60),
+        (0.05, 12),
+        (-0.05, 35),
+        (-0.10, 50),
+        (-0.02, 8),
+        (-0.12, 45),
+    ]
     chart = _chart(store, "means", rows, SentimentBaseline(0.10, 0.45, 0.03, 24, 600, 0, 0))
-    expected_z = [0.259010, -0.210819, 0.152944, -0.375029, -1.834498, -2.842676, -0.741186, -2.993821]
+    expected_z = [
+        0.259010,
+        -0.210819,
+        0.152944,
+        -0.375029,
+        -1.834498,
+        -2.842676,
+        -0.741186,
+        -2.993821,
+    ]
     assert [p.point.z for p in chart] == pytest.approx(expected_z, abs=1e-6)
     assert [p.alarm for p in chart] == [False] * 7 + [True]
     assert chart[-1].point.ewma == pytest.approx(-1.289957, abs=1e-6)
@@ -158,7 +241,9 @@ def test_ewma_vector_of_hourly_means_signals_at_t8(store):
 
 
 def test_hours_with_fewer_than_min_posts_are_skipped_not_read_as_neutral(store):
-    chart = _chart(store, "thin", [(0.5, 4), (0.5, 5)], SentimentBaseline(0.0, 0.45, 0.03, 24, 600, 0, 0))
+    chart = _chart(
+        store, "thin", [(0.5, 4), (0.5, 5)], SentimentBaseline(0.0, 0.45, 0.03, 24, 600, 0, 0)
+    )
     assert chart[0].point.z is None and chart[0].mean == pytest.approx(0.5)
     assert chart[1].point.z is not None and chart[1].point.t == 2
 
@@ -190,8 +275,15 @@ def burst_run(tmp_path_factory):
     config = write_config(folder)
     store = Store(f"sqlite:///{folder}/monitor.db")
     monitor, after = live(config, store)
-    play(store, config, corpus(until_s=BURST_WINDOW[0] + 3 * 3600), start=DAY2_BURST - timedelta(minutes=80),
-         until=EPOCH + timedelta(days=1, hours=18), step=timedelta(minutes=20), after=after)
+    play(
+        store,
+        config,
+        corpus(until_s=BURST_WINDOW[0] + 3 * 3600),
+        start=DAY2_BURST - timedelta(minutes=80),
+        until=EPOCH + timedelta(days=1, hours=18),
+        step=timedelta(minutes=20),
+        after=after,
+    )
     yield config, store, monitor
     store.close()
 
@@ -199,7 +291,9 @@ def burst_run(tmp_path_factory):
 def test_the_summit_burst_raises_one_volume_alert_while_it_happens(burst_run):
     config, store, monitor = burst_run
     volume = [a for a in list_alerts(store) if a["kind"] == "volume"]
-    assert [a["bucket_start"] for a in volume] == [DAY2_BURST]  # nothing on the quiet day 1; cooldown after
+    assert [a["bucket_start"] for a in volume] == [
+        DAY2_BURST
+    ]  # nothing on the quiet day 1; cooldown after
     alert = volume[0]
     details = alert["details"]
     assert details["bucket"]["partial"] is True  # raised during the hour, not after it
@@ -208,8 +302,13 @@ def test_the_summit_burst_raises_one_volume_alert_while_it_happens(burst_run):
     assert details["baseline"]["kind"] == "recent" and len(details["baseline"]["hours"]) == 7
     tags = [h["tag"] for h in details["drivers"]["hashtags"]]
     assert "trumpputinbusiness" in tags
-    assert details["drivers"]["posts"] and all(p["url"].startswith("https://") for p in details["drivers"]["posts"])
-    assert "Volume spike in US–Russia business thaw" in alert["summary"] and "so far" in alert["summary"]
+    assert details["drivers"]["posts"] and all(
+        p["url"].startswith("https://") for p in details["drivers"]["posts"]
+    )
+    assert (
+        "Volume spike in US–Russia business thaw" in alert["summary"]
+        and "so far" in alert["summary"]
+    )
     assert alert["next_delivery_at"] is None  # no webhook configured: stored and listed, not sent
 
 
@@ -235,17 +334,26 @@ def test_checking_again_never_repeats_an_alert(burst_run):
 
 
 def test_cooldown_is_per_topic_and_zero_alerts_every_alarming_hour(tmp_path, sqlite_url):
-    config = write_config(tmp_path, """\
+    config = write_config(
+        tmp_path,
+        """\
         alerts:
           topics:
             thaw: {cooldown: 0s, sentiment: false}
-        """)
+        """,
+    )
     assert config.alerts.for_topic("thaw").cooldown == timedelta(0)
     assert config.alerts.for_topic("thaw").alpha == 0.025  # the rest stays at the defaults
     store = Store(sqlite_url)
     _monitor, after = live(config, store)
-    play(store, config, corpus(until_s=BURST_WINDOW[1] + 3600), start=DAY2_BURST - timedelta(hours=2),
-         until=EPOCH + timedelta(days=1, hours=18), after=after)
+    play(
+        store,
+        config,
+        corpus(until_s=BURST_WINDOW[1] + 3600),
+        start=DAY2_BURST - timedelta(hours=2),
+        until=EPOCH + timedelta(days=1, hours=18),
+        after=after,
+    )
     kinds = {(a["kind"], a["bucket_start"]) for a in list_alerts(store)}
     assert kinds == {("volume", DAY2_BURST), ("volume", DAY2_BURST + timedelta(hours=1))}
     store.close()
@@ -255,8 +363,14 @@ def test_a_disabled_alerts_section_stores_nothing(tmp_path, sqlite_url):
     config = write_config(tmp_path, "alerts: {enabled: false}\n")
     store = Store(sqlite_url)
     _monitor, after = live(config, store)
-    play(store, config, corpus(until_s=BURST_WINDOW[1]), start=DAY2_BURST - timedelta(hours=2),
-         until=EPOCH + timedelta(days=1, hours=17), after=after)
+    play(
+        store,
+        config,
+        corpus(until_s=BURST_WINDOW[1]),
+        start=DAY2_BURST - timedelta(hours=2),
+        until=EPOCH + timedelta(days=1, hours=17),
+        after=after,
+    )
     assert list_alerts(store) == []
     store.close()
 
@@ -264,22 +378,37 @@ def test_a_disabled_alerts_section_stores_nothing(tmp_path, sqlite_url):
 # --- delivery of alerts ---------------------------------------------------------------------
 
 
-def test_alerts_are_sent_to_the_webhook_once_and_failures_retried_with_backoff(tmp_path, sqlite_url):
+def test_alerts_are_sent_to_the_webhook_once_and_failures_retried_with_backoff(
+    tmp_path, sqlite_url
+):
     with Hook(statuses=[500, 200]) as hook:
-        config = write_config(tmp_path, f"""\
+        config = write_config(
+            tmp_path,
+            f"""\
             alerts:
               webhook: {{url: "{hook.url}", format: slack}}
               defaults: {{sentiment: false}}
-            """)
+            """,
+        )
         store = Store(sqlite_url)
         monitor, after = live(config, store)
         last_poll = DAY2_BURST + timedelta(minutes=30)
-        play(store, config, corpus(until_s=BURST_WINDOW[0] + 1800), start=DAY2_BURST - timedelta(hours=1),
-             until=last_poll, step=timedelta(minutes=30), after=after)
+        play(
+            store,
+            config,
+            corpus(until_s=BURST_WINDOW[0] + 1800),
+            start=DAY2_BURST - timedelta(hours=1),
+            until=last_poll,
+            step=timedelta(minutes=30),
+            after=after,
+        )
         (alert,) = list_alerts(store)
         assert hook.received == []  # the first attempt hit the 500
         assert alert["delivery_attempts"] == 1 and alert["delivered_at"] is None
-        assert "answered 500" in alert["delivery_error"] and "SECRET-TOKEN" not in alert["delivery_error"]
+        assert (
+            "answered 500" in alert["delivery_error"]
+            and "SECRET-TOKEN" not in alert["delivery_error"]
+        )
         assert "\x1b" not in alert["delivery_error"]  # the server's words, without its escape codes
         due = alert["next_delivery_at"]
         assert due == last_poll + timedelta(seconds=30)
@@ -292,22 +421,33 @@ def test_alerts_are_sent_to_the_webhook_once_and_failures_retried_with_backoff(t
         (alert,) = list_alerts(store)
         assert alert["delivered_at"] == due and alert["delivery_error"] is None
     assert message["text"].startswith("Volume spike in US–Russia business thaw")
-    plain = [b for b in message["blocks"] if b["type"] == "section" and b["text"]["type"] == "plain_text"]
+    plain = [
+        b for b in message["blocks"] if b["type"] == "section" and b["text"]["type"] == "plain_text"
+    ]
     assert plain and "posts so far" in plain[0]["text"]["text"]
     store.close()
 
 
 def test_a_permanent_webhook_refusal_is_not_retried(tmp_path, store_url):
     with Hook(statuses=[403]) as hook:
-        config = write_config(tmp_path, f"""\
+        config = write_config(
+            tmp_path,
+            f"""\
             alerts:
               webhook: {{url: "{hook.url}", format: json}}
               defaults: {{sentiment: false}}
-            """)
+            """,
+        )
         store = Store(store_url)
         _monitor, after = live(config, store)
-        play(store, config, corpus(until_s=BURST_WINDOW[0] + 3600), start=DAY2_BURST - timedelta(hours=1),
-             until=DAY2_BURST + timedelta(hours=1), after=after)
+        play(
+            store,
+            config,
+            corpus(until_s=BURST_WINDOW[0] + 3600),
+            start=DAY2_BURST - timedelta(hours=1),
+            until=DAY2_BURST + timedelta(hours=1),
+            after=after,
+        )
         (alert,) = list_alerts(store)
     assert alert["next_delivery_at"] is None and alert["delivered_at"] is None
     assert alert["delivery_error"].startswith("gave up after 1 attempt(s): webhook at 127.0.0.1")
@@ -317,22 +457,25 @@ def test_a_permanent_webhook_refusal_is_not_retried(tmp_path, store_url):
 def test_collector_polls_the_simulator_and_sends_the_burst_alert(tmp_path, sqlite_url):
     """End to end: the real Collector polls the simulator's feed through the burst; its hook
     alerts once, while the hour is still running, and the webhook receives the JSON alert."""
+    from digest_support import Scripted, corpus_post
+
     from monitor.collector import Collector
+    from monitor.ingest.poll import Ingestor
+    from monitor.simulator.corpus import load_corpus
     from monitor.simulator.server import SimClock, Simulator, atom_id
     from monitor.sources.base import Batch
 
-    from digest_support import Scripted, corpus_post
-    from monitor.simulator.corpus import load_corpus
-    from monitor.ingest.poll import Ingestor
-
-    epoch = datetime.now(timezone.utc).replace(minute=0, second=0, microsecond=0) - timedelta(hours=40)
+    epoch = datetime.now(UTC).replace(minute=0, second=0, microsecond=0) - timedelta(hours=40)
     burst = epoch + timedelta(seconds=BURST_WINDOW[0])
     clock = SimClock(epoch=epoch, speed=0, start_offset_s=BURST_WINDOW[0] - 3600)
     with Simulator(clock=clock) as sim, Hook() as hook:
-        config = write_config(tmp_path, f"""\
+        config = write_config(
+            tmp_path,
+            f"""\
             alerts:
               webhook: {{url: "{hook.url}", format: json}}
-            """, base=f"""\
+            """,
+            base=f"""\
             topics:
               - name: thaw
                 title: US–Russia business thaw
@@ -343,7 +486,8 @@ def test_collector_polls_the_simulator_and_sends_the_burst_alert(tmp_path, sqlit
                 kind: rss
                 url: "{sim.url}/feeds/all.atom?limit=300"
                 interval: 1m
-            """)
+            """,
+        )
         store = Store(sqlite_url)
         # History before the simulated hour of polling, stored as the feed itself would have.
         history = []
@@ -353,7 +497,8 @@ def test_collector_polls_the_simulator_and_sends_the_burst_alert(tmp_path, sqlit
                 raw.native_id = atom_id(p)
                 history.append(raw)
         Ingestor(store, config.topics, clock=lambda: burst - timedelta(hours=1)).store_batch(
-            Scripted(config, "all"), Batch(posts=history, state={}), burst - timedelta(hours=1))
+            Scripted(config, "all"), Batch(posts=history, state={}), burst - timedelta(hours=1)
+        )
         collector = Collector(config, store)
         try:
             for minutes in range(0, 105, 15):
@@ -365,7 +510,11 @@ def test_collector_polls_the_simulator_and_sends_the_burst_alert(tmp_path, sqlit
     assert [a["bucket_start"] for a in alerts] == [burst]
     assert alerts[0]["details"]["bucket"]["posts"] < 471  # raised part-way through the hour
     (sent,) = [m for m in hook.received if m["kind"] == "volume"]
-    assert sent["type"] == "alert" and sent["topic"] == "thaw" and sent["bucket_start"] == burst.isoformat()
+    assert (
+        sent["type"] == "alert"
+        and sent["topic"] == "thaw"
+        and sent["bucket_start"] == burst.isoformat()
+    )
     assert sent["details"]["drivers"]["posts"]
     store.close()
 
@@ -375,16 +524,38 @@ def test_collector_polls_the_simulator_and_sends_the_burst_alert(tmp_path, sqlit
 
 def test_monitor_alerts_lists_what_was_stored(burst_run, capsys):
     config, store, _monitor = burst_run
-    code = main(["--config", str(config.path), "--db", store.url, "alerts", "--since", "2026-03-16"])
+    code = main(
+        ["--config", str(config.path), "--db", store.url, "alerts", "--since", "2026-03-16"]
+    )
     out = capsys.readouterr().out
     assert code == 0
     assert "2026-03-17 15:00 UTC  thaw  volume ↑  [not sent (no webhook)]" in out
     assert "Volume spike in US–Russia business thaw" in out
-    assert main(["--config", str(config.path), "--db", store.url, "alerts", "--since", "2026-03-16", "--json",
-                 "--topic", "thaw"]) == 0
+    assert (
+        main(
+            [
+                "--config",
+                str(config.path),
+                "--db",
+                store.url,
+                "alerts",
+                "--since",
+                "2026-03-16",
+                "--json",
+                "--topic",
+                "thaw",
+            ]
+        )
+        == 0
+    )
     rows = json.loads(capsys.readouterr().out)
-    assert {r["kind"] for r in rows} >= {"volume", "sentiment"} and all(r["topic"] == "thaw" for r in rows)
-    assert main(["--config", str(config.path), "--db", store.url, "alerts", "--since", "2030-01-01"]) == 0
+    assert {r["kind"] for r in rows} >= {"volume", "sentiment"} and all(
+        r["topic"] == "thaw" for r in rows
+    )
+    assert (
+        main(["--config", str(config.path), "--db", store.url, "alerts", "--since", "2030-01-01"])
+        == 0
+    )
     assert "no alerts since" in capsys.readouterr().out
     assert main(["--config", str(config.path), "--db", store.url, "alerts", "--since", "soon"]) == 2
 
@@ -394,8 +565,14 @@ def test_a_poll_re_reads_only_the_hours_it_touched(tmp_path, sqlite_url):
     config = write_config(tmp_path)
     store = Store(sqlite_url)
     monitor, after = live(config, store)
-    play(store, config, corpus(until_s=86400 * 2), start=EPOCH + 2 * DAY - timedelta(hours=1),
-         until=EPOCH + 2 * DAY, after=after)
+    play(
+        store,
+        config,
+        corpus(until_s=86400 * 2),
+        start=EPOCH + 2 * DAY - timedelta(hours=1),
+        until=EPOCH + 2 * DAY,
+        after=after,
+    )
     hours = monitor._hours["thaw"]
     reads = []
     read = hours._read
@@ -406,8 +583,14 @@ def test_a_poll_re_reads_only_the_hours_it_touched(tmp_path, sqlite_url):
 
     hours._read = counting  # type: ignore[method-assign]
     late = EPOCH + DAY + timedelta(hours=3)
-    play(store, config, [post("late", "Trump said something", late)], start=EPOCH + 2 * DAY,
-         until=EPOCH + 2 * DAY + timedelta(hours=1), after=after)
+    play(
+        store,
+        config,
+        [post("late", "Trump said something", late)],
+        start=EPOCH + 2 * DAY,
+        until=EPOCH + 2 * DAY + timedelta(hours=1),
+        after=after,
+    )
     assert reads == [(ts(late), ts(late) + HOUR)]
     store.close()
 
@@ -417,8 +600,17 @@ def test_the_digest_shows_the_same_spike_and_that_it_was_alerted(burst_run):
 
     config, store, _monitor = burst_run
     now = EPOCH + timedelta(days=1, hours=18)
-    d = build_topic_digest(store, digest="daily", topic="thaw", title="thaw", day=now.date(), zone=timezone.utc,
-                           sources=["feed"], settings=config.alerts.for_topic("thaw"), now=now)
+    d = build_topic_digest(
+        store,
+        digest="daily",
+        topic="thaw",
+        title="thaw",
+        day=now.date(),
+        zone=UTC,
+        sources=["feed"],
+        settings=config.alerts.for_topic("thaw"),
+        now=now,
+    )
     (spike,) = [s for s in d.spikes if s.kind == "volume"]
     assert spike.start == DAY2_BURST and spike.alerted
     assert not d.complete and all(h.future for h in d.hours if h.start >= now)
@@ -431,8 +623,8 @@ def test_hour_stats_give_the_baselines_of_a_fresh_read(tmp_path):
 
     from monitor.config.digests import AlertSettings
     from monitor.ingest.poll import upsert_buckets
-    from monitor.store.models import ALL_SOURCES
     from monitor.metrics.spikes import HOUR, Hours, HourStats, check_sentiment, sentiment_window
+    from monitor.store.models import ALL_SOURCES
 
     store = Store(f"sqlite:///{tmp_path}/h.db")
     first = 1_770_000_000 // HOUR * HOUR
@@ -440,11 +632,24 @@ def test_hour_stats_give_the_baselines_of_a_fresh_read(tmp_path):
     for i in range(40 * 24):
         m = 0.1 + 0.3 * math.sin(i / 5.0) if i % 17 else -0.7
         n = 3 + i % 11  # some hours under min_posts
-        rows.append({"topic": "t", "source": ALL_SOURCES, "start_ts": first + i * HOUR, "width_s": 60,
-                     "n_neg": n // 2, "n_neu": 0, "n_pos": n - n // 2, "sum_neg": (m - 0.4) * (n // 2),
-                     "sum_neu": 0.0, "sum_pos": (m + 0.4) * (n - n // 2),
-                     "sum_sq": (m - 0.4) ** 2 * (n // 2) + (m + 0.4) ** 2 * (n - n // 2),
-                     "n_unscored": 0, "engagement": 0, "incomplete": False})
+        rows.append(
+            {
+                "topic": "t",
+                "source": ALL_SOURCES,
+                "start_ts": first + i * HOUR,
+                "width_s": 60,
+                "n_neg": n // 2,
+                "n_neu": 0,
+                "n_pos": n - n // 2,
+                "sum_neg": (m - 0.4) * (n // 2),
+                "sum_neu": 0.0,
+                "sum_pos": (m + 0.4) * (n - n // 2),
+                "sum_sq": (m - 0.4) ** 2 * (n // 2) + (m + 0.4) ** 2 * (n - n // 2),
+                "n_unscored": 0,
+                "engagement": 0,
+                "incomplete": False,
+            }
+        )
     with store.write() as conn:
         upsert_buckets(conn, rows)
     settings = AlertSettings()

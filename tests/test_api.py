@@ -9,23 +9,31 @@ from __future__ import annotations
 import random
 import subprocess
 import sys
-from datetime import date, datetime, timedelta, timezone
+from datetime import UTC, date, datetime, timedelta
 from zoneinfo import ZoneInfo
 
 import polars as pl
 import pytest
-from polars.testing import assert_frame_equal
 from export_support import TOPICS, Scripted, fill
+from polars.testing import assert_frame_equal
 
-from monitor.outputs.api import ALL, SERIES_SCHEMA, QueryError, StoreReader, open_store, parse_every, parse_time
-from monitor.metrics.frames import METRIC_COLUMNS, MIN_N_MEAN, MIN_N_POLARIZATION, with_metrics
 from monitor.ingest.poll import Ingestor
 from monitor.metrics.formulas import BucketSums, summarize
+from monitor.metrics.frames import METRIC_COLUMNS, MIN_N_MEAN, MIN_N_POLARIZATION, with_metrics
+from monitor.outputs.api import (
+    ALL,
+    SERIES_SCHEMA,
+    QueryError,
+    StoreReader,
+    open_store,
+    parse_every,
+    parse_time,
+)
 from monitor.sources.base import Batch, RawPost
 from monitor.store.db import POST_SCHEMA, Store, utcnow
 
 BERLIN = ZoneInfo("Europe/Berlin")
-NOW = datetime(2026, 3, 29, 10, 30, tzinfo=timezone.utc)  # 12:30 in Berlin, the first day of summer time
+NOW = datetime(2026, 3, 29, 10, 30, tzinfo=UTC)  # 12:30 in Berlin, the first day of summer time
 
 
 @pytest.fixture(scope="module")
@@ -38,13 +46,16 @@ def reader(tmp_path_factory):
 
 # --- frames agree with metrics ------------------------------------------------------------------
 
+
 def _random_bucket(rng: random.Random) -> BucketSums:
     n = rng.choice([0, 1, 2, 4, 5, 6, 9, 10, 11, 29, 30, 31, 200, rng.randrange(5000)])
     style = rng.random()
     if style < 0.15:
         scores = [0.5] * n  # identical posts: the spread must clamp at 0, not go negative
     elif style < 0.3:
-        scores = [rng.choice([0.05, -0.05, 0.0, 0.0499, -0.0499, 1.0, -1.0]) for _ in range(n)]  # class edges
+        scores = [
+            rng.choice([0.05, -0.05, 0.0, 0.0499, -0.0499, 1.0, -1.0]) for _ in range(n)
+        ]  # class edges
     elif style < 0.45:
         scores = [rng.choice([0.7, 0.9]) for _ in range(n)]  # one-sided: empty classes
     else:
@@ -55,9 +66,11 @@ def _random_bucket(rng: random.Random) -> BucketSums:
 def test_frames_agree_with_summarize_on_random_buckets():
     rng = random.Random(20260329)
     buckets = [_random_bucket(rng) for _ in range(3000)]
-    frame = with_metrics(pl.DataFrame([{f: getattr(b, f) for f in BucketSums.__slots__} for b in buckets]))
+    frame = with_metrics(
+        pl.DataFrame([{f: getattr(b, f) for f in BucketSums.__slots__} for b in buckets])
+    )
     worst = 0.0
-    for b, row in zip(buckets, frame.iter_rows(named=True)):
+    for b, row in zip(buckets, frame.iter_rows(named=True), strict=False):
         expected = summarize(b)
         for column in METRIC_COLUMNS:
             got, want = row[column], getattr(expected, column)
@@ -69,33 +82,48 @@ def test_frames_agree_with_summarize_on_random_buckets():
 
 def test_frames_null_rules_by_n():
     sums = [BucketSums.from_scores([0.6] * k + [-0.6] * k) for k in (0, 1, 2, 3, 5, 15)]
-    frame = with_metrics(pl.DataFrame([{f: getattr(b, f) for f in BucketSums.__slots__} for b in sums]))
-    shown = {row["n"]: {c for c in METRIC_COLUMNS if row[c] is not None} for row in frame.iter_rows(named=True)}
+    frame = with_metrics(
+        pl.DataFrame([{f: getattr(b, f) for f in BucketSums.__slots__} for b in sums])
+    )
+    shown = {
+        row["n"]: {c for c in METRIC_COLUMNS if row[c] is not None}
+        for row in frame.iter_rows(named=True)
+    }
     assert shown[0] == {"n"}
-    assert shown[2] == shown[4] == {"n", "pos_share", "pos_lo", "pos_hi", "neg_share", "neg_lo", "neg_hi"}
-    assert shown[6] == shown[10] - {"er3", "b", "sigma"} == shown[2] | {"mean", "mean_lo", "mean_hi"}
+    assert (
+        shown[2]
+        == shown[4]
+        == {"n", "pos_share", "pos_lo", "pos_hi", "neg_share", "neg_lo", "neg_hi"}
+    )
+    assert (
+        shown[6] == shown[10] - {"er3", "b", "sigma"} == shown[2] | {"mean", "mean_lo", "mean_hi"}
+    )
     assert shown[30] == set(METRIC_COLUMNS)
     assert MIN_N_MEAN == 5 and MIN_N_POLARIZATION == 10
 
 
 # --- parsing what people type -------------------------------------------------------------------
 
-@pytest.mark.parametrize("text,tz,expected", [
-    ("2026-03-29", "Europe/Berlin", datetime(2026, 3, 28, 23, tzinfo=timezone.utc)),
-    ("2026-03-30", "Europe/Berlin", datetime(2026, 3, 29, 22, tzinfo=timezone.utc)),  # after the switch
-    ("2026-03-29", "UTC", datetime(2026, 3, 29, tzinfo=timezone.utc)),
-    ("2026-03-29T14:00", "Europe/Berlin", datetime(2026, 3, 29, 12, tzinfo=timezone.utc)),
-    ("2026-03-29 14:00", "UTC", datetime(2026, 3, 29, 14, tzinfo=timezone.utc)),
-    ("2026-03-29T14:00Z", "Europe/Berlin", datetime(2026, 3, 29, 14, tzinfo=timezone.utc)),
-    ("2026-03-29T14:00:00+05:30", "UTC", datetime(2026, 3, 29, 8, 30, tzinfo=timezone.utc)),
-    ("7d", "UTC", NOW - timedelta(days=7)),
-    ("1h30m", "Europe/Berlin", NOW - timedelta(minutes=90)),
-    ("now", "UTC", NOW),
-    ("today", "Europe/Berlin", datetime(2026, 3, 28, 23, tzinfo=timezone.utc)),
-    ("yesterday", "Europe/Berlin", datetime(2026, 3, 27, 23, tzinfo=timezone.utc)),
-    (date(2026, 3, 29), "UTC", datetime(2026, 3, 29, tzinfo=timezone.utc)),
-    (timedelta(hours=2), "UTC", NOW - timedelta(hours=2)),
-])
+
+@pytest.mark.parametrize(
+    "text,tz,expected",
+    [
+        ("2026-03-29", "Europe/Berlin", datetime(2026, 3, 28, 23, tzinfo=UTC)),
+        ("2026-03-30", "Europe/Berlin", datetime(2026, 3, 29, 22, tzinfo=UTC)),  # after the switch
+        ("2026-03-29", "UTC", datetime(2026, 3, 29, tzinfo=UTC)),
+        ("2026-03-29T14:00", "Europe/Berlin", datetime(2026, 3, 29, 12, tzinfo=UTC)),
+        ("2026-03-29 14:00", "UTC", datetime(2026, 3, 29, 14, tzinfo=UTC)),
+        ("2026-03-29T14:00Z", "Europe/Berlin", datetime(2026, 3, 29, 14, tzinfo=UTC)),
+        ("2026-03-29T14:00:00+05:30", "UTC", datetime(2026, 3, 29, 8, 30, tzinfo=UTC)),
+        ("7d", "UTC", NOW - timedelta(days=7)),
+        ("1h30m", "Europe/Berlin", NOW - timedelta(minutes=90)),
+        ("now", "UTC", NOW),
+        ("today", "Europe/Berlin", datetime(2026, 3, 28, 23, tzinfo=UTC)),
+        ("yesterday", "Europe/Berlin", datetime(2026, 3, 27, 23, tzinfo=UTC)),
+        (date(2026, 3, 29), "UTC", datetime(2026, 3, 29, tzinfo=UTC)),
+        (timedelta(hours=2), "UTC", NOW - timedelta(hours=2)),
+    ],
+)
 def test_parse_time_reads_dates_times_and_durations(text, tz, expected):
     assert parse_time(text, tz=ZoneInfo(tz), now=NOW, option="--since") == expected
 
@@ -106,9 +134,22 @@ def test_parse_time_refuses_what_it_cannot_read(text):
         parse_time(text, tz=BERLIN, now=NOW, option="--until")
 
 
-@pytest.mark.parametrize("text,seconds", [("1m", 60), ("5m", 300), ("15m", 900), ("1h", 3600), ("6h", 21600),
-                                          ("1d", 86400), ("24h", 86400), ("1w", 604800), ("7d", 604800),
-                                          (3600, 3600), (timedelta(minutes=30), 1800)])
+@pytest.mark.parametrize(
+    "text,seconds",
+    [
+        ("1m", 60),
+        ("5m", 300),
+        ("15m", 900),
+        ("1h", 3600),
+        ("6h", 21600),
+        ("1d", 86400),
+        ("24h", 86400),
+        ("1w", 604800),
+        ("7d", 604800),
+        (3600, 3600),
+        (timedelta(minutes=30), 1800),
+    ],
+)
 def test_parse_every_accepts_widths_that_nest_in_a_day(text, seconds):
     assert parse_every(text) == seconds
 
@@ -120,6 +161,7 @@ def test_parse_every_refuses_widths_that_do_not_nest(text):
 
 
 # --- the reader ---------------------------------------------------------------------------------
+
 
 def test_frames_have_the_export_columns_and_types(reader):
     series = reader.series()
@@ -134,29 +176,77 @@ def test_frames_have_the_export_columns_and_types(reader):
 def test_frames_equal_the_exported_files(reader, tmp_path):
     from monitor.cli import main
 
-    args = ["--topic", "sanctions", "--since", "2026-03-29", "--until", "2026-10-26", "--tz", "Europe/Berlin"]
-    assert main(["--db", reader.store.url, "export", "series", *args, "--every", "1d", "--source", "all",
-                 "--source", "masto", "-o", str(tmp_path / "s.parquet")]) == 0
-    assert main(["--db", reader.store.url, "export", "posts", *args, "-o", str(tmp_path / "p.parquet")]) == 0
-    series = reader.series(topic="sanctions", since="2026-03-29", until="2026-10-26", tz="Europe/Berlin",
-                           every="1d", source=["all", "masto"])
+    args = [
+        "--topic",
+        "sanctions",
+        "--since",
+        "2026-03-29",
+        "--until",
+        "2026-10-26",
+        "--tz",
+        "Europe/Berlin",
+    ]
+    assert (
+        main(
+            [
+                "--db",
+                reader.store.url,
+                "export",
+                "series",
+                *args,
+                "--every",
+                "1d",
+                "--source",
+                "all",
+                "--source",
+                "masto",
+                "-o",
+                str(tmp_path / "s.parquet"),
+            ]
+        )
+        == 0
+    )
+    assert (
+        main(
+            ["--db", reader.store.url, "export", "posts", *args, "-o", str(tmp_path / "p.parquet")]
+        )
+        == 0
+    )
+    series = reader.series(
+        topic="sanctions",
+        since="2026-03-29",
+        until="2026-10-26",
+        tz="Europe/Berlin",
+        every="1d",
+        source=["all", "masto"],
+    )
     assert_frame_equal(pl.read_parquet(tmp_path / "s.parquet"), series)
-    assert_frame_equal(pl.read_parquet(tmp_path / "p.parquet"),
-                       reader.posts(topic="sanctions", since="2026-03-29", until="2026-10-26", tz="Europe/Berlin"))
+    assert_frame_equal(
+        pl.read_parquet(tmp_path / "p.parquet"),
+        reader.posts(topic="sanctions", since="2026-03-29", until="2026-10-26", tz="Europe/Berlin"),
+    )
 
 
 def test_filters(reader):
     everything = reader.posts()
     thaw = reader.posts(topic="thaw")
-    assert thaw.height == everything.filter(pl.col("topics").list.contains("thaw")).height < everything.height
+    assert (
+        thaw.height
+        == everything.filter(pl.col("topics").list.contains("thaw")).height
+        < everything.height
+    )
     both = reader.posts(topic=["thaw", "sanctions"])
     assert both.height == everything.height
     bsky = reader.posts(source="bsky")
     assert set(bsky["source"]) == {"bsky"} and 0 < bsky.height < everything.height
-    assert reader.posts(source=ALL).height == reader.posts(source=["bsky", ALL]).height == everything.height
-    window = reader.posts(since="2026-03-29T00:00Z", until=datetime(2026, 3, 29, 6, tzinfo=timezone.utc))
-    assert window["created_at"].min() >= datetime(2026, 3, 29, tzinfo=timezone.utc)
-    assert window["created_at"].max() < datetime(2026, 3, 29, 6, tzinfo=timezone.utc)
+    assert (
+        reader.posts(source=ALL).height
+        == reader.posts(source=["bsky", ALL]).height
+        == everything.height
+    )
+    window = reader.posts(since="2026-03-29T00:00Z", until=datetime(2026, 3, 29, 6, tzinfo=UTC))
+    assert window["created_at"].min() >= datetime(2026, 3, 29, tzinfo=UTC)
+    assert window["created_at"].max() < datetime(2026, 3, 29, 6, tzinfo=UTC)
     per_source = reader.series(every="1d", source=["bsky", "masto", "all"])
     totals = dict(per_source.group_by("source").agg(pl.col("n").sum()).rows())
     assert totals["all"] == totals["bsky"] + totals["masto"]
@@ -166,10 +256,31 @@ def test_filters(reader):
 def test_durations_count_back_from_now(tmp_path):
     now = utcnow()
     with StoreReader(Store(f"sqlite:///{tmp_path}/recent.db")) as r:
-        Ingestor(r.store, TOPICS).poll(Scripted("recent", [Batch(posts=[
-            RawPost(native_id=str(i), text=f"great news #TrumpPutinBusiness {i}", created_at=now - age)
-            for i, age in enumerate([timedelta(days=10), timedelta(days=3), timedelta(hours=5), timedelta(minutes=5)])
-        ], state={})]))
+        Ingestor(r.store, TOPICS).poll(
+            Scripted(
+                "recent",
+                [
+                    Batch(
+                        posts=[
+                            RawPost(
+                                native_id=str(i),
+                                text=f"great news #TrumpPutinBusiness {i}",
+                                created_at=now - age,
+                            )
+                            for i, age in enumerate(
+                                [
+                                    timedelta(days=10),
+                                    timedelta(days=3),
+                                    timedelta(hours=5),
+                                    timedelta(minutes=5),
+                                ]
+                            )
+                        ],
+                        state={},
+                    )
+                ],
+            )
+        )
         assert r.posts(since="7d").height == 3
         assert r.posts(since="12h").height == 2
         assert r.posts(since="7d", until="1h").height == 2
@@ -183,7 +294,9 @@ def test_iter_posts_streams_in_batches(reader):
 
 
 def test_unknown_names_are_errors_with_a_suggestion(reader):
-    with pytest.raises(QueryError, match="no topic named 'sanction' in the store; did you mean 'sanctions'"):
+    with pytest.raises(
+        QueryError, match="no topic named 'sanction' in the store; did you mean 'sanctions'"
+    ):
         reader.series(topic="sanction")
     with pytest.raises(QueryError, match="no source named 'x'"):
         reader.posts(source="x")
@@ -192,21 +305,43 @@ def test_unknown_names_are_errors_with_a_suggestion(reader):
 def test_exact_buckets_even_where_the_offset_is_off_the_quarter_hour_grid(tmp_path):
     """Monrovia kept UTC-0:44:30 until 1972: 15-minute UTC buckets straddle its local hours, so the
     hours are rebuilt from the minutes (the fallback path) and still match the posts."""
-    start = datetime(1971, 6, 1, 8, 0, 5, tzinfo=timezone.utc)
-    minutes = [m for m in range(0, 300, 7) if m % 60 != 44]  # no post in the minute a local hour starts
+    start = datetime(1971, 6, 1, 8, 0, 5, tzinfo=UTC)
+    minutes = [
+        m for m in range(0, 300, 7) if m % 60 != 44
+    ]  # no post in the minute a local hour starts
     with StoreReader(Store(f"sqlite:///{tmp_path}/1971.db")) as r:
-        Ingestor(r.store, TOPICS).poll(Scripted("old", [Batch(posts=[
-            RawPost(native_id=str(m), text=f"#TrumpPutinBusiness {'good' if m % 2 else 'bad'} {m}",
-                    created_at=start + timedelta(minutes=m)) for m in minutes], state={})]))
+        Ingestor(r.store, TOPICS).poll(
+            Scripted(
+                "old",
+                [
+                    Batch(
+                        posts=[
+                            RawPost(
+                                native_id=str(m),
+                                text=f"#TrumpPutinBusiness {'good' if m % 2 else 'bad'} {m}",
+                                created_at=start + timedelta(minutes=m),
+                            )
+                            for m in minutes
+                        ],
+                        state={},
+                    )
+                ],
+            )
+        )
         hours = r.series(topic="thaw", every="1h", tz="Africa/Monrovia")
         posts = r.posts()
     local_hour = pl.col("created_at").dt.convert_time_zone("Africa/Monrovia").dt.truncate("1h")
-    expected = posts.group_by(local_hour.dt.convert_time_zone("UTC").alias("bucket_start")).len().sort("bucket_start")
+    expected = (
+        posts.group_by(local_hour.dt.convert_time_zone("UTC").alias("bucket_start"))
+        .len()
+        .sort("bucket_start")
+    )
     assert hours.select("bucket_start", pl.col("n").cast(pl.UInt32).alias("len")).equals(expected)
     assert set(hours["bucket_start"].dt.strftime("%M:%S")) == {"44:30"}
 
 
 # --- opening a store ----------------------------------------------------------------------------
+
 
 def test_open_store_finds_the_configured_store(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
@@ -220,8 +355,10 @@ def test_open_store_finds_the_configured_store(tmp_path, monkeypatch):
     with open_store() as r:
         assert r.store.url.endswith("storage/monitor.db")
 
-    (tmp_path / "feeds.yaml").write_text("store: sqlite:///data/from-config.db\ntopics:\n  - name: thaw\n"
-                                         "    hashtags: ['#TrumpPutinBusiness']\n")
+    (tmp_path / "feeds.yaml").write_text(
+        "store: sqlite:///data/from-config.db\ntopics:\n  - name: thaw\n"
+        "    hashtags: ['#TrumpPutinBusiness']\n"
+    )
     Store(f"sqlite:///{tmp_path}/data/from-config.db").close()
     with open_store() as r:
         assert r.store.url.endswith("data/from-config.db")
@@ -235,6 +372,8 @@ def test_open_store_finds_the_configured_store(tmp_path, monkeypatch):
 
 
 def test_import_monitor_stays_cheap_and_open_store_is_there():
-    code = ("import sys, monitor; assert 'polars' not in sys.modules and 'sqlalchemy' not in sys.modules; "
-            "from monitor import open_store; assert callable(open_store) and 'polars' in sys.modules")
+    code = (
+        "import sys, monitor; assert 'polars' not in sys.modules and 'sqlalchemy' not in sys.modules; "
+        "from monitor import open_store; assert callable(open_store) and 'polars' in sys.modules"
+    )
     subprocess.run([sys.executable, "-c", code], check=True, timeout=60)

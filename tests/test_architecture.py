@@ -28,9 +28,17 @@ def test_import_contracts_hold() -> None:
     declared = {c["name"] for c in PYPROJECT["tool"]["importlinter"]["contracts"]}
     assert declared == CONTRACTS
     run = subprocess.run(
-        [sys.executable, "-c", "import sys; from importlinter.cli import lint_imports; "
-         "sys.exit(lint_imports(config_filename='pyproject.toml', no_cache=True, no_logo=True))"],
-        cwd=ROOT, capture_output=True, text=True, timeout=120)
+        [
+            sys.executable,
+            "-c",
+            "import sys; from importlinter.cli import lint_imports; "
+            "sys.exit(lint_imports(config_filename='pyproject.toml', no_cache=True, no_logo=True))",
+        ],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert run.returncode == 0, run.stdout + run.stderr
     for name in CONTRACTS:
         assert f"{name} KEPT" in run.stdout, run.stdout

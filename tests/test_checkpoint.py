@@ -9,10 +9,10 @@ from datetime import UTC, datetime, timedelta
 import polars as pl
 from sqlalchemy import func, insert, select
 
-from monitor.store.checkpoint import Checkpointer
 from monitor.ingest.poll import upsert_buckets
-from monitor.store.models import ALL_SOURCES, Post, PostTopic
+from monitor.store.checkpoint import Checkpointer
 from monitor.store.db import PostQuery, Store
+from monitor.store.models import ALL_SOURCES, Post, PostTopic
 
 T0 = datetime(2026, 6, 1, tzinfo=UTC)
 
@@ -21,15 +21,50 @@ def _write_batch(store: Store, k: int, n: int = 200) -> None:
     """One poll's worth: n posts, their topic links and bucket sums, in one transaction."""
     with store.write() as conn:
         first = conn.execute(select(func.coalesce(func.max(Post.id), 0))).scalar_one() + 1
-        conn.execute(insert(Post), [dict(source="feed", native_id=f"{k}-{i}", text="x" * 300, tags=["a"],
-                                         created_at=T0 + timedelta(seconds=k * n + i), fetched_at=T0,
-                                         compound=0.5) for i in range(n)])
-        conn.execute(insert(PostTopic), [dict(post_id=first + i, topic="thaw",
-                                              created_at=T0 + timedelta(seconds=k * n + i)) for i in range(n)])
-        upsert_buckets(conn, [{"topic": "thaw", "source": s, "start_ts": int(T0.timestamp()) + 60 * (k % 50),
-                               "width_s": 60, "n_neg": 0, "n_neu": 0, "n_pos": n, "sum_neg": 0.0, "sum_neu": 0.0,
-                               "sum_pos": 0.5 * n, "sum_sq": 0.25 * n, "n_unscored": 0, "engagement": 0,
-                               "incomplete": False} for s in ("feed", ALL_SOURCES)])
+        conn.execute(
+            insert(Post),
+            [
+                dict(
+                    source="feed",
+                    native_id=f"{k}-{i}",
+                    text="x" * 300,
+                    tags=["a"],
+                    created_at=T0 + timedelta(seconds=k * n + i),
+                    fetched_at=T0,
+                    compound=0.5,
+                )
+                for i in range(n)
+            ],
+        )
+        conn.execute(
+            insert(PostTopic),
+            [
+                dict(post_id=first + i, topic="thaw", created_at=T0 + timedelta(seconds=k * n + i))
+                for i in range(n)
+            ],
+        )
+        upsert_buckets(
+            conn,
+            [
+                {
+                    "topic": "thaw",
+                    "source": s,
+                    "start_ts": int(T0.timestamp()) + 60 * (k % 50),
+                    "width_s": 60,
+                    "n_neg": 0,
+                    "n_neu": 0,
+                    "n_pos": n,
+                    "sum_neg": 0.0,
+                    "sum_neu": 0.0,
+                    "sum_pos": 0.5 * n,
+                    "sum_sq": 0.25 * n,
+                    "n_unscored": 0,
+                    "engagement": 0,
+                    "incomplete": False,
+                }
+                for s in ("feed", ALL_SOURCES)
+            ],
+        )
 
 
 def _autocheckpoint(store: Store) -> int:
@@ -43,7 +78,9 @@ def test_commits_do_not_checkpoint_while_the_thread_does(sqlite_url):
     assert store.start_checkpointer(interval_s=60)
     assert _autocheckpoint(store) == 0
     store.stop_checkpointer()
-    assert _autocheckpoint(store) == 1000  # a store used on after the collector stops checkpoints again
+    assert (
+        _autocheckpoint(store) == 1000
+    )  # a store used on after the collector stops checkpoints again
     store.close()
 
 
@@ -52,7 +89,9 @@ def test_the_wal_is_emptied_once_past_its_bound_after_a_reader_let_it_grow(sqlit
     store.start_checkpointer(interval_s=3600)  # only the explicit rounds below
     _write_batch(store, 0, 10)
     cp = Checkpointer(tmp_path / "monitor.db", max_wal_bytes=256 * 1024)
-    with store.read() as conn:  # a long export holds its snapshot: a PASSIVE checkpoint cannot finish
+    with (
+        store.read() as conn
+    ):  # a long export holds its snapshot: a PASSIVE checkpoint cannot finish
         conn.execute(select(func.count()).select_from(Post)).scalar_one()
         for k in range(1, 8):
             _write_batch(store, k)
@@ -86,16 +125,29 @@ def test_reads_keep_working_while_the_collector_writes_and_checkpoints_run(sqlit
     def read() -> None:
         try:
             while not done.is_set():
-                rows = reader.bucket_series(["thaw"], [ALL_SOURCES], since_ts=0, until_ts=2**40, every_s=3600)
-                posts = pl.concat([pl.DataFrame(schema={"id": pl.Int64}),
-                                   *reader.iter_posts(PostQuery(topics=("thaw",)), batch_size=500)], how="diagonal")
+                rows = reader.bucket_series(
+                    ["thaw"], [ALL_SOURCES], since_ts=0, until_ts=2**40, every_s=3600
+                )
+                posts = pl.concat(
+                    [
+                        pl.DataFrame(schema={"id": pl.Int64}),
+                        *reader.iter_posts(PostQuery(topics=("thaw",)), batch_size=500),
+                    ],
+                    how="diagonal",
+                )
                 n_buckets = sum(r["n_pos"] for r in rows[("thaw", ALL_SOURCES)])
-                assert n_buckets % 200 == 0 and posts.height % 200 == 0  # whole polls only, never half of one
+                assert (
+                    n_buckets % 200 == 0 and posts.height % 200 == 0
+                )  # whole polls only, never half of one
                 seen.append(posts.height)
         except BaseException as exc:  # noqa: BLE001 - reported below
             errors.append(exc)
 
-    threads = [threading.Thread(target=write), threading.Thread(target=read), threading.Thread(target=read)]
+    threads = [
+        threading.Thread(target=write),
+        threading.Thread(target=read),
+        threading.Thread(target=read),
+    ]
     for t in threads:
         t.start()
     for t in threads:
@@ -119,11 +171,20 @@ def test_exports_through_adbc_read_whole_polls_while_another_process_writes(sqli
     from pathlib import Path
 
     Store(sqlite_url).close()  # the schema; nothing written from this process
-    child = subprocess.Popen([sys.executable, "-c", (
-        "import sys; sys.path.insert(0, sys.argv[2]);"
-        "from test_checkpoint import _write_batch; from monitor.store.db import Store;"
-        "s = Store(sys.argv[1]); s.start_checkpointer(interval_s=0.005, max_wal_bytes=256 * 1024);"
-        "[_write_batch(s, k) for k in range(40)]; s.close()"), sqlite_url, str(Path(__file__).parent)])
+    child = subprocess.Popen(
+        [
+            sys.executable,
+            "-c",
+            (
+                "import sys; sys.path.insert(0, sys.argv[2]);"
+                "from test_checkpoint import _write_batch; from monitor.store.db import Store;"
+                "s = Store(sys.argv[1]); s.start_checkpointer(interval_s=0.005, max_wal_bytes=256 * 1024);"
+                "[_write_batch(s, k) for k in range(40)]; s.close()"
+            ),
+            sqlite_url,
+            str(Path(__file__).parent),
+        ]
+    )
     reader = Store(sqlite_url, migrate=False)
     heights = []
     try:

@@ -8,7 +8,6 @@ import signal
 import subprocess
 import sys
 import threading
-import time
 from pathlib import Path
 
 import pytest
@@ -44,8 +43,16 @@ def run(*args, env=None, timeout=120, input=None, cwd=None):
     e.pop("MONITOR_CONFIG", None)
     e.pop("MONITOR_DB_URL", None)
     e.update(env or {})
-    return subprocess.run([sys.executable, "-m", "monitor", *args], capture_output=True, text=True,
-                          env=e, timeout=timeout, input=input, stdin=None if input else subprocess.DEVNULL, cwd=cwd)
+    return subprocess.run(
+        [sys.executable, "-m", "monitor", *args],
+        capture_output=True,
+        text=True,
+        env=e,
+        timeout=timeout,
+        input=input,
+        stdin=None if input else subprocess.DEVNULL,
+        cwd=cwd,
+    )
 
 
 @pytest.fixture
@@ -94,8 +101,15 @@ def test_poll_once_then_status_json(good, tmp_path):
     assert r.returncode == 0, r.stderr
     data = json.loads(r.stdout)
     (src,) = data["sources"]
-    assert set(src) >= {"name", "kind", "last_poll_at", "last_outcome", "last_error",
-                        "consecutive_failures", "posts_total"}
+    assert set(src) >= {
+        "name",
+        "kind",
+        "last_poll_at",
+        "last_outcome",
+        "last_error",
+        "consecutive_failures",
+        "posts_total",
+    }
     assert src["name"] == "tags" and src["last_outcome"] == "ok" and src["posts_total"] > 0
     (topic,) = data["topics"]
     assert set(topic) >= {"name", "posts_total", "posts_24h", "mean_compound_24h", "er3_24h"}
@@ -115,8 +129,14 @@ def test_poll_reports_a_failing_source_in_words(good, tmp_path, simulator):
 @pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGINT])
 def test_run_headless_stops_cleanly_on_signals(good, tmp_path, sig):
     env = dict(os.environ, MONITOR_CONFIG=str(good), MONITOR_DB_URL=f"sqlite:///{tmp_path}/m.db")
-    proc = subprocess.Popen([sys.executable, "-m", "monitor", "run", "--headless"], env=env,
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, stdin=subprocess.DEVNULL)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "monitor", "run", "--headless"],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        stdin=subprocess.DEVNULL,
+    )
     # Signal only once the first poll has said what it stored: a fixed sleep raced the poll on a
     # loaded machine. The reader thread keeps draining stderr so the child never blocks on it.
     lines: list[str] = []
@@ -146,14 +166,27 @@ def test_db_upgrade(tmp_path):
 
 
 def test_bad_store_url_is_an_error_in_words(tmp_path, good):
-    r = run("--config", str(good), "--db", "postgresql+psycopg://nobody@127.0.0.1:1/none", "status", timeout=60)
+    r = run(
+        "--config",
+        str(good),
+        "--db",
+        "postgresql+psycopg://nobody@127.0.0.1:1/none",
+        "status",
+        timeout=60,
+    )
     assert r.returncode == 2 and "cannot open the store" in r.stderr and "Traceback" not in r.stderr
 
 
 def test_demo_headless_prints_a_summary(tmp_path):
-    r = subprocess.run([sys.executable, "-m", "monitor", "demo", "--headless", "--duration", "6"],
-                       capture_output=True, text=True, cwd=tmp_path, timeout=180, stdin=subprocess.DEVNULL,
-                       env={k: v for k, v in os.environ.items() if k not in ("MONITOR_CONFIG", "MONITOR_DB_URL")})
+    r = subprocess.run(
+        [sys.executable, "-m", "monitor", "demo", "--headless", "--duration", "6"],
+        capture_output=True,
+        text=True,
+        cwd=tmp_path,
+        timeout=180,
+        stdin=subprocess.DEVNULL,
+        env={k: v for k, v in os.environ.items() if k not in ("MONITOR_CONFIG", "MONITOR_DB_URL")},
+    )
     assert r.returncode == 0, r.stderr
     assert "US–Russia business thaw" in r.stdout and "ER-3" in r.stdout
     assert (tmp_path / "storage" / "demo.db").exists()
@@ -162,12 +195,26 @@ def test_demo_headless_prints_a_summary(tmp_path):
 def test_the_collector_runs_with_its_start_up_heap_frozen(good, tmp_path):
     """`monitor poll`/`run` freeze the start-up heap and raise the GC threshold (15% throughput in
     benchmarks/ingest.py); the commands that only read keep Python's defaults."""
-    probe = ("import gc, sys; from monitor.cli import main; code = main(sys.argv[1:]); "
-             "print(gc.get_threshold(), gc.get_freeze_count() > 0, code)")
+    probe = (
+        "import gc, sys; from monitor.cli import main; code = main(sys.argv[1:]); "
+        "print(gc.get_threshold(), gc.get_freeze_count() > 0, code)"
+    )
     e = dict(os.environ, MONITOR_CONFIG=str(good), MONITOR_DB_URL=f"sqlite:///{tmp_path}/m.db")
-    poll = subprocess.run([sys.executable, "-c", probe, "poll", "--once"], capture_output=True, text=True,
-                          env=e, timeout=120, stdin=subprocess.DEVNULL)
+    poll = subprocess.run(
+        [sys.executable, "-c", probe, "poll", "--once"],
+        capture_output=True,
+        text=True,
+        env=e,
+        timeout=120,
+        stdin=subprocess.DEVNULL,
+    )
     assert poll.stdout.strip().splitlines()[-1] == "(50000, 20, 20) True 0", poll.stderr
-    status = subprocess.run([sys.executable, "-c", probe, "status"], capture_output=True, text=True,
-                            env=e, timeout=120, stdin=subprocess.DEVNULL)
+    status = subprocess.run(
+        [sys.executable, "-c", probe, "status"],
+        capture_output=True,
+        text=True,
+        env=e,
+        timeout=120,
+        stdin=subprocess.DEVNULL,
+    )
     assert status.stdout.strip().splitlines()[-1] == "(700, 10, 10) False 0", status.stderr

@@ -72,15 +72,26 @@ def test_shipped_feeds_yaml_follows_the_story() -> None:
     news = [s for s in config.sources if s.kind == "rss" and "news.google.com" in str(s.url)]
     assert news and all(s.match == "all" and s.interval == timedelta(minutes=10) for s in news)
     (mastodon,) = [s for s in config.sources if s.kind == "mastodon"]
-    assert len(mastodon.instances) >= 2 and mastodon.interval == timedelta(minutes=2)  # large instances
-    hn = [s for s in config.sources if s.kind == "hackernews" or "hnrss.org" in str(getattr(s, "url", ""))]
+    assert len(mastodon.instances) >= 2 and mastodon.interval == timedelta(
+        minutes=2
+    )  # large instances
+    hn = [
+        s
+        for s in config.sources
+        if s.kind == "hackernews" or "hnrss.org" in str(getattr(s, "url", ""))
+    ]
     assert hn and all(s.interval == timedelta(minutes=5) for s in hn)
 
 
 def test_shipped_feeds_yaml_shows_keyed_sources_only_as_comments() -> None:
     text = SHIPPED.read_text(encoding="utf-8")
-    for needle in ("bearer_token_env: X_BEARER_TOKEN", "handle_env:", "app_password_env:",
-                   "client_id_env:", "client_secret_env:"):
+    for needle in (
+        "bearer_token_env: X_BEARER_TOKEN",
+        "handle_env:",
+        "app_password_env:",
+        "client_id_env:",
+        "client_secret_env:",
+    ):
         line = next(line for line in text.splitlines() if needle in line)
         assert line.lstrip().startswith("#"), line
     assert "NEEDS A KEY" in text
@@ -97,7 +108,9 @@ def test_unknown_key_suggests_the_close_one(tmp_path: Path) -> None:
 
 
 def test_unknown_key_in_topic_and_at_top_level(tmp_path: Path) -> None:
-    path = write(tmp_path, GOOD.replace("    hashtags:", "    hashtag:").replace("sources:", "source:"))
+    path = write(
+        tmp_path, GOOD.replace("    hashtags:", "    hashtag:").replace("sources:", "source:")
+    )
     assert lines(path) == [
         f"{path}:3:5: unknown key 'hashtag' in topic 'story' (did you mean 'hashtags'?)",
         f"{path}:4:1: unknown key 'source' at the top level (did you mean 'sources'?)",
@@ -113,7 +126,9 @@ def test_wrong_type_says_what_was_expected_and_found(tmp_path: Path) -> None:
 
 def test_wrong_type_list_expected(tmp_path: Path) -> None:
     path = write(tmp_path, GOOD.replace('["#Story"]', "Story"))
-    assert lines(path) == [f"{path}:3:15: 'hashtags' in topic 'story': expected a list, found the text 'Story'"]
+    assert lines(path) == [
+        f"{path}:3:15: 'hashtags' in topic 'story': expected a list, found the text 'Story'"
+    ]
 
 
 def test_yaml_booleans_get_a_quoting_hint(tmp_path: Path) -> None:
@@ -124,14 +139,19 @@ def test_yaml_booleans_get_a_quoting_hint(tmp_path: Path) -> None:
 
 
 def test_unquoted_hashtag_becomes_a_comment_and_gets_a_hint(tmp_path: Path) -> None:
-    path = write(tmp_path, GOOD.replace('    hashtags: ["#Story"]\n', "    hashtags:\n      - #Story\n"))
+    path = write(
+        tmp_path, GOOD.replace('    hashtags: ["#Story"]\n', "    hashtags:\n      - #Story\n")
+    )
     [line] = lines(path)
     assert line.startswith(f"{path}:4:8: 'hashtags' in topic 'story': expected text, found nothing")
     assert 'quote hashtags, e.g. "#TrumpPutin"' in line
 
 
 def test_bad_url(tmp_path: Path) -> None:
-    path = write(tmp_path, GOOD.replace("https://news.google.com/rss/search?q=story", "ftp://example.org/feed"))
+    path = write(
+        tmp_path,
+        GOOD.replace("https://news.google.com/rss/search?q=story", "ftp://example.org/feed"),
+    )
     [line] = lines(path)
     assert line.startswith(f"{path}:7:10: 'url' in source 'google-news': not a valid http(s) URL")
     assert "'ftp://example.org/feed'" in line
@@ -174,16 +194,24 @@ def test_zero_interval(tmp_path: Path) -> None:
 
 
 def test_duplicate_source_name_points_at_the_second(tmp_path: Path) -> None:
-    path = write(tmp_path, GOOD + """\
+    path = write(
+        tmp_path,
+        GOOD
+        + """\
   - name: Google-News
     kind: rss
     url: https://example.org/feed
-""")
-    assert lines(path) == [f"{path}:9:11: duplicate source name 'Google-News' (first defined at line 5)"]
+""",
+    )
+    assert lines(path) == [
+        f"{path}:9:11: duplicate source name 'Google-News' (first defined at line 5)"
+    ]
 
 
 def test_duplicate_topic_name(tmp_path: Path) -> None:
-    path = write(tmp_path, GOOD.replace("sources:", "  - name: story\n    keywords: [again]\nsources:"))
+    path = write(
+        tmp_path, GOOD.replace("sources:", "  - name: story\n    keywords: [again]\nsources:")
+    )
     assert lines(path) == [f"{path}:4:11: duplicate topic name 'story' (first defined at line 2)"]
 
 
@@ -204,7 +232,9 @@ def test_unknown_kind_lists_the_known_ones(tmp_path: Path) -> None:
 
 
 def test_missing_required_keys_point_at_the_mapping(tmp_path: Path) -> None:
-    path = write(tmp_path, GOOD.replace("    url: https://news.google.com/rss/search?q=story\n", ""))
+    path = write(
+        tmp_path, GOOD.replace("    url: https://news.google.com/rss/search?q=story\n", "")
+    )
     assert lines(path) == [f"{path}:5:5: source 'google-news' is missing required key 'url'"]
     path = write(tmp_path, "sources: []\n", name="no-topics.yaml")
     assert lines(path) == [f"{path}:1:1: missing required key 'topics'"]
@@ -218,7 +248,9 @@ def test_topic_needs_hashtags_or_keywords(tmp_path: Path) -> None:
 
 
 def test_bad_topic_name_and_hashtag(tmp_path: Path) -> None:
-    path = write(tmp_path, GOOD.replace("name: story", "name: My Story").replace('"#Story"', '"#two words"'))
+    path = write(
+        tmp_path, GOOD.replace("name: story", "name: My Story").replace('"#Story"', '"#two words"')
+    )
     assert lines(path) == [
         f"{path}:2:11: 'name' in topic 'My Story': 'My Story' is not a valid topic name: use lowercase "
         "letters, digits, '-' and '_', starting with a letter or digit (e.g. trump-putin-business)",
@@ -274,21 +306,34 @@ def test_missing_and_unreadable_files(tmp_path: Path) -> None:
 
 
 def test_every_problem_in_one_run(tmp_path: Path) -> None:
-    path = write(tmp_path, GOOD + """\
+    path = write(
+        tmp_path,
+        GOOD
+        + """\
   - name: second
     kind: rss
     url: nope
     interval: soon
   - name: third
     kind: file
-""")
+""",
+    )
     found = lines(path)
-    assert [line.split(": ", 1)[0] for line in found] == [f"{path}:11:10", f"{path}:12:15", f"{path}:13:5"]
+    assert [line.split(": ", 1)[0] for line in found] == [
+        f"{path}:11:10",
+        f"{path}:12:15",
+        f"{path}:13:5",
+    ]
     assert "missing required key 'path'" in found[2]
 
 
 def test_load_config_raises_with_every_problem(tmp_path: Path) -> None:
-    path = write(tmp_path, GOOD.replace("interval: 10m", "interval: soon").replace("kind: rss", "bogus: 1\n    kind: rss"))
+    path = write(
+        tmp_path,
+        GOOD.replace("interval: 10m", "interval: soon").replace(
+            "kind: rss", "bogus: 1\n    kind: rss"
+        ),
+    )
     with pytest.raises(ConfigError) as caught:
         load_config(path, env={})
     assert str(caught.value).splitlines() == [str(p) for p in caught.value.problems]
@@ -323,8 +368,11 @@ def test_odd_documents_give_problems_not_tracebacks(tmp_path: Path, text: str) -
 
 
 def test_unused_topic_is_a_warning(tmp_path: Path) -> None:
-    path = write(tmp_path, GOOD.replace("sources:", "  - name: other\n    keywords: [x]\nsources:")
-                 + "    topics: [story]\n")
+    path = write(
+        tmp_path,
+        GOOD.replace("sources:", "  - name: other\n    keywords: [x]\nsources:")
+        + "    topics: [story]\n",
+    )
     [problem] = check_config(path, env={})
     assert problem.severity == "warning"
     assert str(problem) == f"{path}:4:11: warning: topic 'other' is not fed by any enabled source"
@@ -338,23 +386,35 @@ def test_store_url_precedence(tmp_path: Path) -> None:
     path = write(tmp_path, GOOD)
     config = load_config(path, env={})
     assert config.store_url({}) == f"sqlite:///{(tmp_path / 'storage' / 'monitor.db').as_posix()}"
-    assert config.store_url({"MONITOR_DB_URL": "postgresql+psycopg://db/m"}) == "postgresql+psycopg://db/m"
+    assert (
+        config.store_url({"MONITOR_DB_URL": "postgresql+psycopg://db/m"})
+        == "postgresql+psycopg://db/m"
+    )
 
-    path = write(tmp_path, "store: postgresql+psycopg://db/from-file\n" + GOOD, name="with-store.yaml")
+    path = write(
+        tmp_path, "store: postgresql+psycopg://db/from-file\n" + GOOD, name="with-store.yaml"
+    )
     config = load_config(path, env={})
     assert config.store_url({}) == "postgresql+psycopg://db/from-file"
     assert config.store_url({"MONITOR_DB_URL": "sqlite:///x.db"}) == "sqlite:///x.db"
 
 
-def test_relative_sqlite_store_is_taken_from_the_config_folder(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_relative_sqlite_store_is_taken_from_the_config_folder(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     path = write(tmp_path, "store: sqlite:///data/m.db?timeout=5\n" + GOOD, name="conf/feeds.yaml")
     monkeypatch.chdir(tmp_path)
     config = load_config(Path("conf/feeds.yaml"), env={})
     assert config.path == path
-    assert config.store_url({}) == f"sqlite:///{(tmp_path / 'conf' / 'data' / 'm.db').as_posix()}?timeout=5"
+    assert (
+        config.store_url({})
+        == f"sqlite:///{(tmp_path / 'conf' / 'data' / 'm.db').as_posix()}?timeout=5"
+    )
 
 
-def test_storage_dir_resolves_against_the_config_folder(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_storage_dir_resolves_against_the_config_folder(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     write(tmp_path, "storage_dir: ../runtime\n" + GOOD, name="conf/feeds.yaml")
     elsewhere = tmp_path / "elsewhere"
     elsewhere.mkdir()
@@ -366,7 +426,10 @@ def test_storage_dir_resolves_against_the_config_folder(tmp_path: Path, monkeypa
     absolute = tmp_path / "abs"
     path = write(tmp_path, f"storage_dir: {absolute}\n" + GOOD, name="abs.yaml")
     assert load_config(path, env={}).storage_dir == absolute
-    assert load_config(write(tmp_path, GOOD, name="d/feeds.yaml"), env={}).storage_dir == tmp_path / "d" / "storage"
+    assert (
+        load_config(write(tmp_path, GOOD, name="d/feeds.yaml"), env={}).storage_dir
+        == tmp_path / "d" / "storage"
+    )
 
 
 def test_monitor_config_picks_the_file(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -383,7 +446,9 @@ def test_monitor_config_picks_the_file(tmp_path: Path, monkeypatch: pytest.Monke
     assert broken.exists()
 
 
-def test_default_path_is_feeds_yaml_in_the_working_directory(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_default_path_is_feeds_yaml_in_the_working_directory(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     write(tmp_path, GOOD)
     monkeypatch.chdir(tmp_path)
     assert load_config(env={}).path == tmp_path / "feeds.yaml"
@@ -417,19 +482,24 @@ def keyed_kind(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setitem(sources.KINDS, "keyed", "_keyed_for_tests")
 
 
-KEYED = GOOD + """\
+KEYED = (
+    GOOD
+    + """\
   - name: x-search
     kind: keyed
     query: Trump Putin
     bearer_token_env: X_BEARER_TOKEN
     interval: 15m
 """
+)
 
 
 def test_unset_secret_names_the_variable(tmp_path: Path, keyed_kind: None) -> None:
     path = write(tmp_path, KEYED)
-    expected = (f"{path}:12:23: source 'x-search': environment variable X_BEARER_TOKEN is not set "
-                "(bearer_token_env)")
+    expected = (
+        f"{path}:12:23: source 'x-search': environment variable X_BEARER_TOKEN is not set "
+        "(bearer_token_env)"
+    )
     assert lines(path) == [expected]
 
     config = load_config(path, env={})  # secrets are checked only when asked for
@@ -445,12 +515,20 @@ def test_secret_value_never_appears_in_any_output(
     tmp_path: Path, keyed_kind: None, capsys: pytest.CaptureFixture[str]
 ) -> None:
     env = {"X_BEARER_TOKEN": SECRET, "MONITOR_USER": SECRET}
-    good = write(tmp_path, KEYED.replace("    interval: 15m\n", "    user_env: MONITOR_USER\n    interval: 15m\n"))
+    good = write(
+        tmp_path,
+        KEYED.replace("    interval: 15m\n", "    user_env: MONITOR_USER\n    interval: 15m\n"),
+    )
     config = load_config(good, env=env, check_secrets=True)
     outputs = [repr(config), config.model_dump_json(), str(check_config(good, env=env))]
 
-    bad = write(tmp_path, KEYED.replace("interval: 10m", "interval: never\n    bogus: 1")
-                .replace("interval: 15m", "user_env: MISSING_VAR"), name="bad.yaml")
+    bad = write(
+        tmp_path,
+        KEYED.replace("interval: 10m", "interval: never\n    bogus: 1").replace(
+            "interval: 15m", "user_env: MISSING_VAR"
+        ),
+        name="bad.yaml",
+    )
     problems = check_config(bad, env=env)
     assert any("MISSING_VAR is not set" in str(p) for p in problems)
     with pytest.raises(ConfigError) as caught:
@@ -462,7 +540,10 @@ def test_secret_value_never_appears_in_any_output(
 
 
 def test_secret_pasted_into_an_env_field_is_not_echoed(tmp_path: Path, keyed_kind: None) -> None:
-    path = write(tmp_path, KEYED.replace("bearer_token_env: X_BEARER_TOKEN", "bearer_token_env: AAAA/sk-live+123="))
+    path = write(
+        tmp_path,
+        KEYED.replace("bearer_token_env: X_BEARER_TOKEN", "bearer_token_env: AAAA/sk-live+123="),
+    )
     assert lines(path) == [
         f"{path}:12:23: 'bearer_token_env' in source 'x-search': must be the NAME of an environment "
         "variable (letters, digits and '_'), never the secret itself"
@@ -470,7 +551,9 @@ def test_secret_pasted_into_an_env_field_is_not_echoed(tmp_path: Path, keyed_kin
 
 
 def test_secret_under_a_plain_key_points_to_the_env_field(tmp_path: Path, keyed_kind: None) -> None:
-    path = write(tmp_path, KEYED.replace("bearer_token_env: X_BEARER_TOKEN", "bearer_token: sk-live-123"))
+    path = write(
+        tmp_path, KEYED.replace("bearer_token_env: X_BEARER_TOKEN", "bearer_token: sk-live-123")
+    )
     found = lines(path, env={"X_BEARER_TOKEN": "set"})
     assert found == [
         f"{path}:12:5: unknown key 'bearer_token' in source 'x-search' (a secret never goes in feeds.yaml: "
@@ -482,7 +565,9 @@ def test_disabled_source_secret_is_a_warning(tmp_path: Path, keyed_kind: None) -
     path = write(tmp_path, KEYED + "    enabled: false\n")
     [problem] = check_config(path, env={})
     assert problem.severity == "warning"
-    assert " warning: source 'x-search': environment variable X_BEARER_TOKEN is not set" in str(problem)
+    assert " warning: source 'x-search': environment variable X_BEARER_TOKEN is not set" in str(
+        problem
+    )
     assert load_config(path, env={}, check_secrets=True).source("x-search").enabled is False
 
 
@@ -506,8 +591,11 @@ def test_topic_normalizes_hashtags_for_matching() -> None:
 
 
 def test_lookups_and_topics_for(tmp_path: Path) -> None:
-    path = write(tmp_path, GOOD.replace("sources:", "  - name: other\n    keywords: [x]\nsources:")
-                 + "  - name: hn\n    kind: rss\n    url: https://hnrss.org/newest?q=x\n    topics: [other]\n")
+    path = write(
+        tmp_path,
+        GOOD.replace("sources:", "  - name: other\n    keywords: [x]\nsources:")
+        + "  - name: hn\n    kind: rss\n    url: https://hnrss.org/newest?q=x\n    topics: [other]\n",
+    )
     config = load_config(path, env={})
     assert isinstance(config, Config)
     assert [t.name for t in config.topics_for(config.source("google-news"))] == ["story", "other"]
@@ -522,4 +610,6 @@ def test_lookups_and_topics_for(tmp_path: Path) -> None:
 def test_problem_format() -> None:
     assert str(Problem("feeds.yaml", 14, 5, "unknown key")) == "feeds.yaml:14:5: unknown key"
     assert str(Problem("f", 1, 2, "m", "warning")) == "f:1:2: warning: m"
-    assert str(ConfigError([Problem("f", 1, 1, "a"), Problem("f", 2, 1, "b")])) == "f:1:1: a\nf:2:1: b"
+    assert (
+        str(ConfigError([Problem("f", 1, 1, "a"), Problem("f", 2, 1, "b")])) == "f:1:1: a\nf:2:1: b"
+    )

@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 import textwrap
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
 
-from monitor.config.feeds import check_config, load_config
 from monitor.config.digests import cron_trigger
+from monitor.config.feeds import check_config, load_config
 
 REPO = Path(__file__).resolve().parent.parent
 
@@ -33,7 +33,9 @@ def lines(path: Path, env: dict[str, str] | None = None) -> list[str]:
 
 
 def test_a_full_digest_and_alerts_section_loads_with_its_defaults(tmp_path):
-    path = write(tmp_path, """\
+    path = write(
+        tmp_path,
+        """\
         storage_dir: data
         digests:
           - name: morning
@@ -55,14 +57,17 @@ def test_a_full_digest_and_alerts_section_loads_with_its_defaults(tmp_path):
           defaults: {cooldown: 1h}
           topics:
             other: {alpha: 0.01, sentiment: false}
-        """)
+        """,
+    )
     config = load_config(path, env={})
     morning, evening = config.digests
     assert [t.name for t in config.digest_topics(morning)] == ["story"]
     assert [t.name for t in config.digest_topics(evening)] == ["story", "other"]
     assert config.digest_folder(morning) == tmp_path / "data" / "digests"
     assert config.digest_folder(evening) == tmp_path.parent / "shared" / "digests"
-    assert morning.email.smtp_port == 587 and morning.email.sender == "Monitor <monitor@example.org>"
+    assert (
+        morning.email.smtp_port == 587 and morning.email.sender == "Monitor <monitor@example.org>"
+    )
     assert evening.schedule == "0 7 * * *" and evening.timezone == "UTC" and evening.email is None
     assert evening.webhook.format == "json"
     other, story = config.alerts.for_topic("other"), config.alerts.for_topic("story")
@@ -75,12 +80,20 @@ def test_without_the_sections_there_are_no_digests_and_alerts_use_the_metrics_de
     config = load_config(write(tmp_path, ""), env={})
     assert config.digests == []
     s = config.alerts.for_topic("story")
-    assert (s.alpha, s.alpha_recent, s.ewma_limit, s.min_excess, s.min_posts) == (0.025, 0.001, 3.0, 5, 5)
+    assert (s.alpha, s.alpha_recent, s.ewma_limit, s.min_excess, s.min_posts) == (
+        0.025,
+        0.001,
+        3.0,
+        5,
+        5,
+    )
     assert s.cooldown == timedelta(hours=2)
 
 
 def test_every_problem_is_placed_at_its_line_and_column(tmp_path):
-    path = write(tmp_path, """\
+    path = write(
+        tmp_path,
+        """\
         digests:
           - name: morning
             schedule: "0 7 * * 8"
@@ -102,7 +115,8 @@ def test_every_problem_is_placed_at_its_line_and_column(tmp_path):
           topics:
             story: {cooldwn: 1h}
             nope: {cooldown: 1h}
-        """)
+        """,
+    )
     env = {"U": "user", "P": "pass"}
     assert lines(path, env) == [
         f"{path}:8:15: 'schedule' in digest 'morning': '0 7 * * 8' is not a valid cron schedule: '8' is not a weekday "
@@ -136,14 +150,21 @@ def test_every_problem_is_placed_at_its_line_and_column(tmp_path):
 
 
 def test_set_secrets_are_accepted_and_never_printed(tmp_path):
-    path = write(tmp_path, """\
+    path = write(
+        tmp_path,
+        """\
         digests:
           - name: morning
             email: {host: smtp.example.org, user_env: SMTP_USER, password_env: SMTP_PASSWORD, from: a@b.org, to: [c@d.org]}
         alerts:
           webhook: {url_env: ALERT_HOOK}
-        """)
-    env = {"SMTP_USER": "u", "SMTP_PASSWORD": "pw-value", "ALERT_HOOK": "https://hooks.example.org/T/SECRET"}
+        """,  # noqa: E501 (the line and column numbers below are of this YAML as written)
+    )
+    env = {
+        "SMTP_USER": "u",
+        "SMTP_PASSWORD": "pw-value",
+        "ALERT_HOOK": "https://hooks.example.org/T/SECRET",
+    }
     assert lines(path, env) == []
     assert lines(path, {}) == [
         f"{path}:8:47: digest 'morning': environment variable SMTP_USER is not set (email.user_env)",
@@ -155,11 +176,17 @@ def test_set_secrets_are_accepted_and_never_printed(tmp_path):
 
 def test_the_commented_example_in_the_shipped_feeds_yaml_is_valid(tmp_path):
     text = (REPO / "feeds.yaml").read_text(encoding="utf-8")
-    block = text[text.index("\n# digests:\n") + 1:]
-    uncommented = "\n".join(line[2:] if line.startswith("# ") else line.lstrip("#") for line in block.splitlines())
+    block = text[text.index("\n# digests:\n") + 1 :]
+    uncommented = "\n".join(
+        line[2:] if line.startswith("# ") else line.lstrip("#") for line in block.splitlines()
+    )
     path = tmp_path / "feeds.yaml"
     path.write_text(text + "\n" + uncommented + "\n", encoding="utf-8")
-    env = {"SMTP_USER": "u", "SMTP_PASSWORD": "p", "SLACK_WEBHOOK_URL": "https://hooks.example.org/x"}
+    env = {
+        "SMTP_USER": "u",
+        "SMTP_PASSWORD": "p",
+        "SLACK_WEBHOOK_URL": "https://hooks.example.org/x",
+    }
     assert lines(path, env) == []
     config = load_config(path, env=env)
     (digest,) = config.digests
@@ -169,7 +196,7 @@ def test_the_commented_example_in_the_shipped_feeds_yaml_is_valid(tmp_path):
 
 # --- schedules ------------------------------------------------------------------------------
 
-WEDNESDAY = datetime(2026, 3, 18, 12, 0, tzinfo=timezone.utc)
+WEDNESDAY = datetime(2026, 3, 18, 12, 0, tzinfo=UTC)
 
 
 def fires(expr: str, tz: str = "UTC", n: int = 7, start: datetime = WEDNESDAY) -> list[datetime]:
@@ -182,34 +209,55 @@ def fires(expr: str, tz: str = "UTC", n: int = 7, start: datetime = WEDNESDAY) -
     return out
 
 
-@pytest.mark.parametrize("field, days", [
-    ("0", ["Sun"]), ("7", ["Sun"]), ("sun", ["Sun"]), ("1-5", ["Mon", "Tue", "Wed", "Thu", "Fri"]),
-    ("5-7", ["Fri", "Sat", "Sun"]), ("*/2", ["Sun", "Tue", "Thu", "Sat"]), ("mon,wed", ["Mon", "Wed"]),
-    ("*", ["Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun"]),
-])
+@pytest.mark.parametrize(
+    "field, days",
+    [
+        ("0", ["Sun"]),
+        ("7", ["Sun"]),
+        ("sun", ["Sun"]),
+        ("1-5", ["Mon", "Tue", "Wed", "Thu", "Fri"]),
+        ("5-7", ["Fri", "Sat", "Sun"]),
+        ("*/2", ["Sun", "Tue", "Thu", "Sat"]),
+        ("mon,wed", ["Mon", "Wed"]),
+        ("*", ["Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun"]),
+    ],
+)
 def test_weekdays_count_from_sunday_as_in_crontab(field, days):
     got = {f.strftime("%a") for f in fires(f"0 7 * * {field}", n=14)}
     assert got == set(days)
 
 
 def test_a_schedule_keeps_its_local_time_across_dst():
-    before = datetime(2026, 3, 27, 12, tzinfo=timezone.utc)  # Europe/Berlin moves to summer time on 29 March
-    local = [f.astimezone().astimezone(f.tzinfo) for f in fires("0 7 * * *", "Europe/Berlin", n=4, start=before)]
-    assert [f.strftime("%d %H:%M") for f in local] == ["28 07:00", "29 07:00", "30 07:00", "31 07:00"]
-    assert [f.astimezone(timezone.utc).hour for f in local] == [6, 5, 5, 5]
+    before = datetime(2026, 3, 27, 12, tzinfo=UTC)  # Europe/Berlin moves to summer time on 29 March
+    local = [
+        f.astimezone().astimezone(f.tzinfo)
+        for f in fires("0 7 * * *", "Europe/Berlin", n=4, start=before)
+    ]
+    assert [f.strftime("%d %H:%M") for f in local] == [
+        "28 07:00",
+        "29 07:00",
+        "30 07:00",
+        "31 07:00",
+    ]
+    assert [f.astimezone(UTC).hour for f in local] == [6, 5, 5, 5]
 
 
 def test_config_check_lists_each_digest_and_where_it_goes(tmp_path, capsys):
     from monitor.cli import main
 
-    path = write(tmp_path, """\
+    path = write(
+        tmp_path,
+        """\
         digests:
           - name: morning
             timezone: Europe/Berlin
             email: {host: smtp.example.org, from: a@b.org, to: [c@d.org, e@f.org]}
             webhook: {url: "https://hooks.example.org/x", format: slack}
-        """)
+        """,
+    )
     assert main(["config", "check", str(path)]) == 0
     out = capsys.readouterr().out
-    assert (f"  digest morning: '0 7 * * *' in Europe/Berlin -> files in {tmp_path / 'storage' / 'digests'}, "
-            "e-mail to 2 via smtp.example.org:587 (starttls), webhook (slack)") in out
+    assert (
+        f"  digest morning: '0 7 * * *' in Europe/Berlin -> files in {tmp_path / 'storage' / 'digests'}, "
+        "e-mail to 2 via smtp.example.org:587 (starttls), webhook (slack)"
+    ) in out

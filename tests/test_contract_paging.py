@@ -18,14 +18,15 @@ import os
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from urllib.parse import quote
 
 import pytest
 
 from monitor.config.feeds import Topic
-from monitor.simulator.corpus import CorpusPost
 from monitor.ingest.poll import Ingestor
+from monitor.outputs.status import build_status
+from monitor.simulator.corpus import CorpusPost
 from monitor.simulator.platforms import bluesky as sim_bsky
 from monitor.simulator.platforms import hackernews as sim_hn
 from monitor.simulator.platforms import mastodon as sim_masto
@@ -40,12 +41,11 @@ from monitor.sources.http import make_client
 from monitor.sources.mastodon import MastodonSettings, MastodonSource
 from monitor.sources.reddit import RedditSettings, RedditSource
 from monitor.sources.x import XSettings, XSource
-from monitor.outputs.status import build_status
 from monitor.store.db import Store
 
 TOPIC = Topic(name="deal", hashtags=["#TrumpPutin"], keywords=["Dmitriev"])
 PLATFORMS = ("mastodon", "bluesky", "reddit", "x", "hackernews")
-EPOCH = datetime(2026, 3, 1, tzinfo=timezone.utc)
+EPOCH = datetime(2026, 3, 1, tzinfo=UTC)
 STEP_S = 60  # one post a minute
 HOSTILE = "AT&T & S&P 500 <3 &amp; more"  # what the author typed, entity text included
 ROWS: list[tuple[str, str, str, int, int, int, str]] = []
@@ -84,8 +84,17 @@ def timeline(platform: str, n: int, first_s: int = 7) -> list[CorpusPost]:
     posts = []
     for i in range(n):
         text = f"#TrumpPutin Dmitriev talks, update {i}" + (f": {HOSTILE}" if i % 10 == 3 else "")
-        posts.append(CorpusPost(id=f"c{i:05d}", offset_s=first_s + i * STEP_S, platform=platform,
-                                author=f"user{i % 17}", text=text, lang="en", hashtags=("TrumpPutin",)))
+        posts.append(
+            CorpusPost(
+                id=f"c{i:05d}",
+                offset_s=first_s + i * STEP_S,
+                platform=platform,
+                author=f"user{i % 17}",
+                text=text,
+                lang="en",
+                hashtags=("TrumpPutin",),
+            )
+        )
     return posts
 
 
@@ -111,23 +120,50 @@ def make_source(platform: str, sim: Simulator, http, **kw) -> Source:
     if platform == "bluesky":
         common.setdefault("page_size", 5)
         common.setdefault("max_pages", 2)
-        return BlueskySource(BlueskySettings(service=sim.url, queries=["#TrumpPutin"], handle_env="C_BSKY_HANDLE",
-                                             app_password_env="C_BSKY_PASSWORD", **common), [TOPIC], http)
+        return BlueskySource(
+            BlueskySettings(
+                service=sim.url,
+                queries=["#TrumpPutin"],
+                handle_env="C_BSKY_HANDLE",
+                app_password_env="C_BSKY_PASSWORD",
+                **common,
+            ),
+            [TOPIC],
+            http,
+        )
     if platform == "reddit":
         common.setdefault("page_size", 5)
         common.setdefault("max_pages", 2)
-        return RedditSource(RedditSettings(subreddits=["worldnews"], listing="new", api_url=sim.url, www_url=sim.url,
-                                           client_id_env="C_REDDIT_ID", client_secret_env="C_REDDIT_SECRET",
-                                           **common), [TOPIC], http)
+        return RedditSource(
+            RedditSettings(
+                subreddits=["worldnews"],
+                listing="new",
+                api_url=sim.url,
+                www_url=sim.url,
+                client_id_env="C_REDDIT_ID",
+                client_secret_env="C_REDDIT_SECRET",
+                **common,
+            ),
+            [TOPIC],
+            http,
+        )
     if platform == "x":
         common.setdefault("page_size", 10)
         common.setdefault("max_pages", 2)
-        return XSource(XSettings(api_url=sim.url, web_url=sim.url, bearer_token_env="C_X_TOKEN", **common),
-                       [TOPIC], http)
+        return XSource(
+            XSettings(api_url=sim.url, web_url=sim.url, bearer_token_env="C_X_TOKEN", **common),
+            [TOPIC],
+            http,
+        )
     common.setdefault("hits_per_page", 5)
     common.setdefault("max_requests", 2)
-    return HackerNewsSource(HackerNewsSettings(api_url=f"{sim.url}/api/v1", web_url=sim.url, queries=["Dmitriev"],
-                                               **common), [TOPIC], http)
+    return HackerNewsSource(
+        HackerNewsSettings(
+            api_url=f"{sim.url}/api/v1", web_url=sim.url, queries=["Dmitriev"], **common
+        ),
+        [TOPIC],
+        http,
+    )
 
 
 class Run:
@@ -180,14 +216,19 @@ class Run:
                 return n
             if between is not None:
                 between()
-        raise AssertionError(f"{self.platform}: still pending after {polls} polls: "
-                             f"{[o.error for o in self.outcomes if o.error][-3:]}")
+        raise AssertionError(
+            f"{self.platform}: still pending after {polls} polls: "
+            f"{[o.error for o in self.outcomes if o.error][-3:]}"
+        )
 
     def expected(self, since: datetime, until: datetime | None = None) -> set[str]:
         until = until or self.sim.clock.now()
         epoch = self.sim.clock.epoch
-        return {native_id(self.sim, self.platform, p) for p in self.sim.corpus
-                if since <= p.created_at(epoch) <= until}
+        return {
+            native_id(self.sim, self.platform, p)
+            for p in self.sim.corpus
+            if since <= p.created_at(epoch) <= until
+        }
 
     def stored(self) -> list[str]:
         return [p["native_id"] for p in self.store.posts()]
@@ -200,8 +241,17 @@ class Run:
         """Stored = the window's posts, none twice, every one counted once in the buckets."""
         stored = self.stored()
         served = self.served()
-        ROWS.append((self.platform, case, self.store_url.split(":")[0], len(served), len(served & want),
-                     len(stored), "yes" if set(stored) == want else "NO"))
+        ROWS.append(
+            (
+                self.platform,
+                case,
+                self.store_url.split(":")[0],
+                len(served),
+                len(served & want),
+                len(stored),
+                "yes" if set(stored) == want else "NO",
+            )
+        )
         assert len(stored) == len(set(stored)), "a post was stored twice"
         missing, extra = want - set(stored), set(stored) - want
         assert not missing and not extra, f"{len(missing)} missing, {len(extra)} not in the window"
@@ -217,8 +267,13 @@ class Run:
         from monitor.store.models import Bucket
 
         with self.store.read() as conn:
-            return list(conn.execute(select(Bucket.start_ts).where(
-                Bucket.source == self.platform, Bucket.incomplete.is_(True)).order_by(Bucket.start_ts)).scalars())
+            return list(
+                conn.execute(
+                    select(Bucket.start_ts)
+                    .where(Bucket.source == self.platform, Bucket.incomplete.is_(True))
+                    .order_by(Bucket.start_ts)
+                ).scalars()
+            )
 
 
 @pytest.fixture
@@ -239,7 +294,9 @@ def window_run(make, platform: str, budgets: int = 20, **settings) -> tuple[Run,
     """A timeline whose backfill window holds `budgets` times one poll's budget, plus older posts."""
     spec = SPEC[platform]
     n_window = budgets * spec.per_poll
-    run = make(platform, timeline(platform, n_window + 30), backfill=f"{n_window * STEP_S}s", **settings)
+    run = make(
+        platform, timeline(platform, n_window + 30), backfill=f"{n_window * STEP_S}s", **settings
+    )
     now = (n_window + 30) * STEP_S
     run.at(now)
     return run, run.sim.clock.now() - timedelta(seconds=n_window * STEP_S)
@@ -265,9 +322,14 @@ def test_a_first_poll_of_twenty_budgets_completes_over_successive_polls(runs, pl
 
 @pytest.mark.parametrize("platform", PLATFORMS)
 def test_a_503_on_request_k_of_the_first_poll_then_the_window_completes(runs, platform):
-    run, since = window_run(runs, platform, budgets=4, max_pages=50) if platform != "hackernews" else \
-        window_run(runs, platform, budgets=4, max_requests=50)
-    run.sim.set_faults(status=503, skip=2, count=1, path_prefix=SPEC[platform].path)  # the third request fails
+    run, since = (
+        window_run(runs, platform, budgets=4, max_pages=50)
+        if platform != "hackernews"
+        else window_run(runs, platform, budgets=4, max_requests=50)
+    )
+    run.sim.set_faults(
+        status=503, skip=2, count=1, path_prefix=SPEC[platform].path
+    )  # the third request fails
     first = run.poll()
     assert first.outcome in ("partial", "error") and "503" in (first.error or "")
     run.drain()
@@ -306,8 +368,9 @@ def test_a_new_process_mid_backfill_resumes_from_the_stored_ledger(runs, platfor
     run.restart()  # the collector was killed; a new one starts on the same store
     resumed = run.poll()
     overlap = 3 if platform == "bluesky" else 0  # Bluesky re-reads two minutes for its index lag
-    assert resumed.outcome == "ok" and resumed.new_posts > 0 and resumed.duplicates <= overlap, \
+    assert resumed.outcome == "ok" and resumed.new_posts > 0 and resumed.duplicates <= overlap, (
         "the new process goes on where the old one stopped, not from the top"
+    )
     assert len(run.stored()) == stored_before + resumed.new_posts
     run.drain()
     run.check("d: restart mid-backfill", run.expected(since))
@@ -317,7 +380,10 @@ def test_a_new_process_mid_backfill_resumes_from_the_stored_ledger(runs, platfor
 
 
 RATE = {  # (limit, window in s): six requests (two are kept in reserve), then a pause until the reset
-    "mastodon": (8, 1.5), "bluesky": (8, 1.5), "reddit": (8, 1.5), "x": (8, 1.5),
+    "mastodon": (8, 1.5),
+    "bluesky": (8, 1.5),
+    "reddit": (8, 1.5),
+    "x": (8, 1.5),
 }
 
 
@@ -325,11 +391,14 @@ RATE = {  # (limit, window in s): six requests (two are kept in reserve), then a
 def test_a_rate_limit_pause_mid_backfill_resumes_after_the_reset(runs, platform):
     run, since = window_run(runs, platform, budgets=3)
     if platform == "hackernews":  # Algolia sends no rate headers: it answers 429 when over
-        run.sim.set_faults(status=429, retry_after=1, skip=4, count=3, path_prefix=SPEC[platform].path)
+        run.sim.set_faults(
+            status=429, retry_after=1, skip=4, count=3, path_prefix=SPEC[platform].path
+        )
     else:
         limit, window_s = RATE[platform]
-        {"mastodon": sim_masto, "bluesky": sim_bsky, "reddit": sim_reddit, "x": sim_x}[platform].set_rate_limit(
-            run.sim, limit, window_s)
+        {"mastodon": sim_masto, "bluesky": sim_bsky, "reddit": sim_reddit, "x": sim_x}[
+            platform
+        ].set_rate_limit(run.sim, limit, window_s)
     started = time.monotonic()
     stalled = []
 
@@ -342,7 +411,9 @@ def test_a_rate_limit_pause_mid_backfill_resumes_after_the_reset(runs, platform)
     run.drain(polls=200, between=between)
     assert stalled, "the limit was reached mid-backfill"
     if platform != "hackernews":
-        assert time.monotonic() - started >= RATE[platform][1] * 0.5, "it went on only after the reset"
+        assert time.monotonic() - started >= RATE[platform][1] * 0.5, (
+            "it went on only after the reset"
+        )
     run.check("e: rate-limit pause", run.expected(since))
 
 
@@ -358,10 +429,19 @@ def test_reddit_listing_cap_ends_as_a_recorded_gap(runs):
     run.check("f: listing cap 60", want)
     gaps = run.state()["paging"]["gaps"]
     oldest = min(p.created_at(run.sim.clock.epoch) for p in newest)
-    assert len(gaps) == 1 and gaps[0]["start"] == since.timestamp() and gaps[0]["end"] == oldest.timestamp()
-    assert gaps[0]["reason"].startswith("Reddit offers only the newest 60 posts of r/worldnews/new: posts from ")
+    assert (
+        len(gaps) == 1
+        and gaps[0]["start"] == since.timestamp()
+        and gaps[0]["end"] == oldest.timestamp()
+    )
+    assert gaps[0]["reason"].startswith(
+        "Reddit offers only the newest 60 posts of r/worldnews/new: posts from "
+    )
     minutes = run.incomplete_minutes()
-    assert minutes[0] == int(since.timestamp()) // 60 * 60 and minutes[-1] == int(oldest.timestamp()) // 60 * 60
+    assert (
+        minutes[0] == int(since.timestamp()) // 60 * 60
+        and minutes[-1] == int(oldest.timestamp()) // 60 * 60
+    )
     status = build_status(run.store, None, now=run.sim.clock.now())
     (mine,) = [s for s in status["sources"] if s["name"] == "reddit"]
     assert any("were out of reach" in line for line in mine["collection"])
@@ -378,8 +458,18 @@ def test_bluesky_offset_cap_is_read_past_with_until(runs):
 def test_x_seven_days_end_as_a_recorded_gap(runs):
     per_day = 30
     posts = timeline("x", 8 * per_day + 5, first_s=7)
-    posts = [CorpusPost(id=p.id, offset_s=7 + i * 86400 // per_day, platform="x", author=p.author, text=p.text,
-                        lang="en", hashtags=p.hashtags) for i, p in enumerate(posts)]
+    posts = [
+        CorpusPost(
+            id=p.id,
+            offset_s=7 + i * 86400 // per_day,
+            platform="x",
+            author=p.author,
+            text=p.text,
+            lang="en",
+            hashtags=p.hashtags,
+        )
+        for i, p in enumerate(posts)
+    ]
     run = runs("x", posts, backfill="8d", max_pages=5)
     run.at(posts[-1].offset_s + 30)
     now = run.sim.clock.now()
@@ -387,7 +477,10 @@ def test_x_seven_days_end_as_a_recorded_gap(runs):
     run.drain()
     run.check("f: 7-day reach", run.expected(reach))
     (gap,) = run.state()["paging"]["gaps"]
-    assert gap["start"] == int((now - timedelta(days=8)).timestamp()) and gap["end"] == reach.timestamp()
+    assert (
+        gap["start"] == int((now - timedelta(days=8)).timestamp())
+        and gap["end"] == reach.timestamp()
+    )
     assert gap["reason"].startswith("X recent search reaches back 7 days only")
     assert run.incomplete_minutes()[0] == int(gap["start"]) // 60 * 60
 

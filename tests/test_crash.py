@@ -13,9 +13,9 @@ from pathlib import Path
 import pytest
 from sqlalchemy import func, select
 
-from monitor.store.models import Bucket, Post, PostTopic
 from monitor.simulator.server import SimClock, Simulator, default_epoch
 from monitor.store.db import Store
+from monitor.store.models import Bucket, Post, PostTopic
 
 pytestmark = pytest.mark.slow
 
@@ -65,17 +65,30 @@ def test_killed_collector_loses_nothing_and_stores_nothing_twice(tmp_path):
         kills = 0
         for _ in range(6):
             log = (tmp_path / f"run{kills}.log").open("w")
-            proc = subprocess.Popen([sys.executable, "-m", "monitor", "run", "--headless"], env=env,
-                                    stdout=subprocess.DEVNULL, stderr=log, stdin=subprocess.DEVNULL)
+            proc = subprocess.Popen(
+                [sys.executable, "-m", "monitor", "run", "--headless"],
+                env=env,
+                stdout=subprocess.DEVNULL,
+                stderr=log,
+                stdin=subprocess.DEVNULL,
+            )
             _wait_for(tmp_path / f"run{kills}.log", "collecting from")
             sim.clock.set_offset(sim.clock.offset_s() + 3600)
-            time.sleep(rng.uniform(0.05, 1.5))  # polls run every 200 ms: kill at a random point of one
+            time.sleep(
+                rng.uniform(0.05, 1.5)
+            )  # polls run every 200 ms: kill at a random point of one
             proc.send_signal(signal.SIGKILL)
             proc.wait(10)
             kills += 1
         sim.clock.pause()
-        done = subprocess.run([sys.executable, "-m", "monitor", "poll", "--once"], env=env,
-                              capture_output=True, text=True, timeout=120, stdin=subprocess.DEVNULL)
+        done = subprocess.run(
+            [sys.executable, "-m", "monitor", "poll", "--once"],
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=120,
+            stdin=subprocess.DEVNULL,
+        )
         assert done.returncode == 0, done.stderr
         served = sim.served_ids()
 
@@ -83,11 +96,17 @@ def test_killed_collector_loses_nothing_and_stores_nothing_twice(tmp_path):
     with store.read() as conn:
         stored = conn.execute(select(Post.native_id)).scalars().all()
         links = conn.execute(select(func.count()).select_from(PostTopic)).scalar_one()
-        bucketed = conn.execute(select(func.sum(Bucket.n_neg + Bucket.n_neu + Bucket.n_pos + Bucket.n_unscored))
-                                .where(Bucket.source == "*")).scalar_one()
+        bucketed = conn.execute(
+            select(func.sum(Bucket.n_neg + Bucket.n_neu + Bucket.n_pos + Bucket.n_unscored)).where(
+                Bucket.source == "*"
+            )
+        ).scalar_one()
     store.close()
     assert kills == 6 and 100 < len(served) < 1000
     assert len(stored) == len(set(stored)), "a post was stored twice"
-    assert set(stored) == served, (f"lost {len(served - set(stored))}, "
-                                   f"extra {len(set(stored) - served)}")
-    assert links == len(stored) and bucketed == len(stored), "bucket sums counted a post twice or not at all"
+    assert set(stored) == served, (
+        f"lost {len(served - set(stored))}, extra {len(set(stored) - served)}"
+    )
+    assert links == len(stored) and bucketed == len(stored), (
+        "bucket sums counted a post twice or not at all"
+    )

@@ -87,7 +87,9 @@ def test_every_third_party_import_is_declared() -> None:
         dists = {_norm(d) for d in providers.get(module, [module])}
         if not dists & declared:
             where = ", ".join(places[:3]) + (" …" if len(places) > 3 else "")
-            missing.append(f"{module} (from {sorted(dists) or 'no installed distribution'}) at {where}")
+            missing.append(
+                f"{module} (from {sorted(dists) or 'no installed distribution'}) at {where}"
+            )
     assert not missing, "imports no declared dependency provides:\n" + "\n".join(missing)
 
 
@@ -96,4 +98,7 @@ def test_the_check_sees_a_missing_declaration() -> None:
     providers = md.packages_distributions()
     assert "yaml" in third_party_imports()
     assert {_norm(d) for d in providers["yaml"]} & declared_distributions()
-    assert not {_norm(d) for d in providers.get("pytest_benchmark", ["pytest-benchmark"])} & declared_distributions()
+    assert (
+        not {_norm(d) for d in providers.get("pytest_benchmark", ["pytest-benchmark"])}
+        & declared_distributions()
+    )

@@ -11,20 +11,20 @@ import os
 import socket
 import ssl
 import textwrap
-from datetime import date, datetime, timedelta, timezone
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 
 import pytest
 from aiosmtpd.controller import Controller
 from aiosmtpd.smtp import AuthResult, LoginPassword
-
 from digest_support import EPOCH, Hook, play, post, write_config
+
 from monitor.outputs.deliver import DeliveryError, with_retries, write_atomic
 from monitor.outputs.digest.jobs import digest_runs, run_digest
 from monitor.store.db import Store
 
 DAY = date(2026, 3, 16)
-NOW = datetime(2026, 3, 17, 8, 0, tzinfo=timezone.utc)
+NOW = datetime(2026, 3, 17, 8, 0, tzinfo=UTC)
 
 
 class Inbox:
@@ -55,9 +55,13 @@ def smtp_server(inbox: Inbox, **kwargs) -> Controller:
 
 def login_checker(user: str, password: str):
     def check(server, session, envelope, mechanism, auth_data):
-        ok = isinstance(auth_data, LoginPassword) and auth_data.login.decode() == user \
+        ok = (
+            isinstance(auth_data, LoginPassword)
+            and auth_data.login.decode() == user
             and auth_data.password.decode() == password
+        )
         return AuthResult(success=ok, handled=False)
+
     return check
 
 
@@ -71,18 +75,31 @@ def cert(tmp_path, monkeypatch) -> tuple[Path, Path]:
 
     key = ec.generate_private_key(ec.SECP256R1())
     name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "127.0.0.1")])
-    now = datetime.now(timezone.utc)
-    certificate = (x509.CertificateBuilder().subject_name(name).issuer_name(name).public_key(key.public_key())
-                   .serial_number(x509.random_serial_number()).not_valid_before(now - timedelta(days=1))
-                   .not_valid_after(now + timedelta(days=1))
-                   .add_extension(x509.SubjectAlternativeName([x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]),
-                                  critical=False)
-                   .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
-                   .sign(key, hashes.SHA256()))
+    now = datetime.now(UTC)
+    certificate = (
+        x509.CertificateBuilder()
+        .subject_name(name)
+        .issuer_name(name)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - timedelta(days=1))
+        .not_valid_after(now + timedelta(days=1))
+        .add_extension(
+            x509.SubjectAlternativeName([x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]),
+            critical=False,
+        )
+        .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
+        .sign(key, hashes.SHA256())
+    )
     cert_path, key_path = tmp_path / "cert.pem", tmp_path / "key.pem"
     cert_path.write_bytes(certificate.public_bytes(serialization.Encoding.PEM))
-    key_path.write_bytes(key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
-                                           serialization.NoEncryption()))
+    key_path.write_bytes(
+        key.private_bytes(
+            serialization.Encoding.PEM,
+            serialization.PrivateFormat.PKCS8,
+            serialization.NoEncryption(),
+        )
+    )
     monkeypatch.setenv("SSL_CERT_FILE", str(cert_path))
     return cert_path, key_path
 
@@ -98,17 +115,40 @@ def digest_store(tmp_path: Path, outputs: str) -> tuple:
     config = write_config(tmp_path, "digests:\n  - name: morning\n    timezone: UTC\n" + block)
     store = Store(f"sqlite:///{tmp_path}/monitor.db")
     at = EPOCH + timedelta(hours=14)
-    play(store, config, [post(i, text, at + timedelta(minutes=i)) for i, text in enumerate([
-        "Trump and Putin: a wonderful, hopeful deal!", "Trump deal is a shameful disgrace",
-        "Putin talks continue <b>today</b> & more: great, lovely", "Dmitriev: great progress, excellent",
-        "Trump: no comment",
-        "Putin: awful, terrible idea"])], start=at, until=at + timedelta(hours=1))
+    play(
+        store,
+        config,
+        [
+            post(i, text, at + timedelta(minutes=i))
+            for i, text in enumerate(
+                [
+                    "Trump and Putin: a wonderful, hopeful deal!",
+                    "Trump deal is a shameful disgrace",
+                    "Putin talks continue <b>today</b> & more: great, lovely",
+                    "Dmitriev: great progress, excellent",
+                    "Trump: no comment",
+                    "Putin: awful, terrible idea",
+                ]
+            )
+        ],
+        start=at,
+        until=at + timedelta(hours=1),
+    )
     return config, store
 
 
 def send(config, store, **kw):
     kw.setdefault("sleep", lambda s: None)
-    return run_digest(config, store, config.digest("morning"), DAY, send=True, now=NOW, env=kw.pop("env", {}), **kw)
+    return run_digest(
+        config,
+        store,
+        config.digest("morning"),
+        DAY,
+        send=True,
+        now=NOW,
+        env=kw.pop("env", {}),
+        **kw,
+    )
 
 
 def outputs(report) -> dict[str, tuple[str, str]]:
@@ -122,20 +162,26 @@ def test_email_has_a_text_part_an_html_part_and_its_images(tmp_path):
     inbox = Inbox()
     server = smtp_server(inbox)
     try:
-        config, store = digest_store(tmp_path, f"""\
+        config, store = digest_store(
+            tmp_path,
+            f"""\
                 email:
                   host: 127.0.0.1
                   port: {server.port}
                   security: none
                   from: "Reaction Monitor <monitor@example.org>"
                   to: [ana@example.org, ben@example.org]
-            """)
+            """,
+        )
         report = send(config, store)
         assert outputs(report)["email"] == ("ok", "e-mailed to 2 recipient(s) via 127.0.0.1")
         (envelope,) = inbox.envelopes
         assert envelope.rcpt_tos == ["ana@example.org", "ben@example.org"]
         msg = inbox.message()
-        assert msg["From"] == "Reaction Monitor <monitor@example.org>" and msg["Auto-Submitted"] == "auto-generated"
+        assert (
+            msg["From"] == "Reaction Monitor <monitor@example.org>"
+            and msg["Auto-Submitted"] == "auto-generated"
+        )
         assert msg["Subject"].startswith("US–Russia business thaw on 2026-03-16: 6 posts")
         assert msg.get_content_type() == "multipart/alternative"
         text = msg.get_body(preferencelist=("plain",))
@@ -165,10 +211,16 @@ def test_email_has_a_text_part_an_html_part_and_its_images(tmp_path):
 
 def test_starttls_with_login(tmp_path, cert):
     inbox = Inbox()
-    server = smtp_server(inbox, tls_context=server_context(cert), require_starttls=True,
-                         authenticator=login_checker("monitor", "s3cret-pass"))
+    server = smtp_server(
+        inbox,
+        tls_context=server_context(cert),
+        require_starttls=True,
+        authenticator=login_checker("monitor", "s3cret-pass"),
+    )
     try:
-        config, store = digest_store(tmp_path, f"""\
+        config, store = digest_store(
+            tmp_path,
+            f"""\
                 email:
                   host: 127.0.0.1
                   port: {server.port}
@@ -177,22 +229,30 @@ def test_starttls_with_login(tmp_path, cert):
                   password_env: SMTP_PASSWORD
                   from: monitor@example.org
                   to: [ana@example.org]
-            """)
+            """,
+        )
         good = send(config, store, env={"SMTP_USER": "monitor", "SMTP_PASSWORD": "s3cret-pass"})
         assert outputs(good)["email"][0] == "ok" and len(inbox.envelopes) == 1
 
         attempts: list[float] = []
-        bad = send(config, store, resend=True, env={"SMTP_USER": "monitor", "SMTP_PASSWORD": "wrong-pass"},
-                   sleep=attempts.append)
+        bad = send(
+            config,
+            store,
+            resend=True,
+            env={"SMTP_USER": "monitor", "SMTP_PASSWORD": "wrong-pass"},
+            sleep=attempts.append,
+        )
         status, detail = outputs(bad)["email"]
         assert status == "failed" and attempts == []  # a refused login is not retried
-        assert detail.startswith(f"SMTP server 127.0.0.1:{server.port} rejected the login of the user in "
-                                 "SMTP_USER (535")
+        assert detail.startswith(
+            f"SMTP server 127.0.0.1:{server.port} rejected the login of the user in SMTP_USER (535"
+        )
         assert "wrong-pass" not in detail and "not retried" in detail
 
         missing = send(config, store, resend=True, env={"SMTP_USER": "monitor"})
         assert outputs(missing)["email"][1].startswith(
-            "environment variable SMTP_PASSWORD (email.password_env) is not set")
+            "environment variable SMTP_PASSWORD (email.password_env) is not set"
+        )
     finally:
         server.stop()
     assert all("wrong-pass" not in json.dumps(r, default=str) for r in digest_runs(store))
@@ -203,9 +263,12 @@ def test_implicit_tls(tmp_path, cert):
     inbox = Inbox()
     server = smtp_server(inbox, ssl_context=server_context(cert))
     try:
-        config, store = digest_store(tmp_path, f"""\
+        config, store = digest_store(
+            tmp_path,
+            f"""\
                 email: {{host: 127.0.0.1, port: {server.port}, security: tls, from: m@example.org, to: [a@example.org]}}
-            """)
+            """,
+        )
         assert outputs(send(config, store))["email"][0] == "ok"
         assert inbox.message().get_body(preferencelist=("html",)) is not None
     finally:
@@ -215,9 +278,12 @@ def test_implicit_tls(tmp_path, cert):
 
 def test_a_down_smtp_server_is_retried_with_backoff_and_the_files_are_kept(tmp_path):
     port = free_port()  # nothing listens here
-    config, store = digest_store(tmp_path, f"""\
+    config, store = digest_store(
+        tmp_path,
+        f"""\
             email: {{host: 127.0.0.1, port: {port}, security: none, from: m@example.org, to: [a@example.org]}}
-        """)
+        """,
+    )
     waits: list[float] = []
     report = send(config, store, sleep=waits.append)
     status, detail = outputs(report)["email"]
@@ -244,31 +310,47 @@ def test_a_down_smtp_server_is_retried_with_backoff_and_the_files_are_kept(tmp_p
 
 def test_json_webhook_carries_every_number(tmp_path):
     with Hook() as hook:
-        config, store = digest_store(tmp_path, f"""\
+        config, store = digest_store(
+            tmp_path,
+            f"""\
                 webhook: {{url: "{hook.url}", format: json}}
-            """)
+            """,
+        )
         assert outputs(send(config, store))["webhook"] == ("ok", "posted to the webhook (json)")
         (payload,) = hook.received
-    assert payload["type"] == "digest" and payload["digest"] == "morning" and payload["date"] == "2026-03-16"
+    assert (
+        payload["type"] == "digest"
+        and payload["digest"] == "morning"
+        and payload["date"] == "2026-03-16"
+    )
     (topic,) = payload["topics"]
-    assert topic["volume"]["total"] == 6 and len(topic["hours"]) == 24 and topic["sentiment"]["n"] == 6
-    saved = json.loads((tmp_path / "storage" / "digests" / "morning" / "2026-03-16" / "thaw.json").read_text())
+    assert (
+        topic["volume"]["total"] == 6 and len(topic["hours"]) == 24 and topic["sentiment"]["n"] == 6
+    )
+    saved = json.loads(
+        (tmp_path / "storage" / "digests" / "morning" / "2026-03-16" / "thaw.json").read_text()
+    )
     assert saved == {k: v for k, v in topic.items()}
     store.close()
 
 
 def test_slack_webhook_after_a_rate_limit(tmp_path):
     with Hook(statuses=[429, 200]) as hook:
-        config, store = digest_store(tmp_path, """\
+        config, store = digest_store(
+            tmp_path,
+            """\
                 webhook: {url_env: SLACK_WEBHOOK, format: slack}
-            """)
+            """,
+        )
         waits: list[float] = []
         report = send(config, store, env={"SLACK_WEBHOOK": hook.url}, sleep=waits.append)
         assert outputs(report)["webhook"][0] == "ok" and waits == [5.0]
         (payload,) = hook.received
     assert payload["text"].startswith("US–Russia business thaw on 2026-03-16: 6 posts")
-    assert payload["blocks"][0] == {"type": "header",
-                                    "text": {"type": "plain_text", "text": "Digest morning: 2026-03-16"}}
+    assert payload["blocks"][0] == {
+        "type": "header",
+        "text": {"type": "plain_text", "text": "Digest morning: 2026-03-16"},
+    }
     assert "*US–Russia business thaw*: 6 posts" in payload["blocks"][1]["text"]["text"]
     (row,) = [r for r in digest_runs(store) if r["output"] == "webhook"]
     assert row["attempts"] == 2 and row["status"] == "ok"
@@ -277,20 +359,34 @@ def test_slack_webhook_after_a_rate_limit(tmp_path):
 
 def test_webhook_failures_are_in_words_and_never_show_the_secret_url(tmp_path):
     with Hook(statuses=[404]) as hook:
-        config, store = digest_store(tmp_path, """\
+        config, store = digest_store(
+            tmp_path,
+            """\
                 webhook: {url_env: SLACK_WEBHOOK, format: slack}
-            """)
+            """,
+        )
         waits: list[float] = []
-        status, detail = outputs(send(config, store, env={"SLACK_WEBHOOK": hook.url}, sleep=waits.append))["webhook"]
+        status, detail = outputs(
+            send(config, store, env={"SLACK_WEBHOOK": hook.url}, sleep=waits.append)
+        )["webhook"]
         assert status == "failed" and waits == []
         port = hook.server.server_address[1]
-        assert detail.startswith(f"webhook at 127.0.0.1:{port} answered 404 Not Found: upstream exploded")
+        assert detail.startswith(
+            f"webhook at 127.0.0.1:{port} answered 404 Not Found: upstream exploded"
+        )
         assert "SECRET-TOKEN" not in detail and "\x1b" not in detail
     status, detail = outputs(send(config, store, env={}))["webhook"]
-    assert status == "failed" and detail.startswith("environment variable SLACK_WEBHOOK (webhook.url_env) is not set")
-    status, detail = outputs(send(config, store, env={"SLACK_WEBHOOK": f"http://127.0.0.1:{free_port()}/T/SECRET"}))[
-        "webhook"]
-    assert status == "failed" and "could not reach the webhook at 127.0.0.1" in detail and "SECRET" not in detail
+    assert status == "failed" and detail.startswith(
+        "environment variable SLACK_WEBHOOK (webhook.url_env) is not set"
+    )
+    status, detail = outputs(
+        send(config, store, env={"SLACK_WEBHOOK": f"http://127.0.0.1:{free_port()}/T/SECRET"})
+    )["webhook"]
+    assert (
+        status == "failed"
+        and "could not reach the webhook at 127.0.0.1" in detail
+        and "SECRET" not in detail
+    )
     store.close()
 
 
@@ -328,4 +424,7 @@ def test_with_retries_waits_longer_each_time_and_honours_retry_after():
     assert with_retries(flaky, sleep=waits.append) == ("done", 3)
     assert waits == [60.0, 20.0]
     with pytest.raises(DeliveryError, match=r"^nope \(not retried"):
-        with_retries(lambda: (_ for _ in ()).throw(DeliveryError("nope", retryable=False)), sleep=waits.append)
+        with_retries(
+            lambda: (_ for _ in ()).throw(DeliveryError("nope", retryable=False)),
+            sleep=waits.append,
+        )

@@ -19,7 +19,11 @@ def test_the_metrics_document_is_in_the_project_and_pointed_to():
         "Markdown digest": ROOT / "monitor" / "data" / "digest.md.j2",
         "HTML digest": ROOT / "monitor" / "data" / "digest.html.j2",
     }
-    missing = [name for name, path in pointers.items() if "docs/metrics.md" not in path.read_text(encoding="utf-8")]
+    missing = [
+        name
+        for name, path in pointers.items()
+        if "docs/metrics.md" not in path.read_text(encoding="utf-8")
+    ]
     assert not missing, f"no pointer to docs/metrics.md in: {missing}"
 
 

@@ -6,14 +6,13 @@ import json
 from datetime import UTC, datetime, timedelta
 
 import polars as pl
+from export_support import fill, written_elsewhere
 from sqlalchemy import insert, select
 
-from monitor.outputs.api import StoreReader
 from monitor.cli import main
-from monitor.store.models import Post, PostTopic, SourceRow
+from monitor.outputs.api import StoreReader
 from monitor.store.db import PostQuery
-
-from export_support import fill, written_elsewhere
+from monitor.store.models import Post, PostTopic, SourceRow
 
 T0 = datetime(2026, 5, 1, 12, 0, tzinfo=UTC)
 
@@ -23,18 +22,34 @@ def _insert_posts(store, n_null: int, n_full: int) -> None:
     rows = []
     for i in range(n_null + n_full):
         full = i >= n_null
-        rows.append(dict(source="feed", native_id=f"at://did:plc:x/app.bsky.feed.post/{i}", text=f"post {i}",
-                         tags=["ukraine", "peace"] if full else [], created_at=T0 + timedelta(seconds=i),
-                         fetched_at=T0, engagement=i, reposts=0, lang="en" if full else None,
-                         compound=0.123456789 if full else None, pos=0.25 if full else None,
-                         neu=0.5 if full else None, neg=0.25 if full else None, scorer="vader" if full else None,
-                         scorer_version="3.3.2" if full else None, author="alice" if full else None,
-                         url=f"https://example.org/{i}" if full else None))
+        rows.append(
+            dict(
+                source="feed",
+                native_id=f"at://did:plc:x/app.bsky.feed.post/{i}",
+                text=f"post {i}",
+                tags=["ukraine", "peace"] if full else [],
+                created_at=T0 + timedelta(seconds=i),
+                fetched_at=T0,
+                engagement=i,
+                reposts=0,
+                lang="en" if full else None,
+                compound=0.123456789 if full else None,
+                pos=0.25 if full else None,
+                neu=0.5 if full else None,
+                neg=0.25 if full else None,
+                scorer="vader" if full else None,
+                scorer_version="3.3.2" if full else None,
+                author="alice" if full else None,
+                url=f"https://example.org/{i}" if full else None,
+            )
+        )
     with store.write() as conn:
         conn.execute(insert(SourceRow).values(name="feed", kind="scripted", settings={}))
         conn.execute(insert(Post), rows)
         ids = conn.execute(select(Post.id, Post.created_at).order_by(Post.id)).all()
-        conn.execute(insert(PostTopic), [dict(post_id=i, topic="thaw", created_at=c) for i, c in ids])
+        conn.execute(
+            insert(PostTopic), [dict(post_id=i, topic="thaw", created_at=c) for i, c in ids]
+        )
 
 
 def test_a_first_batch_of_nulls_does_not_break_the_stream(store):
@@ -48,13 +63,23 @@ def test_a_first_batch_of_nulls_does_not_break_the_stream(store):
     posts = pl.concat(frames)
     assert posts["compound"].null_count() == 12
     assert posts["compound"].drop_nulls().to_list() == [0.123457] * 9  # rounded to 6 decimals
-    assert posts["url"].drop_nulls().to_list() == [f"https://example.org/{i}" for i in range(12, 21)]
+    assert posts["url"].drop_nulls().to_list() == [
+        f"https://example.org/{i}" for i in range(12, 21)
+    ]
     assert posts["tags"].to_list() == [[]] * 12 + [["ukraine", "peace"]] * 9
     assert posts["native_id"][0] == "at://did:plc:x/app.bsky.feed.post/0"
     assert posts["created_at"].to_list() == [T0 + timedelta(seconds=i) for i in range(21)]
     # The filters reach the database: a window and a source.
-    window = pl.concat(store.iter_posts(PostQuery(since=T0 + timedelta(seconds=3), until=T0 + timedelta(seconds=7),
-                                                  sources=("feed",), topics=("thaw",))))
+    window = pl.concat(
+        store.iter_posts(
+            PostQuery(
+                since=T0 + timedelta(seconds=3),
+                until=T0 + timedelta(seconds=7),
+                sources=("feed",),
+                topics=("thaw",),
+            )
+        )
+    )
     assert window["engagement"].to_list() == [3, 4, 5, 6]
     assert sum(f.height for f in store.iter_posts(PostQuery(sources=("other",)))) == 0
 
@@ -73,7 +98,9 @@ def test_exports_carry_hashtags_the_platform_id_and_every_post(store, tmp_path):
     assert any(line["tags"] == ["trumpputinbusiness"] for line in lines)
 
     series_out = tmp_path / "series.csv"
-    assert main(["--db", store.url, "export", "series", "--every", "1d", "-o", str(series_out)]) == 0
+    assert (
+        main(["--db", store.url, "export", "series", "--every", "1d", "-o", str(series_out)]) == 0
+    )
     series = pl.read_csv(series_out)
     assert (series["posts"] == series["n"] + series["n_unscored"]).all()
     assert series.filter(pl.col("n_unscored") > 0).height > 0

@@ -7,14 +7,14 @@ import json
 import logging
 import subprocess
 import sys
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 import pytest
 from sqlalchemy import event
 
+from monitor.collector import Collector
 from monitor.config.feeds import load_config
 from monitor.core.faults import DISK_FULL, classify
-from monitor.collector import Collector
 from monitor.outputs.status import build_status
 from monitor.store.db import Store
 
@@ -44,11 +44,21 @@ def _full_disk(store: Store, limit: dict[str, int | None]) -> None:
 
 
 def test_a_full_disk_is_said_once_shown_in_status_and_loses_nothing(tmp_path, caplog):
-    now = datetime.now(timezone.utc)
+    now = datetime.now(UTC)
     data = tmp_path / "posts.jsonl"
-    data.write_text("".join(json.dumps({"id": str(i), "text": f"Dmitriev says {i} " + "words " * 40,
-                                        "created_at": (now - timedelta(minutes=i % 600)).isoformat()}) + "\n"
-                            for i in range(3000)))
+    data.write_text(
+        "".join(
+            json.dumps(
+                {
+                    "id": str(i),
+                    "text": f"Dmitriev says {i} " + "words " * 40,
+                    "created_at": (now - timedelta(minutes=i % 600)).isoformat(),
+                }
+            )
+            + "\n"
+            for i in range(3000)
+        )
+    )
     (tmp_path / "feeds.yaml").write_text(CONFIG.format(path=data))
     config = load_config(tmp_path / "feeds.yaml")
     store = Store(f"sqlite:///{tmp_path}/m.db")
@@ -87,23 +97,49 @@ def test_store_errors_are_classified_in_words():
     assert "cannot be reached" in classify(Exception("connection refused")).message
 
 
-@pytest.mark.parametrize("value", [".inf", "-.inf", ".nan", "1e400", "99999999999999999999999", "1e20",
-                                   "9999999999d", "1e308s", "[1, 2]", "{a: 1}"])
+@pytest.mark.parametrize(
+    "value",
+    [
+        ".inf",
+        "-.inf",
+        ".nan",
+        "1e400",
+        "99999999999999999999999",
+        "1e20",
+        "9999999999d",
+        "1e308s",
+        "[1, 2]",
+        "{a: 1}",
+    ],
+)
 def test_config_check_never_tracebacks_on_numbers(tmp_path, value):
     path = tmp_path / "feeds.yaml"
-    path.write_text(f"topics:\n  - name: t\n    keywords: [x]\nsources:\n  - name: f\n    kind: rss\n"
-                    f"    url: https://example.org/feed\n    interval: {value}\n    timeout: {value}\n")
-    r = subprocess.run([sys.executable, "-m", "monitor", "config", "check", str(path)], capture_output=True,
-                       text=True, timeout=60)
+    path.write_text(
+        f"topics:\n  - name: t\n    keywords: [x]\nsources:\n  - name: f\n    kind: rss\n"
+        f"    url: https://example.org/feed\n    interval: {value}\n    timeout: {value}\n"
+    )
+    r = subprocess.run(
+        [sys.executable, "-m", "monitor", "config", "check", str(path)],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     assert "Traceback" not in r.stderr, r.stderr
     assert r.returncode == 2 and "interval" in r.stderr
 
 
 def test_a_closed_pipe_is_not_a_traceback(tmp_path):
     path = tmp_path / "feeds.yaml"
-    sources = "".join(f"  - name: f{i}\n    kind: rss\n    url: https://example.org/{i}\n" for i in range(3000))
+    sources = "".join(
+        f"  - name: f{i}\n    kind: rss\n    url: https://example.org/{i}\n" for i in range(3000)
+    )
     path.write_text(f"topics:\n  - name: t\n    keywords: [x]\nsources:\n{sources}")
-    r = subprocess.run(f"{sys.executable} -m monitor config check {path} | head -2", shell=True,
-                       capture_output=True, text=True, timeout=120)
+    r = subprocess.run(
+        f"{sys.executable} -m monitor config check {path} | head -2",
+        shell=True,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert len(r.stdout.splitlines()) == 2
     assert "Traceback" not in r.stderr and "BrokenPipe" not in r.stderr, r.stderr

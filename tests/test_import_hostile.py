@@ -10,8 +10,8 @@ from sqlalchemy import select
 
 from monitor.cli import main
 from monitor.ingest.importer import import_file
-from monitor.store.models import Quarantine
 from monitor.store.db import Store
+from monitor.store.models import Quarantine
 
 GOOD = {"text": "A wonderful, hopeful deal", "created_at": "2026-03-18T10:00:00Z"}
 HOSTILE_LINES = [
@@ -51,7 +51,9 @@ def test_hostile_jsonl_stores_the_good_rows_and_names_every_bad_one(sqlite_url, 
     assert set(kept) == {f"line {b.line}" for b in rep.bad_rows}
     reasons = {b.line: b.message for b in rep.bad_rows}
     assert "author must be text" in reasons[4]
-    assert "out of range" in reasons[6] and "not a time" in reasons[8] and "not a time" in reasons[10]
+    assert (
+        "out of range" in reasons[6] and "not a time" in reasons[8] and "not a time" in reasons[10]
+    )
     assert "out of range" in reasons[12] and "future" in reasons[14]
     assert all(r["raw"].isascii() for r in kept.values())
     store.close()
@@ -73,13 +75,20 @@ def test_import_command_never_tracebacks_on_hostile_rows(tmp_path, capsys, monke
 def test_csv_with_a_byte_order_mark_and_a_huge_field(sqlite_url, tmp_path):
     path = tmp_path / "excel.csv"
     big = "Dmitriev " * 20_000  # 180,000 characters: over Python's default csv field limit
-    rows = ["id,text,created_at", "1,first,2026-03-18T10:00:00Z", f'2,"{big}",2026-03-18T10:01:00Z',
-            f'3,"{"x" * 1_100_000}",2026-03-18T10:02:00Z', "4,after the giant,2026-03-18T10:03:00Z"]
+    rows = [
+        "id,text,created_at",
+        "1,first,2026-03-18T10:00:00Z",
+        f'2,"{big}",2026-03-18T10:01:00Z',
+        f'3,"{"x" * 1_100_000}",2026-03-18T10:02:00Z',
+        "4,after the giant,2026-03-18T10:03:00Z",
+    ]
     path.write_bytes(b"\xef\xbb\xbf" + "\r\n".join(rows).encode() + b"\r\n")
     store = Store(sqlite_url)
     rep = import_file(store, path, topic="t")
     assert rep.new_posts == 3
-    assert [b.line for b in rep.bad_rows] == [4] and "field larger than field limit" in rep.bad_rows[0].message
+    assert [b.line for b in rep.bad_rows] == [
+        4
+    ] and "field larger than field limit" in rep.bad_rows[0].message
     assert sorted(p["native_id"] for p in store.posts()) == ["1", "2", "4"]
     store.close()
 
@@ -90,7 +99,11 @@ def test_csv_without_the_columns_is_one_bad_row_in_words(sqlite_url, tmp_path, h
     path.write_text(header + "\n")
     store = Store(sqlite_url)
     rep = import_file(store, path, topic="t")
-    assert rep.new_posts == 0 and rep.bad_rows[0].line == 1 and "header lacks" in rep.bad_rows[0].message
+    assert (
+        rep.new_posts == 0
+        and rep.bad_rows[0].line == 1
+        and "header lacks" in rep.bad_rows[0].message
+    )
     store.close()
 
 
@@ -104,7 +117,10 @@ def test_quarantine_command_lists_what_was_kept_safely(tmp_path, capsys, monkeyp
     capsys.readouterr()
     assert main(["quarantine", "--json"]) == 0
     rows = json.loads(capsys.readouterr().out)
-    assert len(rows) == len(HOSTILE_LINES) - 1 and {r["position"] for r in rows} >= {"line 4", "line 24"}
+    assert len(rows) == len(HOSTILE_LINES) - 1 and {r["position"] for r in rows} >= {
+        "line 4",
+        "line 24",
+    }
     monkeypatch.setenv("COLUMNS", "200")
     assert main(["quarantine"]) == 0
     out = capsys.readouterr().out

@@ -2,30 +2,40 @@
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from types import SimpleNamespace
 
 import pytest
+from scripted import ScriptedSource
 from sqlalchemy import func, select
 
 from monitor.ingest import poll as ingest_mod
 from monitor.ingest.poll import Ingestor
 from monitor.metrics.formulas import BucketSums
-from monitor.store.models import Bucket, PollLog, Post, PostTopic
 from monitor.sources.base import Batch, RawPost, SourceError, SourceSettings
+from monitor.store.models import Bucket, PollLog, Post, PostTopic
 
-from scripted import ScriptedSource
-
-T0 = datetime(2026, 3, 18, 12, 0, tzinfo=timezone.utc)
+T0 = datetime(2026, 3, 18, 12, 0, tzinfo=UTC)
 
 
 def topic(name, hashtags=(), keywords=(), exclude=(), languages=None):
-    return SimpleNamespace(name=name, title=None, hashtags=list(hashtags), keywords=list(keywords),
-                           exclude=list(exclude), languages=languages)
+    return SimpleNamespace(
+        name=name,
+        title=None,
+        hashtags=list(hashtags),
+        keywords=list(keywords),
+        exclude=list(exclude),
+        languages=languages,
+    )
 
 
 TOPICS = [
-    topic("thaw", hashtags=["#TrumpPutinBusiness", "#ТрампПутин"], keywords=["Dmitriev"], exclude=["giveaway"]),
+    topic(
+        "thaw",
+        hashtags=["#TrumpPutinBusiness", "#ТрампПутин"],
+        keywords=["Dmitriev"],
+        exclude=["giveaway"],
+    ),
     topic("sanctions", hashtags=["#RussiaSanctions"], keywords=["Russia sanctions"]),
 ]
 
@@ -72,7 +82,9 @@ def test_poll_stores_posts_links_buckets_and_state_together(store, ingestor):
         expected = BucketSums.from_scores(compounds)
         for source in ("scripted", "*"):
             got = store.sums(name, source=source)
-            assert got.n == expected.n and got.n_pos == expected.n_pos and got.n_neg == expected.n_neg
+            assert (
+                got.n == expected.n and got.n_pos == expected.n_pos and got.n_neg == expected.n_neg
+            )
             assert got.sum_sq == pytest.approx(expected.sum_sq)
     assert store.sums("thaw").n == 3 and store.sums("sanctions").n == 1
 
@@ -83,7 +95,9 @@ def test_poll_stores_posts_links_buckets_and_state_together(store, ingestor):
 
 
 def test_second_poll_of_the_same_items_stores_nothing_twice(store, ingestor):
-    batch = Batch(posts=[post(1, "#TrumpPutinBusiness good"), post(2, "#TrumpPutinBusiness bad")], state={})
+    batch = Batch(
+        posts=[post(1, "#TrumpPutinBusiness good"), post(2, "#TrumpPutinBusiness bad")], state={}
+    )
     src = Scripted(script=[batch, batch])
     assert ingestor.poll(src).new_posts == 2
     again = ingestor.poll(src)
@@ -99,14 +113,42 @@ def test_same_item_twice_in_one_batch_is_one_post(store, ingestor):
 
 
 def test_dedupe_across_sources_by_canonical_url_and_canonical_id(store, ingestor):
-    a = Scripted("a", script=[Batch(posts=[
-        post("x1", "#TrumpPutinBusiness story", url="https://Example.org/story/?utm_source=rss"),
-        post("x2", "#TrumpPutinBusiness toot", canonical_id="https://mastodon.example/users/u/statuses/9"),
-    ], state={})])
-    b = Scripted("b", script=[Batch(posts=[
-        post("y1", "#TrumpPutinBusiness story", url="https://example.org/story"),
-        post("y2", "#TrumpPutinBusiness toot", canonical_id="https://mastodon.example/users/u/statuses/9"),
-    ], state={})])
+    a = Scripted(
+        "a",
+        script=[
+            Batch(
+                posts=[
+                    post(
+                        "x1",
+                        "#TrumpPutinBusiness story",
+                        url="https://Example.org/story/?utm_source=rss",
+                    ),
+                    post(
+                        "x2",
+                        "#TrumpPutinBusiness toot",
+                        canonical_id="https://mastodon.example/users/u/statuses/9",
+                    ),
+                ],
+                state={},
+            )
+        ],
+    )
+    b = Scripted(
+        "b",
+        script=[
+            Batch(
+                posts=[
+                    post("y1", "#TrumpPutinBusiness story", url="https://example.org/story"),
+                    post(
+                        "y2",
+                        "#TrumpPutinBusiness toot",
+                        canonical_id="https://mastodon.example/users/u/statuses/9",
+                    ),
+                ],
+                state={},
+            )
+        ],
+    )
     assert ingestor.poll(a).new_posts == 2
     out = ingestor.poll(b)
     assert out.new_posts == 0 and out.duplicates == 2
@@ -130,28 +172,41 @@ def test_repost_adds_engagement_to_its_original_once(store, ingestor):
 
 def test_matching_rules_reach_the_store(store, ingestor):
     posts = [
-        post(1, "Сделка века #ТрампПутин"),                        # Cyrillic hashtag
-        post(2, "no tag in text", tags=("TrumpPutinBusiness",)),   # platform's own tag list
+        post(1, "Сделка века #ТрампПутин"),  # Cyrillic hashtag
+        post(2, "no tag in text", tags=("TrumpPutinBusiness",)),  # platform's own tag list
         post(3, "#TrumpPutinBusiness crypto GIVEAWAY click here"),  # exclusion
-        post(4, "DMITRIEV, again."),                                # keyword, any case
+        post(4, "DMITRIEV, again."),  # keyword, any case
     ]
     ingestor.poll(Scripted(script=[Batch(posts=posts, state={})]))
     assert {p["native_id"] for p in store.posts(topic="thaw")} == {"1", "2", "4"}
 
 
 def test_match_all_and_bound_topics(store, ingestor):
-    src = Scripted("news", match="all", topics=["sanctions"],
-                   script=[Batch(posts=[post(1, "A headline with no keyword at all")], state={})])
+    src = Scripted(
+        "news",
+        match="all",
+        topics=["sanctions"],
+        script=[Batch(posts=[post(1, "A headline with no keyword at all")], state={})],
+    )
     assert ingestor.poll(src).new_posts == 1
     with store.read() as conn:
         assert conn.execute(select(PostTopic.topic)).scalars().all() == ["sanctions"]
 
 
 def test_non_english_is_stored_and_counted_but_unscored(store, ingestor):
-    ingestor.poll(Scripted(script=[Batch(posts=[
-        post(1, "Это ужасная сделка, позор для всей страны #ТрампПутин"),
-        post(2, "What a fantastic, hopeful deal #TrumpPutinBusiness"),
-    ], state={})]))
+    ingestor.poll(
+        Scripted(
+            script=[
+                Batch(
+                    posts=[
+                        post(1, "Это ужасная сделка, позор для всей страны #ТрампПутин"),
+                        post(2, "What a fantastic, hopeful deal #TrumpPutinBusiness"),
+                    ],
+                    state={},
+                )
+            ]
+        )
+    )
     ru = next(p for p in store.posts() if p["native_id"] == "1")
     assert ru["lang"] == "ru" and ru["compound"] is None and ru["scorer"] is None
     sums = store.sums("thaw")
@@ -161,22 +216,42 @@ def test_non_english_is_stored_and_counted_but_unscored(store, ingestor):
 def test_engagement_of_unscored_posts_counts_in_the_buckets(store, ingestor):
     """Engagement is about attention, not sentiment: a Russian post nobody scores still drew its
     likes, and the bucket sums (what every view reads) must hold all of them."""
-    ingestor.poll(Scripted(script=[Batch(posts=[
-        post(1, "Это ужасная сделка, позор для всей страны #ТрампПутин", engagement=40),
-        post(2, "What a fantastic, hopeful deal #TrumpPutinBusiness", engagement=2),
-    ], state={})]))
+    ingestor.poll(
+        Scripted(
+            script=[
+                Batch(
+                    posts=[
+                        post(
+                            1,
+                            "Это ужасная сделка, позор для всей страны #ТрампПутин",
+                            engagement=40,
+                        ),
+                        post(2, "What a fantastic, hopeful deal #TrumpPutinBusiness", engagement=2),
+                    ],
+                    state={},
+                )
+            ]
+        )
+    )
     stored = {p["native_id"]: p for p in store.posts()}
     assert stored["1"]["compound"] is None and stored["1"]["engagement"] == 40
     with store.read() as conn:
         for source in ("scripted", "*"):
-            total = conn.execute(select(func.sum(Bucket.engagement)).where(
-                Bucket.topic == "thaw", Bucket.source == source)).scalar_one()
+            total = conn.execute(
+                select(func.sum(Bucket.engagement)).where(
+                    Bucket.topic == "thaw", Bucket.source == source
+                )
+            ).scalar_one()
             assert total == 42, source
 
 
 def test_a_failure_inside_the_transaction_stores_nothing(store, ingestor, monkeypatch):
-    src = Scripted(script=[Batch(posts=[post(1, "#TrumpPutinBusiness a")], state={"cursor": "new"}),
-                           Batch(posts=[post(1, "#TrumpPutinBusiness a")], state={"cursor": "new"})])
+    src = Scripted(
+        script=[
+            Batch(posts=[post(1, "#TrumpPutinBusiness a")], state={"cursor": "new"}),
+            Batch(posts=[post(1, "#TrumpPutinBusiness a")], state={"cursor": "new"}),
+        ]
+    )
 
     def boom(*a, **k):
         import sqlite3
@@ -194,7 +269,9 @@ def test_a_failure_inside_the_transaction_stores_nothing(store, ingestor, monkey
 
 def test_failed_poll_keeps_the_cursor_and_marks_a_gap(store, ingestor):
     ok = Batch(posts=[post(1, "#TrumpPutinBusiness a")], state={"cursor": "c1"})
-    src = Scripted(script=[ok, SourceError("feed had a server error (503)", status=503, retry_after=30)])
+    src = Scripted(
+        script=[ok, SourceError("feed had a server error (503)", status=503, retry_after=30)]
+    )
     ingestor.poll(src)
     out = ingestor.poll(src)
     assert out.outcome == "error" and out.retry_after == 30
@@ -203,7 +280,9 @@ def test_failed_poll_keeps_the_cursor_and_marks_a_gap(store, ingestor):
     assert st["last_error"] == "feed had a server error (503)" and st["consecutive_failures"] == 1
     assert st["failing_since"] is not None
     with store.read() as conn:
-        flagged = conn.execute(select(func.count()).select_from(Bucket).where(Bucket.incomplete)).scalar_one()
+        flagged = conn.execute(
+            select(func.count()).select_from(Bucket).where(Bucket.incomplete)
+        ).scalar_one()
     assert flagged > 0
     from monitor.store.db import SeriesQuery
 
@@ -229,7 +308,10 @@ def test_hostile_text_is_stored_without_control_characters(store, ingestor):
 def test_series_rebuckets_exactly(store, ingestor):
     from monitor.store.db import SeriesQuery
 
-    posts = [post(i, f"#TrumpPutinBusiness {'great' if i % 3 else 'awful'} deal {i}", minutes=i * 7) for i in range(40)]
+    posts = [
+        post(i, f"#TrumpPutinBusiness {'great' if i % 3 else 'awful'} deal {i}", minutes=i * 7)
+        for i in range(40)
+    ]
     ingestor.poll(Scripted(script=[Batch(posts=posts, state={})]))
     hourly = store.series(SeriesQuery(topic="thaw", every_s=3600))
     minutely = store.series(SeriesQuery(topic="thaw", every_s=60))
@@ -240,7 +322,9 @@ def test_series_rebuckets_exactly(store, ingestor):
 
 
 def test_error_text_from_a_server_is_stored_without_control_characters(store, ingestor):
-    ingestor.poll(Scripted(script=[SourceError("feed said: \x1b]0;pwned\x07 \u202eboom", status=500)]))
+    ingestor.poll(
+        Scripted(script=[SourceError("feed said: \x1b]0;pwned\x07 \u202eboom", status=500)])
+    )
     err = store.source_state("scripted")["last_error"]
     assert "\x1b" not in err and "\u202e" not in err and "boom" in err
     assert "\x1b" not in store.poll_log()[0]["error"]
@@ -252,33 +336,61 @@ def test_topic_links_point_at_their_own_posts(store, ingestor, first_id):
     random (after the largest rowid)."""
     if first_id is not None:
         with store.write() as conn:
-            conn.execute(Post.__table__.insert().values(
-                id=first_id, source="other", native_id="x", text="old", tags=[], created_at=T0, fetched_at=T0,
-                reposts=0))
+            conn.execute(
+                Post.__table__.insert().values(
+                    id=first_id,
+                    source="other",
+                    native_id="x",
+                    text="old",
+                    tags=[],
+                    created_at=T0,
+                    fetched_at=T0,
+                    reposts=0,
+                )
+            )
     for poll in range(3):
-        posts = [post(f"{poll}-{i}", f"post {poll}-{i} #TrumpPutinBusiness" + (" #RussiaSanctions" * (i % 2)), i)
-                 for i in range(40)]
+        posts = [
+            post(
+                f"{poll}-{i}",
+                f"post {poll}-{i} #TrumpPutinBusiness" + (" #RussiaSanctions" * (i % 2)),
+                i,
+            )
+            for i in range(40)
+        ]
         ingestor.poll(Scripted(script=[Batch(posts=posts, state={}, status=200)]))
     with store.read() as conn:
-        linked = conn.execute(select(Post.native_id, Post.text, PostTopic.topic).join(
-            PostTopic, PostTopic.post_id == Post.id)).all()
+        linked = conn.execute(
+            select(Post.native_id, Post.text, PostTopic.topic).join(
+                PostTopic, PostTopic.post_id == Post.id
+            )
+        ).all()
     assert len(linked) == 3 * 40 + 3 * 20
     for native_id, text, name in linked:
-        assert text == f"post {native_id} #TrumpPutinBusiness" + (" #RussiaSanctions" * (int(native_id[2:]) % 2))
+        assert text == f"post {native_id} #TrumpPutinBusiness" + (
+            " #RussiaSanctions" * (int(native_id[2:]) % 2)
+        )
         assert name == "thaw" or (name == "sanctions" and int(native_id[2:]) % 2)
 
 
 def test_a_topic_limited_to_languages_keeps_only_posts_detected_in_them(store):
     """The language is the detected one (no platform tag here); a post with no language passes: an emoji-only
     post is scored and stored as 'und', and a topic limited to Russian keeps it."""
-    topics = [topic("ru_only", hashtags=["#Dmitriev"], keywords=["Dmitriev", "Дмитриев"], languages=["ru"]),
-              topic("any", hashtags=["#Dmitriev"], keywords=["Dmitriev", "Дмитриев"])]
+    topics = [
+        topic(
+            "ru_only", hashtags=["#Dmitriev"], keywords=["Dmitriev", "Дмитриев"], languages=["ru"]
+        ),
+        topic("any", hashtags=["#Dmitriev"], keywords=["Dmitriev", "Дмитриев"]),
+    ]
     ingestor = Ingestor(store, topics, clock=lambda: T0 + timedelta(hours=1))
-    posts = [post(1, "Дмитриев опять что-то сказал про санкции, всё это выглядит странно"),
-             post(2, "Dmitriev says the talks went really well and the deal is close"),
-             post(3, "🙂 😂 100%", tags=("Dmitriev",))]
+    posts = [
+        post(1, "Дмитриев опять что-то сказал про санкции, всё это выглядит странно"),
+        post(2, "Dmitriev says the talks went really well and the deal is close"),
+        post(3, "🙂 😂 100%", tags=("Dmitriev",)),
+    ]
     assert ingestor.poll(Scripted(script=[Batch(posts=posts, state={}, status=200)])).new_posts == 3
-    by_topic = {name: sorted(p["native_id"] for p in store.posts(topic=name)) for name in ("ru_only", "any")}
+    by_topic = {
+        name: sorted(p["native_id"] for p in store.posts(topic=name)) for name in ("ru_only", "any")
+    }
     assert by_topic == {"ru_only": ["1", "3"], "any": ["1", "2", "3"]}
     emoji = next(p for p in store.posts(topic="ru_only") if p["native_id"] == "3")
     assert emoji["lang"] == "und" and emoji["compound"] > 0
@@ -296,13 +408,20 @@ def test_two_collectors_storing_the_same_poll_at_once_store_it_once(pg_url):
 
     stores = [Store(pg_url), Store(pg_url)]
     clock = lambda: T0 + timedelta(hours=1)  # noqa: E731
-    stalled, fast = Ingestor(stores[0], TOPICS, clock=clock), Ingestor(stores[1], TOPICS, clock=clock)
-    posts = [post(i, f"Dmitriev, take {i}: a good deal #TrumpPutinBusiness", i % 5) for i in range(30)]
+    stalled, fast = (
+        Ingestor(stores[0], TOPICS, clock=clock),
+        Ingestor(stores[1], TOPICS, clock=clock),
+    )
+    posts = [
+        post(i, f"Dmitriev, take {i}: a good deal #TrumpPutinBusiness", i % 5) for i in range(30)
+    ]
     other_done = threading.Event()
     looked = threading.Event()
     real_score = stalled._score
 
-    def stall_after_dedupe(batch, *rest):  # dedupe has run (and found nothing); now wait for the other
+    def stall_after_dedupe(
+        batch, *rest
+    ):  # dedupe has run (and found nothing); now wait for the other
         looked.set()
         assert other_done.wait(30)
         return real_score(batch, *rest)
@@ -319,7 +438,10 @@ def test_two_collectors_storing_the_same_poll_at_once_store_it_once(pg_url):
     thread = threading.Thread(target=run_stalled)
     thread.start()
     assert looked.wait(30)
-    assert fast.store_batch(Scripted(), Batch(posts=posts, state={"n": 2}, status=200), T0).new_posts == 30
+    assert (
+        fast.store_batch(Scripted(), Batch(posts=posts, state={"n": 2}, status=200), T0).new_posts
+        == 30
+    )
     other_done.set()
     thread.join(60)
     assert len(errors) == 1 and "uq_post_source_native" in str(errors[0])
@@ -341,12 +463,27 @@ def test_bucket_upserts_add_up_repeated_keys_and_calls_in_one_transaction(store)
     from monitor.ingest.poll import upsert_buckets
 
     def row(n_pos, sum_pos, engagement=0, incomplete=False, start=1_774_000_000):
-        return {"topic": "thaw", "source": "s", "start_ts": start, "width_s": 60, "n_neg": 0, "n_neu": 0,
-                "n_pos": n_pos, "sum_neg": 0.0, "sum_neu": 0.0, "sum_pos": sum_pos, "sum_sq": sum_pos ** 2,
-                "n_unscored": 0, "engagement": engagement, "incomplete": incomplete}
+        return {
+            "topic": "thaw",
+            "source": "s",
+            "start_ts": start,
+            "width_s": 60,
+            "n_neg": 0,
+            "n_neu": 0,
+            "n_pos": n_pos,
+            "sum_neg": 0.0,
+            "sum_neu": 0.0,
+            "sum_pos": sum_pos,
+            "sum_sq": sum_pos**2,
+            "n_unscored": 0,
+            "engagement": engagement,
+            "incomplete": incomplete,
+        }
 
     with store.write() as conn:
-        upsert_buckets(conn, [row(1, 0.5), row(2, 0.75, engagement=3), row(1, 0.25, start=1_774_000_060)])
+        upsert_buckets(
+            conn, [row(1, 0.5), row(2, 0.75, engagement=3), row(1, 0.25, start=1_774_000_060)]
+        )
         upsert_buckets(conn, [row(1, 0.5, incomplete=True)])
     with store.write() as conn:
         upsert_buckets(conn, [row(4, 1.0, engagement=1)])

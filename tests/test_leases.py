@@ -9,14 +9,13 @@ from collections import Counter
 from datetime import timedelta
 
 import pytest
+from collector_support import two_feeds
 from sqlalchemy import func, select
 
-from monitor.store.leases import LEASE_TTL
-from monitor.store.models import PollLog
 from monitor.collector import Collector
 from monitor.store.db import Store, utcnow
-
-from collector_support import two_feeds
+from monitor.store.leases import LEASE_TTL
+from monitor.store.models import PollLog
 
 
 @pytest.fixture
@@ -34,7 +33,9 @@ class Clock:
 
 def polls(store: Store, source: str) -> int:
     with store.read() as conn:
-        return conn.execute(select(func.count()).select_from(PollLog).where(PollLog.source == source)).scalar_one()
+        return conn.execute(
+            select(func.count()).select_from(PollLog).where(PollLog.source == source)
+        ).scalar_one()
 
 
 @pytest.fixture
@@ -78,7 +79,8 @@ def test_a_clean_stop_hands_the_sources_back_at_once(config, store):
     a.start()
     deadline = time.monotonic() + 15
     while time.monotonic() < deadline and not all(
-            (store.source_state(n) or {}).get("lease_owner") for n in ("tags", "all")):
+        (store.source_state(n) or {}).get("lease_owner") for n in ("tags", "all")
+    ):
         time.sleep(0.05)
     assert store.source_state("all")["lease_owner"] == a.leases.owner
     a.stop()
@@ -166,7 +168,9 @@ def test_status_names_the_collector_polling_each_source(two, store, config):
     assert sources["all"]["collector"] == a.leases.owner
     assert sources["tags"]["collector"] is None  # nobody has polled it
     a.leases.release()
-    assert {s["name"]: s for s in build_status(store, config)["sources"]}["all"]["collector"] is None
+    assert {s["name"]: s for s in build_status(store, config)["sources"]}["all"][
+        "collector"
+    ] is None
 
 
 @pytest.mark.postgres
@@ -193,6 +197,8 @@ def test_on_postgresql_leases_run_on_the_servers_clock(pg_url, config, monkeypat
         assert store.source_state("all")["lease_expires_at"] > utcnow()
     # the local clock is not what decides; with the server's time past the expiry, B takes it
     with store.write() as conn:
-        conn.exec_driver_sql("UPDATE source_state SET lease_expires_at = now() - interval '1 second'")
+        conn.exec_driver_sql(
+            "UPDATE source_state SET lease_expires_at = now() - interval '1 second'"
+        )
     assert b.acquire("all") and store.source_state("all")["lease_owner"] == "b"
     store.close()

@@ -23,12 +23,18 @@ class Topic:
 
 @pytest.fixture(scope="module")
 def matcher() -> TopicMatcher:
-    return TopicMatcher([
-        Topic("summit", hashtags=["#TrumpPutin", "ТрампПутин"], keywords=["Dmitriev", "Russia sanctions"],
-              exclude=["#giveaway", "crypto airdrop"]),
-        Topic("russian", keywords=["санкции", "Дмитриев"], languages=["ru"]),
-        Topic("sanctions", hashtags=["sanctions"], keywords=["Russia"], languages=["en", "de"]),
-    ])
+    return TopicMatcher(
+        [
+            Topic(
+                "summit",
+                hashtags=["#TrumpPutin", "ТрампПутин"],
+                keywords=["Dmitriev", "Russia sanctions"],
+                exclude=["#giveaway", "crypto airdrop"],
+            ),
+            Topic("russian", keywords=["санкции", "Дмитриев"], languages=["ru"]),
+            Topic("sanctions", hashtags=["sanctions"], keywords=["Russia"], languages=["en", "de"]),
+        ]
+    )
 
 
 def test_hashtag_in_text_any_case(matcher: TopicMatcher) -> None:
@@ -54,13 +60,16 @@ def test_hashtag_is_not_a_keyword_and_keyword_is_not_a_hashtag(matcher: TopicMat
     assert matcher.match("see https://example.org/page#TrumpPutin") == []
 
 
-@pytest.mark.parametrize(("text", "hit"), [
-    ("Dmitriev's comments", True),
-    ("DMITRIEV, again", True),
-    ("(dmitriev)", True),
-    ("Dmitrievsky said", False),
-    ("kdmitriev", False),
-])
+@pytest.mark.parametrize(
+    ("text", "hit"),
+    [
+        ("Dmitriev's comments", True),
+        ("DMITRIEV, again", True),
+        ("(dmitriev)", True),
+        ("Dmitrievsky said", False),
+        ("kdmitriev", False),
+    ],
+)
 def test_keywords_match_whole_words_only(matcher: TopicMatcher, text: str, hit: bool) -> None:
     assert ("summit" in matcher.match(text)) is hit
 
@@ -72,8 +81,13 @@ def test_phrase_tolerates_any_whitespace_and_camelcase_hashtags(matcher: TopicMa
 
 
 def test_overlapping_keywords_all_count() -> None:
-    m = TopicMatcher([Topic("a", keywords=["Trump Putin"]), Topic("b", keywords=["Putin summit"]),
-                      Topic("c", keywords=["Putin"])])
+    m = TopicMatcher(
+        [
+            Topic("a", keywords=["Trump Putin"]),
+            Topic("b", keywords=["Putin summit"]),
+            Topic("c", keywords=["Putin"]),
+        ]
+    )
     assert m.match("the Trump Putin summit") == ["a", "b", "c"]
 
 
@@ -111,8 +125,10 @@ def test_no_topics_and_empty_topics() -> None:
 def test_ten_thousand_generated_posts_match_as_a_plain_search_would(matcher: TopicMatcher) -> None:
     """The matcher's speed is measured in benchmarks/; here its answers on a large mixed set."""
     rng = random.Random(3)
-    words = ("the a trump putin meeting deal wild lol russia sanctions dmitriev said today news "
-             "#TrumpPutin #news crypto great bad not happy https://example.org/a#b").split()
+    words = (
+        "the a trump putin meeting deal wild lol russia sanctions dmitriev said today news "
+        "#TrumpPutin #news crypto great bad not happy https://example.org/a#b"
+    ).split()
     posts = [" ".join(rng.choice(words) for _ in range(rng.randint(5, 25))) for _ in range(10_000)]
 
     def expected(post: str) -> list[str]:

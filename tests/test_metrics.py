@@ -312,8 +312,14 @@ def test_ewma_first_vector():
 
 def test_ewma_second_vector_from_bucket_means():
     buckets = [
-        (0.12, 40), (0.08, 25), (0.11, 60), (0.05, 12),
-        (-0.05, 35), (-0.10, 50), (-0.02, 8), (-0.12, 45),
+        (0.12, 40),
+        (0.08, 25),
+        (0.11, 60),
+        (0.05, 12),
+        (-0.05, 35),
+        (-0.10, 50),
+        (-0.02, 8),
+        (-0.12, 45),
     ]
     z = [ewma_z(m, n, mu0=0.10, sigma_w=0.45, sigma_b=0.03) for m, n in buckets]
     want_z = [0.259010, -0.210819, 0.152944, -0.375029, -1.834498, -2.842676, -0.741186, -2.993821]
@@ -345,7 +351,9 @@ def test_neutral_scores_add_into_the_sum_and_across_buckets():
     b = bucket([0.04, -0.03, 0.02, 0.6, -0.5])
     assert b.sum == pytest.approx(0.13, abs=1e-15)
     merged = bucket([0.04, 0.03]) + bucket([0.02])
-    assert merged.sum_neu == pytest.approx(0.09, abs=1e-15) and merged.sum == pytest.approx(0.09, abs=1e-15)
+    assert merged.sum_neu == pytest.approx(0.09, abs=1e-15) and merged.sum == pytest.approx(
+        0.09, abs=1e-15
+    )
 
 
 def test_outlier_weights_do_not_depend_on_the_order_of_the_baseline():
@@ -361,8 +369,12 @@ def test_outlier_weights_do_not_depend_on_the_order_of_the_baseline():
 
 def test_ears_series_checks_from_the_first_full_week():
     checks = ears_series(EARS_SERIES)
-    assert checks[7] is not None and checks[7].baseline_mean == pytest.approx(ears_t(125, EARS_SERIES[:7]).baseline_mean)
-    assert ears_series([2] * 7 + [6])[7].alarm is False  # +4 over a quiet baseline: not enough posts
+    assert checks[7] is not None and checks[7].baseline_mean == pytest.approx(
+        ears_t(125, EARS_SERIES[:7]).baseline_mean
+    )
+    assert (
+        ears_series([2] * 7 + [6])[7].alarm is False
+    )  # +4 over a quiet baseline: not enough posts
     assert ears_series([2] * 7 + [7])[7].alarm is True
 
 

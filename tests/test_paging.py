@@ -7,14 +7,14 @@ they stopped, only a completed range closed, gaps recorded) independent of any r
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 import pytest
 
 from monitor.sources import paging
 from monitor.sources.base import RawPost, SourceError
 
-T0 = datetime(2026, 3, 1, 12, 0, tzinfo=timezone.utc)
+T0 = datetime(2026, 3, 1, 12, 0, tzinfo=UTC)
 STREAM = paging.Stream("tag", "#tag")
 
 
@@ -40,7 +40,7 @@ class Platform:
             raise SourceError("server error (503)", status=503)
         below = (rng.cont or {}).get("below", len(self.times))
         edge = (rng.edge or {}).get("index", -1)
-        edge_at = datetime.fromtimestamp(rng.edge_at, timezone.utc)
+        edge_at = datetime.fromtimestamp(rng.edge_at, UTC)
         visible = range(len(self.times) - 1, -1, -1)
         if self.cap is not None:
             visible = visible[: self.cap]
@@ -50,17 +50,32 @@ class Platform:
         if chosen:
             page.newest = {"index": chosen[0], "at": self.times[chosen[0]].isoformat()}
             page.newest_at, page.oldest_at = self.times[chosen[0]], self.times[chosen[-1]]
-        deeper = [i for i in visible if edge < i < (chosen[-1] if chosen else below) and self.times[i] >= edge_at]
+        deeper = [
+            i
+            for i in visible
+            if edge < i < (chosen[-1] if chosen else below) and self.times[i] >= edge_at
+        ]
         if deeper:
             page.cont = {"below": chosen[-1]}
-        elif self.cap is not None and chosen and chosen[-1] == visible[-1] and visible[-1] > edge + 1:
+        elif (
+            self.cap is not None and chosen and chosen[-1] == visible[-1] and visible[-1] > edge + 1
+        ):
             page.lost = (edge_at, self.times[chosen[-1]], "out of reach")
         return page
 
 
-def poll(ledger: paging.Ledger, platform: Platform, now: datetime, pages: int = 2) -> paging.Outcome:
-    return paging.run(ledger, [STREAM], platform, now=now, edge_for=lambda s, n: paging.position_time(n) or 0.0,
-                      backfill_since=T0, pages_per_stream=pages)
+def poll(
+    ledger: paging.Ledger, platform: Platform, now: datetime, pages: int = 2
+) -> paging.Outcome:
+    return paging.run(
+        ledger,
+        [STREAM],
+        platform,
+        now=now,
+        edge_for=lambda s, n: paging.position_time(n) or 0.0,
+        backfill_since=T0,
+        pages_per_stream=pages,
+    )
 
 
 def drain(state: dict, platform: Platform, now: datetime) -> tuple[list[str], dict]:
@@ -80,7 +95,9 @@ def test_a_window_larger_than_a_poll_is_read_over_several_and_only_then_closes()
     ledger = paging.Ledger({})
     out = poll(ledger, platform, T0 + timedelta(hours=1))
     assert [p.native_id for p in out.posts] == ["19", "18", "17", "16", "15", "14"]
-    assert ledger.newest["tag"]["index"] == 19, "the newest position moves at once: the range owns the span below"
+    assert ledger.newest["tag"]["index"] == 19, (
+        "the newest position moves at once: the range owns the span below"
+    )
     (rng,) = ledger.pending
     assert rng.cont == {"below": 14} and rng.read == 6 and rng.backfill
     got, state = drain(ledger.into({}), platform, T0 + timedelta(hours=1))
@@ -93,7 +110,9 @@ def test_new_posts_come_first_then_the_pending_range_goes_on_where_it_stopped():
     poll(ledger, platform, T0)
     platform.add(2)  # posts 20, 21 arrive while the backfill is pending
     out = poll(ledger, platform, T0)
-    assert [p.native_id for p in out.posts] == ["21", "20", "13", "12", "11"], "new first, then the backlog"
+    assert [p.native_id for p in out.posts] == ["21", "20", "13", "12", "11"], (
+        "new first, then the backlog"
+    )
     got, _ = drain(ledger.into({}), platform, T0)
     assert sorted(map(int, got)) == list(range(11))
 
@@ -104,7 +123,9 @@ def test_a_burst_bigger_than_a_poll_leaves_a_range_that_later_polls_finish():
     platform.add(20)
     ledger = paging.Ledger(state)
     first = poll(ledger, platform, T0)
-    assert len(first.posts) == 6 and len(ledger.pending) == 1 and ledger.pending[0].edge["index"] == 2
+    assert (
+        len(first.posts) == 6 and len(ledger.pending) == 1 and ledger.pending[0].edge["index"] == 2
+    )
     got, state = drain(ledger.into(state), platform, T0)
     assert sorted(map(int, got + [p.native_id for p in first.posts])) == list(range(3, 23))
 
@@ -146,11 +167,15 @@ def test_progress_and_gaps_in_words():
     ledger = paging.Ledger({})
     poll(ledger, platform, T0 + timedelta(hours=1))
     progress, gaps = paging.describe(ledger.into({}), T0 + timedelta(hours=1))
-    assert progress == ["backfilling #tag: 6 posts so far, back to 12:34 UTC, 34 to go (estimated) "
-                        "(the window starts 12:00 UTC)"]
+    assert progress == [
+        "backfilling #tag: 6 posts so far, back to 12:34 UTC, 34 to go (estimated) "
+        "(the window starts 12:00 UTC)"
+    ]
     assert gaps == []
 
 
 def test_a_damaged_ledger_entry_is_dropped_not_fatal():
-    ledger = paging.Ledger({"paging": {"pending": [{"key": "tag"}, "junk"], "newest": {"tag": "junk"}}})
+    ledger = paging.Ledger(
+        {"paging": {"pending": [{"key": "tag"}, "junk"], "newest": {"tag": "junk"}}}
+    )
     assert ledger.pending == [] and ledger.newest == {}

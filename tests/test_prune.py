@@ -5,29 +5,44 @@ from __future__ import annotations
 import sqlite3
 from datetime import UTC, datetime, timedelta
 
+from scripted import ScriptedSource
 from sqlalchemy import func, select
+from test_ingest import TOPICS
 
 from monitor.cli import main
 from monitor.ingest.poll import Ingestor
-from monitor.store.models import Bucket, BucketHour, Post, PostTopic
-from monitor.store.prune import prune
 from monitor.sources.base import Batch, RawPost, SourceSettings
 from monitor.store.db import SeriesQuery, Store, to_ts
-
-from scripted import ScriptedSource
-from test_ingest import TOPICS
+from monitor.store.models import Bucket, BucketHour, Post, PostTopic
+from monitor.store.prune import prune
 
 NOW = datetime.now(UTC).replace(minute=0, second=0, microsecond=0)
 OLD = NOW - timedelta(days=40)
 
 
 def _fill(store: Store) -> None:
-    posts = [RawPost(native_id=f"old{i}", text=f"great deal #TrumpPutinBusiness {i}", tags=["Oil"],
-                     created_at=OLD + timedelta(minutes=7 * i)) for i in range(60)]
-    posts += [RawPost(native_id=f"new{i}", text=f"terrible deal Dmitriev #TrumpPutinBusiness {i}",
-                      created_at=NOW - timedelta(days=1, minutes=5 * i)) for i in range(20)]
+    posts = [
+        RawPost(
+            native_id=f"old{i}",
+            text=f"great deal #TrumpPutinBusiness {i}",
+            tags=["Oil"],
+            created_at=OLD + timedelta(minutes=7 * i),
+        )
+        for i in range(60)
+    ]
+    posts += [
+        RawPost(
+            native_id=f"new{i}",
+            text=f"terrible deal Dmitriev #TrumpPutinBusiness {i}",
+            created_at=NOW - timedelta(days=1, minutes=5 * i),
+        )
+        for i in range(20)
+    ]
     Ingestor(store, TOPICS, clock=lambda: NOW).poll(
-        ScriptedSource(SourceSettings(name="feed", kind="scripted"), TOPICS, [Batch(posts=posts, state={})]))
+        ScriptedSource(
+            SourceSettings(name="feed", kind="scripted"), TOPICS, [Batch(posts=posts, state={})]
+        )
+    )
 
 
 def _count(store: Store, model, *where) -> int:
@@ -36,8 +51,12 @@ def _count(store: Store, model, *where) -> int:
 
 
 def _hours(store: Store) -> list[tuple]:
-    frame = store.series(SeriesQuery(topic="thaw", since=OLD - timedelta(days=1), until=NOW, every_s=3600))
-    return list(zip(frame["start_ts"], frame["n_pos"], frame["n_neg"], frame["n_unscored"]))
+    frame = store.series(
+        SeriesQuery(topic="thaw", since=OLD - timedelta(days=1), until=NOW, every_s=3600)
+    )
+    return list(
+        zip(frame["start_ts"], frame["n_pos"], frame["n_neg"], frame["n_unscored"], strict=False)
+    )
 
 
 def test_prune_deletes_old_posts_and_keeps_the_hourly_counts(store_url, capsys):
@@ -57,8 +76,10 @@ def test_prune_deletes_old_posts_and_keeps_the_hourly_counts(store_url, capsys):
     assert _hours(store) == hours  # every hour still counts the deleted posts
     assert _count(store, Bucket, Bucket.start_ts < to_ts(NOW - timedelta(days=30))) == 0
     assert _count(store, BucketHour, BucketHour.start_ts < to_ts(NOW - timedelta(days=30))) > 0
-    assert _count(store, Bucket, Bucket.start_ts >= to_ts(NOW - timedelta(days=30))) > 0  # recent minutes stay
-    first_hour = (OLD - timedelta(seconds=to_ts(OLD) % 3600))
+    assert (
+        _count(store, Bucket, Bucket.start_ts >= to_ts(NOW - timedelta(days=30))) > 0
+    )  # recent minutes stay
+    first_hour = OLD - timedelta(seconds=to_ts(OLD) % 3600)
     assert store.collecting_since("thaw") == first_hour  # the record still starts where it started
     store.close()
 
@@ -86,7 +107,9 @@ def test_each_batch_is_its_own_short_transaction(sqlite_url, tmp_path):
     seen = []
 
     def between(report) -> None:
-        other.execute("BEGIN IMMEDIATE")  # fails at once ("database is locked") if prune held the lock
+        other.execute(
+            "BEGIN IMMEDIATE"
+        )  # fails at once ("database is locked") if prune held the lock
         other.execute("COMMIT")
         seen.append(report.posts)
 

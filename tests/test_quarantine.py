@@ -5,16 +5,15 @@ even when two sources' transactions interleave on PostgreSQL."""
 from __future__ import annotations
 
 import threading
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta, timezone
 
 import pytest
 from sqlalchemy import func, select
+from test_ingest import T0, TOPICS, Scripted, count, post
 
 from monitor.ingest.poll import Ingestor
-from monitor.store.models import Bucket, PollLog, Post, Quarantine
 from monitor.sources.base import Batch, RawPost, Rejected
-
-from test_ingest import TOPICS, T0, Scripted, count, post
+from monitor.store.models import Bucket, PollLog, Post, Quarantine
 
 NOW = T0 + timedelta(hours=1)
 
@@ -26,7 +25,9 @@ def ingestor(store):
 
 def quarantined(store):
     with store.read() as conn:
-        return [dict(r) for r in conn.execute(select(Quarantine).order_by(Quarantine.id)).mappings()]
+        return [
+            dict(r) for r in conn.execute(select(Quarantine).order_by(Quarantine.id)).mappings()
+        ]
 
 
 HOSTILE = [
@@ -38,10 +39,17 @@ HOSTILE = [
 BROKEN = [
     ("object as author", dict(author={"name": "x"}), "the author is an object, not text"),
     ("list as text", dict(text=["Dmitriev"]), "the text is a list, not text"),
-    ("year 9999 at -14:00", dict(created_at=datetime(9999, 12, 31, 23, 59, 59,
-                                                     tzinfo=timezone(timedelta(hours=-14)))), "out of range"),
-    ("far future", dict(created_at=datetime(3000, 1, 1, tzinfo=timezone.utc)), "more than a day in the future"),
-    ("before 1970", dict(created_at=datetime(1969, 12, 31, tzinfo=timezone.utc)), "before 1970"),
+    (
+        "year 9999 at -14:00",
+        dict(created_at=datetime(9999, 12, 31, 23, 59, 59, tzinfo=timezone(timedelta(hours=-14)))),
+        "out of range",
+    ),
+    (
+        "far future",
+        dict(created_at=datetime(3000, 1, 1, tzinfo=UTC)),
+        "more than a day in the future",
+    ),
+    ("before 1970", dict(created_at=datetime(1969, 12, 31, tzinfo=UTC)), "before 1970"),
     ("time as a number", dict(created_at=1e20), "created_at is a number, not a time"),
     ("empty id", dict(native_id="  "), "the id is empty"),
     ("id as a number", dict(native_id=7), "the id is a number, not text"),
@@ -60,7 +68,9 @@ def _bad(i: int, **overrides) -> RawPost:
 @pytest.mark.parametrize("name,overrides,reason", BROKEN, ids=[b[0] for b in BROKEN])
 def test_a_broken_item_is_quarantined_and_the_rest_stored(store, ingestor, name, overrides, reason):
     good = [post(i, f"Dmitriev, take {i} #TrumpPutinBusiness", i) for i in range(3)]
-    batch = Batch(posts=[good[0], _bad(1, **overrides), *good[1:]], state={"cursor": "next"}, status=200)
+    batch = Batch(
+        posts=[good[0], _bad(1, **overrides), *good[1:]], state={"cursor": "next"}, status=200
+    )
     out = ingestor.poll(Scripted(script=[batch]))
     assert (out.outcome, out.new_posts, out.quarantined) == ("ok", 3, 1)
     assert store.source_state("scripted")["state"] == {"cursor": "next"}  # the cursor moved on
@@ -72,10 +82,14 @@ def test_a_broken_item_is_quarantined_and_the_rest_stored(store, ingestor, name,
 
 @pytest.mark.parametrize("name,overrides", HOSTILE, ids=[h[0] for h in HOSTILE])
 def test_damaged_text_is_repaired_and_stored(store, ingestor, name, overrides):
-    out = ingestor.poll(Scripted(script=[Batch(posts=[_bad(1, **overrides)], state={}, status=200)]))
+    out = ingestor.poll(
+        Scripted(script=[Batch(posts=[_bad(1, **overrides)], state={}, status=200)])
+    )
     assert (out.new_posts, out.quarantined) == (1, 0)
     [row] = store.posts()
-    assert "\x00" not in row["text"] and not any(0xD800 <= ord(c) <= 0xDFFF for c in row["text"] + row["native_id"])
+    assert "\x00" not in row["text"] and not any(
+        0xD800 <= ord(c) <= 0xDFFF for c in row["text"] + row["native_id"]
+    )
 
 
 def test_a_lone_surrogate_keeps_the_rest_of_the_text_and_its_pair_is_joined(store, ingestor):
@@ -95,13 +109,26 @@ def test_an_item_served_again_on_every_poll_is_one_quarantine_row(store, ingesto
 
 
 def test_a_source_may_quarantine_what_it_could_not_read(store, ingestor):
-    batch = Batch(posts=[post(1, "Dmitriev #TrumpPutinBusiness")], state={}, status=200,
-                  rejected=[Rejected(position="page 1 item 4", reason="a status without a uri",
-                                     raw={"id": "\x1b]0;x\x07"})])
+    batch = Batch(
+        posts=[post(1, "Dmitriev #TrumpPutinBusiness")],
+        state={},
+        status=200,
+        rejected=[
+            Rejected(
+                position="page 1 item 4",
+                reason="a status without a uri",
+                raw={"id": "\x1b]0;x\x07"},
+            )
+        ],
+    )
     out = ingestor.poll(Scripted(script=[batch]))
     assert (out.new_posts, out.quarantined) == (1, 1)
     [q] = quarantined(store)
-    assert q["position"] == "page 1 item 4" and "\x1b" not in q["raw"] and q["item_key"].startswith("sha1:")
+    assert (
+        q["position"] == "page 1 item 4"
+        and "\x1b" not in q["raw"]
+        and q["item_key"].startswith("sha1:")
+    )
 
 
 def test_a_scorer_that_fails_on_one_text_quarantines_that_post_only(store, ingestor):
@@ -124,8 +151,13 @@ def test_a_scorer_that_fails_on_one_text_quarantines_that_post_only(store, inges
 
 def _shared(i: int, native: str) -> RawPost:
     """The same post seen by two sources: different native ids, one canonical URL / id."""
-    return post(native, f"Dmitriev, take {i} #TrumpPutinBusiness", i % 5,
-                url=f"https://news.test/story/{i}", canonical_id=f"at://did:plc:x/app.bsky.feed.post/{i}")
+    return post(
+        native,
+        f"Dmitriev, take {i} #TrumpPutinBusiness",
+        i % 5,
+        url=f"https://news.test/story/{i}",
+        canonical_id=f"at://did:plc:x/app.bsky.feed.post/{i}",
+    )
 
 
 def test_a_dedupe_read_that_missed_cannot_store_a_post_twice(store, ingestor, monkeypatch):
@@ -139,8 +171,11 @@ def test_a_dedupe_read_that_missed_cannot_store_a_post_twice(store, ingestor, mo
     assert (out.new_posts, out.duplicates) == (5, 5)
     assert count(store, Post) == 15
     with store.read() as conn:
-        total = conn.execute(select(func.sum(Bucket.n_neg + Bucket.n_neu + Bucket.n_pos + Bucket.n_unscored))
-                             .where(Bucket.source == "*", Bucket.topic == "thaw")).scalar_one()
+        total = conn.execute(
+            select(func.sum(Bucket.n_neg + Bucket.n_neu + Bucket.n_pos + Bucket.n_unscored)).where(
+                Bucket.source == "*", Bucket.topic == "thaw"
+            )
+        ).scalar_one()
     assert total == 15  # the skipped posts added to no bucket
 
 
@@ -171,8 +206,10 @@ def test_two_sources_interleaved_on_postgresql_store_each_post_once(pg_url):
         except BaseException as exc:  # noqa: BLE001 - asserted below
             outcomes[name] = exc
 
-    threads = [threading.Thread(target=run, args=(0, "reddit-api", "r")),
-               threading.Thread(target=run, args=(1, "reddit-rss", "t3_"))]
+    threads = [
+        threading.Thread(target=run, args=(0, "reddit-api", "r")),
+        threading.Thread(target=run, args=(1, "reddit-rss", "t3_")),
+    ]
     for t in threads:
         t.start()
     for t in threads:
@@ -181,9 +218,14 @@ def test_two_sources_interleaved_on_postgresql_store_each_post_once(pg_url):
     assert sorted(new) == [0, 20]
     with stores[0].read() as conn:
         assert conn.execute(select(func.count()).select_from(Post)).scalar_one() == 20
-        assert conn.execute(select(func.count(func.distinct(Post.canonical_url)))).scalar_one() == 20
-        total = conn.execute(select(func.sum(Bucket.n_neg + Bucket.n_neu + Bucket.n_pos + Bucket.n_unscored))
-                             .where(Bucket.source == "*", Bucket.topic == "thaw")).scalar_one()
+        assert (
+            conn.execute(select(func.count(func.distinct(Post.canonical_url)))).scalar_one() == 20
+        )
+        total = conn.execute(
+            select(func.sum(Bucket.n_neg + Bucket.n_neu + Bucket.n_pos + Bucket.n_unscored)).where(
+                Bucket.source == "*", Bucket.topic == "thaw"
+            )
+        ).scalar_one()
         assert total == 20
         polls = conn.execute(select(func.count()).select_from(PollLog)).scalar_one()
     assert polls == 2  # both polls finished and saved their state
@@ -195,8 +237,11 @@ def test_quarantined_items_are_counted_in_status_and_feed_health(store, ingestor
     from monitor.outputs.status import build_status
     from monitor.ui.data import StoreProvider
 
-    batch = Batch(posts=[post(1, "Dmitriev ok"), _bad(2, author={"x": 1}), _bad(3, created_at=None)],
-                  state={}, status=200)
+    batch = Batch(
+        posts=[post(1, "Dmitriev ok"), _bad(2, author={"x": 1}), _bad(3, created_at=None)],
+        state={},
+        status=200,
+    )
     ingestor.poll(Scripted(script=[batch]))
     [row] = build_status(store, None)["sources"]
     assert row["quarantined"] == 2 and row["last_outcome"] == "ok"
@@ -206,14 +251,19 @@ def test_quarantined_items_are_counted_in_status_and_feed_health(store, ingestor
     assert {q["position"] for q in listed} == {"item 2 of 3", "item 3 of 3"}
 
 
-def test_an_item_the_store_refuses_for_an_unforeseen_reason_is_quarantined_alone(store, ingestor, monkeypatch):
+def test_an_item_the_store_refuses_for_an_unforeseen_reason_is_quarantined_alone(
+    store, ingestor, monkeypatch
+):
     """The last line of defence: with the per-item checks switched off, a value the database
     itself refuses (a lone surrogate in a URL cannot be encoded) fails the poll as a whole; the
     items are then stored one by one and only the refused one is quarantined, in the store's words."""
     from monitor.ingest import poll as ingest_mod
 
     monkeypatch.setattr(ingest_mod, "vet_all", lambda posts, now: (list(posts), []))
-    posts = [post(i, f"Dmitriev, take {i} #TrumpPutinBusiness", i, url=f"https://news.test/{i}") for i in range(5)]
+    posts = [
+        post(i, f"Dmitriev, take {i} #TrumpPutinBusiness", i, url=f"https://news.test/{i}")
+        for i in range(5)
+    ]
     posts[2].url = "https://news.test/\ud83d"
     out = ingestor.poll(Scripted(script=[Batch(posts=posts, state={"cursor": "next"}, status=200)]))
     assert (out.outcome, out.new_posts, out.quarantined) == ("ok", 4, 1)
@@ -222,12 +272,17 @@ def test_an_item_the_store_refuses_for_an_unforeseen_reason_is_quarantined_alone
     assert q["position"] == "item 3 of 5" and q["native_id"] == "2" and "Error" in q["reason"]
     assert store.source_state("scripted")["posts_total"] == 4
     with store.read() as conn:
-        total = conn.execute(select(func.sum(Bucket.n_neg + Bucket.n_neu + Bucket.n_pos + Bucket.n_unscored))
-                             .where(Bucket.source == "*", Bucket.topic == "thaw")).scalar_one()
+        total = conn.execute(
+            select(func.sum(Bucket.n_neg + Bucket.n_neu + Bucket.n_pos + Bucket.n_unscored)).where(
+                Bucket.source == "*", Bucket.topic == "thaw"
+            )
+        ).scalar_one()
     assert total == 4
 
 
-def test_a_whole_page_the_store_refuses_alike_is_kept_for_the_next_poll(store, ingestor, monkeypatch):
+def test_a_whole_page_the_store_refuses_alike_is_kept_for_the_next_poll(
+    store, ingestor, monkeypatch
+):
     """When every item fails the same way the store is at fault, not the items: nothing is
     quarantined and the cursor stays, so the next poll fetches them again."""
     from monitor.ingest import poll as ingest_mod
@@ -258,19 +313,37 @@ def test_the_migration_keeps_posts_an_earlier_version_stored_twice(store_url):
     with engine.connect() as conn, conn.begin():
         cfg.attributes["connection"] = conn
         command.upgrade(cfg, "0003")
-        conn.execute(text("INSERT INTO source (name, kind, settings) VALUES ('a', 'rss', '{}'), ('b', 'rss', '{}')"))
+        conn.execute(
+            text(
+                "INSERT INTO source (name, kind, settings) VALUES ('a', 'rss', '{}'), ('b', 'rss', '{}')"
+            )
+        )
         for i, (src, native) in enumerate([("a", "1"), ("b", "t3_1"), ("b", "t3_2")]):
-            conn.execute(text(
-                "INSERT INTO post (source, native_id, canonical_url, canonical_id, text, tags, created_at, fetched_at,"
-                " engagement, reposts) VALUES (:s, :n, :u, :c, 'x', '[]', :t, :t, 0, 0)"),
-                {"s": src, "n": native, "u": "https://news.test/1" if i < 2 else "https://news.test/2",
-                 "c": "at://x/1" if i < 2 else None, "t": "2026-03-18 12:00:00"})
+            conn.execute(
+                text(
+                    "INSERT INTO post (source, native_id, canonical_url, canonical_id, text, tags,"
+                    " created_at, fetched_at,"
+                    " engagement, reposts) VALUES (:s, :n, :u, :c, 'x', '[]', :t, :t, 0, 0)"
+                ),
+                {
+                    "s": src,
+                    "n": native,
+                    "u": "https://news.test/1" if i < 2 else "https://news.test/2",
+                    "c": "at://x/1" if i < 2 else None,
+                    "t": "2026-03-18 12:00:00",
+                },
+            )
     engine.dispose()
     store = Store(store_url)  # migrates to the head
     with store.read() as conn:
-        rows = conn.execute(text("SELECT source, native_id, canonical_url, canonical_id FROM post ORDER BY id")).all()
-    assert [tuple(r) for r in rows] == [("a", "1", "https://news.test/1", "at://x/1"), ("b", "t3_1", None, None),
-                                        ("b", "t3_2", "https://news.test/2", None)]
+        rows = conn.execute(
+            text("SELECT source, native_id, canonical_url, canonical_id FROM post ORDER BY id")
+        ).all()
+    assert [tuple(r) for r in rows] == [
+        ("a", "1", "https://news.test/1", "at://x/1"),
+        ("b", "t3_1", None, None),
+        ("b", "t3_2", "https://news.test/2", None),
+    ]
     store.close()
 
 
@@ -287,7 +360,9 @@ def test_an_item_served_on_every_poll_is_logged_once(store, ingestor, caplog):
     import logging
 
     caplog.set_level(logging.WARNING, logger="monitor.ingest.poll")
-    src = Scripted(script=[Batch(posts=[_bad(1, author={"x": "\x1b[31m"})], state={}, status=200)] * 4)
+    src = Scripted(
+        script=[Batch(posts=[_bad(1, author={"x": "\x1b[31m"})], state={}, status=200)] * 4
+    )
     for _ in range(4):
         assert ingestor.poll(src).quarantined == 1
     said = [r.getMessage() for r in caplog.records if "quarantined" in r.getMessage()]

@@ -3,33 +3,39 @@
 from __future__ import annotations
 
 import json
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 import httpx
 import pytest
+from hostile_servers import RawServer, answer, scripted
 
-from monitor.config.feeds import Topic
 from monitor.collector import backoff_delay
+from monitor.config.feeds import Topic
 from monitor.sources import http
 from monitor.sources.base import PollContext, SourceError
 from monitor.sources.reddit import RedditSettings, RedditSource
 from monitor.sources.x import XSettings, XSource
 
-from hostile_servers import RawServer, answer, scripted
-
 TOPIC = Topic(name="deal", hashtags=["#Dmitriev"], keywords=["Dmitriev"])
-NOW = datetime.now(timezone.utc)
+NOW = datetime.now(UTC)
 SAVED = {"rate": {"remaining": 439, "reset_at": (NOW + timedelta(minutes=15)).isoformat()}}
-TOKEN = answer("200 OK", {"Content-Type": "application/json"},
-               json.dumps({"access_token": "t", "token_type": "bearer", "expires_in": 86400}).encode())
+TOKEN = answer(
+    "200 OK",
+    {"Content-Type": "application/json"},
+    json.dumps({"access_token": "t", "token_type": "bearer", "expires_in": 86400}).encode(),
+)
 
 
 def limited(headers: dict[str, str]):
     def route(path: str, head: bytes) -> bytes:
         if path.startswith("/api/v1/access_token"):
             return TOKEN
-        return answer("429 Too Many Requests", {"Content-Type": "application/json", **headers},
-                      b'{"title": "Too Many Requests", "status": 429}')
+        return answer(
+            "429 Too Many Requests",
+            {"Content-Type": "application/json", **headers},
+            b'{"title": "Too Many Requests", "status": 429}',
+        )
+
     return scripted(route)
 
 
@@ -41,14 +47,28 @@ def secrets(monkeypatch):
 
 
 def x_source(url: str) -> XSource:
-    return XSource(XSettings(name="x", kind="x", api_url=url, web_url=url, bearer_token_env="T_X"), [TOPIC],
-                   http.make_client(timeout=5))
+    return XSource(
+        XSettings(name="x", kind="x", api_url=url, web_url=url, bearer_token_env="T_X"),
+        [TOPIC],
+        http.make_client(timeout=5),
+    )
 
 
 def reddit_source(url: str) -> RedditSource:
-    return RedditSource(RedditSettings(name="r", kind="reddit", api_url=url, www_url=url, subreddits=["worldnews"],
-                                       listing="new", client_id_env="T_RID", client_secret_env="T_RSECRET"),
-                        [TOPIC], http.make_client(timeout=5))
+    return RedditSource(
+        RedditSettings(
+            name="r",
+            kind="reddit",
+            api_url=url,
+            www_url=url,
+            subreddits=["worldnews"],
+            listing="new",
+            client_id_env="T_RID",
+            client_secret_env="T_RSECRET",
+        ),
+        [TOPIC],
+        http.make_client(timeout=5),
+    )
 
 
 CTX = PollContext(now=NOW, backfill=timedelta(hours=1))

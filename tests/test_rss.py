@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 import httpx
 import pytest
 
-from monitor.sources.base import PollContext, SourceError
 from monitor.core.http import parse_retry_after
+from monitor.sources.base import PollContext, SourceError
 from monitor.sources.http import make_client
 from monitor.sources.rss import RssSettings, RssSource
 
@@ -16,7 +16,7 @@ DAY = 86400
 
 
 def ctx(now=None, backfill=timedelta(days=30)):
-    return PollContext(now=now or datetime.now(timezone.utc), backfill=backfill)
+    return PollContext(now=now or datetime.now(UTC), backfill=backfill)
 
 
 def rss(sim, path, http, **kw):
@@ -29,18 +29,21 @@ def sim_day2(simulator):
     return simulator
 
 
-@pytest.mark.parametrize("path,version_hint", [
-    ("/tags/TrumpPutin.rss", "rss"),
-    ("/r/worldnews/new/.rss", "atom"),
-    ("/rss/search?q=Trump+Putin&hl=en-US&gl=US&ceid=US:en", "rss"),
-    ("/feeds/all.atom", "atom"),
-])
+@pytest.mark.parametrize(
+    "path,version_hint",
+    [
+        ("/tags/TrumpPutin.rss", "rss"),
+        ("/r/worldnews/new/.rss", "atom"),
+        ("/rss/search?q=Trump+Putin&hl=en-US&gl=US&ceid=US:en", "rss"),
+        ("/feeds/all.atom", "atom"),
+    ],
+)
 def test_each_feed_format_parses_into_posts(sim_day2, http, path, version_hint):
     batch = rss(sim_day2, path, http).fetch({}, ctx())
     assert batch.status == 200 and batch.posts
     p = batch.posts[0]
     assert p.native_id and p.text and p.created_at.tzinfo is not None
-    assert all(x.created_at <= datetime.now(timezone.utc) + timedelta(seconds=5) for x in batch.posts)
+    assert all(x.created_at <= datetime.now(UTC) + timedelta(seconds=5) for x in batch.posts)
 
 
 def test_conditional_get_returns_not_modified_and_keeps_state(sim_day2, http):
@@ -114,8 +117,12 @@ def test_timeout_is_an_error_in_words(sim_day2):
 
 
 def test_unreachable_server_is_an_error_in_words(http):
-    src = RssSource(RssSettings(name="feed", kind="rss", url="http://127.0.0.1:9/feed.xml"), [], http)
-    with pytest.raises(SourceError, match="^127.0.0.1 refused the connection on port 9: nothing listens there"):
+    src = RssSource(
+        RssSettings(name="feed", kind="rss", url="http://127.0.0.1:9/feed.xml"), [], http
+    )
+    with pytest.raises(
+        SourceError, match="^127.0.0.1 refused the connection on port 9: nothing listens there"
+    ):
         src.fetch({}, ctx())
 
 
@@ -128,30 +135,52 @@ def test_sends_a_user_agent_naming_the_project():
 
     c = make_client()
     c._transport = httpx.MockTransport(handler)  # no socket needed to read a request header
-    RssSource(RssSettings(name="f", kind="rss", url="http://example.invalid/f"), [], c).fetch({"etag": "x"}, ctx())
+    RssSource(RssSettings(name="f", kind="rss", url="http://example.invalid/f"), [], c).fetch(
+        {"etag": "x"}, ctx()
+    )
     assert seen["ua"].startswith("reaction-monitor/")
 
 
 def test_retry_after_http_date():
-    now = datetime(2026, 1, 1, tzinfo=timezone.utc)
+    now = datetime(2026, 1, 1, tzinfo=UTC)
     assert parse_retry_after("Thu, 01 Jan 2026 00:01:00 GMT", now) == 60
     assert parse_retry_after("120") == 120
     assert parse_retry_after("soon") is None
 
 
-@pytest.mark.parametrize("url, exc, words", [
-    ("https://news.google.com/rss", httpx.ConnectError("[Errno -2] Name or service not known"),
-     "cannot resolve news.google.com — is this machine offline?"),
-    ("https://news.google.com/rss", httpx.ConnectError("[Errno -3] Temporary failure in name resolution"),
-     "cannot resolve news.google.com — is this machine offline?"),
-    ("https://feeds.example.org/x", httpx.ConnectError("[SSL: CERTIFICATE_VERIFY_FAILED] certificate verify failed"),
-     "no secure connection to feeds.example.org: its certificate is not trusted"),
-    ("https://feeds.example.org/x", httpx.ConnectTimeout("timed out"),
-     "no connection to feeds.example.org in time (timeout)"),
-    ("https://feeds.example.org/x", httpx.ReadTimeout("timed out"), "feed feed did not answer in time (timeout)"),
-])
+@pytest.mark.parametrize(
+    "url, exc, words",
+    [
+        (
+            "https://news.google.com/rss",
+            httpx.ConnectError("[Errno -2] Name or service not known"),
+            "cannot resolve news.google.com — is this machine offline?",
+        ),
+        (
+            "https://news.google.com/rss",
+            httpx.ConnectError("[Errno -3] Temporary failure in name resolution"),
+            "cannot resolve news.google.com — is this machine offline?",
+        ),
+        (
+            "https://feeds.example.org/x",
+            httpx.ConnectError("[SSL: CERTIFICATE_VERIFY_FAILED] certificate verify failed"),
+            "no secure connection to feeds.example.org: its certificate is not trusted",
+        ),
+        (
+            "https://feeds.example.org/x",
+            httpx.ConnectTimeout("timed out"),
+            "no connection to feeds.example.org in time (timeout)",
+        ),
+        (
+            "https://feeds.example.org/x",
+            httpx.ReadTimeout("timed out"),
+            "feed feed did not answer in time (timeout)",
+        ),
+    ],
+)
 def test_transport_failures_in_words(url, exc, words):
     """What the user reads in status and feed health: what happened, never an exception's name."""
+
     def fail(request: httpx.Request) -> httpx.Response:
         raise exc
 
@@ -164,4 +193,6 @@ def test_transport_failures_in_words(url, exc, words):
 
 def test_http_status_in_words(sim_day2, http):
     with pytest.raises(SourceError, match=r"was not found \(404\)"):
-        RssSource(RssSettings(name="feed", kind="rss", url=f"{sim_day2.url}/no/such/feed.xml"), [], http).fetch({}, ctx())
+        RssSource(
+            RssSettings(name="feed", kind="rss", url=f"{sim_day2.url}/no/such/feed.xml"), [], http
+        ).fetch({}, ctx())

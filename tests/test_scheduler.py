@@ -8,11 +8,10 @@ import time
 from datetime import timedelta
 
 import pytest
+from collector_support import two_feeds
 
 from monitor.collector import Collector, backoff_delay
 from monitor.store.db import Store
-
-from collector_support import two_feeds
 
 
 def test_backoff_grows_exponentially_and_is_capped():
@@ -51,8 +50,9 @@ def test_scheduled_collector_polls_every_source_and_stores_next_poll(config, sql
         deadline = time.monotonic() + 15
         while time.monotonic() < deadline:
             states = {s["name"]: s for s in store.source_states()}
-            if all((states.get(n) or {}).get("last_outcome") for n in ("tags", "all")) and \
-                    all(states[n]["next_poll_at"] for n in ("tags", "all")):
+            if all((states.get(n) or {}).get("last_outcome") for n in ("tags", "all")) and all(
+                states[n]["next_poll_at"] for n in ("tags", "all")
+            ):
                 break
             time.sleep(0.1)
     finally:
@@ -81,7 +81,10 @@ def test_failing_source_backs_off_and_recovers(config, sqlite_url, simulator):
         st = store.source_state("tags")
         assert st["consecutive_failures"] >= 2 and "503" in st["last_error"]
         assert st["next_poll_at"] is not None
-        assert store.source_state("all")["last_outcome"] in ("ok", "not_modified")  # the others keep going
+        assert store.source_state("all")["last_outcome"] in (
+            "ok",
+            "not_modified",
+        )  # the others keep going
         simulator.clear_faults()
         deadline = time.monotonic() + 20
         while time.monotonic() < deadline and store.source_state("tags")["consecutive_failures"]:

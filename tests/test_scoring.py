@@ -6,8 +6,6 @@ import importlib.metadata
 import random
 
 import pytest
-
-from monitor.ingest.scoring import Score, ScoringPipeline, VaderScorer, detect_language
 from short_posts import (
     MISROUTED_ENGLISH,
     OTHER_LANGUAGES,
@@ -17,6 +15,8 @@ from short_posts import (
     english_short_posts,
 )
 
+from monitor.ingest.scoring import Score, ScoringPipeline, VaderScorer, detect_language
+
 
 @pytest.fixture(scope="module")
 def pipeline() -> ScoringPipeline:
@@ -25,22 +25,115 @@ def pipeline() -> ScoringPipeline:
 
 # --- a deterministic generator of short social English ---------------------------------------
 
-NAMES = ["trump", "putin", "Trump", "Putin", "dmitriev", "Dmitriev", "witkoff", "zelensky", "lavrov",
-         "the kremlin", "rubio", "vance", "musk"]
-SUBJECTS = ["i", "we", "they", "he", "ppl", "everyone", "my dad", "this guy", "nobody", "yall",
-            "my whole timeline"]
-VERBS = ["cant believe", "just saw", "love", "hate", "dont trust", "still thinks about", "is laughing at",
-         "got played by", "wants a deal with", "sold out to", "is meeting", "keeps talking about",
-         "is obsessed with", "never trusted", "called out", "is scared of", "totally agrees with",
-         "is so done with"]
-OBJECTS = ["the deal", "this summit", "the news", "sanctions", "the economy", "peace talks", "oil prices",
-           "a business deal", "the whole thing", "that interview", "the press conference", "this mess",
-           "the oligarchs", "tariffs", "the war"]
-ADJECTIVES = ["wild", "crazy", "insane", "great", "terrible", "sad", "funny", "based", "cringe", "huge",
-              "so dumb", "a joke", "unreal", "scary"]
-SLANG = ["lol", "lmao", "omg", "smh", "tbh", "ngl", "fr", "wtf", "bruh", "imo", "idk", "yikes", "welp", "ugh"]
-TAGS = ["#TrumpPutin", "#breaking", "#news", "#Ukraine", "#peace", "#MAGA", "#Russia", "#politics",
-        "#NotHappy", "#TrumpPutinBusiness"]
+NAMES = [
+    "trump",
+    "putin",
+    "Trump",
+    "Putin",
+    "dmitriev",
+    "Dmitriev",
+    "witkoff",
+    "zelensky",
+    "lavrov",
+    "the kremlin",
+    "rubio",
+    "vance",
+    "musk",
+]
+SUBJECTS = [
+    "i",
+    "we",
+    "they",
+    "he",
+    "ppl",
+    "everyone",
+    "my dad",
+    "this guy",
+    "nobody",
+    "yall",
+    "my whole timeline",
+]
+VERBS = [
+    "cant believe",
+    "just saw",
+    "love",
+    "hate",
+    "dont trust",
+    "still thinks about",
+    "is laughing at",
+    "got played by",
+    "wants a deal with",
+    "sold out to",
+    "is meeting",
+    "keeps talking about",
+    "is obsessed with",
+    "never trusted",
+    "called out",
+    "is scared of",
+    "totally agrees with",
+    "is so done with",
+]
+OBJECTS = [
+    "the deal",
+    "this summit",
+    "the news",
+    "sanctions",
+    "the economy",
+    "peace talks",
+    "oil prices",
+    "a business deal",
+    "the whole thing",
+    "that interview",
+    "the press conference",
+    "this mess",
+    "the oligarchs",
+    "tariffs",
+    "the war",
+]
+ADJECTIVES = [
+    "wild",
+    "crazy",
+    "insane",
+    "great",
+    "terrible",
+    "sad",
+    "funny",
+    "based",
+    "cringe",
+    "huge",
+    "so dumb",
+    "a joke",
+    "unreal",
+    "scary",
+]
+SLANG = [
+    "lol",
+    "lmao",
+    "omg",
+    "smh",
+    "tbh",
+    "ngl",
+    "fr",
+    "wtf",
+    "bruh",
+    "imo",
+    "idk",
+    "yikes",
+    "welp",
+    "ugh",
+]
+TAGS = [
+    "#TrumpPutin",
+    "#breaking",
+    "#news",
+    "#Ukraine",
+    "#peace",
+    "#MAGA",
+    "#Russia",
+    "#politics",
+    "#NotHappy",
+    "#TrumpPutinBusiness",
+]
 EMOJI = ["😂", "🙄", "🔥", "😡", "👍", "💀", "🤡", "❤️", "🇺🇸", "😭", "🤔"]
 
 
@@ -88,8 +181,10 @@ def test_short_english_posts_are_detected_as_english_and_scored(pipeline: Scorin
     scores = pipeline.score(posts)
     scored = [s for s in scores if s.lang == "en" and s.compound is not None]
     share = len(scored) / len(posts)
-    missed = [(p, s.lang) for p, s in zip(posts, scores) if s.compound is None]
-    print(f"short English detected as English and scored: {share:.1%} of {len(posts)}; missed: {missed}")
+    missed = [(p, s.lang) for p, s in zip(posts, scores, strict=False) if s.compound is None]
+    print(
+        f"short English detected as English and scored: {share:.1%} of {len(posts)}; missed: {missed}"
+    )
     assert share >= 0.97
 
 
@@ -108,36 +203,50 @@ def test_compound_is_vaders_own_value_on_the_cleaned_text(pipeline: ScoringPipel
     assert round(score.compound, 4) == score.compound
 
 
-@pytest.mark.parametrize(("text", "lang"), [
-    ("Я не верю в эту сделку, это просто цирк", "ru"),
-    ("Дмитриев опять что-то сказал про санкции", "ru"),
-    ("Das Treffen war eine Katastrophe, ich glaube kein Wort davon", "de"),
-    ("Die Sanktionen bringen überhaupt nichts", "de"),
-    ("Je ne crois pas à cet accord, quelle honte pour l'Europe", "fr"),
-    ("C'est vraiment n'importe quoi cette réunion", "fr"),
-    ("No me lo puedo creer, qué vergüenza", "es"),
-])
-def test_other_languages_are_stored_unscored(pipeline: ScoringPipeline, text: str, lang: str) -> None:
+@pytest.mark.parametrize(
+    ("text", "lang"),
+    [
+        ("Я не верю в эту сделку, это просто цирк", "ru"),
+        ("Дмитриев опять что-то сказал про санкции", "ru"),
+        ("Das Treffen war eine Katastrophe, ich glaube kein Wort davon", "de"),
+        ("Die Sanktionen bringen überhaupt nichts", "de"),
+        ("Je ne crois pas à cet accord, quelle honte pour l'Europe", "fr"),
+        ("C'est vraiment n'importe quoi cette réunion", "fr"),
+        ("No me lo puedo creer, qué vergüenza", "es"),
+    ],
+)
+def test_other_languages_are_stored_unscored(
+    pipeline: ScoringPipeline, text: str, lang: str
+) -> None:
     [score] = pipeline.score([text])
     assert score == Score(None, None, None, None, lang, None, None)
 
 
-def test_posts_without_words_are_scored_by_their_emoji_and_emoticons(pipeline: ScoringPipeline) -> None:
+def test_posts_without_words_are_scored_by_their_emoji_and_emoticons(
+    pipeline: ScoringPipeline,
+) -> None:
     """The issue's examples and more: emoji, emoticons, mentions, links and hashtags only."""
     texts = [text for text, _ in WORDLESS]
     scores = pipeline.score(texts)
-    wrong = [(t, s.compound) for (t, sign), s in zip(WORDLESS, scores)
-             if s.lang != "und" or s.compound is None or s.compound * sign <= 0.05]
+    wrong = [
+        (t, s.compound)
+        for (t, sign), s in zip(WORDLESS, scores, strict=False)
+        if s.lang != "und" or s.compound is None or s.compound * sign <= 0.05
+    ]
     assert wrong == []
     assert all(s.scorer == "vader" for s in scores)
     # stored as stock VADER reads them, even where that is not what a reader sees (decisions.md)
     misread = pipeline.score([text for text, _ in VADER_MISREADS])
-    assert [(s.lang, s.compound) for s in misread] == [("und", value) for _, value in VADER_MISREADS]
+    assert [(s.lang, s.compound) for s in misread] == [
+        ("und", value) for _, value in VADER_MISREADS
+    ]
     assert detect_language("😂😂😂 100%") == "und"
     assert detect_language("#TrumpPutin #energy https://t.co/x") == "und"  # hashtags are no prose
 
 
-def test_a_post_with_nothing_to_read_has_no_language_and_no_score(pipeline: ScoringPipeline) -> None:
+def test_a_post_with_nothing_to_read_has_no_language_and_no_score(
+    pipeline: ScoringPipeline,
+) -> None:
     assert detect_language("") is None
     assert pipeline.score(["", "  \n "]) == [Score(None, None, None, None, None, None, None)] * 2
     # a link or a mention alone is read: neutral, not missing
@@ -167,7 +276,9 @@ def test_custom_scorer_is_routed_by_language() -> None:
             return -0.5, 0.0, 0.5, 0.5
 
     pipe = ScoringPipeline([VaderScorer(), RussianStub()])
-    en, ru, de = pipe.score(["this is great", "это просто цирк какой-то", "das ist doch alles nur Show"])
+    en, ru, de = pipe.score(
+        ["this is great", "это просто цирк какой-то", "das ist doch alles nur Show"]
+    )
     assert (en.scorer, ru.scorer, de.scorer) == ("vader", "stub-ru", None)
     assert ru == Score(-0.5, 0.0, 0.5, 0.5, "ru", "stub-ru", "0.1")
     assert de.compound is None and de.lang == "de"
@@ -192,9 +303,9 @@ def test_score_is_immutable() -> None:
 
 def test_plainly_russian_posts_skip_the_model_and_it_would_have_agreed() -> None:
     """The quick Russian rule may only ever say what the model says: checked on every corpus post."""
-    from monitor.simulator.corpus import load_corpus
-    from monitor.ingest.scoring import _MAX_DETECT_CHARS, _get_predictor, _quick_russian
     from monitor.core.text import clean_for_scoring
+    from monitor.ingest.scoring import _MAX_DETECT_CHARS, _get_predictor, _quick_russian
+    from monitor.simulator.corpus import load_corpus
 
     predict = _get_predictor()
     samples = [clean_for_scoring(p.text)[:_MAX_DETECT_CHARS].lower() for p in load_corpus()]
@@ -204,15 +315,18 @@ def test_plainly_russian_posts_skip_the_model_and_it_would_have_agreed() -> None
     assert len(taken) > 0.6 * len(russian) > 100  # most Russian posts are decided without the model
 
 
-@pytest.mark.parametrize(("text", "lang"), [
-    ("Вашингтон поки не коментує можливе пом'якшення санкцій, і це дивно", "uk"),
-    ("Гэта проста цырк, я не веру ў гэтую здзелку і ўсё тут", "be"),
-    ("Това е просто цирк, не вярвам на тази сделка и няма да повярвам", "bg"),
-    ("Бұл мәміле туралы ешкім ештеңе білмейді, бәрі құпия", "kk"),
-    ("Бул келишим жөнүндө эч ким эч нерсе билбейт", "ky"),
-    ("Ово је само циркус, не верујем у овај договор", "sr"),
-    ("Энэ хэлэлцээрийн талаар хэн ч юу ч мэдэхгүй байна", "mn"),
-])
+@pytest.mark.parametrize(
+    ("text", "lang"),
+    [
+        ("Вашингтон поки не коментує можливе пом'якшення санкцій, і це дивно", "uk"),
+        ("Гэта проста цырк, я не веру ў гэтую здзелку і ўсё тут", "be"),
+        ("Това е просто цирк, не вярвам на тази сделка и няма да повярвам", "bg"),
+        ("Бұл мәміле туралы ешкім ештеңе білмейді, бәрі құпия", "kk"),
+        ("Бул келишим жөнүндө эч ким эч нерсе билбейт", "ky"),
+        ("Ово је само циркус, не верујем у овај договор", "sr"),
+        ("Энэ хэлэлцээрийн талаар хэн ч юу ч мэдэхгүй байна", "mn"),
+    ],
+)
 def test_other_cyrillic_languages_are_not_taken_for_russian(text: str, lang: str) -> None:
     from monitor.ingest.scoring import _quick_russian
 
@@ -223,7 +337,9 @@ def test_other_cyrillic_languages_are_not_taken_for_russian(text: str, lang: str
 def test_russian_with_latin_hashtags_is_russian_and_a_platform_hint_is_heard() -> None:
     from monitor.ingest.scoring import _quick_russian
 
-    mixed = "Трамп и Путин обсуждают смягчение санкций, всё это выглядит странно. Trump Putin Business"
+    mixed = (
+        "Трамп и Путин обсуждают смягчение санкций, всё это выглядит странно. Trump Putin Business"
+    )
     assert _quick_russian(mixed.lower()) and detect_language(mixed) == "ru"
     assert not _quick_russian("это ok".lower())  # too short to tell
     # a platform that says the post is in another language sends it to the model, which decides
@@ -234,9 +350,11 @@ def test_warm_up_loads_the_language_model_before_the_first_poll() -> None:
     import subprocess
     import sys
 
-    code = ("import monitor.ingest.scoring as s; p = s.ScoringPipeline(); assert s._predictor is None; "
-            "p.warm_up(); assert s._predictor is not None and s._near_english is not None; "
-            "assert p.scorers[0]._analyzer is not None; print('ok')")
+    code = (
+        "import monitor.ingest.scoring as s; p = s.ScoringPipeline(); assert s._predictor is None; "
+        "p.warm_up(); assert s._predictor is not None and s._near_english is not None; "
+        "assert p.scorers[0]._analyzer is not None; print('ok')"
+    )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
     assert out.returncode == 0 and out.stdout.strip() == "ok", out.stderr
 
@@ -250,7 +368,7 @@ def test_generated_short_english_and_vaders_examples_are_scored(pipeline: Scorin
     assert all(1 <= len(p.split()) <= 12 for p in posts)
     texts = posts + VADER_SENTENCES
     scores = pipeline.score(texts)
-    missed = [(t, s.lang) for t, s in zip(texts, scores) if s.compound is None]
+    missed = [(t, s.lang) for t, s in zip(texts, scores, strict=False) if s.compound is None]
     share = 1 - len(missed) / len(texts)
     print(f"short English scored: {share:.2%} of {len(texts)}; missed: {missed}")
     assert share >= 0.995
@@ -263,11 +381,13 @@ def test_the_issues_misrouted_english_tweets_are_scored(pipeline: ScoringPipelin
     assert all(s.compound is not None and s.compound != 0 for s in scores)
 
 
-def test_short_posts_in_other_latin_script_languages_stay_unscored(pipeline: ScoringPipeline) -> None:
+def test_short_posts_in_other_latin_script_languages_stay_unscored(
+    pipeline: ScoringPipeline,
+) -> None:
     texts = [t for posts in OTHER_LANGUAGES.values() for t in posts]
     assert len(texts) >= 8 * 30
     scores = pipeline.score(texts)
-    taken = [(t, s.lang) for t, s in zip(texts, scores) if s.compound is not None]
+    taken = [(t, s.lang) for t, s in zip(texts, scores, strict=False) if s.compound is not None]
     share = 1 - len(taken) / len(texts)
     print(f"other languages left unscored: {share:.2%} of {len(texts)}; scored: {taken}")
     assert share >= 0.95
@@ -276,13 +396,16 @@ def test_short_posts_in_other_latin_script_languages_stay_unscored(pipeline: Sco
         assert sum(x != "en" for x in langs) >= 0.85 * len(posts), (lang, langs)
 
 
-@pytest.mark.parametrize(("text", "lang"), [
-    ("Super Spiel heute", "de"),  # "super" is English too; the model is sure
-    ("Che schifo", "it"),
-    ("Me encanta", "es"),
-    ("Nie wierzę", "pl"),
-    ("Çok güzel", "tr"),
-])
+@pytest.mark.parametrize(
+    ("text", "lang"),
+    [
+        ("Super Spiel heute", "de"),  # "super" is English too; the model is sure
+        ("Che schifo", "it"),
+        ("Me encanta", "es"),
+        ("Nie wierzę", "pl"),
+        ("Çok güzel", "tr"),
+    ],
+)
 def test_strong_evidence_of_another_language_wins(text: str, lang: str) -> None:
     assert detect_language(text) == lang
 
@@ -294,12 +417,23 @@ def test_a_word_of_another_language_outweighs_a_hesitant_english_call() -> None:
     assert detect_language("Valeu galera") not in ("en", "und", None)
 
 
-@pytest.mark.parametrize("text", [
-    "sooo tired", "pleeease stop", "nicce one", "hilaroius", "so wierd",  # stretched, misspelt
-    "I hate Joomla", "lmao u cant wat for windows",  # a name, a word that is Dutch too
-    "THIS IS OUTRAGEOUS", "bloody hell", "damn damn damn", "I don’t care",  # a phone's apostrophe
-    "Trump: no comment",  # "comment" is French too
-])
+@pytest.mark.parametrize(
+    "text",
+    [
+        "sooo tired",
+        "pleeease stop",
+        "nicce one",
+        "hilaroius",
+        "so wierd",  # stretched, misspelt
+        "I hate Joomla",
+        "lmao u cant wat for windows",  # a name, a word that is Dutch too
+        "THIS IS OUTRAGEOUS",
+        "bloody hell",
+        "damn damn damn",
+        "I don’t care",  # a phone's apostrophe
+        "Trump: no comment",  # "comment" is French too
+    ],
+)
 def test_english_by_its_words(text: str) -> None:
     assert detect_language(text) == "en"
 
@@ -320,6 +454,11 @@ def test_english_words_decide_without_the_model(monkeypatch: pytest.MonkeyPatch)
         raise AssertionError(f"model asked about {line!r}")
 
     monkeypatch.setattr(scoring, "_predictor", fail)
-    for text in ["So annoyed", "damnit", "Bloody hell #luther", "I love it :)", "the deal is off, Dmitriev says"]:
+    for text in [
+        "So annoyed",
+        "damnit",
+        "Bloody hell #luther",
+        "I love it :)",
+        "the deal is off, Dmitriev says",
+    ]:
         assert detect_language(text) == "en"
-

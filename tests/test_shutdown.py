@@ -13,18 +13,17 @@ import time
 from datetime import timedelta
 
 import pytest
+from digest_support import write_config
+from hostile_servers import RawServer, elapsed, trickle
 from sqlalchemy import select, update
 
-from monitor.outputs.digest.jobs import missed_days
-from monitor.store.leases import Leases, collector_id, dead_here
-from monitor.store.models import DigestRun, SourceState
 from monitor.collector import Collector
+from monitor.outputs.digest.jobs import missed_days
 from monitor.sources import http
 from monitor.sources.base import SourceError
 from monitor.store.db import Store, utcnow
-
-from digest_support import write_config
-from hostile_servers import RawServer, elapsed, trickle
+from monitor.store.leases import Leases, collector_id, dead_here
+from monitor.store.models import DigestRun, SourceState
 
 
 @pytest.fixture
@@ -38,7 +37,9 @@ def blackhole():
 
 
 def test_stop_does_not_wait_for_an_smtp_server_that_never_answers(tmp_path, blackhole):
-    config = write_config(tmp_path, f"""\
+    config = write_config(
+        tmp_path,
+        f"""\
         digests:
           - name: morning
             timezone: UTC
@@ -49,7 +50,8 @@ def test_stop_does_not_wait_for_an_smtp_server_that_never_answers(tmp_path, blac
               timeout: 60s
               from: monitor@example.org
               to: [ana@example.org]
-        """)
+        """,
+    )
     store = Store(f"sqlite:///{tmp_path}/m.db")
     collector = Collector(config, store)
     started = threading.Event()
@@ -78,8 +80,11 @@ def test_a_stopped_collector_cuts_a_trickling_request_short():
     payload = b"HTTP/1.1 200 OK\r\n" + b"X: " + b"a" * 400 + b"\r\n\r\n"
     with RawServer(trickle(payload, 0.1)) as server:
         result: list[object] = []
-        worker = threading.Thread(target=lambda: result.append(
-            elapsed(lambda: http.get(client, server.url + "/", what="feed", timeout=60))))
+        worker = threading.Thread(
+            target=lambda: result.append(
+                elapsed(lambda: http.get(client, server.url + "/", what="feed", timeout=60))
+            )
+        )
         worker.start()
         time.sleep(0.5)
         http.abort(client)
@@ -101,16 +106,21 @@ def _dead_pid() -> int:
 
 def _hold(store: Store, source: str, owner: str) -> None:
     with store.write() as conn:
-        conn.execute(update(SourceState).where(SourceState.source == source).values(
-            lease_owner=owner, lease_expires_at=utcnow() + timedelta(seconds=90)))
+        conn.execute(
+            update(SourceState)
+            .where(SourceState.source == source)
+            .values(lease_owner=owner, lease_expires_at=utcnow() + timedelta(seconds=90))
+        )
 
 
 @pytest.fixture
 def leased(tmp_path):
     from monitor.config.feeds import load_config
 
-    (tmp_path / "feeds.yaml").write_text("topics:\n  - name: t\n    keywords: [x]\nsources:\n"
-                                         "  - name: f\n    kind: rss\n    url: http://127.0.0.1:9/x\n")
+    (tmp_path / "feeds.yaml").write_text(
+        "topics:\n  - name: t\n    keywords: [x]\nsources:\n"
+        "  - name: f\n    kind: rss\n    url: http://127.0.0.1:9/x\n"
+    )
     store = Store(f"sqlite:///{tmp_path}/m.db")
     store.sync_sources(load_config(tmp_path / "feeds.yaml").sources)
     yield store
@@ -124,11 +134,14 @@ def test_a_dead_predecessor_on_this_host_gives_up_its_lease_at_once(leased):
     assert leased.source_state("f")["lease_owner"] == me.owner
 
 
-@pytest.mark.parametrize("owner", [
-    lambda: f"{socket.gethostname()}:{os.getppid()}:abc123",  # alive
-    lambda: f"another-host.example:{_dead_pid()}:abc123",  # not ours to judge
-    lambda: f"{socket.gethostname()}:notapid",
-])
+@pytest.mark.parametrize(
+    "owner",
+    [
+        lambda: f"{socket.gethostname()}:{os.getppid()}:abc123",  # alive
+        lambda: f"another-host.example:{_dead_pid()}:abc123",  # not ours to judge
+        lambda: f"{socket.gethostname()}:notapid",
+    ],
+)
 def test_a_live_or_foreign_holder_keeps_its_lease(leased, owner):
     holder = owner()
     _hold(leased, "f", holder)
@@ -143,7 +156,9 @@ def test_dead_here_reads_only_definite_answers():
 
 
 @pytest.mark.slow
-def test_sigterm_stops_a_collector_within_seconds_and_keeps_the_digest_for_the_next_start(tmp_path, blackhole):
+def test_sigterm_stops_a_collector_within_seconds_and_keeps_the_digest_for_the_next_start(
+    tmp_path, blackhole
+):
     """The whole process, as an operator runs it: a poll held by a trickling feed and a digest
     e-mail waiting on a silent SMTP server (60 s timeout, four attempts) when SIGTERM comes."""
     import signal
@@ -173,14 +188,31 @@ digests:
 """)
         env = {k: v for k, v in os.environ.items() if not k.startswith("MONITOR_")}
         env["MONITOR_DB_URL"] = f"sqlite:///{tmp_path}/m.db"
-        proc = subprocess.Popen([sys.executable, "-m", "monitor", "--config", str(tmp_path / "feeds.yaml"),
-                                 "run", "--headless"], cwd=tmp_path, env=env, stdout=subprocess.PIPE,
-                                stderr=subprocess.PIPE, text=True)
+        proc = subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "monitor",
+                "--config",
+                str(tmp_path / "feeds.yaml"),
+                "run",
+                "--headless",
+            ],
+            cwd=tmp_path,
+            env=env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
         try:
             deadline = time.monotonic() + 60
-            while time.monotonic() < deadline and not (feed.requests and (tmp_path / "storage").exists()):
+            while time.monotonic() < deadline and not (
+                feed.requests and (tmp_path / "storage").exists()
+            ):
                 time.sleep(0.1)
-            time.sleep(1.0)  # the poll is reading the trickle; the e-mail waits on the silent server
+            time.sleep(
+                1.0
+            )  # the poll is reading the trickle; the e-mail waits on the silent server
             assert proc.poll() is None
             proc.send_signal(signal.SIGTERM)
             took, _ = elapsed(lambda: proc.wait(timeout=30))

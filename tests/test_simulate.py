@@ -16,7 +16,7 @@ import subprocess
 import sys
 import time
 from collections import Counter
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from importlib import resources
 
 import feedparser
@@ -36,13 +36,16 @@ from monitor.simulator.corpus import (
 )
 from monitor.simulator.server import Faults, SimClock, Simulator, default_epoch
 
-EPOCH = datetime(2025, 3, 1, tzinfo=timezone.utc)
+EPOCH = datetime(2025, 3, 1, tzinfo=UTC)
 KEYWORDS = re.compile(r"trump|putin|dmitriev|sanction|трамп|путин|дмитриев|санкц", re.I)
 STORY_TAGS = {t.casefold() for t in STORY_HASHTAGS} | {"трамппутин", "санкции", "дмитриев"}
 
 
 def on_topic(p: CorpusPost) -> bool:
-    return bool(KEYWORDS.search(f"{p.title or ''} {p.text}") or STORY_TAGS & {t.casefold() for t in p.hashtags})
+    return bool(
+        KEYWORDS.search(f"{p.title or ''} {p.text}")
+        or STORY_TAGS & {t.casefold() for t in p.hashtags}
+    )
 
 
 @pytest.fixture(scope="module")
@@ -129,7 +132,11 @@ def test_matching_mix(corpus):
     assert 0.07 <= len(noise) / len(originals) <= 0.14
     assert len(tagged) / len(originals) >= 0.25
     assert len(keyword_only) / len(originals) >= 0.25
-    assert any(t != t.casefold() and t.casefold() == "trumpputinbusiness" for p in tagged for t in p.hashtags)
+    assert any(
+        t != t.casefold() and t.casefold() == "trumpputinbusiness"
+        for p in tagged
+        for t in p.hashtags
+    )
     assert any(t == "trumpputinbusiness" for p in tagged for t in p.hashtags)
 
 
@@ -148,7 +155,10 @@ def _compounds(corpus, window):
     return [
         analyzer.polarity_scores(f"{p.title or ''} {p.text}".strip())["compound"]
         for p in corpus
-        if window[0] <= p.offset_s < window[1] and p.lang == "en" and p.repost_of is None and on_topic(p)
+        if window[0] <= p.offset_s < window[1]
+        and p.lang == "en"
+        and p.repost_of is None
+        and on_topic(p)
     ]
 
 
@@ -171,7 +181,16 @@ def test_first_day_is_lukewarm(corpus):
 
 def test_hostile_texts_present(corpus):
     texts = [f"{p.author} {p.title or ''} {p.text}" for p in corpus]
-    for marker in ("[bold red]", "[/]", "\x1b]0;pwned\x07", "\u202e", "<script>", "\x00", "\x9b", "[blink]"):
+    for marker in (
+        "[bold red]",
+        "[/]",
+        "\x1b]0;pwned\x07",
+        "\u202e",
+        "<script>",
+        "\x00",
+        "\x9b",
+        "[blink]",
+    ):
         assert any(marker in t for t in texts), marker
     assert max(len(p.text) for p in corpus) >= 5000
 
@@ -219,9 +238,9 @@ def test_sim_clock():
 
 
 def test_default_epoch_is_three_days_before_the_hour():
-    now = datetime(2025, 6, 10, 14, 37, 5, 123, tzinfo=timezone.utc)
-    assert default_epoch(now) == datetime(2025, 6, 7, 14, tzinfo=timezone.utc)
-    assert SimClock().epoch + timedelta(seconds=SPAN_S) <= datetime.now(timezone.utc)
+    now = datetime(2025, 6, 10, 14, 37, 5, 123, tzinfo=UTC)
+    assert default_epoch(now) == datetime(2025, 6, 7, 14, tzinfo=UTC)
+    assert SimClock().epoch + timedelta(seconds=SPAN_S) <= datetime.now(UTC)
 
 
 # --- feeds --------------------------------------------------------------------------------------
@@ -231,8 +250,11 @@ def test_google_news_search(sim, corpus):
     resp = get(sim, "/rss/search?q=Dmitriev+when:1h&hl=en-US&gl=US&ceid=US:en")
     d = parse(resp)
     assert resp.status_code == 200 and d.bozo == 0 and d.version == "rss20"
-    expected = [p for p in reversed(corpus) if p.platform == "news"
-                and "dmitriev" in f"{p.title} {p.text}".casefold()][:100]
+    expected = [
+        p
+        for p in reversed(corpus)
+        if p.platform == "news" and "dmitriev" in f"{p.title} {p.text}".casefold()
+    ][:100]
     assert [e.id for e in d.entries] == [p.id for p in expected]
     assert d.feed.title == '"Dmitriev when:1h" - Google News'
     first, post = d.entries[0], expected[0]
@@ -247,8 +269,11 @@ def test_google_news_search(sim, corpus):
 def test_mastodon_tag_rss(sim, corpus):
     d = parse(get(sim, "/tags/TrumpPutinBusiness.rss"))
     assert d.bozo == 0 and d.version == "rss20" and len(d.entries) == 20
-    tagged = [p for p in reversed(corpus) if p.platform == "mastodon"
-              and "trumpputinbusiness" in {t.casefold() for t in p.hashtags}]
+    tagged = [
+        p
+        for p in reversed(corpus)
+        if p.platform == "mastodon" and "trumpputinbusiness" in {t.casefold() for t in p.hashtags}
+    ]
     assert [e.id for e in d.entries] == [sim.feed_ids(p)["mastodon_rss"] for p in tagged[:20]]
     entry = d.entries[0]
     assert entry.id == entry.link and entry.link.startswith(sim.url + "/@")
@@ -257,7 +282,9 @@ def test_mastodon_tag_rss(sim, corpus):
     lower = parse(get(sim, "/tags/trumpputinbusiness.rss?limit=200"))
     assert len(lower.entries) == min(200, len(tagged))
     assert [e.id for e in lower.entries[:20]] == [e.id for e in d.entries]
-    cyrillic = parse(get(sim, "/tags/%D0%A2%D1%80%D0%B0%D0%BC%D0%BF%D0%9F%D1%83%D1%82%D0%B8%D0%BD.rss"))
+    cyrillic = parse(
+        get(sim, "/tags/%D0%A2%D1%80%D0%B0%D0%BC%D0%BF%D0%9F%D1%83%D1%82%D0%B8%D0%BD.rss")
+    )
     assert cyrillic.bozo == 0 and cyrillic.entries
     assert parse(get(sim, "/tags/nosuchtag.rss")).entries == []
 
@@ -277,7 +304,9 @@ def test_reddit_atom(sim, corpus):
 def test_generic_atom(sim, corpus):
     d = parse(get(sim, "/feeds/all.atom"))
     assert d.bozo == 0 and d.version == "atom10" and len(d.entries) == 200
-    assert [e.id for e in d.entries] == [f"urn:reaction-monitor:sim:{p.id}" for p in corpus[::-1][:200]]
+    assert [e.id for e in d.entries] == [
+        f"urn:reaction-monitor:sim:{p.id}" for p in corpus[::-1][:200]
+    ]
     assert len(parse(get(sim, "/feeds/all.atom?limit=3")).entries) == 3
     assert get(sim, "/feeds/all.atom?limit=5000").text.count("<entry") == 1000
     ru = next(e for e in d.entries if e.content[0].language == "ru")
@@ -312,18 +341,27 @@ def test_hostile_posts_survive_every_feed(sim, corpus):
 # --- conditional GET and the clock --------------------------------------------------------------
 
 
-@pytest.mark.parametrize("path", ["/rss/search?q=Putin", "/tags/TrumpPutin.rss", "/r/worldnews/new/.rss",
-                                  "/feeds/all.atom"])
+@pytest.mark.parametrize(
+    "path",
+    ["/rss/search?q=Putin", "/tags/TrumpPutin.rss", "/r/worldnews/new/.rss", "/feeds/all.atom"],
+)
 def test_conditional_get(sim, path):
     sim.clock.set_offset(BURST_WINDOW[0])
     first = get(sim, path)
     etag, modified = first.headers["ETag"], first.headers["Last-Modified"]
     assert etag.startswith('"') and not etag.startswith("W/")
     assert get(sim, path).headers["ETag"] == etag  # the body is stable while nothing new appears
-    for headers in ({"If-None-Match": etag}, {"If-None-Match": f'"x", W/{etag}'}, {"If-Modified-Since": modified}):
+    for headers in (
+        {"If-None-Match": etag},
+        {"If-None-Match": f'"x", W/{etag}'},
+        {"If-Modified-Since": modified},
+    ):
         again = get(sim, path, **headers)
         assert again.status_code == 304 and again.content == b"" and again.headers["ETag"] == etag
-    assert get(sim, path, **{"If-None-Match": '"other"', "If-Modified-Since": modified}).status_code == 200
+    assert (
+        get(sim, path, **{"If-None-Match": '"other"', "If-Modified-Since": modified}).status_code
+        == 200
+    )
     sim.clock.set_offset(BURST_WINDOW[1])
     later = get(sim, path, **{"If-None-Match": etag, "If-Modified-Since": modified})
     assert later.status_code == 200 and later.headers["ETag"] != etag
@@ -335,7 +373,7 @@ def test_clock_gates_publication(sim, corpus):
     before = parse(get(sim, "/feeds/all.atom?limit=30"))
     assert before.entries[0].id.endswith(":" + max(p.id for p in corpus if p.offset_s <= offset))
     now = EPOCH + timedelta(seconds=offset)
-    assert all(datetime(*e.published_parsed[:6], tzinfo=timezone.utc) <= now for e in before.entries)
+    assert all(datetime(*e.published_parsed[:6], tzinfo=UTC) <= now for e in before.entries)
 
     def entry_ids() -> set[str]:
         return set(re.findall(r"<id>(urn:[^<]+)</id>", get(sim, "/feeds/all.atom?limit=1000").text))
@@ -461,8 +499,12 @@ def test_served_ids_match_what_clients_saw(sim, corpus):
     sim.clock.set_offset(BURST_WINDOW[0])
     for step in range(3):
         sim.clock.set_offset(BURST_WINDOW[0] + step * 1800)
-        for path in ("/rss/search?q=Dmitriev+Arctic", "/tags/TrumpPutinBusiness.rss", "/r/politics/new/.rss?limit=10",
-                     "/feeds/all.atom?limit=25"):
+        for path in (
+            "/rss/search?q=Dmitriev+Arctic",
+            "/tags/TrumpPutinBusiness.rss",
+            "/r/politics/new/.rss?limit=10",
+            "/feeds/all.atom?limit=25",
+        ):
             resp = get(sim, path)
             seen |= {e.id for e in parse(resp).entries}
             etag = resp.headers["ETag"]
@@ -502,13 +544,17 @@ def test_stop_is_quick_with_open_keep_alive_connections(corpus):
     assert time.monotonic() - t0 < 2
     client.close()
     with pytest.raises(RuntimeError):
-        s.url
+        _ = s.url
 
 
 @pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM])
 def test_cli_serves_and_stops_cleanly(sig):
-    proc = subprocess.Popen([sys.executable, "-m", "monitor.simulator.server", "--port", "0", "--speed", "600"],
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "monitor.simulator.server", "--port", "0", "--speed", "600"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
     try:
         first = proc.stdout.readline()
         url = re.search(r"http://127\.0\.0\.1:\d+", first).group()

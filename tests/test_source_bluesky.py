@@ -3,15 +3,15 @@
 from __future__ import annotations
 
 import time
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from types import SimpleNamespace
 
 import httpx
 import pytest
 
-from monitor.simulator.corpus import BURST_WINDOW
-from monitor.ingest.poll import Ingestor
 from monitor.ingest.match import TopicMatcher
+from monitor.ingest.poll import Ingestor
+from monitor.simulator.corpus import BURST_WINDOW
 from monitor.simulator.platforms import bluesky as bsim
 from monitor.simulator.platforms.atproto import at_uri
 from monitor.sources.base import PollContext, SourceError
@@ -21,8 +21,16 @@ from monitor.store.db import Store
 
 HANDLE, PASSWORD = "watcher.bsky.social", "abcd-efgh-ijkl-mnop"
 START, END = BURST_WINDOW[0] - 1800, BURST_WINDOW[1]
-TOPICS = [SimpleNamespace(name="thaw", title=None, hashtags=["#TrumpPutinBusiness", "#TrumpPutin"],
-                          keywords=["Dmitriev"], exclude=[], languages=None)]
+TOPICS = [
+    SimpleNamespace(
+        name="thaw",
+        title=None,
+        hashtags=["#TrumpPutinBusiness", "#TrumpPutin"],
+        keywords=["Dmitriev"],
+        exclude=[],
+        languages=None,
+    )
+]
 
 
 @pytest.fixture
@@ -46,11 +54,18 @@ def expected(sim, lo, hi):
     """at:// uris of the Bluesky posts published in (lo, hi] that the source's searches find."""
     matcher = TopicMatcher(TOPICS)
     seq, epoch = sim._index.seq, sim.clock.epoch
-    return {at_uri(p, seq[p.id], epoch) for p in sim.corpus
-            if p.platform == "bluesky" and lo < p.offset_s <= hi
-            and (p.hashtags and {t.casefold() for t in p.hashtags} & {"trumpputinbusiness", "trumpputin"}
-                 or "dmitriev" in p.text.casefold())
-            and matcher.match(p.text, p.hashtags)}
+    return {
+        at_uri(p, seq[p.id], epoch)
+        for p in sim.corpus
+        if p.platform == "bluesky"
+        and lo < p.offset_s <= hi
+        and (
+            p.hashtags
+            and {t.casefold() for t in p.hashtags} & {"trumpputinbusiness", "trumpputin"}
+            or "dmitriev" in p.text.casefold()
+        )
+        and matcher.match(p.text, p.hashtags)
+    }
 
 
 def uris(batch):
@@ -60,7 +75,9 @@ def uris(batch):
 # --- credentials and sessions ------------------------------------------------------------------------------------
 
 
-def test_without_credentials_it_says_bluesky_requires_them(simulator, http, monkeypatch, sqlite_url):
+def test_without_credentials_it_says_bluesky_requires_them(
+    simulator, http, monkeypatch, sqlite_url
+):
     monkeypatch.delenv("BLUESKY_HANDLE", raising=False)
     monkeypatch.delenv("BLUESKY_APP_PASSWORD", raising=False)
     src = source(simulator, http)
@@ -70,13 +87,17 @@ def test_without_credentials_it_says_bluesky_requires_them(simulator, http, monk
     assert bsim.stats(simulator)["searchPosts"] == 0  # never tried anonymously
     store = Store(sqlite_url)
     out = Ingestor(store, TOPICS).poll(src)  # the collector records it; nothing crashes
-    assert out.outcome == "error" and "requires an account" in store.source_state("bsky")["last_error"]
+    assert (
+        out.outcome == "error" and "requires an account" in store.source_state("bsky")["last_error"]
+    )
     store.close()
 
 
 def test_a_wrong_app_password_is_named_without_echoing_it(simulator, http, creds):
     bsim.configure(simulator, accounts={HANDLE: "the-right-one"})
-    with pytest.raises(SourceError, match=rf"Bluesky rejected the app password for {HANDLE} \(401\)") as exc:
+    with pytest.raises(
+        SourceError, match=rf"Bluesky rejected the app password for {HANDLE} \(401\)"
+    ) as exc:
         source(simulator, http).fetch({}, at(simulator, END))
     assert PASSWORD not in str(exc.value) and exc.value.status == 401
 
@@ -86,7 +107,11 @@ def test_one_session_serves_many_polls(simulator, http, creds):
     state = src.fetch({}, at(simulator, START)).state
     src.fetch(state, at(simulator, END))
     counts = bsim.stats(simulator)
-    assert counts["createSession"] == 1 and counts["refreshSession"] == 0 and counts["searchPosts"] >= 6
+    assert (
+        counts["createSession"] == 1
+        and counts["refreshSession"] == 0
+        and counts["searchPosts"] >= 6
+    )
 
 
 def test_the_session_is_refreshed_before_it_expires(simulator, http, creds):
@@ -105,7 +130,9 @@ def test_an_expired_token_mid_use_is_refreshed_once(simulator, http, creds):
     src = source(simulator, http)
     state = src.fetch({}, at(simulator, START)).state
     time.sleep(0.6)
-    src._session.expires = time.time() + 3600  # a client clock that is wrong: the server says ExpiredToken
+    src._session.expires = (
+        time.time() + 3600
+    )  # a client clock that is wrong: the server says ExpiredToken
     batch = src.fetch(state, at(simulator, END))
     assert batch.error is None and batch.posts and bsim.stats(simulator)["refreshSession"] >= 1
 
@@ -147,7 +174,11 @@ def test_it_pages_a_burst_and_reads_what_one_poll_cannot_over_the_next_ones(simu
     small = source(simulator, http, page_size=5, max_pages=2, name="small")
     state = small.fetch({}, at(simulator, START)).state
     first = small.fetch(state, at(simulator, END))
-    assert first.error is None and first.state["paging"]["pending"] and any("next poll" in n for n in first.notes)
+    assert (
+        first.error is None
+        and first.state["paging"]["pending"]
+        and any("next poll" in n for n in first.notes)
+    )
     got, state = uris(first), first.state
     for _ in range(60):
         if not state["paging"]["pending"]:
@@ -178,30 +209,45 @@ def test_it_slows_down_before_the_rate_limit(simulator, http, creds):
     bsim.set_rate_limit(simulator, 4, window_s=60)
     src = source(simulator, http)
     batch = src.fetch({}, at(simulator, END))
-    assert batch.error is None and batch.state.get("not_before") and any("rate limit" in n for n in batch.notes)
-    assert len(batch.state["paging"]["newest"]) < 3  # the other searches wait; their cursors are untouched
+    assert (
+        batch.error is None
+        and batch.state.get("not_before")
+        and any("rate limit" in n for n in batch.notes)
+    )
+    assert (
+        len(batch.state["paging"]["newest"]) < 3
+    )  # the other searches wait; their cursors are untouched
     before = bsim.stats(simulator)["searchPosts"]
     waiting = src.fetch(batch.state, at(simulator, END))
-    assert waiting.posts == [] and waiting.error is None and bsim.stats(simulator)["searchPosts"] == before
+    assert (
+        waiting.posts == []
+        and waiting.error is None
+        and bsim.stats(simulator)["searchPosts"] == before
+    )
 
 
 def test_429_honours_retry_after(simulator, http, creds):
     bsim.set_rate_limit(simulator, 1, window_s=90)
     src = source(simulator, http)
     src._ensure_session()
-    httpx.get(f"{simulator.url}/xrpc/app.bsky.feed.searchPosts?q=x",
-              headers={"Authorization": f"Bearer {src._session.access}"})  # the window is used up
+    httpx.get(
+        f"{simulator.url}/xrpc/app.bsky.feed.searchPosts?q=x",
+        headers={"Authorization": f"Bearer {src._session.access}"},
+    )  # the window is used up
     with pytest.raises(SourceError, match=r"rate-limiting us \(429\); retry in") as exc:
         src.fetch({}, at(simulator, END))
     assert exc.value.status == 429 and 60 <= exc.value.retry_after <= 90
 
 
-@pytest.mark.parametrize("fault,words", [
-    ({"status": 502}, r"had a server error \(502\)"),
-    ({"status": 403}, r"refused Bluesky search .* \(403\)"),
-    ({"invalid": True}, "not JSON"),
-    ({"truncate": True}, "not JSON"),
-])
+@pytest.mark.parametrize(
+    "fault,words",
+    [
+        ({"status": 502}, r"had a server error \(502\)"),
+        ({"status": 403}, r"refused Bluesky search .* \(403\)"),
+        ({"invalid": True}, "not JSON"),
+        ({"truncate": True}, "not JSON"),
+    ],
+)
 def test_server_trouble_is_an_error_in_words(simulator, http, creds, fault, words):
     ctx = at(simulator, END)
     simulator.set_faults(path_prefix="/xrpc/app.bsky.feed.searchPosts", **fault)
@@ -240,25 +286,34 @@ def test_a_failure_half_way_keeps_what_was_read_and_where_it_stopped(simulator, 
         src._session = None
         src.http = flaky
         part = src.fetch(state, at(simulator, END))
-    assert part.error is not None and "could not reach" in part.error.message and len(part.posts) == 20
+    assert (
+        part.error is not None and "could not reach" in part.error.message and len(part.posts) == 20
+    )
     key = "#trumpputinbusiness"
-    assert part.state["paging"]["pending"][0]["key"] == key, "the range read half-way is kept, with its cursor"
+    assert part.state["paging"]["pending"][0]["key"] == key, (
+        "the range read half-way is kept, with its cursor"
+    )
     assert part.state["paging"]["pending"][0]["cont"]["cursor"] == "20"
     src.http = http
     rest = src.fetch(part.state, at(simulator, END))
-    assert expected(simulator, START, END) <= uris(part) | uris(rest) and not rest.state["paging"]["pending"]
+    assert (
+        expected(simulator, START, END) <= uris(part) | uris(rest)
+        and not rest.state["paging"]["pending"]
+    )
 
 
 def test_schema_surprises_are_errors_in_words(creds):
     def answer(request):
         if request.url.path.endswith("createSession"):
-            return httpx.Response(200, json={"accessJwt": "a.b.c", "refreshJwt": "r", "did": "did:plc:x"})
+            return httpx.Response(
+                200, json={"accessJwt": "a.b.c", "refreshJwt": "r", "did": "did:plc:x"}
+            )
         return httpx.Response(200, json={"feed": []})
 
     client = httpx.Client(transport=httpx.MockTransport(answer))
     src = BlueskySource(BlueskySettings(name="b", kind="bluesky", queries=["x"]), [], client)
     with pytest.raises(SourceError, match="without a list of posts"):
-        src.fetch({}, PollContext(now=datetime.now(timezone.utc), backfill=timedelta(hours=1)))
+        src.fetch({}, PollContext(now=datetime.now(UTC), backfill=timedelta(hours=1)))
 
 
 # --- parsing and settings ----------------------------------------------------------------------------------------
@@ -266,16 +321,27 @@ def test_schema_surprises_are_errors_in_words(creds):
 
 def test_hashtags_come_from_facets_and_record_tags_and_times_are_bounded():
     view = {
-        "uri": "at://did:plc:abc/app.bsky.feed.post/3lpk2u6qo222m", "author": {"handle": "a.bsky.social"},
-        "indexedAt": "2025-05-19T17:10:09.813Z", "likeCount": 2, "repostCount": 1,
-        "record": {"text": "Talks resume #Summit", "createdAt": "2031-01-01T00:00:00Z", "langs": ["en"],
-                   "tags": ["TrumpPutin"],
-                   "facets": [{"index": {"byteStart": 13, "byteEnd": 20},
-                               "features": [{"$type": "app.bsky.richtext.facet#tag", "tag": "Summit"}]}]},
+        "uri": "at://did:plc:abc/app.bsky.feed.post/3lpk2u6qo222m",
+        "author": {"handle": "a.bsky.social"},
+        "indexedAt": "2025-05-19T17:10:09.813Z",
+        "likeCount": 2,
+        "repostCount": 1,
+        "record": {
+            "text": "Talks resume #Summit",
+            "createdAt": "2031-01-01T00:00:00Z",
+            "langs": ["en"],
+            "tags": ["TrumpPutin"],
+            "facets": [
+                {
+                    "index": {"byteStart": 13, "byteEnd": 20},
+                    "features": [{"$type": "app.bsky.richtext.facet#tag", "tag": "Summit"}],
+                }
+            ],
+        },
     }
     post, sort_at = post_view_to_post(view)
     assert post.tags == ("Summit", "TrumpPutin") and post.engagement == 3 and post.lang == "en"
-    assert post.created_at == sort_at == datetime(2025, 5, 19, 17, 10, 9, 813000, tzinfo=timezone.utc)
+    assert post.created_at == sort_at == datetime(2025, 5, 19, 17, 10, 9, 813000, tzinfo=UTC)
     assert post.url == "https://bsky.app/profile/a.bsky.social/post/3lpk2u6qo222m"
     assert post.native_id == post.canonical_id == view["uri"]
 
@@ -285,11 +351,16 @@ def test_searches_come_from_the_topics_or_the_settings():
     assert [q.params for q in src.queries()] == [
         {"q": "#TrumpPutinBusiness", "tag": "TrumpPutinBusiness", "lang": "en"},
         {"q": "#TrumpPutin", "tag": "TrumpPutin", "lang": "en"},
-        {"q": '"Dmitriev"', "lang": "en"}]
-    own = BlueskySource(BlueskySettings(name="b", kind="bluesky", queries=["putin trade"]), TOPICS, None)
+        {"q": '"Dmitriev"', "lang": "en"},
+    ]
+    own = BlueskySource(
+        BlueskySettings(name="b", kind="bluesky", queries=["putin trade"]), TOPICS, None
+    )
     assert [q.params["q"] for q in own.queries()] == ["putin trade"]
     assert BlueskySettings(name="b", kind="bluesky").secret_env_vars() == {
-        "handle_env": "BLUESKY_HANDLE", "app_password_env": "BLUESKY_APP_PASSWORD"}
+        "handle_env": "BLUESKY_HANDLE",
+        "app_password_env": "BLUESKY_APP_PASSWORD",
+    }
     with pytest.raises(ValueError, match="has no host name; write it like https://bsky.social"):
         BlueskySettings(name="b", kind="bluesky", service="bsky social")
 

@@ -9,8 +9,8 @@ import httpx
 import pytest
 
 from monitor.config.feeds import Topic
-from monitor.simulator.corpus import BURST_WINDOW
 from monitor.ingest.poll import normalize
+from monitor.simulator.corpus import BURST_WINDOW
 from monitor.simulator.platforms import hackernews as sim_hn
 from monitor.sources.base import PollContext, SourceError
 from monitor.sources.hackernews import HackerNewsSettings, HackerNewsSource, build_queries
@@ -19,7 +19,9 @@ TOPIC = Topic(name="deal", hashtags=["#TrumpPutin"], keywords=["Dmitriev", "rare
 
 
 def source(sim, http, **kw) -> HackerNewsSource:
-    settings = HackerNewsSettings(name="hn", kind="hackernews", api_url=f"{sim.url}/api/v1", web_url=sim.url, **kw)
+    settings = HackerNewsSettings(
+        name="hn", kind="hackernews", api_url=f"{sim.url}/api/v1", web_url=sim.url, **kw
+    )
     return HackerNewsSource(settings, [TOPIC], http)
 
 
@@ -34,13 +36,18 @@ def expected(sim, queries: list[str], since: datetime, until: datetime | None = 
     out = []
     for p in sim.published():
         words = set(re.findall(r"\w+", p.text.casefold()))
-        if p.platform == "hackernews" and since <= p.created_at(sim.clock.epoch) <= until \
-                and any(w <= words for w in wanted):
+        if (
+            p.platform == "hackernews"
+            and since <= p.created_at(sim.clock.epoch) <= until
+            and any(w <= words for w in wanted)
+        ):
             out.append(sim_hn.object_id(sim, p))
     return sorted(out)
 
 
-def drain(src: HackerNewsSource, state: dict, context: PollContext, posts: list | None = None) -> dict:
+def drain(
+    src: HackerNewsSource, state: dict, context: PollContext, posts: list | None = None
+) -> dict:
     """Poll until no run is pending, as successive scheduled polls would; collects the posts."""
     for _ in range(50):
         batch = src.fetch(state, context)
@@ -75,8 +82,12 @@ def test_first_poll_backfills_exactly_the_window(sim, http):
     batch = source(sim, http).fetch({}, ctx(sim, timedelta(hours=6)))
     queries = build_queries([TOPIC])
     assert queries == ["Dmitriev", "rare earth", "Trump Putin"]
-    assert batch.posts and ids(batch.posts) == expected(sim, queries, sim.clock.now() - timedelta(hours=6))
-    assert len(ids(batch.posts)) == len(set(ids(batch.posts))), "an item matching two queries is kept once"
+    assert batch.posts and ids(batch.posts) == expected(
+        sim, queries, sim.clock.now() - timedelta(hours=6)
+    )
+    assert len(ids(batch.posts)) == len(set(ids(batch.posts))), (
+        "an item matching two queries is kept once"
+    )
 
 
 def test_later_polls_fetch_exactly_what_is_new(sim, http):
@@ -87,7 +98,9 @@ def test_later_polls_fetch_exactly_what_is_new(sim, http):
     second = src.fetch(first.state, ctx(sim))
     assert second.posts and not set(ids(first.posts)) & set(ids(second.posts))
     assert ids(second.posts) == expected(sim, ["Trump"], before + timedelta(seconds=1))
-    assert newest_at(second.state, "Trump") == max(int(p.created_at.timestamp()) for p in second.posts)
+    assert newest_at(second.state, "Trump") == max(
+        int(p.created_at.timestamp()) for p in second.posts
+    )
 
 
 def test_a_quiet_spell_neither_backfills_more_nor_moves_the_cursor_back(sim, http):
@@ -96,7 +109,11 @@ def test_a_quiet_spell_neither_backfills_more_nor_moves_the_cursor_back(sim, htt
     first = src.fetch({}, context)
     second = src.fetch(first.state, context)
     assert first.posts == [] and second.posts == []
-    assert newest_at(second.state, "Trump") == newest_at(first.state, "Trump") == context.backfill_since.timestamp()
+    assert (
+        newest_at(second.state, "Trump")
+        == newest_at(first.state, "Trump")
+        == context.backfill_since.timestamp()
+    )
 
 
 def test_an_item_indexed_late_is_still_picked_up(sim, http):
@@ -104,7 +121,12 @@ def test_an_item_indexed_late_is_still_picked_up(sim, http):
     src = source(sim, http, queries=["Trump"], overlap="10m")
     first = src.fetch({}, ctx(sim))
     newest = max(first.posts, key=lambda p: p.created_at)
-    forgotten = {"paging": {**first.state["paging"], "newest": {"q:Trump": dict(position(first.state, "Trump"), ids=[])}}}
+    forgotten = {
+        "paging": {
+            **first.state["paging"],
+            "newest": {"q:Trump": dict(position(first.state, "Trump"), ids=[])},
+        }
+    }
     # as if `newest` had not been indexed at the last poll
     again = src.fetch(forgotten, ctx(sim))
     assert newest.native_id in ids(again.posts)
@@ -112,8 +134,12 @@ def test_an_item_indexed_late_is_still_picked_up(sim, http):
 
 
 def test_more_hits_than_algolia_pages_through_are_read_in_time_slices(sim, http):
-    sim_hn.configure(sim, max_hits=12)  # Algolia stops at 1,000; the same logic at a size a test can afford
-    batch = source(sim, http, queries=["Trump"], hits_per_page=5).fetch({}, ctx(sim, timedelta(hours=30)))
+    sim_hn.configure(
+        sim, max_hits=12
+    )  # Algolia stops at 1,000; the same logic at a size a test can afford
+    batch = source(sim, http, queries=["Trump"], hits_per_page=5).fetch(
+        {}, ctx(sim, timedelta(hours=30))
+    )
     want = expected(sim, ["Trump"], sim.clock.now() - timedelta(hours=30))
     assert len(want) > 36 and ids(batch.posts) == want
 
@@ -137,7 +163,9 @@ def test_a_request_budget_too_small_for_a_burst_finishes_next_poll(sim, http):
     got = first.posts + rest
     assert newest_at(state, "Trump") > newest_at(first.state, "Trump")
     assert len(ids(got)) == len(set(ids(got))), "nothing is returned twice"
-    assert ids(got) == expected(sim, ["Trump"], start + timedelta(seconds=1)), "the backlog and what came since"
+    assert ids(got) == expected(sim, ["Trump"], start + timedelta(seconds=1)), (
+        "the backlog and what came since"
+    )
     assert src.fetch(state, ctx(sim)).posts == []
 
 
@@ -163,9 +191,13 @@ def test_the_simulator_filters_tags_and_numbers_as_algolia_does(sim, http):
     url = f"{sim.url}/api/v1/search_by_date"
     both = http.get(url, params={"tags": "(story,comment)", "hitsPerPage": 1000}).json()
     stories = http.get(url, params={"tags": "story", "hitsPerPage": 1000}).json()
-    assert 0 < stories["nbHits"] < both["nbHits"] and all("story" in h["_tags"] for h in stories["hits"])
+    assert 0 < stories["nbHits"] < both["nbHits"] and all(
+        "story" in h["_tags"] for h in stories["hits"]
+    )
     pivot = both["hits"][10]["created_at_i"]
-    newer = http.get(url, params={"numericFilters": f"created_at_i>{pivot}", "hitsPerPage": 1000}).json()
+    newer = http.get(
+        url, params={"numericFilters": f"created_at_i>{pivot}", "hitsPerPage": 1000}
+    ).json()
     assert [h["objectID"] for h in newer["hits"]] == [h["objectID"] for h in both["hits"][:10]]
     bad = http.get(url, params={"numericFilters": "created_at_i>>1"})
     assert bad.status_code == 400 and "numericFilters" in bad.json()["message"]
@@ -174,16 +206,22 @@ def test_the_simulator_filters_tags_and_numbers_as_algolia_does(sim, http):
 # --- failures -------------------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("fault,words", [
-    ({"status": 400}, "Hacker News search rejected the query (400)"),
-    ({"status": 403}, "Hacker News search refused access (403)"),
-    ({"status": 404}, "Hacker News search was not found (404); check api_url"),
-    ({"status": 429, "retry_after": 30}, "Hacker News search rate limit reached (429); asked to wait 30s"),
-    ({"status": 500}, "Hacker News search had a server error (500)"),
-    ({"invalid": True}, "Hacker News search sent a body that is not JSON"),
-    ({"truncate": True}, "Hacker News search sent a body that is not JSON"),
-    ({"latency_s": 2.0}, "Hacker News search did not answer in time (timeout)"),
-])
+@pytest.mark.parametrize(
+    "fault,words",
+    [
+        ({"status": 400}, "Hacker News search rejected the query (400)"),
+        ({"status": 403}, "Hacker News search refused access (403)"),
+        ({"status": 404}, "Hacker News search was not found (404); check api_url"),
+        (
+            {"status": 429, "retry_after": 30},
+            "Hacker News search rate limit reached (429); asked to wait 30s",
+        ),
+        ({"status": 500}, "Hacker News search had a server error (500)"),
+        ({"invalid": True}, "Hacker News search sent a body that is not JSON"),
+        ({"truncate": True}, "Hacker News search sent a body that is not JSON"),
+        ({"latency_s": 2.0}, "Hacker News search did not answer in time (timeout)"),
+    ],
+)
 def test_failures_are_put_in_words(sim, http, fault, words):
     sim.set_faults(**fault)
     with pytest.raises(SourceError) as caught:
@@ -215,9 +253,15 @@ def test_a_failure_part_way_keeps_the_posts_and_the_cursor(sim, http):
     partial = src.fetch(state, ctx(sim))
     assert partial.error is not None and partial.posts
     third = build_queries([TOPIC])[2]
-    assert position(partial.state, third) == position(state, third), "the failed query's cursor stays"
+    assert position(partial.state, third) == position(state, third), (
+        "the failed query's cursor stays"
+    )
     assert newest_at(partial.state, "Dmitriev") > newest_at(state, "Dmitriev"), "the others' move"
     rest = src.fetch(partial.state, ctx(sim))
-    assert rest.error is None  # (an item two queries find comes once per query: the store keeps one)
+    assert (
+        rest.error is None
+    )  # (an item two queries find comes once per query: the store keeps one)
     start = datetime.fromtimestamp(newest_at(state, third), sim.clock.now().tzinfo)
-    assert sorted(set(ids(partial.posts + rest.posts))) == expected(sim, build_queries([TOPIC]), start + timedelta(seconds=1))
+    assert sorted(set(ids(partial.posts + rest.posts))) == expected(
+        sim, build_queries([TOPIC]), start + timedelta(seconds=1)
+    )

@@ -2,15 +2,15 @@
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from types import SimpleNamespace
 from urllib.parse import quote
 
 import httpx
 import pytest
 
-from monitor.simulator.corpus import BURST_WINDOW
 from monitor.ingest.poll import Ingestor
+from monitor.simulator.corpus import BURST_WINDOW
 from monitor.simulator.platforms import mastodon as msim
 from monitor.sources.base import PollContext, SourceError
 from monitor.sources.http import make_client
@@ -19,14 +19,23 @@ from monitor.store.db import Store
 
 TAG = "trumpputinbusiness"
 START, END = BURST_WINDOW[0] - 1800, BURST_WINDOW[1]  # a quiet half hour, then the summit burst
-TOPICS = [SimpleNamespace(name="thaw", title=None, hashtags=["#TrumpPutinBusiness"], keywords=["Dmitriev"],
-                          exclude=[], languages=None)]
+TOPICS = [
+    SimpleNamespace(
+        name="thaw",
+        title=None,
+        hashtags=["#TrumpPutinBusiness"],
+        keywords=["Dmitriev"],
+        exclude=[],
+        languages=None,
+    )
+]
 
 
 def source(sim, http, instances=None, **kw):
     kw.setdefault("hashtags", [TAG])
-    settings = MastodonSettings(name=kw.pop("name", "masto"), kind="mastodon",
-                                instances=instances or [sim.url], **kw)
+    settings = MastodonSettings(
+        name=kw.pop("name", "masto"), kind="mastodon", instances=instances or [sim.url], **kw
+    )
     return MastodonSource(settings, TOPICS, http)
 
 
@@ -44,8 +53,12 @@ def expected(sim, lo, hi, instance=msim.HOME, tag=TAG):
     originals, boosts = set(), set()
     for p in sim.corpus:
         original = by_id.get(p.repost_of) if p.repost_of else p
-        if (p.platform != "mastodon" or not lo < p.offset_s <= hi or not msim.knows(instance, p)
-                or tag not in {t.casefold() for t in original.hashtags}):
+        if (
+            p.platform != "mastodon"
+            or not lo < p.offset_s <= hi
+            or not msim.knows(instance, p)
+            or tag not in {t.casefold() for t in original.hashtags}
+        ):
             continue
         uri = f"{sim.url}/users/{quote(p.author, safe='')}/statuses/{msim.local_id(msim.HOME, seq[p.id])}"
         (boosts if p.repost_of else originals).add(uri + "/activity" if p.repost_of else uri)
@@ -144,8 +157,13 @@ def test_the_same_post_via_two_instances_is_stored_once(simulator, http, store):
 
 def test_a_boost_is_engagement_on_its_original_not_a_post(simulator, http, store):
     by_id = {p.id: p for p in simulator.corpus}
-    boost = next(p for p in simulator.corpus if p.platform == "mastodon" and p.repost_of
-                 and TAG in {t.casefold() for t in by_id[p.repost_of].hashtags})
+    boost = next(
+        p
+        for p in simulator.corpus
+        if p.platform == "mastodon"
+        and p.repost_of
+        and TAG in {t.casefold() for t in by_id[p.repost_of].hashtags}
+    )
     original = by_id[boost.repost_of]
     ingestor = Ingestor(store, TOPICS, clock=simulator.clock.now)
     src = source(simulator, http, max_pages=50, backfill="1s")
@@ -155,18 +173,33 @@ def test_a_boost_is_engagement_on_its_original_not_a_post(simulator, http, store
     out = ingestor.poll(src)
     assert out.reposts >= 1
     stored = {p["native_id"]: p for p in store.posts()}
-    uri = f"{simulator.url}/users/{quote(original.author, safe='')}/statuses/" \
-          f"{msim.local_id(msim.HOME, simulator._index.seq[original.id])}"
+    uri = (
+        f"{simulator.url}/users/{quote(original.author, safe='')}/statuses/"
+        f"{msim.local_id(msim.HOME, simulator._index.seq[original.id])}"
+    )
     assert stored[uri]["reposts"] == 1
     assert not any(k.endswith("/activity") for k in stored)
 
 
 def test_a_boost_yields_its_original_and_a_repost():
-    boost = {"id": "2", "uri": "https://a.example/users/b/statuses/2/activity", "created_at": "2026-08-01T13:53:58.160Z",
-             "content": "", "account": {"acct": "b"},
-             "reblog": {"id": "1", "uri": "https://a.example/users/o/statuses/1", "created_at": "2026-08-01T13:50:00Z",
-                        "content": "<p>Toot!</p>", "spoiler_text": "cw", "account": {"acct": "o@else.example"},
-                        "tags": [{"name": "hoot"}], "favourites_count": 2, "reblogs_count": 1}}
+    boost = {
+        "id": "2",
+        "uri": "https://a.example/users/b/statuses/2/activity",
+        "created_at": "2026-08-01T13:53:58.160Z",
+        "content": "",
+        "account": {"acct": "b"},
+        "reblog": {
+            "id": "1",
+            "uri": "https://a.example/users/o/statuses/1",
+            "created_at": "2026-08-01T13:50:00Z",
+            "content": "<p>Toot!</p>",
+            "spoiler_text": "cw",
+            "account": {"acct": "o@else.example"},
+            "tags": [{"name": "hoot"}],
+            "favourites_count": 2,
+            "reblogs_count": 1,
+        },
+    }
     posts, bad = statuses_to_posts([boost, {"id": "3"}, "junk"])
     assert bad == 2
     original, repost = posts
@@ -181,14 +214,18 @@ def test_a_boost_yields_its_original_and_a_repost():
 def test_an_instance_that_wants_a_token(simulator, http, monkeypatch):
     ctx = at(simulator, END)
     msim.configure(simulator, token="s3cret")
-    with pytest.raises(SourceError, match=r"requires an access token for hashtag timelines \(401\)") as exc:
+    with pytest.raises(
+        SourceError, match=r"requires an access token for hashtag timelines \(401\)"
+    ) as exc:
         source(simulator, http).fetch({}, ctx)
     assert exc.value.status == 401
     with_token = source(simulator, http, [{"url": simulator.url, "token_env": "MASTO_TOKEN"}])
     with pytest.raises(SourceError, match="environment variable MASTO_TOKEN"):
         with_token.fetch({}, ctx)
     monkeypatch.setenv("MASTO_TOKEN", "wrong")
-    with pytest.raises(SourceError, match=r"rejected the access token in MASTO_TOKEN \(401\)") as exc:
+    with pytest.raises(
+        SourceError, match=r"rejected the access token in MASTO_TOKEN \(401\)"
+    ) as exc:
         with_token.fetch({}, ctx)
     assert "wrong" not in str(exc.value)
     monkeypatch.setenv("MASTO_TOKEN", "s3cret")
@@ -215,11 +252,15 @@ def test_it_slows_down_before_the_rate_limit(simulator, http):
     state = src.fetch({}, at(simulator, START)).state
     batch = src.fetch(state, at(simulator, END))
     inst = batch.state["instances"][simulator.url]
-    assert batch.error is None and inst.get("not_before") and any("pausing" in n for n in batch.notes)
+    assert (
+        batch.error is None and inst.get("not_before") and any("pausing" in n for n in batch.notes)
+    )
     served = msim.requests_served(simulator)
     assert served <= 8  # it never ran into a 429
     skipped = src.fetch(batch.state, at(simulator, END))
-    assert skipped.posts == [] and msim.requests_served(simulator) == served  # left alone until the reset
+    assert (
+        skipped.posts == [] and msim.requests_served(simulator) == served
+    )  # left alone until the reset
     # Once the window has reset (here: a new window, and the reset time moved into the past),
     # it carries on from its cursor and nothing of the burst is missing.
     msim.set_rate_limit(simulator, 1000)
@@ -239,12 +280,15 @@ def test_429_says_when_the_limit_resets(simulator, http):
     assert exc.value.status == 429 and 60 < exc.value.retry_after <= 121
 
 
-@pytest.mark.parametrize("fault,words", [
-    ({"status": 503}, r"had a server error \(503\)"),
-    ({"status": 500}, r"had a server error \(500\)"),
-    ({"invalid": True}, "not JSON"),
-    ({"truncate": True}, "not JSON"),
-])
+@pytest.mark.parametrize(
+    "fault,words",
+    [
+        ({"status": 503}, r"had a server error \(503\)"),
+        ({"status": 500}, r"had a server error \(500\)"),
+        ({"invalid": True}, "not JSON"),
+        ({"truncate": True}, "not JSON"),
+    ],
+)
 def test_server_trouble_is_an_error_in_words(simulator, http, fault, words):
     ctx = at(simulator, END)
     simulator.set_faults(count=1, **fault)
@@ -309,13 +353,23 @@ def test_schema_surprises(http):
         return httpx.Response(200, json=[{"id": "9", "created_at": "yesterday"}])
 
     client = httpx.Client(transport=httpx.MockTransport(answer))
-    ctx = PollContext(now=datetime.now(timezone.utc), backfill=timedelta(hours=1))
-    src = MastodonSource(MastodonSettings(name="m", kind="mastodon", instances=["https://x.example"],
-                                          hashtags=["weird"]), [], client)
+    ctx = PollContext(now=datetime.now(UTC), backfill=timedelta(hours=1))
+    src = MastodonSource(
+        MastodonSettings(
+            name="m", kind="mastodon", instances=["https://x.example"], hashtags=["weird"]
+        ),
+        [],
+        client,
+    )
     with pytest.raises(SourceError, match="sent dict where a list of posts belongs"):
         src.fetch({}, ctx)
-    odd = MastodonSource(MastodonSettings(name="m", kind="mastodon", instances=["https://x.example"],
-                                          hashtags=["odd"]), [], client)
+    odd = MastodonSource(
+        MastodonSettings(
+            name="m", kind="mastodon", instances=["https://x.example"], hashtags=["odd"]
+        ),
+        [],
+        client,
+    )
     batch = odd.fetch({}, ctx)
     assert batch.posts == [] and any("unexpected shape" in n for n in batch.notes)
 
@@ -324,12 +378,19 @@ def test_schema_surprises(http):
 
 
 def test_settings_in_words():
-    ok = MastodonSettings(name="m", kind="mastodon", instances=["mastodon.social", {"url": "https://a.example/",
-                                                                                      "token_env": "A_TOKEN"}])
+    ok = MastodonSettings(
+        name="m",
+        kind="mastodon",
+        instances=["mastodon.social", {"url": "https://a.example/", "token_env": "A_TOKEN"}],
+    )
     assert [i.url for i in ok.instances] == ["https://mastodon.social", "https://a.example"]
     assert ok.secret_env_vars() == {"instances[1].token_env": "A_TOKEN"}
-    for bad, words in [(["ftp://x"], "not a web address"), (["https://m.example/tags/x"], "is a page"),
-                       (["m.example", "https://m.example/"], "listed twice"), ([], "at least 1")]:
+    for bad, words in [
+        (["ftp://x"], "not a web address"),
+        (["https://m.example/tags/x"], "is a page"),
+        (["m.example", "https://m.example/"], "listed twice"),
+        ([], "at least 1"),
+    ]:
         with pytest.raises(ValueError, match=words):
             MastodonSettings(name="m", kind="mastodon", instances=bad)
     with pytest.raises(ValueError, match="is not a hashtag"):
@@ -337,7 +398,10 @@ def test_settings_in_words():
 
 
 def test_no_hashtags_to_follow_is_said(http):
-    src = MastodonSource(MastodonSettings(name="m", kind="mastodon", instances=["m.example"]),
-                         [SimpleNamespace(name="t", hashtags=[], keywords=["x"])], http)
+    src = MastodonSource(
+        MastodonSettings(name="m", kind="mastodon", instances=["m.example"]),
+        [SimpleNamespace(name="t", hashtags=[], keywords=["x"])],
+        http,
+    )
     with pytest.raises(SourceError, match="no hashtags to follow"):
-        src.fetch({}, PollContext(now=datetime.now(timezone.utc), backfill=timedelta(hours=1)))
+        src.fetch({}, PollContext(now=datetime.now(UTC), backfill=timedelta(hours=1)))

@@ -3,15 +3,15 @@
 from __future__ import annotations
 
 import re
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import httpx
 import pytest
 
 from monitor.config.feeds import Topic, check_config
-from monitor.simulator.corpus import BURST_WINDOW
 from monitor.ingest.poll import normalize
+from monitor.simulator.corpus import BURST_WINDOW
 from monitor.simulator.platforms import reddit as sim_reddit
 from monitor.sources.base import PollContext, SourceError
 from monitor.sources.reddit import RedditSettings, RedditSource, build_query, thing_to_post
@@ -41,8 +41,11 @@ def ctx(sim, backfill=timedelta(hours=2)) -> PollContext:
 def published(sim, since: datetime, until: datetime | None = None) -> list[str]:
     """Fullnames of every Reddit post published in [since, until], as the listing `new` has them."""
     until = until or sim.clock.now()
-    return sorted(sim_reddit.fullname(sim, p) for p in sim.published()
-                  if p.platform == "reddit" and since <= p.created_at(sim.clock.epoch) <= until)
+    return sorted(
+        sim_reddit.fullname(sim, p)
+        for p in sim.published()
+        if p.platform == "reddit" and since <= p.created_at(sim.clock.epoch) <= until
+    )
 
 
 def names(posts) -> list[str]:
@@ -140,7 +143,11 @@ def test_search_queries_the_subreddit_and_site_wide(sim, http):
 
 
 def test_build_query_turns_hashtags_into_words():
-    topic = Topic(name="t", hashtags=["#TrumpPutinBusiness", "#Dmitriev"], keywords=["Dmitriev", "US-Russia trade"])
+    topic = Topic(
+        name="t",
+        hashtags=["#TrumpPutinBusiness", "#Dmitriev"],
+        keywords=["Dmitriev", "US-Russia trade"],
+    )
     assert build_query([topic]) == 'Dmitriev OR "US-Russia trade" OR "Trump Putin Business"'
 
 
@@ -158,8 +165,17 @@ def test_title_and_selftext_make_the_text_and_score_plus_comments_the_engagement
 
 
 def test_a_crosspost_is_a_repost_of_its_parent():
-    data = {"name": "t3_new", "created_utc": 1.7e9, "title": "x-post", "selftext": "", "permalink": "/r/a/comments/new/",
-            "score": 3, "num_comments": 1, "crosspost_parent": "t3_orig", "author": "[deleted]"}
+    data = {
+        "name": "t3_new",
+        "created_utc": 1.7e9,
+        "title": "x-post",
+        "selftext": "",
+        "permalink": "/r/a/comments/new/",
+        "score": 3,
+        "num_comments": 1,
+        "crosspost_parent": "t3_orig",
+        "author": "[deleted]",
+    }
     post = thing_to_post(data, "https://www.reddit.com")
     assert post.repost_of == "t3_orig" and post.author is None and post.engagement == 4
     assert post.url == "https://www.reddit.com/r/a/comments/new/"
@@ -189,7 +205,10 @@ def test_rejected_client_credentials_are_put_in_words(sim, http):
 
 def test_unset_credential_variables_are_named(sim, http, monkeypatch):
     monkeypatch.delenv("TEST_REDDIT_SECRET")
-    with pytest.raises(SourceError, match="Reddit credentials are missing: set the environment variable TEST_REDDIT_SECRET$"):
+    with pytest.raises(
+        SourceError,
+        match="Reddit credentials are missing: set the environment variable TEST_REDDIT_SECRET$",
+    ):
         source(sim, http).fetch({}, ctx(sim))
 
 
@@ -197,11 +216,16 @@ def test_without_credentials_it_reads_the_atom_feed_and_says_so_once(sim, http):
     src = source(sim, http, oauth=False)
     first = src.fetch({}, ctx(sim))
     assert first.posts and len(first.notes) == 1
-    assert "no Reddit credentials configured" in first.notes[0] and "/r/worldnews/new/.rss" in first.notes[0]
+    assert (
+        "no Reddit credentials configured" in first.notes[0]
+        and "/r/worldnews/new/.rss" in first.notes[0]
+    )
     sim.clock.set_offset(sim.clock.offset_s() + 3600)
     second = src.fetch(first.state, ctx(sim))
     assert second.posts and second.notes == []
-    assert {p.native_id for p in first.posts} <= set(published(sim, sim.clock.now() - timedelta(days=3)))
+    assert {p.native_id for p in first.posts} <= set(
+        published(sim, sim.clock.now() - timedelta(days=3))
+    )
 
 
 def test_site_wide_search_without_credentials_reads_the_search_feed(sim, http):
@@ -210,16 +234,31 @@ def test_site_wide_search_without_credentials_reads_the_search_feed(sim, http):
 
 
 def test_the_simulator_wants_basic_auth_for_a_token_and_a_token_for_listings(sim, http):
-    assert http.post(f"{sim.url}/api/v1/access_token", data={"grant_type": "client_credentials"}).status_code == 401
-    token = http.post(f"{sim.url}/api/v1/access_token", auth=("id", "secret"),
-                      data={"grant_type": "client_credentials"}).json()
+    assert (
+        http.post(
+            f"{sim.url}/api/v1/access_token", data={"grant_type": "client_credentials"}
+        ).status_code
+        == 401
+    )
+    token = http.post(
+        f"{sim.url}/api/v1/access_token",
+        auth=("id", "secret"),
+        data={"grant_type": "client_credentials"},
+    ).json()
     assert token["token_type"] == "bearer" and token["expires_in"] == 3600
     assert http.get(f"{sim.url}/r/worldnews/new").status_code == 401
-    listing = http.get(f"{sim.url}/r/worldnews/new", params={"limit": 3},
-                       headers={"Authorization": f"bearer {token['access_token']}"})
+    listing = http.get(
+        f"{sim.url}/r/worldnews/new",
+        params={"limit": 3},
+        headers={"Authorization": f"bearer {token['access_token']}"},
+    )
     assert listing.status_code == 200 and float(listing.headers["x-ratelimit-remaining"]) > 0
     data = listing.json()["data"]
-    assert data["dist"] == 3 and data["before"] is None and data["after"] == data["children"][-1]["data"]["name"]
+    assert (
+        data["dist"] == 3
+        and data["before"] is None
+        and data["after"] == data["children"][-1]["data"]["name"]
+    )
 
 
 # --- limits and failures --------------------------------------------------------------------------
@@ -241,12 +280,18 @@ def test_a_restarted_collector_still_waits_for_the_reset(sim, http):
     first = source(sim, http, page_size=5).fetch({}, ctx(sim, timedelta(hours=12)))
     assert first.state["rate"]["remaining"] <= 2
     requests = counting(http)
-    second = source(sim, http, page_size=5).fetch(first.state, ctx(sim, timedelta(hours=12)))  # a new process
+    second = source(sim, http, page_size=5).fetch(
+        first.state, ctx(sim, timedelta(hours=12))
+    )  # a new process
     assert second.posts == [] and any("waiting until" in n for n in second.notes)
     assert [r for r in requests if "access_token" not in r.url.path] == []  # no listing asked for
     # a state from an older version, or edited by hand, is no reason to stop
-    third = source(sim, http, page_size=5).fetch({**first.state, "rate": {"remaining": "x"}}, ctx(sim))
-    assert third.status == 200 and isinstance(third.state["rate"]["remaining"], float)  # it asked, and saved anew
+    third = source(sim, http, page_size=5).fetch(
+        {**first.state, "rate": {"remaining": "x"}}, ctx(sim)
+    )
+    assert third.status == 200 and isinstance(
+        third.state["rate"]["remaining"], float
+    )  # it asked, and saved anew
 
 
 def test_429_names_the_reset_time(sim, http):
@@ -259,15 +304,18 @@ def test_429_names_the_reset_time(sim, http):
     assert err.status == 429 and 290 <= err.retry_after <= 300
 
 
-@pytest.mark.parametrize("fault,words", [
-    ({"status": 401}, "Reddit rejected the access token (401) even after renewing it"),
-    ({"status": 403}, "Reddit refused access to r/worldnews (403)"),
-    ({"status": 404}, "r/worldnews does not exist or is banned (404)"),
-    ({"status": 502}, "Reddit had a server error (502)"),
-    ({"invalid": True}, "Reddit sent a body that is not JSON"),
-    ({"truncate": True}, "Reddit sent a body that is not JSON"),
-    ({"latency_s": 2.0}, "Reddit did not answer in time (timeout)"),
-])
+@pytest.mark.parametrize(
+    "fault,words",
+    [
+        ({"status": 401}, "Reddit rejected the access token (401) even after renewing it"),
+        ({"status": 403}, "Reddit refused access to r/worldnews (403)"),
+        ({"status": 404}, "r/worldnews does not exist or is banned (404)"),
+        ({"status": 502}, "Reddit had a server error (502)"),
+        ({"invalid": True}, "Reddit sent a body that is not JSON"),
+        ({"truncate": True}, "Reddit sent a body that is not JSON"),
+        ({"latency_s": 2.0}, "Reddit did not answer in time (timeout)"),
+    ],
+)
 def test_failures_are_put_in_words(sim, http, fault, words):
     src = source(sim, http, timeout="0.5s")
     state = src.fetch({}, ctx(sim)).state
@@ -287,7 +335,9 @@ def test_a_failure_after_some_pages_keeps_them_and_the_cursor_they_reached(sim, 
     src = source(sim, http, page_size=5)
     state = drain(src, {}, ctx(sim))
     sim.clock.set_offset(sim.clock.offset_s() + 6 * 3600)
-    start = datetime.fromtimestamp(state["paging"]["newest"]["listing"]["at"], sim.clock.now().tzinfo)
+    start = datetime.fromtimestamp(
+        state["paging"]["newest"]["listing"]["at"], sim.clock.now().tzinfo
+    )
     listing_calls = 0
 
     def fail_third_page(request: httpx.Request) -> None:
@@ -300,8 +350,14 @@ def test_a_failure_after_some_pages_keeps_them_and_the_cursor_they_reached(sim, 
     http.event_hooks["request"].append(fail_third_page)
     partial = src.fetch(state, ctx(sim))
     assert partial.error is not None and len(partial.posts) == 10
-    assert partial.state["paging"]["newest"]["listing"]["name"] == max(partial.posts, key=lambda p: p.created_at).native_id
-    assert partial.state["paging"]["pending"][0]["cont"]["after"] == min(partial.posts, key=lambda p: p.created_at).native_id
+    assert (
+        partial.state["paging"]["newest"]["listing"]["name"]
+        == max(partial.posts, key=lambda p: p.created_at).native_id
+    )
+    assert (
+        partial.state["paging"]["pending"][0]["cont"]["after"]
+        == min(partial.posts, key=lambda p: p.created_at).native_id
+    )
     rest = src.fetch(partial.state, ctx(sim))
     assert names(partial.posts + rest.posts) == published(sim, start + timedelta(seconds=1))
 
@@ -324,10 +380,14 @@ def test_config_problems_point_at_their_lines(tmp_path: Path):
         "    listing: new\n"
         "  - name: fine\n"
         "    kind: reddit\n"
-        "    subreddits: [r/worldnews, europe]\n", encoding="utf-8")
+        "    subreddits: [r/worldnews, europe]\n",
+        encoding="utf-8",
+    )
     problems = check_config(path, env={"REDDIT_CLIENT_ID": "x"})
     assert [(p.line, p.message.split(":")[0]) for p in problems] == [
-        (7, "'client_id_env' in source 'half-keyed'"), (10, "'listing' in source 'new-everywhere'")]
+        (7, "'client_id_env' in source 'half-keyed'"),
+        (10, "'listing' in source 'new-everywhere'"),
+    ]
     assert "set client_secret_env too" in problems[0].message
     assert "listing 'new' needs 'subreddits'" in problems[1].message
 
@@ -362,9 +422,16 @@ def test_a_token_endpoint_that_refuses_the_connection_is_an_error_in_words(http)
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
-    settings = RedditSettings(name="reddit", kind="reddit", api_url=f"http://127.0.0.1:{port}",
-                              www_url=f"http://127.0.0.1:{port}", subreddits=["worldnews"], listing="new",
-                              client_id_env="TEST_REDDIT_ID", client_secret_env="TEST_REDDIT_SECRET")
+    settings = RedditSettings(
+        name="reddit",
+        kind="reddit",
+        api_url=f"http://127.0.0.1:{port}",
+        www_url=f"http://127.0.0.1:{port}",
+        subreddits=["worldnews"],
+        listing="new",
+        client_id_env="TEST_REDDIT_ID",
+        client_secret_env="TEST_REDDIT_SECRET",
+    )
     src = RedditSource(settings, [TOPIC], http)
     with pytest.raises(SourceError, match="refused the connection"):
-        src.fetch({}, PollContext(now=datetime.now(timezone.utc), backfill=timedelta(hours=1)))
+        src.fetch({}, PollContext(now=datetime.now(UTC), backfill=timedelta(hours=1)))

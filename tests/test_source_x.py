@@ -10,15 +10,18 @@ import httpx
 import pytest
 
 from monitor.config.feeds import Topic, check_config, load_config
-from monitor.simulator.corpus import BURST_WINDOW
 from monitor.ingest.poll import Ingestor
+from monitor.simulator.corpus import BURST_WINDOW
 from monitor.simulator.platforms import x as sim_x
 from monitor.sources.base import PollContext, SourceError
 from monitor.sources.x import XSettings, XSource, build_query
 from monitor.store.db import Store
 
-TOPIC = Topic(name="deal", hashtags=["#TrumpPutin", "#TrumpPutinBusiness", "#Dmitriev"],
-              keywords=["Dmitriev", "Trump Putin deal", "sanctions"])
+TOPIC = Topic(
+    name="deal",
+    hashtags=["#TrumpPutin", "#TrumpPutinBusiness", "#Dmitriev"],
+    keywords=["Dmitriev", "Trump Putin deal", "sanctions"],
+)
 
 
 @pytest.fixture(autouse=True)
@@ -83,7 +86,9 @@ def test_later_polls_fetch_only_what_is_new(sim, http):
     assert all(p.created_at >= newest_before for p in second.posts)
     # Exactly what a fresh two-hour backfill sees after the first poll's newest post.
     fresh = source(sim, http).fetch({}, ctx(sim, timedelta(hours=2, minutes=5)))
-    assert sorted(ids(second.posts)) == sorted(p.native_id for p in fresh.posts if p.created_at > newest_before)
+    assert sorted(ids(second.posts)) == sorted(
+        p.native_id for p in fresh.posts if p.created_at > newest_before
+    )
 
 
 def test_a_burst_is_paged_without_gaps_across_polls(sim, http):
@@ -96,8 +101,12 @@ def test_a_burst_is_paged_without_gaps_across_polls(sim, http):
     assert pending(batch.state), "a burst bigger than two pages leaves a range pending"
     assert any("next poll" in note for note in batch.notes)
     rng = pending(batch.state)[0]
-    assert rng["edge"]["id"] == newest_id(state), "the range reaches back to the newest post before the burst"
-    assert rng["cont"]["until_id"] == min(ids(batch.posts), key=int), "and continues below what was read"
+    assert rng["edge"]["id"] == newest_id(state), (
+        "the range reaches back to the newest post before the burst"
+    )
+    assert rng["cont"]["until_id"] == min(ids(batch.posts), key=int), (
+        "and continues below what was read"
+    )
     rest, final = drain(small, batch.state, context)
     got = ids(batch.posts) + ids(rest)
     assert len(got) == len(set(got)), "nothing is fetched twice"
@@ -132,7 +141,7 @@ def test_a_week_old_cursor_restarts_from_the_oldest_time_x_keeps(sim, http):
     batch = source(sim, http).fetch(old, ctx(sim))
     assert batch.posts and any("7 days" in note for note in batch.notes)
     assert int(newest_id(batch.state)) > 1
-    (start, end), = batch.gaps  # the day beyond X's seven is a recorded gap, its minutes marked
+    ((start, end),) = batch.gaps  # the day beyond X's seven is a recorded gap, its minutes marked
     assert abs(start - (now - timedelta(days=8))) < timedelta(seconds=1)
     assert end == now - timedelta(days=7) + timedelta(minutes=2)
     assert "7 days" in batch.state["paging"]["gaps"][0]["reason"]
@@ -162,14 +171,31 @@ def test_retweets_are_left_out_by_default_and_become_reposts_when_asked(sim, htt
 
 
 def test_build_query_from_topics():
-    ru = Topic(name="ru", hashtags=["#ТрампПутин"], keywords=["US-Russia", "снятие санкций"], languages=["ru"],
-               exclude=["#airdrop"])
-    en = Topic(name="en", keywords=["Dmitriev", "sanctions relief"], languages=["en"], exclude=["#airdrop", "crypto"])
-    assert build_query([ru]) == '(#ТрампПутин OR "US-Russia" OR "снятие санкций") -is:retweet lang:ru -#airdrop'
+    ru = Topic(
+        name="ru",
+        hashtags=["#ТрампПутин"],
+        keywords=["US-Russia", "снятие санкций"],
+        languages=["ru"],
+        exclude=["#airdrop"],
+    )
+    en = Topic(
+        name="en",
+        keywords=["Dmitriev", "sanctions relief"],
+        languages=["en"],
+        exclude=["#airdrop", "crypto"],
+    )
+    assert (
+        build_query([ru])
+        == '(#ТрампПутин OR "US-Russia" OR "снятие санкций") -is:retweet lang:ru -#airdrop'
+    )
     both = build_query([ru, en])
-    assert both == ('(#ТрампПутин OR "US-Russia" OR "снятие санкций" OR Dmitriev OR "sanctions relief") '
-                    "-is:retweet (lang:ru OR lang:en) -#airdrop")
-    assert build_query([Topic(name="one", keywords=["Dmitriev"])], include_retweets=True) == "Dmitriev"
+    assert both == (
+        '(#ТрампПутин OR "US-Russia" OR "снятие санкций" OR Dmitriev OR "sanctions relief") '
+        "-is:retweet (lang:ru OR lang:en) -#airdrop"
+    )
+    assert (
+        build_query([Topic(name="one", keywords=["Dmitriev"])], include_retweets=True) == "Dmitriev"
+    )
 
 
 def test_the_simulator_wants_a_bearer_token_and_sends_only_the_fields_asked_for(sim, http):
@@ -179,8 +205,15 @@ def test_the_simulator_wants_a_bearer_token_and_sends_only_the_fields_asked_for(
     plain = http.get(url, params={"query": "Dmitriev"}, headers=auth)
     assert plain.headers["x-rate-limit-limit"] == "450" and "retry-after" not in plain.headers
     assert set(plain.json()["data"][0]) == {"id", "text", "edit_history_tweet_ids"}
-    rich = http.get(url, params={"query": "Dmitriev", "tweet.fields": "created_at,public_metrics",
-                                 "expansions": "author_id"}, headers=auth).json()
+    rich = http.get(
+        url,
+        params={
+            "query": "Dmitriev",
+            "tweet.fields": "created_at,public_metrics",
+            "expansions": "author_id",
+        },
+        headers=auth,
+    ).json()
     assert {"created_at", "public_metrics", "author_id"} <= set(rich["data"][0])
     assert rich["includes"]["users"][0].keys() == {"id", "name", "username"}
     assert http.get(url, params={"query": "x" * 513}, headers=auth).status_code == 400
@@ -197,7 +230,11 @@ def test_slows_down_before_the_rate_limit(sim, http):
     assert any("nearly used up" in note for note in first.notes)
     served = sim.status()["requests"]
     second = src.fetch(first.state, ctx(sim, timedelta(hours=6)))
-    assert second.posts == [] and second.state == first.state and any("waiting until" in n for n in second.notes)
+    assert (
+        second.posts == []
+        and second.state == first.state
+        and any("waiting until" in n for n in second.notes)
+    )
     assert sim.status()["requests"] == served, "no request is made while waiting for the reset"
 
 
@@ -207,7 +244,9 @@ def test_a_restarted_collector_still_waits_for_the_reset(sim, http):
     first = source(sim, http, page_size=10).fetch({}, ctx(sim, timedelta(hours=6)))
     assert first.state["rate"]["remaining"] <= 2
     served = sim.status()["requests"]
-    second = source(sim, http, page_size=10).fetch(first.state, ctx(sim, timedelta(hours=6)))  # a new process
+    second = source(sim, http, page_size=10).fetch(
+        first.state, ctx(sim, timedelta(hours=6))
+    )  # a new process
     assert second.posts == [] and any("waiting until" in n for n in second.notes)
     assert sim.status()["requests"] == served
 
@@ -218,19 +257,24 @@ def test_429_names_the_reset_time_from_the_header(sim, http):
     with pytest.raises(SourceError) as caught:
         source(sim, http).fetch({}, ctx(sim))  # a fresh process knows nothing of the window yet
     err = caught.value
-    assert err.status == 429 and re.fullmatch(r"X rate limit reached; resets at \d\d:\d\d UTC \(429\)", str(err))
+    assert err.status == 429 and re.fullmatch(
+        r"X rate limit reached; resets at \d\d:\d\d UTC \(429\)", str(err)
+    )
     assert 590 <= err.retry_after <= 601
 
 
-@pytest.mark.parametrize("fault,words", [
-    ({"status": 401}, "X rejected the bearer token (401)"),
-    ({"status": 403}, "X refused access (403)"),
-    ({"status": 404}, "X answered 404 for recent search; check api_url"),
-    ({"status": 503}, "X had a server error (503)"),
-    ({"invalid": True}, "X sent a body that is not JSON"),
-    ({"truncate": True}, "X sent a body that is not JSON"),
-    ({"latency_s": 2.0}, "X did not answer in time (timeout)"),
-])
+@pytest.mark.parametrize(
+    "fault,words",
+    [
+        ({"status": 401}, "X rejected the bearer token (401)"),
+        ({"status": 403}, "X refused access (403)"),
+        ({"status": 404}, "X answered 404 for recent search; check api_url"),
+        ({"status": 503}, "X had a server error (503)"),
+        ({"invalid": True}, "X sent a body that is not JSON"),
+        ({"truncate": True}, "X sent a body that is not JSON"),
+        ({"latency_s": 2.0}, "X did not answer in time (timeout)"),
+    ],
+)
 def test_failures_are_put_in_words(sim, http, fault, words):
     sim.set_faults(**fault)
     with pytest.raises(SourceError) as caught:
@@ -244,7 +288,10 @@ def test_schema_surprise_and_missing_token_are_put_in_words(sim, http, monkeypat
     with pytest.raises(SourceError, match=r"'data' as dict, not a list \(schema change\?\)"):
         source(sim, http).fetch({}, ctx(sim))
     monkeypatch.delenv("TEST_X_TOKEN")
-    with pytest.raises(SourceError, match="X needs a bearer token: the environment variable TEST_X_TOKEN is not set"):
+    with pytest.raises(
+        SourceError,
+        match="X needs a bearer token: the environment variable TEST_X_TOKEN is not set",
+    ):
         source(sim, http).fetch({}, ctx(sim))
 
 
@@ -296,15 +343,19 @@ def test_a_query_over_512_characters_is_a_config_problem_at_its_line(tmp_path):
     assert len(problems) == 1
     p = problems[0]
     assert (p.line, p.column) == (47, 13)  # the `topics:` value of the source
-    assert re.search(r"the X query built from topic\(s\) big is \d{3} characters; X accepts at most 512", p.message)
+    assert re.search(
+        r"the X query built from topic\(s\) big is \d{3} characters; X accepts at most 512",
+        p.message,
+    )
 
 
 def test_an_explicit_query_is_checked_too(tmp_path):
     path = _config(tmp_path, 1, f"    query: '{'a' * 513}'\n")
     [problem] = check_config(path, env={"X_BEARER_TOKEN": "set"})
     assert problem.line == 9 and "'query' is 513 characters" in problem.message
-    assert "is 513 characters" not in str(check_config(_config(tmp_path, 1, "    query: Dmitriev\n"),
-                                                      env={"X_BEARER_TOKEN": "set"}))
+    assert "is 513 characters" not in str(
+        check_config(_config(tmp_path, 1, "    query: Dmitriev\n"), env={"X_BEARER_TOKEN": "set"})
+    )
 
 
 def test_config_check_names_the_token_variable(tmp_path):

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import threading
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 import pytest
 from alembic.autogenerate import compare_metadata
@@ -32,8 +32,18 @@ def test_upgrade_is_idempotent_and_records_the_head(store_url):
 
     from monitor.store.db import MIGRATIONS
 
-    assert version == ScriptDirectory(str(MIGRATIONS)).get_current_head()  # one head, and the store is at it
-    assert {"post", "post_topic", "bucket", "source", "source_state", "poll_log", "repost"} <= tables
+    assert (
+        version == ScriptDirectory(str(MIGRATIONS)).get_current_head()
+    )  # one head, and the store is at it
+    assert {
+        "post",
+        "post_topic",
+        "bucket",
+        "source",
+        "source_state",
+        "poll_log",
+        "repost",
+    } <= tables
 
 
 def test_sqlite_runs_in_wal_with_a_busy_timeout(sqlite_url):
@@ -71,7 +81,7 @@ def test_a_reader_holding_a_transaction_never_blocks_the_writer(sqlite_url):
 def test_datetimes_come_back_timezone_aware_utc(store):
     from monitor.store.models import PollLog
 
-    when = datetime(2026, 3, 18, 9, 30, tzinfo=timezone.utc)
+    when = datetime(2026, 3, 18, 9, 30, tzinfo=UTC)
     with store.write() as conn:
         conn.execute(PollLog.__table__.insert().values(source="x", started_at=when, outcome="ok"))
     (row,) = store.poll_log()
@@ -83,4 +93,8 @@ def test_a_naive_datetime_is_refused(store):
 
     with pytest.raises(Exception, match="naive"):
         with store.write() as conn:
-            conn.execute(PollLog.__table__.insert().values(source="x", started_at=datetime(2026, 1, 1), outcome="ok"))
+            conn.execute(
+                PollLog.__table__.insert().values(
+                    source="x", started_at=datetime(2026, 1, 1), outcome="ok"
+                )
+            )

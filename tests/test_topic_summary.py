@@ -9,40 +9,76 @@ from __future__ import annotations
 import heapq
 import random
 from collections import Counter
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from sqlalchemy import insert
 
-from monitor.store.models import Post, PostTopic
 from monitor.store.db import Store
+from monitor.store.models import Post, PostTopic
 from monitor.ui.data import WINDOW_BY_KEY, StoreProvider, TopicInfo
 
-NOW = datetime(2026, 3, 1, 12, 0, tzinfo=timezone.utc)
+NOW = datetime(2026, 3, 1, 12, 0, tzinfo=UTC)
 TOPIC = TopicInfo("summit", "Summit", frozenset({"summit"}))
 CAP = 150  # fewer than the window holds, so the newest-N cut matters
 
 
 def _fill(store: Store) -> None:
     """Posts with mixed and missing languages, unscored posts, repeated scores and engagement
-    (ties), the topic's own tag, a tag twice in one post, tags shared by many posts, and posts outside the topic or window."""
+    (ties), the topic's own tag, a tag twice in one post, tags shared by many posts, and posts
+    outside the topic or window."""
     rnd = random.Random(13)
     posts, links = [], []
     for i in range(1, 401):
         created = NOW - timedelta(minutes=3 * i + 1)  # distinct times: the newest-N set is one set
         if i % 50 == 0:
             created = NOW - timedelta(days=40)  # outside the 30-day window
-        tags = ["summit"] + rnd.sample(["energy", "trade", "nato", "gas", "oil", "ukraine", "g7", "sanctions",
-                                        "markets", "ruble", "tariffs", "china"], k=rnd.randint(0, 4))
+        tags = ["summit"] + rnd.sample(
+            [
+                "energy",
+                "trade",
+                "nato",
+                "gas",
+                "oil",
+                "ukraine",
+                "g7",
+                "sanctions",
+                "markets",
+                "ruble",
+                "tariffs",
+                "china",
+            ],
+            k=rnd.randint(0, 4),
+        )
         if i % 13 == 0:
-            tags += ["NATO", "nato"]  # not as ingest stores them: each post still counts once per tag
-        posts.append(dict(
-            id=i, source="mastodon", native_id=str(i), text=f"post {i}", author=f"a{i}",
-            lang=rnd.choice(["en", "en", "de", "fr", None, "es"]), tags=tags, created_at=created,
-            fetched_at=NOW, engagement=rnd.choice([0, 0, 3, 7, 7, 12]), reposts=0,
-            compound=None if i % 7 == 0 else rnd.choice([-0.9, -0.5, -0.5, 0.0, 0.3, 0.5, 0.5, 0.9]),
-            pos=0.0, neu=1.0, neg=0.0))
-        links.append(dict(post_id=i, topic="other" if i % 11 == 0 else TOPIC.name, created_at=created))
+            tags += [
+                "NATO",
+                "nato",
+            ]  # not as ingest stores them: each post still counts once per tag
+        posts.append(
+            dict(
+                id=i,
+                source="mastodon",
+                native_id=str(i),
+                text=f"post {i}",
+                author=f"a{i}",
+                lang=rnd.choice(["en", "en", "de", "fr", None, "es"]),
+                tags=tags,
+                created_at=created,
+                fetched_at=NOW,
+                engagement=rnd.choice([0, 0, 3, 7, 7, 12]),
+                reposts=0,
+                compound=None
+                if i % 7 == 0
+                else rnd.choice([-0.9, -0.5, -0.5, 0.0, 0.3, 0.5, 0.5, 0.9]),
+                pos=0.0,
+                neu=1.0,
+                neg=0.0,
+            )
+        )
+        links.append(
+            dict(post_id=i, topic="other" if i % 11 == 0 else TOPIC.name, created_at=created)
+        )
     with store.write() as conn:
         conn.execute(insert(Post.__table__), posts)
         conn.execute(insert(PostTopic.__table__), links)
@@ -61,13 +97,25 @@ def _former(store: Store, since: datetime, until: datetime, limit: int) -> dict[
         tags.update({str(t).casefold() for t in (r["tags"] or ())} - TOPIC.tags)
     scored = [r for r in rows if r["compound"] is not None]
     return {
-        "languages": [(lang, n, unscored[lang]) for lang, n in sorted(langs.items(), key=lambda kv: (-kv[1], kv[0] or ""))],
-        "most_positive": [r["id"] for r in heapq.nlargest(3, scored, key=lambda r: (r["compound"], r["id"]))
-                          if r["compound"] > 0],
-        "most_negative": [r["id"] for r in heapq.nsmallest(3, scored, key=lambda r: (r["compound"], -r["id"]))
-                          if r["compound"] < 0],
-        "most_engaged": [r["id"] for r in heapq.nlargest(3, rows, key=lambda r: (r["engagement"], r["id"]))
-                         if r["engagement"] > 0],
+        "languages": [
+            (lang, n, unscored[lang])
+            for lang, n in sorted(langs.items(), key=lambda kv: (-kv[1], kv[0] or ""))
+        ],
+        "most_positive": [
+            r["id"]
+            for r in heapq.nlargest(3, scored, key=lambda r: (r["compound"], r["id"]))
+            if r["compound"] > 0
+        ],
+        "most_negative": [
+            r["id"]
+            for r in heapq.nsmallest(3, scored, key=lambda r: (r["compound"], -r["id"]))
+            if r["compound"] < 0
+        ],
+        "most_engaged": [
+            r["id"]
+            for r in heapq.nlargest(3, rows, key=lambda r: (r["engagement"], r["id"]))
+            if r["engagement"] > 0
+        ],
         "hashtags": sorted(tags.items(), key=lambda kv: (-kv[1], kv[0]))[:10],
         "scanned": len(rows),
         "capped": len(rows) >= limit,
@@ -79,7 +127,9 @@ def _shown(provider: StoreProvider, start: datetime, end: datetime) -> dict[str,
     return {
         "languages": [(s.lang, s.posts, s.unscored) for s in d["languages"]],
         **{k: [p.id for p in d[k]] for k in ("most_positive", "most_negative", "most_engaged")},
-        "hashtags": list(d["hashtags"]), "scanned": d["scanned"], "capped": d["capped"],
+        "hashtags": list(d["hashtags"]),
+        "scanned": d["scanned"],
+        "capped": d["capped"],
     }
 
 
@@ -87,11 +137,18 @@ def test_database_breakdowns_match_the_python_loop(store: Store) -> None:
     _fill(store)
     start, end = NOW - timedelta(days=30), NOW
     for cap in (CAP, 10_000):  # capped and not
-        provider = StoreProvider(store, topics=[TOPIC], clock=lambda: NOW, detail_scan=cap, detail_ttl_s=0.0)
+        provider = StoreProvider(
+            store, topics=[TOPIC], clock=lambda: NOW, detail_scan=cap, detail_ttl_s=0.0
+        )
         shown, former = _shown(provider, start, end), _former(store, start, end, cap)
         assert shown == former
         assert shown["capped"] == (cap == CAP)
-        assert len(shown["most_positive"]) == len(shown["most_negative"]) == len(shown["most_engaged"]) == 3
+        assert (
+            len(shown["most_positive"])
+            == len(shown["most_negative"])
+            == len(shown["most_engaged"])
+            == 3
+        )
         assert "summit" not in dict(shown["hashtags"]) and len(shown["hashtags"]) == 10
         assert any(lang is None for lang, _, _ in shown["languages"])
         assert sum(u for _, _, u in shown["languages"]) > 0
@@ -100,14 +157,38 @@ def test_database_breakdowns_match_the_python_loop(store: Store) -> None:
 def test_few_posts_show_only_what_qualifies(store: Store) -> None:
     """A window with no positive or engaged post shows none rather than the least negative."""
     with store.write() as conn:
-        conn.execute(insert(Post.__table__), [dict(
-            id=i, source="mastodon", native_id=str(i), text="t", lang="en", tags=["Summit", "Gas"],
-            created_at=NOW - timedelta(hours=i), fetched_at=NOW, engagement=0, reposts=0,
-            compound=-0.2 * i if i < 3 else None) for i in (1, 2, 3)])
-        conn.execute(insert(PostTopic.__table__), [dict(post_id=i, topic=TOPIC.name,
-                                                        created_at=NOW - timedelta(hours=i)) for i in (1, 2, 3)])
+        conn.execute(
+            insert(Post.__table__),
+            [
+                dict(
+                    id=i,
+                    source="mastodon",
+                    native_id=str(i),
+                    text="t",
+                    lang="en",
+                    tags=["Summit", "Gas"],
+                    created_at=NOW - timedelta(hours=i),
+                    fetched_at=NOW,
+                    engagement=0,
+                    reposts=0,
+                    compound=-0.2 * i if i < 3 else None,
+                )
+                for i in (1, 2, 3)
+            ],
+        )
+        conn.execute(
+            insert(PostTopic.__table__),
+            [
+                dict(post_id=i, topic=TOPIC.name, created_at=NOW - timedelta(hours=i))
+                for i in (1, 2, 3)
+            ],
+        )
     provider = StoreProvider(store, topics=[TOPIC], clock=lambda: NOW, detail_ttl_s=0.0)
     shown = _shown(provider, NOW - timedelta(days=30), NOW)
     assert shown == _former(store, NOW - timedelta(days=30), NOW, 20_000)
-    assert shown["most_positive"] == [] and shown["most_engaged"] == [] and shown["most_negative"] == [2, 1]
+    assert (
+        shown["most_positive"] == []
+        and shown["most_engaged"] == []
+        and shown["most_negative"] == [2, 1]
+    )
     assert shown["hashtags"] == [("gas", 3)] and shown["languages"] == [("en", 3, 1)]

@@ -10,13 +10,14 @@ import asyncio
 import threading
 from collections.abc import Awaitable, Callable
 from dataclasses import replace
-from pathlib import Path
 from datetime import timedelta
+from pathlib import Path
 
 import pytest
 from textual.binding import Binding
 from textual.pilot import Pilot
 from textual.widgets import DataTable, Input, Select
+from ui_support import MARKUP_AUTHOR, NOW, press, screen_text, settle
 
 from monitor.ui.app import MAX_STALE_REFETCH, SCREENS_IN_ORDER, DashboardApp, own_bindings
 from monitor.ui.data import LIVE_ROWS, WINDOW_BY_KEY, PostView, Request, Snapshot, StoreProvider
@@ -24,12 +25,13 @@ from monitor.ui.screens.help import HelpScreen
 from monitor.ui.screens.post import PostScreen
 from monitor.ui.widgets.bars import StatusBar
 from monitor.ui.widgets.tables import PostStream, cursor_key
-from ui_support import MARKUP_AUTHOR, NOW, press, screen_text, settle
 
 Scenario = Callable[[DashboardApp, Pilot], Awaitable[None]]
 
 
-def run(provider: StoreProvider, scenario: Scenario, *, size: tuple[int, int] = (120, 36), **kwargs) -> None:
+def run(
+    provider: StoreProvider, scenario: Scenario, *, size: tuple[int, int] = (120, 36), **kwargs
+) -> None:
     async def main() -> None:
         app = DashboardApp(provider, refresh_s=None, **kwargs)
         async with app.run_test(size=size) as pilot:
@@ -46,15 +48,24 @@ def test_overview_windows_and_themes(provider: StoreProvider) -> None:
         assert app.current_mode == "overview"
         table = app.screen.query_one("#topics", DataTable)
         assert [str(r.key.value) for r in table.ordered_rows] == [
-            "trump-putin-business", "russia-sanctions", "dmitriev", "quiet-topic"]
+            "trump-putin-business",
+            "russia-sanctions",
+            "dmitriev",
+            "quiet-topic",
+        ]
         text = screen_text(app)
         assert "14:05 UTC" in text and "2/4 sources ok" in text
         assert "vol 13:00" in text  # the volume spike
         assert "no data" in text and "too few (n=3)" in text  # display rules, not zeros
         assert app.topic == "trump-putin-business"
         await press(app, pilot, "down")  # the second topic stays selected through window changes
-        for key, window, buckets in (("1", "1h", 60), ("2", "6h", 72), ("4", "7d", 168), ("5", "30d", 120),
-                                     ("3", "24h", 96)):
+        for key, window, buckets in (
+            ("1", "1h", 60),
+            ("2", "6h", 72),
+            ("4", "7d", 168),
+            ("5", "30d", 120),
+            ("3", "24h", 96),
+        ):
             await press(app, pilot, key)
             assert app.topic == "russia-sanctions" and cursor_key(table) == "russia-sanctions"
             assert app.window.key == window
@@ -75,7 +86,13 @@ def test_navigation_on_single_keys(provider: StoreProvider) -> None:
     the failing source named in words on every screen."""
 
     async def scenario(app: DashboardApp, pilot: Pilot) -> None:
-        for key, mode in (("t", "topic"), ("l", "live"), ("h", "health"), ("g", "log"), ("o", "overview")):
+        for key, mode in (
+            ("t", "topic"),
+            ("l", "live"),
+            ("h", "health"),
+            ("g", "log"),
+            ("o", "overview"),
+        ):
             await press(app, pilot, key)
             assert app.current_mode == mode
             assert app.snapshot is not None and app.snapshot.request.view == mode
@@ -96,7 +113,9 @@ def test_navigation_on_single_keys(provider: StoreProvider) -> None:
         app.screen.query_one("#top-posts", DataTable).focus()
         await press(app, pilot, "enter")
         assert isinstance(app.screen, PostScreen)
-        assert app.screen.post.compound is not None and app.screen.post.compound > 0  # most positive first
+        assert (
+            app.screen.post.compound is not None and app.screen.post.compound > 0
+        )  # most positive first
         await press(app, pilot, "escape")
         assert app.current_mode == "topic" and not isinstance(app.screen, PostScreen)
 
@@ -113,7 +132,9 @@ def test_live_filters_search_and_pause(provider: StoreProvider) -> None:
         assert stream.posts and all("russia-sanctions" in p.topics for p in stream.posts.values())
         app.screen.query_one("#f-class", Select).value = "negative"
         await settle(app, pilot)
-        assert stream.posts and all(p.compound is not None and p.compound <= -0.05 for p in stream.posts.values())
+        assert stream.posts and all(
+            p.compound is not None and p.compound <= -0.05 for p in stream.posts.values()
+        )
         await press(app, pilot, "x", "space")
         assert app.snapshot is not None and app.snapshot.request.live is None
         assert "paused" in screen_text(app)
@@ -142,8 +163,16 @@ def test_the_live_stream_keeps_the_newest_rows_only(provider: StoreProvider) -> 
             count = 250
             ids = range(self.next_id + count - 1, self.next_id - 1, -1)
             self.next_id += count
-            posts = tuple(PostView(id=i, source="mastodon", created_at=NOW - timedelta(seconds=5000 - i),
-                                   text=f"post {i}", compound=0.5) for i in ids)
+            posts = tuple(
+                PostView(
+                    id=i,
+                    source="mastodon",
+                    created_at=NOW - timedelta(seconds=5000 - i),
+                    text=f"post {i}",
+                    compound=0.5,
+                )
+                for i in ids
+            )
             return replace(base, posts=posts)
 
     async def scenario(app: DashboardApp, pilot: Pilot) -> None:
@@ -251,7 +280,10 @@ def test_a_store_failure_is_shown_in_words_and_recovers(provider: StoreProvider)
     flaky = Flaky()
 
     async def scenario(app: DashboardApp, pilot: Pilot) -> None:
-        assert "cannot read the store: OSError: disk I/O error" in app.screen.query_one(StatusBar).problem
+        assert (
+            "cannot read the store: OSError: disk I/O error"
+            in app.screen.query_one(StatusBar).problem
+        )
         flaky.broken = False
         await press(app, pilot, "r")
         assert app.screen.query_one(StatusBar).problem.startswith("! reddit")
@@ -259,7 +291,9 @@ def test_a_store_failure_is_shown_in_words_and_recovers(provider: StoreProvider)
     run(flaky, scenario, size=(100, 30))  # type: ignore[arg-type]
 
 
-def test_no_color_keeps_every_meaning_in_symbols(provider: StoreProvider, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_no_color_keeps_every_meaning_in_symbols(
+    provider: StoreProvider, monkeypatch: pytest.MonkeyPatch
+) -> None:
     monkeypatch.setenv("NO_COLOR", "1")
 
     async def scenario(app: DashboardApp, pilot: Pilot) -> None:

@@ -2,14 +2,30 @@
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 import pytest
 
 from monitor.metrics.formulas import BucketSums, summarize
-from monitor.ui.charts import plot_step, polarization_chart, sentiment_chart, sparkline, volume_chart
-from monitor.ui.format import (Palette, ago, cell, compound_text, mean_text, polarization_text, shares_text,
-                               signed, span, until)
+from monitor.ui.charts import (
+    plot_step,
+    polarization_chart,
+    sentiment_chart,
+    sparkline,
+    volume_chart,
+)
+from monitor.ui.format import (
+    Palette,
+    ago,
+    cell,
+    compound_text,
+    mean_text,
+    polarization_text,
+    shares_text,
+    signed,
+    span,
+    until,
+)
 from monitor.ui.series import Series
 
 P = Palette()
@@ -19,14 +35,27 @@ def sums(*scores: float | None) -> BucketSums:
     return BucketSums.from_scores(scores)
 
 
-@pytest.mark.parametrize("bucket, mean, shares, er3", [
-    (sums(), "no data", "—", "—"),
-    (sums(0.5, 0.5, -0.5), "too few (n=3)", "▲67% ▼33%~", "n<10"),
-    (sums(*[0.5] * 4, -0.5, 0.0), "▲ +0.25 [-0.19 +0.69]~", "▲67% ▼17%~", "n<10"),  # t(5): ±0.439
-    (sums(*[0.6] * 8, *[-0.6] * 4), "▲ +0.20 [-0.18 +0.58]", "▲67% ▼33%", "0.53~"),  # ER-3 = 2·(6/27)·1.2
-    (sums(*[0.6] * 20, *[-0.6] * 10), "▲ +0.20 [-0.01 +0.41]", "▲67% ▼33%", "0.53"),
-    (sums(None, None), "no data", "—", "—"),  # unscored posts are counted, never averaged as 0
-])
+@pytest.mark.parametrize(
+    "bucket, mean, shares, er3",
+    [
+        (sums(), "no data", "—", "—"),
+        (sums(0.5, 0.5, -0.5), "too few (n=3)", "▲67% ▼33%~", "n<10"),
+        (
+            sums(*[0.5] * 4, -0.5, 0.0),
+            "▲ +0.25 [-0.19 +0.69]~",
+            "▲67% ▼17%~",
+            "n<10",
+        ),  # t(5): ±0.439
+        (
+            sums(*[0.6] * 8, *[-0.6] * 4),
+            "▲ +0.20 [-0.18 +0.58]",
+            "▲67% ▼33%",
+            "0.53~",
+        ),  # ER-3 = 2·(6/27)·1.2
+        (sums(*[0.6] * 20, *[-0.6] * 10), "▲ +0.20 [-0.01 +0.41]", "▲67% ▼33%", "0.53"),
+        (sums(None, None), "no data", "—", "—"),  # unscored posts are counted, never averaged as 0
+    ],
+)
 def test_display_rules(bucket: BucketSums, mean: str, shares: str, er3: str) -> None:
     s = summarize(bucket)
     assert mean_text(s, P).plain == mean
@@ -35,7 +64,10 @@ def test_display_rules(bucket: BucketSums, mean: str, shares: str, er3: str) -> 
 
 
 def test_compact_mean_and_post_scores() -> None:
-    assert mean_text(summarize(sums(*[0.6] * 20, *[-0.6] * 10)), P, compact=True).plain == "▲ +0.20 ±0.21"
+    assert (
+        mean_text(summarize(sums(*[0.6] * 20, *[-0.6] * 10)), P, compact=True).plain
+        == "▲ +0.20 ±0.21"
+    )
     assert compound_text(-0.8316, P).plain == "▼ -0.83"
     assert compound_text(0.0, P).plain == "● 0.00"
     assert compound_text(None, P).plain == "? unscored"
@@ -48,7 +80,7 @@ def test_untrusted_cells_are_one_safe_cut_line() -> None:
 
 
 def test_times_in_words() -> None:
-    now = datetime(2026, 3, 3, 14, 5, tzinfo=timezone.utc)
+    now = datetime(2026, 3, 3, 14, 5, tzinfo=UTC)
     assert ago(now - timedelta(seconds=40), now) == "40 s ago"
     assert ago(now - timedelta(minutes=125), now) == "2 h 5 min ago"
     assert until(now + timedelta(minutes=20), now) == "in 20 min"
@@ -57,13 +89,19 @@ def test_times_in_words() -> None:
 
 
 def series(values: list[BucketSums | None], gaps: set[int] = frozenset(), step: int = 60) -> Series:
-    return Series(0, step, tuple(values), tuple(i in gaps for i in range(len(values))), (0,) * len(values))
+    return Series(
+        0, step, tuple(values), tuple(i in gaps for i in range(len(values))), (0,) * len(values)
+    )
 
 
 def test_sparkline_marks_no_data_gaps_and_small_counts() -> None:
-    s = series([None, BucketSums(), sums(0.1), BucketSums(), sums(*[0.1] * 80), sums(0.1)], gaps={3, 5})
+    s = series(
+        [None, BucketSums(), sums(0.1), BucketSums(), sums(*[0.1] * 80), sums(0.1)], gaps={3, 5}
+    )
     line = sparkline(s, 6, P)
-    assert line.plain == "· ▁░█▁"  # not collected, quiet, 1 post, gap with nothing counted, peak, gap
+    assert (
+        line.plain == "· ▁░█▁"
+    )  # not collected, quiet, 1 post, gap with nothing counted, peak, gap
     assert any("underline" in str(span.style) for span in line.spans)  # a gap bucket with posts
 
 
@@ -90,5 +128,9 @@ def test_charts_mark_gaps_tentative_and_missing_buckets_on_the_axis() -> None:
         lines = [line.plain for line in chart(s, 7 + 5, 12, P)]
         axis = lines[-2][7:]
         assert axis[0] == "·" and axis[4] == "!", (chart.__name__, axis)
-    assert [line.plain for line in sentiment_chart(s, 12, 8, P)][-2][7:11] == "··~─"  # n<5, n 5–9 tentative
-    assert [line.plain for line in polarization_chart(s, 12, 5, P)][-2][7:11] == "···~"  # n<10, n 10–29
+    assert [line.plain for line in sentiment_chart(s, 12, 8, P)][-2][
+        7:11
+    ] == "··~─"  # n<5, n 5–9 tentative
+    assert [line.plain for line in polarization_chart(s, 12, 5, P)][-2][
+        7:11
+    ] == "···~"  # n<10, n 10–29

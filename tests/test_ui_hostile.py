@@ -19,14 +19,14 @@ from sqlalchemy import insert
 from sqlalchemy.engine import make_url
 from textual.pilot import Pilot
 from textual.widgets import DataTable, RichLog, Select
+from ui_support import NOW, TOPICS, press, screen_text, settle
 
-from monitor.store.models import Post, PostTopic, SourceRow, SourceState
 from monitor.store.db import Store
+from monitor.store.models import Post, PostTopic, SourceRow, SourceState
 from monitor.ui.app import DashboardApp
 from monitor.ui.data import LiveFilter, Request, StoreProvider, TopicInfo
 from monitor.ui.logs import LogBuffer, LogEntry
 from monitor.ui.screens.post import PostScreen
-from ui_support import NOW, TOPICS, press, screen_text, settle
 
 MARKUP = "[/] [bold red]loud [$accent] a [/ b"
 OSC = "\x1b]0;pwned title\x07"
@@ -44,17 +44,45 @@ def add_hostile(store: Store) -> None:
     """One post, one source with a failing state, straight into the tables."""
     with store.write() as conn:
         conn.execute(insert(SourceRow).values(name=HOSTILE_SOURCE, kind="rss", settings={}))
-        conn.execute(insert(SourceState).values(
-            source=HOSTILE_SOURCE, state={}, last_poll_at=NOW - timedelta(minutes=1), last_outcome="error",
-            last_error=HOSTILE_ERROR, consecutive_failures=9, failing_since=NOW - timedelta(hours=2),
-            next_poll_at=NOW + timedelta(minutes=30)))
-        pid = conn.execute(insert(Post).values(
-            source=HOSTILE_SOURCE, native_id="hostile", url=f"https://example.org/{MARKUP}", author=HOSTILE_AUTHOR,
-            text=HOSTILE_TEXT, lang="en", tags=["[/]", f"x{OSC}"], created_at=NOW - timedelta(seconds=30),
-            fetched_at=NOW, engagement=10**6, compound=-1.0, pos=0.0, neu=0.0, neg=1.0, scorer="vader",
-            scorer_version="3.3.2").returning(Post.id)).scalar_one()
-        conn.execute(insert(PostTopic).values(post_id=pid, topic=TOPICS[0].name,
-                                              created_at=NOW - timedelta(seconds=30)))
+        conn.execute(
+            insert(SourceState).values(
+                source=HOSTILE_SOURCE,
+                state={},
+                last_poll_at=NOW - timedelta(minutes=1),
+                last_outcome="error",
+                last_error=HOSTILE_ERROR,
+                consecutive_failures=9,
+                failing_since=NOW - timedelta(hours=2),
+                next_poll_at=NOW + timedelta(minutes=30),
+            )
+        )
+        pid = conn.execute(
+            insert(Post)
+            .values(
+                source=HOSTILE_SOURCE,
+                native_id="hostile",
+                url=f"https://example.org/{MARKUP}",
+                author=HOSTILE_AUTHOR,
+                text=HOSTILE_TEXT,
+                lang="en",
+                tags=["[/]", f"x{OSC}"],
+                created_at=NOW - timedelta(seconds=30),
+                fetched_at=NOW,
+                engagement=10**6,
+                compound=-1.0,
+                pos=0.0,
+                neu=0.0,
+                neg=1.0,
+                scorer="vader",
+                scorer_version="3.3.2",
+            )
+            .returning(Post.id)
+        ).scalar_one()
+        conn.execute(
+            insert(PostTopic).values(
+                post_id=pid, topic=TOPICS[0].name, created_at=NOW - timedelta(seconds=30)
+            )
+        )
 
 
 @pytest.fixture(scope="module")
@@ -65,9 +93,13 @@ def hostile_provider(sample_store: Store, tmp_path_factory: pytest.TempPathFacto
         src.backup(dst)
     store = Store(f"sqlite:///{path}")
     add_hostile(store)
-    topics = [TopicInfo(TOPICS[0].name, HOSTILE_TITLE, frozenset(TOPICS[0].tags)),
-              *(TopicInfo(t.name, t.display_name, frozenset(t.tags)) for t in TOPICS[1:])]
-    yield StoreProvider(store, topics=topics, clock=lambda: NOW)  # sources from the store: evil[/] included
+    topics = [
+        TopicInfo(TOPICS[0].name, HOSTILE_TITLE, frozenset(TOPICS[0].tags)),
+        *(TopicInfo(t.name, t.display_name, frozenset(t.tags)) for t in TOPICS[1:]),
+    ]
+    yield StoreProvider(
+        store, topics=topics, clock=lambda: NOW
+    )  # sources from the store: evil[/] included
     store.close()
 
 
@@ -85,7 +117,9 @@ def assert_clean(text: str, *literal: str) -> None:
 
 
 @pytest.mark.parametrize("size", [(80, 24), (160, 48)], ids=["80x24", "160x48"])
-def test_hostile_text_through_every_screen(hostile_provider: StoreProvider, size: tuple[int, int]) -> None:
+def test_hostile_text_through_every_screen(
+    hostile_provider: StoreProvider, size: tuple[int, int]
+) -> None:
     wide = size[0] >= 120
 
     async def main() -> None:
@@ -96,15 +130,22 @@ def test_hostile_text_through_every_screen(hostile_provider: StoreProvider, size
 
     async def tour(app: DashboardApp, pilot: Pilot) -> None:
         problem = "evil[/]: [bold red]boom[/]"  # the most urgent source, on every screen
-        assert_clean(screen_text(app), "[b]Thaw[/b]", problem, *(["[/] [bold red]loud"] if wide else []))
+        assert_clean(
+            screen_text(app), "[b]Thaw[/b]", problem, *(["[/] [bold red]loud"] if wide else [])
+        )
         await press(app, pilot, "t")
         assert_clean(screen_text(app), "[b]Thaw[/b]", problem)
         table = app.screen.query_one("#top-posts", DataTable)
-        assert any("[/] [bold red]loud" in str(row[-1]) for row in (table.get_row_at(i)
-                                                                     for i in range(table.row_count)))
+        assert any(
+            "[/] [bold red]loud" in str(row[-1])
+            for row in (table.get_row_at(i) for i in range(table.row_count))
+        )
         await press(app, pilot, "l")
         assert_clean(screen_text(app), "[/] [bold red]loud", problem)
-        for select, shown in (("#f-source", "evil[/]"), ("#f-topic", "[b]Thaw[/b]")):  # the filters' choices
+        for select, shown in (
+            ("#f-source", "evil[/]"),
+            ("#f-topic", "[b]Thaw[/b]"),
+        ):  # the filters' choices
             app.screen.query_one(select, Select).focus()
             await press(app, pilot, "enter")
             assert_clean(screen_text(app), shown)
@@ -112,7 +153,12 @@ def test_hostile_text_through_every_screen(hostile_provider: StoreProvider, size
         app.screen.query_one("#stream", DataTable).focus()
         await press(app, pilot, "enter")  # the newest post is the hostile one
         assert isinstance(app.screen, PostScreen)
-        assert_clean(screen_text(app), "[bold]boss[/bold]", "[/] [bold red]loud [$accent] a [/ b", "yyyyyyyyyy")
+        assert_clean(
+            screen_text(app),
+            "[bold]boss[/bold]",
+            "[/] [bold red]loud [$accent] a [/ b",
+            "yyyyyyyyyy",
+        )
         await press(app, pilot, "escape", "h")
         assert_clean(screen_text(app), "evil[/]", "[bold red]boom[/]", problem)
         await press(app, pilot, "g")

@@ -13,20 +13,26 @@ from collections.abc import Awaitable, Callable
 
 import pytest
 from textual.pilot import Pilot
+from ui_support import HOSTILE_ERROR, NOW, settle
 
 from monitor.ui.app import DARK, LIGHT, DashboardApp
 from monitor.ui.data import LiveFilter, Request, StoreProvider
 from monitor.ui.logs import LogBuffer, LogEntry
-from ui_support import HOSTILE_ERROR, NOW, settle
 
 SMALL, MEDIUM, LARGE = (80, 24), (120, 40), (200, 60)
 
 
 def fixed_logs() -> LogBuffer:
     logs = LogBuffer()
-    logs.add(LogEntry(0, NOW.replace(minute=1), 20, "monitor.scheduler", "collecting from 4 source(s)"))
+    logs.add(
+        LogEntry(0, NOW.replace(minute=1), 20, "monitor.scheduler", "collecting from 4 source(s)")
+    )
     logs.add(LogEntry(0, NOW.replace(minute=4), 30, "monitor.ingest", f"reddit: {HOSTILE_ERROR}"))
-    logs.add(LogEntry(0, NOW.replace(minute=5), 40, "monitor.scheduler", "poll of bluesky could not be stored"))
+    logs.add(
+        LogEntry(
+            0, NOW.replace(minute=5), 40, "monitor.scheduler", "poll of bluesky could not be stored"
+        )
+    )
     return logs
 
 
@@ -60,19 +66,34 @@ def open_markup_post(provider: StoreProvider) -> Callable[[Pilot], Awaitable[Non
     return run_before
 
 
-SCREENS = {"overview": (), "topic": ("t",), "live": ("l",), "alerts": ("a",), "health": ("h",), "log": ("g",),
-           "help": ("question_mark",)}
-CASES = [(name, size, theme) for name in [*SCREENS, "post"]
-         for size, theme in ((SMALL, DARK), (MEDIUM, LIGHT), (LARGE, DARK))]
+SCREENS = {
+    "overview": (),
+    "topic": ("t",),
+    "live": ("l",),
+    "alerts": ("a",),
+    "health": ("h",),
+    "log": ("g",),
+    "help": ("question_mark",),
+}
+CASES = [
+    (name, size, theme)
+    for name in [*SCREENS, "post"]
+    for size, theme in ((SMALL, DARK), (MEDIUM, LIGHT), (LARGE, DARK))
+]
 
 
-@pytest.mark.parametrize("name, size, theme", CASES,
-                         ids=[f"{n}-{w}x{h}-{t.split('-')[1]}" for n, (w, h), t in CASES])
-def test_screen(snap_compare, provider: StoreProvider, name: str, size: tuple[int, int], theme: str) -> None:
+@pytest.mark.parametrize(
+    "name, size, theme", CASES, ids=[f"{n}-{w}x{h}-{t.split('-')[1]}" for n, (w, h), t in CASES]
+)
+def test_screen(
+    snap_compare, provider: StoreProvider, name: str, size: tuple[int, int], theme: str
+) -> None:
     run_before = open_markup_post(provider) if name == "post" else keys(*SCREENS[name])
     assert snap_compare(app_for(provider, theme), terminal_size=size, run_before=run_before)
 
 
-def test_overview_without_colour(snap_compare, provider: StoreProvider, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_overview_without_colour(
+    snap_compare, provider: StoreProvider, monkeypatch: pytest.MonkeyPatch
+) -> None:
     monkeypatch.setenv("NO_COLOR", "1")
     assert snap_compare(app_for(provider, DARK), terminal_size=SMALL, run_before=keys())

@@ -12,15 +12,16 @@ import asyncio
 import subprocess
 import sys
 import time
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
+
+from ui_support import NOW, TOPICS, sample_provider, screen_text, settle, write_posts
 
 from monitor.outputs.api import open_store
 from monitor.outputs.status import build_status
 from monitor.store.db import Store
 from monitor.ui.app import DashboardApp
 from monitor.ui.data import DEFAULT_WINDOW, WINDOW_BY_KEY, Request, window_bounds
-from ui_support import NOW, TOPICS, sample_provider, screen_text, settle, write_posts
 
 TOPIC = TOPICS[0].name
 TESTS = Path(__file__).resolve().parent
@@ -35,13 +36,23 @@ def _views(store: Store, url: str, provider) -> dict[str, int]:
     with open_store(url) as reader:
         frame = reader.series(TOPIC, since=since, until=until, every="15m")
     exported = int(frame["n"].sum())
-    return {"overview": overview.sums.total, "topic": topic.row.sums.total,
-            "topic by source": sum(s.sums.total for s in topic.sources),
-            "status": status["posts_24h"], "export": exported}
+    return {
+        "overview": overview.sums.total,
+        "topic": topic.row.sums.total,
+        "topic by source": sum(s.sums.total for s in topic.sources),
+        "status": status["posts_24h"],
+        "export": exported,
+    }
 
 
 def test_late_posts_reach_every_view(store_url: str) -> None:
-    write_posts(store_url, first=0, count=300, newest=NOW - timedelta(minutes=1), oldest=NOW - timedelta(hours=20))
+    write_posts(
+        store_url,
+        first=0,
+        count=300,
+        newest=NOW - timedelta(minutes=1),
+        oldest=NOW - timedelta(hours=20),
+    )
     store = Store(store_url)
     try:
         provider = sample_provider(store)
@@ -49,25 +60,43 @@ def test_late_posts_reach_every_view(store_url: str) -> None:
             provider.fetch(Request(view="overview", window=WINDOW_BY_KEY[key]))
         assert set(_views(store, store_url, provider).values()) == {300}
         # Another connection (a collector, `monitor import`) stores 200 posts dated 3-10 h ago.
-        write_posts(store_url, first=1000, count=200, newest=NOW - timedelta(hours=3),
-                    oldest=NOW - timedelta(hours=10))
+        write_posts(
+            store_url,
+            first=1000,
+            count=200,
+            newest=NOW - timedelta(hours=3),
+            oldest=NOW - timedelta(hours=10),
+        )
         assert _views(store, store_url, provider) == dict.fromkeys(
-            ("overview", "topic", "topic by source", "status", "export"), 500)
+            ("overview", "topic", "topic by source", "status", "export"), 500
+        )
         week = provider.fetch(Request(view="overview", window=WINDOW_BY_KEY["7d"])).topic_row(TOPIC)
         assert week.sums.total == 500
         # The hourly sums the spike marks are decided on come from the same reading.
         hours = provider._hours[TOPIC].hours
         start = int((NOW - timedelta(hours=10)).timestamp()) // 3600 * 3600
         counted = sum(hours.get(t).sums.total for t in range(start, start + 8 * 3600, 3600))
-        assert counted == store.sums(TOPIC, since=NOW.fromtimestamp(start, NOW.tzinfo),
-                                     until=NOW.fromtimestamp(start + 8 * 3600, NOW.tzinfo)).total
+        assert (
+            counted
+            == store.sums(
+                TOPIC,
+                since=NOW.fromtimestamp(start, NOW.tzinfo),
+                until=NOW.fromtimestamp(start + 8 * 3600, NOW.tzinfo),
+            ).total
+        )
     finally:
         store.close()
 
 
 def test_refresh_key_reads_everything_again(sqlite_url: str) -> None:
     """`r` drops every cache: even a change the markers cannot see (a bucket deleted by hand) shows."""
-    write_posts(sqlite_url, first=0, count=50, newest=NOW - timedelta(hours=5), oldest=NOW - timedelta(hours=6))
+    write_posts(
+        sqlite_url,
+        first=0,
+        count=50,
+        newest=NOW - timedelta(hours=5),
+        oldest=NOW - timedelta(hours=6),
+    )
     store = Store(sqlite_url)
     try:
         provider = sample_provider(store)
@@ -84,12 +113,20 @@ def test_refresh_key_reads_everything_again(sqlite_url: str) -> None:
 def test_overview_shows_posts_a_second_process_stores_late(sqlite_url: str) -> None:
     """The dashboard runs on its own refresh; another process imports 200 posts dated 3-10 h
     ago; the overview's 24 h count says 500 within 2 s of that process ending."""
-    write_posts(sqlite_url, first=0, count=300, newest=NOW - timedelta(minutes=1), oldest=NOW - timedelta(hours=20))
-    script = (f"import sys; sys.path.insert(0, {str(TESTS)!r})\n"
-              "from datetime import timedelta\n"
-              "from ui_support import NOW, write_posts\n"
-              f"write_posts({sqlite_url!r}, first=1000, count=200, newest=NOW - timedelta(hours=3), "
-              "oldest=NOW - timedelta(hours=10))\n")
+    write_posts(
+        sqlite_url,
+        first=0,
+        count=300,
+        newest=NOW - timedelta(minutes=1),
+        oldest=NOW - timedelta(hours=20),
+    )
+    script = (
+        f"import sys; sys.path.insert(0, {str(TESTS)!r})\n"
+        "from datetime import timedelta\n"
+        "from ui_support import NOW, write_posts\n"
+        f"write_posts({sqlite_url!r}, first=1000, count=200, newest=NOW - timedelta(hours=3), "
+        "oldest=NOW - timedelta(hours=10))\n"
+    )
 
     async def main() -> None:
         store = Store(sqlite_url)
@@ -98,8 +135,13 @@ def test_overview_shows_posts_a_second_process_stores_late(sqlite_url: str) -> N
             async with app.run_test(size=(120, 40)) as pilot:
                 await settle(app, pilot)
                 assert " 300 " in screen_text(app)
-                done = await asyncio.to_thread(subprocess.run, [sys.executable, "-c", script], capture_output=True,
-                                               text=True, timeout=120)
+                done = await asyncio.to_thread(
+                    subprocess.run,
+                    [sys.executable, "-c", script],
+                    capture_output=True,
+                    text=True,
+                    timeout=120,
+                )
                 assert done.returncode == 0, done.stderr
                 written = time.monotonic()
                 while " 500 " not in screen_text(app) and time.monotonic() - written < 2.0:
@@ -119,19 +161,44 @@ def test_the_dashboard_and_the_digest_agree_on_a_day(sqlite_url: str) -> None:
     from monitor.config.digests import AlertSettings
     from monitor.outputs.digest.build import build_topic_digest
 
-    write_posts(sqlite_url, first=0, count=120, newest=NOW - timedelta(hours=15), oldest=NOW - timedelta(hours=30))
+    write_posts(
+        sqlite_url,
+        first=0,
+        count=120,
+        newest=NOW - timedelta(hours=15),
+        oldest=NOW - timedelta(hours=30),
+    )
     store = Store(sqlite_url)
     try:
         provider = sample_provider(store)
         provider.fetch(Request(view="overview", window=WINDOW_BY_KEY["7d"]))  # caches the day
-        write_posts(sqlite_url, first=500, count=40, newest=NOW - timedelta(hours=16), oldest=NOW - timedelta(hours=20))
+        write_posts(
+            sqlite_url,
+            first=500,
+            count=40,
+            newest=NOW - timedelta(hours=16),
+            oldest=NOW - timedelta(hours=20),
+        )
         row = provider.fetch(Request(view="overview", window=WINDOW_BY_KEY["7d"])).topic_row(TOPIC)
         day = date(2026, 3, 2)
-        start = int(datetime(2026, 3, 2, tzinfo=timezone.utc).timestamp())
-        on_screen = sum(b.total for i, b in enumerate(row.series.sums)
-                        if b is not None and start <= row.series.start_ts + i * row.series.step_s < start + 86400)
-        digest = build_topic_digest(store, digest="daily", topic=TOPIC, title=TOPIC, day=day, zone=ZoneInfo("UTC"),
-                                    sources=["mastodon"], settings=AlertSettings(), now=NOW)
+        start = int(datetime(2026, 3, 2, tzinfo=UTC).timestamp())
+        on_screen = sum(
+            b.total
+            for i, b in enumerate(row.series.sums)
+            if b is not None
+            and start <= row.series.start_ts + i * row.series.step_s < start + 86400
+        )
+        digest = build_topic_digest(
+            store,
+            digest="daily",
+            topic=TOPIC,
+            title=TOPIC,
+            day=day,
+            zone=ZoneInfo("UTC"),
+            sources=["mastodon"],
+            settings=AlertSettings(),
+            now=NOW,
+        )
         assert digest.volume.total == on_screen == 160  # all on Mar 2, the late 40 included
     finally:
         store.close()

@@ -1,10 +1,11 @@
 """What the dashboard tests share: the fixed sample store and the Pilot helpers.
 
-Not a test module, so test files import it without importing each other; the fixtures built on
-it (`sample_store`, `provider`) live in conftest.py. `build_sample_store` writes a deterministic store through the real ingest path (Ingestor with a
-fixed clock and fixed scores): eight days of posts for three topics with a volume spike, a topic
-with too few posts for polarization, one with none, a source failing with a hostile error
-message, one that has never polled, and posts whose author and text look like markup.
+Not a test module, so test files import it without importing each other; the fixtures built on it
+(`sample_store`, `provider`) live in conftest.py. `build_sample_store` writes a deterministic store
+through the real ingest path (Ingestor with a fixed clock and fixed scores): eight days of posts for
+three topics with a volume spike, a topic with too few posts for polarization, one with none, a
+source failing with a hostile error message, one that has never polled, and posts whose author and
+text look like markup.
 """
 
 from __future__ import annotations
@@ -12,7 +13,7 @@ from __future__ import annotations
 import io
 import random
 from dataclasses import dataclass
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from rich.console import Console
@@ -25,7 +26,7 @@ from monitor.store.db import Store
 from monitor.ui.app import DashboardApp
 from monitor.ui.data import SourceInfo, StoreProvider, TopicInfo
 
-NOW = datetime(2026, 3, 3, 14, 5, 30, tzinfo=timezone.utc)
+NOW = datetime(2026, 3, 3, 14, 5, 30, tzinfo=UTC)
 MARKUP_AUTHOR = "[bold red]mallory[/]"
 MARKUP_TEXT = "Deal news [/] and [bold red]not red[/] and [$accent] and a [/ b #TrumpPutinBusiness"
 HOSTILE_ERROR = "server said [bold red]no[/] \x1b]0;pwned\x07 [$accent] a [/ b (401)"
@@ -52,7 +53,9 @@ class Topic:
 
 
 TOPICS = [
-    Topic("trump-putin-business", "US–Russia business thaw", ["TrumpPutinBusiness"], ["Putin deal"]),
+    Topic(
+        "trump-putin-business", "US–Russia business thaw", ["TrumpPutinBusiness"], ["Putin deal"]
+    ),
     Topic("russia-sanctions", "Russia sanctions relief", ["RussiaSanctions"], ["sanctions relief"]),
     Topic("dmitriev", "Dmitriev", ["Dmitriev"], []),
     Topic("quiet-topic", None, ["NothingHere"], []),
@@ -95,15 +98,19 @@ class FixedSource(Source):
 SOURCES = ["google-news", "mastodon", "reddit", "bluesky"]
 
 
-def _posts(rng: random.Random, scores: FixedScores, start: datetime, hours: int) -> dict[str, list[RawPost]]:
+def _posts(
+    rng: random.Random, scores: FixedScores, start: datetime, hours: int
+) -> dict[str, list[RawPost]]:
     """Posts per source, hour by hour; topic 1 spikes at 13:00 on the last day."""
     out: dict[str, list[RawPost]] = {s: [] for s in SOURCES[:3]}
     k = 0
     for h in range(hours):
         hour = start + timedelta(hours=h)
         spike = hour == NOW.replace(minute=0, second=0) - timedelta(hours=1)
-        plans = [("#TrumpPutinBusiness", 0.15, 90 if spike else rng.randint(12, 30)),
-                 ("#RussiaSanctions", -0.2, rng.randint(3, 12))]
+        plans = [
+            ("#TrumpPutinBusiness", 0.15, 90 if spike else rng.randint(12, 30)),
+            ("#RussiaSanctions", -0.2, rng.randint(3, 12)),
+        ]
         if h % 7 == 0:
             plans.append(("#Dmitriev", 0.1, 1))
         for tag, bias, n in plans:
@@ -115,16 +122,34 @@ def _posts(rng: random.Random, scores: FixedScores, start: datetime, hours: int)
                     continue
                 text = f"post {k} about {tag} with a little to say"
                 unscored = k % 11 == 0
-                compound = None if unscored else round(max(-1.0, min(1.0, rng.gauss(bias, 0.45))), 4)
+                compound = (
+                    None if unscored else round(max(-1.0, min(1.0, rng.gauss(bias, 0.45))), 4)
+                )
                 scores.by_text[text] = (compound, "ru" if unscored else "en")
-                out[source].append(RawPost(native_id=f"n{k}", text=text, created_at=when, author=f"user{k % 17}",
-                                           url=f"https://example.org/p/{k}",
-                                           tags=(tag.lstrip("#"), "Energy" if k % 4 == 0 else "Trade"),
-                                           engagement=(k * 7) % 23))
+                out[source].append(
+                    RawPost(
+                        native_id=f"n{k}",
+                        text=text,
+                        created_at=when,
+                        author=f"user{k % 17}",
+                        url=f"https://example.org/p/{k}",
+                        tags=(tag.lstrip("#"), "Energy" if k % 4 == 0 else "Trade"),
+                        engagement=(k * 7) % 23,
+                    )
+                )
     hostile_at = NOW - timedelta(minutes=3)
     scores.by_text[MARKUP_TEXT] = (-0.61, "en")
-    out["mastodon"].append(RawPost(native_id="markup", text=MARKUP_TEXT, created_at=hostile_at, author=MARKUP_AUTHOR,
-                                   url="https://example.org/p/markup", tags=("TrumpPutinBusiness",), engagement=99))
+    out["mastodon"].append(
+        RawPost(
+            native_id="markup",
+            text=MARKUP_TEXT,
+            created_at=hostile_at,
+            author=MARKUP_AUTHOR,
+            url="https://example.org/p/markup",
+            tags=("TrumpPutinBusiness",),
+            engagement=99,
+        )
+    )
     return out
 
 
@@ -136,7 +161,9 @@ def build_sample_store(url: str) -> Store:
     clock_now = [NOW - timedelta(days=8)]
     ingestor = Ingestor(store, TOPICS, scoring=scores, clock=lambda: clock_now[0])  # type: ignore[arg-type]
     store.sync_sources([FixedSource(s).settings for s in SOURCES])
-    by_source = _posts(rng, scores, (NOW - timedelta(days=8)).replace(minute=0, second=0), 8 * 24 + 1)
+    by_source = _posts(
+        rng, scores, (NOW - timedelta(days=8)).replace(minute=0, second=0), 8 * 24 + 1
+    )
     reddit_fails = FixedSource("reddit", SourceError(HOSTILE_ERROR, status=401))
     for day in range(8, -1, -1):  # one batch per source per day, in time order
         day_end = NOW - timedelta(days=day)
@@ -157,10 +184,16 @@ def build_sample_store(url: str) -> Store:
     from monitor.store.models import SourceState
 
     with store.write() as conn:  # what the scheduler would have written after those polls
-        conn.execute(update(SourceState).where(SourceState.source.in_(["google-news", "mastodon"]))
-                     .values(next_poll_at=NOW + timedelta(minutes=3)))
-        conn.execute(update(SourceState).where(SourceState.source == "reddit")
-                     .values(next_poll_at=NOW + timedelta(minutes=20)))
+        conn.execute(
+            update(SourceState)
+            .where(SourceState.source.in_(["google-news", "mastodon"]))
+            .values(next_poll_at=NOW + timedelta(minutes=3))
+        )
+        conn.execute(
+            update(SourceState)
+            .where(SourceState.source == "reddit")
+            .values(next_poll_at=NOW + timedelta(minutes=20))
+        )
     return store
 
 
@@ -172,12 +205,22 @@ def sample_provider(store: Store, **kwargs: Any) -> StoreProvider:
 
 # --- Pilot helpers ---------------------------------------------------------------------------
 
+
 def screen_text(app: DashboardApp) -> str:
     """What the terminal shows, as plain text (the SVG snapshot without its styles)."""
     width, height = app.size
-    console = Console(width=width, height=height, file=io.StringIO(), force_terminal=True, record=True,
-                      color_system="truecolor", legacy_windows=False)
-    console.print(app.screen._compositor.render_update(full=True, screen_stack=app._background_screens))
+    console = Console(
+        width=width,
+        height=height,
+        file=io.StringIO(),
+        force_terminal=True,
+        record=True,
+        color_system="truecolor",
+        legacy_windows=False,
+    )
+    console.print(
+        app.screen._compositor.render_update(full=True, screen_stack=app._background_screens)
+    )
     return console.export_text()
 
 
@@ -193,8 +236,15 @@ async def press(app: DashboardApp, pilot: Pilot, *keys: str) -> None:
         await settle(app, pilot)
 
 
-def write_posts(url: str, *, first: int, count: int, newest: datetime, oldest: datetime,
-                source: str = "mastodon") -> None:
+def write_posts(
+    url: str,
+    *,
+    first: int,
+    count: int,
+    newest: datetime,
+    oldest: datetime,
+    source: str = "mastodon",
+) -> None:
     """Store `count` posts of the first topic, spread evenly from `oldest` to `newest`, through
     the real ingest path: what a backfill, a slow source or an import does to a running store."""
     store = Store(url)
@@ -207,8 +257,15 @@ def write_posts(url: str, *, first: int, count: int, newest: datetime, oldest: d
         for i in range(count):
             text = f"late post {first + i} on #TrumpPutinBusiness"
             scores.by_text[text] = (0.5 if i % 2 else -0.5, "en")
-            posts.append(RawPost(native_id=f"late{first + i}", text=text, created_at=oldest + step * i,
-                                 author="latecomer", tags=("TrumpPutinBusiness",)))
+            posts.append(
+                RawPost(
+                    native_id=f"late{first + i}",
+                    text=text,
+                    created_at=oldest + step * i,
+                    author="latecomer",
+                    tags=("TrumpPutinBusiness",),
+                )
+            )
         ingestor.store_batch(FixedSource(source), Batch(posts=posts, state={}), NOW)
     finally:
         store.close()

@@ -51,7 +51,9 @@ def _weekday(token: str) -> int:
         return _DAYS.index(name)
     if name.isdigit() and 0 <= int(name) <= 7:
         return int(name) % 7
-    raise ValueError(f"{token!r} is not a weekday (use 0-7, where 0 and 7 are Sunday, or sun, mon, ...)")
+    raise ValueError(
+        f"{token!r} is not a weekday (use 0-7, where 0 and 7 are Sunday, or sun, mon, ...)"
+    )
 
 
 def _weekdays(field: str) -> str:
@@ -71,23 +73,33 @@ def _weekdays(field: str) -> str:
             first, last = _weekday(a), _weekday(b)
             last = 7 if last == 0 and b.strip() in ("7", "sun") and first > 0 else last
             if last < first:
-                raise ValueError(f"{part!r}: a weekday range must run forwards (e.g. 1-5 for Monday to Friday)")
+                raise ValueError(
+                    f"{part!r}: a weekday range must run forwards (e.g. 1-5 for Monday to Friday)"
+                )
         else:
             first = last = _weekday(base)
         days.update(d % 7 for d in range(first, last + 1, step or 1))
     return ",".join(_DAYS[d] for d in sorted(days))
 
 
-def cron_trigger(expr: str, tz: str) -> "CronTrigger":
+def cron_trigger(expr: str, tz: str) -> CronTrigger:
     """An APScheduler trigger for a standard five-field crontab line in time zone `tz`."""
     from apscheduler.triggers.cron import CronTrigger
 
     fields = expr.split()
     if len(fields) != 5:
-        raise ValueError(f"expected 5 fields (minute hour day-of-month month day-of-week), found {len(fields)}")
+        raise ValueError(
+            f"expected 5 fields (minute hour day-of-month month day-of-week), found {len(fields)}"
+        )
     minute, hour, day, month, weekday = fields
-    return CronTrigger(minute=minute, hour=hour, day=day, month=month, day_of_week=_weekdays(weekday),
-                       timezone=ZoneInfo(tz))
+    return CronTrigger(
+        minute=minute,
+        hour=hour,
+        day=day,
+        month=month,
+        day_of_week=_weekdays(weekday),
+        timezone=ZoneInfo(tz),
+    )
 
 
 def _schedule(value: str) -> str:
@@ -95,8 +107,10 @@ def _schedule(value: str) -> str:
     try:
         cron_trigger(expr, "UTC")
     except ValueError as exc:
-        raise ValueError(f"{expr!r} is not a valid cron schedule: {exc}; e.g. '0 7 * * *' is 07:00 every day, "
-                         "'30 6 * * 1-5' is 06:30 Monday to Friday") from None
+        raise ValueError(
+            f"{expr!r} is not a valid cron schedule: {exc}; e.g. '0 7 * * *' is 07:00 every day, "
+            "'30 6 * * 1-5' is 06:30 Monday to Friday"
+        ) from None
     return expr
 
 
@@ -111,7 +125,11 @@ def _timezone(value: str) -> str:
         ZoneInfo(name)
     except (ZoneInfoNotFoundError, ValueError):
         close = difflib.get_close_matches(name, sorted(_zones()), n=1, cutoff=0.6)
-        hint = f" (did you mean {close[0]!r}?)" if close else " (use an IANA name such as Europe/Berlin or UTC)"
+        hint = (
+            f" (did you mean {close[0]!r}?)"
+            if close
+            else " (use an IANA name such as Europe/Berlin or UTC)"
+        )
         raise ValueError(f"unknown time zone {name!r}{hint}") from None
     return name
 
@@ -122,8 +140,10 @@ def _timezone(value: str) -> str:
 def _env_name(value: str) -> str:
     """Never echoes the value: when it is not a name, it is most likely the secret itself."""
     if not _ENV_NAME.fullmatch(value):
-        raise ValueError("must be the NAME of an environment variable (letters, digits and '_'), "
-                         "never the secret itself")
+        raise ValueError(
+            "must be the NAME of an environment variable (letters, digits and '_'), "
+            "never the secret itself"
+        )
     return value
 
 
@@ -138,8 +158,10 @@ def _address(value: str) -> str:
 
 def _name(value: str) -> str:
     if not _NAME.fullmatch(value):
-        raise ValueError(f"{value!r} is not a valid digest name: use lowercase letters, digits, '-' and '_' "
-                         "(it becomes a folder name)")
+        raise ValueError(
+            f"{value!r} is not a valid digest name: use lowercase letters, digits, '-' and '_' "
+            "(it becomes a folder name)"
+        )
     return value
 
 
@@ -164,10 +186,18 @@ class EmailOutput(BaseModel):
     @model_validator(mode="after")
     def _credentials(self) -> EmailOutput:
         if (self.user_env is None) != (self.password_env is None):
-            raise ValueError("set both 'user_env' and 'password_env', or neither (for a server without login)")
-        if self.password_env and self.security == "none" and self.host.strip().lower() not in _LOCAL_HOSTS:
-            raise ValueError("a password would cross the network unencrypted: use security: starttls or tls "
-                             "(security: none is only for a relay on this machine)")
+            raise ValueError(
+                "set both 'user_env' and 'password_env', or neither (for a server without login)"
+            )
+        if (
+            self.password_env
+            and self.security == "none"
+            and self.host.strip().lower() not in _LOCAL_HOSTS
+        ):
+            raise ValueError(
+                "a password would cross the network unencrypted: use security: starttls or tls "
+                "(security: none is only for a relay on this machine)"
+            )
         return self
 
     @property
@@ -193,7 +223,9 @@ class WebhookOutput(BaseModel):
     @model_validator(mode="after")
     def _one_url(self) -> WebhookOutput:
         if (self.url is None) == (self.url_env is None):
-            raise ValueError("set exactly one of 'url' and 'url_env' (the name of a variable holding the URL)")
+            raise ValueError(
+                "set exactly one of 'url' and 'url_env' (the name of a variable holding the URL)"
+            )
         return self
 
 
@@ -215,7 +247,7 @@ class Digest(BaseModel):
     email: EmailOutput | None = None
     webhook: WebhookOutput | None = None
 
-    def trigger(self) -> "CronTrigger":
+    def trigger(self) -> CronTrigger:
         return cron_trigger(self.schedule, self.timezone)
 
     @property
@@ -266,4 +298,6 @@ class AlertsConfig(BaseModel):
         override = self.topics.get(name)
         if override is None:
             return self.defaults
-        return self.defaults.model_copy(update={k: getattr(override, k) for k in override.model_fields_set})
+        return self.defaults.model_copy(
+            update={k: getattr(override, k) for k in override.model_fields_set}
+        )

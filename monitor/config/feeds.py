@@ -144,7 +144,9 @@ def _exclusion(value: str) -> str:
 def _language(value: str) -> str:
     code = value.strip().lower()
     if not _LANGUAGE.fullmatch(code):
-        raise ValueError(f"{value!r} is not an ISO 639-1 language code (two letters such as en or ru)")
+        raise ValueError(
+            f"{value!r} is not an ISO 639-1 language code (two letters such as en or ru)"
+        )
     return code
 
 
@@ -240,7 +242,11 @@ def _check_db_url(value: str | None) -> str | None:
             "postgresql+psycopg://user@host/dbname)"
         )
     scheme = match["scheme"]
-    if scheme.startswith("sqlite") and url != f"{scheme}://" and not url.startswith(f"{scheme}:///"):
+    if (
+        scheme.startswith("sqlite")
+        and url != f"{scheme}://"
+        and not url.startswith(f"{scheme}:///")
+    ):
         raise ValueError(
             "a SQLite URL needs three slashes before a relative path "
             "(sqlite:///storage/monitor.db) and four before an absolute one"
@@ -281,19 +287,25 @@ class Config(_Document):
         for topic in self.topics:
             if topic.name == name:
                 return topic
-        raise KeyError(f"no topic named {name!r}{_did_you_mean(name, [t.name for t in self.topics])}")
+        raise KeyError(
+            f"no topic named {name!r}{_did_you_mean(name, [t.name for t in self.topics])}"
+        )
 
     def source(self, name: str) -> SourceSettings:
         for source in self.sources:
             if source.name == name:
                 return source
-        raise KeyError(f"no source named {name!r}{_did_you_mean(name, [s.name for s in self.sources])}")
+        raise KeyError(
+            f"no source named {name!r}{_did_you_mean(name, [s.name for s in self.sources])}"
+        )
 
     def digest(self, name: str) -> Digest:
         for digest in self.digests:
             if digest.name == name:
                 return digest
-        raise KeyError(f"no digest named {name!r}{_did_you_mean(name, [d.name for d in self.digests])}")
+        raise KeyError(
+            f"no digest named {name!r}{_did_you_mean(name, [d.name for d in self.digests])}"
+        )
 
     def digest_topics(self, digest: Digest) -> list[Topic]:
         """The topics a digest covers, in config order; `topics:` left out means all of them."""
@@ -335,7 +347,11 @@ def _anchor_sqlite(url: str, base: Path) -> str:
         return url
     rest = match["rest"]
     file_part, sep, query = rest.partition("?")
-    if not file_part or file_part.startswith(("/", ":memory:", "file:")) or re.match(r"[A-Za-z]:", file_part):
+    if (
+        not file_part
+        or file_part.startswith(("/", ":memory:", "file:"))
+        or re.match(r"[A-Za-z]:", file_part)
+    ):
         return url
     anchored = Path(os.path.normpath(base / file_part)).as_posix()
     return f"{match['scheme']}:///{anchored}{sep}{query}"
@@ -369,17 +385,36 @@ def load_config(
 POLITE_MINIMUM: dict[str, tuple[timedelta, str]] = {
     # What each platform documents (/work/shared/docs/sources.md), as the shortest interval that
     # stays well inside it for one collector; streaming and local sources have none.
-    "google-news": (timedelta(minutes=5), "Google News allows (no documented limit; it throttles and "
-                                          "shows CAPTCHAs to heavy pollers)"),
-    "rss": (timedelta(minutes=5), "a feed server expects (feeds rarely change faster; servers block "
-                                  "clients that poll more often)"),
-    "mastodon": (timedelta(seconds=30), "Mastodon allows for paged timelines (300 requests / 15 min per IP)"),
-    "reddit": (timedelta(minutes=1), "Reddit allows (100 queries / min with OAuth, 10 without, "
-                                     "averaged over 10 min)"),
-    "x": (timedelta(minutes=1), "X allows on a pay-per-use plan (450 requests / 15 min per app, "
-                                "and every request costs)"),
-    "bluesky": (timedelta(seconds=30), "Bluesky allows (3,000 requests / 5 min per IP, 30 logins / 5 min)"),
-    "hackernews": (timedelta(seconds=30), "Hacker News search allows (10,000 requests / hour per IP)"),
+    "google-news": (
+        timedelta(minutes=5),
+        "Google News allows (no documented limit; it throttles and "
+        "shows CAPTCHAs to heavy pollers)",
+    ),
+    "rss": (
+        timedelta(minutes=5),
+        "a feed server expects (feeds rarely change faster; servers block "
+        "clients that poll more often)",
+    ),
+    "mastodon": (
+        timedelta(seconds=30),
+        "Mastodon allows for paged timelines (300 requests / 15 min per IP)",
+    ),
+    "reddit": (
+        timedelta(minutes=1),
+        "Reddit allows (100 queries / min with OAuth, 10 without, averaged over 10 min)",
+    ),
+    "x": (
+        timedelta(minutes=1),
+        "X allows on a pay-per-use plan (450 requests / 15 min per app, and every request costs)",
+    ),
+    "bluesky": (
+        timedelta(seconds=30),
+        "Bluesky allows (3,000 requests / 5 min per IP, 30 logins / 5 min)",
+    ),
+    "hackernews": (
+        timedelta(seconds=30),
+        "Hacker News search allows (10,000 requests / hour per IP)",
+    ),
 }
 
 
@@ -395,7 +430,9 @@ def _loopback(item: Mapping[str, Any]) -> bool:
     return bool(re.search(r"//(127\.|localhost\b|\[::1\])", repr(item)))
 
 
-def check_config(path: str | Path | None = None, *, env: Mapping[str, str] = os.environ) -> list[Problem]:
+def check_config(
+    path: str | Path | None = None, *, env: Mapping[str, str] = os.environ
+) -> list[Problem]:
     """Every problem in the file, unset secrets included; never raises for a bad file.
 
     Warnings come back too, so the file is good to run when no problem has severity "error"
@@ -442,7 +479,10 @@ class _Locator:
     def _walk_mapping(self, node: yaml.MappingNode, path: Loc) -> None:
         first: dict[str, tuple[int, int]] = {}
         for key_node, value_node in node.value:
-            if not isinstance(key_node, yaml.ScalarNode) or key_node.tag == "tag:yaml.org,2002:merge":
+            if (
+                not isinstance(key_node, yaml.ScalarNode)
+                or key_node.tag == "tag:yaml.org,2002:merge"
+            ):
                 continue
             key, at = key_node.value, _mark(key_node)
             if key in first:
@@ -471,7 +511,9 @@ def _read(path: Path, display: str) -> tuple[str | None, Problem | None]:
     try:
         raw = path.read_bytes()
     except FileNotFoundError:
-        return None, Problem(display, 1, 1, "config file not found (pass a path or set MONITOR_CONFIG)")
+        return None, Problem(
+            display, 1, 1, "config file not found (pass a path or set MONITOR_CONFIG)"
+        )
     except OSError as exc:
         return None, Problem(display, 1, 1, f"cannot read the config file: {exc.strerror or exc}")
     try:
@@ -495,7 +537,13 @@ def _parse(text: str, display: str) -> tuple[yaml.Node | None, Any, Problem | No
     except yaml.reader.ReaderError as exc:
         line = text.count("\n", 0, exc.position) + 1
         column = exc.position - (text.rfind("\n", 0, exc.position) + 1) + 1
-        return None, None, Problem(display, line, column, f"YAML syntax error: {exc.reason} (#x{exc.character:04x})")
+        return (
+            None,
+            None,
+            Problem(
+                display, line, column, f"YAML syntax error: {exc.reason} (#x{exc.character:04x})"
+            ),
+        )
     except RecursionError:
         return None, None, Problem(display, 1, 1, "YAML error: the document is nested too deeply")
     finally:
@@ -506,7 +554,9 @@ def _parse(text: str, display: str) -> tuple[yaml.Node | None, Any, Problem | No
 def _yaml_problem(exc: yaml.MarkedYAMLError, display: str) -> Problem:
     mark = exc.problem_mark or exc.context_mark
     line, column = (mark.line + 1, mark.column + 1) if mark else (1, 1)
-    what = "YAML error" if isinstance(exc, yaml.constructor.ConstructorError) else "YAML syntax error"
+    what = (
+        "YAML error" if isinstance(exc, yaml.constructor.ConstructorError) else "YAML syntax error"
+    )
     message = f"{what}: {exc.problem or exc.context}"
     if exc.context and exc.problem:
         where = f" at line {exc.context_mark.line + 1}" if exc.context_mark else ""
@@ -531,12 +581,23 @@ def _analyse(
     if problem:
         return None, [problem]
     if root is None or data is None:
-        return None, [Problem(display, 1, 1, "the file is empty; it needs at least a 'topics:' list")]
+        return None, [
+            Problem(display, 1, 1, "the file is empty; it needs at least a 'topics:' list")
+        ]
     if not isinstance(data, dict):
         line, column = _mark(root)
-        return None, [Problem(display, line, column, "expected a mapping at the top level "
-                              f"(keys such as 'topics:' and 'sources:'), found {_describe(data)}")]
-    return _Analysis(display, Path(os.path.abspath(chosen)), data, _Locator(root)).run(env, check_secrets)
+        return None, [
+            Problem(
+                display,
+                line,
+                column,
+                "expected a mapping at the top level "
+                f"(keys such as 'topics:' and 'sources:'), found {_describe(data)}",
+            )
+        ]
+    return _Analysis(display, Path(os.path.abspath(chosen)), data, _Locator(root)).run(
+        env, check_secrets
+    )
 
 
 class _Analysis:
@@ -549,7 +610,9 @@ class _Analysis:
         self.locator = locator
         self.problems: list[Problem] = []
 
-    def run(self, env: Mapping[str, str], check_secrets: bool) -> tuple[Config | None, list[Problem]]:
+    def run(
+        self, env: Mapping[str, str], check_secrets: bool
+    ) -> tuple[Config | None, list[Problem]]:
         self._duplicate_keys()
         document = self._validate(_Document, self.data, ())
         settings = self._validate_sources(document.topics if document is not None else None)
@@ -574,7 +637,12 @@ class _Analysis:
     # -- helpers that place and phrase a problem
 
     def add(
-        self, loc: Loc, message: str, *, at: str = "value", severity: Literal["error", "warning"] = "error"
+        self,
+        loc: Loc,
+        message: str,
+        *,
+        at: str = "value",
+        severity: Literal["error", "warning"] = "error",
     ) -> None:
         line, column = self.locator.key(loc) if at == "key" else self.locator.value(loc)
         self.problems.append(Problem(self.display, line, column, message, severity))
@@ -595,7 +663,9 @@ class _Analysis:
         noun = loc[0][:-1] if loc[0].endswith("s") else loc[0]
         item = self.raw(loc[:2])
         name = item.get("name") if isinstance(item, dict) else None
-        return f"{noun} {_quote(name)}" if isinstance(name, str) and name else f"{noun} #{loc[1] + 1}"
+        return (
+            f"{noun} {_quote(name)}" if isinstance(name, str) and name else f"{noun} #{loc[1] + 1}"
+        )
 
     def subject(self, loc: Loc) -> str:
         where = self.where(loc)
@@ -606,7 +676,9 @@ class _Analysis:
 
     # -- structural validation
 
-    def _validate(self, model: type[BaseModel], data: Any, prefix: Loc, context: dict[str, Any] | None = None) -> Any:
+    def _validate(
+        self, model: type[BaseModel], data: Any, prefix: Loc, context: dict[str, Any] | None = None
+    ) -> Any:
         try:
             return model.model_validate(data, context=context)
         except ValidationError as exc:
@@ -651,9 +723,14 @@ class _Analysis:
                 out.append((index, settings))
         return out
 
-    def _validate_source(self, item: Any, loc: Loc, context: dict[str, Any] | None) -> SourceSettings | None:
+    def _validate_source(
+        self, item: Any, loc: Loc, context: dict[str, Any] | None
+    ) -> SourceSettings | None:
         if not isinstance(item, dict):
-            self.add(loc, f"{self.where(loc)}: expected a mapping (name:, kind:, ...), found {_describe(item)}")
+            self.add(
+                loc,
+                f"{self.where(loc)}: expected a mapping (name:, kind:, ...), found {_describe(item)}",
+            )
             return None
         model = self._settings_model(item, loc)
         return self._validate(model, item, loc, context) if model is not None else None
@@ -665,15 +742,24 @@ class _Analysis:
         if "kind" not in item:
             self.add(loc, f"{where} is missing required key 'kind' (one of: {', '.join(known)})")
         elif not isinstance(kind, str):
-            self.add(loc + ("kind",), f"'kind' in {where}: expected one of {', '.join(known)}, found {_describe(kind)}")
+            self.add(
+                loc + ("kind",),
+                f"'kind' in {where}: expected one of {', '.join(known)}, found {_describe(kind)}",
+            )
         elif kind not in _sources.KINDS:
             hint = _did_you_mean(kind, known)
-            self.add(loc + ("kind",), f"unknown kind {kind!r} in {where}{hint}; known kinds: {', '.join(known)}")
+            self.add(
+                loc + ("kind",),
+                f"unknown kind {kind!r} in {where}{hint}; known kinds: {', '.join(known)}",
+            )
         else:
             try:
                 return _sources.settings_model(kind)
             except Exception as exc:  # a broken plugin module must not crash `config check`
-                self.add(loc + ("kind",), f"cannot load source kind {kind!r}: {type(exc).__name__}: {exc}")
+                self.add(
+                    loc + ("kind",),
+                    f"cannot load source kind {kind!r}: {type(exc).__name__}: {exc}",
+                )
         return None
 
     # -- checks across items
@@ -682,8 +768,10 @@ class _Analysis:
         for loc, first, (line, column) in self.locator.duplicates:
             container = self.subject(loc[:-1])
             where = f" in {container}" if container else " at the top level"
-            message = (f"duplicate key {str(loc[-1])!r}{where} (first at line {first[0]}); "
-                       "only the last one would be used")
+            message = (
+                f"duplicate key {str(loc[-1])!r}{where} (first at line {first[0]}); "
+                "only the last one would be used"
+            )
             self.problems.append(Problem(self.display, line, column, message))
 
     def _duplicate_names(self, section: str, noun: str) -> None:
@@ -698,7 +786,9 @@ class _Analysis:
             loc = (section, index, "name")
             if name.casefold() in first:
                 line = self.locator.value((section, first[name.casefold()], "name"))[0]
-                self.add(loc, f"duplicate {noun} name {_quote(name)} (first defined at line {line})")
+                self.add(
+                    loc, f"duplicate {noun} name {_quote(name)} (first defined at line {line})"
+                )
             else:
                 first[name.casefold()] = index
 
@@ -717,11 +807,19 @@ class _Analysis:
                 continue
             loc = ("sources", index, "topics")
             if not names:
-                self.add(loc, f"{self.subject(loc)}: empty list; leave 'topics' out to feed every topic")
+                self.add(
+                    loc, f"{self.subject(loc)}: empty list; leave 'topics' out to feed every topic"
+                )
             for position, name in enumerate(names):
                 if isinstance(name, str) and name not in known:
-                    hint = _did_you_mean(name, known) or f" (defined topics: {', '.join(known) or 'none'})"
-                    self.add(loc + (position,), f"{self.where(loc)} names unknown topic {_quote(name)}{hint}")
+                    hint = (
+                        _did_you_mean(name, known)
+                        or f" (defined topics: {', '.join(known) or 'none'})"
+                    )
+                    self.add(
+                        loc + (position,),
+                        f"{self.where(loc)} names unknown topic {_quote(name)}{hint}",
+                    )
 
     def _output_topic_references(self) -> None:
         """Topics named by a digest or under `alerts.topics` must exist (a typo would silently cover nothing)."""
@@ -733,18 +831,31 @@ class _Analysis:
                 continue
             loc = ("digests", index, "topics")
             if not names:
-                self.add(loc, f"{self.subject(loc)}: empty list; leave 'topics' out to cover every topic")
+                self.add(
+                    loc, f"{self.subject(loc)}: empty list; leave 'topics' out to cover every topic"
+                )
             for position, name in enumerate(names):
                 if isinstance(name, str) and name not in known:
-                    hint = _did_you_mean(name, known) or f" (defined topics: {', '.join(known) or 'none'})"
-                    self.add(loc + (position,), f"{self.where(loc)} names unknown topic {_quote(name)}{hint}")
+                    hint = (
+                        _did_you_mean(name, known)
+                        or f" (defined topics: {', '.join(known) or 'none'})"
+                    )
+                    self.add(
+                        loc + (position,),
+                        f"{self.where(loc)} names unknown topic {_quote(name)}{hint}",
+                    )
         alerts = self.data.get("alerts")
         per_topic = alerts.get("topics") if isinstance(alerts, dict) else None
         for name in per_topic if isinstance(per_topic, dict) else {}:
             if isinstance(name, str) and name not in known:
-                hint = _did_you_mean(name, known) or f" (defined topics: {', '.join(known) or 'none'})"
-                self.add(("alerts", "topics", name), f"'alerts.topics' names unknown topic {_quote(name)}{hint}",
-                         at="key")
+                hint = (
+                    _did_you_mean(name, known) or f" (defined topics: {', '.join(known) or 'none'})"
+                )
+                self.add(
+                    ("alerts", "topics", name),
+                    f"'alerts.topics' names unknown topic {_quote(name)}{hint}",
+                    at="key",
+                )
 
     def _output_secret_problems(self, env: Mapping[str, str]) -> None:
         """Unset variables named by a digest's e-mail or webhook, or the alerts' webhook (names only)."""
@@ -760,10 +871,16 @@ class _Analysis:
         for loc, output in outputs:
             for field in ("user_env", "password_env", "url_env"):
                 variable = output.get(field)
-                if isinstance(variable, str) and _ENV_NAME.fullmatch(variable) and not env.get(variable):
+                if (
+                    isinstance(variable, str)
+                    and _ENV_NAME.fullmatch(variable)
+                    and not env.get(variable)
+                ):
                     owner = self.where(loc) or "alerts"
-                    self.add(loc + (field,), f"{owner}: environment variable {variable} is not set "
-                                             f"({loc[-1]}.{field})")
+                    self.add(
+                        loc + (field,),
+                        f"{owner}: environment variable {variable} is not set ({loc[-1]}.{field})",
+                    )
 
     def _zero_durations(self) -> None:
         """A zero interval would poll in a tight loop; the models accept it, so catch it here.
@@ -782,7 +899,9 @@ class _Analysis:
                     continue  # the model reports the unparseable value
                 if too_short:
                     loc = ("sources", index, field)
-                    self.add(loc, f"{self.subject(loc)}: must be longer than 0s (use e.g. 30s, 5m, 1h)")
+                    self.add(
+                        loc, f"{self.subject(loc)}: must be longer than 0s (use e.g. 30s, 5m, 1h)"
+                    )
 
     def _interval_warnings(self) -> None:
         """Warn (the file still runs) about a poll interval below what the platform asks for, and
@@ -800,13 +919,20 @@ class _Analysis:
             if interval <= timedelta(0):
                 continue  # an error of its own (_zero_durations)
             if not isinstance(value, bool) and re.fullmatch(r"\s*\d+(\.\d+)?\s*", str(value)):
-                self.add(loc, f"{self.subject(loc)}: a bare number is read as seconds ({value} = "
-                              f"{format_duration(interval)}); write the unit, e.g. {format_duration(interval)}",
-                         severity="warning")
+                self.add(
+                    loc,
+                    f"{self.subject(loc)}: a bare number is read as seconds ({value} = "
+                    f"{format_duration(interval)}); write the unit, e.g. {format_duration(interval)}",
+                    severity="warning",
+                )
             polite = polite_minimum(str(item.get("kind", "")), str(item.get("url", "")))
             if polite is not None and not _loopback(item) and interval < polite[0]:
-                self.add(loc, f"{self.subject(loc)}: every {format_duration(interval)} is faster than "
-                              f"{polite[1]}; use {format_duration(polite[0])} or more", severity="warning")
+                self.add(
+                    loc,
+                    f"{self.subject(loc)}: every {format_duration(interval)} is faster than "
+                    f"{polite[1]}; use {format_duration(polite[0])} or more",
+                    severity="warning",
+                )
 
     def _secret_names(self, settings: list[tuple[int, SourceSettings]]) -> None:
         """A value that is not a variable name is most likely the secret pasted in: never echo it."""
@@ -814,13 +940,20 @@ class _Analysis:
             for field, variable in source.secret_env_vars().items():
                 if not _ENV_NAME.fullmatch(variable):
                     loc = ("sources", index, field)
-                    self.add(loc, f"{self.subject(loc)}: must be the NAME of an environment variable "
-                                  "(letters, digits and '_'), never the secret itself")
+                    self.add(
+                        loc,
+                        f"{self.subject(loc)}: must be the NAME of an environment variable "
+                        "(letters, digits and '_'), never the secret itself",
+                    )
 
     def _warnings(self, document: _Document, settings: list[tuple[int, SourceSettings]]) -> None:
         if document.store and _DB_URL_PASSWORD.match(document.store):
-            self.add(("store",), f"'store' contains a password; feeds.yaml is meant to be shared, "
-                                 f"so set {DB_URL_ENV} instead", severity="warning")
+            self.add(
+                ("store",),
+                f"'store' contains a password; feeds.yaml is meant to be shared, "
+                f"so set {DB_URL_ENV} instead",
+                severity="warning",
+            )
         raw = self.data.get("sources")
         if not settings or not isinstance(raw, list) or len(settings) != len(raw):
             return
@@ -830,8 +963,11 @@ class _Analysis:
         used = {name for s in enabled for name in (s.topics or [])}
         for index, topic in enumerate(document.topics):
             if topic.name not in used:
-                self.add(("topics", index, "name"), f"topic {topic.name!r} is not fed by any enabled source",
-                         severity="warning")
+                self.add(
+                    ("topics", index, "name"),
+                    f"topic {topic.name!r} is not fed by any enabled source",
+                    severity="warning",
+                )
 
     def _build(self, document: _Document, settings: list[SourceSettings]) -> Config:
         storage = Path(document.storage_dir).expanduser()
@@ -858,11 +994,15 @@ def _secret_problems(
             if env.get(variable) or not _ENV_NAME.fullmatch(variable):
                 continue  # set, or not a name at all (reported without echoing it)
             line, column = locator.value(("sources", index, field)) if locator else (1, 1)
-            message = f"source {source.name!r}: environment variable {variable} is not set ({field})"
+            message = (
+                f"source {source.name!r}: environment variable {variable} is not set ({field})"
+            )
             if source.enabled:
                 problems.append(Problem(display, line, column, message))
             else:
-                problems.append(Problem(display, line, column, message + "; the source is disabled", "warning"))
+                problems.append(
+                    Problem(display, line, column, message + "; the source is disabled", "warning")
+                )
     return problems
 
 
@@ -895,12 +1035,18 @@ def _detail(error: Any, *, secret: bool) -> str:
         reason = ctx.get("error") or error["msg"]
         return f"not a valid http(s) URL ({reason}), found {found}"
     if kind == "string_pattern_mismatch" and error["loc"][-1:] == ("name",):
-        return (f"{found} is not a valid name: use letters, digits, '.', '_' and '-', "
-                "starting with a letter or digit")
+        return (
+            f"{found} is not a valid name: use letters, digits, '.', '_' and '-', "
+            "starting with a letter or digit"
+        )
     if kind in ("too_short", "string_too_short") and ctx.get("min_length") == 1:
         return "must not be empty"
     if kind in _EXPECTED:
-        hint = " (YAML reads yes/no/on/off as true/false; put the value in quotes)" if isinstance(value, bool) else ""
+        hint = (
+            " (YAML reads yes/no/on/off as true/false; put the value in quotes)"
+            if isinstance(value, bool)
+            else ""
+        )
         return f"expected {_EXPECTED[kind]}, found {found}{hint}"
     message: str = error["msg"]
     if message.startswith("Input should be "):
@@ -955,9 +1101,13 @@ def _did_you_mean(word: str, candidates: Iterable[str]) -> str:
 
 def _unknown_key_hint(key: str, fields: list[str]) -> str:
     if f"{key}_env" in fields:
-        return (f" (a secret never goes in feeds.yaml: put it in an environment variable "
-                f"and name that variable under '{key}_env')")
-    return _did_you_mean(key, fields) or (f" (expected one of: {', '.join(sorted(fields))})" if fields else "")
+        return (
+            f" (a secret never goes in feeds.yaml: put it in an environment variable "
+            f"and name that variable under '{key}_env')"
+        )
+    return _did_you_mean(key, fields) or (
+        f" (expected one of: {', '.join(sorted(fields))})" if fields else ""
+    )
 
 
 def _submodel(annotation: Any) -> type[BaseModel] | None:

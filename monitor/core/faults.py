@@ -43,18 +43,34 @@ def classify(exc: BaseException) -> Fault:
     for e in _chain(exc):
         text = str(e).lower()
         code = getattr(e, "sqlite_errorcode", None)
-        sqlstate = getattr(e, "sqlstate", None) or getattr(getattr(e, "diag", None), "sqlstate", None)
-        if (code == 13 or "database or disk is full" in text or sqlstate == "53100"
-                or "no space left on device" in text or getattr(e, "errno", None) == errno.ENOSPC):
-            return Fault(DISK_FULL, "the disk is full: the store cannot take new data until space is freed")
+        sqlstate = getattr(e, "sqlstate", None) or getattr(
+            getattr(e, "diag", None), "sqlstate", None
+        )
+        if (
+            code == 13
+            or "database or disk is full" in text
+            or sqlstate == "53100"
+            or "no space left on device" in text
+            or getattr(e, "errno", None) == errno.ENOSPC
+        ):
+            return Fault(
+                DISK_FULL, "the disk is full: the store cannot take new data until space is freed"
+            )
         if code == 8 or "readonly database" in text or "read-only" in text or sqlstate == "25006":
             return Fault(READ_ONLY, "the store is read-only (file permissions or a read-only disk)")
-        if (sqlstate is not None and sqlstate.startswith("08")) or "connection refused" in text \
-                or "could not connect" in text or "server closed the connection" in text \
-                or "connection is closed" in text or "terminating connection" in text:
+        if (
+            (sqlstate is not None and sqlstate.startswith("08"))
+            or "connection refused" in text
+            or "could not connect" in text
+            or "server closed the connection" in text
+            or "connection is closed" in text
+            or "terminating connection" in text
+        ):
             return Fault(DB_DOWN, "the database cannot be reached")
     first = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
-    return Fault(OTHER, f"the store failed ({type(exc).__name__}{': ' + first[:300] if first else ''})")
+    return Fault(
+        OTHER, f"the store failed ({type(exc).__name__}{': ' + first[:300] if first else ''})"
+    )
 
 
 def describe(exc: BaseException) -> str:
@@ -76,7 +92,9 @@ class FaultLog:
         self.log = logger
         self.remind_s = remind_s
         self._lock = threading.Lock()
-        self._active: dict[str, tuple[Fault, float, int]] = {}  # kind -> (fault, last said, repeats)
+        self._active: dict[
+            str, tuple[Fault, float, int]
+        ] = {}  # kind -> (fault, last said, repeats)
 
     def failed(self, exc: BaseException, doing: str) -> Fault:
         fault = classify(exc)
@@ -92,8 +110,13 @@ class FaultLog:
                 self._active[fault.kind] = (fault, now if say else said, 0 if say else repeats + 1)
         if say:
             more = f" ({repeats} more failed writes since the last message)" if repeats else ""
-            self.log.error("%s (while %s); will keep retrying%s", fault.message, doing, more,
-                           exc_info=fault.kind == OTHER and known is None)
+            self.log.error(
+                "%s (while %s); will keep retrying%s",
+                fault.message,
+                doing,
+                more,
+                exc_info=fault.kind == OTHER and known is None,
+            )
         return fault
 
     def ok(self) -> None:
@@ -101,7 +124,9 @@ class FaultLog:
             cleared = list(self._active.values())
             self._active.clear()
         for fault, _said, _n in cleared:
-            self.log.warning("the store accepts writes again (it was: %s)", fault.message.split(":")[0])
+            self.log.warning(
+                "the store accepts writes again (it was: %s)", fault.message.split(":")[0]
+            )
 
     @property
     def active(self) -> list[Fault]:

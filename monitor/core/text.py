@@ -44,7 +44,9 @@ _UNSAFE = re.compile(
 )
 
 
-_UNSAFE_CHAR = re.compile("[\x00-\x08\x0b-\x1f\x7f-\x9f\u061c\u200e\u200f\u202a-\u202e\u2066-\u2069]")
+_UNSAFE_CHAR = re.compile(
+    "[\x00-\x08\x0b-\x1f\x7f-\x9f\u061c\u200e\u200f\u202a-\u202e\u2066-\u2069]"
+)
 
 
 def sanitize(text: str) -> str:
@@ -65,11 +67,39 @@ def sanitize(text: str) -> str:
 
 # --- HTML to text -----------------------------------------------------------------------------
 
-_BLOCK_TAGS = frozenset({
-    "address", "article", "aside", "blockquote", "dd", "div", "dl", "dt", "figcaption",
-    "figure", "footer", "h1", "h2", "h3", "h4", "h5", "h6", "header", "hr", "li", "main", "nav",
-    "ol", "p", "pre", "section", "table", "tr", "ul",
-})
+_BLOCK_TAGS = frozenset(
+    {
+        "address",
+        "article",
+        "aside",
+        "blockquote",
+        "dd",
+        "div",
+        "dl",
+        "dt",
+        "figcaption",
+        "figure",
+        "footer",
+        "h1",
+        "h2",
+        "h3",
+        "h4",
+        "h5",
+        "h6",
+        "header",
+        "hr",
+        "li",
+        "main",
+        "nav",
+        "ol",
+        "p",
+        "pre",
+        "section",
+        "table",
+        "tr",
+        "ul",
+    }
+)
 _PARAGRAPH_TAGS = frozenset({"p", "blockquote", "pre", "ul", "ol", "table"})
 _DROPPED_TAGS = frozenset({"script", "style", "template", "noscript", "head", "title"})
 _CELL_TAGS = frozenset({"td", "th"})
@@ -91,7 +121,9 @@ def html_to_text(html_text: str) -> str:
     `ellipsis` spans) is only CSS, so keeping every span's text gives back the full URL with no
     "…" added. Never raises: a broken post must not stop a poll.
     """
-    if "<" not in html_text and "&" not in html_text:  # no markup: a line break is a space in HTML too
+    if (
+        "<" not in html_text and "&" not in html_text
+    ):  # no markup: a line break is a space in HTML too
         return _tidy(html_text.replace("\n", " "))
     try:
         raw = _visible_text(html_text)
@@ -283,8 +315,14 @@ def scoring_texts(text: str) -> tuple[str, str]:
     if kept:
         rest = _TOKENS.sub(lambda m: m.group(0) if m.group(3) is not None else " ", vader)
         if _only_capitals(rest):  # rare: an all-capitals post with a lower-case link or mention
-            vader = _TOKENS.sub(lambda m: m.group(0) if m.group(3) is not None or _vader_word(m.group(0)).isupper()
-                                else " ", vader)
+            vader = _TOKENS.sub(
+                lambda m: (
+                    m.group(0)
+                    if m.group(3) is not None or _vader_word(m.group(0)).isupper()
+                    else " "
+                ),
+                vader,
+            )
     return " ".join(vader.split()), " ".join(_TOKENS.sub(" ", text).split())
 
 
@@ -334,9 +372,18 @@ def _only_capitals(words: str) -> bool:
 
 # --- URLs -------------------------------------------------------------------------------------
 
-_TRACKING_PARAMS = frozenset({
-    "fbclid", "gclid", "ref", "oc", "si", "igshid", "mc_cid", "mc_eid",
-})
+_TRACKING_PARAMS = frozenset(
+    {
+        "fbclid",
+        "gclid",
+        "ref",
+        "oc",
+        "si",
+        "igshid",
+        "mc_cid",
+        "mc_eid",
+    }
+)
 _DEFAULT_PORTS = frozenset({80, 443})
 _HOST = re.compile(r"[\w.-]+|\[[0-9a-f:.]+\]")
 
@@ -369,8 +416,7 @@ def _canonical(url: str) -> str | None:
     if len(path) > 1:
         path = path.rstrip("/") or "/"
     query = [
-        (k, v) for k, v in parse_qsl(parts.query, keep_blank_values=True)
-        if not _is_tracking(k)
+        (k, v) for k, v in parse_qsl(parts.query, keep_blank_values=True) if not _is_tracking(k)
     ]
     query.sort()
     return urlunsplit(("https", netloc, path, urlencode(query), ""))
@@ -390,7 +436,7 @@ def truncate_display(text: str, limit: int) -> str:
     if len(line) <= limit:
         return line
     if limit <= 1:
-        return "…"[:max(limit, 0)]
+        return "…"[: max(limit, 0)]
     cut = limit - 1
     while cut > 0 and unicodedata.combining(line[cut]):
         cut -= 1  # never leave an accent without its letter

@@ -80,7 +80,9 @@ def _words_in_idioms() -> frozenset[str]:
     global _idiom_words_for, _idiom_words
     sizes = (len(SPECIAL_CASES), len(BOOSTER_DICT))
     if sizes != _idiom_words_for:
-        _idiom_words = frozenset(w for key in (*SPECIAL_CASES, *BOOSTER_DICT) if " " in key for w in key.split(" "))
+        _idiom_words = frozenset(
+            w for key in (*SPECIAL_CASES, *BOOSTER_DICT) if " " in key for w in key.split(" ")
+        )
         _idiom_words_for = sizes
     return _idiom_words
 
@@ -138,7 +140,9 @@ def _scores(sentiments: list[float], text: str) -> dict[str, float]:
 
     pos_sum = 0.0
     neg_sum = 0.0
-    neu_count = sentiments.count(0)  # the values == 0, as the stock loop counts them; the loop skips them
+    neu_count = sentiments.count(
+        0
+    )  # the values == 0, as the stock loop counts them; the loop skips them
     for sentiment in filter(None, sentiments):
         if sentiment > 0:
             pos_sum += float(sentiment) + 1
@@ -166,7 +170,9 @@ class FastVader(SentimentIntensityAnalyzer):  # type: ignore[misc]
     method, which is the only definition of what VADER does with it.
     """
 
-    def __init__(self, lexicon_file: str = "vader_lexicon.txt", emoji_lexicon: str = "emoji_utf8_lexicon.txt") -> None:
+    def __init__(
+        self, lexicon_file: str = "vader_lexicon.txt", emoji_lexicon: str = "emoji_utf8_lexicon.txt"
+    ) -> None:
         super().__init__(lexicon_file=lexicon_file, emoji_lexicon=emoji_lexicon)
         self._fast = _FAST_PATH_VERIFIED
         # Stock VADER tests one character at a time against the emoji table, so only one-character keys can
@@ -176,8 +182,12 @@ class FastVader(SentimentIntensityAnalyzer):  # type: ignore[misc]
         # here, for every character of the text), so those are matched as "any astral character" and looked
         # up in `_describe_emoji` instead.
         bmp = "".join(re.escape(ch) for ch in singles if ord(ch) <= 0xFFFF)
-        alternatives = ([f"[{bmp}]"] if bmp else []) + ([_ASTRAL] if any(ord(ch) > 0xFFFF for ch in singles) else [])
-        self._emoji_re: re.Pattern[str] | None = re.compile("|".join(alternatives)) if alternatives else None
+        alternatives = ([f"[{bmp}]"] if bmp else []) + (
+            [_ASTRAL] if any(ord(ch) > 0xFFFF for ch in singles) else []
+        )
+        self._emoji_re: re.Pattern[str] | None = (
+            re.compile("|".join(alternatives)) if alternatives else None
+        )
         # With no ASCII key (true of the bundled table), most posts need no look at all.
         self._ascii_has_no_emoji = not any(ch.isascii() for ch in singles)
         self._tokens: dict[str, tuple[str, str, bool]] = {}
@@ -188,7 +198,9 @@ class FastVader(SentimentIntensityAnalyzer):  # type: ignore[misc]
             return super().polarity_scores(text)  # type: ignore[no-any-return]
         if self._emoji_re is not None and not (self._ascii_has_no_emoji and text.isascii()):
             text = self._emoji_re.sub(self._describe_emoji, text)
-        text = text.strip()  # only whitespace, which nothing below sees, but it keeps the text the stock one
+        text = (
+            text.strip()
+        )  # only whitespace, which nothing below sees, but it keeps the text the stock one
 
         # SentiText: split on whitespace, strip punctuation unless that leaves 2 characters or fewer (":)").
         # A token's word, its lower case and whether it is all capitals depend on the token alone, and
@@ -199,7 +211,7 @@ class FastVader(SentimentIntensityAnalyzer):  # type: ignore[misc]
         lowers: tuple[str, ...] = ()
         n_upper = 0
         if entries:
-            words, lowers, uppers = zip(*entries)
+            words, lowers, uppers = zip(*entries, strict=False)
             n_upper = sum(uppers)
         is_cap_diff = 0 < len(words) - n_upper < len(words)
 
@@ -209,7 +221,9 @@ class FastVader(SentimentIntensityAnalyzer):  # type: ignore[misc]
         last = len(words) - 1
         for i in [i for i, lower in enumerate(lowers) if lower in lexicon]:
             lower = lowers[i]
-            if lower not in BOOSTER_DICT and not (lower == "kind" and i < last and lowers[i + 1] == "of"):
+            if lower not in BOOSTER_DICT and not (
+                lower == "kind" and i < last and lowers[i + 1] == "of"
+            ):
                 sentiments[i] = self._word_valence(i, words, lowers, is_cap_diff)
 
         if "but" in lowers:
@@ -237,7 +251,9 @@ class FastVader(SentimentIntensityAnalyzer):  # type: ignore[misc]
             return " " + description
         return description
 
-    def _word_valence(self, i: int, words: Sequence[str], lowers: Sequence[str], is_cap_diff: bool) -> float:
+    def _word_valence(
+        self, i: int, words: Sequence[str], lowers: Sequence[str], is_cap_diff: bool
+    ) -> float:
         """Stock `sentiment_valence` for a lexicon word, step by step, on the once-lowered word list."""
         lexicon = self.lexicon
         lower = lowers[i]
@@ -278,9 +294,13 @@ class FastVader(SentimentIntensityAnalyzer):  # type: ignore[misc]
             if s != 0:
                 s = s * 0.9
             valence = valence + s
-            if (lowers[i - 3] == "never" and lowers[i - 2] in _SO_THIS) or lowers[i - 1] in _SO_THIS:
+            if (lowers[i - 3] == "never" and lowers[i - 2] in _SO_THIS) or lowers[
+                i - 1
+            ] in _SO_THIS:
                 valence = valence * 1.25
-            elif lowers[i - 3] == "without" and (lowers[i - 2] == "doubt" or lowers[i - 1] == "doubt"):
+            elif lowers[i - 3] == "without" and (
+                lowers[i - 2] == "doubt" or lowers[i - 1] == "doubt"
+            ):
                 pass
             elif _negates(lowers[i - 3]):
                 valence = valence * N_SCALAR
@@ -307,7 +327,9 @@ def make_analyzer() -> SentimentIntensityAnalyzer:
 # Words whose presence changes what VADER computes: its lexicon, its negations and boosters, and the words its
 # rules look for ("but", "least", "kind of", "never so/this", "without doubt"). The clean-up asks this before it
 # removes a mention or splits a hashtag, so that it changes only what VADER would otherwise misread.
-_RULE_WORDS: Final = frozenset({"but", "least", "kind", "of", "so", "this", "at", "very", "doubt", "without", "never"})
+_RULE_WORDS: Final = frozenset(
+    {"but", "least", "kind", "of", "so", "this", "at", "very", "doubt", "without", "never"}
+)
 
 
 @functools.cache
@@ -316,12 +338,15 @@ def vader_vocabulary() -> tuple[frozenset[str], frozenset[str], frozenset[str]]:
     installed vaderSentiment's own files (~10 ms), without building an analyzer."""
     package = importlib.resources.files("vaderSentiment")
     lexicon = frozenset(
-        line.split("\t", 1)[0] for line in package.joinpath("vader_lexicon.txt").read_text("utf-8").splitlines()
+        line.split("\t", 1)[0]
+        for line in package.joinpath("vader_lexicon.txt").read_text("utf-8").splitlines()
         if line.strip()
     )
     emoji = frozenset(
-        key for line in package.joinpath("emoji_utf8_lexicon.txt").read_text("utf-8").splitlines()
-        if len(key := line.split("\t", 1)[0]) == 1  # stock VADER looks emoji up one character at a time
+        key
+        for line in package.joinpath("emoji_utf8_lexicon.txt").read_text("utf-8").splitlines()
+        if len(key := line.split("\t", 1)[0])
+        == 1  # stock VADER looks emoji up one character at a time
     )
     read = lexicon | _NEGATE | frozenset(BOOSTER_DICT) | _RULE_WORDS
     return lexicon, read, emoji

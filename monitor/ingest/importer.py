@@ -36,7 +36,9 @@ def _topic(config: Any, name: str) -> Any:
         for t in config.topics:
             if t.name == name:
                 return t
-    return SimpleNamespace(name=name, title=None, hashtags=[], keywords=[], exclude=[], languages=None)
+    return SimpleNamespace(
+        name=name, title=None, hashtags=[], keywords=[], exclude=[], languages=None
+    )
 
 
 def default_source_name(path: Path) -> str:
@@ -44,11 +46,20 @@ def default_source_name(path: Path) -> str:
     return ("import-" + re.sub(r"[^A-Za-z0-9_.\-]+", "-", path.name).strip("-"))[:100]
 
 
-def import_file(store: Store, path: Path, *, topic: str, source: str | None = None, config: Any = None,
-                progress: bool = False) -> ImportReport:
+def import_file(
+    store: Store,
+    path: Path,
+    *,
+    topic: str,
+    source: str | None = None,
+    config: Any = None,
+    progress: bool = False,
+) -> ImportReport:
     fmt = detect_format(path)
     name = source or default_source_name(path)
-    settings = FileSettings(name=name, kind="file", path=str(path), format=fmt, match="all", topics=[topic])
+    settings = FileSettings(
+        name=name, kind="file", path=str(path), format=fmt, match="all", topics=[topic]
+    )
     src = FileSource(settings, [_topic(config, topic)], http=None)  # type: ignore[arg-type]
     ingestor = Ingestor(store, [_topic(config, topic)])
     report = ImportReport(source=name)
@@ -61,12 +72,17 @@ def import_file(store: Store, path: Path, *, topic: str, source: str | None = No
             return
         # Bad rows are kept in the quarantine table too, with their line numbers.
         rejected = [Rejected(position=f"line {b.line}", reason=b.message, raw=b.raw) for b in bad]
-        outcome = ingestor.store_batch(src, Batch(posts=list(chunk), state={"imported": str(path)},
-                                                  rejected=rejected), utcnow())
+        outcome = ingestor.store_batch(
+            src,
+            Batch(posts=list(chunk), state={"imported": str(path)}, rejected=rejected),
+            utcnow(),
+        )
         report.new_posts += outcome.new_posts
         report.duplicates += outcome.duplicates
         # rows the store could not take (a year-9999 time, an id too long) are bad rows as well
-        report.bad_rows.extend(BadRow(_line(r.position), r.reason) for r in outcome.rejected[len(rejected):])
+        report.bad_rows.extend(
+            BadRow(_line(r.position), r.reason) for r in outcome.rejected[len(rejected) :]
+        )
         chunk.clear()
         bad.clear()
 
@@ -100,11 +116,22 @@ class _progress:
     """A Rich progress bar over rows read (only on a terminal)."""
 
     def __init__(self, path: Path):
-        from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+        from rich.progress import (
+            BarColumn,
+            MofNCompleteColumn,
+            Progress,
+            TextColumn,
+            TimeRemainingColumn,
+        )
 
         total = _count_lines(path)
-        self.p = Progress(TextColumn("importing {task.description}"), BarColumn(), MofNCompleteColumn(),
-                          TimeRemainingColumn(), transient=True)
+        self.p = Progress(
+            TextColumn("importing {task.description}"),
+            BarColumn(),
+            MofNCompleteColumn(),
+            TimeRemainingColumn(),
+            transient=True,
+        )
         self.task = self.p.add_task(path.name, total=total)
         self.p.start()
 

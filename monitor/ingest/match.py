@@ -84,7 +84,9 @@ class TopicMatcher:
         self._keywords = _compile_keywords(set(kw_in) | set(kw_out))
         self._order = range(len(self._names))
 
-    def match(self, text: str, tags: Iterable[str] | None = (), lang: str | None = None) -> list[str]:
+    def match(
+        self, text: str, tags: Iterable[str] | None = (), lang: str | None = None
+    ) -> list[str]:
         """Topic names for one post; `tags` is the platform's own list, with or without '#'."""
         written = find_hashtags(text)
         include: set[int] = set()
@@ -107,8 +109,9 @@ class TopicMatcher:
         names, langs = self._names, self._langs
         return [names[i] for i in indices if key is None or _allows(langs[i], key)]
 
-    def _match_tags(self, written: list[str], tags: Iterable[str] | None,
-                    include: set[int], exclude: set[int]) -> None:
+    def _match_tags(
+        self, written: list[str], tags: Iterable[str] | None, include: set[int], exclude: set[int]
+    ) -> None:
         post_tags = {tag.casefold() for tag in written}
         if tags:
             post_tags.update(_tag_key(tag) for tag in tags)
@@ -161,8 +164,7 @@ def _credit_contained(
     every keyword found inside it, since the regex reports only one keyword per position."""
     keys = set(kw_in) | set(kw_out)
     inside = {
-        key: [other for other in keys
-              if re.search(rf"(?<!\w){_keyword_pattern(other)}(?!\w)", key)]
+        key: [other for other in keys if re.search(rf"(?<!\w){_keyword_pattern(other)}(?!\w)", key)]
         for key in keys
     }
 

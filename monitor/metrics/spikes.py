@@ -27,10 +27,17 @@ from typing import Any, Literal
 from sqlalchemy import Integer, and_, cast, false, func, or_, select
 
 from monitor.config.digests import AlertSettings
-from monitor.metrics.formulas import BucketSums, EwmaPoint, VolumeCheck, ears_t, ewma_chart, ewma_z
-from monitor.store.models import ALL_SOURCES, PollLog, Post, PostTopic
-from monitor.store.db import BUCKET_WIDTH_S, SUM_COLUMNS, Store, bucket_rows, first_bucket_ts, from_ts
 from monitor.core.text import sanitize
+from monitor.metrics.formulas import BucketSums, EwmaPoint, VolumeCheck, ears_t, ewma_chart, ewma_z
+from monitor.store.db import (
+    BUCKET_WIDTH_S,
+    SUM_COLUMNS,
+    Store,
+    bucket_rows,
+    first_bucket_ts,
+    from_ts,
+)
+from monitor.store.models import ALL_SOURCES, PollLog, Post, PostTopic
 
 __all__ = [
     "HOUR",
@@ -141,18 +148,29 @@ class Hours:
 
     def _read(self, since: int, until: int) -> None:
         # Hours aligned with UTC hours (every whole-hour offset) come from the hourly rollups.
-        b = bucket_rows(HOUR if self.align % HOUR == 0 else BUCKET_WIDTH_S, since, until,
-                        lambda t: [t.c.topic == self.topic, t.c.source == ALL_SOURCES])
+        b = bucket_rows(
+            HOUR if self.align % HOUR == 0 else BUCKET_WIDTH_S,
+            since,
+            until,
+            lambda t: [t.c.topic == self.topic, t.c.source == ALL_SOURCES],
+        )
         start = ((b.c.start_ts - self.align) // HOUR * HOUR + self.align).label("h")
         cols = [func.sum(b.c[c]) for c in SUM_COLUMNS]
-        q = select(start, *cols, func.sum(b.c.engagement), func.max(cast(b.c.incomplete, Integer))).group_by(start)
+        q = select(
+            start, *cols, func.sum(b.c.engagement), func.max(cast(b.c.incomplete, Integer))
+        ).group_by(start)
         with self.store.read() as conn:
             rows = conn.execute(q).all()
         for ts in range(since, until, HOUR):
             self._hours.pop(ts, None)
         for h, *sums, engagement, incomplete in rows:
-            values = {c: (int(v) if c.startswith("n_") else float(v)) for c, v in zip(SUM_COLUMNS, sums)}
-            self._hours[int(h)] = Hour(int(h), BucketSums(**values), int(engagement or 0), bool(incomplete))
+            values = {
+                c: (int(v) if c.startswith("n_") else float(v))
+                for c, v in zip(SUM_COLUMNS, sums, strict=False)
+            }
+            self._hours[int(h)] = Hour(
+                int(h), BucketSums(**values), int(engagement or 0), bool(incomplete)
+            )
 
     def _history_start(self) -> int | None:
         """When collection for this topic began: its first bucket or its sources' first poll."""
@@ -160,8 +178,9 @@ class Hours:
             first = first_bucket_ts(conn, self.topic)
             polled = None
             if self.sources:
-                polled = conn.execute(select(func.min(PollLog.started_at)).where(
-                    PollLog.source.in_(self.sources))).scalar()
+                polled = conn.execute(
+                    select(func.min(PollLog.started_at)).where(PollLog.source.in_(self.sources))
+                ).scalar()
         starts = [int(first)] if first is not None else []
         if polled is not None:
             starts.append(int(polled.timestamp()))
@@ -289,7 +308,9 @@ class _Usable:
         return cols
 
 
-def sentiment_baseline(hours: Hours, since: int, until: int, min_posts: int) -> SentimentBaseline | None:
+def sentiment_baseline(
+    hours: Hours, since: int, until: int, min_posts: int
+) -> SentimentBaseline | None:
     """None with fewer than MIN_BASELINE_HOURS usable hours, or when every post scored alike."""
     cols = _Usable.read(hours, since, until, min_posts)
     return _baseline(cols, 0, len(cols.n), since, until)
@@ -353,8 +374,9 @@ class SentimentResult:
         return "up" if self.point.ewma > 0 else "down"
 
 
-def sentiment_chart(hours: Hours, starts: Sequence[int], baseline: SentimentBaseline,
-                    settings: AlertSettings) -> list[SentimentResult]:
+def sentiment_chart(
+    hours: Hours, starts: Sequence[int], baseline: SentimentBaseline, settings: AlertSettings
+) -> list[SentimentResult]:
     """The EWMA chart over `starts` (consecutive hours); hours with n < min_posts are skipped."""
     z: list[float | None] = []
     stats: list[tuple[int, float | None]] = []
@@ -363,10 +385,15 @@ def sentiment_chart(hours: Hours, starts: Sequence[int], baseline: SentimentBase
         b = h.sums if h is not None else BucketSums()
         m = b.sum / b.n if b.n else None
         stats.append((b.n, m))
-        z.append(ewma_z(m, b.n, baseline.mu0, baseline.sigma_w, baseline.sigma_b)
-                 if m is not None and b.n >= settings.min_posts else None)
+        z.append(
+            ewma_z(m, b.n, baseline.mu0, baseline.sigma_w, baseline.sigma_b)
+            if m is not None and b.n >= settings.min_posts
+            else None
+        )
     points = ewma_chart(z, lam=LAMBDA, L=settings.ewma_limit)
-    return [SentimentResult(ts, n, m, p) for ts, (n, m), p in zip(starts, stats, points)]
+    return [
+        SentimentResult(ts, n, m, p) for ts, (n, m), p in zip(starts, stats, points, strict=False)
+    ]
 
 
 def sentiment_window(t: int, day_start: int | None = None) -> tuple[int, int, int]:
@@ -379,14 +406,18 @@ def sentiment_window(t: int, day_start: int | None = None) -> tuple[int, int, in
     return chart_start, chart_start - SENTIMENT_BASELINE_DAYS * DAY, chart_start
 
 
-def check_sentiment(hours: Hours, t: int, settings: AlertSettings, stats: HourStats | None = None
-                    ) -> tuple[SentimentResult | None, SentimentBaseline | None]:
+def check_sentiment(
+    hours: Hours, t: int, settings: AlertSettings, stats: HourStats | None = None
+) -> tuple[SentimentResult | None, SentimentBaseline | None]:
     """The live EWMA decision for hour `t`, with the baseline it used (None: not enough history).
 
     `stats` (read with the same min_posts) saves re-reading the baseline's hours for each `t`."""
     chart_start, since, until = sentiment_window(t)
-    baseline = (stats.baseline(since, until) if stats is not None
-                else sentiment_baseline(hours, since, until, settings.min_posts))
+    baseline = (
+        stats.baseline(since, until)
+        if stats is not None
+        else sentiment_baseline(hours, since, until, settings.min_posts)
+    )
     if baseline is None:
         return None, None
     chart = sentiment_chart(hours, hours.span(chart_start, t + HOUR), baseline, settings)
@@ -427,14 +458,32 @@ class PostRef:
         text = row.text or ""
         if len(text) > EXCERPT_CHARS:
             text = text[: EXCERPT_CHARS - 1].rstrip() + "…"
-        return cls(id=int(row.id), source=row.source, author=row.author, text=text, url=safe_url(row.url),
-                   created_at=row.created_at, compound=row.compound, engagement=int(row.engagement or 0),
-                   lang=row.lang, tags=tuple(_tags(row.tags)))
+        return cls(
+            id=int(row.id),
+            source=row.source,
+            author=row.author,
+            text=text,
+            url=safe_url(row.url),
+            created_at=row.created_at,
+            compound=row.compound,
+            engagement=int(row.engagement or 0),
+            lang=row.lang,
+            tags=tuple(_tags(row.tags)),
+        )
 
     def to_json(self) -> dict[str, Any]:
-        return {"id": self.id, "source": self.source, "author": self.author, "text": self.text, "url": self.url,
-                "created_at": self.created_at.isoformat(), "compound": self.compound,
-                "engagement": self.engagement, "lang": self.lang, "tags": list(self.tags)}
+        return {
+            "id": self.id,
+            "source": self.source,
+            "author": self.author,
+            "text": self.text,
+            "url": self.url,
+            "created_at": self.created_at.isoformat(),
+            "compound": self.compound,
+            "engagement": self.engagement,
+            "lang": self.lang,
+            "tags": list(self.tags),
+        }
 
 
 @dataclass(frozen=True)
@@ -448,8 +497,12 @@ class TagPull:
     contribution: float
 
     def to_json(self) -> dict[str, Any]:
-        return {"tag": self.tag, "count": self.count, "baseline": round(self.baseline, 6),
-                "contribution": round(self.contribution, 6)}
+        return {
+            "tag": self.tag,
+            "count": self.count,
+            "baseline": round(self.baseline, 6),
+            "contribution": round(self.contribution, 6),
+        }
 
 
 @dataclass(frozen=True)
@@ -458,19 +511,43 @@ class Drivers:
     hashtags: list[TagPull] = field(default_factory=list)
 
     def to_json(self) -> dict[str, Any]:
-        return {"posts": [p.to_json() for p in self.posts], "hashtags": [t.to_json() for t in self.hashtags]}
+        return {
+            "posts": [p.to_json() for p in self.posts],
+            "hashtags": [t.to_json() for t in self.hashtags],
+        }
 
 
-_POST_COLUMNS = (Post.id, Post.source, Post.author, Post.text, Post.url, Post.created_at, Post.compound,
-                 Post.engagement, Post.lang, Post.tags)
+_POST_COLUMNS = (
+    Post.id,
+    Post.source,
+    Post.author,
+    Post.text,
+    Post.url,
+    Post.created_at,
+    Post.compound,
+    Post.engagement,
+    Post.lang,
+    Post.tags,
+)
 
 
-def topic_posts(topic: str, *ranges: tuple[int, int], columns: Sequence[Any] = _POST_COLUMNS) -> Any:
+def topic_posts(
+    topic: str, *ranges: tuple[int, int], columns: Sequence[Any] = _POST_COLUMNS
+) -> Any:
     """SELECT of a topic's posts created in any of the [since, until) ranges (UNIX seconds)."""
-    window = or_(false(), *(and_(PostTopic.created_at >= from_ts(a), PostTopic.created_at < from_ts(b))
-                            for a, b in ranges))
-    return (select(*columns).select_from(Post).join(PostTopic, PostTopic.post_id == Post.id)
-            .where(PostTopic.topic == topic, window))
+    window = or_(
+        false(),
+        *(
+            and_(PostTopic.created_at >= from_ts(a), PostTopic.created_at < from_ts(b))
+            for a, b in ranges
+        ),
+    )
+    return (
+        select(*columns)
+        .select_from(Post)
+        .join(PostTopic, PostTopic.post_id == Post.id)
+        .where(PostTopic.topic == topic, window)
+    )
 
 
 def _tags(raw: Any) -> list[str]:
@@ -482,23 +559,42 @@ def _tag_counts(conn: Any, query: Any) -> Counter[str]:
     return Counter(t for (tags,) in conn.execute(query) for t in _tags(tags))
 
 
-def volume_drivers(store: Store, topic: str, result: VolumeResult, n_posts: int = 3, n_tags: int = 5) -> Drivers:
+def volume_drivers(
+    store: Store, topic: str, result: VolumeResult, n_posts: int = 3, n_tags: int = 5
+) -> Drivers:
     """The most engaged posts of the hour, and the hashtags most above their baseline rate."""
     start = result.start
     with store.read() as conn:
-        posts = conn.execute(topic_posts(topic, (start, start + HOUR))
-                             .order_by(Post.engagement.desc(), Post.id).limit(n_posts)).all()
+        posts = conn.execute(
+            topic_posts(topic, (start, start + HOUR))
+            .order_by(Post.engagement.desc(), Post.id)
+            .limit(n_posts)
+        ).all()
         now_tags = _tag_counts(conn, topic_posts(topic, (start, start + HOUR), columns=[Post.tags]))
         starts = result.baseline.starts if result.baseline else ()
-        before = _tag_counts(conn, topic_posts(topic, *((s, s + HOUR) for s in starts), columns=[Post.tags]))
+        before = _tag_counts(
+            conn, topic_posts(topic, *((s, s + HOUR) for s in starts), columns=[Post.tags])
+        )
     k = max(len(starts), 1)
-    pulls = [TagPull(tag, count, before[tag] / k, count - before[tag] / k) for tag, count in now_tags.items()]
-    pulls = sorted((p for p in pulls if p.contribution > 0), key=lambda p: (-p.contribution, p.tag))[:n_tags]
+    pulls = [
+        TagPull(tag, count, before[tag] / k, count - before[tag] / k)
+        for tag, count in now_tags.items()
+    ]
+    pulls = sorted(
+        (p for p in pulls if p.contribution > 0), key=lambda p: (-p.contribution, p.tag)
+    )[:n_tags]
     return Drivers([PostRef.from_row(r) for r in posts], pulls)
 
 
-def sentiment_drivers(store: Store, topic: str, start: int, mu0: float, direction: str,
-                      n_posts: int = 3, n_tags: int = 5) -> Drivers:
+def sentiment_drivers(
+    store: Store,
+    topic: str,
+    start: int,
+    mu0: float,
+    direction: str,
+    n_posts: int = 3,
+    n_tags: int = 5,
+) -> Drivers:
     """The posts that pulled the hour's mean furthest in the alarm's direction, and their hashtags.
 
     A post's pull is (compound - mu0) / n in the direction of the shift: the amount by which it
@@ -506,7 +602,9 @@ def sentiment_drivers(store: Store, topic: str, start: int, mu0: float, directio
     """
     sign = 1.0 if direction == "up" else -1.0
     with store.read() as conn:
-        rows = conn.execute(topic_posts(topic, (start, start + HOUR)).where(Post.compound.is_not(None))).all()
+        rows = conn.execute(
+            topic_posts(topic, (start, start + HOUR)).where(Post.compound.is_not(None))
+        ).all()
     if not rows:
         return Drivers()
     n = len(rows)
@@ -518,6 +616,8 @@ def sentiment_drivers(store: Store, topic: str, start: int, mu0: float, directio
         for t in _tags(r.tags):
             tag_pull[t] = tag_pull.get(t, 0.0) + pull[r.id]
             tag_count[t] += 1
-    tags = sorted((TagPull(t, tag_count[t], 0.0, v) for t, v in tag_pull.items() if v > 0),
-                  key=lambda p: (-p.contribution, p.tag))[:n_tags]
+    tags = sorted(
+        (TagPull(t, tag_count[t], 0.0, v) for t, v in tag_pull.items() if v > 0),
+        key=lambda p: (-p.contribution, p.tag),
+    )[:n_tags]
     return Drivers([PostRef.from_row(r) for r in top if pull[r.id] > 0], tags)

@@ -26,8 +26,6 @@ from typing import Any
 from sqlalchemy import and_, func, insert, or_, select, update
 
 from monitor.config.digests import AlertSettings
-from monitor.outputs.deliver import DeliveryError, post_webhook, slack_escape, slack_link
-from monitor.store.models import Alert, Post, PostTopic
 from monitor.metrics.spikes import (
     HOUR,
     Hours,
@@ -41,7 +39,9 @@ from monitor.metrics.spikes import (
     volume_drivers,
     volume_lookback,
 )
+from monitor.outputs.deliver import DeliveryError, post_webhook, slack_escape, slack_link
 from monitor.store.db import Store, from_ts, utcnow
+from monitor.store.models import Alert, Post, PostTopic
 
 log = logging.getLogger(__name__)
 
@@ -52,14 +52,22 @@ CATCH_UP_HOURS = 24  # after a start, settled hours this far back are checked on
 MAX_DELIVERY_ATTEMPTS = 8
 FIRST_RETRY = timedelta(seconds=30)
 MAX_RETRY = timedelta(hours=1)
-DELIVERY_LEASE = timedelta(minutes=2)  # a claimed alert is not claimed again by another thread for this long
+DELIVERY_LEASE = timedelta(
+    minutes=2
+)  # a claimed alert is not claimed again by another thread for this long
 
 
 class AlertMonitor:
     """One per collector. `mark()` before a poll, `after_poll(mark, ...)` after it."""
 
-    def __init__(self, config: Any, store: Store, *, clock: Callable[[], datetime] = utcnow,
-                 env: Mapping[str, str] = os.environ):
+    def __init__(
+        self,
+        config: Any,
+        store: Store,
+        *,
+        clock: Callable[[], datetime] = utcnow,
+        env: Mapping[str, str] = os.environ,
+    ):
         self.config = config
         self.store = store
         self.clock = clock
@@ -67,7 +75,8 @@ class AlertMonitor:
         self.alerts = config.alerts
         enabled = [s for s in config.sources if s.enabled]
         self._sources: dict[str, list[Any]] = {
-            t.name: [s for s in enabled if t in config.topics_for(s)] for t in config.topics}
+            t.name: [s for s in enabled if t in config.topics_for(s)] for t in config.topics
+        }
         self._hours: dict[str, Hours] = {}
         self._sentiment_done: dict[str, int] = {}  # topic -> newest settled hour checked
         self._lock = threading.Lock()
@@ -79,8 +88,9 @@ class AlertMonitor:
         with self.store.read() as conn:
             return int(conn.execute(select(func.max(Post.id))).scalar() or 0)
 
-    def after_poll(self, mark: int | None = None, source: str | None = None,
-                   failed: bool = False) -> list[dict[str, Any]]:
+    def after_poll(
+        self, mark: int | None = None, source: str | None = None, failed: bool = False
+    ) -> list[dict[str, Any]]:
         """Check what a poll stored; returns the alerts it stored (and sends them if a webhook is set).
 
         `mark` is the `mark()` taken before the poll. Without one (a streaming source stores in
@@ -113,8 +123,11 @@ class AlertMonitor:
     def _touched(self, mark: int) -> dict[str, set[int]]:
         """{topic: hours} of the posts above `mark`."""
         with self.store.read() as conn:
-            rows = conn.execute(select(PostTopic.post_id, PostTopic.topic, PostTopic.created_at)
-                                .where(PostTopic.post_id > mark)).all()
+            rows = conn.execute(
+                select(PostTopic.post_id, PostTopic.topic, PostTopic.created_at).where(
+                    PostTopic.post_id > mark
+                )
+            ).all()
         touched: dict[str, set[int]] = defaultdict(set)
         for post_id, topic, created in rows:
             ts = int(created.timestamp())
@@ -143,7 +156,9 @@ class AlertMonitor:
             return []
         hours = self._hours.get(topic)
         if hours is None:
-            hours = self._hours[topic] = Hours(self.store, topic, [s.name for s in self._sources[topic]])
+            hours = self._hours[topic] = Hours(
+                self.store, topic, [s.name for s in self._sources[topic]]
+            )
         first, last = min(volume_hours + sentiment_hours), max(volume_hours + sentiment_hours)
         hours.ensure(min(volume_lookback(first), sentiment_window(first)[1]), last + HOUR)
         if touched:
@@ -164,7 +179,9 @@ class AlertMonitor:
         with self.store.read() as conn:
             return conn.execute(_clash(topic, kind, start, cooldown)).first() is not None
 
-    def _store_volume(self, topic: str, r: VolumeResult, s: AlertSettings, now: datetime) -> list[dict[str, Any]]:
+    def _store_volume(
+        self, topic: str, r: VolumeResult, s: AlertSettings, now: datetime
+    ) -> list[dict[str, Any]]:
         start = from_ts(r.start)
         if self._blocked(topic, "volume", start, s.cooldown):
             return []
@@ -173,56 +190,137 @@ class AlertMonitor:
         partial = r.start + HOUR > now.timestamp()
         when = self._when(r.start)
         count = f"{r.y} posts {'so far ' if partial else ''}in the hour from {when}"
-        summary = (f"Volume spike in {self._title(topic)}: {count}, expected about {r.check.baseline_mean:.0f} "
-                   f"(alarm above {r.check.limit:.1f}; baseline: {r.baseline.describe()})")
+        summary = (
+            f"Volume spike in {self._title(topic)}: {count}, expected about {r.check.baseline_mean:.0f} "
+            f"(alarm above {r.check.limit:.1f}; baseline: {r.baseline.describe()})"
+        )
         if r.incomplete:
             summary += "; a source failed during this hour, so the count may be low"
         if drivers.hashtags:
-            summary += "; driven by " + ", ".join(f"#{t.tag} (+{t.contribution:.0f})" for t in drivers.hashtags[:3])
+            summary += "; driven by " + ", ".join(
+                f"#{t.tag} (+{t.contribution:.0f})" for t in drivers.hashtags[:3]
+            )
         details = {
-            "bucket": {"start": start.isoformat(), "end": from_ts(r.start + HOUR).isoformat(), "posts": r.y,
-                       "partial": partial, "incomplete": r.incomplete},
-            "baseline": {"kind": r.baseline.kind, "alpha": r.alpha, "mean": r.check.baseline_mean,
-                         "sd": r.check.baseline_sd, "limit": r.check.limit,
-                         "hours": [{"start": from_ts(ts).isoformat(), "posts": v, "weight": w} for ts, v, w
-                                   in zip(r.baseline.starts, r.baseline.values, r.check.weights)]},
+            "bucket": {
+                "start": start.isoformat(),
+                "end": from_ts(r.start + HOUR).isoformat(),
+                "posts": r.y,
+                "partial": partial,
+                "incomplete": r.incomplete,
+            },
+            "baseline": {
+                "kind": r.baseline.kind,
+                "alpha": r.alpha,
+                "mean": r.check.baseline_mean,
+                "sd": r.check.baseline_sd,
+                "limit": r.check.limit,
+                "hours": [
+                    {"start": from_ts(ts).isoformat(), "posts": v, "weight": w}
+                    for ts, v, w in zip(
+                        r.baseline.starts, r.baseline.values, r.check.weights, strict=False
+                    )
+                ],
+            },
             "drivers": drivers.to_json(),
         }
-        return self._insert(topic, "volume", "up", start, float(r.y), r.check.baseline_mean, r.check.limit,
-                            summary, details, s, now)
+        return self._insert(
+            topic,
+            "volume",
+            "up",
+            start,
+            float(r.y),
+            r.check.baseline_mean,
+            r.check.limit,
+            summary,
+            details,
+            s,
+            now,
+        )
 
-    def _store_sentiment(self, topic: str, r: SentimentResult, b: SentimentBaseline, s: AlertSettings,
-                         now: datetime) -> list[dict[str, Any]]:
+    def _store_sentiment(
+        self, topic: str, r: SentimentResult, b: SentimentBaseline, s: AlertSettings, now: datetime
+    ) -> list[dict[str, Any]]:
         start = from_ts(r.start)
         if self._blocked(topic, "sentiment", start, s.cooldown):
             return []
         drivers = sentiment_drivers(self.store, topic, r.start, b.mu0, r.direction)
         mean = r.mean if r.mean is not None else b.mu0
         word = "more positive" if r.direction == "up" else "more negative"
-        summary = (f"Sentiment in {self._title(topic)} turned {word}: mean {mean:+.2f} over {r.n} scored posts in the "
-                   f"hour from {self._when(r.start)}, against {b.mu0:+.2f} usually (EWMA {r.point.ewma:+.2f} beyond "
-                   f"±{r.point.limit:.2f})")
+        summary = (
+            f"Sentiment in {self._title(topic)} turned {word}: mean {mean:+.2f} over {r.n} scored posts in the "
+            f"hour from {self._when(r.start)}, against {b.mu0:+.2f} usually (EWMA {r.point.ewma:+.2f} beyond "
+            f"±{r.point.limit:.2f})"
+        )
         if drivers.hashtags:
             summary += "; pulled by " + ", ".join(f"#{t.tag}" for t in drivers.hashtags[:3])
         details = {
-            "bucket": {"start": start.isoformat(), "end": from_ts(r.start + HOUR).isoformat(), "mean": r.mean,
-                       "n": r.n},
-            "baseline": {"mu0": b.mu0, "sigma_w": b.sigma_w, "sigma_b": b.sigma_b, "hours": b.hours, "posts": b.posts,
-                         "since": from_ts(b.since).isoformat(), "until": from_ts(b.until).isoformat()},
-            "ewma": {"z": r.point.z, "ewma": r.point.ewma, "limit": r.point.limit, "lambda": 0.2,
-                     "L": s.ewma_limit},
+            "bucket": {
+                "start": start.isoformat(),
+                "end": from_ts(r.start + HOUR).isoformat(),
+                "mean": r.mean,
+                "n": r.n,
+            },
+            "baseline": {
+                "mu0": b.mu0,
+                "sigma_w": b.sigma_w,
+                "sigma_b": b.sigma_b,
+                "hours": b.hours,
+                "posts": b.posts,
+                "since": from_ts(b.since).isoformat(),
+                "until": from_ts(b.until).isoformat(),
+            },
+            "ewma": {
+                "z": r.point.z,
+                "ewma": r.point.ewma,
+                "limit": r.point.limit,
+                "lambda": 0.2,
+                "L": s.ewma_limit,
+            },
             "drivers": drivers.to_json(),
         }
-        return self._insert(topic, "sentiment", r.direction, start, mean, b.mu0, r.point.limit, summary, details,
-                            s, now)
+        return self._insert(
+            topic,
+            "sentiment",
+            r.direction,
+            start,
+            mean,
+            b.mu0,
+            r.point.limit,
+            summary,
+            details,
+            s,
+            now,
+        )
 
-    def _insert(self, topic: str, kind: str, direction: str, start: datetime, value: float, expected: float,
-                threshold: float, summary: str, details: dict[str, Any], s: AlertSettings,
-                now: datetime) -> list[dict[str, Any]]:
-        row = {"topic": topic, "kind": kind, "direction": direction, "bucket_start": start, "bucket_s": HOUR,
-               "created_at": now, "value": value, "expected": expected, "threshold": threshold,
-               "summary": summary, "details": details, "delivery_attempts": 0,
-               "next_delivery_at": now if self.alerts.webhook is not None else None}
+    def _insert(
+        self,
+        topic: str,
+        kind: str,
+        direction: str,
+        start: datetime,
+        value: float,
+        expected: float,
+        threshold: float,
+        summary: str,
+        details: dict[str, Any],
+        s: AlertSettings,
+        now: datetime,
+    ) -> list[dict[str, Any]]:
+        row = {
+            "topic": topic,
+            "kind": kind,
+            "direction": direction,
+            "bucket_start": start,
+            "bucket_s": HOUR,
+            "created_at": now,
+            "value": value,
+            "expected": expected,
+            "threshold": threshold,
+            "summary": summary,
+            "details": details,
+            "delivery_attempts": 0,
+            "next_delivery_at": now if self.alerts.webhook is not None else None,
+        }
         with self.store.write() as conn:
             # Checked again inside the write transaction: another collector may have stored it meanwhile.
             if conn.execute(_clash(topic, kind, start, s.cooldown)).first() is not None:
@@ -258,24 +356,48 @@ class AlertMonitor:
             attempts = alert["delivery_attempts"] + 1
             values: dict[str, Any]
             try:
-                post_webhook(webhook, alert_payload(alert, webhook.format, self._title(alert["topic"])), self.env)
-                values = {"delivered_at": self.clock(), "next_delivery_at": None, "delivery_error": None}
+                post_webhook(
+                    webhook,
+                    alert_payload(alert, webhook.format, self._title(alert["topic"])),
+                    self.env,
+                )
+                values = {
+                    "delivered_at": self.clock(),
+                    "next_delivery_at": None,
+                    "delivery_error": None,
+                }
                 sent += 1
             except DeliveryError as exc:
                 give_up = not exc.retryable or attempts >= MAX_DELIVERY_ATTEMPTS
                 retry = self.clock() + _retry_delay(attempts, exc.retry_after)
-                values = {"next_delivery_at": None if give_up else retry,
-                          "delivery_error": (f"gave up after {attempts} attempt(s): " if give_up else "") + exc.message}
-                log.warning("alert %d not delivered (attempt %d): %s", alert["id"], attempts, exc.message)
+                values = {
+                    "next_delivery_at": None if give_up else retry,
+                    "delivery_error": (f"gave up after {attempts} attempt(s): " if give_up else "")
+                    + exc.message,
+                }
+                log.warning(
+                    "alert %d not delivered (attempt %d): %s", alert["id"], attempts, exc.message
+                )
             with self.store.write() as conn:
-                conn.execute(update(Alert).where(Alert.id == alert["id"]).values(delivery_attempts=attempts, **values))
+                conn.execute(
+                    update(Alert)
+                    .where(Alert.id == alert["id"])
+                    .values(delivery_attempts=attempts, **values)
+                )
         return sent
 
     def _claim(self) -> list[dict[str, Any]]:
         now = self.clock()
-        due_q = (select(Alert).where(Alert.delivered_at.is_(None), Alert.next_delivery_at.is_not(None),
-                                     Alert.next_delivery_at <= now)
-                 .order_by(Alert.bucket_start, Alert.id).limit(20))
+        due_q = (
+            select(Alert)
+            .where(
+                Alert.delivered_at.is_(None),
+                Alert.next_delivery_at.is_not(None),
+                Alert.next_delivery_at <= now,
+            )
+            .order_by(Alert.bucket_start, Alert.id)
+            .limit(20)
+        )
         with self.store.read() as conn:  # the common case, nothing due, takes no write lock
             if conn.execute(due_q.with_only_columns(Alert.id)).first() is None:
                 return []
@@ -283,7 +405,11 @@ class AlertMonitor:
         with self.store.write() as conn:
             due = conn.execute(due_q).mappings().all()
             for row in due:
-                conn.execute(update(Alert).where(Alert.id == row["id"]).values(next_delivery_at=now + DELIVERY_LEASE))
+                conn.execute(
+                    update(Alert)
+                    .where(Alert.id == row["id"])
+                    .values(next_delivery_at=now + DELIVERY_LEASE)
+                )
                 claimed.append(dict(row))
         return claimed
 
@@ -294,17 +420,28 @@ def alert_payload(alert: Mapping[str, Any], fmt: str, title: str) -> dict[str, A
     In the Slack form, the summary and the posts (which carry strangers' hashtags and words) go
     in plain_text objects, which Slack shows as they are, without parsing mentions or markup.
     """
-    data = {k: (v.isoformat() if isinstance(v, datetime) else v) for k, v in alert.items()
-            if k not in ("delivered_at", "next_delivery_at", "delivery_attempts", "delivery_error")}
+    data = {
+        k: (v.isoformat() if isinstance(v, datetime) else v)
+        for k, v in alert.items()
+        if k not in ("delivered_at", "next_delivery_at", "delivery_attempts", "delivery_error")
+    }
     if fmt != "slack":
         return {"type": "alert", **data}
     label = "Volume spike" if alert["kind"] == "volume" else "Sentiment shift"
     blocks: list[dict[str, Any]] = [
-        {"type": "section", "text": {"type": "mrkdwn", "text": f"*{label}* · {slack_escape(title)}"}},
+        {
+            "type": "section",
+            "text": {"type": "mrkdwn", "text": f"*{label}* · {slack_escape(title)}"},
+        },
         {"type": "section", "text": {"type": "plain_text", "text": alert["summary"][:2900]}},
     ]
     for post in alert["details"].get("drivers", {}).get("posts", [])[:3]:
-        elements = [{"type": "plain_text", "text": f"{post.get('author') or 'unknown'}: {post['text']}"[:300]}]
+        elements = [
+            {
+                "type": "plain_text",
+                "text": f"{post.get('author') or 'unknown'}: {post['text']}"[:300],
+            }
+        ]
         if post.get("url"):
             elements.append({"type": "mrkdwn", "text": slack_link(post["url"], "open")})
         blocks.append({"type": "context", "elements": elements})
@@ -314,8 +451,11 @@ def alert_payload(alert: Mapping[str, Any], fmt: str, title: str) -> dict[str, A
 def _clash(topic: str, kind: str, start: datetime, cooldown: timedelta) -> Any:
     """An alert of this topic and kind for the same hour, or for another hour within the cooldown."""
     near = and_(Alert.bucket_start > start - cooldown, Alert.bucket_start < start + cooldown)
-    return (select(Alert.id).where(Alert.topic == topic, Alert.kind == kind, or_(Alert.bucket_start == start, near))
-            .limit(1))
+    return (
+        select(Alert.id)
+        .where(Alert.topic == topic, Alert.kind == kind, or_(Alert.bucket_start == start, near))
+        .limit(1)
+    )
 
 
 def _retry_delay(attempts: int, retry_after: float | None) -> timedelta:
@@ -325,8 +465,9 @@ def _retry_delay(attempts: int, retry_after: float | None) -> timedelta:
     return delay
 
 
-def list_alerts(store: Store, *, since: datetime | None = None, topic: str | None = None,
-                limit: int = 200) -> list[dict[str, Any]]:
+def list_alerts(
+    store: Store, *, since: datetime | None = None, topic: str | None = None, limit: int = 200
+) -> list[dict[str, Any]]:
     """Stored alerts, newest hour first: for `monitor alerts` and the dashboard."""
     q = select(Alert).order_by(Alert.bucket_start.desc(), Alert.id.desc()).limit(limit)
     if since is not None:

@@ -15,7 +15,7 @@ import os
 import re
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
-from datetime import date, datetime, time, timedelta, timezone
+from datetime import UTC, date, datetime, time, timedelta
 from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -25,8 +25,16 @@ from sqlalchemy.engine import make_url
 
 from monitor.core.durations import format_duration, parse_duration
 from monitor.metrics.frames import METRIC_COLUMNS, with_metrics
+from monitor.store.db import (
+    BUCKET_WIDTH_S,
+    POST_BATCH,
+    POST_SCHEMA,
+    SUM_COLUMNS,
+    PostQuery,
+    Store,
+    utcnow,
+)
 from monitor.store.models import ALL_SOURCES
-from monitor.store.db import BUCKET_WIDTH_S, POST_BATCH, POST_SCHEMA, SUM_COLUMNS, PostQuery, Store, utcnow
 
 ALL = "all"
 """The source value that means every source together (the `*` rollup in the store)."""
@@ -37,11 +45,19 @@ LOCAL_GRID_S = 900
 inside local buckets of any width; `_local_buckets` checks that and falls back to 1 minute."""
 
 SERIES_SCHEMA: dict[str, pl.DataType] = {
-    "topic": pl.String(), "source": pl.String(), "bucket_start": pl.Datetime("us", "UTC"),
-    "bucket_width_s": pl.Int64(), "posts": pl.Int64(), "n": pl.Int64(), "n_pos": pl.Int64(), "n_neu": pl.Int64(),
-    "n_neg": pl.Int64(), "n_unscored": pl.Int64(),
+    "topic": pl.String(),
+    "source": pl.String(),
+    "bucket_start": pl.Datetime("us", "UTC"),
+    "bucket_width_s": pl.Int64(),
+    "posts": pl.Int64(),
+    "n": pl.Int64(),
+    "n_pos": pl.Int64(),
+    "n_neu": pl.Int64(),
+    "n_neg": pl.Int64(),
+    "n_unscored": pl.Int64(),
     **{c: pl.Float64() for c in METRIC_COLUMNS if c != "n"},
-    "engagement": pl.Int64(), "incomplete": pl.Boolean(),
+    "engagement": pl.Int64(),
+    "incomplete": pl.Boolean(),
 }
 """Columns of a series frame, in order. `posts` counts every post, `n` the scored ones (posts =
 n + n_unscored). Metrics follow the null rules of monitor.metrics.frames, rounded to METRIC_DECIMALS."""
@@ -50,7 +66,9 @@ METRIC_DECIMALS = 6
 """Metric columns are rounded to this many decimals: a reader should not meet 0.30000000000000004.
 The raw sums (`with_sums`) are not: they exist to recompute coarser buckets exactly."""
 
-SUM_SCHEMA: dict[str, pl.DataType] = {c: pl.Float64() for c in ("sum_neg", "sum_neu", "sum_pos", "sum_sq")}
+SUM_SCHEMA: dict[str, pl.DataType] = {
+    c: pl.Float64() for c in ("sum_neg", "sum_neu", "sum_pos", "sum_sq")
+}
 """The raw sums behind the metrics, added at the end with `with_sums`: with n_* they let any
 coarser bucket's mean, standard deviation and interval be recomputed exactly downstream."""
 
@@ -65,13 +83,16 @@ class QueryError(ValueError):
 
 # --- parsing options ---------------------------------------------------------------------------
 
+
 def parse_tz(name: str | None) -> ZoneInfo:
     text = (name or "UTC").strip()
     try:
         return ZoneInfo(text)
     except (ZoneInfoNotFoundError, ValueError):
-        raise QueryError(f"unknown time zone {text!r}: use an IANA name such as UTC, Europe/Berlin "
-                         f"or America/New_York") from None
+        raise QueryError(
+            f"unknown time zone {text!r}: use an IANA name such as UTC, Europe/Berlin "
+            f"or America/New_York"
+        ) from None
 
 
 def parse_every(value: str | int | timedelta) -> int:
@@ -85,17 +106,23 @@ def parse_every(value: str | int | timedelta) -> int:
     except ValueError as exc:
         raise QueryError(f"--every: {exc}") from None
     whole = seconds == int(seconds) and seconds > 0
-    nests = whole and (seconds == WEEK_S or (int(seconds) % BUCKET_WIDTH_S == 0 and DAY_S % int(seconds) == 0))
+    nests = whole and (
+        seconds == WEEK_S or (int(seconds) % BUCKET_WIDTH_S == 0 and DAY_S % int(seconds) == 0)
+    )
     if not nests:
-        raise QueryError(f"--every {value}: use a whole number of minutes that divides a day "
-                         f"(1m, 5m, 15m, 1h, 6h, 1d) or 1w")
+        raise QueryError(
+            f"--every {value}: use a whole number of minutes that divides a day "
+            f"(1m, 5m, 15m, 1h, 6h, 1d) or 1w"
+        )
     return int(seconds)
 
 
 _DATE = re.compile(r"\d{4}-\d{2}-\d{2}")
 
 
-def parse_time(value: str | datetime | date | timedelta, *, tz: ZoneInfo, now: datetime, option: str) -> datetime:
+def parse_time(
+    value: str | datetime | date | timedelta, *, tz: ZoneInfo, now: datetime, option: str
+) -> datetime:
     """A point in time, in UTC, from what a person writes.
 
     A date (and `today`, `yesterday`) is local midnight in `tz`; a time without an offset is
@@ -129,13 +156,15 @@ def parse_time(value: str | datetime | date | timedelta, *, tz: ZoneInfo, now: d
                 return now - parse_duration(text)
             except ValueError:
                 pass
-    raise QueryError(f"{option} {text!r}: use a date (2026-03-01), a time (2026-03-01T14:30, in --tz unless it "
-                     f"has an offset such as Z or +01:00), today, yesterday, or a duration back from now "
-                     f"(30m, 12h, 7d)")
+    raise QueryError(
+        f"{option} {text!r}: use a date (2026-03-01), a time (2026-03-01T14:30, in --tz unless it "
+        f"has an offset such as Z or +01:00), today, yesterday, or a duration back from now "
+        f"(30m, 12h, 7d)"
+    )
 
 
 def _in_utc(dt: datetime, tz: ZoneInfo) -> datetime:
-    return (dt if dt.tzinfo is not None else dt.replace(tzinfo=tz)).astimezone(timezone.utc)
+    return (dt if dt.tzinfo is not None else dt.replace(tzinfo=tz)).astimezone(UTC)
 
 
 def _names(value: str | Sequence[str] | None) -> tuple[str, ...]:
@@ -151,12 +180,20 @@ def _check_known(kind: str, wanted: Sequence[str], known: Sequence[str]) -> None
         if name in known:
             continue
         close = difflib.get_close_matches(name, known, n=1)
-        hint = f"; did you mean {close[0]!r}?" if close else (
-            f"; the store has {', '.join(known)}" if known else f"; the store has no {kind}s yet")
+        hint = (
+            f"; did you mean {close[0]!r}?"
+            if close
+            else (
+                f"; the store has {', '.join(known)}"
+                if known
+                else f"; the store has no {kind}s yet"
+            )
+        )
         raise QueryError(f"no {kind} named {name!r} in the store{hint}")
 
 
 # --- query specs ---------------------------------------------------------------------------------
+
 
 @dataclass(frozen=True, slots=True)
 class SeriesSpec:
@@ -171,10 +208,17 @@ class SeriesSpec:
     with_sums: bool = False
 
     def describe(self) -> dict[str, Any]:
-        return {"kind": "series", "topics": list(self.topics) or None, "sources": list(self.sources),
-                "since": _iso(self.since), "until": _iso(self.until),
-                "every": format_duration(timedelta(seconds=self.every_s)), "every_s": self.every_s, "tz": self.tz,
-                "with_sums": self.with_sums}
+        return {
+            "kind": "series",
+            "topics": list(self.topics) or None,
+            "sources": list(self.sources),
+            "since": _iso(self.since),
+            "until": _iso(self.until),
+            "every": format_duration(timedelta(seconds=self.every_s)),
+            "every_s": self.every_s,
+            "tz": self.tz,
+            "with_sums": self.with_sums,
+        }
 
 
 @dataclass(frozen=True, slots=True)
@@ -183,8 +227,13 @@ class PostsSpec:
 
     def describe(self) -> dict[str, Any]:
         q = self.query
-        return {"kind": "posts", "topics": list(q.topics) or None, "sources": list(q.sources) or None,
-                "since": _iso(q.since), "until": _iso(q.until)}
+        return {
+            "kind": "posts",
+            "topics": list(q.topics) or None,
+            "sources": list(q.sources) or None,
+            "since": _iso(q.since),
+            "until": _iso(q.until),
+        }
 
 
 def _iso(dt: datetime | None) -> str | None:
@@ -192,6 +241,7 @@ def _iso(dt: datetime | None) -> str | None:
 
 
 # --- the reader ----------------------------------------------------------------------------------
+
 
 class StoreReader:
     """Read-only analysis view of a store: every method returns polars frames.
@@ -229,9 +279,17 @@ class StoreReader:
 
     # --- series ---------------------------------------------------------------------------
 
-    def series_spec(self, topic: str | Sequence[str] | None = None, source: str | Sequence[str] | None = ALL,
-                    since: Any = None, until: Any = None, every: str | int | timedelta = "1h",
-                    tz: str | None = "UTC", now: datetime | None = None, with_sums: bool = False) -> SeriesSpec:
+    def series_spec(
+        self,
+        topic: str | Sequence[str] | None = None,
+        source: str | Sequence[str] | None = ALL,
+        since: Any = None,
+        until: Any = None,
+        every: str | int | timedelta = "1h",
+        tz: str | None = "UTC",
+        now: datetime | None = None,
+        with_sums: bool = False,
+    ) -> SeriesSpec:
         zone = parse_tz(tz)
         every_s = parse_every(every)
         topics, sources = _names(topic), _names(source) or (ALL,)
@@ -245,38 +303,62 @@ class StoreReader:
             end = floor if floor == end else _next(floor, every_s, zone)
         return SeriesSpec(topics, sources, start, end, every_s, zone.key, with_sums)
 
-    def series(self, topic: str | Sequence[str] | None = None, source: str | Sequence[str] | None = ALL,
-               since: Any = None, until: Any = None, every: str | int | timedelta = "1h",
-               tz: str | None = "UTC", with_sums: bool = False) -> pl.DataFrame:
+    def series(
+        self,
+        topic: str | Sequence[str] | None = None,
+        source: str | Sequence[str] | None = ALL,
+        since: Any = None,
+        until: Any = None,
+        every: str | int | timedelta = "1h",
+        tz: str | None = "UTC",
+        with_sums: bool = False,
+    ) -> pl.DataFrame:
         """One row per topic, source and bucket, with the metric columns (SERIES_SCHEMA), and
         the raw sums after them with `with_sums` (SUM_SCHEMA)."""
-        return self.series_frame(self.series_spec(topic, source, since, until, every, tz, with_sums=with_sums))
+        return self.series_frame(
+            self.series_spec(topic, source, since, until, every, tz, with_sums=with_sums)
+        )
 
     def series_frame(self, spec: SeriesSpec) -> pl.DataFrame:
         keys = tuple(ALL_SOURCES if s == ALL else s for s in spec.sources)
-        window = dict(topics=spec.topics, sources=keys,
-                      since_ts=_ts(spec.since), until_ts=_ts(spec.until))
+        window = dict(
+            topics=spec.topics, sources=keys, since_ts=_ts(spec.since), until_ts=_ts(spec.until)
+        )
         if spec.tz == "UTC" and DAY_S % spec.every_s == 0:  # aligned in UTC: one exact GROUP BY
             sums = self.store.rollup(width_s=spec.every_s, **window).with_columns(
-                pl.from_epoch("start_ts", time_unit="s").dt.replace_time_zone("UTC").alias("bucket_start"),
-                pl.lit(spec.every_s, pl.Int64).alias("bucket_width_s"))
+                pl.from_epoch("start_ts", time_unit="s")
+                .dt.replace_time_zone("UTC")
+                .alias("bucket_start"),
+                pl.lit(spec.every_s, pl.Int64).alias("bucket_width_s"),
+            )
         else:
             grid = math.gcd(spec.every_s, LOCAL_GRID_S)
             sums = _local_buckets(self.store.rollup(width_s=grid, **window), grid, spec)
             if sums is None:  # an offset off the 15-minute grid: regroup from the minutes
-                sums = _local_buckets(self.store.rollup(width_s=BUCKET_WIDTH_S, **window), BUCKET_WIDTH_S, spec)
+                sums = _local_buckets(
+                    self.store.rollup(width_s=BUCKET_WIDTH_S, **window), BUCKET_WIDTH_S, spec
+                )
             assert sums is not None
         out = with_metrics(sums.with_columns(pl.col("source").replace(ALL_SOURCES, ALL)))
-        out = out.with_columns((pl.col("n") + pl.col("n_unscored")).alias("posts"),
-                               *[pl.col(c).round(METRIC_DECIMALS) for c in METRIC_COLUMNS if c != "n"])
-        return out.select([pl.col(c).cast(t) for c, t in series_schema(spec.with_sums).items()]) \
-            .sort("topic", "source", "bucket_start")
+        out = out.with_columns(
+            (pl.col("n") + pl.col("n_unscored")).alias("posts"),
+            *[pl.col(c).round(METRIC_DECIMALS) for c in METRIC_COLUMNS if c != "n"],
+        )
+        return out.select(
+            [pl.col(c).cast(t) for c, t in series_schema(spec.with_sums).items()]
+        ).sort("topic", "source", "bucket_start")
 
     # --- posts ----------------------------------------------------------------------------
 
-    def posts_spec(self, topic: str | Sequence[str] | None = None, source: str | Sequence[str] | None = None,
-                   since: Any = None, until: Any = None, tz: str | None = "UTC",
-                   now: datetime | None = None) -> PostsSpec:
+    def posts_spec(
+        self,
+        topic: str | Sequence[str] | None = None,
+        source: str | Sequence[str] | None = None,
+        since: Any = None,
+        until: Any = None,
+        tz: str | None = "UTC",
+        now: datetime | None = None,
+    ) -> PostsSpec:
         zone = parse_tz(tz)
         topics, sources = _names(topic), _names(source)
         self._check_names(topics, sources)
@@ -285,24 +367,42 @@ class StoreReader:
         start, end = _window(since, until, zone, now or utcnow())
         return PostsSpec(PostQuery(topics=topics, sources=sources, since=start, until=end))
 
-    def posts(self, topic: str | Sequence[str] | None = None, source: str | Sequence[str] | None = None,
-              since: Any = None, until: Any = None, tz: str | None = "UTC") -> pl.DataFrame:
+    def posts(
+        self,
+        topic: str | Sequence[str] | None = None,
+        source: str | Sequence[str] | None = None,
+        since: Any = None,
+        until: Any = None,
+        tz: str | None = "UTC",
+    ) -> pl.DataFrame:
         """Every matching post, oldest first (POST_SCHEMA). For millions, see `iter_posts`."""
         batches = list(self.iter_posts(topic, source, since, until, tz))
         return pl.concat(batches) if batches else pl.DataFrame(schema=POST_SCHEMA)
 
-    def iter_posts(self, topic: str | Sequence[str] | None = None, source: str | Sequence[str] | None = None,
-                   since: Any = None, until: Any = None, tz: str | None = "UTC",
-                   batch_size: int = POST_BATCH) -> Iterator[pl.DataFrame]:
+    def iter_posts(
+        self,
+        topic: str | Sequence[str] | None = None,
+        source: str | Sequence[str] | None = None,
+        since: Any = None,
+        until: Any = None,
+        tz: str | None = "UTC",
+        batch_size: int = POST_BATCH,
+    ) -> Iterator[pl.DataFrame]:
         """The same rows as `posts`, as frames of at most `batch_size` rows: memory stays flat."""
-        return self.store.iter_posts(self.posts_spec(topic, source, since, until, tz).query, batch_size)
+        return self.store.iter_posts(
+            self.posts_spec(topic, source, since, until, tz).query, batch_size
+        )
 
 
-def _window(since: Any, until: Any, zone: ZoneInfo, now: datetime) -> tuple[datetime | None, datetime | None]:
+def _window(
+    since: Any, until: Any, zone: ZoneInfo, now: datetime
+) -> tuple[datetime | None, datetime | None]:
     start = parse_time(since, tz=zone, now=now, option="--since") if since is not None else None
     end = parse_time(until, tz=zone, now=now, option="--until") if until is not None else None
     if start is not None and end is not None and start >= end:
-        raise QueryError(f"--since ({start:%Y-%m-%d %H:%M} UTC) must be before --until ({end:%Y-%m-%d %H:%M} UTC)")
+        raise QueryError(
+            f"--since ({start:%Y-%m-%d %H:%M} UTC) must be before --until ({end:%Y-%m-%d %H:%M} UTC)"
+        )
     return start, end
 
 
@@ -335,23 +435,35 @@ def _local_buckets(sums: pl.DataFrame, grid_s: int, spec: SeriesSpec) -> pl.Data
     rule = _every_rule(spec.every_s)
 
     def local_start(ts: pl.Expr) -> pl.Expr:
-        return pl.from_epoch(ts, time_unit="s").dt.replace_time_zone("UTC") \
-            .dt.convert_time_zone(spec.tz).dt.truncate(rule)
+        return (
+            pl.from_epoch(ts, time_unit="s")
+            .dt.replace_time_zone("UTC")
+            .dt.convert_time_zone(spec.tz)
+            .dt.truncate(rule)
+        )
 
     marked = sums.with_columns(local_start(pl.col("start_ts")).alias("local_start"))
     if grid_s > BUCKET_WIDTH_S:
-        last = marked.select((local_start(pl.col("start_ts") + grid_s - BUCKET_WIDTH_S) == pl.col("local_start")).all())
+        last = marked.select(
+            (
+                local_start(pl.col("start_ts") + grid_s - BUCKET_WIDTH_S) == pl.col("local_start")
+            ).all()
+        )
         if not last.item():
             return None
     grouped = marked.group_by("topic", "source", "local_start").agg(
-        *[pl.col(c).sum() for c in (*SUM_COLUMNS, "engagement")], pl.col("incomplete").any())
+        *[pl.col(c).sum() for c in (*SUM_COLUMNS, "engagement")], pl.col("incomplete").any()
+    )
     return grouped.with_columns(
         pl.col("local_start").dt.convert_time_zone("UTC").alias("bucket_start"),
-        (pl.col("local_start").dt.offset_by(rule) - pl.col("local_start")).dt.total_seconds()
-        .alias("bucket_width_s"))
+        (pl.col("local_start").dt.offset_by(rule) - pl.col("local_start"))
+        .dt.total_seconds()
+        .alias("bucket_width_s"),
+    )
 
 
 # --- opening a store -----------------------------------------------------------------------------
+
 
 def default_store_url(env: Mapping[str, str] = os.environ) -> str:
     """The store the collector writes to: MONITOR_DB_URL, else feeds.yaml's, else storage/monitor.db."""
@@ -373,11 +485,31 @@ def open_store(url: str | None = None) -> StoreReader:
     """
     resolved = url or default_store_url()
     sa_url = make_url(resolved)
-    if sa_url.get_backend_name() == "sqlite" and sa_url.database and sa_url.database != ":memory:" \
-            and not sa_url.database.startswith("file:") and not Path(sa_url.database).expanduser().exists():
-        raise FileNotFoundError(f"no store at {sa_url.database} (collect first, or pass the URL of an existing store)")
+    if (
+        sa_url.get_backend_name() == "sqlite"
+        and sa_url.database
+        and sa_url.database != ":memory:"
+        and not sa_url.database.startswith("file:")
+        and not Path(sa_url.database).expanduser().exists()
+    ):
+        raise FileNotFoundError(
+            f"no store at {sa_url.database} (collect first, or pass the URL of an existing store)"
+        )
     return StoreReader(Store(resolved))
 
 
-__all__ = ["ALL", "SERIES_SCHEMA", "SUM_SCHEMA", "series_schema", "PostsSpec", "QueryError", "SeriesSpec", "StoreReader", "default_store_url",
-           "open_store", "parse_every", "parse_time", "parse_tz"]
+__all__ = [
+    "ALL",
+    "SERIES_SCHEMA",
+    "SUM_SCHEMA",
+    "series_schema",
+    "PostsSpec",
+    "QueryError",
+    "SeriesSpec",
+    "StoreReader",
+    "default_store_url",
+    "open_store",
+    "parse_every",
+    "parse_time",
+    "parse_tz",
+]

@@ -90,11 +90,20 @@ class Interrupted(DeliveryError):
     """The process is stopping: the delivery is left undone, to be made at the next start."""
 
     def __init__(self) -> None:
-        super().__init__("not delivered: the collector stopped; it is sent at the next start", retryable=False)
+        super().__init__(
+            "not delivered: the collector stopped; it is sent at the next start", retryable=False
+        )
 
 
-def with_retries(action: Callable[[], T], *, attempts: int = 4, first_delay: float = 5.0, factor: float = 4.0,
-                 sleep: Callable[[float], None] = time.sleep, stop: threading.Event | None = None) -> tuple[T, int]:
+def with_retries(
+    action: Callable[[], T],
+    *,
+    attempts: int = 4,
+    first_delay: float = 5.0,
+    factor: float = 4.0,
+    sleep: Callable[[float], None] = time.sleep,
+    stop: threading.Event | None = None,
+) -> tuple[T, int]:
     """Run `action` until it succeeds, fails permanently or runs out of attempts.
 
     Returns (result, attempts used). Waits first_delay, then ×factor each time (and at least what
@@ -117,8 +126,9 @@ def with_retries(action: Callable[[], T], *, attempts: int = 4, first_delay: flo
             raise
         except DeliveryError as exc:
             if not exc.retryable:
-                raise DeliveryError(f"{exc.message} (not retried: trying again would not help)",
-                                    retryable=False) from None
+                raise DeliveryError(
+                    f"{exc.message} (not retried: trying again would not help)", retryable=False
+                ) from None
             if attempt == attempts:
                 raise DeliveryError(f"{exc.message} (gave up after {attempts} attempts)") from None
             wait = min(max(delay, exc.retry_after or 0.0), MAX_RETRY_WAIT)
@@ -155,7 +165,9 @@ def _unless_stopped(action: Callable[[], T], stop: threading.Event) -> T:
 def webhook_where(url: str) -> str:
     """'webhook at hooks.slack.com': the host only, since the path of a webhook URL is its secret."""
     parts = urlsplit(url)
-    return f"webhook at {parts.hostname or 'an unknown host'}{f':{parts.port}' if parts.port else ''}"
+    return (
+        f"webhook at {parts.hostname or 'an unknown host'}{f':{parts.port}' if parts.port else ''}"
+    )
 
 
 def _webhook_url(webhook: WebhookOutput, env: Mapping[str, str]) -> str:
@@ -163,19 +175,27 @@ def _webhook_url(webhook: WebhookOutput, env: Mapping[str, str]) -> str:
         return str(webhook.url)
     url = env.get(webhook.url_env or "", "").strip()
     if not url:
-        raise DeliveryError(f"environment variable {webhook.url_env} (webhook.url_env) is not set", retryable=False)
+        raise DeliveryError(
+            f"environment variable {webhook.url_env} (webhook.url_env) is not set", retryable=False
+        )
     if urlsplit(url).scheme not in ("http", "https"):
-        raise DeliveryError(f"environment variable {webhook.url_env} does not hold an http(s) URL", retryable=False)
+        raise DeliveryError(
+            f"environment variable {webhook.url_env} does not hold an http(s) URL", retryable=False
+        )
     return url
 
 
-def post_webhook(webhook: WebhookOutput, payload: dict[str, Any], env: Mapping[str, str] = os.environ) -> None:
+def post_webhook(
+    webhook: WebhookOutput, payload: dict[str, Any], env: Mapping[str, str] = os.environ
+) -> None:
     """POST `payload` as JSON; any 2xx is success. 429 and 5xx are worth retrying, other 4xx not."""
     url = _webhook_url(webhook, env)
     where = webhook_where(url)
     timeout = webhook.timeout.total_seconds()
     try:
-        with httpx.Client(timeout=timeout, headers={"User-Agent": USER_AGENT}, follow_redirects=False) as client:
+        with httpx.Client(
+            timeout=timeout, headers={"User-Agent": USER_AGENT}, follow_redirects=False
+        ) as client:
             resp = client.post(url, json=payload)
     except httpx.TimeoutException:
         raise DeliveryError(f"{where} did not answer within {timeout:g}s") from None
@@ -187,8 +207,11 @@ def post_webhook(webhook: WebhookOutput, payload: dict[str, Any], env: Mapping[s
     said = sanitize(resp.text[:SERVER_TEXT_CHARS]).strip()
     retryable = resp.status_code in (408, 425, 429) or resp.status_code >= 500
     message = f"{where} answered {resp.status_code} {resp.reason_phrase}".rstrip()
-    raise DeliveryError(message + (f": {said}" if said else ""), retryable=retryable,
-                        retry_after=parse_retry_after(resp.headers.get("Retry-After")))
+    raise DeliveryError(
+        message + (f": {said}" if said else ""),
+        retryable=retryable,
+        retry_after=parse_retry_after(resp.headers.get("Retry-After")),
+    )
 
 
 def slack_escape(text: str) -> str:
@@ -205,8 +228,15 @@ def slack_link(url: str, label: str) -> str:
 # --- e-mail ---------------------------------------------------------------------------------
 
 
-def build_email(*, sender: str, to: Sequence[str], subject: str, text: str, html: str,
-                images: Sequence[tuple[str, bytes, str]] = ()) -> EmailMessage:
+def build_email(
+    *,
+    sender: str,
+    to: Sequence[str],
+    subject: str,
+    text: str,
+    html: str,
+    images: Sequence[tuple[str, bytes, str]] = (),
+) -> EmailMessage:
     """multipart/alternative: the plain text first, then the HTML with its PNG charts as related
     parts (`cid:` references), so a client that blocks images still shows alt text and tables."""
     msg = EmailMessage()
@@ -220,8 +250,13 @@ def build_email(*, sender: str, to: Sequence[str], subject: str, text: str, html
     msg.add_alternative(html, subtype="html")
     html_part = msg.get_payload()[-1]
     for cid, data, _alt in images:
-        html_part.add_related(data, maintype="image", subtype="png", cid=f"<{cid}>",
-                              filename=f"{cid.split('@', 1)[0]}.png")
+        html_part.add_related(
+            data,
+            maintype="image",
+            subtype="png",
+            cid=f"<{cid}>",
+            filename=f"{cid.split('@', 1)[0]}.png",
+        )
     return msg
 
 
@@ -232,7 +267,9 @@ def _credentials(email: EmailOutput, env: Mapping[str, str]) -> tuple[str, str] 
     for field, name in (("user_env", email.user_env), ("password_env", email.password_env)):
         value = env.get(name, "")
         if not value:
-            raise DeliveryError(f"environment variable {name} (email.{field}) is not set", retryable=False)
+            raise DeliveryError(
+                f"environment variable {name} (email.{field}) is not set", retryable=False
+            )
         values.append(value)
     return values[0], values[1]
 
@@ -245,8 +282,11 @@ def send_email(email: EmailOutput, msg: EmailMessage, env: Mapping[str, str] = o
     timeout = email.timeout.total_seconds()
     context = ssl.create_default_context()
     try:
-        smtp = (smtplib.SMTP_SSL(host, port, timeout=timeout, context=context) if email.security == "tls"
-                else smtplib.SMTP(host, port, timeout=timeout))
+        smtp = (
+            smtplib.SMTP_SSL(host, port, timeout=timeout, context=context)
+            if email.security == "tls"
+            else smtplib.SMTP(host, port, timeout=timeout)
+        )
         with smtp:
             smtp.ehlo()
             if email.security == "starttls":
@@ -256,25 +296,40 @@ def send_email(email: EmailOutput, msg: EmailMessage, env: Mapping[str, str] = o
                 smtp.login(*login)
             refused = smtp.send_message(msg)
     except smtplib.SMTPNotSupportedError:
-        raise DeliveryError(f"{where} does not offer STARTTLS; set `security: tls` (port 465) or, for a relay on "
-                            "this machine, `security: none`", retryable=False) from None
+        raise DeliveryError(
+            f"{where} does not offer STARTTLS; set `security: tls` (port 465) or, for a relay on "
+            "this machine, `security: none`",
+            retryable=False,
+        ) from None
     except smtplib.SMTPAuthenticationError as exc:
-        raise DeliveryError(f"{where} rejected the login of the user in {email.user_env} "
-                            f"({exc.smtp_code} {_said(exc.smtp_error)})", retryable=False) from None
+        raise DeliveryError(
+            f"{where} rejected the login of the user in {email.user_env} "
+            f"({exc.smtp_code} {_said(exc.smtp_error)})",
+            retryable=False,
+        ) from None
     except smtplib.SMTPRecipientsRefused as exc:
-        raise DeliveryError(f"{where} refused every recipient: {_refusals(exc.recipients)}", retryable=False) from None
+        raise DeliveryError(
+            f"{where} refused every recipient: {_refusals(exc.recipients)}", retryable=False
+        ) from None
     except smtplib.SMTPResponseException as exc:
         temporary = 400 <= exc.smtp_code < 500
-        raise DeliveryError(f"{where} answered {exc.smtp_code} {_said(exc.smtp_error)}"
-                            f"{' (a temporary failure)' if temporary else ''}", retryable=temporary) from None
+        raise DeliveryError(
+            f"{where} answered {exc.smtp_code} {_said(exc.smtp_error)}"
+            f"{' (a temporary failure)' if temporary else ''}",
+            retryable=temporary,
+        ) from None
     except ssl.SSLError as exc:
-        raise DeliveryError(f"TLS with {where} failed: {exc.reason or exc}", retryable=False) from None
+        raise DeliveryError(
+            f"TLS with {where} failed: {exc.reason or exc}", retryable=False
+        ) from None
     except (OSError, smtplib.SMTPException) as exc:
         reason = getattr(exc, "strerror", None) or str(exc) or type(exc).__name__
         raise DeliveryError(f"could not talk to the {where}: {reason}") from None
     if refused:
-        raise DeliveryError(f"{where} accepted the message for some recipients but refused {_refusals(refused)}",
-                            retryable=False)
+        raise DeliveryError(
+            f"{where} accepted the message for some recipients but refused {_refusals(refused)}",
+            retryable=False,
+        )
 
 
 def _said(raw: bytes | str) -> str:

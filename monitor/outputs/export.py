@@ -27,7 +27,7 @@ import sys
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import closing, contextmanager
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import IO, Any, Protocol
 
@@ -41,18 +41,53 @@ SCHEMA_VERSION = 2
 """Bumped whenever a column is added, removed, renamed or changes type."""
 
 FORMATS = ("csv", "parquet", "ndjson", "json")
-_EXTENSIONS = {".csv": "csv", ".parquet": "parquet", ".pq": "parquet", ".ndjson": "ndjson", ".jsonl": "ndjson",
-               ".json": "json"}
+_EXTENSIONS = {
+    ".csv": "csv",
+    ".parquet": "parquet",
+    ".pq": "parquet",
+    ".ndjson": "ndjson",
+    ".jsonl": "ndjson",
+    ".json": "json",
+}
 ROW_GROUP = 100_000
 DICTIONARY_COLUMNS = ["topic", "source", "topics", "lang", "scorer", "scorer_version", "author"]
 """Parquet dictionary-encodes only columns with few distinct values: on post text and URLs a
 dictionary costs memory and time and saves nothing."""
 
 REQUIRED: dict[str, frozenset[str]] = {
-    "series": frozenset({"topic", "source", "bucket_start", "bucket_width_s", "posts", "n", "n_pos", "n_neu", "n_neg",
-                         "n_unscored", "engagement", "incomplete", "sum_neg", "sum_neu", "sum_pos", "sum_sq"}),
-    "posts": frozenset({"id", "source", "native_id", "created_at", "topics", "tags", "text", "engagement",
-                        "reposts"}),
+    "series": frozenset(
+        {
+            "topic",
+            "source",
+            "bucket_start",
+            "bucket_width_s",
+            "posts",
+            "n",
+            "n_pos",
+            "n_neu",
+            "n_neg",
+            "n_unscored",
+            "engagement",
+            "incomplete",
+            "sum_neg",
+            "sum_neu",
+            "sum_pos",
+            "sum_sq",
+        }
+    ),
+    "posts": frozenset(
+        {
+            "id",
+            "source",
+            "native_id",
+            "created_at",
+            "topics",
+            "tags",
+            "text",
+            "engagement",
+            "reposts",
+        }
+    ),
 }
 """Columns that are never null (marked non-nullable in Parquet); every other column may be."""
 
@@ -88,8 +123,10 @@ def _file_target(path: str, fmt: str | None) -> Target:
     gz = name.endswith(".gz")
     inferred = _EXTENSIONS.get(Path(name.removesuffix(".gz")).suffix)
     if inferred is None and fmt is None:
-        raise QueryError(f"cannot tell the format of {path!r} from its extension: name it .csv, .parquet, "
-                         f".ndjson (or .jsonl) or .json, or pass --format")
+        raise QueryError(
+            f"cannot tell the format of {path!r} from its extension: name it .csv, .parquet, "
+            f".ndjson (or .jsonl) or .json, or pass --format"
+        )
     if inferred is not None and fmt is not None and inferred != fmt:
         raise QueryError(f"--format {fmt} disagrees with the extension of {path!r} ({inferred})")
     chosen = fmt or inferred
@@ -101,6 +138,7 @@ def _file_target(path: str, fmt: str | None) -> Target:
 
 # --- per-format writers ------------------------------------------------------------------------
 
+
 class _Writer(Protocol):
     def write(self, frame: pl.DataFrame) -> None: ...
     def close(self) -> None: ...
@@ -109,7 +147,9 @@ class _Writer(Protocol):
 class _CsvWriter:
     def __init__(self, fh: IO[bytes], schema: dict[str, pl.DataType]):
         self.fh = fh
-        pl.DataFrame(schema=schema).pipe(csv_safe).write_csv(fh, datetime_format=_TIME_FORMAT)  # the header
+        pl.DataFrame(schema=schema).pipe(csv_safe).write_csv(
+            fh, datetime_format=_TIME_FORMAT
+        )  # the header
 
     def write(self, frame: pl.DataFrame) -> None:
         csv_safe(frame).write_csv(self.fh, include_header=False, datetime_format=_TIME_FORMAT)
@@ -181,12 +221,19 @@ class _ParquetWriter:
     Buffered frames are columnar and compact, ~30 MB per 100,000 posts.
     """
 
-    def __init__(self, fh: IO[bytes], schema: dict[str, pl.DataType], required: frozenset[str],
-                 metadata: dict[str, str]):
+    def __init__(
+        self,
+        fh: IO[bytes],
+        schema: dict[str, pl.DataType],
+        required: frozenset[str],
+        metadata: dict[str, str],
+    ):
         import pyarrow.parquet as pq
 
         self.schema = arrow_schema(schema, required).with_metadata(metadata)
-        self.writer = pq.ParquetWriter(fh, self.schema, compression="zstd", use_dictionary=DICTIONARY_COLUMNS)
+        self.writer = pq.ParquetWriter(
+            fh, self.schema, compression="zstd", use_dictionary=DICTIONARY_COLUMNS
+        )
         self.pending: list[pl.DataFrame] = []
         self.rows = 0
 
@@ -219,24 +266,31 @@ def arrow_schema(schema: dict[str, pl.DataType], required: frozenset[str]) -> An
         return t
 
     fields = pl.DataFrame(schema=schema).to_arrow().schema
-    return pa.schema([pa.field(f.name, plain(f.type), nullable=f.name not in required) for f in fields])
+    return pa.schema(
+        [pa.field(f.name, plain(f.type), nullable=f.name not in required) for f in fields]
+    )
 
 
-def _writer(target: Target, fh: IO[bytes], kind: str, schema: dict[str, pl.DataType],
-            query: dict[str, Any]) -> _Writer:
+def _writer(
+    target: Target, fh: IO[bytes], kind: str, schema: dict[str, pl.DataType], query: dict[str, Any]
+) -> _Writer:
     if target.format == "csv":
         return _CsvWriter(fh, schema)
     if target.format == "ndjson":
         return _NdjsonWriter(fh)
     if target.format == "json":
         return _JsonWriter(fh)
-    metadata = {"monitor:schema_version": str(SCHEMA_VERSION), "monitor:query": json.dumps(query),
-                "monitor:version": __version__,
-                "monitor:exported_at": datetime.now(timezone.utc).isoformat(timespec="seconds")}
+    metadata = {
+        "monitor:schema_version": str(SCHEMA_VERSION),
+        "monitor:query": json.dumps(query),
+        "monitor:version": __version__,
+        "monitor:exported_at": datetime.now(UTC).isoformat(timespec="seconds"),
+    }
     return _ParquetWriter(fh, schema, REQUIRED.get(kind, frozenset()), metadata)
 
 
 # --- output files --------------------------------------------------------------------------------
+
 
 @contextmanager
 def _open(target: Target) -> Iterator[IO[bytes]]:
@@ -250,7 +304,9 @@ def _open(target: Target) -> Iterator[IO[bytes]]:
     try:
         with open(part, "wb") as raw:
             if target.gzip:
-                with gzip.GzipFile(filename=final.name.removesuffix(".gz"), fileobj=raw, mode="wb") as gz:
+                with gzip.GzipFile(
+                    filename=final.name.removesuffix(".gz"), fileobj=raw, mode="wb"
+                ) as gz:
                     yield gz  # type: ignore[misc]
             else:
                 yield raw
@@ -260,8 +316,15 @@ def _open(target: Target) -> Iterator[IO[bytes]]:
         raise
 
 
-def write_frames(frames: Iterable[pl.DataFrame], target: Target, *, kind: str, schema: dict[str, pl.DataType],
-                 query: dict[str, Any], on_batch: Callable[[int], None] | None = None) -> int:
+def write_frames(
+    frames: Iterable[pl.DataFrame],
+    target: Target,
+    *,
+    kind: str,
+    schema: dict[str, pl.DataType],
+    query: dict[str, Any],
+    on_batch: Callable[[int], None] | None = None,
+) -> int:
     """Write every frame in order to `target`; returns the number of rows.
 
     With no frames at all the file still has its header (CSV) or schema (Parquet), or is `[]`.
@@ -289,26 +352,64 @@ def write_frames(frames: Iterable[pl.DataFrame], target: Target, *, kind: str, s
 
 def export_series(reader: StoreReader, spec: SeriesSpec, target: Target) -> int:
     frame = reader.series_frame(spec)
-    return write_frames([frame], target, kind="series", schema=series_schema(spec.with_sums), query=spec.describe())
+    return write_frames(
+        [frame], target, kind="series", schema=series_schema(spec.with_sums), query=spec.describe()
+    )
 
 
-def export_posts(reader: StoreReader, spec: PostsSpec, target: Target, *, progress: bool = False,
-                 batch_size: int = POST_BATCH) -> int:
+def export_posts(
+    reader: StoreReader,
+    spec: PostsSpec,
+    target: Target,
+    *,
+    progress: bool = False,
+    batch_size: int = POST_BATCH,
+) -> int:
     """Stream the posts of `spec` to `target`; a Rich progress bar on stderr if `progress`."""
     # closing(): a failed write must end the read transaction now, not when the GC gets to it.
     with closing(reader.store.iter_posts(spec.query, batch_size)) as batches:
         if not progress:
-            return write_frames(batches, target, kind="posts", schema=POST_SCHEMA, query=spec.describe())
+            return write_frames(
+                batches, target, kind="posts", schema=POST_SCHEMA, query=spec.describe()
+            )
         from rich.console import Console
-        from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+        from rich.progress import (
+            BarColumn,
+            MofNCompleteColumn,
+            Progress,
+            TextColumn,
+            TimeRemainingColumn,
+        )
 
         total = reader.store.count_posts(spec.query)
-        with Progress(TextColumn("exporting posts"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn(),
-                      console=Console(stderr=True), transient=True) as bar:
+        with Progress(
+            TextColumn("exporting posts"),
+            BarColumn(),
+            MofNCompleteColumn(),
+            TimeRemainingColumn(),
+            console=Console(stderr=True),
+            transient=True,
+        ) as bar:
             task = bar.add_task("posts", total=total)
-            return write_frames(batches, target, kind="posts", schema=POST_SCHEMA, query=spec.describe(),
-                                on_batch=lambda n: bar.advance(task, n))
+            return write_frames(
+                batches,
+                target,
+                kind="posts",
+                schema=POST_SCHEMA,
+                query=spec.describe(),
+                on_batch=lambda n: bar.advance(task, n),
+            )
 
 
-__all__ = ["FORMATS", "REQUIRED", "SCHEMA_VERSION", "Target", "arrow_schema", "choose_target", "csv_safe",
-           "export_posts", "export_series", "write_frames"]
+__all__ = [
+    "FORMATS",
+    "REQUIRED",
+    "SCHEMA_VERSION",
+    "Target",
+    "arrow_schema",
+    "choose_target",
+    "csv_safe",
+    "export_posts",
+    "export_series",
+    "write_frames",
+]

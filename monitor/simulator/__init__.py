@@ -1,1 +1,3 @@
-"""A local stand-in for the platforms (server, platforms/) replaying the bundled corpus; never imported on the collection path."""
+"""A local stand-in for the platforms (server, platforms/) replaying the bundled corpus.
+
+Never imported on the collection path (an import-linter contract in pyproject.toml)."""

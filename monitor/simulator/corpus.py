@@ -35,12 +35,13 @@ import math
 import random
 import re
 from collections import Counter
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from functools import lru_cache
 from importlib import resources
 from pathlib import Path
-from typing import Any, Iterable, Sequence
+from typing import Any
 
 __all__ = [
     "BURST_WINDOW",
@@ -135,7 +136,7 @@ class CorpusPost:
         return epoch + timedelta(seconds=self.offset_s)
 
     @classmethod
-    def from_record(cls, rec: dict[str, Any]) -> "CorpusPost":
+    def from_record(cls, rec: dict[str, Any]) -> CorpusPost:
         eng = rec.get("engagement") or {}
         return cls(
             id=str(rec["id"]),
@@ -206,27 +207,68 @@ def dump_records(records: Iterable[dict[str, Any]]) -> bytes:
 
 _SLOTS_EN: dict[str, list[str]] = {
     "deal": [
-        "an Arctic drilling venture", "a rare earths partnership", "a joint investment fund",
-        "new LNG contracts", "direct flights", "the return of US companies to Russia",
-        "an aluminium and nickel deal", "oil and gas projects", "Arctic shipping routes",
+        "an Arctic drilling venture",
+        "a rare earths partnership",
+        "a joint investment fund",
+        "new LNG contracts",
+        "direct flights",
+        "the return of US companies to Russia",
+        "an aluminium and nickel deal",
+        "oil and gas projects",
+        "Arctic shipping routes",
     ],
     "city": ["Riyadh", "Istanbul", "Budapest", "Anchorage", "Abu Dhabi", "Geneva"],
     "when": ["this week", "next month", "within months", "by summer", "before the end of the year"],
-    "market": ["Oil", "The ruble", "European gas futures", "Defence stocks", "Aluminium",
-               "Wheat futures", "Shipping stocks"],
-    "move": ["rose 3%", "fell 2%", "barely moved", "climbed", "slipped", "swung back and forth",
-             "jumped in early trading", "dropped at the open"],
+    "market": [
+        "Oil",
+        "The ruble",
+        "European gas futures",
+        "Defence stocks",
+        "Aluminium",
+        "Wheat futures",
+        "Shipping stocks",
+    ],
+    "move": [
+        "rose 3%",
+        "fell 2%",
+        "barely moved",
+        "climbed",
+        "slipped",
+        "swung back and forth",
+        "jumped in early trading",
+        "dropped at the open",
+    ],
     "amount": ["$5 billion", "$10bn", "$20 billion", "$50bn", "$300 million"],
-    "source": ["two officials", "people familiar with the talks", "a Kremlin aide",
-               "a White House official", "state media", "a Treasury spokesperson"],
-    "sector": ["Arctic oil", "rare earths", "LNG", "aviation parts", "fertilizer", "nickel",
-               "railways", "data centres"],
+    "source": [
+        "two officials",
+        "people familiar with the talks",
+        "a Kremlin aide",
+        "a White House official",
+        "state media",
+        "a Treasury spokesperson",
+    ],
+    "sector": [
+        "Arctic oil",
+        "rare earths",
+        "LNG",
+        "aviation parts",
+        "fertilizer",
+        "nickel",
+        "railways",
+        "data centres",
+    ],
     "day": ["Thursday", "Friday", "Monday", "the weekend"],
 }
 
 _SLOTS_RU: dict[str, list[str]] = {
-    "deal_ru": ["энергетическую сделку", "совместный инвестиционный фонд", "смягчение санкций",
-                "проекты в Арктике", "поставки редкоземельных металлов", "прямое авиасообщение"],
+    "deal_ru": [
+        "энергетическую сделку",
+        "совместный инвестиционный фонд",
+        "смягчение санкций",
+        "проекты в Арктике",
+        "поставки редкоземельных металлов",
+        "прямое авиасообщение",
+    ],
     "city_ru": ["Эр-Рияде", "Стамбуле", "Будапеште", "Анкоридже", "Абу-Даби"],
     "move_ru": ["укрепился", "ослаб", "почти не изменился", "резко вырос"],
     "when_ru": ["на этой неделе", "в ближайшие месяцы", "до конца года", "уже летом"],
@@ -273,38 +315,63 @@ _FACTS_TECH = [  # Hacker News and Reddit threads drift into mechanics.
 
 _REACTIONS_EN: dict[str, list[str]] = {
     "strong_pos": [
-        "This is GREAT news!", "Fantastic! Handshakes instead of missiles, every single time 🙌",
-        "Love this. Real diplomacy, real jobs, real peace 🎉", "Best news all year!!! Smart deal-making 👏",
+        "This is GREAT news!",
+        "Fantastic! Handshakes instead of missiles, every single time 🙌",
+        "Love this. Real diplomacy, real jobs, real peace 🎉",
+        "Best news all year!!! Smart deal-making 👏",
         "Finally some hope. Well done to both teams!",
         "Brilliant move: cheaper energy and a chance for peace. Win-win!",
-        "So glad to see adults talking again. Excellent!", "Honestly thrilled. This could help millions of families 💪",
-        "Huge win for peace and prosperity! 🚀", "Wonderful to see. Business ties make the world safer, period.",
-        "YES!!! About time. Great leadership 😍", "Amazing. Peace through trade is the best kind of peace ❤️",
+        "So glad to see adults talking again. Excellent!",
+        "Honestly thrilled. This could help millions of families 💪",
+        "Huge win for peace and prosperity! 🚀",
+        "Wonderful to see. Business ties make the world safer, period.",
+        "YES!!! About time. Great leadership 😍",
+        "Amazing. Peace through trade is the best kind of peace ❤️",
     ],
     "mild_pos": [
-        "Cautiously optimistic.", "Could be a good step if it holds.", "Maybe helpful for fuel prices.",
-        "Not bad, honestly.", "Some reasons for hope here.", "I'd like to see where this goes.",
-        "Fair enough, talking beats not talking.", "Mildly encouraging.", "A small step, but okay.",
+        "Cautiously optimistic.",
+        "Could be a good step if it holds.",
+        "Maybe helpful for fuel prices.",
+        "Not bad, honestly.",
+        "Some reasons for hope here.",
+        "I'd like to see where this goes.",
+        "Fair enough, talking beats not talking.",
+        "Mildly encouraging.",
+        "A small step, but okay.",
     ],
     "neutral": [
-        "Details to follow.", "Thread below.", "More when we have it.", "Source in replies.",
-        "Watching this closely.", "Anyone have the full text?", "Live updates in this thread.", "",
+        "Details to follow.",
+        "Thread below.",
+        "More when we have it.",
+        "Source in replies.",
+        "Watching this closely.",
+        "Anyone have the full text?",
+        "Live updates in this thread.",
+        "",
     ],
     "mild_neg": [
-        "Not convinced.", "Worried about what this means for Ukraine.", "Feels rushed and vague, not great.",
-        "I don't trust this much.", "Lots of questions, few answers. Doubtful.", "Risky bet.",
-        "Hmm. Sounds like a bad trade for Europe.", "Not a fan of the secrecy.",
+        "Not convinced.",
+        "Worried about what this means for Ukraine.",
+        "Feels rushed and vague, not great.",
+        "I don't trust this much.",
+        "Lots of questions, few answers. Doubtful.",
+        "Risky bet.",
+        "Hmm. Sounds like a bad trade for Europe.",
+        "Not a fan of the secrecy.",
     ],
     "strong_neg": [
-        "This is DISGUSTING. Shameful sellout!", "Absolutely terrible. No trust, no accountability, just greed 😡",
-        "A betrayal, plain and simple. Blood money.", "Horrible, cynical and corrupt. History will judge this badly!!!",
+        "This is DISGUSTING. Shameful sellout!",
+        "Absolutely terrible. No trust, no accountability, just greed 😡",
+        "A betrayal, plain and simple. Blood money.",
+        "Horrible, cynical and corrupt. History will judge this badly!!!",
         "What a disgrace. Ukraine pays the price while oligarchs cash in 🤬",
         "Sickening. Rewarding aggression is the worst possible lesson.",
         "This is NOT peace, it's a shameful surrender. Awful.",
         "Pathetic. Sanctions exist for a reason and they just threw them away 😤",
         "Outrageous and dangerous. Never trust a deal built on lies.",
         "Terrible idea. Cowardly, spineless and wrong.",
-        "Disgraceful. I am furious and ashamed 😠", "NO. Just no. This is a catastrophe for Ukraine.",
+        "Disgraceful. I am furious and ashamed 😠",
+        "NO. Just no. This is a catastrophe for Ukraine.",
     ],
 }
 
@@ -321,13 +388,34 @@ _FACTS_BURST_RU = [
     "Кремль подтвердил саммит Трампа и Путина, Дмитриев отвечает за экономический трек.",
 ]
 _REACTIONS_RU: dict[str, list[str]] = {
-    "strong_pos": ["Отличные новости! Наконец-то здравый смысл 👏", "Это прекрасно, торговля лучше войны! 🎉",
-                   "Давно пора! Браво 🙌", "Ура! Лучшая новость за год 🚀"],
-    "mild_pos": ["Осторожный оптимизм.", "Неплохо, посмотрим, что будет дальше.", "Может, это и к лучшему."],
-    "neutral": ["Подробностей пока нет.", "Ждём официальных заявлений.", "Следим за новостями.", ""],
-    "mild_neg": ["Что-то я сомневаюсь.", "Слишком много вопросов без ответов.", "Не верю в быстрый результат."],
-    "strong_neg": ["Позор! Это сделка за счёт Украины 😡", "Отвратительно. Деньги важнее людей?!",
-                   "Ужасная идея, ничем хорошим это не кончится 🤬", "Какой цинизм. Стыдно 😠"],
+    "strong_pos": [
+        "Отличные новости! Наконец-то здравый смысл 👏",
+        "Это прекрасно, торговля лучше войны! 🎉",
+        "Давно пора! Браво 🙌",
+        "Ура! Лучшая новость за год 🚀",
+    ],
+    "mild_pos": [
+        "Осторожный оптимизм.",
+        "Неплохо, посмотрим, что будет дальше.",
+        "Может, это и к лучшему.",
+    ],
+    "neutral": [
+        "Подробностей пока нет.",
+        "Ждём официальных заявлений.",
+        "Следим за новостями.",
+        "",
+    ],
+    "mild_neg": [
+        "Что-то я сомневаюсь.",
+        "Слишком много вопросов без ответов.",
+        "Не верю в быстрый результат.",
+    ],
+    "strong_neg": [
+        "Позор! Это сделка за счёт Украины 😡",
+        "Отвратительно. Деньги важнее людей?!",
+        "Ужасная идея, ничем хорошим это не кончится 🤬",
+        "Какой цинизм. Стыдно 😠",
+    ],
 }
 
 _REDDIT_TITLES: dict[str, list[str]] = {
@@ -338,10 +426,14 @@ _REDDIT_TITLES: dict[str, list[str]] = {
         "Ruble moves on reports of Trump-Putin deal talks",
         "What is actually in the Trump-Putin business package?",
     ],
-    "pos": ["Trump-Putin trade talks are the best diplomatic news in years",
-            "Honestly glad the Putin talks are happening. Change my mind"],
-    "neg": ["The Trump-Putin deal is a disgrace and everyone involved should be ashamed",
-            "Sanctions relief for Putin without guarantees is a terrible mistake"],
+    "pos": [
+        "Trump-Putin trade talks are the best diplomatic news in years",
+        "Honestly glad the Putin talks are happening. Change my mind",
+    ],
+    "neg": [
+        "The Trump-Putin deal is a disgrace and everyone involved should be ashamed",
+        "Sanctions relief for Putin without guarantees is a terrible mistake",
+    ],
 }
 
 _HEADLINES_EN: dict[str, list[str]] = {
@@ -414,15 +506,77 @@ _NOISE_TITLES = [
     "Local bakery wins regional award",
 ]
 
-_NOISE_TAGS = ["news", "politics", "economy", "markets", "energy", "geopolitics", "Ukraine", "oil",
-               "breaking", "Arctic", "rareearths"]
+_NOISE_TAGS = [
+    "news",
+    "politics",
+    "economy",
+    "markets",
+    "energy",
+    "geopolitics",
+    "Ukraine",
+    "oil",
+    "breaking",
+    "Arctic",
+    "rareearths",
+]
 _RU_TAGS = ["ТрампПутин", "санкции", "Дмитриев", "экономика", "TrumpPutinBusiness"]
 
-_ADJ = ["quiet", "brave", "sunny", "lazy", "clever", "rusty", "misty", "bold", "gentle", "rapid",
-        "silver", "amber", "cosmic", "dusty", "frosty", "lucky", "noble", "quirky", "wild", "calm"]
-_NOUN = ["otter", "falcon", "maple", "harbor", "comet", "badger", "willow", "lynx", "pepper", "heron",
-         "cedar", "walrus", "pixel", "raven", "tundra", "sparrow", "fjord", "meadow", "beacon", "orbit"]
-_RU_NAMES = ["alexei", "marina", "dmitry", "olga", "ivan", "tanya", "pavel", "irina", "nikita", "sveta"]
+_ADJ = [
+    "quiet",
+    "brave",
+    "sunny",
+    "lazy",
+    "clever",
+    "rusty",
+    "misty",
+    "bold",
+    "gentle",
+    "rapid",
+    "silver",
+    "amber",
+    "cosmic",
+    "dusty",
+    "frosty",
+    "lucky",
+    "noble",
+    "quirky",
+    "wild",
+    "calm",
+]
+_NOUN = [
+    "otter",
+    "falcon",
+    "maple",
+    "harbor",
+    "comet",
+    "badger",
+    "willow",
+    "lynx",
+    "pepper",
+    "heron",
+    "cedar",
+    "walrus",
+    "pixel",
+    "raven",
+    "tundra",
+    "sparrow",
+    "fjord",
+    "meadow",
+    "beacon",
+    "orbit",
+]
+_RU_NAMES = [
+    "alexei",
+    "marina",
+    "dmitry",
+    "olga",
+    "ivan",
+    "tanya",
+    "pavel",
+    "irina",
+    "nikita",
+    "sveta",
+]
 
 # --- the shape over time ------------------------------------------------------------------------
 
@@ -435,9 +589,30 @@ _MOOD: dict[str, tuple[float, ...]] = {  # weights over _CLASSES
     "polarized": (0.45, 0.03, 0.06, 0.03, 0.43),
     "cooldown": (0.06, 0.22, 0.44, 0.20, 0.08),
 }
-_PLATFORM_MIX = {"x": 0.28, "bluesky": 0.2, "mastodon": 0.2, "reddit": 0.12, "hackernews": 0.08, "news": 0.12}
-_BURST_MIX = {"x": 0.34, "bluesky": 0.24, "mastodon": 0.16, "reddit": 0.08, "hackernews": 0.04, "news": 0.14}
-_RU_SHARE = {"x": 0.12, "bluesky": 0.10, "mastodon": 0.10, "news": 0.13, "reddit": 0.03, "hackernews": 0.0}
+_PLATFORM_MIX = {
+    "x": 0.28,
+    "bluesky": 0.2,
+    "mastodon": 0.2,
+    "reddit": 0.12,
+    "hackernews": 0.08,
+    "news": 0.12,
+}
+_BURST_MIX = {
+    "x": 0.34,
+    "bluesky": 0.24,
+    "mastodon": 0.16,
+    "reddit": 0.08,
+    "hackernews": 0.04,
+    "news": 0.14,
+}
+_RU_SHARE = {
+    "x": 0.12,
+    "bluesky": 0.10,
+    "mastodon": 0.10,
+    "news": 0.13,
+    "reddit": 0.03,
+    "hackernews": 0.0,
+}
 _HASHTAG_PLATFORMS = {"x", "bluesky", "mastodon"}
 
 _PEAK_RATE = 50.0  # on-topic posts per hour at the busiest time of an ordinary day
@@ -583,7 +758,9 @@ class _Authors:
 
     def __init__(self, rng: random.Random, size: int = 160):
         self._rng = rng
-        self._pools = {p: [self._handle(p, i) for i in range(size)] for p in PLATFORMS if p != "news"}
+        self._pools = {
+            p: [self._handle(p, i) for i in range(size)] for p in PLATFORMS if p != "news"
+        }
         self._ru = [f"{n}_{rng.randint(10, 99)}" for n in _RU_NAMES for _ in range(3)]
         self._weights = [1 / (i + 1) ** 0.8 for i in range(size)]
 
@@ -621,8 +798,15 @@ def _engagement(rng: random.Random, platform: str, phase: str) -> dict[str, int]
     }
 
 
-def _record(offset: int, platform: str, author: str, text: str, lang: str,
-            engagement: dict[str, int], title: str | None = None) -> dict[str, Any]:
+def _record(
+    offset: int,
+    platform: str,
+    author: str,
+    text: str,
+    lang: str,
+    engagement: dict[str, int],
+    title: str | None = None,
+) -> dict[str, Any]:
     return {
         "id": None,
         "offset_s": offset,
@@ -660,7 +844,9 @@ def _reddit_title(rng: random.Random, klass: str, lang: str) -> str:
     return rng.choice(_REDDIT_TITLES["neutral"])
 
 
-def _news_post(rng: random.Random, offset: int, publisher: str, lang: str, phase: str) -> dict[str, Any]:
+def _news_post(
+    rng: random.Random, offset: int, publisher: str, lang: str, phase: str
+) -> dict[str, Any]:
     if lang == "ru":
         headline = _fill(rng, rng.choice(_HEADLINES_RU), "ru")
     else:
@@ -679,7 +865,9 @@ def _noise_post(rng: random.Random, authors: _Authors, offset: int) -> dict[str,
     if platform == "news":
         lang, publisher = "en", rng.choice(_PUBLISHERS_EN)
         title, text = f"{rng.choice(_NOISE_TITLES)} - {publisher}", "Full story on our website."
-        return _record(offset, platform, publisher, text, lang, _engagement(rng, platform, "quiet"), title)
+        return _record(
+            offset, platform, publisher, text, lang, _engagement(rng, platform, "quiet"), title
+        )
     if platform == "reddit":
         title = rng.choice(_NOISE_TITLES)
     if platform not in _HASHTAG_PLATFORMS:
@@ -710,42 +898,100 @@ def _rant() -> str:
 
 def _hostile_posts(rng: random.Random) -> list[dict[str, Any]]:
     def rec(offset: int, platform: str, text: str, author: str = "", title: str | None = None):
-        return _record(offset, platform, author or f"tester{offset % 97}", text, "en",
-                       _engagement(rng, "x" if platform == "news" else platform, "quiet"), title)
+        return _record(
+            offset,
+            platform,
+            author or f"tester{offset % 97}",
+            text,
+            "en",
+            _engagement(rng, "x" if platform == "news" else platform, "quiet"),
+            title,
+        )
 
     return [
-        rec(5400, "x", "[bold red]BREAKING[/] Trump and Putin agree to talk business #TrumpPutinBusiness"),
-        rec(30000, "bluesky", "Markup trap: a [/ b [/] [link=https://evil.example]click here[/link] "
-            "the Putin deal is odd #TrumpPutin", author="markup-tester.bsky.social"),
-        rec(52000, "mastodon", "\x1b]0;pwned\x07Sanctions relief? Check your terminal title. #RussiaSanctions",
-            author="osctester"),
-        rec(70000, "x", "\u202eesuoh etihw\u202c the Trump-Putin business deal reads better backwards "
-            "#TrumpPutinBusiness"),
-        rec(100000, "reddit", _rant(), author="Angry-Walrus-0001",
-            title="A long rant about the Putin sanctions deal (sorry)"),
-        rec(141000, "mastodon", "<script>alert('pwned')</script> <b>Trump</b> &amp; Putin & co: "
-            "HTML in a plain-text post #TrumpPutinBusiness", author="htmltester"),
-        rec(150000, "news", "Markets react to the Trump-Putin summit news.",
-            author="Capital Wire", title="[red]Markets[/red] swing as Trump-Putin summit nears - Capital Wire"),
-        rec(205000, "hackernews", "Zero\u200bwidth, NUL\x00 and C1\x9b31m controls in a comment about Putin "
-            "and sanctions"),
-        rec(230000, "x", "Dmitriev fund 🚀🚀🚀 \x1b[31mRED\x1b[0m \x1b[2J #Dmitriev", author="[blink]troll[/blink]"),
+        rec(
+            5400,
+            "x",
+            "[bold red]BREAKING[/] Trump and Putin agree to talk business #TrumpPutinBusiness",
+        ),
+        rec(
+            30000,
+            "bluesky",
+            "Markup trap: a [/ b [/] [link=https://evil.example]click here[/link] "
+            "the Putin deal is odd #TrumpPutin",
+            author="markup-tester.bsky.social",
+        ),
+        rec(
+            52000,
+            "mastodon",
+            "\x1b]0;pwned\x07Sanctions relief? Check your terminal title. #RussiaSanctions",
+            author="osctester",
+        ),
+        rec(
+            70000,
+            "x",
+            "\u202eesuoh etihw\u202c the Trump-Putin business deal reads better backwards "
+            "#TrumpPutinBusiness",
+        ),
+        rec(
+            100000,
+            "reddit",
+            _rant(),
+            author="Angry-Walrus-0001",
+            title="A long rant about the Putin sanctions deal (sorry)",
+        ),
+        rec(
+            141000,
+            "mastodon",
+            "<script>alert('pwned')</script> <b>Trump</b> &amp; Putin & co: "
+            "HTML in a plain-text post #TrumpPutinBusiness",
+            author="htmltester",
+        ),
+        rec(
+            150000,
+            "news",
+            "Markets react to the Trump-Putin summit news.",
+            author="Capital Wire",
+            title="[red]Markets[/red] swing as Trump-Putin summit nears - Capital Wire",
+        ),
+        rec(
+            205000,
+            "hackernews",
+            "Zero\u200bwidth, NUL\x00 and C1\x9b31m controls in a comment about Putin "
+            "and sanctions",
+        ),
+        rec(
+            230000,
+            "x",
+            "Dmitriev fund 🚀🚀🚀 \x1b[31mRED\x1b[0m \x1b[2J #Dmitriev",
+            author="[blink]troll[/blink]",
+        ),
     ]
 
 
 # --- reposts, ids, assembly ---------------------------------------------------------------------
 
 
-def _reposts(rng: random.Random, authors: _Authors, posts: list[dict[str, Any]]) -> list[dict[str, Any]]:
+def _reposts(
+    rng: random.Random, authors: _Authors, posts: list[dict[str, Any]]
+) -> list[dict[str, Any]]:
     """A few boosts/retweets of earlier posts. A Mastodon boost has no text or tags of its own."""
-    candidates = [p for p in posts if p["platform"] in ("mastodon", "x") and p["offset_s"] < SPAN_S - HOUR]
+    candidates = [
+        p for p in posts if p["platform"] in ("mastodon", "x") and p["offset_s"] < SPAN_S - HOUR
+    ]
     out = []
     for orig in rng.sample(candidates, _REPOSTS):
         offset = min(SPAN_S - 1, orig["offset_s"] + rng.randint(60, 6 * HOUR))
         platform = orig["platform"]
         text = "" if platform == "mastodon" else f"RT @{orig['author']}: {orig['text']}"
-        rec = _record(offset, platform, authors.pick(platform, orig["lang"]), text, orig["lang"],
-                      {"likes": 0, "reposts": 0, "replies": 0})
+        rec = _record(
+            offset,
+            platform,
+            authors.pick(platform, orig["lang"]),
+            text,
+            orig["lang"],
+            {"likes": 0, "reposts": 0, "replies": 0},
+        )
         rec["repost_of"] = orig
         out.append(rec)
     return out
@@ -788,7 +1034,9 @@ def summarize(records: Sequence[dict[str, Any]]) -> dict[str, Any]:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m monitor.simulator.corpus", description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(
+        prog="python -m monitor.simulator.corpus", description=__doc__.splitlines()[0]
+    )
     parser.add_argument("--seed", type=int, default=DEFAULT_SEED)
     parser.add_argument("--out", type=Path, default=Path(__file__).parents[1] / "data" / _DATA_FILE)
     args = parser.parse_args(argv)

@@ -54,15 +54,16 @@ import sys
 import threading
 import time
 from bisect import bisect_right
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import asdict, dataclass, field, fields
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from email.utils import parsedate_to_datetime
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import Any, Callable, Iterable, Mapping, Sequence
+from typing import Any
 from urllib.parse import parse_qs, quote, urlsplit
 
-from monitor.simulator.corpus import SPAN_S, CorpusPost, load_corpus
 from monitor.core.durations import parse_duration
+from monitor.simulator.corpus import SPAN_S, CorpusPost, load_corpus
 from monitor.simulator.platforms.markup import assemble, iso, rfc822
 
 __all__ = [
@@ -88,8 +89,8 @@ _MAX_CONTROL_BODY = 64 * 1024
 
 def default_epoch(now: datetime | None = None) -> datetime:
     """Three days before the current hour: at high speed the corpus plays out entirely in the past."""
-    now = now or datetime.now(timezone.utc)
-    return now.astimezone(timezone.utc).replace(minute=0, second=0, microsecond=0) - timedelta(days=3)
+    now = now or datetime.now(UTC)
+    return now.astimezone(UTC).replace(minute=0, second=0, microsecond=0) - timedelta(days=3)
 
 
 class SimClock:
@@ -97,10 +98,12 @@ class SimClock:
 
     default_epoch = staticmethod(default_epoch)
 
-    def __init__(self, epoch: datetime | None = None, speed: float = 1.0, start_offset_s: float = 0.0):
+    def __init__(
+        self, epoch: datetime | None = None, speed: float = 1.0, start_offset_s: float = 0.0
+    ):
         if epoch is not None and epoch.tzinfo is None:
             raise ValueError("SimClock epoch must be timezone-aware (UTC)")
-        self._epoch = (epoch or default_epoch()).astimezone(timezone.utc)
+        self._epoch = (epoch or default_epoch()).astimezone(UTC)
         self._speed = _check_speed(speed)
         self._base = float(start_offset_s)
         self._t0 = time.monotonic()
@@ -196,19 +199,23 @@ class Faults:
 
     @property
     def active(self) -> bool:
-        return bool(self.latency_s or self.status or self.truncate or self.invalid or self.huge_bytes)
+        return bool(
+            self.latency_s or self.status or self.truncate or self.invalid or self.huge_bytes
+        )
 
     def applies_to(self, path: str) -> bool:
         return self.path_prefix is None or path.startswith(self.path_prefix)
 
     @classmethod
-    def from_json(cls, data: Any) -> "Faults":
+    def from_json(cls, data: Any) -> Faults:
         if not isinstance(data, dict):
             raise ValueError("faults must be a JSON object")
         known = {f.name for f in fields(cls)}
         unknown = sorted(set(data) - known)
         if unknown:
-            raise ValueError(f"unknown fault fields: {', '.join(unknown)}; known: {', '.join(sorted(known))}")
+            raise ValueError(
+                f"unknown fault fields: {', '.join(unknown)}; known: {', '.join(sorted(known))}"
+            )
         try:
             return cls(**data)
         except TypeError as exc:
@@ -322,8 +329,12 @@ class _Timeline:
     def published(self, offset_s: float) -> int:
         return bisect_right(self.offsets, offset_s)
 
-    def newest(self, offset_s: float, limit: int | None = None,
-               keep: Callable[[CorpusPost], bool] | None = None) -> list[CorpusPost]:
+    def newest(
+        self,
+        offset_s: float,
+        limit: int | None = None,
+        keep: Callable[[CorpusPost], bool] | None = None,
+    ) -> list[CorpusPost]:
         out: list[CorpusPost] = []
         for i in range(self.published(offset_s) - 1, -1, -1):
             post = self.posts[i]
@@ -349,14 +360,18 @@ class _Index:
             for tag in {t.casefold() for t in p.hashtags}:
                 tags.setdefault(tag, []).append(p)
         self.mastodon_tags = {tag: _Timeline(posts) for tag, posts in tags.items()}
-        self.words = {p.id: frozenset(_WORD.findall(f"{p.title or ''} {p.text}".casefold()))
-                      for p in self.platform("news").posts}
+        self.words = {
+            p.id: frozenset(_WORD.findall(f"{p.title or ''} {p.text}".casefold()))
+            for p in self.platform("news").posts
+        }
 
     def platform(self, name: str) -> _Timeline:
         return self.by_platform.get(name) or _Timeline(())
 
     def mastodon_id(self, post: CorpusPost) -> str:
-        return str(110_000_000_000_000_000 + self.seq[post.id])  # 18 digits, ordered like Mastodon's
+        return str(
+            110_000_000_000_000_000 + self.seq[post.id]
+        )  # 18 digits, ordered like Mastodon's
 
     def reddit_id(self, post: CorpusPost) -> str:
         return _base36(3_000_000_000 + self.seq[post.id])
@@ -378,14 +393,22 @@ def atom_id(post: CorpusPost) -> str:
     return f"urn:reaction-monitor:sim:{post.id}"
 
 
-def _feed(items: Sequence[tuple[str, str]], posts: Sequence[CorpusPost], sim: "Simulator",
-          head: str, tail: str, content_type: str) -> Response:
+def _feed(
+    items: Sequence[tuple[str, str]],
+    posts: Sequence[CorpusPost],
+    sim: Simulator,
+    head: str,
+    tail: str,
+    content_type: str,
+) -> Response:
     body, ends = assemble(head, items, tail)
     newest = posts[0].created_at(sim.clock.epoch) if posts else None
-    return Response(body=body, content_type=content_type, items=ends, last_modified=newest, cacheable=True)
+    return Response(
+        body=body, content_type=content_type, items=ends, last_modified=newest, cacheable=True
+    )
 
 
-def _permalink(sim: "Simulator", base: str, post: CorpusPost) -> str:
+def _permalink(sim: Simulator, base: str, post: CorpusPost) -> str:
     """Where a post would live on its platform, served (or not) by this host."""
     seq, author = sim._index.seq[post.id], quote(post.author, safe="")
     if post.platform == "mastodon":
@@ -401,7 +424,7 @@ def _permalink(sim: "Simulator", base: str, post: CorpusPost) -> str:
     return f"{base}/item?id={43_000_000 + seq}"
 
 
-def _reddit_permalink(sim: "Simulator", base: str, sub: str, post: CorpusPost) -> str:
+def _reddit_permalink(sim: Simulator, base: str, sub: str, post: CorpusPost) -> str:
     words = re.findall(r"[a-z0-9]+", (post.title or "").lower())
     slug = "_".join(words)[:50].rstrip("_") or "post"
     return f"{base}/r/{sub}/comments/{sim._index.reddit_id(post)}/{slug}/"
@@ -411,17 +434,17 @@ def _reddit_permalink(sim: "Simulator", base: str, sub: str, post: CorpusPost) -
 
 
 @route("GET", r"/_sim/status", control=True)
-def sim_status(sim: "Simulator", req: Request) -> Response:
+def sim_status(sim: Simulator, req: Request) -> Response:
     return _json_response(sim.status())
 
 
 @route("GET", r"/_sim/faults", control=True)
-def get_faults(sim: "Simulator", req: Request) -> Response:
+def get_faults(sim: Simulator, req: Request) -> Response:
     return _json_response(sim.status()["faults"])
 
 
 @route("POST", r"/_sim/faults", control=True)
-def post_faults(sim: "Simulator", req: Request) -> Response:
+def post_faults(sim: Simulator, req: Request) -> Response:
     try:
         sim.set_faults(**Faults.from_json(req.json()).to_json())
     except ValueError as exc:
@@ -430,16 +453,18 @@ def post_faults(sim: "Simulator", req: Request) -> Response:
 
 
 @route("DELETE", r"/_sim/faults", control=True)
-def delete_faults(sim: "Simulator", req: Request) -> Response:
+def delete_faults(sim: Simulator, req: Request) -> Response:
     sim.clear_faults()
     return _json_response(sim.status())
 
 
 @route("POST", r"/_sim/clock", control=True)
-def post_clock(sim: "Simulator", req: Request) -> Response:
+def post_clock(sim: Simulator, req: Request) -> Response:
     data = req.json()
     if not isinstance(data, dict) or set(data) - {"offset_s", "speed", "paused"}:
-        raise HttpError(400, 'clock body must be an object with "offset_s", "speed" and/or "paused"')
+        raise HttpError(
+            400, 'clock body must be an object with "offset_s", "speed" and/or "paused"'
+        )
     if data.get("paused", False) not in (True, False):
         raise HttpError(400, '"paused" must be true or false')
     try:
@@ -457,12 +482,12 @@ def post_clock(sim: "Simulator", req: Request) -> Response:
 
 
 @route("GET", r"/_sim/served", control=True)
-def get_served(sim: "Simulator", req: Request) -> Response:
+def get_served(sim: Simulator, req: Request) -> Response:
     return _json_response(sorted(sim.served_ids()))
 
 
 @route("DELETE", r"/_sim/served", control=True)
-def delete_served(sim: "Simulator", req: Request) -> Response:
+def delete_served(sim: Simulator, req: Request) -> Response:
     sim.reset_served()
     return _json_response([])
 
@@ -474,7 +499,7 @@ class _Server(ThreadingHTTPServer):
     daemon_threads = True
     block_on_close = False  # never wait on a client's idle keep-alive connection when stopping
 
-    def __init__(self, address: tuple[str, int], sim: "Simulator"):
+    def __init__(self, address: tuple[str, int], sim: Simulator):
         self.sim = sim
         self._sockets: set[socket.socket] = set()
         self._sockets_lock = threading.Lock()
@@ -531,8 +556,14 @@ class _RequestHandler(BaseHTTPRequestHandler):
 class Simulator:
     """The local server. `with Simulator(clock=SimClock(speed=600)) as sim: httpx.get(sim.url + ...)`."""
 
-    def __init__(self, corpus: Sequence[CorpusPost] | None = None, clock: SimClock | None = None,
-                 host: str = "127.0.0.1", port: int = 0, link_origin: str | None = None):
+    def __init__(
+        self,
+        corpus: Sequence[CorpusPost] | None = None,
+        clock: SimClock | None = None,
+        host: str = "127.0.0.1",
+        port: int = 0,
+        link_origin: str | None = None,
+    ):
         """`link_origin` is the origin written into served links and permalinks (default: where the
         simulator listens). A real platform's links name a public host; feedparser-rs drops links
         to loopback hosts, so the ingest benchmark names one to measure the path real feeds take.
@@ -552,13 +583,17 @@ class Simulator:
 
     # lifecycle
 
-    def start(self) -> "Simulator":
+    def start(self) -> Simulator:
         if self._server is None:
             self._stopping.clear()
             self._server = _Server((self.host, self._port), self)
             self._port = self._server.server_address[1]
-            self._thread = threading.Thread(target=self._server.serve_forever, kwargs={"poll_interval": 0.05},
-                                            name=f"simulator:{self._port}", daemon=True)
+            self._thread = threading.Thread(
+                target=self._server.serve_forever,
+                kwargs={"poll_interval": 0.05},
+                name=f"simulator:{self._port}",
+                daemon=True,
+            )
             self._thread.start()
         return self
 
@@ -573,7 +608,7 @@ class Simulator:
         if self._thread is not None:
             self._thread.join(timeout=5)
 
-    def __enter__(self) -> "Simulator":
+    def __enter__(self) -> Simulator:
         return self.start()
 
     def __exit__(self, *exc: object) -> None:
@@ -683,9 +718,16 @@ class Simulator:
     def _request(self, h: _RequestHandler, body: bytes, params: dict[str, str]) -> Request:
         """Taken after any injected latency, so a slow answer shows the feed as of when it is sent."""
         split = urlsplit(h.path)
-        return Request(h.command, split.path, parse_qs(split.query, keep_blank_values=True),
-                       {k.lower(): v for k, v in h.headers.items()}, body, params,
-                       self.link_origin or f"http://{self.host}:{self._port}", self.clock.offset_s())
+        return Request(
+            h.command,
+            split.path,
+            parse_qs(split.query, keep_blank_values=True),
+            {k.lower(): v for k, v in h.headers.items()},
+            body,
+            params,
+            self.link_origin or f"http://{self.host}:{self._port}",
+            self.clock.offset_s(),
+        )
 
     def _read_body(self, h: _RequestHandler) -> bytes:
         try:
@@ -788,7 +830,7 @@ def _not_modified(headers: Mapping[str, str], etag: str, last_modified: datetime
     except (TypeError, ValueError):
         return False
     if since.tzinfo is None:
-        since = since.replace(tzinfo=timezone.utc)
+        since = since.replace(tzinfo=UTC)
     return last_modified.replace(microsecond=0) <= since
 
 
@@ -805,9 +847,15 @@ def main(argv: Sequence[str] | None = None) -> int:
         description="Serve the bundled corpus as local platform feeds (127.0.0.1 only).",
     )
     parser.add_argument("--port", type=int, default=8765, help="0 picks a free port (default 8765)")
-    parser.add_argument("--speed", type=float, default=1.0, help="simulated seconds per real second")
-    parser.add_argument("--offset", type=_duration_s, default=0.0,
-                        help="start this far into the corpus, e.g. 36h (default 0)")
+    parser.add_argument(
+        "--speed", type=float, default=1.0, help="simulated seconds per real second"
+    )
+    parser.add_argument(
+        "--offset",
+        type=_duration_s,
+        default=0.0,
+        help="start this far into the corpus, e.g. 36h (default 0)",
+    )
     args = parser.parse_args(argv)
     sim = Simulator(clock=SimClock(speed=args.speed, start_offset_s=args.offset), port=args.port)
     try:
@@ -835,17 +883,27 @@ def _interrupt(signum: int, frame: object) -> None:
 def _print_banner(sim: Simulator) -> None:
     u = sim.url
     print(f"reaction-monitor simulator at {u}", flush=True)
-    print(f"  {len(sim.corpus):,} posts over {SPAN_S // 3600} h, speed {sim.clock.speed:g}x, "
-          f"sim now {iso(sim.clock.now())}")
+    print(
+        f"  {len(sim.corpus):,} posts over {SPAN_S // 3600} h, speed {sim.clock.speed:g}x, "
+        f"sim now {iso(sim.clock.now())}"
+    )
     print(f"  Google News RSS   {u}/rss/search?q=Trump+Putin&hl=en-US&gl=US&ceid=US:en")
     print(f"  Mastodon tag RSS  {u}/tags/TrumpPutinBusiness.rss")
-    print(f"  Mastodon API      {u}/api/v1/timelines/tag/TrumpPutin (another instance: "
-          f"{u}/instances/<name>/api/v1/...)")
-    print(f"  Bluesky search    {u}/xrpc/app.bsky.feed.searchPosts?q=%23TrumpPutin (after "
-          f"POST {u}/xrpc/com.atproto.server.createSession, any handle and password)")
-    print(f"  Jetstream         {u.replace('http', 'ws', 1)}/subscribe?wantedCollections=app.bsky.feed.post")
+    print(
+        f"  Mastodon API      {u}/api/v1/timelines/tag/TrumpPutin (another instance: "
+        f"{u}/instances/<name>/api/v1/...)"
+    )
+    print(
+        f"  Bluesky search    {u}/xrpc/app.bsky.feed.searchPosts?q=%23TrumpPutin (after "
+        f"POST {u}/xrpc/com.atproto.server.createSession, any handle and password)"
+    )
+    print(
+        f"  Jetstream         {u.replace('http', 'ws', 1)}/subscribe?wantedCollections=app.bsky.feed.post"
+    )
     print(f"  Reddit Atom       {u}/r/{DEFAULT_SUBREDDIT}/new/.rss")
-    print(f"  Reddit API        {u}/r/{DEFAULT_SUBREDDIT}/new (token: POST {u}/api/v1/access_token)")
+    print(
+        f"  Reddit API        {u}/r/{DEFAULT_SUBREDDIT}/new (token: POST {u}/api/v1/access_token)"
+    )
     print(f"  HN Algolia        {u}/api/v1/search_by_date?query=Trump+Putin&tags=(story,comment)")
     print(f"  X recent search   {u}/2/tweets/search/recent?query=%23TrumpPutin (any Bearer token)")
     print(f"  Everything (Atom) {u}/feeds/all.atom")
@@ -861,10 +919,10 @@ if __name__ == "__main__":
     raise SystemExit(monitor.simulator.server.main())
 
 # Endpoint families in monitor/simulator/platforms/ register their routes when imported (they import this module).
-import monitor.simulator.platforms.feeds  # noqa: E402,F401
-import monitor.simulator.platforms.mastodon  # noqa: E402,F401
 import monitor.simulator.platforms.bluesky  # noqa: E402,F401
-import monitor.simulator.platforms.jetstream  # noqa: E402,F401
-import monitor.simulator.platforms.reddit  # noqa: E402,F401
+import monitor.simulator.platforms.feeds  # noqa: E402,F401
 import monitor.simulator.platforms.hackernews  # noqa: E402,F401
+import monitor.simulator.platforms.jetstream  # noqa: E402,F401
+import monitor.simulator.platforms.mastodon  # noqa: E402,F401
+import monitor.simulator.platforms.reddit  # noqa: E402,F401
 import monitor.simulator.platforms.x  # noqa: E402,F401

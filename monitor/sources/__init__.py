@@ -31,5 +31,14 @@ def settings_model(kind: str) -> type[SourceSettings]:
     return source_class(kind).Settings
 
 
-__all__ = ["KINDS", "Batch", "PollContext", "RawPost", "Source", "SourceError", "SourceSettings",
-           "settings_model", "source_class"]
+__all__ = [
+    "KINDS",
+    "Batch",
+    "PollContext",
+    "RawPost",
+    "Source",
+    "SourceError",
+    "SourceSettings",
+    "settings_model",
+    "source_class",
+]

@@ -14,7 +14,7 @@ from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from contextvars import ContextVar
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Annotated, Any, ClassVar, Literal
 
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field
@@ -26,7 +26,6 @@ if TYPE_CHECKING:  # pragma: no cover
     import httpx
 
     from monitor.config.feeds import Topic
-
 
 
 @dataclass(slots=True)
@@ -77,7 +76,9 @@ class SourceError(Exception):
     `retry_after` (seconds) comes from the server when it said so; `status` is the HTTP status.
     """
 
-    def __init__(self, message: str, *, status: int | None = None, retry_after: float | None = None):
+    def __init__(
+        self, message: str, *, status: int | None = None, retry_after: float | None = None
+    ):
         super().__init__(message)
         self.message = message
         self.status = status
@@ -121,7 +122,9 @@ class Batch:
     # Spans the platform could not serve (monitor/sources/paging.py): their minutes are marked
     # incomplete in the buckets, in the same transaction as the posts.
     gaps: list[tuple[datetime, datetime]] = field(default_factory=list)
-    rejected: list[Rejected] = field(default_factory=list)  # quarantined with the poll; cursor advances
+    rejected: list[Rejected] = field(
+        default_factory=list
+    )  # quarantined with the poll; cursor advances
 
 
 # --- settings -------------------------------------------------------------------------------
@@ -168,7 +171,7 @@ class Source(abc.ABC):
     Settings: ClassVar[type[SourceSettings]]
     streaming: ClassVar[bool] = False
 
-    def __init__(self, settings: SourceSettings, topics: list["Topic"], http: "httpx.Client"):
+    def __init__(self, settings: SourceSettings, topics: list[Topic], http: httpx.Client):
         self.settings = settings
         self.topics = topics
         self.http = http
@@ -204,13 +207,25 @@ def reject(position: str, reason: str, raw: Any = None, native_id: Any = None) -
     """Report an item that could not be read; outside a poll (a test calling fetch) it is dropped."""
     found = _rejections.get()
     if found is not None:
-        found.append(Rejected(position=position, reason=reason, raw=raw,
-                              native_id=native_id if isinstance(native_id, str) and native_id else None))
+        found.append(
+            Rejected(
+                position=position,
+                reason=reason,
+                raw=raw,
+                native_id=native_id if isinstance(native_id, str) and native_id else None,
+            )
+        )
 
 
-def read_each(items: Iterable[Any], convert: Callable[[Any], Any], position: Callable[[int], str], *,
-              unshaped: str = "not in the shape the platform documents", id_key: str | None = None,
-              on_reject: Callable[[], None] | None = None) -> Iterator[tuple[str, Any]]:
+def read_each(
+    items: Iterable[Any],
+    convert: Callable[[Any], Any],
+    position: Callable[[int], str],
+    *,
+    unshaped: str = "not in the shape the platform documents",
+    id_key: str | None = None,
+    on_reject: Callable[[], None] | None = None,
+) -> Iterator[tuple[str, Any]]:
     """(position, converted) for each item of a platform's answer that `convert` can read.
 
     The others (`convert` returning None, or raising anything at all) are rejected by their
@@ -222,7 +237,12 @@ def read_each(items: Iterable[Any], convert: Callable[[Any], Any], position: Cal
         except Exception as exc:  # noqa: BLE001 - one item's damage stays with that item
             out, why = None, f"unreadable ({type(exc).__name__}: {exc})"
         if out is None:
-            reject(position(i), why, item, item.get(id_key) if id_key and isinstance(item, dict) else None)
+            reject(
+                position(i),
+                why,
+                item,
+                item.get(id_key) if id_key and isinstance(item, dict) else None,
+            )
             if on_reject is not None:
                 on_reject()
             continue
@@ -244,7 +264,7 @@ def epoch_time(value: Any) -> datetime | None:
     if isinstance(value, bool) or not isinstance(value, (int, float)):
         return None
     try:
-        when = datetime.fromtimestamp(float(value), timezone.utc)
+        when = datetime.fromtimestamp(float(value), UTC)
     except (OverflowError, OSError, ValueError):
         return None
     return when if _plausible(when) else None
@@ -259,8 +279,11 @@ def iso_time(value: Any) -> datetime | None:
         return None
     try:
         when = datetime.fromisoformat(value.strip().replace("Z", "+00:00"))
-        when = when.astimezone(timezone.utc) if when.tzinfo else when.replace(tzinfo=timezone.utc)
-    except (ValueError, OverflowError):  # "9999-12-31T23:59:59-14:00" is past the calendar's end in UTC
+        when = when.astimezone(UTC) if when.tzinfo else when.replace(tzinfo=UTC)
+    except (
+        ValueError,
+        OverflowError,
+    ):  # "9999-12-31T23:59:59-14:00" is past the calendar's end in UTC
         return None
     return when if _plausible(when) else None
 
@@ -268,7 +291,7 @@ def iso_time(value: Any) -> datetime | None:
 def _plausible(when: datetime) -> bool:
     """A post's time between 1970 and a day from now: a time far in the future would otherwise move a
     source's time cursor past every post to come."""
-    return _EPOCH <= when <= datetime.now(timezone.utc) + timedelta(days=1)
+    return _EPOCH <= when <= datetime.now(UTC) + timedelta(days=1)
 
 
-_EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)

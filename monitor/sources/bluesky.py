@@ -22,20 +22,37 @@ import json
 import os
 import time
 from dataclasses import dataclass
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import httpx
 from pydantic import Field, field_validator
 
-from monitor.sources import http, paging
-from monitor.sources.base import (Batch, Duration, PollContext, RawPost, Source, SourceError, SourceSettings, count,
-                                  iso_time, read_each)
-from monitor.sources.mastodon import instance_base_url
 from monitor.core.text import sanitize
+from monitor.sources import http, paging
+from monitor.sources.base import (
+    Batch,
+    Duration,
+    PollContext,
+    RawPost,
+    Source,
+    SourceError,
+    SourceSettings,
+    count,
+    iso_time,
+    read_each,
+)
+from monitor.sources.mastodon import instance_base_url
 
-__all__ = ["BlueskySettings", "BlueskySource", "bounded_created_at", "parse_time", "post_view_to_post", "record_tags",
-           "web_url"]
+__all__ = [
+    "BlueskySettings",
+    "BlueskySource",
+    "bounded_created_at",
+    "parse_time",
+    "post_view_to_post",
+    "record_tags",
+    "web_url",
+]
 
 WEB = "https://bsky.app"
 
@@ -49,7 +66,9 @@ class BlueskySettings(SourceSettings):
     queries: list[str] | None = None
     lang: str | None = None
     page_size: int = Field(default=100, ge=1, le=100)
-    max_pages: int = Field(default=5, ge=1, le=50)  # per search and poll; the rest follows next poll
+    max_pages: int = Field(
+        default=5, ge=1, le=50
+    )  # per search and poll; the rest follows next poll
     # Offsets deeper than this are not asked for: the range goes on with `until` instead.
     max_cursor_depth: int = Field(default=1000, ge=1, le=10_000)
     overlap: Duration = timedelta(minutes=2)
@@ -102,7 +121,10 @@ class BlueskySource(Source):
         for topic in self.topics:
             for tag in topic.hashtags:
                 bare = tag.lstrip("#")
-                out.setdefault(f"#{bare.casefold()}", _Query(f"#{bare.casefold()}", {"q": f"#{bare}", "tag": bare, **extra}))
+                out.setdefault(
+                    f"#{bare.casefold()}",
+                    _Query(f"#{bare.casefold()}", {"q": f"#{bare}", "tag": bare, **extra}),
+                )
             for keyword in topic.keywords:
                 key = " ".join(keyword.casefold().split())
                 out.setdefault(key, _Query(key, {"q": f'"{keyword}"', **extra}))
@@ -113,20 +135,31 @@ class BlueskySource(Source):
     def fetch(self, state: dict[str, Any], ctx: PollContext) -> Batch:
         queries = self.queries()
         if not queries:
-            raise SourceError(f"source {self.name} has nothing to search for: give its topics hashtags or "
-                              "keywords, or list searches under 'queries:'")
+            raise SourceError(
+                f"source {self.name} has nothing to search for: give its topics hashtags or "
+                "keywords, or list searches under 'queries:'"
+            )
         not_before = state.get("not_before")
         if isinstance(not_before, (int, float)) and time.time() < not_before:
             # Not a failure: every search resumes from its own ranges after the reset.
-            return Batch(posts=[], state=state, notes=[
-                f"Bluesky's rate limit is nearly used up; searching again after {_clock(not_before)} UTC"])
+            return Batch(
+                posts=[],
+                state=state,
+                notes=[
+                    f"Bluesky's rate limit is nearly used up; searching again after {_clock(not_before)} UTC"
+                ],
+            )
         ledger = paging.Ledger(state)
-        for key, qstate in (state.get("queries") or {}).items():  # the cursor before the paging ledger
+        for key, qstate in (
+            state.get("queries") or {}
+        ).items():  # the cursor before the paging ledger
             since = parse_time(qstate.get("since")) if isinstance(qstate, dict) else None
             if since is not None:
                 ledger.newest.setdefault(key, {"at": since.isoformat()})
         ledger.mark()
-        new_state: dict[str, Any] = {k: v for k, v in state.items() if k not in ("queries", "not_before")}
+        new_state: dict[str, Any] = {
+            k: v for k, v in state.items() if k not in ("queries", "not_before")
+        }
         reader = _SearchReader(self, {q.key: q for q in queries}, new_state)
         overlap = self.settings.overlap
 
@@ -135,23 +168,45 @@ class BlueskySource(Source):
             return at - overlap.total_seconds() if at is not None else 0.0
 
         streams = [paging.Stream(q.key, f"Bluesky search {q.params['q']}") for q in queries]
-        out = paging.run(ledger, streams, reader, now=ctx.now, edge_for=edge_for,
-                         backfill_since=ctx.backfill_since, pages_per_stream=self.settings.max_pages)
-        out.notes[:0] = [f"search {q!r}: skipped {n} post(s) in an unexpected shape" for q, n in reader.bad.items()]
+        out = paging.run(
+            ledger,
+            streams,
+            reader,
+            now=ctx.now,
+            edge_for=edge_for,
+            backfill_since=ctx.backfill_since,
+            pages_per_stream=self.settings.max_pages,
+        )
+        out.notes[:0] = [
+            f"search {q!r}: skipped {n} post(s) in an unexpected shape"
+            for q, n in reader.bad.items()
+        ]
         new_state = ledger.into(new_state)
         if out.error is None:
-            return Batch(posts=out.posts, state=new_state, status=200, notes=out.notes, gaps=out.gaps)
+            return Batch(
+                posts=out.posts, state=new_state, status=200, notes=out.notes, gaps=out.gaps
+            )
         if not out.posts and not ledger.moved():
             raise out.error
-        return Batch(posts=out.posts, state=new_state, status=out.error.status, notes=out.notes, error=out.error,
-                     gaps=out.gaps)
+        return Batch(
+            posts=out.posts,
+            state=new_state,
+            status=out.error.status,
+            notes=out.notes,
+            error=out.error,
+            gaps=out.gaps,
+        )
 
     # --- XRPC with a session
 
-    def _xrpc_get(self, method: str, params: dict[str, Any], new_state: dict[str, Any], *, what: str) -> dict:
+    def _xrpc_get(
+        self, method: str, params: dict[str, Any], new_state: dict[str, Any], *, what: str
+    ) -> dict:
         for attempt in (1, 2):
             session = self._ensure_session()
-            resp, body = self._request("GET", method, params=params, token=session.access, what=what)
+            resp, body = self._request(
+                "GET", method, params=params, token=session.access, what=what
+            )
             self._watch_rate_limit(resp, new_state)
             if resp.status_code == 200:
                 return _json_object(body, what)
@@ -171,26 +226,43 @@ class BlueskySource(Source):
 
     def _login(self) -> _Session:
         handle, password = self._credentials()
-        resp, body = self._request("POST", "com.atproto.server.createSession",
-                                   json_body={"identifier": handle, "password": password}, what="Bluesky login")
+        resp, body = self._request(
+            "POST",
+            "com.atproto.server.createSession",
+            json_body={"identifier": handle, "password": password},
+            what="Bluesky login",
+        )
         if resp.status_code != 200:
             err, message = _xrpc_error(body)
             if resp.status_code == 401:
-                raise SourceError(f"Bluesky rejected the app password for {handle} (401): "
-                                  f"{message or 'invalid identifier or password'}; check "
-                                  f"{self.settings.handle_env} and {self.settings.app_password_env}", status=401)
+                raise SourceError(
+                    f"Bluesky rejected the app password for {handle} (401): "
+                    f"{message or 'invalid identifier or password'}; check "
+                    f"{self.settings.handle_env} and {self.settings.app_password_env}",
+                    status=401,
+                )
             if resp.status_code == 429:
                 retry = _retry_after(resp)
-                raise SourceError("Bluesky is rate-limiting logins (429; 30 per 5 minutes, 300 per day)",
-                                  status=429, retry_after=retry)
-            raise SourceError(http.describe_status("Bluesky login", resp.status_code)
-                              + (f": {err}: {message}" if err else ""), status=resp.status_code)
+                raise SourceError(
+                    "Bluesky is rate-limiting logins (429; 30 per 5 minutes, 300 per day)",
+                    status=429,
+                    retry_after=retry,
+                )
+            raise SourceError(
+                http.describe_status("Bluesky login", resp.status_code)
+                + (f": {err}: {message}" if err else ""),
+                status=resp.status_code,
+            )
         return self._session_from(body, handle)
 
     def _refreshed(self, session: _Session) -> _Session:
         """A new token pair from the refresh token; a fresh login when that no longer works."""
-        resp, body = self._request("POST", "com.atproto.server.refreshSession", token=session.refresh,
-                                   what="Bluesky session refresh")
+        resp, body = self._request(
+            "POST",
+            "com.atproto.server.refreshSession",
+            token=session.refresh,
+            what="Bluesky session refresh",
+        )
         if resp.status_code == 200:
             return self._session_from(body, session.handle)
         return self._login()
@@ -202,33 +274,65 @@ class BlueskySource(Source):
             raise SourceError("Bluesky's login answer has no session tokens")
         issued, expires = _jwt_times(access)
         lifetime = (expires - issued) if expires and issued else 7200.0
-        return _Session(handle=handle, access=access, refresh=refresh,
-                        expires=expires or time.time() + 3600, margin=min(300.0, lifetime / 4))
+        return _Session(
+            handle=handle,
+            access=access,
+            refresh=refresh,
+            expires=expires or time.time() + 3600,
+            margin=min(300.0, lifetime / 4),
+        )
 
     def _credentials(self) -> tuple[str, str]:
         s = self.settings
-        handle, password = os.environ.get(s.handle_env, "").strip(), os.environ.get(s.app_password_env, "")
+        handle, password = (
+            os.environ.get(s.handle_env, "").strip(),
+            os.environ.get(s.app_password_env, ""),
+        )
         if not handle or not password:
-            missing = " and ".join(v for v, val in ((s.handle_env, handle), (s.app_password_env, password)) if not val)
+            missing = " and ".join(
+                v for v, val in ((s.handle_env, handle), (s.app_password_env, password)) if not val
+            )
             raise SourceError(
                 f"Bluesky requires an account for search (since January 2025): set {missing} "
                 f"({s.handle_env} = your handle, e.g. name.bsky.social; {s.app_password_env} = an app password "
-                "from Settings → Privacy and security → App passwords)")
+                "from Settings → Privacy and security → App passwords)"
+            )
         return handle.lstrip("@"), password
 
-    def _request(self, method: str, nsid: str, *, what: str, params: dict | None = None,
-                 json_body: dict | None = None, token: str | None = None) -> tuple[httpx.Response, bytes]:
+    def _request(
+        self,
+        method: str,
+        nsid: str,
+        *,
+        what: str,
+        params: dict | None = None,
+        json_body: dict | None = None,
+        token: str | None = None,
+    ) -> tuple[httpx.Response, bytes]:
         url = f"{self.settings.service}/xrpc/{nsid}"
         headers = {"Accept": "application/json"}
         if token:
             headers["Authorization"] = f"Bearer {token}"
         try:
             if method == "GET":
-                return http.get(self.http, url, what=what, headers=headers, params=params,
-                                timeout=self.settings.timeout.total_seconds(), ok=tuple(range(200, 600)))
-            with http.deadline(self.settings.timeout.total_seconds()):  # the whole request, not each read
-                resp = self.http.post(url, json=json_body, headers=headers,
-                                      timeout=self.settings.timeout.total_seconds())
+                return http.get(
+                    self.http,
+                    url,
+                    what=what,
+                    headers=headers,
+                    params=params,
+                    timeout=self.settings.timeout.total_seconds(),
+                    ok=tuple(range(200, 600)),
+                )
+            with http.deadline(
+                self.settings.timeout.total_seconds()
+            ):  # the whole request, not each read
+                resp = self.http.post(
+                    url,
+                    json=json_body,
+                    headers=headers,
+                    timeout=self.settings.timeout.total_seconds(),
+                )
             return resp, resp.content
         except httpx.TransportError as exc:  # timeouts included
             raise SourceError(http.describe_transport(what, exc, url)) from None
@@ -244,19 +348,28 @@ class BlueskySource(Source):
         if remaining <= max(2, limit // 50) and reset > time.time():
             new_state["not_before"] = reset
 
-    def _search_error(self, resp: httpx.Response, err: str | None, message: str | None, what: str) -> SourceError:
+    def _search_error(
+        self, resp: httpx.Response, err: str | None, message: str | None, what: str
+    ) -> SourceError:
         status = resp.status_code
         detail = f": {err}{' — ' + message if message else ''}" if err else ""
         if status == 401:
-            return SourceError(f"Bluesky rejected the session for {self._session.handle if self._session else 'us'} "
-                               f"(401){detail}", status=401)
+            return SourceError(
+                f"Bluesky rejected the session for {self._session.handle if self._session else 'us'} "
+                f"(401){detail}",
+                status=401,
+            )
         if status == 403:
-            return SourceError(f"Bluesky refused {what} (403){detail}; search may be closed to this address",
-                               status=403)
+            return SourceError(
+                f"Bluesky refused {what} (403){detail}; search may be closed to this address",
+                status=403,
+            )
         if status == 429:
             retry = _retry_after(resp)
             when = f"; retry in {retry:.0f}s" if retry is not None else ""
-            return SourceError(f"Bluesky is rate-limiting us (429){when}", status=429, retry_after=retry)
+            return SourceError(
+                f"Bluesky is rate-limiting us (429){when}", status=429, retry_after=retry
+            )
         if status == 400:
             return SourceError(f"Bluesky rejected {what} (400){detail}", status=400)
         return SourceError(http.describe_status(what, status) + detail, status=status)
@@ -272,58 +385,83 @@ class _SearchReader:
     edge. Only more than a page of posts sharing one millisecond could stop it: that is a gap.
     """
 
-    def __init__(self, source: "BlueskySource", queries: dict[str, _Query], new_state: dict[str, Any]):
+    def __init__(
+        self, source: BlueskySource, queries: dict[str, _Query], new_state: dict[str, Any]
+    ):
         self.source, self.queries, self.new_state = source, queries, new_state
         self.settings = source.settings
         self.bad: dict[str, int] = {}
 
     def page(self, rng: paging.Range) -> paging.Page:
         if "not_before" in self.new_state:
-            raise paging.Pause(f"Bluesky's rate limit is nearly used up; the searches continue after "
-                               f"{_clock(self.new_state['not_before'])} UTC from where they stopped")
+            raise paging.Pause(
+                f"Bluesky's rate limit is nearly used up; the searches continue after "
+                f"{_clock(self.new_state['not_before'])} UTC from where they stopped"
+            )
         query = self.queries[rng.key]
         q = query.params["q"]
-        edge_at = datetime.fromtimestamp(rng.edge_at, timezone.utc)
+        edge_at = datetime.fromtimestamp(rng.edge_at, UTC)
         cont = rng.cont or {}
-        params: dict[str, Any] = {**query.params, "sort": "latest", "since": _iso_ms(edge_at),
-                                  "limit": self.settings.page_size}
+        params: dict[str, Any] = {
+            **query.params,
+            "sort": "latest",
+            "since": _iso_ms(edge_at),
+            "limit": self.settings.page_size,
+        }
         if cont.get("until"):
             params["until"] = cont["until"]
         if cont.get("cursor"):
             params["cursor"] = cont["cursor"]
         try:
-            data = self.source._xrpc_get("app.bsky.feed.searchPosts", params, self.new_state,
-                                         what=f"Bluesky search {q!r}")
+            data = self.source._xrpc_get(
+                "app.bsky.feed.searchPosts", params, self.new_state, what=f"Bluesky search {q!r}"
+            )
         except SourceError as exc:
             if cont.get("cursor") and exc.status in (400, 403):
-                return paging.Page(posts=[], cont=_rebase(rng, cont))  # a refused deep cursor: go on by time
+                return paging.Page(
+                    posts=[], cont=_rebase(rng, cont)
+                )  # a refused deep cursor: go on by time
             raise
         views = data.get("posts")
         if not isinstance(views, list):
             raise SourceError(f"Bluesky answered search {q!r} without a list of posts")
         posts: list[RawPost] = []
         times: list[datetime] = []
+
         def bad() -> None:
             self.bad[q] = self.bad.get(q, 0) + 1
 
-        for position, (post, sort_at) in read_each(views, post_view_to_post, lambda i: f"search {q!r} page item {i}",
-                                                   id_key="uri", on_reject=bad):
+        for position, (post, sort_at) in read_each(
+            views,
+            post_view_to_post,
+            lambda i: f"search {q!r} page item {i}",
+            id_key="uri",
+            on_reject=bad,
+        ):
             post.position = position
             if sort_at >= edge_at:
                 posts.append(post)
                 times.append(sort_at)
-        page = paging.Page(posts=posts, newest_at=max(times) if times else None,
-                           oldest_at=min(times) if times else None)
+        page = paging.Page(
+            posts=posts,
+            newest_at=max(times) if times else None,
+            oldest_at=min(times) if times else None,
+        )
         if times:
             page.newest = {"at": max(times).isoformat()}
         floor = parse_time(cont.get("floor")) if "cursor" not in cont else None
         if floor is not None and not any(t < floor for t in times):
             # a page by `until` that brings nothing older than the page before: the end, unless full
             if len(views) >= self.settings.page_size:
-                page.lost = (edge_at, floor, (
-                    f"Bluesky search {q}: more than {self.settings.page_size} posts share the time "
-                    f"{floor:%H:%M:%S} UTC and cannot be paged through; posts from {edge_at:%H:%M} UTC to "
-                    f"{floor:%H:%M:%S} UTC were out of reach"))
+                page.lost = (
+                    edge_at,
+                    floor,
+                    (
+                        f"Bluesky search {q}: more than {self.settings.page_size} posts share the time "
+                        f"{floor:%H:%M:%S} UTC and cannot be paged through; posts from {edge_at:%H:%M} UTC to "
+                        f"{floor:%H:%M:%S} UTC were out of reach"
+                    ),
+                )
             return page
         if not views or not times and not data.get("cursor"):
             return page
@@ -335,9 +473,16 @@ class _SearchReader:
             if depth >= self.settings.max_cursor_depth:
                 page.cont = _rebase(rng, probe)
             else:
-                page.cont = {"cursor": cursor, "until": cont.get("until"), "depth": depth, "floor": probe["floor"]}
+                page.cont = {
+                    "cursor": cursor,
+                    "until": cont.get("until"),
+                    "depth": depth,
+                    "floor": probe["floor"],
+                }
         elif len(views) >= self.settings.page_size:
-            page.cont = _rebase(rng, probe)  # a full page without a cursor may be a cap, not the end: check
+            page.cont = _rebase(
+                rng, probe
+            )  # a full page without a cursor may be a cap, not the end: check
         return page
 
 
@@ -345,14 +490,14 @@ def _rebase(rng: paging.Range, cont: dict[str, Any]) -> dict[str, Any]:
     """Continue below the oldest post read, by `until` (exclusive, hence one millisecond later)."""
     floor = parse_time(cont.get("floor"))
     if floor is None and rng.oldest_at is not None:
-        floor = datetime.fromtimestamp(rng.oldest_at, timezone.utc)
+        floor = datetime.fromtimestamp(rng.oldest_at, UTC)
     if floor is None:
         return {k: v for k, v in cont.items() if k not in ("cursor", "depth")}
     return {"until": _iso_ms(floor + timedelta(milliseconds=1)), "floor": floor.isoformat()}
 
 
 def _clock(unix_s: float) -> str:
-    return datetime.fromtimestamp(unix_s, timezone.utc).strftime("%H:%M:%S")
+    return datetime.fromtimestamp(unix_s, UTC).strftime("%H:%M:%S")
 
 
 # --- parsing -------------------------------------------------------------------------------------
@@ -377,20 +522,33 @@ def post_view_to_post(view: dict[str, Any]) -> tuple[RawPost, datetime]:
     tags = record_tags(record)
     langs = record.get("langs") or ()
     handle = author.get("handle") if isinstance(author.get("handle"), str) else None
-    counts = sum(count(view.get(k)) for k in ("likeCount", "repostCount", "replyCount", "quoteCount"))
+    counts = sum(
+        count(view.get(k)) for k in ("likeCount", "repostCount", "replyCount", "quoteCount")
+    )
     return RawPost(
-        native_id=uri, canonical_id=uri, text=text, created_at=created_at,
-        url=web_url(uri, handle), author=handle or author.get("did"),
+        native_id=uri,
+        canonical_id=uri,
+        text=text,
+        created_at=created_at,
+        url=web_url(uri, handle),
+        author=handle or author.get("did"),
         lang=langs[0] if langs and isinstance(langs[0], str) else None,
-        tags=tuple(tags), engagement=counts,
+        tags=tuple(tags),
+        engagement=counts,
     ), sort_at
 
 
 def record_tags(record: dict[str, Any]) -> list[str]:
     """The hashtags a post record declares: its tag facets and its `tags` field, without repeats."""
-    tags = [f["tag"] for facet in record.get("facets") or () if isinstance(facet, dict)
-            for f in facet.get("features") or ()
-            if isinstance(f, dict) and f.get("$type") == "app.bsky.richtext.facet#tag" and isinstance(f.get("tag"), str)]
+    tags = [
+        f["tag"]
+        for facet in record.get("facets") or ()
+        if isinstance(facet, dict)
+        for f in facet.get("features") or ()
+        if isinstance(f, dict)
+        and f.get("$type") == "app.bsky.richtext.facet#tag"
+        and isinstance(f.get("tag"), str)
+    ]
     tags += [t for t in record.get("tags") or () if isinstance(t, str)]
     return list(dict.fromkeys(tags))
 
@@ -402,14 +560,16 @@ def bounded_created_at(created: datetime | None, seen: datetime | None) -> datet
         if seen is None:
             raise ValueError("a post with no time")
         return seen
-    if seen is not None and not (seen - timedelta(days=1) <= created <= seen + timedelta(minutes=5)):
+    if seen is not None and not (
+        seen - timedelta(days=1) <= created <= seen + timedelta(minutes=5)
+    ):
         return seen
     return created
 
 
 def web_url(uri: str, handle: str | None) -> str:
     """`at://did/app.bsky.feed.post/rkey` -> the bsky.app page for the post."""
-    did, _, rest = uri[len("at://"):].partition("/")
+    did, _, rest = uri[len("at://") :].partition("/")
     return f"{WEB}/profile/{handle or did}/post/{rest.rsplit('/', 1)[-1]}"
 
 
@@ -417,14 +577,16 @@ parse_time = iso_time  # the name jetstream.py imports
 
 
 def _iso_ms(when: datetime) -> str:
-    return when.astimezone(timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3] + "Z"
+    return when.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3] + "Z"
 
 
 def _json_object(body: bytes, what: str) -> dict[str, Any]:
     try:
         data = json.loads(body)
     except (ValueError, UnicodeDecodeError):
-        raise SourceError(f"{what}: the answer is not JSON (truncated or garbled, {len(body):,} bytes)") from None
+        raise SourceError(
+            f"{what}: the answer is not JSON (truncated or garbled, {len(body):,} bytes)"
+        ) from None
     if not isinstance(data, dict):
         raise SourceError(f"{what}: expected a JSON object, got {type(data).__name__}")
     return data
@@ -445,7 +607,7 @@ def _words(value: Any, limit: int = 160) -> str | None:
     if not isinstance(value, str) or not value.strip():
         return None
     text = " ".join(sanitize(value).split())
-    return text if len(text) <= limit else text[:limit - 1] + "…"
+    return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
 def _retry_after(resp: httpx.Response) -> float | None:
@@ -464,7 +626,9 @@ def _jwt_times(token: str) -> tuple[float | None, float | None]:
         payload = token.split(".")[1]
         claims = json.loads(base64.urlsafe_b64decode(payload + "=" * (-len(payload) % 4)))
         iat, exp = claims.get("iat"), claims.get("exp")
-        return (float(iat) if isinstance(iat, (int, float)) else None,
-                float(exp) if isinstance(exp, (int, float)) else None)
+        return (
+            float(iat) if isinstance(iat, (int, float)) else None,
+            float(exp) if isinstance(exp, (int, float)) else None,
+        )
     except (IndexError, ValueError, TypeError, AttributeError):
         return None, None

@@ -12,11 +12,19 @@ import json
 import math
 from collections.abc import Iterator
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Literal
 
-from monitor.sources.base import Batch, PollContext, RawPost, Rejected, Source, SourceError, SourceSettings
+from monitor.sources.base import (
+    Batch,
+    PollContext,
+    RawPost,
+    Rejected,
+    Source,
+    SourceError,
+    SourceSettings,
+)
 
 MAX_LINE_BYTES = 1_000_000
 # A CSV field may be as long as a JSONL line (Python's csv stops at 131,072 characters by default,
@@ -55,7 +63,7 @@ def parse_time(value: Any) -> datetime:
         if not math.isfinite(value):
             raise ValueError(f"created_at {value!r} is not a time")
         try:
-            return datetime.fromtimestamp(float(value), timezone.utc)
+            return datetime.fromtimestamp(float(value), UTC)
         except (OverflowError, OSError, ValueError):
             raise ValueError(f"created_at {value!r} is out of range for a UNIX time") from None
     if not isinstance(value, str) or not value.strip():
@@ -68,9 +76,9 @@ def parse_time(value: Any) -> datetime:
     except ValueError:
         raise ValueError(f"created_at {value!r} is not an ISO 8601 time") from None
     if dt.tzinfo is None:
-        dt = dt.replace(tzinfo=timezone.utc)  # documented: naive times are read as UTC
+        dt = dt.replace(tzinfo=UTC)  # documented: naive times are read as UTC
     try:
-        return dt.astimezone(timezone.utc)
+        return dt.astimezone(UTC)
     except (OverflowError, ValueError):
         raise ValueError(f"created_at {value!r} is out of range") from None
 
@@ -78,7 +86,9 @@ def parse_time(value: Any) -> datetime:
 def record_to_post(rec: Any) -> RawPost:
     """A dataset row in the common shape; ValueError in words when the row is unusable."""
     if not isinstance(rec, dict):
-        raise ValueError(f"expected an object with id, text and created_at, got {type(rec).__name__}")
+        raise ValueError(
+            f"expected an object with id, text and created_at, got {type(rec).__name__}"
+        )
     rid, text = rec.get("id"), rec.get("text")
     if rid is None or str(rid).strip() == "":
         raise ValueError("id is missing")
@@ -95,9 +105,15 @@ def record_to_post(rec: Any) -> RawPost:
     if not isinstance(tags, (list, tuple)):
         raise ValueError("hashtags must be a list or a space/comma separated string")
     lang = rec.get("lang") or None
-    return RawPost(native_id=str(rid).strip(), text=text, created_at=parse_time(rec.get("created_at")),
-                   url=rec.get("url") or None, author=rec.get("author") or None,
-                   lang=str(lang) if lang else None, tags=tuple(str(t) for t in tags))
+    return RawPost(
+        native_id=str(rid).strip(),
+        text=text,
+        created_at=parse_time(rec.get("created_at")),
+        url=rec.get("url") or None,
+        author=rec.get("author") or None,
+        lang=str(lang) if lang else None,
+        tags=tuple(str(t) for t in tags),
+    )
 
 
 def _row_error(exc: Exception) -> str:
@@ -113,13 +129,20 @@ def iter_jsonl(lines: Iterator[tuple[int, bytes]]) -> Iterator[RawPost | BadRow]
         if not raw.strip():
             continue
         if len(raw) > MAX_LINE_BYTES:
-            yield BadRow(lineno, f"line is {len(raw):,} bytes, over the {MAX_LINE_BYTES:,}-byte limit",
-                         raw[:200].decode("utf-8", "replace"))
+            yield BadRow(
+                lineno,
+                f"line is {len(raw):,} bytes, over the {MAX_LINE_BYTES:,}-byte limit",
+                raw[:200].decode("utf-8", "replace"),
+            )
             continue
         try:
             post = record_to_post(json.loads(raw))
         except json.JSONDecodeError as exc:
-            yield BadRow(lineno, f"not valid JSON ({exc.msg} at column {exc.colno})", raw.decode("utf-8", "replace"))
+            yield BadRow(
+                lineno,
+                f"not valid JSON ({exc.msg} at column {exc.colno})",
+                raw.decode("utf-8", "replace"),
+            )
         except Exception as exc:  # noqa: BLE001 - whatever one line holds, it stays that line's problem
             yield BadRow(lineno, _row_error(exc), raw.decode("utf-8", "replace"))
         else:
@@ -176,8 +199,10 @@ class FileSource(Source):
     def fetch(self, state: dict[str, Any], ctx: PollContext) -> Batch:
         path = Path(self.settings.path).expanduser()
         if detect_format(path, self.settings.format) != "jsonl":
-            raise SourceError(f"file source {self.name}: only JSONL files can be followed; "
-                              f"load CSV with `monitor import`")
+            raise SourceError(
+                f"file source {self.name}: only JSONL files can be followed; "
+                f"load CSV with `monitor import`"
+            )
         try:
             size = path.stat().st_size
         except FileNotFoundError:
@@ -185,25 +210,41 @@ class FileSource(Source):
         offset, line = int(state.get("offset", 0)), int(state.get("line", 0))
         notes = []
         if size < offset:  # truncated or replaced: start over; dedupe drops what we had
-            notes.append(f"{path} shrank from {offset:,} to {size:,} bytes; reading it again from the start")
+            notes.append(
+                f"{path} shrank from {offset:,} to {size:,} bytes; reading it again from the start"
+            )
             offset, line = 0, 0
         with path.open("rb") as fh:
             fh.seek(offset)
             data = fh.read(FOLLOW_CHUNK_BYTES)
         end = data.rfind(b"\n")
         if end < 0:
-            if len(data) >= FOLLOW_CHUNK_BYTES:  # one enormous line: skip it rather than stall forever
-                notes.append(f"line {line + 1}: over {FOLLOW_CHUNK_BYTES:,} bytes without a newline; skipped")
-                return Batch(posts=[], state={"offset": offset + len(data), "line": line + 1}, notes=notes)
+            if (
+                len(data) >= FOLLOW_CHUNK_BYTES
+            ):  # one enormous line: skip it rather than stall forever
+                notes.append(
+                    f"line {line + 1}: over {FOLLOW_CHUNK_BYTES:,} bytes without a newline; skipped"
+                )
+                return Batch(
+                    posts=[], state={"offset": offset + len(data), "line": line + 1}, notes=notes
+                )
             return Batch(posts=[], state=dict(state, offset=offset, line=line), notes=notes)
         complete = data[: end + 1]
         rows = complete.split(b"\n")[:-1]
         posts, rejected = [], []
         for item in iter_jsonl(((line + i + 1, raw) for i, raw in enumerate(rows))):
             if isinstance(item, BadRow):  # quarantined with the poll, and logged by line
-                rejected.append(Rejected(position=f"{path.name} line {item.line}", reason=item.message, raw=item.raw))
+                rejected.append(
+                    Rejected(
+                        position=f"{path.name} line {item.line}", reason=item.message, raw=item.raw
+                    )
+                )
             else:
                 item.position = f"{path.name} line {item.position[5:]}" if item.position else None
                 posts.append(item)
-        return Batch(posts=posts, state={"offset": offset + len(complete), "line": line + len(rows)}, notes=notes,
-                     rejected=rejected)
+        return Batch(
+            posts=posts,
+            state={"offset": offset + len(complete), "line": line + len(rows)},
+            notes=notes,
+            rejected=rejected,
+        )

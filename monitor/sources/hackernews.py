@@ -18,16 +18,26 @@ from __future__ import annotations
 
 import json
 import math
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from typing import Annotated, Any, Literal
 
 import httpx
 from pydantic import AfterValidator, AnyHttpUrl, Field
 
-from monitor.sources import http, paging
-from monitor.sources.base import (Batch, Duration, PollContext, RawPost, Source, SourceError, SourceSettings, count,
-                                  epoch_time, read_each)
 from monitor.core.text import sanitize, split_camel
+from monitor.sources import http, paging
+from monitor.sources.base import (
+    Batch,
+    Duration,
+    PollContext,
+    RawPost,
+    Source,
+    SourceError,
+    SourceSettings,
+    count,
+    epoch_time,
+    read_each,
+)
 
 __all__ = ["HackerNewsSettings", "HackerNewsSource", "build_queries", "hit_to_post"]
 
@@ -50,9 +60,14 @@ def _unique_items(values: list[str]) -> list[str]:
 
 class HackerNewsSettings(SourceSettings):
     queries: list[Annotated[str, AfterValidator(_query)]] | None = Field(default=None, min_length=1)
-    items: Annotated[list[Literal["story", "comment"]], AfterValidator(_unique_items)] = ["story", "comment"]
+    items: Annotated[list[Literal["story", "comment"]], AfterValidator(_unique_items)] = [
+        "story",
+        "comment",
+    ]
     api_url: AnyHttpUrl = AnyHttpUrl("https://hn.algolia.com/api/v1")
-    web_url: AnyHttpUrl = AnyHttpUrl("https://news.ycombinator.com")  # for each item's discussion link
+    web_url: AnyHttpUrl = AnyHttpUrl(
+        "https://news.ycombinator.com"
+    )  # for each item's discussion link
     hits_per_page: int = Field(default=100, ge=1, le=1000)
     max_requests: int = Field(default=50, ge=1, le=1000)  # per poll, over all queries
     overlap: Duration = timedelta(minutes=2)
@@ -75,7 +90,9 @@ def hit_to_post(hit: dict[str, Any], web_url: str) -> RawPost | None:
     if not isinstance(object_id, str) or not object_id or created is None:
         return None
     tags = hit.get("_tags") if isinstance(hit.get("_tags"), list) else []
-    is_comment = "comment" in tags or ("story" not in tags and isinstance(hit.get("comment_text"), str))
+    is_comment = "comment" in tags or (
+        "story" not in tags and isinstance(hit.get("comment_text"), str)
+    )
     author = hit.get("author")
     if is_comment:
         body, title = hit.get("comment_text"), None
@@ -109,7 +126,9 @@ class HackerNewsSource(Source):
 
     def fetch(self, state: dict[str, Any], ctx: PollContext) -> Batch:
         if not self.queries:
-            raise SourceError("no Hacker News query: the source serves no topic with keywords; set 'queries:'")
+            raise SourceError(
+                "no Hacker News query: the source serves no topic with keywords; set 'queries:'"
+            )
         ledger = paging.Ledger(state)
         _adopt_old_run(state, ledger, self.queries)
         ledger.mark()
@@ -121,24 +140,49 @@ class HackerNewsSource(Source):
             return at - overlap if at is not None else 0.0
 
         streams = [paging.Stream(_key(q), f"Hacker News search {q!r}") for q in self.queries]
-        out = paging.run(ledger, streams, reader, now=ctx.now, edge_for=edge_for, backfill_since=ctx.backfill_since,
-                         pages_per_poll=self.settings.max_requests)
+        out = paging.run(
+            ledger,
+            streams,
+            reader,
+            now=ctx.now,
+            edge_for=edge_for,
+            backfill_since=ctx.backfill_since,
+            pages_per_poll=self.settings.max_requests,
+        )
         if reader.skipped:
-            out.notes.insert(0, f"skipped {reader.skipped} hit(s) Algolia sent without an objectID or a time")
+            out.notes.insert(
+                0, f"skipped {reader.skipped} hit(s) Algolia sent without an objectID or a time"
+            )
         new_state = ledger.into({k: v for k, v in state.items() if k not in _OLD_KEYS})
         if out.error is not None and not out.posts and not ledger.moved():
             raise out.error
-        return Batch(posts=out.posts, state=new_state, status=200 if out.requests else None, error=out.error,
-                     notes=out.notes, gaps=out.gaps)
+        return Batch(
+            posts=out.posts,
+            state=new_state,
+            status=200 if out.requests else None,
+            error=out.error,
+            notes=out.notes,
+            gaps=out.gaps,
+        )
 
     def _search(self, query: str, filters: str, page: int) -> dict[str, Any]:
-        params: dict[str, Any] = {"query": query, "tags": self.tags, "page": page,
-                                  "hitsPerPage": self.settings.hits_per_page}
+        params: dict[str, Any] = {
+            "query": query,
+            "tags": self.tags,
+            "page": page,
+            "hitsPerPage": self.settings.hits_per_page,
+        }
         if filters:
             params["numericFilters"] = filters
         url = str(self.settings.api_url).rstrip("/") + "/search_by_date"
-        resp, body = http.get(self.http, url, what="Hacker News search", params=params, ok=_ANY_STATUS,
-                              timeout=self.settings.timeout.total_seconds())
+        resp, body = http.get(
+            self.http,
+            url,
+            what="Hacker News search",
+            params=params,
+            ok=_ANY_STATUS,
+            timeout=self.settings.timeout.total_seconds(),
+        )
         if resp.status_code != 200:
             raise _status_error(resp.status_code, body, resp.headers.get("Retry-After"))
         return _check(body)
@@ -161,12 +205,22 @@ def _adopt_old_run(state: dict[str, Any], ledger: paging.Ledger, queries: list[s
         key = _key(query)
         if key in ledger.newest or any(r.key == key for r in ledger.pending):
             continue
-        if isinstance(pending, dict) and isinstance(pending.get("top"), int) and isinstance(pending.get("lower"), int):
+        if (
+            isinstance(pending, dict)
+            and isinstance(pending.get("top"), int)
+            and isinstance(pending.get("lower"), int)
+        ):
             ledger.newest[key] = {"at": pending["top"], "ids": seen}
             if n >= int(pending.get("query") or 0):
                 upper = pending.get("upper") if n == pending.get("query") else None
-                ledger.pending.append(paging.Range(key, f"Hacker News search {query!r}", edge_at=pending["lower"],
-                                                   cont={"upper": upper if isinstance(upper, int) else pending["top"]}))
+                ledger.pending.append(
+                    paging.Range(
+                        key,
+                        f"Hacker News search {query!r}",
+                        edge_at=pending["lower"],
+                        cont={"upper": upper if isinstance(upper, int) else pending["top"]},
+                    )
+                )
         elif isinstance(since, int):
             ledger.newest[key] = {"at": since, "ids": seen}
 
@@ -191,20 +245,26 @@ class _QueryReader:
         self.skipped += 1
 
     def page(self, rng: paging.Range) -> paging.Page:
-        query = rng.key[len("q:"):]
+        query = rng.key[len("q:") :]
         cont = rng.cont or {}
         lower = math.floor(rng.edge_at)
         upper = cont.get("upper")
-        filters = f"created_at_i>={lower}" + (f",created_at_i<={int(upper)}" if isinstance(upper, int) else "")
+        filters = f"created_at_i>={lower}" + (
+            f",created_at_i<={int(upper)}" if isinstance(upper, int) else ""
+        )
         number = int(cont.get("page") or 0)
         result = self.source._search(query, filters, number)
         skip = set(cont.get("skip") or ()) | set((rng.edge or {}).get("ids") or ())
         posts: list[RawPost] = []
         hits: list[tuple[str, int]] = []
         for position, post in read_each(
-                result["hits"], lambda hit: hit_to_post(hit, self._web) if isinstance(hit, dict) else None,
-                lambda i: f"Algolia search {query!r} page {number + 1} hit {i}",
-                unshaped="no objectID or no plausible created_at_i", id_key="objectID", on_reject=self._skip):
+            result["hits"],
+            lambda hit: hit_to_post(hit, self._web) if isinstance(hit, dict) else None,
+            lambda i: f"Algolia search {query!r} page {number + 1} hit {i}",
+            unshaped="no objectID or no plausible created_at_i",
+            id_key="objectID",
+            on_reject=self._skip,
+        ):
             post.position = position
             hits.append((post.native_id, int(post.created_at.timestamp())))
             if post.native_id not in skip:
@@ -212,8 +272,8 @@ class _QueryReader:
         page = paging.Page(posts=posts)
         if hits:
             top, oldest = max(t for _, t in hits), min(t for _, t in hits)
-            page.newest_at = datetime.fromtimestamp(top, timezone.utc)
-            page.oldest_at = datetime.fromtimestamp(oldest, timezone.utc)
+            page.newest_at = datetime.fromtimestamp(top, UTC)
+            page.oldest_at = datetime.fromtimestamp(oldest, UTC)
             near = top - int(self.settings.overlap.total_seconds())
             page.newest = {"at": top, "ids": [i for i, t in hits if t >= near][:_MAX_IDS]}
         per_page = self.settings.hits_per_page
@@ -226,11 +286,16 @@ class _QueryReader:
         elif number + 1 < result["nbPages"]:
             page.cont = {"upper": upper, "page": number + 1, "skip": sorted(skip | set(at_oldest))}
         else:
-            when = datetime.fromtimestamp(oldest, timezone.utc)
-            page.lost = (datetime.fromtimestamp(lower, timezone.utc), when, (
-                f"Hacker News search {query!r}: more items in the second {when:%H:%M:%S} UTC than Algolia "
-                f"pages through (1,000); items from {datetime.fromtimestamp(lower, timezone.utc):%H:%M} UTC to "
-                f"{when:%H:%M:%S} UTC were out of reach"))
+            when = datetime.fromtimestamp(oldest, UTC)
+            page.lost = (
+                datetime.fromtimestamp(lower, UTC),
+                when,
+                (
+                    f"Hacker News search {query!r}: more items in the second {when:%H:%M:%S} UTC than Algolia "
+                    f"pages through (1,000); items from {datetime.fromtimestamp(lower, UTC):%H:%M} UTC to "
+                    f"{when:%H:%M:%S} UTC were out of reach"
+                ),
+            )
         return page
 
 
@@ -238,13 +303,19 @@ def _check(body: bytes) -> dict[str, Any]:
     try:
         data = json.loads(body)
     except (ValueError, UnicodeDecodeError) as exc:
-        raise SourceError(f"Hacker News search sent a body that is not JSON (truncated or damaged: {exc})",
-                          status=200) from None
+        raise SourceError(
+            f"Hacker News search sent a body that is not JSON (truncated or damaged: {exc})",
+            status=200,
+        ) from None
     if not isinstance(data, dict) or not isinstance(data.get("hits"), list):
-        raise SourceError("Hacker News search answered without a 'hits' list (schema change?)", status=200)
+        raise SourceError(
+            "Hacker News search answered without a 'hits' list (schema change?)", status=200
+        )
     for key in ("nbPages", "nbHits"):
         if not isinstance(data.get(key), int):
-            raise SourceError(f"Hacker News search answered without '{key}' (schema change?)", status=200)
+            raise SourceError(
+                f"Hacker News search answered without '{key}' (schema change?)", status=200
+            )
     return data
 
 
@@ -262,6 +333,12 @@ def _status_error(status: int, body: bytes, retry_after: str | None) -> SourceEr
         return SourceError("Hacker News search was not found (404); check api_url", status=404)
     if status == 429:
         wait = http.parse_retry_after(retry_after)
-        hint = f"; asked to wait {math.ceil(wait)}s" if wait is not None else "; Algolia allows 10,000 requests an hour"
-        return SourceError(f"Hacker News search rate limit reached (429){hint}", status=429, retry_after=wait)
+        hint = (
+            f"; asked to wait {math.ceil(wait)}s"
+            if wait is not None
+            else "; Algolia allows 10,000 requests an hour"
+        )
+        return SourceError(
+            f"Hacker News search rate limit reached (429){hint}", status=429, retry_after=wait
+        )
     return SourceError(http.describe_status("Hacker News search", status) + message, status=status)

@@ -26,7 +26,7 @@ from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from contextvars import ContextVar
 from dataclasses import dataclass
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import httpcore
@@ -77,8 +77,9 @@ class _DeadlineStream(httpcore.NetworkStream):
     def close(self) -> None:
         self._inner.close()
 
-    def start_tls(self, ssl_context: Any, server_hostname: str | None = None,
-                  timeout: float | None = None) -> httpcore.NetworkStream:
+    def start_tls(
+        self, ssl_context: Any, server_hostname: str | None = None, timeout: float | None = None
+    ) -> httpcore.NetworkStream:
         return _DeadlineStream(self._inner.start_tls(ssl_context, server_hostname, _clip(timeout)))
 
     def get_extra_info(self, info: str) -> Any:
@@ -98,12 +99,21 @@ class _DeadlineBackend(httpcore.NetworkBackend):
         self._streams.add(stream)
         return _DeadlineStream(stream)
 
-    def connect_tcp(self, host: str, port: int, timeout: float | None = None, local_address: str | None = None,
-                    socket_options: Iterable[Any] | None = None) -> httpcore.NetworkStream:
-        return self._track(self._inner.connect_tcp(host, port, _clip(timeout), local_address, socket_options))
+    def connect_tcp(
+        self,
+        host: str,
+        port: int,
+        timeout: float | None = None,
+        local_address: str | None = None,
+        socket_options: Iterable[Any] | None = None,
+    ) -> httpcore.NetworkStream:
+        return self._track(
+            self._inner.connect_tcp(host, port, _clip(timeout), local_address, socket_options)
+        )
 
-    def connect_unix_socket(self, path: str, timeout: float | None = None,
-                            socket_options: Iterable[Any] | None = None) -> httpcore.NetworkStream:
+    def connect_unix_socket(
+        self, path: str, timeout: float | None = None, socket_options: Iterable[Any] | None = None
+    ) -> httpcore.NetworkStream:
         return self._track(self._inner.connect_unix_socket(path, _clip(timeout), socket_options))
 
     def abort(self) -> None:
@@ -133,7 +143,9 @@ def _install_deadline(client: httpx.Client) -> None:
 def abort(client: httpx.Client) -> None:
     """Make every request of `client` under way (and any later one) fail at once: a stopping
     collector must not wait for a slow server to finish sending."""
-    backend = getattr(getattr(getattr(client, "_transport", None), "_pool", None), "_network_backend", None)
+    backend = getattr(
+        getattr(getattr(client, "_transport", None), "_pool", None), "_network_backend", None
+    )
     if isinstance(backend, _DeadlineBackend):
         backend.abort()
 
@@ -184,8 +196,11 @@ def _why_not_public(ip: ipaddress.IPv4Address | ipaddress.IPv6Address) -> str | 
     if ip.is_loopback:
         return f"{ip} is this machine (loopback)"
     if ip.is_link_local:
-        return f"{ip} is a link-local address" + (" (cloud metadata)" if str(ip).startswith("169.254.169.254")
-                                                  or str(ip) == "fd00:ec2::254" else "")
+        return f"{ip} is a link-local address" + (
+            " (cloud metadata)"
+            if str(ip).startswith("169.254.169.254") or str(ip) == "fd00:ec2::254"
+            else ""
+        )
     if ip.is_private:
         return f"{ip} is a private-network address"
     if ip.is_multicast or ip.is_reserved or ip.is_unspecified or not ip.is_global:
@@ -193,7 +208,9 @@ def _why_not_public(ip: ipaddress.IPv4Address | ipaddress.IPv6Address) -> str | 
     return None
 
 
-def check_redirect(origin: httpx.URL, target: httpx.URL, allowed: frozenset[str] = frozenset()) -> str | None:
+def check_redirect(
+    origin: httpx.URL, target: httpx.URL, allowed: frozenset[str] = frozenset()
+) -> str | None:
     """None when a redirect from a request for `origin` to `target` may be followed, else why not."""
     if target.scheme not in ("http", "https"):
         return f"only http and https are followed, not {target.scheme or 'a relative'} URL"
@@ -245,7 +262,7 @@ class RateBudget:
         """Seconds to wait after a 429. The server's Retry-After wins; else the window this very
         answer told. A window saved from earlier with requests to spare says nothing about this
         429 (it waited 15 minutes with 439 requests left): then None, the ordinary backoff."""
-        now = now or datetime.now(timezone.utc)
+        now = now or datetime.now(UTC)
         if self.retry_after is not None:
             self.set(0, now + timedelta(seconds=min(self.retry_after, 86400)))
             return self.retry_after
@@ -255,13 +272,17 @@ class RateBudget:
 
     def low(self, now: datetime) -> bool:
         """So few requests left that the source waits for the reset instead of spending them."""
-        return (self.remaining is not None and self.remaining <= RATE_RESERVE
-                and self.reset_at is not None and now < self.reset_at)
+        return (
+            self.remaining is not None
+            and self.remaining <= RATE_RESERVE
+            and self.reset_at is not None
+            and now < self.reset_at
+        )
 
     def wait_s(self, now: datetime | None = None) -> float | None:
         if self.reset_at is None:
             return None
-        return max(0.0, (self.reset_at - (now or datetime.now(timezone.utc))).total_seconds())
+        return max(0.0, (self.reset_at - (now or datetime.now(UTC))).total_seconds())
 
     # The window outlives the process: a collector restarted near the limit must not spend the
     # last requests (and meet a 429) before its first answer tells it the window again. So the
@@ -271,7 +292,10 @@ class RateBudget:
         if self.reset_at is not None or not isinstance(saved, dict):
             return
         try:
-            remaining, reset_at = float(saved["remaining"]), datetime.fromisoformat(saved["reset_at"])
+            remaining, reset_at = (
+                float(saved["remaining"]),
+                datetime.fromisoformat(saved["reset_at"]),
+            )
         except (KeyError, TypeError, ValueError):
             return  # a state written by hand or by an older version: the next answer will say
         if reset_at.tzinfo is not None:
@@ -280,7 +304,10 @@ class RateBudget:
     def into(self, batch: Any) -> Any:
         """`batch` with this budget in the state it saves."""
         if self.remaining is not None and self.reset_at is not None:
-            batch.state = {**batch.state, "rate": {"remaining": self.remaining, "reset_at": self.reset_at.isoformat()}}
+            batch.state = {
+                **batch.state,
+                "rate": {"remaining": self.remaining, "reset_at": self.reset_at.isoformat()},
+            }
         return batch
 
 
@@ -300,12 +327,24 @@ def describe_status(what: str, status: int) -> str:
     return f"{what} answered HTTP {status}"
 
 
-_DNS = ("name or service not known", "nodename nor servname", "temporary failure in name resolution",
-        "no address associated", "getaddrinfo failed", "name resolution", "[errno -2]", "[errno -3]",
-        "[errno -5]", "[errno 11001]", "[errno 8]")
+_DNS = (
+    "name or service not known",
+    "nodename nor servname",
+    "temporary failure in name resolution",
+    "no address associated",
+    "getaddrinfo failed",
+    "name resolution",
+    "[errno -2]",
+    "[errno -3]",
+    "[errno -5]",
+    "[errno 11001]",
+    "[errno 8]",
+)
 
 
-def describe_transport(what: str, exc: httpx.TransportError, url: str | httpx.URL | None = None) -> str:
+def describe_transport(
+    what: str, exc: httpx.TransportError, url: str | httpx.URL | None = None
+) -> str:
     """A failed request in words a person can act on, not an exception's name.
 
     "cannot resolve news.google.com — is this machine offline?" instead of `ConnectError: [Errno
@@ -330,11 +369,18 @@ def describe_transport(what: str, exc: httpx.TransportError, url: str | httpx.UR
     if any(m in detail for m in _DNS):
         return f"cannot resolve {host} — is this machine offline?"
     if "refused" in detail or "[errno 111]" in detail or "[errno 61]" in detail:
-        port = target.port if target is not None and target.port else ("443" if target is not None and
-                                                                       target.scheme == "https" else "80")
+        port = (
+            target.port
+            if target is not None and target.port
+            else ("443" if target is not None and target.scheme == "https" else "80")
+        )
         return f"{host} refused the connection on port {port}: nothing listens there (server down?)"
     if "certificate" in detail or "ssl" in detail or "tls" in detail:
-        reason = "its certificate is not trusted" if "certificate" in detail else "the TLS handshake failed"
+        reason = (
+            "its certificate is not trusted"
+            if "certificate" in detail
+            else "the TLS handshake failed"
+        )
         return f"no secure connection to {host}: {reason}"
     if "unreachable" in detail or "[errno 101]" in detail or "[errno 113]" in detail:
         return f"cannot reach {host}: the network is unreachable — is this machine offline?"
@@ -346,9 +392,17 @@ def describe_transport(what: str, exc: httpx.TransportError, url: str | httpx.UR
 _REDIRECTS = (301, 302, 303, 307, 308)
 
 
-def get(client: httpx.Client, url: str, *, what: str, headers: dict[str, str] | None = None,
-        params: dict | None = None, max_bytes: int = DEFAULT_MAX_BYTES, timeout: float | None = None,
-        ok: tuple[int, ...] = (200, 304)) -> tuple[httpx.Response, bytes]:
+def get(
+    client: httpx.Client,
+    url: str,
+    *,
+    what: str,
+    headers: dict[str, str] | None = None,
+    params: dict | None = None,
+    max_bytes: int = DEFAULT_MAX_BYTES,
+    timeout: float | None = None,
+    ok: tuple[int, ...] = (200, 304),
+) -> tuple[httpx.Response, bytes]:
     """GET with a hard size cap, one deadline for the whole request (`timeout`, else the client's
     read timeout) and checked redirects; raises SourceError in words for anything but `ok`."""
     _install_deadline(client)
@@ -359,49 +413,78 @@ def get(client: httpx.Client, url: str, *, what: str, headers: dict[str, str] | 
     ends = time.monotonic() + budget
     token = _deadline.set(ends if outer is None else min(outer, ends))
     try:
-        return _get(client, url, what=what, headers=dict(headers or {}), params=params, max_bytes=max_bytes,
-                    timeout=timeout, ok=ok)
+        return _get(
+            client,
+            url,
+            what=what,
+            headers=dict(headers or {}),
+            params=params,
+            max_bytes=max_bytes,
+            timeout=timeout,
+            ok=ok,
+        )
     except (httpx.TransportError, _Aborted) as exc:
         if isinstance(exc, _Aborted) or _aborted(client):
             raise SourceError(f"{what}: request cut short, the collector is stopping") from None
         if isinstance(exc, httpx.TimeoutException) and not isinstance(exc, httpx.ConnectTimeout):
-            raise SourceError(f"{what} did not answer in time (timeout): no complete response within {budget:g}s") \
-                from None
+            raise SourceError(
+                f"{what} did not answer in time (timeout): no complete response within {budget:g}s"
+            ) from None
         raise SourceError(describe_transport(what, exc, url)) from None
     except _DeadlineExceeded:
-        raise SourceError(f"{what} did not answer in time (timeout): no complete response within {budget:g}s") \
-            from None
+        raise SourceError(
+            f"{what} did not answer in time (timeout): no complete response within {budget:g}s"
+        ) from None
     finally:
         _deadline.reset(token)
 
 
 def _aborted(client: httpx.Client) -> bool:
-    backend = getattr(getattr(getattr(client, "_transport", None), "_pool", None), "_network_backend", None)
+    backend = getattr(
+        getattr(getattr(client, "_transport", None), "_pool", None), "_network_backend", None
+    )
     return isinstance(backend, _DeadlineBackend) and backend.aborted
 
 
-def _get(client: httpx.Client, url: str, *, what: str, headers: dict[str, str], params: dict | None,
-         max_bytes: int, timeout: float | None, ok: tuple[int, ...]) -> tuple[httpx.Response, bytes]:
+def _get(
+    client: httpx.Client,
+    url: str,
+    *,
+    what: str,
+    headers: dict[str, str],
+    params: dict | None,
+    max_bytes: int,
+    timeout: float | None,
+    ok: tuple[int, ...],
+) -> tuple[httpx.Response, bytes]:
     kwargs: dict[str, Any] = {"timeout": timeout} if timeout is not None else {}
     origin = client.build_request("GET", url, params=params).url
     current: httpx.URL | str = url
     for _hop in range(MAX_REDIRECTS + 1):
-        with client.stream("GET", current, headers=headers, params=params, follow_redirects=False,
-                           **kwargs) as resp:
+        with client.stream(
+            "GET", current, headers=headers, params=params, follow_redirects=False, **kwargs
+        ) as resp:
             location = resp.headers.get("Location")
             if resp.status_code in _REDIRECTS and location and resp.status_code not in ok:
                 try:
                     target = resp.url.join(location)
                 except (httpx.InvalidURL, ValueError) as exc:
-                    raise SourceError(f"{what} redirected to an unusable address ({exc})",
-                                      status=resp.status_code) from None
+                    raise SourceError(
+                        f"{what} redirected to an unusable address ({exc})", status=resp.status_code
+                    ) from None
                 why = check_redirect(origin, target, _redirect_hosts.get())
                 if why is not None:
-                    raise SourceError(f"{what} redirected to {_show(target)}; not followed: {why}",
-                                      status=resp.status_code)
+                    raise SourceError(
+                        f"{what} redirected to {_show(target)}; not followed: {why}",
+                        status=resp.status_code,
+                    )
                 if (target.host, _port(target)) != (resp.url.host, _port(resp.url)):
                     # credentials are for the host they were configured for, never for where it points
-                    headers = {k: v for k, v in headers.items() if k.lower() not in ("authorization", "cookie")}
+                    headers = {
+                        k: v
+                        for k, v in headers.items()
+                        if k.lower() not in ("authorization", "cookie")
+                    }
                 current, params = target, None
                 continue
             return _read(resp, what=what, max_bytes=max_bytes, ok=ok)
@@ -414,7 +497,9 @@ def _show(url: httpx.URL) -> str:
     return shown[:200]
 
 
-def _read(resp: httpx.Response, *, what: str, max_bytes: int, ok: tuple[int, ...]) -> tuple[httpx.Response, bytes]:
+def _read(
+    resp: httpx.Response, *, what: str, max_bytes: int, ok: tuple[int, ...]
+) -> tuple[httpx.Response, bytes]:
     if resp.status_code not in ok:
         retry = parse_retry_after(resp.headers.get("Retry-After"))
         msg = describe_status(what, resp.status_code)
@@ -423,14 +508,18 @@ def _read(resp: httpx.Response, *, what: str, max_bytes: int, ok: tuple[int, ...
         raise SourceError(msg, status=resp.status_code, retry_after=retry)
     declared = resp.headers.get("Content-Length")
     if declared and declared.isdigit() and int(declared) > max_bytes:
-        raise SourceError(f"{what} sent {int(declared):,} bytes, over the {max_bytes:,}-byte cap",
-                          status=resp.status_code)
+        raise SourceError(
+            f"{what} sent {int(declared):,} bytes, over the {max_bytes:,}-byte cap",
+            status=resp.status_code,
+        )
     chunks, size = [], 0
     for chunk in resp.iter_bytes():
         size += len(chunk)
         if size > max_bytes:
-            raise SourceError(f"{what} sent more than the {max_bytes:,}-byte cap; response dropped",
-                              status=resp.status_code)
+            raise SourceError(
+                f"{what} sent more than the {max_bytes:,}-byte cap; response dropped",
+                status=resp.status_code,
+            )
         chunks.append(chunk)
         _clip(None)  # a body trickled in small chunks ends at the deadline as well
     return resp, b"".join(chunks)

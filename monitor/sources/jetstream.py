@@ -37,12 +37,22 @@ from pydantic import Field, field_validator, model_validator
 from websockets.exceptions import ConnectionClosed, InvalidHandshake, InvalidURI
 from websockets.sync.client import connect
 
-from monitor.ingest.match import TopicMatcher
 from monitor.core.faults import FaultLog
-from monitor.sources.base import (USER_AGENT, Batch, Duration, PollContext, RawPost, Rejected, Source, SourceError,
-                                  SourceSettings, epoch_time)
-from monitor.sources.bluesky import bounded_created_at, parse_time, record_tags, web_url
 from monitor.core.text import sanitize
+from monitor.ingest.match import TopicMatcher
+from monitor.sources.base import (
+    USER_AGENT,
+    Batch,
+    Duration,
+    PollContext,
+    RawPost,
+    Rejected,
+    Source,
+    SourceError,
+    SourceSettings,
+    epoch_time,
+)
+from monitor.sources.bluesky import bounded_created_at, parse_time, record_tags, web_url
 
 if TYPE_CHECKING:  # pragma: no cover
     from monitor.ingest.poll import Ingestor, PollOutcome
@@ -62,10 +72,14 @@ class JetstreamSettings(SourceSettings):
     rewind: Duration = timedelta(seconds=5)
     flush_interval: Duration = timedelta(seconds=1)
     flush_posts: int = Field(default=500, ge=1, le=100_000)
-    checkpoint_interval: Duration = timedelta(seconds=30)  # cursor saved this often when nothing matches
+    checkpoint_interval: Duration = timedelta(
+        seconds=30
+    )  # cursor saved this often when nothing matches
     reconnect_min: Duration = timedelta(seconds=1)
     reconnect_max: Duration = timedelta(minutes=2)
-    catch_up_idle: Duration = timedelta(seconds=0.5)  # a one-off poll stops after this long without news
+    catch_up_idle: Duration = timedelta(
+        seconds=0.5
+    )  # a one-off poll stops after this long without news
 
     @field_validator("url")
     @classmethod
@@ -75,18 +89,24 @@ class JetstreamSettings(SourceSettings):
         parts = urlsplit(text)
         scheme = {"http": "ws", "https": "wss"}.get(parts.scheme, parts.scheme)
         if scheme not in ("ws", "wss") or not parts.hostname:
-            raise ValueError(f"{value!r} is not a websocket address; write it like "
-                             "wss://jetstream2.us-east.bsky.network/subscribe")
+            raise ValueError(
+                f"{value!r} is not a websocket address; write it like "
+                "wss://jetstream2.us-east.bsky.network/subscribe"
+            )
         if parts.query or parts.fragment:
-            raise ValueError("give the address without ?query: the source adds wantedCollections and cursor itself")
+            raise ValueError(
+                "give the address without ?query: the source adds wantedCollections and cursor itself"
+            )
         path = parts.path if parts.path not in ("", "/") else "/subscribe"
         return f"{scheme}://{parts.netloc}{path}"
 
     @model_validator(mode="after")
     def _filtered(self) -> JetstreamSettings:
         if self.match == "all":
-            raise ValueError("match: all would store every post on Bluesky; Jetstream sources filter by "
-                             "the topics' hashtags and keywords (match: keywords)")
+            raise ValueError(
+                "match: all would store every post on Bluesky; Jetstream sources filter by "
+                "the topics' hashtags and keywords (match: keywords)"
+            )
         if self.reconnect_max < self.reconnect_min:
             raise ValueError("reconnect_max must not be shorter than reconnect_min")
         return self
@@ -135,7 +155,9 @@ class _Pending:
 
     posts: dict[str, RawPost] = field(default_factory=dict)  # by at:// uri
     deletes: list[str] = field(default_factory=list)
-    rejected: list[Rejected] = field(default_factory=list)  # frames about a topic that could not be read
+    rejected: list[Rejected] = field(
+        default_factory=list
+    )  # frames about a topic that could not be read
     opened: float = field(default_factory=time.monotonic)
 
     def __len__(self) -> int:
@@ -171,13 +193,19 @@ class JetstreamSource(Source):
         self._faults = FaultLog(log)
 
     def fetch(self, state: dict[str, Any], ctx: PollContext) -> Batch:
-        raise SourceError(f"{self.name} is a stream: it runs continuously under `monitor run` "
-                          "(a one-off poll reads it until caught up)")
+        raise SourceError(
+            f"{self.name} is a stream: it runs continuously under `monitor run` "
+            "(a one-off poll reads it until caught up)"
+        )
 
     # --- running ---------------------------------------------------------------------------
 
-    def run(self, ingestor: "Ingestor", stop: threading.Event,
-            on_flush: Callable[["PollOutcome"], None] | None = None) -> None:
+    def run(
+        self,
+        ingestor: Ingestor,
+        stop: threading.Event,
+        on_flush: Callable[[PollOutcome], None] | None = None,
+    ) -> None:
         """Stream until `stop` is set, reconnecting with backoff; failures go to feed health."""
         failures = 0
         rng = random.Random()
@@ -188,57 +216,80 @@ class JetstreamSource(Source):
                 if received:
                     self._faults.ok()
                 if failures >= 3:  # it opens, then closes at once: something a person should see
-                    self._report(ingestor, SourceError(
-                        "the Jetstream server keeps closing the connection before sending anything "
-                        f"({self._closed_because or 'no reason given'})"), on_flush)
+                    self._report(
+                        ingestor,
+                        SourceError(
+                            "the Jetstream server keeps closing the connection before sending anything "
+                            f"({self._closed_because or 'no reason given'})"
+                        ),
+                        on_flush,
+                    )
                 elif not stop.is_set():
                     log.info("%s: the stream ended; reconnecting from the stored cursor", self.name)
             except SourceError as exc:
                 failures += 1
                 self._report(ingestor, exc, on_flush)
-            except Exception as exc:  # the store failed (disk full, database down): resume from what it holds
+            except (
+                Exception
+            ) as exc:  # the store failed (disk full, database down): resume from what it holds
                 failures += 1
                 self._saved = None
-                self._faults.failed(exc, f"storing from the stream {self.name}")  # said once, in words
+                self._faults.failed(
+                    exc, f"storing from the stream {self.name}"
+                )  # said once, in words
             if failures:
                 stop.wait(self._backoff(failures, rng))
 
-    def catch_up(self, ingestor: "Ingestor") -> "PollOutcome":
+    def catch_up(self, ingestor: Ingestor) -> PollOutcome:
         """Read from the stored cursor until nothing new arrives; one outcome for the whole pass."""
         from monitor.ingest.poll import PollOutcome
 
         total = PollOutcome(source=self.name, outcome="ok")
         t0 = time.perf_counter()
 
-        def add(outcome: "PollOutcome") -> None:
+        def add(outcome: PollOutcome) -> None:
             total.new_posts += outcome.new_posts
             total.duplicates += outcome.duplicates
             total.unmatched += outcome.unmatched
 
         try:
-            self._connection(ingestor, threading.Event(), add, idle=self.settings.catch_up_idle.total_seconds())
+            self._connection(
+                ingestor, threading.Event(), add, idle=self.settings.catch_up_idle.total_seconds()
+            )
         except SourceError as exc:
             return self._report(ingestor, exc, None)
         total.duration_s = time.perf_counter() - t0
         return total
 
     def _backoff(self, failures: int, rng: random.Random) -> float:
-        low, high = self.settings.reconnect_min.total_seconds(), self.settings.reconnect_max.total_seconds()
+        low, high = (
+            self.settings.reconnect_min.total_seconds(),
+            self.settings.reconnect_max.total_seconds(),
+        )
         return min(high, low * 2 ** min(failures - 1, 20)) * rng.uniform(0.8, 1.2)
 
-    def _report(self, ingestor: "Ingestor", exc: SourceError, on_flush: Callable | None) -> "PollOutcome":
+    def _report(
+        self, ingestor: Ingestor, exc: SourceError, on_flush: Callable | None
+    ) -> PollOutcome:
         """Put a failure in feed health without moving the cursor."""
         log.warning("%s: %s", self.name, exc.message)
         state = self._saved if self._saved is not None else dict(self._stored_state(ingestor))
-        outcome = ingestor.store_batch(self, Batch(posts=[], state=state, error=exc), ingestor.clock())
+        outcome = ingestor.store_batch(
+            self, Batch(posts=[], state=state, error=exc), ingestor.clock()
+        )
         if on_flush:
             on_flush(outcome)
         return outcome
 
     # --- one connection --------------------------------------------------------------------
 
-    def _connection(self, ingestor: "Ingestor", stop: threading.Event,
-                    on_flush: Callable[["PollOutcome"], None] | None, idle: float | None) -> bool:
+    def _connection(
+        self,
+        ingestor: Ingestor,
+        stop: threading.Event,
+        on_flush: Callable[[PollOutcome], None] | None,
+        idle: float | None,
+    ) -> bool:
         """Read one connection until it ends, `stop` is set or (catching up) `idle` seconds pass
         without a frame. Returns whether anything arrived; raises SourceError if it never opened."""
         if self._saved is None:
@@ -248,11 +299,19 @@ class JetstreamSource(Source):
         url = self._subscribe_url(ingestor)
         timeout = self.settings.timeout.total_seconds()
         try:
-            ws = connect(url, open_timeout=timeout, close_timeout=1.0, max_size=2**20, max_queue=256,
-                         compression=None, user_agent_header=USER_AGENT)
+            ws = connect(
+                url,
+                open_timeout=timeout,
+                close_timeout=1.0,
+                max_size=2**20,
+                max_queue=256,
+                compression=None,
+                user_agent_header=USER_AGENT,
+            )
         except (OSError, TimeoutError, InvalidHandshake, InvalidURI) as exc:
-            raise SourceError(f"could not open the Jetstream connection to {urlsplit(url).netloc}: "
-                              f"{_words(exc)}") from None
+            raise SourceError(
+                f"could not open the Jetstream connection to {urlsplit(url).netloc}: {_words(exc)}"
+            ) from None
         pending = _Pending()
         received = False
         last_frame_at = last_saved_at = next_live_check = time.monotonic()
@@ -271,7 +330,10 @@ class JetstreamSource(Source):
                 now = time.monotonic()
                 if frame is not None:
                     received, last_frame_at = True, now
-                    self._take(frame if isinstance(frame, str) else frame.decode("utf-8", "replace"), pending)
+                    self._take(
+                        frame if isinstance(frame, str) else frame.decode("utf-8", "replace"),
+                        pending,
+                    )
                 if idle is not None:
                     if now - last_frame_at >= idle:
                         break
@@ -286,7 +348,7 @@ class JetstreamSource(Source):
             self._flush(ingestor, pending, on_flush)
         return received
 
-    def _subscribe_url(self, ingestor: "Ingestor") -> str:
+    def _subscribe_url(self, ingestor: Ingestor) -> str:
         if self._cursor is not None:
             cursor = self._cursor - int(self.settings.rewind.total_seconds() * 1_000_000)
         else:  # the very first connection reaches back over the backfill window (the server clamps it)
@@ -295,9 +357,14 @@ class JetstreamSource(Source):
 
     def _due(self, pending: _Pending, now: float, last_saved_at: float) -> bool:
         if pending:
-            return (len(pending.posts) >= self.settings.flush_posts
-                    or now - pending.opened >= self.settings.flush_interval.total_seconds())
-        return now - last_saved_at >= self.settings.checkpoint_interval.total_seconds() and self._cursor_moved()
+            return (
+                len(pending.posts) >= self.settings.flush_posts
+                or now - pending.opened >= self.settings.flush_interval.total_seconds()
+            )
+        return (
+            now - last_saved_at >= self.settings.checkpoint_interval.total_seconds()
+            and self._cursor_moved()
+        )
 
     def _cursor_moved(self) -> bool:
         frame_us = self._frame_time(self._last_frame)
@@ -319,7 +386,9 @@ class JetstreamSource(Source):
             if not commit or commit.get("collection") != POST:
                 return
             did, rkey = event["did"], commit["rkey"]
-            if not (isinstance(did, str) and did.startswith("did:") and isinstance(rkey, str) and rkey):
+            if not (
+                isinstance(did, str) and did.startswith("did:") and isinstance(rkey, str) and rkey
+            ):
                 raise ValueError("a commit without a did or an rkey")
             uri = f"at://{did}/{POST}/{rkey}"
             if commit.get("operation") == "delete":
@@ -332,8 +401,13 @@ class JetstreamSource(Source):
                     pending.posts.setdefault(uri, post)
         except Exception as exc:  # noqa: BLE001 - one frame's damage stays with that frame, never the stream
             log.debug("%s: skipped a frame in an unexpected shape", self.name, exc_info=True)
-            pending.rejected.append(Rejected(position=f"Jetstream frame {self.stats.frames} of this connection",
-                                             reason=f"unreadable ({type(exc).__name__}: {exc})", raw=frame[:4000]))
+            pending.rejected.append(
+                Rejected(
+                    position=f"Jetstream frame {self.stats.frames} of this connection",
+                    reason=f"unreadable ({type(exc).__name__}: {exc})",
+                    raw=frame[:4000],
+                )
+            )
 
     def _post(self, event: dict[str, Any], commit: dict[str, Any], uri: str) -> RawPost | None:
         """A RawPost if the record matches a topic this source serves, else None."""
@@ -346,19 +420,31 @@ class JetstreamSource(Source):
             return None
         self.stats.matched += 1
         time_us = event["time_us"]
-        seen = epoch_time(time_us / 1_000_000) if isinstance(time_us, int) and not isinstance(time_us, bool) else None
+        seen = (
+            epoch_time(time_us / 1_000_000)
+            if isinstance(time_us, int) and not isinstance(time_us, bool)
+            else None
+        )
         if seen is None:
             raise ValueError(f"time_us {time_us!r} is not a plausible time")
         created = parse_time(record.get("createdAt"))
         langs = record.get("langs") or ()
-        return RawPost(native_id=uri, canonical_id=uri, text=text, created_at=bounded_created_at(created, seen),
-                       url=web_url(uri, None), author=event["did"],
-                       lang=langs[0] if langs and isinstance(langs[0], str) else None, tags=tuple(tags))
+        return RawPost(
+            native_id=uri,
+            canonical_id=uri,
+            text=text,
+            created_at=bounded_created_at(created, seen),
+            url=web_url(uri, None),
+            author=event["did"],
+            lang=langs[0] if langs and isinstance(langs[0], str) else None,
+            tags=tuple(tags),
+        )
 
     # --- storing ---------------------------------------------------------------------------
 
-    def _flush(self, ingestor: "Ingestor", pending: _Pending,
-               on_flush: Callable[["PollOutcome"], None] | None) -> None:
+    def _flush(
+        self, ingestor: Ingestor, pending: _Pending, on_flush: Callable[[PollOutcome], None] | None
+    ) -> None:
         """Deletes first (idempotent if replayed), then the posts with the cursor in one transaction."""
         frame_us = self._frame_time(self._last_frame)
         if frame_us is not None:
@@ -366,8 +452,11 @@ class JetstreamSource(Source):
         if pending.deletes:
             self.stats.deleted += ingestor.delete_posts(self.name, pending.deletes)
         state = {"time_us": self._cursor} if self._cursor is not None else dict(self._saved or {})
-        outcome = ingestor.store_batch(self, Batch(posts=list(pending.posts.values()), state=state,
-                                                   rejected=list(pending.rejected)), ingestor.clock())
+        outcome = ingestor.store_batch(
+            self,
+            Batch(posts=list(pending.posts.values()), state=state, rejected=list(pending.rejected)),
+            ingestor.clock(),
+        )
         self._saved = state
         self.stats.flushes += 1
         if on_flush:
@@ -380,7 +469,7 @@ class JetstreamSource(Source):
         m = _TIME_US.search(frame, 0, 200) or _TIME_US.search(frame)
         return int(m.group(1)) if m else None
 
-    def _stored_state(self, ingestor: "Ingestor") -> dict[str, Any]:
+    def _stored_state(self, ingestor: Ingestor) -> dict[str, Any]:
         row = ingestor.store.source_state(self.name) or {}
         return row.get("state") or {}
 
@@ -388,4 +477,3 @@ class JetstreamSource(Source):
 def _words(exc: BaseException) -> str:
     text = " ".join(sanitize(str(exc)).split()) or type(exc).__name__
     return text if len(text) <= 200 else text[:199] + "…"
-

@@ -20,19 +20,34 @@ from __future__ import annotations
 
 import json
 import os
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import parse_qs, quote, urlsplit
 
 import httpx
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
-from monitor.sources import http, paging
-from monitor.sources.base import (Batch, PollContext, RawPost, Source, SourceError, SourceSettings, count, iso_time,
-                                  reject)
 from monitor.core.text import sanitize
+from monitor.sources import http, paging
+from monitor.sources.base import (
+    Batch,
+    PollContext,
+    RawPost,
+    Source,
+    SourceError,
+    SourceSettings,
+    count,
+    iso_time,
+    reject,
+)
 
-__all__ = ["MastodonInstance", "MastodonSettings", "MastodonSource", "instance_base_url", "statuses_to_posts"]
+__all__ = [
+    "MastodonInstance",
+    "MastodonSettings",
+    "MastodonSource",
+    "instance_base_url",
+    "statuses_to_posts",
+]
 
 
 # --- settings ------------------------------------------------------------------------------------
@@ -51,10 +66,14 @@ def instance_base_url(value: str, example: str = "https://mastodon.social") -> s
     if not parts.hostname or " " in text:
         raise ValueError(f"{value!r} has no host name; write it like {example}")
     if parts.query or parts.fragment or parts.username or parts.password:
-        raise ValueError(f"{value!r} must be the instance's address alone, without ?query, #fragment or user@")
+        raise ValueError(
+            f"{value!r} must be the instance's address alone, without ?query, #fragment or user@"
+        )
     if "/api/" in parts.path + "/" or "/tags/" in parts.path + "/" or parts.path.startswith("/@"):
-        raise ValueError(f"{value!r} is a page on the instance; give just its address, "
-                         f"e.g. {parts.scheme}://{parts.netloc}")
+        raise ValueError(
+            f"{value!r} is a page on the instance; give just its address, "
+            f"e.g. {parts.scheme}://{parts.netloc}"
+        )
     return f"{parts.scheme}://{parts.netloc}{parts.path.rstrip('/')}"
 
 
@@ -133,20 +152,29 @@ class MastodonSource(Source):
 
     def tags(self) -> list[str]:
         """Tags as Mastodon stores them (lower case), in config order, without repeats."""
-        raw = self.settings.hashtags if self.settings.hashtags is not None else [
-            tag for topic in self.topics for tag in topic.hashtags]
+        raw = (
+            self.settings.hashtags
+            if self.settings.hashtags is not None
+            else [tag for topic in self.topics for tag in topic.hashtags]
+        )
         return list(dict.fromkeys(t.lstrip("#").casefold() for t in raw if t.strip("#")))
 
     def fetch(self, state: dict[str, Any], ctx: PollContext) -> Batch:
         tags = self.tags()
         if not tags:
-            raise SourceError(f"source {self.name} has no hashtags to follow: give its topics hashtags, "
-                              "or list them under 'hashtags:'")
+            raise SourceError(
+                f"source {self.name} has no hashtags to follow: give its topics hashtags, "
+                "or list them under 'hashtags:'"
+            )
         ledger = paging.Ledger(state)
         _adopt_old_cursors(state, ledger)
         ledger.mark()
-        new_state: dict[str, Any] = {"instances": {url: {k: v for k, v in (st or {}).items() if k != "tags"}
-                                                   for url, st in (state.get("instances") or {}).items()}}
+        new_state: dict[str, Any] = {
+            "instances": {
+                url: {k: v for k, v in (st or {}).items() if k != "tags"}
+                for url, st in (state.get("instances") or {}).items()
+            }
+        }
         posts: list[RawPost] = []
         notes: list[str] = []
         gaps: list[tuple[datetime, datetime]] = []
@@ -169,15 +197,23 @@ class MastodonSource(Source):
         new_state = ledger.into(new_state)
         if not errors:
             return Batch(posts=posts, state=new_state, status=status, notes=notes, gaps=gaps)
-        error = errors[0] if len(errors) == 1 else SourceError(
-            "; ".join(e.message for e in errors), status=errors[0].status,
-            retry_after=_soonest([e.retry_after for e in errors]))
+        error = (
+            errors[0]
+            if len(errors) == 1
+            else SourceError(
+                "; ".join(e.message for e in errors),
+                status=errors[0].status,
+                retry_after=_soonest([e.retry_after for e in errors]),
+            )
+        )
         if len(errors) == len(self.settings.instances) and not posts and not ledger.moved():
             raise error
         if len(errors) < len(self.settings.instances):
             # The healthy instances keep their pace; the troubled one waits on its own `not_before`.
             error = SourceError(error.message, status=error.status)
-        return Batch(posts=posts, state=new_state, status=status, notes=notes, error=error, gaps=gaps)
+        return Batch(
+            posts=posts, state=new_state, status=status, notes=notes, error=error, gaps=gaps
+        )
 
 
 def _adopt_old_cursors(state: dict[str, Any], ledger: paging.Ledger) -> None:
@@ -215,7 +251,13 @@ class _InstanceReader:
     of a tag has a time for its edge instead, the start of the backfill window.
     """
 
-    def __init__(self, source: MastodonSource, inst: MastodonInstance, state: dict[str, Any], ctx: PollContext):
+    def __init__(
+        self,
+        source: MastodonSource,
+        inst: MastodonInstance,
+        state: dict[str, Any],
+        ctx: PollContext,
+    ):
         self.source, self.inst, self.state, self.ctx = source, inst, state, ctx
         self.settings = source.settings
         self.status: int | None = None
@@ -227,23 +269,39 @@ class _InstanceReader:
     def poll(self, tags: list[str], ledger: paging.Ledger) -> paging.Outcome:
         not_before = iso_time(self.state.get("not_before"))
         if not_before is not None and _wall_now() < not_before:
-            return paging.Outcome(notes=[
-                f"{self.inst.label}: waiting for its rate limit to reset at {not_before:%H:%M:%S} UTC"])
+            return paging.Outcome(
+                notes=[
+                    f"{self.inst.label}: waiting for its rate limit to reset at {not_before:%H:%M:%S} UTC"
+                ]
+            )
         self.state.pop("not_before", None)
         self.headers.update(self._auth())
-        streams = [paging.Stream(_key(self.inst.url, tag), f"#{tag} on {self.inst.label}") for tag in tags]
+        streams = [
+            paging.Stream(_key(self.inst.url, tag), f"#{tag} on {self.inst.label}") for tag in tags
+        ]
         self._tags = {s.key: tag for s, tag in zip(streams, tags, strict=True)}
-        out = paging.run(ledger, streams, self, now=self.ctx.now, edge_for=_edge_for,
-                         backfill_since=self.ctx.backfill_since, pages_per_stream=self.settings.max_pages)
+        out = paging.run(
+            ledger,
+            streams,
+            self,
+            now=self.ctx.now,
+            edge_for=_edge_for,
+            backfill_since=self.ctx.backfill_since,
+            pages_per_stream=self.settings.max_pages,
+        )
         out.notes[:0] = self.notes
         if self.unknown and len(self.unknown) == len(tags):
             listed = ", ".join(f"#{t}" for t in tags)
-            raise SourceError(f"{self.inst.label} has no timeline for {listed} (404): no post there carries "
-                              f"{'it' if len(tags) == 1 else 'them'} yet, or this is not a Mastodon instance",
-                              status=404)
+            raise SourceError(
+                f"{self.inst.label} has no timeline for {listed} (404): no post there carries "
+                f"{'it' if len(tags) == 1 else 'them'} yet, or this is not a Mastodon instance",
+                status=404,
+            )
         if self.unknown:
-            out.notes.append(f"{self.inst.label}: no post carries "
-                             f"{', '.join('#' + t for t in tags if t in self.unknown)} yet (404)")
+            out.notes.append(
+                f"{self.inst.label}: no post carries "
+                f"{', '.join('#' + t for t in tags if t in self.unknown)} yet (404)"
+            )
         return out
 
     def _auth(self) -> dict[str, str]:
@@ -252,14 +310,18 @@ class _InstanceReader:
             return {}
         token = os.environ.get(var)
         if not token:
-            raise SourceError(f"{self.inst.label}: environment variable {var} (its access token) is not set")
+            raise SourceError(
+                f"{self.inst.label}: environment variable {var} (its access token) is not set"
+            )
         return {"Authorization": f"Bearer {token}"}
 
     # -- paging
 
     def page(self, rng: paging.Range) -> paging.Page:
         if self.state.get("not_before"):
-            raise paging.Pause(f"{self.inst.label}: few requests left; the rest follows after its rate limit resets")
+            raise paging.Pause(
+                f"{self.inst.label}: few requests left; the rest follows after its rate limit resets"
+            )
         tag = self._tags[rng.key]
         params: dict[str, Any] = {"limit": self.settings.page_size}
         if rng.cont and rng.cont.get("max_id"):
@@ -274,7 +336,7 @@ class _InstanceReader:
             return paging.Page(posts=[])
         if not items:
             return paging.Page(posts=[])
-        edge_at = datetime.fromtimestamp(rng.edge_at, timezone.utc)
+        edge_at = datetime.fromtimestamp(rng.edge_at, UTC)
         kept = items if edge_id else [i for i in items if (_created(i) or edge_at) >= edge_at]
         times = [t for t in map(_created, kept) if t is not None]
         newest_id = _newest_id(items)
@@ -282,20 +344,32 @@ class _InstanceReader:
         newest_at = max(times) if times else None
         return paging.Page(
             posts=self._parse(kept, tag),
-            newest={"id": newest_id, "at": newest_at.isoformat() if newest_at else None} if newest_id else None,
-            newest_at=newest_at, oldest_at=min(times) if times else None,
-            cont=None if len(kept) < len(items) or older is None else {"max_id": older})
+            newest={"id": newest_id, "at": newest_at.isoformat() if newest_at else None}
+            if newest_id
+            else None,
+            newest_at=newest_at,
+            oldest_at=min(times) if times else None,
+            cont=None if len(kept) < len(items) or older is None else {"max_id": older},
+        )
 
     # -- HTTP
 
     def _timeline_url(self, tag: str) -> str:
         return f"{self.inst.url}/api/v1/timelines/tag/{quote(tag, safe='')}"
 
-    def _page(self, url: str, params: dict[str, Any] | None, tag: str) -> tuple[list[Any], dict[str, str]]:
+    def _page(
+        self, url: str, params: dict[str, Any] | None, tag: str
+    ) -> tuple[list[Any], dict[str, str]]:
         what = self.inst.label
-        resp, body = http.get(self.source.http, url, what=what, headers=self.headers, params=params,
-                              timeout=self.settings.timeout.total_seconds(),
-                              ok=(200, 401, 403, 404, 410, 422, 429))
+        resp, body = http.get(
+            self.source.http,
+            url,
+            what=what,
+            headers=self.headers,
+            params=params,
+            timeout=self.settings.timeout.total_seconds(),
+            ok=(200, 401, 403, 404, 410, 422, 429),
+        )
         self.status = resp.status_code
         self._read_rate_limit(resp)
         if resp.status_code != 200:
@@ -303,14 +377,22 @@ class _InstanceReader:
         try:
             data = json.loads(body)
         except (ValueError, UnicodeDecodeError):
-            raise SourceError(f"{what} sent a timeline page that is not JSON (truncated or garbled, "
-                              f"{len(body):,} bytes)", status=resp.status_code) from None
+            raise SourceError(
+                f"{what} sent a timeline page that is not JSON (truncated or garbled, "
+                f"{len(body):,} bytes)",
+                status=resp.status_code,
+            ) from None
         if isinstance(data, dict) and "error" in data:
-            raise SourceError(f"{what} answered #{tag} with an error: {_server_words(data['error'])}",
-                              status=resp.status_code)
+            raise SourceError(
+                f"{what} answered #{tag} with an error: {_server_words(data['error'])}",
+                status=resp.status_code,
+            )
         if not isinstance(data, list):
-            raise SourceError(f"{what} sent {type(data).__name__} where a list of posts belongs; "
-                              "is this a Mastodon instance?", status=resp.status_code)
+            raise SourceError(
+                f"{what} sent {type(data).__name__} where a list of posts belongs; "
+                "is this a Mastodon instance?",
+                status=resp.status_code,
+            )
         return data, {rel: link["url"] for rel, link in resp.links.items() if "url" in link}
 
     def _refuse(self, resp: httpx.Response, body: bytes, tag: str) -> None:
@@ -318,11 +400,18 @@ class _InstanceReader:
         said = _error_field(body)
         if status == 401:
             if self.inst.token_env:
-                raise SourceError(f"{what} rejected the access token in {self.inst.token_env} (401)", status=401)
-            raise SourceError(f"{what} requires an access token for hashtag timelines (401): create one there "
-                              "with the read:statuses scope and name its variable under token_env", status=401)
+                raise SourceError(
+                    f"{what} rejected the access token in {self.inst.token_env} (401)", status=401
+                )
+            raise SourceError(
+                f"{what} requires an access token for hashtag timelines (401): create one there "
+                "with the read:statuses scope and name its variable under token_env",
+                status=401,
+            )
         if status == 403:
-            raise SourceError(f"{what} refused to show #{tag} (403){': ' + said if said else ''}", status=403)
+            raise SourceError(
+                f"{what} refused to show #{tag} (403){': ' + said if said else ''}", status=403
+            )
         if status == 404 and said is not None:
             raise _UnknownTag()
         if status == 429:
@@ -332,8 +421,12 @@ class _InstanceReader:
             if reset is not None:
                 self.state["not_before"] = reset.isoformat()
             when = f"; the limit resets at {reset:%H:%M:%S} UTC" if reset else ""
-            raise SourceError(f"{what} is rate-limiting us (429){when}", status=429, retry_after=retry)
-        raise SourceError(http.describe_status(what, status) + (f": {said}" if said else ""), status=status)
+            raise SourceError(
+                f"{what} is rate-limiting us (429){when}", status=429, retry_after=retry
+            )
+        raise SourceError(
+            http.describe_status(what, status) + (f": {said}" if said else ""), status=status
+        )
 
     def _read_rate_limit(self, resp: httpx.Response) -> None:
         """Leave the instance alone until the reset when only a small reserve is left."""
@@ -346,15 +439,19 @@ class _InstanceReader:
         reset = iso_time(resp.headers.get("X-RateLimit-Reset"))
         if remaining <= reserve and reset is not None and reset > _wall_now():
             self.state["not_before"] = reset.isoformat()
-            self.notes.append(f"{self.inst.label}: {remaining} of {limit} requests left; pausing it until "
-                              f"{reset:%H:%M:%S} UTC")
+            self.notes.append(
+                f"{self.inst.label}: {remaining} of {limit} requests left; pausing it until "
+                f"{reset:%H:%M:%S} UTC"
+            )
 
     # -- posts
 
     def _parse(self, items: list[Any], tag: str) -> list[RawPost]:
         posts, bad = statuses_to_posts(items, where=f"{self.inst.label} #{tag}")
         if bad:
-            self.notes.append(f"{self.inst.label} #{tag}: skipped {bad} post(s) in an unexpected shape")
+            self.notes.append(
+                f"{self.inst.label} #{tag}: skipped {bad} post(s) in an unexpected shape"
+            )
         return posts
 
 
@@ -385,8 +482,12 @@ def statuses_to_posts(items: list[Any], where: str = "Mastodon") -> tuple[list[R
                 posts[-1].position = f"{where} status {i}"
         except Exception as exc:  # noqa: BLE001 - one status's damage stays with that status
             bad += 1
-            reject(f"{where} status {i}", f"unreadable ({type(exc).__name__}: {exc})", item,
-                   item.get("uri") if isinstance(item, dict) else None)
+            reject(
+                f"{where} status {i}",
+                f"unreadable ({type(exc).__name__}: {exc})",
+                item,
+                item.get("uri") if isinstance(item, dict) else None,
+            )
     return posts, bad
 
 
@@ -398,15 +499,25 @@ def _status_to_post(status: dict[str, Any], *, text: bool = True) -> RawPost:
     if created is None:
         raise ValueError("a status without a readable created_at")
     account = status.get("account") or {}
-    counts = sum(count(status.get(k)) for k in ("replies_count", "reblogs_count", "favourites_count"))
-    tags = tuple(t["name"] for t in status.get("tags") or () if isinstance(t, dict) and t.get("name"))
+    counts = sum(
+        count(status.get(k)) for k in ("replies_count", "reblogs_count", "favourites_count")
+    )
+    tags = tuple(
+        t["name"] for t in status.get("tags") or () if isinstance(t, dict) and t.get("name")
+    )
     spoiler = (status.get("spoiler_text") or "").strip()
     return RawPost(
-        native_id=uri, canonical_id=uri, created_at=created,
-        text=str(status.get("content") or "") if text else "", is_html=True,
+        native_id=uri,
+        canonical_id=uri,
+        created_at=created,
+        text=str(status.get("content") or "") if text else "",
+        is_html=True,
         title=(spoiler or None) if text else None,
-        url=status.get("url") or uri, author=account.get("acct") or account.get("username"),
-        lang=status.get("language") or None, tags=tags if text else (), engagement=counts if text else 0,
+        url=status.get("url") or uri,
+        author=account.get("acct") or account.get("username"),
+        lang=status.get("language") or None,
+        tags=tags if text else (),
+        engagement=counts if text else 0,
     )
 
 
@@ -415,7 +526,7 @@ def _status_to_post(status: dict[str, Any], *, text: bool = True) -> RawPost:
 
 def _wall_now() -> datetime:
     """Rate limits run on the servers' clocks, never on a simulated one."""
-    return datetime.now(timezone.utc)
+    return datetime.now(UTC)
 
 
 def _link_param(links: dict[str, str], rel: str, name: str) -> str | None:
@@ -453,5 +564,4 @@ def _error_field(body: bytes) -> str | None:
 def _server_words(value: Any, limit: int = 200) -> str:
     """A server's own error text, made safe to show (it is untrusted) and kept short."""
     text = " ".join(sanitize(str(value)).split())
-    return text if len(text) <= limit else text[:limit - 1] + "…"
-
+    return text if len(text) <= limit else text[: limit - 1] + "…"

@@ -29,14 +29,27 @@ from __future__ import annotations
 import math
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from typing import Any, Protocol
 
 from monitor.sources.base import RawPost, SourceError
 
-__all__ = ["Gap", "Ledger", "Page", "Pause", "Range", "Reader", "Stream", "collection_lines", "describe", "run"]
+__all__ = [
+    "Gap",
+    "Ledger",
+    "Page",
+    "Pause",
+    "Range",
+    "Reader",
+    "Stream",
+    "collection_lines",
+    "describe",
+    "run",
+]
 
-MAX_GAPS = 50  # gaps remembered in the state for feed health (their minutes stay marked in the buckets)
+MAX_GAPS = (
+    50  # gaps remembered in the state for feed health (their minutes stay marked in the buckets)
+)
 STOP_STATUSES = (None, 401, 403, 429)  # failures every further request of this poll would repeat
 
 
@@ -48,11 +61,15 @@ class Range:
     label: str
     edge_at: float  # UNIX seconds: the oldest time the range must reach
     edge: dict[str, Any] | None = None  # the platform position at the edge (None: a time only)
-    cont: dict[str, Any] | None = None  # where the next page starts; None: not started (read from the top)
+    cont: dict[str, Any] | None = (
+        None  # where the next page starts; None: not started (read from the top)
+    )
     top_at: float | None = None  # newest post time read in the range
     oldest_at: float | None = None  # oldest post time read so far
     read: int = 0  # posts read so far (all polls)
-    above: int = 0  # posts read above it since it opened (how deep its continuation sits in a listing)
+    above: int = (
+        0  # posts read above it since it opened (how deep its continuation sits in a listing)
+    )
     backfill: bool = False  # the stream's first read, back to the backfill window
     opened_at: float = 0.0
 
@@ -64,16 +81,23 @@ class Range:
         return asdict(self)
 
     @classmethod
-    def from_json(cls, data: Any) -> "Range | None":
+    def from_json(cls, data: Any) -> Range | None:
         if not isinstance(data, dict):
             return None
         try:
-            return cls(key=str(data["key"]), label=str(data.get("label") or data["key"]),
-                       edge_at=float(data["edge_at"]), edge=_dict_or_none(data.get("edge")),
-                       cont=_dict_or_none(data.get("cont")), top_at=_float(data.get("top_at")),
-                       oldest_at=_float(data.get("oldest_at")), read=int(data.get("read") or 0),
-                       above=int(data.get("above") or 0), backfill=bool(data.get("backfill")),
-                       opened_at=float(data.get("opened_at") or 0.0))
+            return cls(
+                key=str(data["key"]),
+                label=str(data.get("label") or data["key"]),
+                edge_at=float(data["edge_at"]),
+                edge=_dict_or_none(data.get("edge")),
+                cont=_dict_or_none(data.get("cont")),
+                top_at=_float(data.get("top_at")),
+                oldest_at=_float(data.get("oldest_at")),
+                read=int(data.get("read") or 0),
+                above=int(data.get("above") or 0),
+                backfill=bool(data.get("backfill")),
+                opened_at=float(data.get("opened_at") or 0.0),
+            )
         except (KeyError, TypeError, ValueError):
             return None  # a hand-edited or damaged entry: dropped rather than failing every poll
 
@@ -141,25 +165,39 @@ class Ledger:
         raw = raw if isinstance(raw, dict) else {}
         newest = raw.get("newest")
         self.newest: dict[str, dict[str, Any]] = {
-            k: dict(v) for k, v in (newest.items() if isinstance(newest, dict) else ()) if isinstance(v, dict)}
-        self.pending: list[Range] = [r for r in map(Range.from_json, raw.get("pending") or []) if r is not None]
+            k: dict(v)
+            for k, v in (newest.items() if isinstance(newest, dict) else ())
+            if isinstance(v, dict)
+        }
+        self.pending: list[Range] = [
+            r for r in map(Range.from_json, raw.get("pending") or []) if r is not None
+        ]
         self.gaps: list[dict[str, Any]] = [g for g in raw.get("gaps") or [] if isinstance(g, dict)]
         self.new_gaps: list[Gap] = []
 
     def ranges(self, key: str) -> list[Range]:
         """A stream's ranges in the order a poll works on them: not started first, then newest first."""
         mine = [r for r in self.pending if r.key == key]
-        return sorted(mine, key=lambda r: (r.started, -(r.top_at if r.top_at is not None else math.inf)))
+        return sorted(
+            mine, key=lambda r: (r.started, -(r.top_at if r.top_at is not None else math.inf))
+        )
 
-    def open(self, stream: Stream, edge_at: float, now: float, *, backfill_at: float | None = None) -> Range:
+    def open(
+        self, stream: Stream, edge_at: float, now: float, *, backfill_at: float | None = None
+    ) -> Range:
         """The new-posts range of a stream (reused while one is waiting to start)."""
         for r in self.pending:
             if r.key == stream.key and not r.started:
                 return r
         known = self.newest.get(stream.key)
         if known is None and not any(r.key == stream.key for r in self.pending):
-            rng = Range(stream.key, stream.label, edge_at=backfill_at if backfill_at is not None else edge_at,
-                        backfill=True, opened_at=now)
+            rng = Range(
+                stream.key,
+                stream.label,
+                edge_at=backfill_at if backfill_at is not None else edge_at,
+                backfill=True,
+                opened_at=now,
+            )
         else:
             rng = Range(stream.key, stream.label, edge_at=edge_at, edge=known, opened_at=now)
         self.pending.append(rng)
@@ -168,7 +206,9 @@ class Ledger:
     def close(self, rng: Range) -> None:
         self.pending = [r for r in self.pending if r is not rng]
 
-    def record_gap(self, rng: Range, start: datetime, end: datetime, reason: str, now: float) -> None:
+    def record_gap(
+        self, rng: Range, start: datetime, end: datetime, reason: str, now: float
+    ) -> None:
         if end <= start:
             return
         gap = Gap(rng.key, start.timestamp(), end.timestamp(), reason, now)
@@ -177,8 +217,11 @@ class Ledger:
 
     def dump(self) -> dict[str, Any]:
         # A range not started yet is opened again the same way by the next poll: not kept.
-        return {"newest": self.newest, "pending": [r.to_json() for r in self.pending if r.started],
-                "gaps": self.gaps}
+        return {
+            "newest": self.newest,
+            "pending": [r.to_json() for r in self.pending if r.started],
+            "gaps": self.gaps,
+        }
 
     def mark(self) -> None:
         """Remember the ledger as it is now, for `moved`."""
@@ -204,9 +247,17 @@ class Outcome:
     paused: bool = False
 
 
-def run(ledger: Ledger, streams: Sequence[Stream], reader: Reader, *, now: datetime,
-        edge_for: Callable[[Stream, dict[str, Any] | None], float], backfill_since: datetime,
-        pages_per_stream: int | None = None, pages_per_poll: int | None = None) -> Outcome:
+def run(
+    ledger: Ledger,
+    streams: Sequence[Stream],
+    reader: Reader,
+    *,
+    now: datetime,
+    edge_for: Callable[[Stream, dict[str, Any] | None], float],
+    backfill_since: datetime,
+    pages_per_stream: int | None = None,
+    pages_per_poll: int | None = None,
+) -> Outcome:
     """One poll over `streams`: each stream's new range first, then its pending ranges.
 
     `edge_for(stream, newest)` gives the time a new range must reach back to (the newest
@@ -219,12 +270,18 @@ def run(ledger: Ledger, streams: Sequence[Stream], reader: Reader, *, now: datet
     seen: set[str] = set()
 
     def budget_left(spent: int) -> bool:
-        return not ((pages_per_stream is not None and spent >= pages_per_stream)
-                    or (pages_per_poll is not None and out.requests >= pages_per_poll))
+        return not (
+            (pages_per_stream is not None and spent >= pages_per_stream)
+            or (pages_per_poll is not None and out.requests >= pages_per_poll)
+        )
 
     for stream in streams:
-        ledger.open(stream, edge_for(stream, ledger.newest.get(stream.key)), now_s,
-                    backfill_at=backfill_since.timestamp())
+        ledger.open(
+            stream,
+            edge_for(stream, ledger.newest.get(stream.key)),
+            now_s,
+            backfill_at=backfill_since.timestamp(),
+        )
         spent, failed = 0, False
         for rng in ledger.ranges(stream.key):
             while budget_left(spent):
@@ -251,13 +308,24 @@ def run(ledger: Ledger, streams: Sequence[Stream], reader: Reader, *, now: datet
                 break  # out of budget: the ranges not reached stay as they are
             if failed:
                 break  # this stream failed; the next one may still answer
-        if any(r.key == stream.key and r.started for r in ledger.pending) and not budget_left(spent):
-            out.notes.append(f"{stream.label}: more than one poll's pages to read; the rest follows next poll")
+        if any(r.key == stream.key and r.started for r in ledger.pending) and not budget_left(
+            spent
+        ):
+            out.notes.append(
+                f"{stream.label}: more than one poll's pages to read; the rest follows next poll"
+            )
     return out
 
 
-def _apply(ledger: Ledger, stream: Stream, rng: Range, page: Page, seen: set[str], out: Outcome,
-           now_s: float) -> None:
+def _apply(
+    ledger: Ledger,
+    stream: Stream,
+    rng: Range,
+    page: Page,
+    seen: set[str],
+    out: Outcome,
+    now_s: float,
+) -> None:
     first = not rng.started
     fresh = _take(page, rng, seen, out)
     if fresh:  # every range opened before this one sits lower in the listing by as many posts
@@ -271,7 +339,7 @@ def _apply(ledger: Ledger, stream: Stream, rng: Range, page: Page, seen: set[str
     elif first and stream.key not in ledger.newest and page.cont is None:
         # Nothing at all in the stream's window yet: "new" means newer than the edge it reached
         # until a post is seen (never our clock: a platform's may differ from it).
-        ledger.newest[stream.key] = {"at": datetime.fromtimestamp(rng.edge_at, timezone.utc).isoformat()}
+        ledger.newest[stream.key] = {"at": datetime.fromtimestamp(rng.edge_at, UTC).isoformat()}
     if page.lost is not None:
         start, end, reason = page.lost
         ledger.record_gap(rng, start, end, reason, now_s)
@@ -303,7 +371,9 @@ def _take(page: Page, rng: Range, seen: set[str], out: Outcome) -> int:
 # --- in words, for feed health and `monitor status` ---------------------------------------------
 
 
-def describe(state: Any, now: datetime, *, gaps_since: datetime | None = None) -> tuple[list[str], list[str]]:
+def describe(
+    state: Any, now: datetime, *, gaps_since: datetime | None = None
+) -> tuple[list[str], list[str]]:
     """(progress of pending ranges, recorded gaps) of a source's state, one sentence each."""
     ledger = Ledger(state if isinstance(state, dict) else {})
     progress = []
@@ -321,12 +391,17 @@ def describe(state: Any, now: datetime, *, gaps_since: datetime | None = None) -
             line += f" (the window starts {_clock(rng.edge_at, now)})"
         progress.append(line)
     since = gaps_since.timestamp() if gaps_since is not None else None
-    gaps = [str(g.get("reason") or "") for g in ledger.gaps
-            if g.get("reason") and (since is None or float(g.get("at") or 0) >= since)]
+    gaps = [
+        str(g.get("reason") or "")
+        for g in ledger.gaps
+        if g.get("reason") and (since is None or float(g.get("at") or 0) >= since)
+    ]
     return progress, gaps
 
 
-GAPS_SHOWN = timedelta(days=7)  # how long a recorded gap is named in feed health and `monitor status`
+GAPS_SHOWN = timedelta(
+    days=7
+)  # how long a recorded gap is named in feed health and `monitor status`
 
 
 def collection_lines(state: Any, now: datetime) -> list[str]:
@@ -347,8 +422,12 @@ def _to_go(rng: Range) -> int | None:
 
 
 def _clock(ts: float, now: datetime) -> str:
-    when = datetime.fromtimestamp(ts, timezone.utc)
-    return f"{when:%H:%M} UTC" if when.date() == now.astimezone(timezone.utc).date() else f"{when:%Y-%m-%d %H:%M} UTC"
+    when = datetime.fromtimestamp(ts, UTC)
+    return (
+        f"{when:%H:%M} UTC"
+        if when.date() == now.astimezone(UTC).date()
+        else f"{when:%Y-%m-%d %H:%M} UTC"
+    )
 
 
 def hhmm(when: datetime, now: datetime) -> str:
@@ -366,7 +445,7 @@ def position_time(newest: dict[str, Any] | None) -> float | None:
             when = datetime.fromisoformat(at.replace("Z", "+00:00"))
         except ValueError:
             return None
-        return (when if when.tzinfo else when.replace(tzinfo=timezone.utc)).timestamp()
+        return (when if when.tzinfo else when.replace(tzinfo=UTC)).timestamp()
     return None
 
 

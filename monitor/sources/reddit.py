@@ -22,20 +22,38 @@ import os
 import re
 import time
 from dataclasses import dataclass
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from typing import Annotated, Any, Literal
 from urllib.parse import urlencode
 
 import httpx
-from pydantic import AfterValidator, AnyHttpUrl, Field, ValidationError, ValidationInfo, model_validator
+from pydantic import (
+    AfterValidator,
+    AnyHttpUrl,
+    Field,
+    ValidationError,
+    ValidationInfo,
+    model_validator,
+)
 from pydantic_core import InitErrorDetails, PydanticCustomError
 
 from monitor import __version__
-from monitor.sources import http, paging
-from monitor.sources.base import (Batch, Duration, PollContext, RawPost, Source, SourceError, SourceSettings, count,
-                                  epoch_time, read_each, reject)
-from monitor.sources.rss import RssSettings, RssSource
 from monitor.core.text import sanitize, split_camel
+from monitor.sources import http, paging
+from monitor.sources.base import (
+    Batch,
+    Duration,
+    PollContext,
+    RawPost,
+    Source,
+    SourceError,
+    SourceSettings,
+    count,
+    epoch_time,
+    read_each,
+    reject,
+)
+from monitor.sources.rss import RssSettings, RssSource
 
 __all__ = ["RedditSettings", "RedditSource", "build_query", "thing_to_post"]
 
@@ -48,7 +66,9 @@ _SUBREDDIT = re.compile(r"[A-Za-z0-9][A-Za-z0-9_]{1,20}")
 def _subreddit(value: str) -> str:
     name = value.strip().removeprefix("/").removeprefix("r/").removesuffix("/")
     if not _SUBREDDIT.fullmatch(name):
-        raise ValueError(f"{value!r} is not a subreddit name (2-21 letters, digits or '_', e.g. worldnews)")
+        raise ValueError(
+            f"{value!r} is not a subreddit name (2-21 letters, digits or '_', e.g. worldnews)"
+        )
     return name
 
 
@@ -57,7 +77,9 @@ Subreddit = Annotated[str, AfterValidator(_subreddit)]
 
 class RedditSettings(SourceSettings):
     subreddits: list[Subreddit] = []  # empty: search all of Reddit
-    listing: Literal["search", "new"] = "search"  # new: every post of the subreddits, topics matched here
+    listing: Literal["search", "new"] = (
+        "search"  # new: every post of the subreddits, topics matched here
+    )
     query: str | None = Field(default=None, min_length=1)  # None: built from the served topics
     client_id_env: str | None = None
     client_secret_env: str | None = None
@@ -72,15 +94,22 @@ class RedditSettings(SourceSettings):
     reanchor_after: Duration = timedelta(hours=1)
 
     @model_validator(mode="after")
-    def _coherent(self, info: ValidationInfo) -> "RedditSettings":
+    def _coherent(self, info: ValidationInfo) -> RedditSettings:
         if bool(self.client_id_env) != bool(self.client_secret_env):
             missing = "client_secret_env" if self.client_id_env else "client_id_env"
             present = "client_id_env" if self.client_id_env else "client_secret_env"
-            raise _located((present,), getattr(self, present), (
-                f"set {missing} too: Reddit's OAuth needs both the client id and the secret "
-                "(leave both out to read the public Atom feed instead)"))
+            raise _located(
+                (present,),
+                getattr(self, present),
+                (
+                    f"set {missing} too: Reddit's OAuth needs both the client id and the secret "
+                    "(leave both out to read the public Atom feed instead)"
+                ),
+            )
         if self.listing == "new" and not self.subreddits:
-            raise _located(("listing",), self.listing, "listing 'new' needs 'subreddits' (e.g. [worldnews])")
+            raise _located(
+                ("listing",), self.listing, "listing 'new' needs 'subreddits' (e.g. [worldnews])"
+            )
         if self.listing == "search":
             self._check_query(info)
         return self
@@ -96,9 +125,14 @@ class RedditSettings(SourceSettings):
         else:
             return
         if len(query) > MAX_QUERY:
-            raise _located(loc, self.query or self.topics, (
-                f"{origin} is {len(query)} characters; Reddit search accepts at most {MAX_QUERY}. "
-                "Serve fewer topics with 'topics:', write a shorter 'query:', or use listing: new"))
+            raise _located(
+                loc,
+                self.query or self.topics,
+                (
+                    f"{origin} is {len(query)} characters; Reddit search accepts at most {MAX_QUERY}. "
+                    "Serve fewer topics with 'topics:', write a shorter 'query:', or use listing: new"
+                ),
+            )
 
     @property
     def has_credentials(self) -> bool:
@@ -107,8 +141,16 @@ class RedditSettings(SourceSettings):
 
 def _located(loc: tuple[str, ...], value: Any, message: str) -> ValidationError:
     """A validation error placed on one field, so the config problem points at its line."""
-    return ValidationError.from_exception_data("RedditSettings", [InitErrorDetails(
-        type=PydanticCustomError("value_error", "{error}", {"error": message}), loc=loc, input=value)])
+    return ValidationError.from_exception_data(
+        "RedditSettings",
+        [
+            InitErrorDetails(
+                type=PydanticCustomError("value_error", "{error}", {"error": message}),
+                loc=loc,
+                input=value,
+            )
+        ],
+    )
 
 
 def _phrase(text: str) -> str:
@@ -133,7 +175,11 @@ def thing_to_post(data: dict[str, Any], www_url: str) -> RawPost | None:
     if not isinstance(name, str) or not name.startswith("t3_") or created is None:
         return None
     permalink = data.get("permalink")
-    url = www_url.rstrip("/") + permalink if isinstance(permalink, str) and permalink.startswith("/") else None
+    url = (
+        www_url.rstrip("/") + permalink
+        if isinstance(permalink, str) and permalink.startswith("/")
+        else None
+    )
     author = data.get("author")
     crosspost = data.get("crosspost_parent")
     return RawPost(
@@ -155,8 +201,10 @@ def _read_budget(budget: http.RateBudget, headers: Any) -> None:
     """X-Ratelimit-Remaining is a float string, X-Ratelimit-Reset the seconds left in the window."""
     budget.heard(headers)
     try:
-        budget.set(float(headers["x-ratelimit-remaining"]),
-                   datetime.now(timezone.utc) + timedelta(seconds=float(headers["x-ratelimit-reset"])))
+        budget.set(
+            float(headers["x-ratelimit-remaining"]),
+            datetime.now(UTC) + timedelta(seconds=float(headers["x-ratelimit-reset"])),
+        )
     except (KeyError, ValueError, OverflowError):
         pass
 
@@ -177,7 +225,8 @@ class RedditSource(Source):
         self.query = settings.query or build_query(topics)
         self.user_agent = settings.user_agent or (
             f"python:reaction-monitor:{__version__} (source {settings.name}; "
-            "+https://github.com/reaction-monitor/reaction-monitor)")
+            "+https://github.com/reaction-monitor/reaction-monitor)"
+        )
         self._token: str | None = None
         self._token_until = 0.0  # time.monotonic()
         self._budget = http.RateBudget()
@@ -185,7 +234,11 @@ class RedditSource(Source):
 
     @property
     def where(self) -> str:
-        return "r/" + "+".join(self.settings.subreddits) if self.settings.subreddits else "Reddit search"
+        return (
+            "r/" + "+".join(self.settings.subreddits)
+            if self.settings.subreddits
+            else "Reddit search"
+        )
 
     def fetch(self, state: dict[str, Any], ctx: PollContext) -> Batch:
         self._budget.restore(state)  # after a restart, the window the last poll saw
@@ -204,27 +257,50 @@ class RedditSource(Source):
         if not self.settings.has_credentials:
             return self._fallback(state, ctx)
         token = self._access_token()
-        wall = datetime.now(timezone.utc)
+        wall = datetime.now(UTC)
         if self._budget.low(wall):
-            return Batch(posts=[], state=state, notes=[
-                f"Reddit rate limit nearly used up ({self._budget.remaining:.0f} requests left); "
-                f"waiting until {_hhmm(self._budget.reset_at)}"])
+            return Batch(
+                posts=[],
+                state=state,
+                notes=[
+                    f"Reddit rate limit nearly used up ({self._budget.remaining:.0f} requests left); "
+                    f"waiting until {_hhmm(self._budget.reset_at)}"
+                ],
+            )
         ledger = paging.Ledger(state)
-        if isinstance(state.get("anchor"), str) and isinstance(state.get("anchor_ts"), (int, float)):
+        if isinstance(state.get("anchor"), str) and isinstance(
+            state.get("anchor_ts"), (int, float)
+        ):
             # a state from before the paging ledger: its anchor is the newest position
-            ledger.newest.setdefault(_STREAM, {"name": state["anchor"], "at": float(state["anchor_ts"])})
+            ledger.newest.setdefault(
+                _STREAM, {"name": state["anchor"], "at": float(state["anchor_ts"])}
+            )
         ledger.mark()
         reader = _ListingReader(self, token, ctx)
-        out = paging.run(ledger, [paging.Stream(_STREAM, self.listing_name)], reader, now=ctx.now,
-                         edge_for=_edge_for, backfill_since=ctx.backfill_since,
-                         pages_per_poll=self.settings.max_pages)
+        out = paging.run(
+            ledger,
+            [paging.Stream(_STREAM, self.listing_name)],
+            reader,
+            now=ctx.now,
+            edge_for=_edge_for,
+            backfill_since=ctx.backfill_since,
+            pages_per_poll=self.settings.max_pages,
+        )
         if reader.skipped:
-            out.notes.append(f"skipped {reader.skipped} item(s) Reddit sent without a name or a time")
+            out.notes.append(
+                f"skipped {reader.skipped} item(s) Reddit sent without a name or a time"
+            )
         new_state = ledger.into({k: v for k, v in state.items() if k not in _OLD_KEYS})
         if out.error is not None and not out.posts and not ledger.moved():
             raise out.error
-        return Batch(posts=out.posts, state=new_state, status=200 if out.requests else None, error=out.error,
-                     notes=out.notes, gaps=out.gaps)
+        return Batch(
+            posts=out.posts,
+            state=new_state,
+            status=200 if out.requests else None,
+            error=out.error,
+            notes=out.notes,
+            gaps=out.gaps,
+        )
 
     @property
     def listing_name(self) -> str:
@@ -260,13 +336,23 @@ class RedditSource(Source):
         if resp.status_code != 200:
             raise self._status_error(resp.status_code, body, token_endpoint=False)
         if resp.url.path.startswith("/subreddits/search"):
-            raise SourceError(f"{self.where} does not exist (Reddit redirected to a subreddit search)", status=404)
+            raise SourceError(
+                f"{self.where} does not exist (Reddit redirected to a subreddit search)", status=404
+            )
         return body
 
-    def _request(self, token: str, url: str, params: dict[str, Any]) -> tuple[httpx.Response, bytes]:
-        resp, body = http.get(self.http, url, what="Reddit", params=params, ok=_ANY_STATUS,
-                              headers={"Authorization": f"bearer {token}", "User-Agent": self.user_agent},
-                              timeout=self.settings.timeout.total_seconds())
+    def _request(
+        self, token: str, url: str, params: dict[str, Any]
+    ) -> tuple[httpx.Response, bytes]:
+        resp, body = http.get(
+            self.http,
+            url,
+            what="Reddit",
+            params=params,
+            ok=_ANY_STATUS,
+            headers={"Authorization": f"bearer {token}", "User-Agent": self.user_agent},
+            timeout=self.settings.timeout.total_seconds(),
+        )
         _read_budget(self._budget, resp.headers)
         return resp, body
 
@@ -275,20 +361,36 @@ class RedditSource(Source):
             return self._token
         client_id = os.environ.get(self.settings.client_id_env or "", "").strip()
         secret = os.environ.get(self.settings.client_secret_env or "", "").strip()
-        unset = [n for n, v in ((self.settings.client_id_env, client_id),
-                                (self.settings.client_secret_env, secret)) if not v]
+        unset = [
+            n
+            for n, v in (
+                (self.settings.client_id_env, client_id),
+                (self.settings.client_secret_env, secret),
+            )
+            if not v
+        ]
         if unset:
             names = " and ".join(str(n) for n in unset)
-            raise SourceError(f"Reddit credentials are missing: set the environment variable{'s' * (len(unset) > 1)} "
-                              f"{names}")
+            raise SourceError(
+                f"Reddit credentials are missing: set the environment variable{'s' * (len(unset) > 1)} "
+                f"{names}"
+            )
         url = str(self.settings.www_url).rstrip("/") + "/api/v1/access_token"
         try:
-            with http.deadline(self.settings.timeout.total_seconds()):  # the whole request, not each read
-                resp = self.http.post(url, auth=(client_id, secret), data={"grant_type": "client_credentials"},
-                                      headers={"User-Agent": self.user_agent},
-                                      timeout=self.settings.timeout.total_seconds())
+            with http.deadline(
+                self.settings.timeout.total_seconds()
+            ):  # the whole request, not each read
+                resp = self.http.post(
+                    url,
+                    auth=(client_id, secret),
+                    data={"grant_type": "client_credentials"},
+                    headers={"User-Agent": self.user_agent},
+                    timeout=self.settings.timeout.total_seconds(),
+                )
         except httpx.TransportError as exc:  # timeouts included
-            raise SourceError(http.describe_transport("Reddit's token endpoint", exc, url)) from None
+            raise SourceError(
+                http.describe_transport("Reddit's token endpoint", exc, url)
+            ) from None
         if resp.status_code != 200:
             raise self._status_error(resp.status_code, resp.content, token_endpoint=True)
         data = _json(resp.content, "Reddit's token endpoint")
@@ -298,7 +400,9 @@ class RedditSource(Source):
             raise SourceError(f"Reddit did not issue a token ({error})", status=200)
         expires = data.get("expires_in")
         self._token = token
-        self._token_until = time.monotonic() + (float(expires) if isinstance(expires, (int, float)) else 3600.0)
+        self._token_until = time.monotonic() + (
+            float(expires) if isinstance(expires, (int, float)) else 3600.0
+        )
         return token
 
     def _status_error(self, status: int, body: bytes, *, token_endpoint: bool) -> SourceError:
@@ -309,17 +413,24 @@ class RedditSource(Source):
         if status == 400 and token_endpoint:
             return SourceError(f"Reddit refused to issue a token (400){detail}", status=400)
         if status == 401:
-            return SourceError("Reddit rejected the access token (401) even after renewing it", status=401)
+            return SourceError(
+                "Reddit rejected the access token (401) even after renewing it", status=401
+            )
         if status == 403:
             return SourceError(f"Reddit refused access to {self.where} (403){detail}", status=403)
         if status == 404 and self.settings.subreddits:
             return SourceError(f"{self.where} does not exist or is banned (404)", status=404)
         if status == 404:
-            return SourceError(f"Reddit search was not found (404); check api_url ({self.settings.api_url})", status=404)
+            return SourceError(
+                f"Reddit search was not found (404); check api_url ({self.settings.api_url})",
+                status=404,
+            )
         if status == 429:
             wait = self._budget.limited()  # Retry-After, if sent, wins over a saved window
             when = f"; resets at {_hhmm(self._budget.reset_at)}" if wait is not None else ""
-            return SourceError(f"Reddit rate limit reached{when} (429)", status=429, retry_after=wait)
+            return SourceError(
+                f"Reddit rate limit reached{when} (429)", status=429, retry_after=wait
+            )
         return SourceError(http.describe_status("Reddit", status) + detail, status=status)
 
     # --- without credentials --------------------------------------------------------------
@@ -327,20 +438,39 @@ class RedditSource(Source):
     def _fallback(self, state: dict[str, Any], ctx: PollContext) -> Batch:
         """The public Atom feed through the RSS source; its state lives under `feed`."""
         if self._feed is None:
-            self._feed = RssSource(RssSettings(
-                name=self.settings.name, kind="rss", url=self._feed_url(), interval=self.settings.interval,
-                topics=self.settings.topics, match=self.settings.match, backfill=self.settings.backfill,
-                timeout=self.settings.timeout), self.topics, self.http)
+            self._feed = RssSource(
+                RssSettings(
+                    name=self.settings.name,
+                    kind="rss",
+                    url=self._feed_url(),
+                    interval=self.settings.interval,
+                    topics=self.settings.topics,
+                    match=self.settings.match,
+                    backfill=self.settings.backfill,
+                    timeout=self.settings.timeout,
+                ),
+                self.topics,
+                self.http,
+            )
         batch = self._feed.fetch(dict(state.get("feed") or {}), ctx)
         new_state = dict(state, feed=batch.state)
         notes = list(batch.notes)
         if not state.get("fallback_noted"):
             new_state["fallback_noted"] = True
-            notes.insert(0, f"no Reddit credentials configured (client_id_env, client_secret_env): reading the "
-                            f"public Atom feed {self._feed.settings.url} instead; it has no scores or comment "
-                            "counts and Reddit may close it")
-        return Batch(posts=batch.posts, state=new_state, status=batch.status, not_modified=batch.not_modified,
-                     error=batch.error, notes=notes)
+            notes.insert(
+                0,
+                f"no Reddit credentials configured (client_id_env, client_secret_env): reading the "
+                f"public Atom feed {self._feed.settings.url} instead; it has no scores or comment "
+                "counts and Reddit may close it",
+            )
+        return Batch(
+            posts=batch.posts,
+            state=new_state,
+            status=batch.status,
+            not_modified=batch.not_modified,
+            error=batch.error,
+            notes=notes,
+        )
 
     def _feed_url(self) -> str:
         base = str(self.settings.www_url).rstrip("/")
@@ -373,21 +503,27 @@ class _ListingReader:
 
     def page(self, rng: paging.Range) -> paging.Page:
         budget = self.source._budget
-        if self.requests and budget.low(datetime.now(timezone.utc)):
-            raise paging.Pause(f"Reddit rate limit nearly used up; {rng.label} continues after "
-                               f"{_hhmm(budget.reset_at)} from where it stopped")
+        if self.requests and budget.low(datetime.now(UTC)):
+            raise paging.Pause(
+                f"Reddit rate limit nearly used up; {rng.label} continues after "
+                f"{_hhmm(budget.reset_at)} from where it stopped"
+            )
         after = (rng.cont or {}).get("after")
         listing = self.source._listing(self.token, {"after": after} if after else {})
         self.requests += 1
         edge_name = (rng.edge or {}).get("name")
-        edge_at = datetime.fromtimestamp(rng.edge_at, timezone.utc)
+        edge_at = datetime.fromtimestamp(rng.edge_at, UTC)
         posts: list[RawPost] = []
         newest: RawPost | None = None
         reached = False
         for position, post in read_each(
-                listing.children, lambda child: thing_to_post(child, self._www),
-                lambda i: f"Reddit {rng.label} page {self.requests} item {i}",
-                unshaped="no name (t3_…) or no plausible created_utc", id_key="name", on_reject=self._skip):
+            listing.children,
+            lambda child: thing_to_post(child, self._www),
+            lambda i: f"Reddit {rng.label} page {self.requests} item {i}",
+            unshaped="no name (t3_…) or no plausible created_utc",
+            id_key="name",
+            on_reject=self._skip,
+        ):
             post.position = position
             newest = newest or post
             if post.native_id == edge_name or post.created_at < edge_at:
@@ -395,14 +531,19 @@ class _ListingReader:
                 break
             posts.append(post)
         times = [p.created_at for p in posts]
-        page = paging.Page(posts=posts, newest_at=max(times) if times else None,
-                           oldest_at=min(times) if times else None,
-                           newest={"name": newest.native_id, "at": newest.created_at.timestamp()} if newest else None)
+        page = paging.Page(
+            posts=posts,
+            newest_at=max(times) if times else None,
+            oldest_at=min(times) if times else None,
+            newest={"name": newest.native_id, "at": newest.created_at.timestamp()}
+            if newest
+            else None,
+        )
         if reached:
             return page
         names = [c.get("name") for c in listing.children if isinstance(c.get("name"), str)]
         if listing.children and listing.after:
-            page.cont = {"after": listing.after, "alt": names[-1 - _ALTERNATES:-1][::-1]}
+            page.cont = {"after": listing.after, "alt": names[-1 - _ALTERNATES : -1][::-1]}
             return page
         if not listing.children and after and (rng.cont or {}).get("alt"):
             # The post paging stopped at is gone (deleted, removed, or sunk below the listing's
@@ -412,12 +553,20 @@ class _ListingReader:
             return page
         depth = rng.above + rng.read + len(posts)
         if depth + self.settings.page_size >= self.settings.listing_cap:
-            oldest = page.oldest_at or (datetime.fromtimestamp(rng.oldest_at, timezone.utc)
-                                        if rng.oldest_at is not None else self.ctx.now)
-            page.lost = (edge_at, oldest, (
-                f"Reddit offers only the newest {self.settings.listing_cap:,} posts of {rng.label}: posts "
-                f"from {paging.hhmm(edge_at, self.ctx.now)} to {paging.hhmm(oldest, self.ctx.now)} "
-                "were out of reach"))
+            oldest = page.oldest_at or (
+                datetime.fromtimestamp(rng.oldest_at, UTC)
+                if rng.oldest_at is not None
+                else self.ctx.now
+            )
+            page.lost = (
+                edge_at,
+                oldest,
+                (
+                    f"Reddit offers only the newest {self.settings.listing_cap:,} posts of {rng.label}: posts "
+                    f"from {paging.hhmm(edge_at, self.ctx.now)} to {paging.hhmm(oldest, self.ctx.now)} "
+                    "were out of reach"
+                ),
+            )
         return page  # the listing has nothing older: the range is complete
 
 
@@ -426,7 +575,9 @@ def _parse_listing(body: bytes) -> _Listing:
     inner = data.get("data") if isinstance(data, dict) and data.get("kind") == "Listing" else None
     children = inner.get("children") if isinstance(inner, dict) else None
     if not isinstance(children, list):
-        raise SourceError("Reddit answered with something other than a Listing (schema change?)", status=200)
+        raise SourceError(
+            "Reddit answered with something other than a Listing (schema change?)", status=200
+        )
     things = []
     for i, c in enumerate(children, start=1):
         if isinstance(c, dict) and c.get("kind") == "t3" and isinstance(c.get("data"), dict):
@@ -441,7 +592,9 @@ def _json(body: bytes, what: str) -> Any:
     try:
         return json.loads(body)
     except (ValueError, UnicodeDecodeError) as exc:
-        raise SourceError(f"{what} sent a body that is not JSON (truncated or damaged: {exc})", status=200) from None
+        raise SourceError(
+            f"{what} sent a body that is not JSON (truncated or damaged: {exc})", status=200
+        ) from None
 
 
 def _reason(body: bytes) -> str:

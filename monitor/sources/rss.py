@@ -14,16 +14,24 @@ import io
 import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Any
 
 import feedparser
 import feedparser_rs
 from pydantic import AnyHttpUrl, Field
 
-from monitor.sources import http
-from monitor.sources.base import Batch, PollContext, RawPost, Source, SourceError, SourceSettings, reject
 from monitor.core.text import html_to_text
+from monitor.sources import http
+from monitor.sources.base import (
+    Batch,
+    PollContext,
+    RawPost,
+    Source,
+    SourceError,
+    SourceSettings,
+    reject,
+)
 
 
 @dataclass(slots=True)
@@ -52,14 +60,21 @@ class RssSource(Source):
 
     def fetch(self, state: dict[str, Any], ctx: PollContext) -> Batch:
         url = str(self.settings.url)
-        headers = {"Accept": "application/rss+xml, application/atom+xml, application/xml;q=0.9, */*;q=0.5"}
+        headers = {
+            "Accept": "application/rss+xml, application/atom+xml, application/xml;q=0.9, */*;q=0.5"
+        }
         if state.get("etag"):
             headers["If-None-Match"] = state["etag"]
         if state.get("last_modified"):
             headers["If-Modified-Since"] = state["last_modified"]
-        resp, body = http.get(self.http, url, what=f"feed {self.name}", headers=headers,
-                              max_bytes=self.settings.max_bytes,
-                              timeout=self.settings.timeout.total_seconds())
+        resp, body = http.get(
+            self.http,
+            url,
+            what=f"feed {self.name}",
+            headers=headers,
+            max_bytes=self.settings.max_bytes,
+            timeout=self.settings.timeout.total_seconds(),
+        )
         if resp.status_code == 304:
             return Batch(posts=[], state=state, status=304, not_modified=True)
         content_type = resp.headers.get("content-type", "application/xml")
@@ -72,17 +87,25 @@ class RssSource(Source):
             asked = True
             return found
 
-        entries, damage = parse_entries(body, content_type, known if ctx.known is not None else None)
+        entries, damage = parse_entries(
+            body, content_type, known if ctx.known is not None else None
+        )
         if entries is None:
-            raise SourceError(f"feed {self.name} is not valid RSS/Atom: {damage}", status=resp.status_code)
+            raise SourceError(
+                f"feed {self.name} is not valid RSS/Atom: {damage}", status=resp.status_code
+            )
         first_poll = not state.get("polled")
         posts = []
         for i, entry in enumerate(entries, start=1):
             try:
                 post = to_post(entry)
             except Exception as exc:  # noqa: BLE001 - one entry's damage stays with that entry
-                reject(f"feed {self.name} entry {i}", f"unreadable ({type(exc).__name__}: {exc})", repr(entry),
-                       entry.id)
+                reject(
+                    f"feed {self.name} entry {i}",
+                    f"unreadable ({type(exc).__name__}: {exc})",
+                    repr(entry),
+                    entry.id,
+                )
                 continue
             if post is None:
                 continue
@@ -94,17 +117,26 @@ class RssSource(Source):
         notes = []
         if damage:
             # A damaged body: keep the old validators so the next poll gets the whole feed again.
-            notes.append(f"the feed was damaged ({damage}); kept the {len(posts)} items that parsed")
+            notes.append(
+                f"the feed was damaged ({damage}); kept the {len(posts)} items that parsed"
+            )
         else:
             new_state["etag"] = resp.headers.get("ETag")
             new_state["last_modified"] = resp.headers.get("Last-Modified")
         # Entries without an id were not asked about; dedupe in the transaction still covers them.
-        return Batch(posts=posts, state=new_state, status=resp.status_code, notes=notes, already_stored=skipped,
-                     known_checked=asked)
+        return Batch(
+            posts=posts,
+            state=new_state,
+            status=resp.status_code,
+            notes=notes,
+            already_stored=skipped,
+            known_checked=asked,
+        )
 
 
-def parse_entries(body: bytes, content_type: str, known: Callable[[Sequence[str]], set[str]] | None = None
-                  ) -> tuple[list[FeedEntry] | None, str | None]:
+def parse_entries(
+    body: bytes, content_type: str, known: Callable[[Sequence[str]], set[str]] | None = None
+) -> tuple[list[FeedEntry] | None, str | None]:
     """(entries, damage): feedparser-rs's reading, or feedparser's where feedparser-rs declines.
 
     `damage` describes a body feedparser could only partly read; entries is None when it could
@@ -116,22 +148,32 @@ def parse_entries(body: bytes, content_type: str, known: Callable[[Sequence[str]
     if parsed is None:
         # We turn HTML into plain text ourselves and never render it, so feedparser's HTML
         # sanitizer and URI rewriting are pure cost (they more than halve its speed).
-        parsed = feedparser.parse(io.BytesIO(body), sanitize_html=False, resolve_relative_uris=False,
-                                  response_headers={"content-type": content_type})
+        parsed = feedparser.parse(
+            io.BytesIO(body),
+            sanitize_html=False,
+            resolve_relative_uris=False,
+            response_headers={"content-type": content_type},
+        )
         damage = _bozo_words(parsed) if parsed.bozo else None
         if damage and not parsed.entries:
             return None, damage
-    entries = list(enumerate(parsed.entries, start=1))  # positions count every entry of the document
+    entries = list(
+        enumerate(parsed.entries, start=1)
+    )  # positions count every entry of the document
     if known is not None:
         ids = [e.get("id") or None for _, e in entries]
         stored = known([i for i in ids if i])
-        entries = [(n, e) for (n, e), i in zip(entries, ids) if not i or i not in stored]
+        entries = [
+            (n, e) for (n, e), i in zip(entries, ids, strict=False) if not i or i not in stored
+        ]
     out = []
     for i, e in entries:
         try:
             out.append(feedparser_entry(e))
         except Exception as exc:  # noqa: BLE001 - one entry's damage stays with that entry
-            reject(f"feed entry {i}", f"unreadable ({type(exc).__name__}: {exc})", repr(dict(e))[:4000])
+            reject(
+                f"feed entry {i}", f"unreadable ({type(exc).__name__}: {exc})", repr(dict(e))[:4000]
+            )
     return out, damage
 
 
@@ -171,8 +213,10 @@ def _read_fast(body: bytes, content_type: str) -> Any | None:
     for entry in parsed.entries:
         if not entry.link and entry.links:
             return None
-        if atom and (_ambiguous(entry.title_detail)
-                     or (not entry.content and _ambiguous(entry.summary_detail))):
+        if atom and (
+            _ambiguous(entry.title_detail)
+            or (not entry.content and _ambiguous(entry.summary_detail))
+        ):
             return None
     return parsed
 
@@ -181,7 +225,11 @@ _MARKUP = re.compile(r"<[A-Za-z/!?]|&#?\w+;")
 
 
 def _ambiguous(detail: Any) -> bool:
-    return detail is not None and detail.type == "text/html" and _MARKUP.search(detail.value or "") is not None
+    return (
+        detail is not None
+        and detail.type == "text/html"
+        and _MARKUP.search(detail.value or "") is not None
+    )
 
 
 def _is_utf8(body: bytes) -> bool:
@@ -204,8 +252,12 @@ def _when(entry: Any) -> datetime | None:
         st = entry.get(key)
         if st:
             try:
-                return datetime.fromtimestamp(calendar.timegm(st), timezone.utc)
-            except (OverflowError, OSError, ValueError):  # a year past 9999 and the like: not a date
+                return datetime.fromtimestamp(calendar.timegm(st), UTC)
+            except (
+                OverflowError,
+                OSError,
+                ValueError,
+            ):  # a year past 9999 and the like: not a date
                 continue
     return None
 
@@ -220,10 +272,17 @@ def feedparser_entry(entry: Any) -> FeedEntry:
         body, body_type = entry.get("summary", ""), detail.get("type", "text/html")
     title_type = (entry.get("title_detail") or {}).get("type", "text/plain")
     author = entry.get("author") or (entry.get("source") or {}).get("title")
-    return FeedEntry(id=entry.get("id") or None, link=entry.get("link") or None, title=entry.get("title"),
-                     title_is_html="html" in (title_type or ""), body=body or "",
-                     body_is_html="html" in (body_type or ""), created_at=_when(entry), author=author or None,
-                     tags=tuple(t.get("term", "") for t in entry.get("tags") or [] if t.get("term")))
+    return FeedEntry(
+        id=entry.get("id") or None,
+        link=entry.get("link") or None,
+        title=entry.get("title"),
+        title_is_html="html" in (title_type or ""),
+        body=body or "",
+        body_is_html="html" in (body_type or ""),
+        created_at=_when(entry),
+        author=author or None,
+        tags=tuple(t.get("term", "") for t in entry.get("tags") or [] if t.get("term")),
+    )
 
 
 def to_post(entry: FeedEntry) -> RawPost | None:
@@ -239,7 +298,14 @@ def to_post(entry: FeedEntry) -> RawPost | None:
     native_id = entry.id or entry.link
     if not native_id:
         native_id = "sha1:" + hashlib.sha1(f"{entry.title}\n{body}".encode()).hexdigest()
-    created = entry.created_at or datetime.now(timezone.utc)
-    return RawPost(native_id=str(native_id), text=body, title=title, is_html=entry.body_is_html,
-                   created_at=created, url=entry.link, author=entry.author, tags=entry.tags)
-
+    created = entry.created_at or datetime.now(UTC)
+    return RawPost(
+        native_id=str(native_id),
+        text=body,
+        title=title,
+        is_html=entry.body_is_html,
+        created_at=created,
+        url=entry.link,
+        author=entry.author,
+        tags=entry.tags,
+    )

@@ -16,7 +16,7 @@ from __future__ import annotations
 import logging
 import threading
 from collections.abc import Iterator
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import quote
 
@@ -34,16 +34,25 @@ _COLUMNS: list[tuple[str, str, str, str]] = [
     ("native_id", "p.native_id", "p.native_id", "''"),
     # UNIX microseconds from the stored text ('2026-03-01 12:00:01.123456'): an integer column is
     # free for polars to take as a time, where parsing the text cost ~1 µs a post.
-    ("created_at", "CAST(strftime('%s', p.created_at) AS INTEGER) * 1000000"
-                   " + CAST(substr(p.created_at, 21, 6) AS INTEGER)", "p.created_at", "0"),
+    (
+        "created_at",
+        "CAST(strftime('%s', p.created_at) AS INTEGER) * 1000000"
+        " + CAST(substr(p.created_at, 21, 6) AS INTEGER)",
+        "p.created_at",
+        "0",
+    ),
     # Topic names in code-point order joined by the unit separator (no configured name contains
     # it): splitting is far cheaper than decoding a JSON array per post, and sorting each list in
     # polars cost more than the rest of the frame. On SQLite the (post_id, topic) key gives
     # the order (the aggregate takes its subquery's rows in order); "C" is code-point order.
-    ("topics", "(SELECT group_concat(topic, char(31)) FROM (SELECT t.topic FROM post_topic t "
-               "WHERE t.post_id = p.id ORDER BY t.topic))",
-     "(SELECT string_agg(t.topic, chr(31) ORDER BY t.topic COLLATE \"C\") FROM post_topic t "
-     "WHERE t.post_id = p.id)", "''"),
+    (
+        "topics",
+        "(SELECT group_concat(topic, char(31)) FROM (SELECT t.topic FROM post_topic t "
+        "WHERE t.post_id = p.id ORDER BY t.topic))",
+        '(SELECT string_agg(t.topic, chr(31) ORDER BY t.topic COLLATE "C") FROM post_topic t '
+        "WHERE t.post_id = p.id)",
+        "''",
+    ),
     ("tags", "p.tags", "p.tags::text", "'[]'"),
     ("lang", "p.lang", "p.lang", "''"),
     ("compound", "p.compound", "p.compound", "0.5"),
@@ -78,7 +87,7 @@ def _sql(dialect: str, query: Any) -> tuple[str, list[Any]]:
 
     def mark(value: Any) -> str:
         if isinstance(value, datetime):
-            value = value.astimezone(timezone.utc)
+            value = value.astimezone(UTC)
             if not pg:  # the stored text (monitor.store.bulk writes the same)
                 value = value.replace(tzinfo=None).isoformat(" ", "microseconds")
         params.append(value)
@@ -86,8 +95,11 @@ def _sql(dialect: str, query: Any) -> tuple[str, list[Any]]:
 
     where = []
     if query.topics:
-        where.append("EXISTS (SELECT 1 FROM post_topic t WHERE t.post_id = p.id AND t.topic IN ("
-                     + ", ".join(mark(t) for t in query.topics) + "))")
+        where.append(
+            "EXISTS (SELECT 1 FROM post_topic t WHERE t.post_id = p.id AND t.topic IN ("
+            + ", ".join(mark(t) for t in query.topics)
+            + "))"
+        )
     if query.sources:
         where.append("p.source IN (" + ", ".join(mark(s) for s in query.sources) + ")")
     if query.since is not None:
@@ -95,8 +107,11 @@ def _sql(dialect: str, query: Any) -> tuple[str, list[Any]]:
     if query.until is not None:
         where.append(f"p.created_at < {mark(query.until)}")
     select = ", ".join(f"{pg_sql if pg else lite} AS {name}" for name, lite, pg_sql, _ in _COLUMNS)
-    sql = f"SELECT {select} FROM post p" + (f" WHERE {' AND '.join(where)}" if where else "") \
+    sql = (
+        f"SELECT {select} FROM post p"
+        + (f" WHERE {' AND '.join(where)}" if where else "")
         + " ORDER BY p.created_at, p.id"
+    )
     if not pg:
         typed = ", ".join(f"{first} AS {name}" for name, _, _, first in _COLUMNS)
         sql = f"SELECT {typed} UNION ALL SELECT * FROM ({sql})"
@@ -110,14 +125,19 @@ def _connect(url: str) -> Any:
     if u.get_backend_name() == "postgresql":
         import adbc_driver_postgresql.dbapi
 
-        return adbc_driver_postgresql.dbapi.connect(u.set(drivername="postgresql").render_as_string(
-            hide_password=False), autocommit=True)
+        return adbc_driver_postgresql.dbapi.connect(
+            u.set(drivername="postgresql").render_as_string(hide_password=False), autocommit=True
+        )
     import adbc_driver_sqlite.dbapi
 
     # Read-only: this copy of SQLite must never checkpoint or delete the WAL (as the last
     # connection to close would), as another copy in this process may be using it.
-    conn = adbc_driver_sqlite.dbapi.connect(f"file:{quote(str(u.database))}?mode=ro", autocommit=True)
-    with conn.cursor() as cur:  # wait, as the store's own connections do, when a checkpoint holds the lock
+    conn = adbc_driver_sqlite.dbapi.connect(
+        f"file:{quote(str(u.database))}?mode=ro", autocommit=True
+    )
+    with (
+        conn.cursor() as cur
+    ):  # wait, as the store's own connections do, when a checkpoint holds the lock
         cur.execute("PRAGMA busy_timeout=30000")
         cur.fetchall()
     return conn
@@ -178,12 +198,16 @@ def _frame(batch: Any, schema: dict[str, pl.DataType]) -> pl.DataFrame:
         created.dt.cast_time_unit("us").alias("created_at"),
         pl.col("topics").str.split(_SEP).fill_null(pl.lit([], dtype=pl.List(pl.String()))),
         pl.col("tags").str.json_decode(pl.List(pl.String())),
-        *[pl.col(c).cast(pl.Float64).round(FLOAT_DECIMALS) for c in ("compound", "pos", "neu", "neg")],
+        *[
+            pl.col(c).cast(pl.Float64).round(FLOAT_DECIMALS)
+            for c in ("compound", "pos", "neu", "neg")
+        ],
     ).select([pl.col(c).cast(t) for c, t in schema.items()])
 
 
-def iter_posts(pool: Connections, query: Any, schema: dict[str, pl.DataType],
-               batch_size: int) -> Iterator[pl.DataFrame]:
+def iter_posts(
+    pool: Connections, query: Any, schema: dict[str, pl.DataType], batch_size: int
+) -> Iterator[pl.DataFrame]:
     """The posts of `query`, oldest first, as frames of at most `batch_size` rows (`schema`).
 
     One statement in autocommit, so one consistent snapshot on either database, released as
@@ -195,7 +219,9 @@ def iter_posts(pool: Connections, query: Any, schema: dict[str, pl.DataType],
         sql, params = _sql("sqlite" if sqlite else "postgresql", query)
         with conn.cursor() as cur:
             if sqlite:
-                cur.adbc_statement.set_options(**{"adbc.sqlite.query.batch_rows": str(max(batch_size, 2))})
+                cur.adbc_statement.set_options(
+                    **{"adbc.sqlite.query.batch_rows": str(max(batch_size, 2))}
+                )
             cur.execute(sql, params or None)
             skip = sqlite  # the typed first row
             for batch in cur.fetch_record_batch():
@@ -207,8 +233,9 @@ def iter_posts(pool: Connections, query: Any, schema: dict[str, pl.DataType],
         pool.give_back(conn)
 
 
-def iter_posts_sqlite3(dbapi_conn: Any, query: Any, schema: dict[str, pl.DataType],
-                       batch_size: int) -> Iterator[pl.DataFrame]:
+def iter_posts_sqlite3(
+    dbapi_conn: Any, query: Any, schema: dict[str, pl.DataType], batch_size: int
+) -> Iterator[pl.DataFrame]:
     """The same frames through Python's own SQLite, for a process that also writes this store.
 
     The ADBC driver's copy of SQLite and Python's cannot see each other's locks inside one

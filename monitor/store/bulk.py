@@ -36,8 +36,10 @@ class BulkInsert:
         if found is None:
             mark = "?" if dialect.paramstyle == "qmark" else "%s"
             quote = dialect.identifier_preparer.quote
-            sql = (f"INSERT INTO {quote(self.table.name)} ({', '.join(quote(c) for c in self.columns)}) "
-                   f"VALUES ({', '.join([mark] * len(self.columns))}){self.on_conflict}")
+            sql = (
+                f"INSERT INTO {quote(self.table.name)} ({', '.join(quote(c) for c in self.columns)}) "
+                f"VALUES ({', '.join([mark] * len(self.columns))}){self.on_conflict}"
+            )
             processors = []
             for i, name in enumerate(self.columns):
                 col_type = self.table.c[name].type
@@ -47,8 +49,14 @@ class BulkInsert:
             found = self._prepared[dialect.name] = (sql, processors)
         return found
 
-    def __call__(self, conn: Connection, rows: Sequence[tuple[Any, ...]], chunk: int = 5000, *,
-                 returning: str = "") -> list[tuple[Any, ...]]:
+    def __call__(
+        self,
+        conn: Connection,
+        rows: Sequence[tuple[Any, ...]],
+        chunk: int = 5000,
+        *,
+        returning: str = "",
+    ) -> list[tuple[Any, ...]]:
         """Insert `rows`; on PostgreSQL with `returning` (columns), the inserted rows' values of those
         columns (rows an ON CONFLICT DO NOTHING skipped are not among them). Elsewhere, []."""
         if not rows:
@@ -65,10 +73,12 @@ class BulkInsert:
         if conn.dialect.name == "postgresql":
             return self._copy(conn, rows, returning)
         for start in range(0, len(rows), chunk):
-            conn.exec_driver_sql(sql, list(rows[start:start + chunk]))
+            conn.exec_driver_sql(sql, list(rows[start : start + chunk]))
         return []
 
-    def _copy(self, conn: Connection, rows: Sequence[tuple[Any, ...]], returning: str = "") -> list[tuple[Any, ...]]:
+    def _copy(
+        self, conn: Connection, rows: Sequence[tuple[Any, ...]], returning: str = ""
+    ) -> list[tuple[Any, ...]]:
         """PostgreSQL: the rows as one COPY, in the same transaction. An executemany, even
         pipelined, had the server take ~50-90 µs a post row; COPY takes a few. A duplicate key
         still fails the whole COPY, as it failed the whole executemany. An upsert is staged: COPY
@@ -81,8 +91,10 @@ class BulkInsert:
         target = table
         if self.on_conflict:
             target = quote(f"_staged_{self.table.name}")
-            conn.exec_driver_sql(f"CREATE TEMPORARY TABLE IF NOT EXISTS {target} ON COMMIT DELETE ROWS "
-                                 f"AS SELECT {columns} FROM {table} WITH NO DATA")
+            conn.exec_driver_sql(
+                f"CREATE TEMPORARY TABLE IF NOT EXISTS {target} ON COMMIT DELETE ROWS "
+                f"AS SELECT {columns} FROM {table} WITH NO DATA"
+            )
         dbapi = conn.connection.dbapi_connection
         with dbapi.cursor() as cur, cur.copy(f"COPY {target} ({columns}) FROM STDIN") as copy:  # type: ignore[union-attr]
             write = copy.write_row
@@ -90,16 +102,26 @@ class BulkInsert:
                 write(row)
         out: list[tuple[Any, ...]] = []
         if self.on_conflict:
-            result = conn.exec_driver_sql(f"INSERT INTO {table} ({columns}) SELECT {columns} FROM {target}"
-                                          f"{self.on_conflict}{f' RETURNING {returning}' if returning else ''}")
+            result = conn.exec_driver_sql(
+                f"INSERT INTO {table} ({columns}) SELECT {columns} FROM {target}"
+                f"{self.on_conflict}{f' RETURNING {returning}' if returning else ''}"
+            )
             if returning:
                 out = [tuple(r) for r in result.fetchall()]
-            conn.exec_driver_sql(f"TRUNCATE {target}")  # a second call in this transaction starts empty
+            conn.exec_driver_sql(
+                f"TRUNCATE {target}"
+            )  # a second call in this transaction starts empty
         return out
 
 
-def select_in(conn: Connection, sql: str, values: Sequence[Any], *, before: tuple[Any, ...] = (),
-              chunk: int = 500) -> list[tuple[Any, ...]]:
+def select_in(
+    conn: Connection,
+    sql: str,
+    values: Sequence[Any],
+    *,
+    before: tuple[Any, ...] = (),
+    chunk: int = 500,
+) -> list[tuple[Any, ...]]:
     """Rows of `sql`, whose `{marks}` is an IN list over `values` (and `{mark}` one placeholder per
     value of `before`), in chunks that stay under SQLite's variable limit.
 
@@ -111,11 +133,13 @@ def select_in(conn: Connection, sql: str, values: Sequence[Any], *, before: tupl
         # it fast is that every run is planned for the values at hand (`_custom_plans` in
         # store.py): a generic plan compared every post with every value.
         statement = sql.replace("IN ({marks})", "= ANY(%s)").format(mark="%s")
-        return [tuple(r) for r in conn.exec_driver_sql(statement, (*before, list(values))).fetchall()]
+        return [
+            tuple(r) for r in conn.exec_driver_sql(statement, (*before, list(values))).fetchall()
+        ]
     mark = "?" if conn.dialect.paramstyle == "qmark" else "%s"
     out: list[tuple[Any, ...]] = []
     for start in range(0, len(values), chunk):
-        part = list(values[start:start + chunk])
+        part = list(values[start : start + chunk])
         statement = sql.format(mark=mark, marks=", ".join([mark] * len(part)))
         out.extend(tuple(r) for r in conn.exec_driver_sql(statement, (*before, *part)).fetchall())
     return out

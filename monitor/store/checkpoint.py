@@ -27,8 +27,14 @@ MAX_WAL_BYTES = 64 * 1024 * 1024
 class Checkpointer:
     """Checkpoints the WAL of the SQLite database at `path` until `stop()`."""
 
-    def __init__(self, path: str | Path, *, interval_s: float = INTERVAL_S, max_wal_bytes: int = MAX_WAL_BYTES,
-                 busy_ms: int = 2000) -> None:
+    def __init__(
+        self,
+        path: str | Path,
+        *,
+        interval_s: float = INTERVAL_S,
+        max_wal_bytes: int = MAX_WAL_BYTES,
+        busy_ms: int = 2000,
+    ) -> None:
         self.path = Path(path)
         self.wal = self.path.with_name(self.path.name + "-wal")
         self.interval_s = interval_s
@@ -75,7 +81,9 @@ class Checkpointer:
         if mode == "TRUNCATE":
             self.truncations += 1
             if busy:
-                log.info("WAL at %d MB: a reader kept it from being emptied; trying again", size >> 20)
+                log.info(
+                    "WAL at %d MB: a reader kept it from being emptied; trying again", size >> 20
+                )
         return busy, pages, copied
 
     def _run(self) -> None:
@@ -83,7 +91,9 @@ class Checkpointer:
             while not self._stop.wait(self.interval_s):
                 try:
                     self.run_once()
-                except sqlite3.Error as exc:  # a locked or busy database: the next round tries again
+                except (
+                    sqlite3.Error
+                ) as exc:  # a locked or busy database: the next round tries again
                     log.debug("checkpoint skipped: %s", exc)
             try:
                 self.run_once()

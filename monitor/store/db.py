@@ -14,18 +14,38 @@ import threading
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 import polars as pl
-from sqlalchemy import (Connection, Engine, Integer, Table, cast, create_engine, event, exists, func, select,
-                        text, union_all)
+from sqlalchemy import (
+    Connection,
+    Engine,
+    Integer,
+    Table,
+    cast,
+    create_engine,
+    event,
+    exists,
+    func,
+    select,
+    text,
+    union_all,
+)
 from sqlalchemy.engine import make_url
 
-from monitor.store import models
 from monitor.metrics.formulas import BucketSums
-from monitor.store.models import ALL_SOURCES, Bucket, BucketHour, Post, PostTopic, SourceRow, SourceState
+from monitor.store import models
+from monitor.store.models import (
+    ALL_SOURCES,
+    Bucket,
+    BucketHour,
+    Post,
+    PostTopic,
+    SourceRow,
+    SourceState,
+)
 
 log = logging.getLogger(__name__)
 
@@ -35,7 +55,7 @@ SUM_COLUMNS = ("n_neg", "n_neu", "n_pos", "sum_neg", "sum_neu", "sum_pos", "sum_
 
 
 def utcnow() -> datetime:
-    return datetime.now(timezone.utc)
+    return datetime.now(UTC)
 
 
 def to_ts(dt: datetime) -> int:
@@ -43,7 +63,7 @@ def to_ts(dt: datetime) -> int:
 
 
 def from_ts(ts: int) -> datetime:
-    return datetime.fromtimestamp(ts, timezone.utc)
+    return datetime.fromtimestamp(ts, UTC)
 
 
 def db_clock_ms(conn: Connection) -> int:
@@ -67,8 +87,12 @@ def bucket_start(dt: datetime, width_s: int = BUCKET_WIDTH_S) -> int:
 HOUR_S = 3600  # the width of `bucket_hour` rows
 
 
-def bucket_rows(every_s: int, since_ts: int | None, until_ts: int | None,
-                where: Callable[[Table], list[Any]] = lambda t: []) -> Any:
+def bucket_rows(
+    every_s: int,
+    since_ts: int | None,
+    until_ts: int | None,
+    where: Callable[[Table], list[Any]] = lambda t: [],
+) -> Any:
     """The bucket rows a query of `every_s`-wide buckets over [since_ts, until_ts) should sum.
 
     A subquery of (topic, source, start_ts, sums…, engagement, incomplete) rows. When `every_s`
@@ -80,8 +104,14 @@ def bucket_rows(every_s: int, since_ts: int | None, until_ts: int | None,
     minute, hour = Bucket.__table__, BucketHour.__table__
 
     def part(t: Table, lo: int | None, hi: int | None) -> Any:
-        q = select(t.c.topic, t.c.source, t.c.start_ts, *[t.c[c] for c in SUM_COLUMNS], t.c.engagement,
-                   t.c.incomplete).where(*where(t))
+        q = select(
+            t.c.topic,
+            t.c.source,
+            t.c.start_ts,
+            *[t.c[c] for c in SUM_COLUMNS],
+            t.c.engagement,
+            t.c.incomplete,
+        ).where(*where(t))
         if t is minute:
             q = q.where(t.c.width_s == BUCKET_WIDTH_S)
         if lo is not None:
@@ -109,7 +139,9 @@ class TopicPostSummary:
     """What the topic screen shows of a topic's newest posts (`Store.topic_post_summary`)."""
 
     scanned: int = 0
-    languages: list[tuple[str | None, int, int]] = field(default_factory=list)  # (lang, posts, unscored)
+    languages: list[tuple[str | None, int, int]] = field(
+        default_factory=list
+    )  # (lang, posts, unscored)
     positive: list[int] = field(default_factory=list)  # post ids, most positive first
     negative: list[int] = field(default_factory=list)  # most negative first
     engaged: list[int] = field(default_factory=list)  # most engaged first
@@ -119,7 +151,7 @@ class TopicPostSummary:
 def _driver_time(dt: datetime, postgresql: bool) -> Any:
     """A time as the database driver takes it for a `UTCDateTime` column: aware on PostgreSQL, the
     stored text on SQLite (as `monitor.store.bulk` writes it)."""
-    dt = dt.astimezone(timezone.utc)
+    dt = dt.astimezone(UTC)
     return dt if postgresql else dt.replace(tzinfo=None).isoformat(" ", "microseconds")
 
 
@@ -128,8 +160,14 @@ def first_bucket_ts(conn: Connection, topic: str) -> int | None:
     were pruned (`monitor db prune` keeps the hours): where its record begins."""
     first: list[int | None] = []
     for t in (Bucket, BucketHour):
-        first.append(conn.execute(select(t.start_ts).where(t.topic == topic, t.source == ALL_SOURCES)
-                                  .order_by(t.start_ts).limit(1)).scalar())
+        first.append(
+            conn.execute(
+                select(t.start_ts)
+                .where(t.topic == topic, t.source == ALL_SOURCES)
+                .order_by(t.start_ts)
+                .limit(1)
+            ).scalar()
+        )
     minute, hour = first
     if hour is not None and (minute is None or hour + HOUR_S <= minute):
         return int(hour)
@@ -240,12 +278,24 @@ class PostQuery:
 
 
 POST_SCHEMA: dict[str, pl.DataType] = {
-    "id": pl.Int64(), "source": pl.String(), "native_id": pl.String(),
-    "created_at": pl.Datetime("us", "UTC"), "topics": pl.List(pl.String()), "tags": pl.List(pl.String()),
+    "id": pl.Int64(),
+    "source": pl.String(),
+    "native_id": pl.String(),
+    "created_at": pl.Datetime("us", "UTC"),
+    "topics": pl.List(pl.String()),
+    "tags": pl.List(pl.String()),
     "lang": pl.String(),
-    "compound": pl.Float64(), "pos": pl.Float64(), "neu": pl.Float64(), "neg": pl.Float64(),
-    "scorer": pl.String(), "scorer_version": pl.String(), "author": pl.String(), "url": pl.String(),
-    "text": pl.String(), "engagement": pl.Int64(), "reposts": pl.Int64(),
+    "compound": pl.Float64(),
+    "pos": pl.Float64(),
+    "neu": pl.Float64(),
+    "neg": pl.Float64(),
+    "scorer": pl.String(),
+    "scorer_version": pl.String(),
+    "author": pl.String(),
+    "url": pl.String(),
+    "text": pl.String(),
+    "engagement": pl.Int64(),
+    "reposts": pl.Int64(),
 }
 """The columns of `Store.iter_posts` frames, in order: one post per row, topics as a sorted list, the
 post's own hashtags (`tags`, lower case, as extracted at ingest) as a list; scores rounded to 6 decimals."""
@@ -254,9 +304,12 @@ POST_BATCH = 10_000
 """Posts per `iter_posts` frame (an Arrow batch from the driver)."""
 
 ROLLUP_SCHEMA: dict[str, pl.DataType] = {
-    "topic": pl.String(), "source": pl.String(), "start_ts": pl.Int64(),
+    "topic": pl.String(),
+    "source": pl.String(),
+    "start_ts": pl.Int64(),
     **{c: (pl.Int64() if c.startswith("n_") else pl.Float64()) for c in SUM_COLUMNS},
-    "engagement": pl.Int64(), "incomplete": pl.Boolean(),
+    "engagement": pl.Int64(),
+    "incomplete": pl.Boolean(),
 }
 
 
@@ -267,7 +320,9 @@ class Store:
         self.url = url
         self.engine = make_engine(url)
         self._checkpointer: Any = None
-        self._arrow: Any = None  # ADBC connections (monitor.store.arrowread), opened by the first posts read
+        self._arrow: Any = (
+            None  # ADBC connections (monitor.store.arrowread), opened by the first posts read
+        )
         self._lock = threading.Lock()
         if migrate:
             upgrade(self.engine)
@@ -290,7 +345,12 @@ class Store:
         from monitor.store.checkpoint import Checkpointer
 
         database = make_url(self.url).database
-        if self.dialect != "sqlite" or not database or database == ":memory:" or self._checkpointer is not None:
+        if (
+            self.dialect != "sqlite"
+            or not database
+            or database == ":memory:"
+            or self._checkpointer is not None
+        ):
             return False
         self._mark_written()
         self._checkpointer = Checkpointer(database, **options)
@@ -351,12 +411,22 @@ class Store:
             for s in sources:
                 settings = s.model_dump(mode="json")
                 if s.name in existing:
-                    conn.execute(SourceRow.__table__.update().where(SourceRow.name == s.name)
-                                 .values(kind=s.kind, settings=settings))
+                    conn.execute(
+                        SourceRow.__table__.update()
+                        .where(SourceRow.name == s.name)
+                        .values(kind=s.kind, settings=settings)
+                    )
                 else:  # another collector starting at the same moment may insert it first
-                    conn.execute(self._insert(SourceRow).values(name=s.name, kind=s.kind, settings=settings)
-                                 .on_conflict_do_nothing())
-                    conn.execute(self._insert(SourceState).values(source=s.name, state={}).on_conflict_do_nothing())
+                    conn.execute(
+                        self._insert(SourceRow)
+                        .values(name=s.name, kind=s.kind, settings=settings)
+                        .on_conflict_do_nothing()
+                    )
+                    conn.execute(
+                        self._insert(SourceState)
+                        .values(source=s.name, state={})
+                        .on_conflict_do_nothing()
+                    )
 
     def _insert(self, model: Any) -> Any:
         from sqlalchemy.dialects import postgresql, sqlite
@@ -365,15 +435,24 @@ class Store:
 
     def source_state(self, name: str) -> dict[str, Any] | None:
         with self.read() as conn:
-            row = conn.execute(select(SourceState).where(SourceState.source == name)).mappings().first()
+            row = (
+                conn.execute(select(SourceState).where(SourceState.source == name))
+                .mappings()
+                .first()
+            )
         return dict(row) if row else None
 
     def source_states(self) -> list[dict[str, Any]]:
         with self.read() as conn:
-            rows = conn.execute(
-                select(SourceRow.name, SourceRow.kind, SourceState)
-                .join(SourceState, SourceState.source == SourceRow.name, isouter=True)
-                .order_by(SourceRow.name)).mappings().all()
+            rows = (
+                conn.execute(
+                    select(SourceRow.name, SourceRow.kind, SourceState)
+                    .join(SourceState, SourceState.source == SourceRow.name, isouter=True)
+                    .order_by(SourceRow.name)
+                )
+                .mappings()
+                .all()
+            )
         return [dict(r) for r in rows]
 
     # --- quarantine and the disk ----------------------------------------------------------
@@ -381,12 +460,19 @@ class Store:
     def quarantine_counts(self) -> dict[str, int]:
         """Items each source could not store (distinct items; one seen on every poll counts once)."""
         with self.read() as conn:
-            return dict(conn.execute(select(models.Quarantine.source, func.count())
-                                     .group_by(models.Quarantine.source)).all())
+            return dict(
+                conn.execute(
+                    select(models.Quarantine.source, func.count()).group_by(
+                        models.Quarantine.source
+                    )
+                ).all()
+            )
 
     def quarantined(self, source: str | None = None, limit: int = 100) -> list[dict[str, Any]]:
         """The most recently seen quarantined items, newest first."""
-        q = select(models.Quarantine).order_by(models.Quarantine.last_seen_at.desc(), models.Quarantine.id.desc())
+        q = select(models.Quarantine).order_by(
+            models.Quarantine.last_seen_at.desc(), models.Quarantine.id.desc()
+        )
         if source is not None:
             q = q.where(models.Quarantine.source == source)
         with self.read() as conn:
@@ -406,41 +492,83 @@ class Store:
 
     def topics(self) -> list[str]:
         with self.read() as conn:
-            return list(conn.execute(select(PostTopic.topic).distinct().order_by(PostTopic.topic)).scalars())
+            return list(
+                conn.execute(select(PostTopic.topic).distinct().order_by(PostTopic.topic)).scalars()
+            )
 
-    def sums(self, topic: str, *, source: str = ALL_SOURCES, since: datetime | None = None,
-             until: datetime | None = None) -> BucketSums:
+    def sums(
+        self,
+        topic: str,
+        *,
+        source: str = ALL_SOURCES,
+        since: datetime | None = None,
+        until: datetime | None = None,
+    ) -> BucketSums:
         """Every metric of a topic over a window, from the bucket sums (O(buckets), not posts)."""
-        b = bucket_rows(HOUR_S, None if since is None else to_ts(since), None if until is None else to_ts(until),
-                        lambda t: [t.c.topic == topic, t.c.source == source])
+        b = bucket_rows(
+            HOUR_S,
+            None if since is None else to_ts(since),
+            None if until is None else to_ts(until),
+            lambda t: [t.c.topic == topic, t.c.source == source],
+        )
         q = select(*[func.coalesce(func.sum(b.c[c]), 0) for c in SUM_COLUMNS])
         with self.read() as conn:
             row = conn.execute(q).one()
-        return BucketSums(**{c: (int(v) if c.startswith("n_") else float(v)) for c, v in zip(SUM_COLUMNS, row)})
+        return BucketSums(
+            **{
+                c: (int(v) if c.startswith("n_") else float(v))
+                for c, v in zip(SUM_COLUMNS, row, strict=False)
+            }
+        )
 
     def series(self, query: SeriesQuery) -> pl.DataFrame:
         """Buckets re-summed to `every_s` (exact: sums of sums), one row per topic and bucket."""
         w = int(query.every_s)
         if w % BUCKET_WIDTH_S:
             raise ValueError(f"bucket width must be a multiple of {BUCKET_WIDTH_S}s, got {w}s")
-        b = bucket_rows(w, None if query.since is None else to_ts(query.since),
-                        None if query.until is None else to_ts(query.until),
-                        lambda t: [t.c.source == query.source] + ([t.c.topic == query.topic] if query.topic else []))
+        b = bucket_rows(
+            w,
+            None if query.since is None else to_ts(query.since),
+            None if query.until is None else to_ts(query.until),
+            lambda t: (
+                [t.c.source == query.source] + ([t.c.topic == query.topic] if query.topic else [])
+            ),
+        )
         start = ((b.c.start_ts // w) * w).label("start_ts")
-        q = (select(b.c.topic, start, *[func.sum(b.c[c]).label(c) for c in SUM_COLUMNS],
-                    func.sum(b.c.engagement).label("engagement"),
-                    func.max(cast(b.c.incomplete, Integer)).label("incomplete"))
-             .group_by(b.c.topic, start).order_by(b.c.topic, start))
+        q = (
+            select(
+                b.c.topic,
+                start,
+                *[func.sum(b.c[c]).label(c) for c in SUM_COLUMNS],
+                func.sum(b.c.engagement).label("engagement"),
+                func.max(cast(b.c.incomplete, Integer)).label("incomplete"),
+            )
+            .group_by(b.c.topic, start)
+            .order_by(b.c.topic, start)
+        )
         with self.read() as conn:
             rows = conn.execute(q).all()
-        schema = {"topic": pl.Utf8, "start_ts": pl.Int64, **{c: (pl.Int64 if c.startswith("n_") else pl.Float64)
-                                                              for c in SUM_COLUMNS},
-                  "engagement": pl.Int64, "incomplete": pl.Boolean}
+        schema = {
+            "topic": pl.Utf8,
+            "start_ts": pl.Int64,
+            **{c: (pl.Int64 if c.startswith("n_") else pl.Float64) for c in SUM_COLUMNS},
+            "engagement": pl.Int64,
+            "incomplete": pl.Boolean,
+        }
         df = pl.DataFrame([tuple(r) for r in rows], schema=schema, orient="row")
-        return df.with_columns(pl.from_epoch("start_ts", time_unit="s").dt.replace_time_zone("UTC").alias("start"))
+        return df.with_columns(
+            pl.from_epoch("start_ts", time_unit="s").dt.replace_time_zone("UTC").alias("start")
+        )
 
-    def rollup(self, *, width_s: int, topics: Sequence[str] = (), sources: Sequence[str] = (),
-               since_ts: int | None = None, until_ts: int | None = None) -> pl.DataFrame:
+    def rollup(
+        self,
+        *,
+        width_s: int,
+        topics: Sequence[str] = (),
+        sources: Sequence[str] = (),
+        since_ts: int | None = None,
+        until_ts: int | None = None,
+    ) -> pl.DataFrame:
         """1-minute buckets summed to UTC-aligned `width_s` buckets, per topic and bucket source.
 
         Like `series` but for several topics and sources at once (`sources` holds bucket keys,
@@ -449,17 +577,29 @@ class Store:
         the local buckets (see monitor.outputs.api).
         """
         if width_s <= 0 or width_s % BUCKET_WIDTH_S:
-            raise ValueError(f"bucket width must be a positive multiple of {BUCKET_WIDTH_S}s, got {width_s}s")
+            raise ValueError(
+                f"bucket width must be a positive multiple of {BUCKET_WIDTH_S}s, got {width_s}s"
+            )
+
         def where(t: Table) -> list[Any]:
-            return (([t.c.topic.in_(list(topics))] if topics else [])
-                    + ([t.c.source.in_(list(sources))] if sources else []))
+            return ([t.c.topic.in_(list(topics))] if topics else []) + (
+                [t.c.source.in_(list(sources))] if sources else []
+            )
 
         b = bucket_rows(width_s, since_ts, until_ts, where)
         start = ((b.c.start_ts // width_s) * width_s).label("start_ts")
-        q = (select(b.c.topic, b.c.source, start, *[func.sum(b.c[c]).label(c) for c in SUM_COLUMNS],
-                    func.sum(b.c.engagement).label("engagement"),
-                    func.max(cast(b.c.incomplete, Integer)).label("incomplete"))
-             .group_by(b.c.topic, b.c.source, start).order_by(b.c.topic, b.c.source, start))
+        q = (
+            select(
+                b.c.topic,
+                b.c.source,
+                start,
+                *[func.sum(b.c[c]).label(c) for c in SUM_COLUMNS],
+                func.sum(b.c.engagement).label("engagement"),
+                func.max(cast(b.c.incomplete, Integer)).label("incomplete"),
+            )
+            .group_by(b.c.topic, b.c.source, start)
+            .order_by(b.c.topic, b.c.source, start)
+        )
         with self.read() as conn:
             rows = conn.execute(q).all()
         return pl.DataFrame([tuple(r) for r in rows], schema=ROLLUP_SCHEMA, orient="row")
@@ -471,13 +611,19 @@ class Store:
         source that has not stored anything yet is still a valid, empty, filter.
         """
         with self.read() as conn:
-            topics = conn.execute(select(Bucket.topic).distinct().order_by(Bucket.topic)).scalars().all()
+            topics = (
+                conn.execute(select(Bucket.topic).distinct().order_by(Bucket.topic)).scalars().all()
+            )
             sources = conn.execute(select(SourceRow.name).order_by(SourceRow.name)).scalars().all()
         return list(topics), list(sources)
 
     def _filter_posts(self, q: Any, query: PostQuery) -> Any:
         if query.topics:
-            q = q.where(exists().where(PostTopic.post_id == Post.id, PostTopic.topic.in_(list(query.topics))))
+            q = q.where(
+                exists().where(
+                    PostTopic.post_id == Post.id, PostTopic.topic.in_(list(query.topics))
+                )
+            )
         if query.sources:
             q = q.where(Post.source.in_(list(query.sources)))
         if query.since is not None:
@@ -488,7 +634,11 @@ class Store:
 
     def count_posts(self, query: PostQuery) -> int:
         with self.read() as conn:
-            return int(conn.execute(self._filter_posts(select(func.count()).select_from(Post), query)).scalar_one())
+            return int(
+                conn.execute(
+                    self._filter_posts(select(func.count()).select_from(Post), query)
+                ).scalar_one()
+            )
 
     def iter_posts(self, query: PostQuery, batch_size: int = POST_BATCH) -> Iterator[pl.DataFrame]:
         """The matching posts, oldest first, as frames of at most `batch_size` rows (POST_SCHEMA).
@@ -499,7 +649,9 @@ class Store:
         from monitor.store import arrowread
 
         if not arrowread.available(self.url):
-            raise ValueError(f"reading posts needs a SQLite file or PostgreSQL, not {make_url(self.url).drivername}")
+            raise ValueError(
+                f"reading posts needs a SQLite file or PostgreSQL, not {make_url(self.url).drivername}"
+            )
         if self.dialect == "sqlite" and self._sqlite_path() in _WRITTEN_HERE:
             return self._iter_posts_sqlite3(query, batch_size)
         with self._lock:
@@ -512,7 +664,9 @@ class Store:
         from monitor.store import arrowread
 
         with self.read() as conn:
-            yield from arrowread.iter_posts_sqlite3(conn.connection.dbapi_connection, query, POST_SCHEMA, batch_size)
+            yield from arrowread.iter_posts_sqlite3(
+                conn.connection.dbapi_connection, query, POST_SCHEMA, batch_size
+            )
 
     def post_counts(self) -> dict[str, int]:
         with self.read() as conn:
@@ -525,8 +679,15 @@ class Store:
         with self.read() as conn:
             return dict(conn.execute(q).all())
 
-    def posts(self, *, topic: str | None = None, since: datetime | None = None, until: datetime | None = None,
-              order: str = "created_at", limit: int | None = None) -> list[dict[str, Any]]:
+    def posts(
+        self,
+        *,
+        topic: str | None = None,
+        since: datetime | None = None,
+        until: datetime | None = None,
+        order: str = "created_at",
+        limit: int | None = None,
+    ) -> list[dict[str, Any]]:
         q = select(Post)
         if topic is not None:
             q = q.join(PostTopic, PostTopic.post_id == Post.id).where(PostTopic.topic == topic)
@@ -549,8 +710,15 @@ class Store:
 
     # --- reads for the dashboard: each bounded, each on an index -----------------------------
 
-    def bucket_series(self, topics: Sequence[str], sources: Sequence[str] = (ALL_SOURCES,), *, since_ts: int,
-                      until_ts: int, every_s: int) -> dict[tuple[str, str], list[dict[str, Any]]]:
+    def bucket_series(
+        self,
+        topics: Sequence[str],
+        sources: Sequence[str] = (ALL_SOURCES,),
+        *,
+        since_ts: int,
+        until_ts: int,
+        every_s: int,
+    ) -> dict[tuple[str, str], list[dict[str, Any]]]:
         """Buckets of some topics × sources re-summed to `every_s`, as plain rows per (topic, source).
 
         What `series` returns, minus the polars frame (the dashboard reads this every second and
@@ -558,23 +726,38 @@ class Store:
         that walks the primary key (topic, source, start_ts) as ranges.
         """
         if every_s % BUCKET_WIDTH_S:
-            raise ValueError(f"bucket width must be a multiple of {BUCKET_WIDTH_S}s, got {every_s}s")
-        out: dict[tuple[str, str], list[dict[str, Any]]] = {(t, s): [] for t in topics for s in sources}
+            raise ValueError(
+                f"bucket width must be a multiple of {BUCKET_WIDTH_S}s, got {every_s}s"
+            )
+        out: dict[tuple[str, str], list[dict[str, Any]]] = {
+            (t, s): [] for t in topics for s in sources
+        }
         if not out:
             return out
-        b = bucket_rows(every_s, since_ts, until_ts,
-                        lambda t: [t.c.topic.in_(list(topics)), t.c.source.in_(list(sources))])
+        b = bucket_rows(
+            every_s,
+            since_ts,
+            until_ts,
+            lambda t: [t.c.topic.in_(list(topics)), t.c.source.in_(list(sources))],
+        )
         start = ((b.c.start_ts // every_s) * every_s).label("start_ts")
-        q = (select(b.c.topic, b.c.source, start, *[func.sum(b.c[c]) for c in SUM_COLUMNS],
-                    func.sum(b.c.engagement), func.max(cast(b.c.incomplete, Integer)))
-             .group_by(b.c.topic, b.c.source, start))
+        q = select(
+            b.c.topic,
+            b.c.source,
+            start,
+            *[func.sum(b.c[c]) for c in SUM_COLUMNS],
+            func.sum(b.c.engagement),
+            func.max(cast(b.c.incomplete, Integer)),
+        ).group_by(b.c.topic, b.c.source, start)
         names = ("start_ts", *SUM_COLUMNS, "engagement", "incomplete")
         with self.read() as conn:
             for topic, source, *values in conn.execute(q).all():
-                out[(topic, source)].append(dict(zip(names, values)))
+                out[(topic, source)].append(dict(zip(names, values, strict=False)))
         return out
 
-    def changed_buckets(self, *, since_ms: int | None, before_ts: int) -> tuple[int, list[tuple[str, str, int, int]]]:
+    def changed_buckets(
+        self, *, since_ms: int | None, before_ts: int
+    ) -> tuple[int, list[tuple[str, str, int, int]]]:
         """(the database clock now, the 1-minute buckets upserted at or after `since_ms` that start
         before `before_ts`), each as (topic, source, start_ts, changed_ms).
 
@@ -586,9 +769,11 @@ class Store:
             now_ms = db_clock_ms(conn)
             if since_ms is None:
                 return now_ms, []
-            q = (select(Bucket.topic, Bucket.source, Bucket.start_ts, Bucket.changed_ms)
-                 .where(Bucket.changed_ms >= since_ms, Bucket.start_ts < before_ts,
-                        Bucket.width_s == BUCKET_WIDTH_S))
+            q = select(Bucket.topic, Bucket.source, Bucket.start_ts, Bucket.changed_ms).where(
+                Bucket.changed_ms >= since_ms,
+                Bucket.start_ts < before_ts,
+                Bucket.width_s == BUCKET_WIDTH_S,
+            )
             return now_ms, [(t, s, int(ts), int(ms)) for t, s, ts, ms in conn.execute(q).all()]
 
     def bucket_topics(self) -> list[str]:
@@ -613,12 +798,18 @@ class Store:
         with self.read() as conn:
             first_bucket = first_bucket_ts(conn, topic)
             first_poll = conn.execute(
-                select(models.PollLog.started_at).order_by(models.PollLog.id).limit(1)).scalar()
-        found = [t for t in (from_ts(first_bucket) if first_bucket is not None else None, first_poll) if t]
+                select(models.PollLog.started_at).order_by(models.PollLog.id).limit(1)
+            ).scalar()
+        found = [
+            t
+            for t in (from_ts(first_bucket) if first_bucket is not None else None, first_poll)
+            if t
+        ]
         return min(found) if found else None
 
-    def topic_post_scan(self, topic: str, *, since: datetime, until: datetime,
-                        limit: int) -> list[dict[str, Any]]:
+    def topic_post_scan(
+        self, topic: str, *, since: datetime, until: datetime, limit: int
+    ) -> list[dict[str, Any]]:
         """The newest `limit` posts of a topic in a window, without their text.
 
         For breakdowns that need posts (languages, top posts, co-occurring tags): walking the
@@ -629,26 +820,33 @@ class Store:
         # row was a third of this scan).
         pg = self.dialect == "postgresql"
         mark = "%s" if pg else "?"
-        sql = (f"SELECT p.id, p.lang, p.compound, p.engagement, {'p.tags::text' if pg else 'p.tags'} "
-               f"FROM post_topic t JOIN post p ON p.id = t.post_id "
-               f"WHERE t.topic = {mark} AND t.created_at >= {mark} AND t.created_at < {mark} "
-               f"ORDER BY t.created_at DESC LIMIT {mark}")
+        sql = (
+            f"SELECT p.id, p.lang, p.compound, p.engagement, {'p.tags::text' if pg else 'p.tags'} "
+            f"FROM post_topic t JOIN post p ON p.id = t.post_id "
+            f"WHERE t.topic = {mark} AND t.created_at >= {mark} AND t.created_at < {mark} "
+            f"ORDER BY t.created_at DESC LIMIT {mark}"
+        )
         bounds = [_driver_time(dt, pg) for dt in (since, until)]
         with self.read() as conn:
             cur = conn.connection.dbapi_connection.cursor()  # type: ignore[union-attr]
             try:
-                if pg:  # a bounded scan: a parallel worker's start-up and merge cost more than it saves
+                if (
+                    pg
+                ):  # a bounded scan: a parallel worker's start-up and merge cost more than it saves
                     cur.execute("SET LOCAL max_parallel_workers_per_gather = 0")
                 cur.execute(sql, (topic, *bounds, int(limit)))
                 rows = cur.fetchall()
             finally:
                 cur.close()
         decoded = json.loads("[" + ",".join(r[4] or "[]" for r in rows) + "]")
-        return [{"id": r[0], "lang": r[1], "compound": r[2], "engagement": r[3], "tags": t}
-                for r, t in zip(rows, decoded)]
+        return [
+            {"id": r[0], "lang": r[1], "compound": r[2], "engagement": r[3], "tags": t}
+            for r, t in zip(rows, decoded, strict=False)
+        ]
 
-    def topic_post_summary(self, topic: str, *, since: datetime, until: datetime, limit: int,
-                           top: int = 3) -> TopicPostSummary:
+    def topic_post_summary(
+        self, topic: str, *, since: datetime, until: datetime, limit: int, top: int = 3
+    ) -> TopicPostSummary:
         """The breakdowns of `topic_post_scan`'s posts, aggregated by the database.
 
         The same newest `limit` posts, read once (a MATERIALIZED CTE) and summed in SQL: a Python
@@ -661,24 +859,28 @@ class Store:
         real = "double precision" if pg else "REAL"
         # typed NULLs: PostgreSQL's UNION asks for them
         big, num, txt = "CAST(NULL AS BIGINT)", f"CAST(NULL AS {real})", "CAST(NULL AS TEXT)"
-        sql = (f"WITH s AS MATERIALIZED (SELECT p.id, p.lang, p.compound, p.engagement, "
-               f"{'p.tags::text' if pg else 'p.tags'} AS tags "
-               f"FROM post_topic t JOIN post p ON p.id = t.post_id "
-               f"WHERE t.topic = {mark} AND t.created_at >= {mark} AND t.created_at < {mark} "
-               f"ORDER BY t.created_at DESC LIMIT {mark}) "
-               f"SELECT 'set', lang, count(*), count(*) - count(compound), {num}, tags "
-               f"FROM s GROUP BY lang, tags "
-               f"UNION ALL SELECT * FROM (SELECT 'pos', NULL, id, {big}, compound, {txt} FROM s "
-               f"WHERE compound > 0 ORDER BY compound DESC, id DESC LIMIT {int(top)}) AS a "
-               f"UNION ALL SELECT * FROM (SELECT 'neg', NULL, id, {big}, compound, {txt} FROM s "
-               f"WHERE compound < 0 ORDER BY compound ASC, id DESC LIMIT {int(top)}) AS b "
-               f"UNION ALL SELECT * FROM (SELECT 'eng', NULL, id, engagement, {num}, {txt} FROM s "
-               f"WHERE engagement > 0 ORDER BY engagement DESC, id DESC LIMIT {int(top)}) AS c")
+        sql = (
+            f"WITH s AS MATERIALIZED (SELECT p.id, p.lang, p.compound, p.engagement, "
+            f"{'p.tags::text' if pg else 'p.tags'} AS tags "
+            f"FROM post_topic t JOIN post p ON p.id = t.post_id "
+            f"WHERE t.topic = {mark} AND t.created_at >= {mark} AND t.created_at < {mark} "
+            f"ORDER BY t.created_at DESC LIMIT {mark}) "
+            f"SELECT 'set', lang, count(*), count(*) - count(compound), {num}, tags "
+            f"FROM s GROUP BY lang, tags "
+            f"UNION ALL SELECT * FROM (SELECT 'pos', NULL, id, {big}, compound, {txt} FROM s "
+            f"WHERE compound > 0 ORDER BY compound DESC, id DESC LIMIT {int(top)}) AS a "
+            f"UNION ALL SELECT * FROM (SELECT 'neg', NULL, id, {big}, compound, {txt} FROM s "
+            f"WHERE compound < 0 ORDER BY compound ASC, id DESC LIMIT {int(top)}) AS b "
+            f"UNION ALL SELECT * FROM (SELECT 'eng', NULL, id, engagement, {num}, {txt} FROM s "
+            f"WHERE engagement > 0 ORDER BY engagement DESC, id DESC LIMIT {int(top)}) AS c"
+        )
         bounds = [_driver_time(dt, pg) for dt in (since, until)]
         with self.read() as conn:
             cur = conn.connection.dbapi_connection.cursor()  # type: ignore[union-attr]
             try:
-                if pg:  # a bounded scan: parallel workers and JIT compiling cost more than they save
+                if (
+                    pg
+                ):  # a bounded scan: parallel workers and JIT compiling cost more than they save
                     cur.execute("SET LOCAL max_parallel_workers_per_gather = 0")
                     cur.execute("SET LOCAL jit = off")
                 cur.execute(sql, (topic, *bounds, int(limit)))
@@ -690,7 +892,7 @@ class Store:
         langs: dict[str | None, list[int]] = {}
         tags: dict[str, int] = {}
         decoded = json.loads("[" + ",".join(r[5] or "[]" for r in groups) + "]")
-        for (_, lang, n, unscored, _, _), tag_list in zip(groups, decoded):
+        for (_, lang, n, unscored, _, _), tag_list in zip(groups, decoded, strict=False):
             seen = langs.setdefault(lang, [0, 0])
             seen[0] += int(n)
             seen[1] += int(unscored)
@@ -700,7 +902,9 @@ class Store:
         out.tags = list(tags.items())
         extremes: dict[str, list[tuple[float, int]]] = {"pos": [], "neg": [], "eng": []}
         for kind, _, n, m, x, _ in rows:
-            if kind != "set":  # (value, id); the order a UNION ALL keeps is not promised: sorted here
+            if (
+                kind != "set"
+            ):  # (value, id); the order a UNION ALL keeps is not promised: sorted here
                 extremes[kind].append((x if kind != "eng" else int(m), int(n)))
         out.positive = [i for _, i in sorted(extremes["pos"], reverse=True)]
         out.negative = [i for _, i in sorted(extremes["neg"], key=lambda v: (v[0], -v[1]))]
@@ -713,12 +917,23 @@ class Store:
         if not ids:
             return []
         with self.read() as conn:
-            rows = [dict(r) for r in conn.execute(select(Post).where(Post.id.in_(list(ids)))).mappings().all()]
+            rows = [
+                dict(r)
+                for r in conn.execute(select(Post).where(Post.id.in_(list(ids)))).mappings().all()
+            ]
         return self._with_topics(rows)
 
-    def latest_posts(self, *, after_id: int | None = None, limit: int = 300, topic: str | None = None,
-                     source: str | None = None, sentiment: str | None = None, contains: str | None = None,
-                     scan: int = 50_000) -> tuple[list[dict[str, Any]], int | None]:
+    def latest_posts(
+        self,
+        *,
+        after_id: int | None = None,
+        limit: int = 300,
+        topic: str | None = None,
+        source: str | None = None,
+        sentiment: str | None = None,
+        contains: str | None = None,
+        scan: int = 50_000,
+    ) -> tuple[list[dict[str, Any]], int | None]:
         """The newest posts by arrival (id) newer than `after_id`, newest first, each with its sorted
         topics; and the newest post id in the store, from which the next call can go on.
 
@@ -733,15 +948,20 @@ class Store:
                 return [], None
             q = select(Post).where(Post.id > max(newest - scan, after_id or 0))
             if topic is not None:
-                q = q.where(select(PostTopic.post_id).where(PostTopic.post_id == Post.id,
-                                                            PostTopic.topic == topic).exists())
+                q = q.where(
+                    select(PostTopic.post_id)
+                    .where(PostTopic.post_id == Post.id, PostTopic.topic == topic)
+                    .exists()
+                )
             if source is not None:
                 q = q.where(Post.source == source)
             if sentiment is not None:
                 q = q.where(_sentiment_clause(sentiment))
             if contains:
-                q = q.where(Post.text.icontains(contains, autoescape=True)
-                            | Post.author.icontains(contains, autoescape=True))
+                q = q.where(
+                    Post.text.icontains(contains, autoescape=True)
+                    | Post.author.icontains(contains, autoescape=True)
+                )
             q = q.order_by(Post.id.desc()).limit(limit)
             rows = [dict(r) for r in conn.execute(q).mappings().all()]
         return self._with_topics(rows), newest
@@ -751,7 +971,9 @@ class Store:
         ids = list(by_id)
         with self.read() as conn:
             for i in range(0, len(ids), 500):
-                q = select(PostTopic.post_id, PostTopic.topic).where(PostTopic.post_id.in_(ids[i:i + 500]))
+                q = select(PostTopic.post_id, PostTopic.topic).where(
+                    PostTopic.post_id.in_(ids[i : i + 500])
+                )
                 for pid, topic in conn.execute(q).all():
                     by_id[pid].append(topic)
         for r in rows:
@@ -764,11 +986,17 @@ class Store:
             return {}
         log_ = models.PollLog
         failed = func.sum(cast(log_.outcome.in_(("error", "partial")), Integer))
-        q = (select(log_.source, func.count(), failed, func.sum(log_.new_posts))
-             .where(log_.source.in_(list(sources)), log_.started_at >= since).group_by(log_.source))
+        q = (
+            select(log_.source, func.count(), failed, func.sum(log_.new_posts))
+            .where(log_.source.in_(list(sources)), log_.started_at >= since)
+            .group_by(log_.source)
+        )
         with self.read() as conn:
             rows = conn.execute(q).all()
-        return {s: {"polls": int(n), "failed": int(f or 0), "new_posts": int(p or 0)} for s, n, f, p in rows}
+        return {
+            s: {"polls": int(n), "failed": int(f or 0), "new_posts": int(p or 0)}
+            for s, n, f, p in rows
+        }
 
 
 def _sentiment_clause(sentiment: str) -> Any:
@@ -783,7 +1011,9 @@ def _sentiment_clause(sentiment: str) -> Any:
         return (Post.compound > -POS_THRESHOLD) & (Post.compound < POS_THRESHOLD)
     if sentiment == "unscored":
         return Post.compound.is_(None)
-    raise ValueError(f"unknown sentiment class {sentiment!r} (positive, negative, neutral or unscored)")
+    raise ValueError(
+        f"unknown sentiment class {sentiment!r} (positive, negative, neutral or unscored)"
+    )
 
 
 def default_window(now: datetime | None = None, hours: int = 24) -> tuple[datetime, datetime]:

@@ -23,8 +23,8 @@ from datetime import datetime, timedelta
 
 from sqlalchemy import Connection, func, or_, select, update
 
-from monitor.store.models import SourceState
 from monitor.store.db import Store, utcnow
+from monitor.store.models import SourceState
 
 __all__ = ["LEASE_TTL", "Leases", "collector_id", "dead_here"]
 
@@ -65,8 +65,13 @@ def dead_here(owner: str) -> bool:
 class Leases:
     """`clock=None` (what a collector uses) reads the database's clock; tests pass their own."""
 
-    def __init__(self, store: Store, owner: str, clock: Callable[[], datetime] | None = None,
-                 ttl: timedelta = LEASE_TTL):
+    def __init__(
+        self,
+        store: Store,
+        owner: str,
+        clock: Callable[[], datetime] | None = None,
+        ttl: timedelta = LEASE_TTL,
+    ):
         self.store = store
         self.owner = owner
         self.clock = clock
@@ -87,28 +92,44 @@ class Leases:
         """
         with self.store.write() as conn:
             now = self._now(conn)
-            holder = conn.execute(select(SourceState.lease_owner).where(SourceState.source == source)).scalar()
-            free = [SourceState.lease_owner.is_(None), SourceState.lease_owner == self.owner,
-                    SourceState.lease_expires_at.is_(None), SourceState.lease_expires_at < now]
+            holder = conn.execute(
+                select(SourceState.lease_owner).where(SourceState.source == source)
+            ).scalar()
+            free = [
+                SourceState.lease_owner.is_(None),
+                SourceState.lease_owner == self.owner,
+                SourceState.lease_expires_at.is_(None),
+                SourceState.lease_expires_at < now,
+            ]
             if holder and holder != self.owner and dead_here(holder):
                 free.append(SourceState.lease_owner == holder)
             result = conn.execute(
                 update(SourceState)
                 .where(SourceState.source == source, or_(*free))
-                .values(lease_owner=self.owner, lease_expires_at=now + self.ttl))
+                .values(lease_owner=self.owner, lease_expires_at=now + self.ttl)
+            )
             return result.rowcount == 1
 
     def renew(self) -> set[str]:
         """Extend every lease this collector still holds; returns those sources."""
         with self.store.write() as conn:
             now = self._now(conn)
-            conn.execute(update(SourceState).where(SourceState.lease_owner == self.owner)
-                         .values(lease_expires_at=now + self.ttl))
-            return set(conn.execute(select(SourceState.source)
-                                    .where(SourceState.lease_owner == self.owner)).scalars())
+            conn.execute(
+                update(SourceState)
+                .where(SourceState.lease_owner == self.owner)
+                .values(lease_expires_at=now + self.ttl)
+            )
+            return set(
+                conn.execute(
+                    select(SourceState.source).where(SourceState.lease_owner == self.owner)
+                ).scalars()
+            )
 
     def release(self) -> None:
         """Hand every source back (a clean stop), so another collector need not wait."""
         with self.store.write() as conn:
-            conn.execute(update(SourceState).where(SourceState.lease_owner == self.owner)
-                         .values(lease_owner=None, lease_expires_at=None))
+            conn.execute(
+                update(SourceState)
+                .where(SourceState.lease_owner == self.owner)
+                .values(lease_owner=None, lease_expires_at=None)
+            )

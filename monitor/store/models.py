@@ -6,11 +6,22 @@ made by an earlier version must keep working (tests compare the migrated schema 
 
 from __future__ import annotations
 
-from datetime import date, datetime, timezone
+from datetime import UTC, date, datetime
 from typing import Any
 
-from sqlalchemy import (JSON, BigInteger, Boolean, Column, Date, DateTime, Index, Integer, Text, TypeDecorator,
-                        UniqueConstraint)
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    Boolean,
+    Column,
+    Date,
+    DateTime,
+    Index,
+    Integer,
+    Text,
+    TypeDecorator,
+    UniqueConstraint,
+)
 from sqlalchemy.sql.expression import false
 from sqlmodel import Field, SQLModel
 
@@ -27,16 +38,18 @@ class UTCDateTime(TypeDecorator):
         if value is None:
             return None
         if value.tzinfo is None:
-            raise ValueError(f"naive datetime {value!r} reached the store; every time must be UTC-aware")
-        value = value.astimezone(timezone.utc)
+            raise ValueError(
+                f"naive datetime {value!r} reached the store; every time must be UTC-aware"
+            )
+        value = value.astimezone(UTC)
         return value.replace(tzinfo=None) if dialect.name == "sqlite" else value
 
     def process_result_value(self, value: datetime | None, dialect: Any) -> datetime | None:
         if value is None:
             return None
         if value.tzinfo is None:
-            return value.replace(tzinfo=timezone.utc)
-        return value.astimezone(timezone.utc)
+            return value.replace(tzinfo=UTC)
+        return value.astimezone(UTC)
 
 
 def _ts(nullable: bool = True, index: bool = False) -> Any:
@@ -71,7 +84,9 @@ class SourceState(SQLModel, table=True):
     # Which collector polls this source, until when (monitor/store/leases.py); renewed while it runs.
     lease_owner: str | None = Field(default=None, max_length=200)
     lease_expires_at: datetime | None = _ts()
-    posts_total: int = Field(default=0, sa_column=Column(BigInteger, nullable=False, server_default="0"))
+    posts_total: int = Field(
+        default=0, sa_column=Column(BigInteger, nullable=False, server_default="0")
+    )
 
 
 class Post(SQLModel, table=True):
@@ -87,8 +102,12 @@ class Post(SQLModel, table=True):
     )
 
     # BIGINT on PostgreSQL; plain INTEGER on SQLite, where only that is the auto-increment rowid.
-    id: int | None = Field(default=None, sa_column=Column(
-        BigInteger().with_variant(Integer, "sqlite"), primary_key=True, autoincrement=True))
+    id: int | None = Field(
+        default=None,
+        sa_column=Column(
+            BigInteger().with_variant(Integer, "sqlite"), primary_key=True, autoincrement=True
+        ),
+    )
     source: str = Field(max_length=100)  # looked up through uq_post_source_native
     native_id: str = Field(max_length=512)
     canonical_url: str | None = Field(default=None, max_length=2048)
@@ -100,7 +119,9 @@ class Post(SQLModel, table=True):
     tags: list = Field(default_factory=list, sa_column=Column(JSON, nullable=False))
     created_at: datetime = _ts(nullable=False, index=True)
     fetched_at: datetime = _ts(nullable=False)
-    engagement: int = Field(default=0, sa_column=Column(BigInteger, nullable=False, server_default="0"))
+    engagement: int = Field(
+        default=0, sa_column=Column(BigInteger, nullable=False, server_default="0")
+    )
     reposts: int = 0
     compound: float | None = None
     pos: float | None = None
@@ -153,12 +174,18 @@ class Bucket(SQLModel, table=True):
     sum_pos: float = 0.0
     sum_sq: float = 0.0
     n_unscored: int = 0
-    engagement: int = Field(default=0, sa_column=Column(BigInteger, nullable=False, server_default="0"))
+    engagement: int = Field(
+        default=0, sa_column=Column(BigInteger, nullable=False, server_default="0")
+    )
     # A source serving this topic failed to poll during this minute: never read it as quiet.
-    incomplete: bool = Field(default=False, sa_column=Column(Boolean, nullable=False, server_default=false()))
+    incomplete: bool = Field(
+        default=False, sa_column=Column(Boolean, nullable=False, server_default=false())
+    )
     # The database's clock (UNIX ms) at the last upsert: readers that cache buckets re-read every
     # bucket changed since their last read, however old (late posts, backfills, imports).
-    changed_ms: int = Field(default=0, sa_column=Column(BigInteger, nullable=False, server_default="0"))
+    changed_ms: int = Field(
+        default=0, sa_column=Column(BigInteger, nullable=False, server_default="0")
+    )
 
 
 class BucketHour(SQLModel, table=True):
@@ -182,8 +209,12 @@ class BucketHour(SQLModel, table=True):
     sum_pos: float = 0.0
     sum_sq: float = 0.0
     n_unscored: int = 0
-    engagement: int = Field(default=0, sa_column=Column(BigInteger, nullable=False, server_default="0"))
-    incomplete: bool = Field(default=False, sa_column=Column(Boolean, nullable=False, server_default=false()))
+    engagement: int = Field(
+        default=0, sa_column=Column(BigInteger, nullable=False, server_default="0")
+    )
+    incomplete: bool = Field(
+        default=False, sa_column=Column(Boolean, nullable=False, server_default=false())
+    )
 
 
 class PollLog(SQLModel, table=True):
@@ -200,7 +231,9 @@ class PollLog(SQLModel, table=True):
     http_status: int | None = None
     new_posts: int = 0
     error: str | None = Field(default=None, sa_column=Column(Text))
-    quarantined: int = Field(default=0, sa_column=Column(Integer, nullable=False, server_default="0"))
+    quarantined: int = Field(
+        default=0, sa_column=Column(Integer, nullable=False, server_default="0")
+    )
 
 
 class Quarantine(SQLModel, table=True):
@@ -215,9 +248,13 @@ class Quarantine(SQLModel, table=True):
 
     id: int | None = Field(default=None, primary_key=True)
     source: str = Field(max_length=100)
-    item_key: str = Field(max_length=600)  # the native id, or a digest of the raw item when it has none
+    item_key: str = Field(
+        max_length=600
+    )  # the native id, or a digest of the raw item when it has none
     native_id: str | None = Field(default=None, max_length=512)
-    position: str = Field(sa_column=Column(Text, nullable=False))  # where it sat: "line 12", "item 3 of 40"
+    position: str = Field(
+        sa_column=Column(Text, nullable=False)
+    )  # where it sat: "line 12", "item 3 of 40"
     reason: str = Field(sa_column=Column(Text, nullable=False))
     raw: str = Field(sa_column=Column(Text, nullable=False))  # the item as JSON, non-ASCII escaped
     first_seen_at: datetime = _ts(nullable=False)

@@ -18,8 +18,8 @@ from datetime import datetime
 
 from sqlalchemy import func, select
 
-from monitor.store.models import Bucket, BucketHour, PollLog, Post, PostTopic, Repost
 from monitor.store.db import Store, to_ts
+from monitor.store.models import Bucket, BucketHour, PollLog, Post, PostTopic, Repost
 
 log = logging.getLogger(__name__)
 
@@ -35,18 +35,24 @@ class PruneReport:
     reposts: int = 0
     minute_buckets: int = 0
     poll_log: int = 0
-    bytes_before: int | None = None  # SQLite: pages in use before and after (the file keeps its size)
+    bytes_before: int | None = (
+        None  # SQLite: pages in use before and after (the file keeps its size)
+    )
     bytes_after: int | None = None
 
     def lines(self) -> list[str]:
-        out = [f"deleted {self.posts:,} posts created before {self.before:%Y-%m-%d %H:%M} UTC, "
-               f"{self.topic_links:,} topic links, {self.reposts:,} reposts, "
-               f"{self.minute_buckets:,} minute buckets and {self.poll_log:,} poll log rows",
-               "hourly rollups kept: series, digests and hourly charts still count the deleted posts"]
+        out = [
+            f"deleted {self.posts:,} posts created before {self.before:%Y-%m-%d %H:%M} UTC, "
+            f"{self.topic_links:,} topic links, {self.reposts:,} reposts, "
+            f"{self.minute_buckets:,} minute buckets and {self.poll_log:,} poll log rows",
+            "hourly rollups kept: series, digests and hourly charts still count the deleted posts",
+        ]
         if self.bytes_before is not None and self.bytes_after is not None:
             freed = self.bytes_before - self.bytes_after
-            out.append(f"freed {freed / 2**20:,.1f} MB inside the store ({self.bytes_after / 2**20:,.1f} MB in use); "
-                       f"SQLite reuses that space for new posts (run VACUUM to give it back to the disk)")
+            out.append(
+                f"freed {freed / 2**20:,.1f} MB inside the store ({self.bytes_after / 2**20:,.1f} MB in use); "
+                f"SQLite reuses that space for new posts (run VACUUM to give it back to the disk)"
+            )
         return out
 
 
@@ -68,39 +74,67 @@ def _prune_minutes(store: Store, cutoff: int) -> int:
         keys = conn.execute(select(BucketHour.topic, BucketHour.source).distinct()).all()
     for topic, source in keys:
         with store.read() as conn:
-            first = conn.execute(select(func.min(Bucket.start_ts)).where(
-                Bucket.topic == topic, Bucket.source == source)).scalar()
+            first = conn.execute(
+                select(func.min(Bucket.start_ts)).where(
+                    Bucket.topic == topic, Bucket.source == source
+                )
+            ).scalar()
         if first is None:
             continue
         for start in range(first - first % DAY_S, cutoff, DAY_S):
             with store.write() as conn:
-                deleted += conn.execute(Bucket.__table__.delete().where(
-                    Bucket.topic == topic, Bucket.source == source, Bucket.start_ts >= start,
-                    Bucket.start_ts < min(start + DAY_S, cutoff))).rowcount
+                deleted += conn.execute(
+                    Bucket.__table__.delete().where(
+                        Bucket.topic == topic,
+                        Bucket.source == source,
+                        Bucket.start_ts >= start,
+                        Bucket.start_ts < min(start + DAY_S, cutoff),
+                    )
+                ).rowcount
     return deleted
 
 
-def prune(store: Store, before: datetime, *, keep_buckets: bool = False, batch: int = BATCH,
-          progress: Callable[[PruneReport], None] | None = None) -> PruneReport:
+def prune(
+    store: Store,
+    before: datetime,
+    *,
+    keep_buckets: bool = False,
+    batch: int = BATCH,
+    progress: Callable[[PruneReport], None] | None = None,
+) -> PruneReport:
     """Delete posts created before `before` (with their topic links and reposts), the poll log
     before it, and the minute buckets before it unless `keep_buckets`; keep the hourly rollups."""
     report = PruneReport(before=before, bytes_before=_sqlite_bytes_in_use(store))
     while True:
         with store.write() as conn:
             # Oldest first along the created_at index: each batch is a short range scan.
-            ids = conn.execute(select(Post.id).where(Post.created_at < before).order_by(Post.created_at)
-                               .limit(batch)).scalars().all()
+            ids = (
+                conn.execute(
+                    select(Post.id)
+                    .where(Post.created_at < before)
+                    .order_by(Post.created_at)
+                    .limit(batch)
+                )
+                .scalars()
+                .all()
+            )
             if not ids:
                 break
-            report.topic_links += conn.execute(PostTopic.__table__.delete().where(PostTopic.post_id.in_(ids))).rowcount
-            report.reposts += conn.execute(Repost.__table__.delete().where(Repost.post_id.in_(ids))).rowcount
+            report.topic_links += conn.execute(
+                PostTopic.__table__.delete().where(PostTopic.post_id.in_(ids))
+            ).rowcount
+            report.reposts += conn.execute(
+                Repost.__table__.delete().where(Repost.post_id.in_(ids))
+            ).rowcount
             report.posts += conn.execute(Post.__table__.delete().where(Post.id.in_(ids))).rowcount
         if progress is not None:
             progress(report)
     if not keep_buckets:
         report.minute_buckets = _prune_minutes(store, to_ts(before))
     with store.write() as conn:
-        report.poll_log += conn.execute(PollLog.__table__.delete().where(PollLog.started_at < before)).rowcount
+        report.poll_log += conn.execute(
+            PollLog.__table__.delete().where(PollLog.started_at < before)
+        ).rowcount
     report.bytes_after = _sqlite_bytes_in_use(store)
     log.info("pruned %s", report)
     return report

@@ -23,8 +23,18 @@ from textual.screen import Screen
 from textual.timer import Timer
 from textual.worker import Worker, WorkerState
 
-from monitor.ui.data import (DEFAULT_WINDOW, LIVE_ROWS, WINDOW_BY_KEY, WINDOWS, DataProvider, PostView, Request,
-                             Snapshot, TopicInfo, Window)
+from monitor.ui.data import (
+    DEFAULT_WINDOW,
+    LIVE_ROWS,
+    WINDOW_BY_KEY,
+    WINDOWS,
+    DataProvider,
+    PostView,
+    Request,
+    Snapshot,
+    TopicInfo,
+    Window,
+)
 from monitor.ui.format import Palette, clock, one_line, source_problem
 from monitor.ui.logs import LogBuffer
 from monitor.ui.screens.alerts import AlertsScreen
@@ -42,14 +52,30 @@ log = logging.getLogger(__name__)
 
 DARK, LIGHT = "textual-dark", "textual-light"
 SLOW_REFRESH_S = 0.5  # a refresh slower than this is logged: the store may need attention
-MAX_STALE_REFETCH = 3  # immediate re-reads after dropping stale snapshots, before waiting for the tick
-SCREENS_IN_ORDER: tuple[type[MainScreen], ...] = (OverviewScreen, TopicScreen, LiveScreen, AlertsScreen, HealthScreen,
-                                                  LogScreen)
+MAX_STALE_REFETCH = (
+    3  # immediate re-reads after dropping stale snapshots, before waiting for the tick
+)
+SCREENS_IN_ORDER: tuple[type[MainScreen], ...] = (
+    OverviewScreen,
+    TopicScreen,
+    LiveScreen,
+    AlertsScreen,
+    HealthScreen,
+    LogScreen,
+)
 
 
 def _window_bindings() -> list[BindingType]:
-    return [Binding(str(i), f"window('{w.key}')", f"window {w.key}", key_display=str(i), id=f"monitor.window.{w.key}")
-            for i, w in enumerate(WINDOWS, start=1)]
+    return [
+        Binding(
+            str(i),
+            f"window('{w.key}')",
+            f"window {w.key}",
+            key_display=str(i),
+            id=f"monitor.window.{w.key}",
+        )
+        for i, w in enumerate(WINDOWS, start=1)
+    ]
 
 
 class DashboardApp(App[None]):
@@ -59,7 +85,9 @@ class DashboardApp(App[None]):
     for `idle()`, so nothing depends on the real clock.
     """
 
-    CSS_PATH = str(Path(__file__).resolve().parents[1] / "data" / "dashboard.tcss")  # packaged with monitor/data
+    CSS_PATH = str(
+        Path(__file__).resolve().parents[1] / "data" / "dashboard.tcss"
+    )  # packaged with monitor/data
     TITLE = "reaction-monitor"
     MODES: ClassVar[dict[str, type[Screen]]] = {s.VIEW: s for s in SCREENS_IN_ORDER}  # type: ignore[misc]
     DEFAULT_MODE = "overview"
@@ -75,23 +103,53 @@ class DashboardApp(App[None]):
         Binding("a", "view('alerts')", "alerts", id="monitor.view.alerts"),
         Binding("h", "view('health')", "feed health", id="monitor.view.health"),
         Binding("g", "view('log')", "log", id="monitor.view.log"),
-        Binding("left_square_bracket", "topic(-1)", "previous topic", key_display="[", id="monitor.topic.previous"),
-        Binding("right_square_bracket", "topic(1)", "next topic", key_display="]", id="monitor.topic.next"),
+        Binding(
+            "left_square_bracket",
+            "topic(-1)",
+            "previous topic",
+            key_display="[",
+            id="monitor.topic.previous",
+        ),
+        Binding(
+            "right_square_bracket",
+            "topic(1)",
+            "next topic",
+            key_display="]",
+            id="monitor.topic.next",
+        ),
         Binding("d", "toggle_dark", "dark / light theme", id="monitor.theme"),
         Binding("r", "refresh", "read everything again", id="monitor.refresh"),
-        Binding("s", "screenshot", "save a screenshot (SVG, in <storage>/screenshots)", id="monitor.screenshot"),
+        Binding(
+            "s",
+            "screenshot",
+            "save a screenshot (SVG, in <storage>/screenshots)",
+            id="monitor.screenshot",
+        ),
         Binding("escape", "back", "back to the overview", key_display="esc", id="monitor.back"),
         Binding("question_mark", "help", "help: every key", key_display="?", id="monitor.help"),
         Binding("q", "quit", "quit", id="monitor.quit"),
     ]
 
-    def __init__(self, provider: DataProvider, *, logs: LogBuffer | None = None, log_path: Path | None = None,
-                 refresh_s: float | None = 1.0, window: Window = DEFAULT_WINDOW, theme: str = DARK,
-                 screenshot_dir: Path | None = None, replay: Any = None):
+    def __init__(
+        self,
+        provider: DataProvider,
+        *,
+        logs: LogBuffer | None = None,
+        log_path: Path | None = None,
+        refresh_s: float | None = 1.0,
+        window: Window = DEFAULT_WINDOW,
+        theme: str = DARK,
+        screenshot_dir: Path | None = None,
+        replay: Any = None,
+    ):
         super().__init__()
         self.screenshot_dir = screenshot_dir or Path("storage").resolve() / "screenshots"
-        self.replay = replay  # the demo's replay (monitor.simulator.replay.Replay): progress in the top bar
-        self.alert_focus: str | None = None  # the topic whose latest alert the alerts screen selects
+        self.replay = (
+            replay  # the demo's replay (monitor.simulator.replay.Replay): progress in the top bar
+        )
+        self.alert_focus: str | None = (
+            None  # the topic whose latest alert the alerts screen selects
+        )
         self.provider = provider
         self.logs = logs
         self.log_path = log_path
@@ -143,8 +201,11 @@ class DashboardApp(App[None]):
         return self.provider.fetch(request)
 
     def on_worker_state_changed(self, event: Worker.StateChanged) -> None:
-        if event.worker.group != "fetch" or event.state not in (WorkerState.SUCCESS, WorkerState.ERROR,
-                                                                 WorkerState.CANCELLED):
+        if event.worker.group != "fetch" or event.state not in (
+            WorkerState.SUCCESS,
+            WorkerState.ERROR,
+            WorkerState.CANCELLED,
+        ):
             return
         self._fetching = False
         if event.state is WorkerState.SUCCESS:
@@ -173,13 +234,24 @@ class DashboardApp(App[None]):
         if not isinstance(screen, MainScreen):
             return None
         live, after, limit = screen.live_request()
-        return Request(view=screen.VIEW, window=self.window, topic=self.topic, live=live, live_after=after,
-                       live_limit=limit or LIVE_ROWS)
+        return Request(
+            view=screen.VIEW,
+            window=self.window,
+            topic=self.topic,
+            live=live,
+            live_after=after,
+            live_limit=limit or LIVE_ROWS,
+        )
 
     def _receive(self, snapshot: Snapshot) -> None:
         for alert in snapshot.new_alerts:  # news on every screen, even when the snapshot is stale
-            self.notify(one_line(alert.summary, 300), title=f"alert: {one_line(alert.topic, 60)} (a: alerts)",
-                        severity="warning", timeout=12, markup=False)
+            self.notify(
+                one_line(alert.summary, 300),
+                title=f"alert: {one_line(alert.topic, 60)} (a: alerts)",
+                severity="warning",
+                timeout=12,
+                markup=False,
+            )
         current = self._request()
         if current is None:
             return
@@ -257,7 +329,9 @@ class DashboardApp(App[None]):
             bad = len(enabled) - ok - sum(1 for s in enabled if s.status == "never")
             symbol, style = ("●", p.pos) if not bad else ("✖", p.neg)
             right.append(" · ")
-            right.append(f"{symbol} {ok}/{len(enabled)} {'sources ok' if wide else 'ok'}", style=style)
+            right.append(
+                f"{symbol} {ok}/{len(enabled)} {'sources ok' if wide else 'ok'}", style=style
+            )
         return left, right
 
     def _problem_text(self) -> Text:
@@ -270,7 +344,9 @@ class DashboardApp(App[None]):
         urgent = snap.most_urgent()
         if urgent is None:
             waiting = sum(1 for s in snap.sources if s.status == "never")
-            text = "● every source ok" if not waiting else f"● no failures · {waiting} not polled yet"
+            text = (
+                "● every source ok" if not waiting else f"● no failures · {waiting} not polled yet"
+            )
             return Text(text if snap.sources else "no sources configured", style=p.muted, end="")
         style = f"bold {p.neg}" if urgent.status == "failing" else f"bold {p.warn}"
         others = sum(1 for s in snap.sources if s.status in ("failing", "partial", "overdue")) - 1
@@ -280,7 +356,9 @@ class DashboardApp(App[None]):
         return text
 
     def _hints(self) -> Text:
-        return Text("1-5 window  o t l a h g views  ? help  q quit", style=self.palette.muted, end="")
+        return Text(
+            "1-5 window  o t l a h g views  ? help  q quit", style=self.palette.muted, end=""
+        )
 
     # --- actions ------------------------------------------------------------------------------
     def action_window(self, key: str) -> None:
@@ -327,16 +405,20 @@ class DashboardApp(App[None]):
         self.notify("reading everything again", timeout=2)
         self.refresh_data()
 
-    def deliver_screenshot(self, filename: str | None = None, path: str | None = None,
-                           time_format: str | None = None) -> str | None:
+    def deliver_screenshot(
+        self, filename: str | None = None, path: str | None = None, time_format: str | None = None
+    ) -> str | None:
         """Screenshots (key `s`, and the palette's "Screenshot") go beside the store, not to ~/Downloads."""
         folder = Path(path) if path else self.screenshot_dir
         try:
             folder.mkdir(parents=True, exist_ok=True)
             saved = self.save_screenshot(filename, str(folder), time_format)
         except OSError as exc:
-            self.notify(f"cannot save a screenshot in {folder}: {exc.strerror or exc}", severity="error",
-                        markup=False)
+            self.notify(
+                f"cannot save a screenshot in {folder}: {exc.strerror or exc}",
+                severity="error",
+                markup=False,
+            )
             return None
         self.notify(f"screenshot saved: {saved}", timeout=6, markup=False)
         return saved
@@ -369,10 +451,15 @@ class DashboardApp(App[None]):
     def get_system_commands(self, screen: Screen) -> Iterable[SystemCommand]:
         """One palette command per action: the app's, then the visible screen's."""
         for b in own_bindings(DashboardApp):
-            yield SystemCommand(_title(b), f"key: {b.key_display or b.key}", partial(self.run_action, b.action))
+            yield SystemCommand(
+                _title(b), f"key: {b.key_display or b.key}", partial(self.run_action, b.action)
+            )
         for b in own_bindings(type(screen)):
-            yield SystemCommand(_title(b), f"key: {b.key_display or b.key} ({getattr(screen, 'LABEL', '')})",
-                                partial(self.run_action, b.action, screen))
+            yield SystemCommand(
+                _title(b),
+                f"key: {b.key_display or b.key} ({getattr(screen, 'LABEL', '')})",
+                partial(self.run_action, b.action, screen),
+            )
         yield from super().get_system_commands(screen)
 
 
@@ -385,8 +472,14 @@ def _title(binding: Binding) -> str:
     return binding.description[:1].upper() + binding.description[1:]
 
 
-def run_dashboard(provider: DataProvider, *, storage_dir: Path, collector: Any | None = None,
-                  refresh_s: float = 1.0, replay: Any = None) -> None:
+def run_dashboard(
+    provider: DataProvider,
+    *,
+    storage_dir: Path,
+    collector: Any | None = None,
+    refresh_s: float = 1.0,
+    replay: Any = None,
+) -> None:
     """Run the dashboard in this terminal until the user quits.
 
     Logging goes to `storage_dir/monitor.log` and the log screen for as long as the dashboard
@@ -400,8 +493,14 @@ def run_dashboard(provider: DataProvider, *, storage_dir: Path, collector: Any |
         if collector is not None:
             collector.start()
         try:
-            DashboardApp(provider, logs=buffer, log_path=path, refresh_s=refresh_s,
-                         screenshot_dir=storage_dir / "screenshots", replay=replay).run()
+            DashboardApp(
+                provider,
+                logs=buffer,
+                log_path=path,
+                refresh_s=refresh_s,
+                screenshot_dir=storage_dir / "screenshots",
+                replay=replay,
+            ).run()
         finally:
             if collector is not None:
                 collector.stop(wait=True)

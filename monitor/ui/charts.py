@@ -49,20 +49,38 @@ def sparkline(series: Series, width: int, palette: Palette, style: str = "") -> 
     volumes = fitted.volumes()
     peak = max((v for v in volumes if v), default=0)
     out = Text(" " * (width - len(volumes)), end="", no_wrap=True)
-    for v, gap in zip(volumes, fitted.incomplete):
+    for v, gap in zip(volumes, fitted.incomplete, strict=False):
         if v is None:
             out.append(NOT_COLLECTED, style=palette.muted)
         elif v == 0:
             out.append(GAP_EMPTY if gap else " ", style=palette.warn if gap else "")
         else:
-            out.append(BLOCKS[_level(v, peak, 8)], style=f"{palette.warn} underline" if gap else style)
+            out.append(
+                BLOCKS[_level(v, peak, 8)], style=f"{palette.warn} underline" if gap else style
+            )
     return out
 
 
 # --- layout shared by the multi-row charts --------------------------------------------------------
 
-NICE_STEPS_S = (60, 120, 300, 600, 900, 1200, 1800, 3600, 7200, 10800, 14400, 21600, 43200, 86400, 172800,
-                604800)
+NICE_STEPS_S = (
+    60,
+    120,
+    300,
+    600,
+    900,
+    1200,
+    1800,
+    3600,
+    7200,
+    10800,
+    14400,
+    21600,
+    43200,
+    86400,
+    172800,
+    604800,
+)
 FILL = 0.66
 
 
@@ -77,7 +95,10 @@ def plot_step(series: Series, width: int, min_n: int = 0) -> int:
     """
     plot = max(width - GUTTER, 1)
     n = len(series)
-    steps = (series.step_s, *(s for s in NICE_STEPS_S if s > series.step_s and s % series.step_s == 0))
+    steps = (
+        series.step_s,
+        *(s for s in NICE_STEPS_S if s > series.step_s and s % series.step_s == 0),
+    )
     best, best_used = series.step_s, 0
     for step in steps:
         columns = n // (step // series.step_s) if step > series.step_s else n
@@ -115,7 +136,9 @@ class _Grid:
 
     def row(self, label: str, cells: Sequence[tuple[str, str]], palette: Palette) -> Text:
         """One chart row: a right-aligned label, then each bucket's (character, style)."""
-        out = Text(f"{label[:GUTTER - 2]:>{GUTTER - 2}} ", style=palette.muted, end="", no_wrap=True)
+        out = Text(
+            f"{label[: GUTTER - 2]:>{GUTTER - 2}} ", style=palette.muted, end="", no_wrap=True
+        )
         out.append("│", style=palette.muted)
         for ch, style in cells:
             out.append(ch * self.bar, style=style)
@@ -124,7 +147,11 @@ class _Grid:
         return out
 
     def axis(self, marks: Sequence[str], palette: Palette) -> Text:
-        styles = {GAP: f"bold {palette.warn}", TENTATIVE: palette.muted, NOT_COLLECTED: palette.muted}
+        styles = {
+            GAP: f"bold {palette.warn}",
+            TENTATIVE: palette.muted,
+            NOT_COLLECTED: palette.muted,
+        }
         return self.row("", [(m, styles.get(m, palette.muted)) for m in marks], palette)
 
     def labels(self, now: datetime | None, palette: Palette) -> Text:
@@ -144,10 +171,12 @@ class _Grid:
         return Text(" " * GUTTER + left + fill + right, style=palette.muted, end="", no_wrap=True)
 
 
-def _marks(series: Series, summaries: Sequence[Summary | None], needs: Callable[[Summary], str | None]) -> list[str]:
+def _marks(
+    series: Series, summaries: Sequence[Summary | None], needs: Callable[[Summary], str | None]
+) -> list[str]:
     """Axis marks: gap beats everything, then no data, then whatever `needs` says of the summary."""
     out = []
-    for gap, s in zip(series.incomplete, summaries):
+    for gap, s in zip(series.incomplete, summaries, strict=False):
         if gap:
             out.append(GAP)
         elif s is None:
@@ -163,7 +192,10 @@ def _summaries(series: Series) -> list[Summary | None]:
 
 # --- volume by class --------------------------------------------------------------------------
 
-def volume_chart(series: Series, width: int, height: int, palette: Palette, now: datetime | None = None) -> Lines:
+
+def volume_chart(
+    series: Series, width: int, height: int, palette: Palette, now: datetime | None = None
+) -> Lines:
     """All posts as bars, then one row per class on a shared scale, then the axis and times.
 
     Classes as small multiples rather than stacked colours: each row is labelled with its
@@ -185,7 +217,9 @@ def volume_chart(series: Series, width: int, height: int, palette: Palette, now:
                 continue
             eighths = _level(v, peak, bar_rows * 8) - floor_
             cells.append((BLOCKS[max(0, min(8, eighths))], palette.accent))
-        label = f"{peak:,}" if r == 0 else ("0" if r == bar_rows - 1 else ("posts" if r == 1 else ""))
+        label = (
+            f"{peak:,}" if r == 0 else ("0" if r == bar_rows - 1 else ("posts" if r == 1 else ""))
+        )
         lines.append(grid.row(label, cells, palette))
     classes: list[tuple[str, Callable[[BucketSums], int], str]] = [
         (f"{SYMBOL[1]}pos", lambda b: b.n_pos, palette.pos),
@@ -202,15 +236,25 @@ def volume_chart(series: Series, width: int, height: int, palette: Palette, now:
             else:
                 cells.append((BLOCKS[_level(get(b), class_peak, 8)], style))
         lines.append(grid.row(label, cells, palette))
-    lines.append(grid.axis([GAP if g else (NOT_COLLECTED if b is None else AXIS)
-                            for g, b in zip(grid.series.incomplete, sums)], palette))
+    lines.append(
+        grid.axis(
+            [
+                GAP if g else (NOT_COLLECTED if b is None else AXIS)
+                for g, b in zip(grid.series.incomplete, sums, strict=False)
+            ],
+            palette,
+        )
+    )
     lines.append(grid.labels(now, palette))
-    return lines[:max(height, 1)]
+    return lines[: max(height, 1)]
 
 
 # --- mean sentiment with its band -------------------------------------------------------------
 
-def sentiment_chart(series: Series, width: int, height: int, palette: Palette, now: datetime | None = None) -> Lines:
+
+def sentiment_chart(
+    series: Series, width: int, height: int, palette: Palette, now: datetime | None = None
+) -> Lines:
     """Mean compound per bucket (● ▲ ▼ by class) inside its 95% interval band (░).
 
     The y range zooms to the data (always including 0) because bucket means of real traffic
@@ -243,21 +287,42 @@ def sentiment_chart(series: Series, width: int, height: int, palette: Palette, n
                 grid_cells[r][c] = ("░", palette.muted)
         cls = classify(s.mean)
         tentative = s.display is Display.MEAN_ONLY
-        grid_cells[row_of(s.mean)][c] = (SYMBOL[cls], palette.muted if tentative else palette.for_class(cls))
+        grid_cells[row_of(s.mean)][c] = (
+            SYMBOL[cls],
+            palette.muted if tentative else palette.for_class(cls),
+        )
     labels = {0: signed(hi), zero: "0", rows - 1: signed(lo)}
     labels.setdefault(next((r for r in range(1, rows) if r not in labels), 0), "mean")
     lines = [grid.row(labels.get(r, ""), grid_cells[r], palette) for r in range(rows)]
-    lines.append(grid.axis(_marks(grid.series, summaries,
-                                  lambda s: NOT_COLLECTED if s.mean is None
-                                  else (TENTATIVE if s.display is Display.MEAN_ONLY else None)), palette))
+    lines.append(
+        grid.axis(
+            _marks(
+                grid.series,
+                summaries,
+                lambda s: (
+                    NOT_COLLECTED
+                    if s.mean is None
+                    else (TENTATIVE if s.display is Display.MEAN_ONLY else None)
+                ),
+            ),
+            palette,
+        )
+    )
     lines.append(grid.labels(now, palette))
-    return lines[:max(height, 1)]
+    return lines[: max(height, 1)]
 
 
 # --- polarization -----------------------------------------------------------------------------
 
-def polarization_chart(series: Series, width: int, height: int, palette: Palette,
-                       now: datetime | None = None, metric: str = "er3") -> Lines:
+
+def polarization_chart(
+    series: Series,
+    width: int,
+    height: int,
+    palette: Palette,
+    now: datetime | None = None,
+    metric: str = "er3",
+) -> Lines:
     """ER-3 (or B, sigma) per bucket as bars on the fixed 0–1 scale, tentative bars muted."""
     grid = _Grid(series, width, min_n=10)
     summaries = _summaries(grid.series)
@@ -267,12 +332,16 @@ def polarization_chart(series: Series, width: int, height: int, palette: Palette
     for r in range(rows):
         floor_ = (rows - 1 - r) * 8
         cells = []
-        for s, v in zip(summaries, values):
+        for s, v in zip(summaries, values, strict=False):
             if v is None:
                 cells.append((" ", ""))
                 continue
             eighths = _level(v, 1.0, rows * 8) - floor_
-            style = palette.muted if s is not None and s.display is Display.TENTATIVE else palette.accent
+            style = (
+                palette.muted
+                if s is not None and s.display is Display.TENTATIVE
+                else palette.accent
+            )
             cells.append((BLOCKS[max(0, min(8, eighths))], style))
         name = _NAMES.get(metric, metric)
         if rows <= 2:  # too short for a scale: name the metric (its scale is always 0–1)
@@ -280,11 +349,29 @@ def polarization_chart(series: Series, width: int, height: int, palette: Palette
         else:
             label = "1" if r == 0 else ("0" if r == rows - 1 else (name if r == 1 else ""))
         lines.append(grid.row(label, cells, palette))
-    lines.append(grid.axis(_marks(grid.series, summaries,
-                                  lambda s: NOT_COLLECTED if getattr(s, metric) is None
-                                  else (TENTATIVE if s.display is Display.TENTATIVE else None)), palette))
+    lines.append(
+        grid.axis(
+            _marks(
+                grid.series,
+                summaries,
+                lambda s: (
+                    NOT_COLLECTED
+                    if getattr(s, metric) is None
+                    else (TENTATIVE if s.display is Display.TENTATIVE else None)
+                ),
+            ),
+            palette,
+        )
+    )
     lines.append(grid.labels(now, palette))
-    return lines[:max(height, 1)]
+    return lines[: max(height, 1)]
 
 
-__all__ = ["LEGEND", "plot_step", "polarization_chart", "sentiment_chart", "sparkline", "volume_chart"]
+__all__ = [
+    "LEGEND",
+    "plot_step",
+    "polarization_chart",
+    "sentiment_chart",
+    "sparkline",
+    "volume_chart",
+]

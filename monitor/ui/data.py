@@ -22,13 +22,21 @@ from typing import Any, Literal, Protocol
 
 from sqlalchemy import func, select
 
-from monitor.outputs.alerts import MAX_SETTLE, list_alerts
 from monitor.config.digests import AlertSettings
 from monitor.metrics.formulas import BucketSums
-from monitor.store.models import ALL_SOURCES, Alert
+from monitor.metrics.spikes import (
+    HOUR,
+    Hours,
+    HourStats,
+    check_sentiment,
+    check_volume,
+    sentiment_window,
+    volume_lookback,
+)
+from monitor.outputs.alerts import MAX_SETTLE, list_alerts
 from monitor.sources.paging import collection_lines
-from monitor.metrics.spikes import HOUR, Hours, HourStats, check_sentiment, check_volume, sentiment_window, volume_lookback
 from monitor.store.db import Store, from_ts, to_ts, utcnow
+from monitor.store.models import ALL_SOURCES, Alert
 from monitor.ui.history import BucketHistory, Changes
 from monitor.ui.series import Series, Shift, Spike, SpikeScan, fill_series
 
@@ -43,6 +51,7 @@ OVERDUE_GRACE = timedelta(minutes=2)
 
 
 # --- windows ------------------------------------------------------------------------------------
+
 
 @dataclass(frozen=True, slots=True)
 class Window:
@@ -74,6 +83,7 @@ DEFAULT_WINDOW = WINDOW_BY_KEY["24h"]
 
 # --- what the provider knows from the config ----------------------------------------------------
 
+
 @dataclass(frozen=True, slots=True)
 class TopicInfo:
     """A topic as the dashboard names it; `tags` (casefolded) are left out of co-occurring tags."""
@@ -91,6 +101,7 @@ class SourceInfo:
 
 
 # --- requests -----------------------------------------------------------------------------------
+
 
 @dataclass(frozen=True, slots=True)
 class LiveFilter:
@@ -120,6 +131,7 @@ class Request:
 
 
 # --- snapshots ----------------------------------------------------------------------------------
+
 
 @dataclass(frozen=True, slots=True)
 class TopicRow:
@@ -159,12 +171,25 @@ class PostView:
 
     @classmethod
     def from_row(cls, row: dict[str, Any]) -> PostView:
-        return cls(id=int(row["id"]), source=row["source"], created_at=row["created_at"], text=row["text"] or "",
-                   author=row.get("author"), url=row.get("url"), lang=row.get("lang"),
-                   compound=row.get("compound"), pos=row.get("pos"), neu=row.get("neu"), neg=row.get("neg"),
-                   scorer=row.get("scorer"), scorer_version=row.get("scorer_version"),
-                   engagement=int(row.get("engagement") or 0), reposts=int(row.get("reposts") or 0),
-                   topics=tuple(row.get("topics") or ()), tags=tuple(row.get("tags") or ()))
+        return cls(
+            id=int(row["id"]),
+            source=row["source"],
+            created_at=row["created_at"],
+            text=row["text"] or "",
+            author=row.get("author"),
+            url=row.get("url"),
+            lang=row.get("lang"),
+            compound=row.get("compound"),
+            pos=row.get("pos"),
+            neu=row.get("neu"),
+            neg=row.get("neg"),
+            scorer=row.get("scorer"),
+            scorer_version=row.get("scorer_version"),
+            engagement=int(row.get("engagement") or 0),
+            reposts=int(row.get("reposts") or 0),
+            topics=tuple(row.get("topics") or ()),
+            tags=tuple(row.get("tags") or ()),
+        )
 
 
 @dataclass(frozen=True, slots=True)
@@ -228,7 +253,11 @@ class AlertView:
         """Whether it was sent, as `monitor alerts` says it."""
         if self.delivered_at is not None:
             same_day = now is not None and now.date() == self.delivered_at.date()
-            return f"sent {self.delivered_at:%H:%M}" if same_day else f"sent {self.delivered_at:%b %d %H:%M}"
+            return (
+                f"sent {self.delivered_at:%H:%M}"
+                if same_day
+                else f"sent {self.delivered_at:%b %d %H:%M}"
+            )
         if self.next_delivery_at is not None:
             return f"pending (attempt {self.delivery_attempts + 1})"
         return "not sent: " + self.delivery_error if self.delivery_error else "no webhook set"
@@ -238,7 +267,14 @@ ALERT_ROWS = 200
 """Alerts the alerts screen lists (newest first); `monitor alerts` reaches further back."""
 
 SourceStatus = Literal["failing", "partial", "overdue", "never", "ok", "disabled"]
-URGENCY: dict[str, int] = {"failing": 0, "partial": 1, "overdue": 2, "never": 3, "ok": 4, "disabled": 5}
+URGENCY: dict[str, int] = {
+    "failing": 0,
+    "partial": 1,
+    "overdue": 2,
+    "never": 3,
+    "ok": 4,
+    "disabled": 5,
+}
 
 
 @dataclass(frozen=True, slots=True)
@@ -257,8 +293,12 @@ class SourceHealth:
     polls_24h: int | None = None  # None: not read for this view
     failed_24h: int | None = None
     posts_24h: int | None = None
-    collector: str | None = None  # the collector holding its lease (monitor/store/leases.py), if any
-    collection: tuple[str, ...] = ()  # backfills in progress and recorded gaps, in words (sources/paging.py)
+    collector: str | None = (
+        None  # the collector holding its lease (monitor/store/leases.py), if any
+    )
+    collection: tuple[
+        str, ...
+    ] = ()  # backfills in progress and recorded gaps, in words (sources/paging.py)
     quarantined: int | None = None  # items it sent that could not be stored (`monitor quarantine`)
 
     @property
@@ -276,7 +316,9 @@ class Snapshot:
     topics: tuple[TopicRow, ...] = ()
     detail: TopicDetail | None = None
     posts: tuple[PostView, ...] = ()  # newest first
-    live_cursor: int | None = None  # the newest post id when read: the next live request goes on from it
+    live_cursor: int | None = (
+        None  # the newest post id when read: the next live request goes on from it
+    )
     topic_infos: tuple[TopicInfo, ...] = ()  # every topic, for selection and filters
     source_names: tuple[str, ...] = ()
     wall: datetime | None = None  # the real time, when `now` is a replay's clock (the demo)
@@ -306,6 +348,7 @@ class DataProvider(Protocol):
 
 # --- the store-backed provider ------------------------------------------------------------------
 
+
 @dataclass(slots=True)
 class _TopicHours:
     """A topic's hourly sums (monitor.metrics.spikes.Hours) and its spike decisions on settled hours."""
@@ -322,10 +365,18 @@ def _decide(hours: Hours, t: int, settings: AlertSettings) -> tuple[bool, Spike 
         return False, None
     if not decision.alarm:
         return True, None
-    return True, Spike(from_ts(t), timedelta(hours=1), decision.y, decision.check.limit, decision.check.baseline_mean)
+    return True, Spike(
+        from_ts(t),
+        timedelta(hours=1),
+        decision.y,
+        decision.check.limit,
+        decision.check.baseline_mean,
+    )
 
 
-def _decide_shift(hours: Hours, t: int, settings: AlertSettings, stats: HourStats) -> tuple[bool, Shift | None]:
+def _decide_shift(
+    hours: Hours, t: int, settings: AlertSettings, stats: HourStats
+) -> tuple[bool, Shift | None]:
     """(had a baseline, the alarm if any) for the settled hour starting at `t`."""
     point, baseline = check_sentiment(hours, t, settings, stats)
     if point is None or baseline is None:
@@ -371,12 +422,22 @@ class StoreProvider:
     every cache: the next fetch reads everything again.
     """
 
-    def __init__(self, store: Store, *, topics: Sequence[TopicInfo] = (), sources: Sequence[SourceInfo] = (),
-                 clock: Callable[[], datetime] = utcnow, detail_scan: int = 20_000, detail_ttl_s: float = 10.0,
-                 wall_clock: Callable[[], datetime] | None = None):
+    def __init__(
+        self,
+        store: Store,
+        *,
+        topics: Sequence[TopicInfo] = (),
+        sources: Sequence[SourceInfo] = (),
+        clock: Callable[[], datetime] = utcnow,
+        detail_scan: int = 20_000,
+        detail_ttl_s: float = 10.0,
+        wall_clock: Callable[[], datetime] | None = None,
+    ):
         self.store = store
         self.clock = clock
-        self.wall_clock = wall_clock  # set when `clock` replays another time (the demo): polls run on this
+        self.wall_clock = (
+            wall_clock  # set when `clock` replays another time (the demo): polls run on this
+        )
         self.history = BucketHistory(store)
         self.detail_scan = detail_scan
         self.detail_ttl_s = detail_ttl_s
@@ -431,7 +492,9 @@ class StoreProvider:
         sources = [SourceInfo(s.name, s.kind, s.enabled) for s in config.sources]
         provider = cls(store, topics=topics, sources=sources, **kwargs)
         alerts = getattr(config, "alerts", None)
-        if alerts is not None:  # the spikes shown are the ones alerts would raise, with the same settings
+        if (
+            alerts is not None
+        ):  # the spikes shown are the ones alerts would raise, with the same settings
             provider.alert_defaults = alerts.defaults
             provider.alert_settings = dict(alerts.topics)
         return provider
@@ -444,7 +507,9 @@ class StoreProvider:
         """
         if self._names is None or time.monotonic() - self._names[0] >= self.names_ttl_s:
             known = {t.name for t in self._configured_topics}
-            extra = [TopicInfo(name, name) for name in self.store.bucket_topics() if name not in known]
+            extra = [
+                TopicInfo(name, name) for name in self.store.bucket_topics() if name not in known
+            ]
             self._names = (time.monotonic(), self._configured_topics + tuple(extra))
         return self._names[1]
 
@@ -462,25 +527,45 @@ class StoreProvider:
         if request.view == "overview":
             topics = self._topic_rows(infos, span)
         elif request.view == "topic" and request.topic is not None:
-            info = next((t for t in infos if t.name == request.topic), TopicInfo(request.topic, request.topic))
+            info = next(
+                (t for t in infos if t.name == request.topic),
+                TopicInfo(request.topic, request.topic),
+            )
             topics = self._topic_rows((info,), span)
             detail = self._detail(topics[0], span)
         posts: tuple[PostView, ...] = ()
         cursor = None
         if request.live is not None:
             f = request.live
-            rows, cursor = self.store.latest_posts(after_id=request.live_after, limit=request.live_limit,
-                                                   topic=f.topic, source=f.source, sentiment=f.sentiment,
-                                                   contains=f.text.strip() or None)
+            rows, cursor = self.store.latest_posts(
+                after_id=request.live_after,
+                limit=request.live_limit,
+                topic=f.topic,
+                source=f.source,
+                sentiment=f.sentiment,
+                contains=f.text.strip() or None,
+            )
             posts = tuple(PostView.from_row(r) for r in rows)
         wall = self.wall_clock() if self.wall_clock is not None else None
         sources = self._health(wall or now, with_counts=request.view == "health")
         alerts: tuple[AlertView, ...] = ()
         if request.view == "alerts":
             alerts = tuple(AlertView.from_row(r) for r in list_alerts(self.store, limit=ALERT_ROWS))
-        return Snapshot(request=request, now=now, sources=sources, topics=topics, detail=detail, posts=posts,
-                        live_cursor=cursor, topic_infos=infos, source_names=tuple(s.name for s in sources),
-                        alerts=alerts, new_alerts=self._new_alerts(), wall=wall, took_s=time.perf_counter() - t0)
+        return Snapshot(
+            request=request,
+            now=now,
+            sources=sources,
+            topics=topics,
+            detail=detail,
+            posts=posts,
+            live_cursor=cursor,
+            topic_infos=infos,
+            source_names=tuple(s.name for s in sources),
+            alerts=alerts,
+            new_alerts=self._new_alerts(),
+            wall=wall,
+            took_s=time.perf_counter() - t0,
+        )
 
     def _new_alerts(self) -> tuple[AlertView, ...]:
         """Alerts stored since the last call (none on the first: those are not news)."""
@@ -488,8 +573,13 @@ class StoreProvider:
             if self._alert_cursor is None:
                 self._alert_cursor = int(conn.execute(select(func.max(Alert.id))).scalar() or 0)
                 return ()
-            rows = conn.execute(select(Alert).where(Alert.id > self._alert_cursor).order_by(Alert.id)
-                                .limit(20)).mappings().all()
+            rows = (
+                conn.execute(
+                    select(Alert).where(Alert.id > self._alert_cursor).order_by(Alert.id).limit(20)
+                )
+                .mappings()
+                .all()
+            )
         if rows:
             self._alert_cursor = int(rows[-1]["id"])
         return tuple(AlertView.from_row(dict(r)) for r in rows)
@@ -498,10 +588,19 @@ class StoreProvider:
         """Every topic's row: the window's series and its latest volume spike."""
         names = [t.name for t in infos]
         since = {name: self._collecting_since(name) for name in names}
-        series = self._series(names, span.start_ts, span.end_ts, span.window.step_s, since, span.now_ts)
+        series = self._series(
+            names, span.start_ts, span.end_ts, span.window.step_s, since, span.now_ts
+        )
         spikes = self._spikes(names, span)
-        return tuple(TopicRow(info=info, sums=series[info.name].total(), series=series[info.name],
-                              spikes=spikes[info.name]) for info in infos)
+        return tuple(
+            TopicRow(
+                info=info,
+                sums=series[info.name].total(),
+                series=series[info.name],
+                spikes=spikes[info.name],
+            )
+            for info in infos
+        )
 
     def _spikes(self, names: Sequence[str], span: _Span) -> dict[str, SpikeScan]:
         """The latest volume alarm per topic among the hours the window touches.
@@ -538,8 +637,9 @@ class StoreProvider:
         return result
 
     @staticmethod
-    def _shift(topic: _TopicHours, first: int, span: _Span, settled: int,
-               settings: AlertSettings) -> tuple[Shift | None, bool]:
+    def _shift(
+        topic: _TopicHours, first: int, span: _Span, settled: int, settings: AlertSettings
+    ) -> tuple[Shift | None, bool]:
         """The latest mean-sentiment alarm among the window's hours that are over and settled
         (MAX_SETTLE after their end, as the alerts wait for late posts)."""
         if not settings.sentiment:
@@ -565,7 +665,9 @@ class StoreProvider:
     def _topic_hours(self, topic: str) -> _TopicHours:
         hit = self._hours.get(topic)
         if hit is None:
-            sources = list(self._configured_sources) or [r["name"] for r in self.store.source_states()]
+            sources = list(self._configured_sources) or [
+                r["name"] for r in self.store.source_states()
+            ]
             hit = self._hours[topic] = _TopicHours(Hours(self.store, topic, sources))
         return hit
 
@@ -574,27 +676,57 @@ class StoreProvider:
         hit = self._since_cache.get(topic)
         if hit is None or time.monotonic() - hit[0] >= self.names_ttl_s:
             since = self.store.collecting_since(topic)
-            hit = self._since_cache[topic] = (time.monotonic(), to_ts(since) if since is not None else None)
+            hit = self._since_cache[topic] = (
+                time.monotonic(),
+                to_ts(since) if since is not None else None,
+            )
         return hit[1]
 
-    def _series(self, topics: Sequence[str], start_ts: int, end_ts: int, step_s: int,
-                since: dict[str, int | None], now_ts: int) -> dict[str, Series]:
-        rows = self.history.rows(topics, (ALL_SOURCES,), step_s=step_s, start_ts=start_ts, end_ts=end_ts,
-                                 now_ts=now_ts)
+    def _series(
+        self,
+        topics: Sequence[str],
+        start_ts: int,
+        end_ts: int,
+        step_s: int,
+        since: dict[str, int | None],
+        now_ts: int,
+    ) -> dict[str, Series]:
+        rows = self.history.rows(
+            topics, (ALL_SOURCES,), step_s=step_s, start_ts=start_ts, end_ts=end_ts, now_ts=now_ts
+        )
         count = (end_ts - start_ts) // step_s
-        return {t: fill_series(rows[(t, ALL_SOURCES)], start_ts=start_ts, step_s=step_s, count=count,
-                               collecting_since_ts=since[t]) for t in topics}
+        return {
+            t: fill_series(
+                rows[(t, ALL_SOURCES)],
+                start_ts=start_ts,
+                step_s=step_s,
+                count=count,
+                collecting_since_ts=since[t],
+            )
+            for t in topics
+        }
 
     def _detail(self, row: TopicRow, span: _Span) -> TopicDetail:
         names = list(self._configured_sources) or [r["name"] for r in self.store.source_states()]
-        rows = self.history.rows((row.info.name,), names, step_s=span.window.step_s, start_ts=span.start_ts,
-                                 end_ts=span.end_ts, now_ts=span.now_ts)
+        rows = self.history.rows(
+            (row.info.name,),
+            names,
+            step_s=span.window.step_s,
+            start_ts=span.start_ts,
+            end_ts=span.end_ts,
+            now_ts=span.now_ts,
+        )
         slices = []
         for name in names:
             found = rows[(row.info.name, name)]
             if found:
-                series = fill_series(found, start_ts=span.start_ts, step_s=span.window.step_s,
-                                     count=span.window.buckets, collecting_since_ts=span.start_ts)
+                series = fill_series(
+                    found,
+                    start_ts=span.start_ts,
+                    step_s=span.window.step_s,
+                    count=span.window.buckets,
+                    collecting_since_ts=span.start_ts,
+                )
                 slices.append(SourceSlice(name, series.total(), series.any_incomplete))
         sources = tuple(sorted(slices, key=lambda s: (-s.sums.total, s.source)))
         scan = self._scan(row.info, span.window, span.start_ts, span.end_ts)
@@ -605,14 +737,22 @@ class StoreProvider:
         hit = self._detail_cache.get(key)
         if hit is not None and time.monotonic() - hit[0] < self.detail_ttl_s:
             return hit[1]
-        summary = self.store.topic_post_summary(info.name, since=from_ts(start_ts), until=from_ts(end_ts),
-                                                limit=self.detail_scan)
+        summary = self.store.topic_post_summary(
+            info.name, since=from_ts(start_ts), until=from_ts(end_ts), limit=self.detail_scan
+        )
         tags = Counter({tag: n for tag, n in summary.tags if tag not in info.tags})
         positive, negative, engaged = summary.positive, summary.negative, summary.engaged
-        full = {p["id"]: PostView.from_row(p) for p in self.store.posts_by_id(positive + negative + engaged)}
+        full = {
+            p["id"]: PostView.from_row(p)
+            for p in self.store.posts_by_id(positive + negative + engaged)
+        }
         result = {
-            "languages": tuple(LanguageSlice(lang, n, unscored) for lang, n, unscored
-                               in sorted(summary.languages, key=lambda s: (-s[1], s[0] or ""))),
+            "languages": tuple(
+                LanguageSlice(lang, n, unscored)
+                for lang, n, unscored in sorted(
+                    summary.languages, key=lambda s: (-s[1], s[0] or "")
+                )
+            ),
             "most_positive": tuple(full[i] for i in positive if i in full),
             "most_negative": tuple(full[i] for i in negative if i in full),
             "most_engaged": tuple(full[i] for i in engaged if i in full),
@@ -633,17 +773,29 @@ class StoreProvider:
             st = states.get(name) or {}
             info = self._configured_sources.get(name)
             c = counts.get(name, {"polls": 0, "failed": 0, "new_posts": 0}) if with_counts else None
-            out.append(SourceHealth(
-                name=name, kind=(info.kind if info else st.get("kind") or "?"),
-                status=_status(st, now, enabled=info.enabled if info else True),
-                last_poll_at=st.get("last_poll_at"), last_ok_at=st.get("last_ok_at"),
-                next_poll_at=st.get("next_poll_at"), failing_since=st.get("failing_since"),
-                consecutive_failures=int(st.get("consecutive_failures") or 0), last_error=st.get("last_error"),
-                last_status=st.get("last_status"), posts_total=int(st.get("posts_total") or 0),
-                polls_24h=c["polls"] if c else None, failed_24h=c["failed"] if c else None,
-                posts_24h=c["new_posts"] if c else None, quarantined=kept.get(name, 0) if with_counts else None,
-                collector=st.get("lease_owner") if (st.get("lease_expires_at") or now) > now else None,
-                collection=tuple(collection_lines(st.get("state"), now))))
+            out.append(
+                SourceHealth(
+                    name=name,
+                    kind=(info.kind if info else st.get("kind") or "?"),
+                    status=_status(st, now, enabled=info.enabled if info else True),
+                    last_poll_at=st.get("last_poll_at"),
+                    last_ok_at=st.get("last_ok_at"),
+                    next_poll_at=st.get("next_poll_at"),
+                    failing_since=st.get("failing_since"),
+                    consecutive_failures=int(st.get("consecutive_failures") or 0),
+                    last_error=st.get("last_error"),
+                    last_status=st.get("last_status"),
+                    posts_total=int(st.get("posts_total") or 0),
+                    polls_24h=c["polls"] if c else None,
+                    failed_24h=c["failed"] if c else None,
+                    posts_24h=c["new_posts"] if c else None,
+                    quarantined=kept.get(name, 0) if with_counts else None,
+                    collector=st.get("lease_owner")
+                    if (st.get("lease_expires_at") or now) > now
+                    else None,
+                    collection=tuple(collection_lines(st.get("state"), now)),
+                )
+            )
         return tuple(out)
 
 
@@ -664,7 +816,25 @@ def _status(state: dict[str, Any], now: datetime, *, enabled: bool) -> SourceSta
 
 
 __all__ = [
-    "ALERT_ROWS", "AlertView", "DEFAULT_WINDOW", "LIVE_ROWS", "WINDOWS", "WINDOW_BY_KEY", "DataProvider", "LanguageSlice", "LiveFilter",
-    "PostView", "Request", "Snapshot", "SourceHealth", "SourceInfo", "SourceSlice", "StoreProvider", "TopicDetail",
-    "TopicInfo", "TopicRow", "Window", "window_bounds",
+    "ALERT_ROWS",
+    "AlertView",
+    "DEFAULT_WINDOW",
+    "LIVE_ROWS",
+    "WINDOWS",
+    "WINDOW_BY_KEY",
+    "DataProvider",
+    "LanguageSlice",
+    "LiveFilter",
+    "PostView",
+    "Request",
+    "Snapshot",
+    "SourceHealth",
+    "SourceInfo",
+    "SourceSlice",
+    "StoreProvider",
+    "TopicDetail",
+    "TopicInfo",
+    "TopicRow",
+    "Window",
+    "window_bounds",
 ]

@@ -20,8 +20,8 @@ from datetime import datetime, timedelta
 
 from rich.text import Text
 
-from monitor.metrics.formulas import Display, Summary, classify
 from monitor.core.text import sanitize
+from monitor.metrics.formulas import Display, Summary, classify
 
 NO_DATA = "—"
 TENTATIVE = "~"
@@ -48,8 +48,12 @@ class Palette:
 
     @classmethod
     def from_theme(cls, variables: Mapping[str, str]) -> Palette:
-        return cls(pos=variables.get("text-success", cls.pos), neg=variables.get("text-error", cls.neg),
-                   warn=variables.get("text-warning", cls.warn), accent=variables.get("text-accent", cls.accent))
+        return cls(
+            pos=variables.get("text-success", cls.pos),
+            neg=variables.get("text-error", cls.neg),
+            warn=variables.get("text-warning", cls.warn),
+            accent=variables.get("text-accent", cls.accent),
+        )
 
     def for_class(self, cls: int) -> str:
         return {1: self.pos, -1: self.neg}.get(cls, "")
@@ -81,6 +85,7 @@ def cell(value: object, limit: int, style: str = "") -> Text:
 
 
 # --- numbers ----------------------------------------------------------------------------------
+
 
 def signed(x: float, digits: int = 2) -> str:
     """+0.12 / -0.08 / 0.00: the sign is always there, so columns line up and 0 reads as 0."""
@@ -154,6 +159,7 @@ def compound_text(compound: float | None, palette: Palette) -> Text:
 
 # --- times ------------------------------------------------------------------------------------
 
+
 def clock(dt: datetime | None, now: datetime | None = None) -> str:
     """14:05, or "Mar 03 14:05" when not on the same UTC day as `now`."""
     if dt is None:
@@ -202,23 +208,51 @@ def bucket_words(step_s: int) -> str:
 
 
 __all__ = [
-    "ELLIPSIS", "GAP", "NO_DATA", "Palette", "SYMBOL", "TENTATIVE", "ago", "bucket_words", "cell", "clock",
-    "compound_text", "count", "mean_text", "one_line", "plain", "polarization_text", "posts_text", "safe",
-    "share", "shares_text", "signed", "span", "until",
+    "ELLIPSIS",
+    "GAP",
+    "NO_DATA",
+    "Palette",
+    "SYMBOL",
+    "TENTATIVE",
+    "ago",
+    "bucket_words",
+    "cell",
+    "clock",
+    "compound_text",
+    "count",
+    "mean_text",
+    "one_line",
+    "plain",
+    "polarization_text",
+    "posts_text",
+    "safe",
+    "share",
+    "shares_text",
+    "signed",
+    "span",
+    "until",
 ]
 
 
 # --- feed health in words ---------------------------------------------------------------------
 
 STATUS_LABEL = {
-    "ok": "✓ ok", "failing": "✖ failing", "partial": "! partial", "overdue": "◷ overdue",
-    "never": "○ pending", "disabled": "- disabled",
+    "ok": "✓ ok",
+    "failing": "✖ failing",
+    "partial": "! partial",
+    "overdue": "◷ overdue",
+    "never": "○ pending",
+    "disabled": "- disabled",
 }
 
 
 def status_text(status: str, palette: Palette) -> Text:
-    style = {"failing": f"bold {palette.neg}", "partial": palette.warn, "overdue": palette.warn,
-             "ok": palette.pos}.get(status, palette.muted)
+    style = {
+        "failing": f"bold {palette.neg}",
+        "partial": palette.warn,
+        "overdue": palette.warn,
+        "ok": palette.pos,
+    }.get(status, palette.muted)
     return Text(STATUS_LABEL.get(status, status), style=style, end="")
 
 
@@ -228,13 +262,19 @@ def source_problem(h, now: datetime) -> str:
     error = one_line(h.last_error or "no error message", 300)
     if h.status == "failing":
         since = f" since {clock(h.failing_since, now)}" if h.failing_since else ""
-        tries = "1 failure" if h.consecutive_failures == 1 else f"{h.consecutive_failures} failures in a row"
+        tries = (
+            "1 failure"
+            if h.consecutive_failures == 1
+            else f"{h.consecutive_failures} failures in a row"
+        )
         return f"{name}: {error} — failing{since} ({tries}), next try {until(h.next_poll_at, now)}"
     if h.status == "partial":
         return f"{name}: partly fetched: {error} — next try {until(h.next_poll_at, now)}"
     if h.status == "overdue":
-        return (f"{name}: no poll since {clock(h.last_poll_at, now)} (next was due {ago(h.next_poll_at, now)}); "
-                "is the collector running?")
+        return (
+            f"{name}: no poll since {clock(h.last_poll_at, now)} (next was due {ago(h.next_poll_at, now)}); "
+            "is the collector running?"
+        )
     if h.status == "never":
         return f"{name}: not polled yet"
     return f"{name}: ok"

@@ -67,7 +67,9 @@ class BucketHistory:
         since = None if self._mark_ms is None else self._mark_ms - IN_FLIGHT_MS
         now_ms, found = self.store.changed_buckets(since_ms=since, before_ts=now_ts - self.recent_s)
         self._mark_ms = now_ms
-        self._applied = {k: ms for k, ms in self._applied.items() if ms >= now_ms - 2 * IN_FLIGHT_MS}
+        self._applied = {
+            k: ms for k, ms in self._applied.items() if ms >= now_ms - 2 * IN_FLIGHT_MS
+        }
         fresh: dict[Key, set[int]] = defaultdict(set)
         for topic, source, start, ms in found:
             if self._applied.get((topic, source, start)) == ms:
@@ -79,8 +81,16 @@ class BucketHistory:
                 self._update(entry, topics, sources, step, fresh)
         return Changes({t: sorted(m) for (t, s), m in fresh.items() if s == "*"})
 
-    def rows(self, topics: Sequence[str], sources: Sequence[str], *, step_s: int, start_ts: int, end_ts: int,
-             now_ts: int) -> dict[Key, list[dict[str, Any]]]:
+    def rows(
+        self,
+        topics: Sequence[str],
+        sources: Sequence[str],
+        *,
+        step_s: int,
+        start_ts: int,
+        end_ts: int,
+        now_ts: int,
+    ) -> dict[Key, list[dict[str, Any]]]:
         split = max(start_ts, min(end_ts, (now_ts - self.recent_s) // step_s * step_s))
         key = (tuple(topics), tuple(sources), step_s)
         entry = self._entries.get(key)
@@ -98,10 +108,23 @@ class BucketHistory:
             out[k] = old + list(tail.get(k, {}).values())
         return out
 
-    def _update(self, entry: _Entry, topics: Sequence[str], sources: Sequence[str], step: int,
-                fresh: dict[Key, set[int]]) -> None:
-        starts = sorted({m // step * step for (t, s), minutes in fresh.items() if t in topics and s in sources
-                         for m in minutes} & set(range(entry.start_ts, entry.split_ts, step)))
+    def _update(
+        self,
+        entry: _Entry,
+        topics: Sequence[str],
+        sources: Sequence[str],
+        step: int,
+        fresh: dict[Key, set[int]],
+    ) -> None:
+        starts = sorted(
+            {
+                m // step * step
+                for (t, s), minutes in fresh.items()
+                if t in topics and s in sources
+                for m in minutes
+            }
+            & set(range(entry.start_ts, entry.split_ts, step))
+        )
         for lo, hi in _runs(starts, step):
             found = self._read(topics, sources, step, lo, hi)
             for k in ((t, s) for t in topics for s in sources):
@@ -110,11 +133,19 @@ class BucketHistory:
                     rows.pop(ts, None)
                 rows.update(found.get(k, {}))
 
-    def _read(self, topics: Sequence[str], sources: Sequence[str], step_s: int, since_ts: int,
-              until_ts: int) -> Rows:
+    def _read(
+        self,
+        topics: Sequence[str],
+        sources: Sequence[str],
+        step_s: int,
+        since_ts: int,
+        until_ts: int,
+    ) -> Rows:
         if since_ts >= until_ts:
             return {}
-        found = self.store.bucket_series(topics, sources, since_ts=since_ts, until_ts=until_ts, every_s=step_s)
+        found = self.store.bucket_series(
+            topics, sources, since_ts=since_ts, until_ts=until_ts, every_s=step_s
+        )
         return {k: {int(r["start_ts"]): r for r in rows} for k, rows in found.items()}
 
 

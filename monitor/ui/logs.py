@@ -15,7 +15,7 @@ from collections import deque
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 LOG_FILE = "monitor.log"
@@ -48,8 +48,11 @@ class LogBuffer(logging.Handler):
                 message = f"{message} ({type(exc).__name__}: {exc})"
         except Exception:  # a bad format string must not take the app down
             message = str(record.msg)
-        self.add(LogEntry(0, datetime.fromtimestamp(record.created, timezone.utc), record.levelno, record.name,
-                          message))
+        self.add(
+            LogEntry(
+                0, datetime.fromtimestamp(record.created, UTC), record.levelno, record.name, message
+            )
+        )
 
     def add(self, entry: LogEntry) -> LogEntry:
         """Append an entry (its seq is assigned here); tests use this to inject fixed records."""
@@ -72,7 +75,9 @@ def dashboard_logging(storage_dir: Path, buffer: LogBuffer) -> Iterator[Path]:
     path = storage_dir / LOG_FILE
     root = logging.getLogger()
     saved = root.handlers[:]
-    file_handler = logging.handlers.RotatingFileHandler(path, maxBytes=5_000_000, backupCount=3, encoding="utf-8")
+    file_handler = logging.handlers.RotatingFileHandler(
+        path, maxBytes=5_000_000, backupCount=3, encoding="utf-8"
+    )
     file_handler.setFormatter(logging.Formatter(FILE_FORMAT, datefmt="%Y-%m-%dT%H:%M:%S"))
     root.handlers = [file_handler, buffer]
     logging.captureWarnings(True)

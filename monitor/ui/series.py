@@ -71,20 +71,30 @@ class Series:
         incomplete: list[bool] = []
         engagement: list[int] = []
         for i in range(skip, n, group):
-            part = [s for s in self.sums[i:i + group] if s is not None]
+            part = [s for s in self.sums[i : i + group] if s is not None]
             sums.append(sum(part, BucketSums()) if part else NOT_COLLECTED)
-            incomplete.append(any(self.incomplete[i:i + group]))
-            engagement.append(sum(self.engagement[i:i + group]))
-        return Series(self.start_ts + skip * self.step_s, self.step_s * group, tuple(sums), tuple(incomplete),
-                      tuple(engagement))
+            incomplete.append(any(self.incomplete[i : i + group]))
+            engagement.append(sum(self.engagement[i : i + group]))
+        return Series(
+            self.start_ts + skip * self.step_s,
+            self.step_s * group,
+            tuple(sums),
+            tuple(incomplete),
+            tuple(engagement),
+        )
 
     def tail(self, count: int) -> Series:
         """The newest `count` buckets."""
         if count >= len(self.sums):
             return self
         cut = len(self.sums) - count
-        return Series(self.start_ts + cut * self.step_s, self.step_s, self.sums[cut:], self.incomplete[cut:],
-                      self.engagement[cut:])
+        return Series(
+            self.start_ts + cut * self.step_s,
+            self.step_s,
+            self.sums[cut:],
+            self.incomplete[cut:],
+            self.engagement[cut:],
+        )
 
 
 @dataclass(frozen=True, slots=True)
@@ -123,8 +133,9 @@ class SpikeScan:
     shift_checked: bool = False
 
 
-def fill_series(rows: Sequence[dict], *, start_ts: int, step_s: int, count: int,
-                collecting_since_ts: int | None) -> Series:
+def fill_series(
+    rows: Sequence[dict], *, start_ts: int, step_s: int, count: int, collecting_since_ts: int | None
+) -> Series:
     """Rows of `Store.series` (only buckets that exist) → a dense series of `count` buckets.
 
     A bucket with no row is 0 posts if collection had started by its end, else not collected.
@@ -140,10 +151,16 @@ def fill_series(rows: Sequence[dict], *, start_ts: int, step_s: int, count: int,
         i = (int(r["start_ts"]) - start_ts) // step_s
         if not 0 <= i < count:
             continue
-        sums[i] = BucketSums(n_neg=int(r["n_neg"]), n_neu=int(r["n_neu"]), n_pos=int(r["n_pos"]),
-                             sum_neg=float(r["sum_neg"]), sum_neu=float(r["sum_neu"]),
-                             sum_pos=float(r["sum_pos"]), sum_sq=float(r["sum_sq"]),
-                             n_unscored=int(r["n_unscored"]))
+        sums[i] = BucketSums(
+            n_neg=int(r["n_neg"]),
+            n_neu=int(r["n_neu"]),
+            n_pos=int(r["n_pos"]),
+            sum_neg=float(r["sum_neg"]),
+            sum_neu=float(r["sum_neu"]),
+            sum_pos=float(r["sum_pos"]),
+            sum_sq=float(r["sum_sq"]),
+            n_unscored=int(r["n_unscored"]),
+        )
         incomplete[i] = bool(r["incomplete"])
         engagement[i] = int(r["engagement"] or 0)
     return Series(start_ts, step_s, tuple(sums), tuple(incomplete), tuple(engagement))

@@ -24,7 +24,6 @@ from sqlalchemy import func, select
 
 from monitor.config.digests import AlertSettings
 from monitor.metrics.formulas import BucketSums, Summary, ears_t, summarize, t_ppf, wilson
-from monitor.store.models import ALL_SOURCES, Alert, PollLog, Post
 from monitor.metrics.spikes import (
     DAY,
     HOUR,
@@ -42,6 +41,7 @@ from monitor.metrics.spikes import (
     volume_drivers,
 )
 from monitor.store.db import HOUR_S, SUM_COLUMNS, Store, bucket_rows, from_ts
+from monitor.store.models import ALL_SOURCES, Alert, PollLog, Post
 
 __all__ = [
     "DayWindow",
@@ -244,9 +244,19 @@ class TopicDigest:
 # --- building -------------------------------------------------------------------------------
 
 
-def build_topic_digest(store: Store, *, digest: str, topic: str, title: str, day: date, zone: ZoneInfo,
-                       sources: Sequence[str], settings: AlertSettings, now: datetime,
-                       top_posts: int = 3) -> TopicDigest:
+def build_topic_digest(
+    store: Store,
+    *,
+    digest: str,
+    topic: str,
+    title: str,
+    day: date,
+    zone: ZoneInfo,
+    sources: Sequence[str],
+    settings: AlertSettings,
+    now: datetime,
+    top_posts: int = 3,
+) -> TopicDigest:
     """Everything about one topic's local day. `sources` are the sources serving the topic."""
     window = day_window(day, zone)
     hours = Hours(store, topic, sources, align=window.start_ts % HOUR)
@@ -261,19 +271,38 @@ def build_topic_digest(store: Store, *, digest: str, topic: str, title: str, day
     sentiment, before = summarize(day_sums), summarize(previous)
     unscored = wilson(day_sums.n_unscored, day_sums.total)
     return TopicDigest(
-        digest=digest, topic=topic, title=title, date=day.isoformat(), timezone=str(zone),
-        start=window.local(window.start_ts), end=window.local(window.end_ts), generated_at=now.astimezone(zone),
-        complete=now_ts >= window.end_ts, volume=volume, sentiment=sentiment, previous=before,
-        change=mean_change(day_sums, previous) if sentiment.mean is not None and before.mean is not None else None,
+        digest=digest,
+        topic=topic,
+        title=title,
+        date=day.isoformat(),
+        timezone=str(zone),
+        start=window.local(window.start_ts),
+        end=window.local(window.end_ts),
+        generated_at=now.astimezone(zone),
+        complete=now_ts >= window.end_ts,
+        volume=volume,
+        sentiment=sentiment,
+        previous=before,
+        change=mean_change(day_sums, previous)
+        if sentiment.mean is not None and before.mean is not None
+        else None,
         polarization=_polarization(sentiment, baseline_sums),
-        hours=rows, spikes=spikes,
-        top_positive=_top(store, topic, window, Post.compound.desc(), Post.compound >= 0.05, top_posts),
-        top_negative=_top(store, topic, window, Post.compound.asc(), Post.compound <= -0.05, top_posts),
-        top_engaged=_top(store, topic, window, Post.engagement.desc(), Post.engagement > 0, top_posts),
+        hours=rows,
+        spikes=spikes,
+        top_positive=_top(
+            store, topic, window, Post.compound.desc(), Post.compound >= 0.05, top_posts
+        ),
+        top_negative=_top(
+            store, topic, window, Post.compound.asc(), Post.compound <= -0.05, top_posts
+        ),
+        top_engaged=_top(
+            store, topic, window, Post.engagement.desc(), Post.engagement > 0, top_posts
+        ),
         sources=_by_source(store, topic, window),
         languages=_by_language(store, topic, window),
         unscored_share=day_sums.n_unscored / day_sums.total if day_sums.total else None,
-        unscored_lo=unscored[0] if unscored else None, unscored_hi=unscored[1] if unscored else None,
+        unscored_lo=unscored[0] if unscored else None,
+        unscored_hi=unscored[1] if unscored else None,
         gaps=collection_gaps(store, sources, window, now),
         incomplete_hours=[r.label for r in rows if r.incomplete],
         notes=notes,
@@ -289,8 +318,9 @@ def _sums(hours: Hours, window: DayWindow) -> BucketSums:
     return total
 
 
-def _volume(hours: Hours, window: DayWindow, day: BucketSums, settings: AlertSettings,
-            notes: list[str]) -> tuple[DayVolume, BucketSums]:
+def _volume(
+    hours: Hours, window: DayWindow, day: BucketSums, settings: AlertSettings, notes: list[str]
+) -> tuple[DayVolume, BucketSums]:
     """Daily EARS-t against the 7 previous local days that were fully collected."""
     counts: list[DayCount] = []
     pooled = BucketSums()
@@ -306,14 +336,27 @@ def _volume(hours: Hours, window: DayWindow, day: BucketSums, settings: AlertSet
     mean_ = sum(usable_totals) / len(usable_totals) if usable_totals else None
     limit = alarm = None
     if len(usable_totals) == BASELINE_DAYS:
-        check = ears_t(day.total, usable_totals, alpha=settings.alpha, min_excess=settings.min_excess)
+        check = ears_t(
+            day.total, usable_totals, alpha=settings.alpha, min_excess=settings.min_excess
+        )
         limit, alarm = check.limit, check.alarm
     else:
-        notes.append(f"Volume: {len(usable_totals)} of the 7 previous days were fully collected, so the day's "
-                     "volume is not tested for a spike (it is compared with the days that were).")
+        notes.append(
+            f"Volume: {len(usable_totals)} of the 7 previous days were fully collected, so the day's "
+            "volume is not tested for a spike (it is compared with the days that were)."
+        )
     engagement = sum(h.engagement for ts in window.hours if (h := hours.get(ts)) is not None)
-    volume = DayVolume(day.total, day.n, day.n_unscored, engagement, counts, mean_, limit, alarm,
-                       day.total / mean_ if mean_ else None)
+    volume = DayVolume(
+        day.total,
+        day.n,
+        day.n_unscored,
+        engagement,
+        counts,
+        mean_,
+        limit,
+        alarm,
+        day.total / mean_ if mean_ else None,
+    )
     return volume, pooled
 
 
@@ -326,8 +369,8 @@ def mean_change(today: BucketSums, before: BucketSums, level: float = 0.95) -> C
     if today.n < 2 or before.n < 2:
         return None
     delta = today.sum / today.n - before.sum / before.n
-    va = max(today.sum_sq - today.sum ** 2 / today.n, 0.0) / (today.n - 1) / today.n
-    vb = max(before.sum_sq - before.sum ** 2 / before.n, 0.0) / (before.n - 1) / before.n
+    va = max(today.sum_sq - today.sum**2 / today.n, 0.0) / (today.n - 1) / today.n
+    vb = max(before.sum_sq - before.sum**2 / before.n, 0.0) / (before.n - 1) / before.n
     if va + vb == 0.0:
         return Change(delta, delta, delta, delta != 0.0)
     df = (va + vb) ** 2 / (va * va / (today.n - 1) + vb * vb / (before.n - 1))
@@ -337,52 +380,99 @@ def mean_change(today: BucketSums, before: BucketSums, level: float = 0.95) -> C
 
 def _polarization(day: Summary, baseline: BucketSums) -> Polarization:
     base = summarize(baseline)
-    return Polarization(day.er3, day.b, day.sigma, base.er3, base.b, base.sigma, base.n,
-                        day.display.value, base.display.value)
+    return Polarization(
+        day.er3,
+        day.b,
+        day.sigma,
+        base.er3,
+        base.b,
+        base.sigma,
+        base.n,
+        day.display.value,
+        base.display.value,
+    )
 
 
-def _hours_and_spikes(store: Store, topic: str, hours: Hours, window: DayWindow, settings: AlertSettings,
-                      now_ts: int, notes: list[str]) -> tuple[list[HourRow], list[Spike]]:
+def _hours_and_spikes(
+    store: Store,
+    topic: str,
+    hours: Hours,
+    window: DayWindow,
+    settings: AlertSettings,
+    now_ts: int,
+    notes: list[str],
+) -> tuple[list[HourRow], list[Spike]]:
     starts = window.hours
     volume = {t: check_volume(hours, t, settings) for t in starts if t < now_ts}
     if any(v.baseline is None for v in volume.values()):
-        notes.append("Volume spikes: some hours have no baseline yet (7 complete earlier hours are needed).")
-    elif volume and all(v.baseline is not None and v.baseline.kind == "recent" for v in volume.values()):
-        notes.append("Volume spikes are tested against the 7 previous hours: the topic has less than 7 days of "
-                     f"history (alpha {settings.alpha_recent:g} instead of {settings.alpha:g}).")
-    base = sentiment_baseline(hours, window.start_ts - SENTIMENT_BASELINE_DAYS * DAY, window.start_ts,
-                              settings.min_posts)
+        notes.append(
+            "Volume spikes: some hours have no baseline yet (7 complete earlier hours are needed)."
+        )
+    elif volume and all(
+        v.baseline is not None and v.baseline.kind == "recent" for v in volume.values()
+    ):
+        notes.append(
+            "Volume spikes are tested against the 7 previous hours: the topic has less than 7 days of "
+            f"history (alpha {settings.alpha_recent:g} instead of {settings.alpha:g})."
+        )
+    base = sentiment_baseline(
+        hours, window.start_ts - SENTIMENT_BASELINE_DAYS * DAY, window.start_ts, settings.min_posts
+    )
     chart: dict[int, SentimentResult] = {}
     if base is None:
-        notes.append("Sentiment shifts: not enough history for a baseline (12 hours with at least "
-                     f"{settings.min_posts} scored posts in the 28 days before the day).")
+        notes.append(
+            "Sentiment shifts: not enough history for a baseline (12 hours with at least "
+            f"{settings.min_posts} scored posts in the 28 days before the day)."
+        )
     else:
         past = [t for t in starts if t < now_ts]
         chart = {r.start: r for r in sentiment_chart(hours, past, base, settings)}
     rows = [_row(hours, window, t, volume.get(t), chart.get(t), now_ts) for t in starts]
     alerted = _alerted(store, topic, window)
-    spikes = [_volume_spike(store, topic, window, run, alerted) for run in _runs(starts, volume, "volume")]
+    spikes = [
+        _volume_spike(store, topic, window, run, alerted) for run in _runs(starts, volume, "volume")
+    ]
     if base is not None:
-        spikes += [_sentiment_spike(store, topic, window, run, base, alerted)
-                   for run in _runs(starts, chart, "sentiment")]
+        spikes += [
+            _sentiment_spike(store, topic, window, run, base, alerted)
+            for run in _runs(starts, chart, "sentiment")
+        ]
     spikes.sort(key=lambda s: (s.start, s.kind != "volume"))
     return rows, spikes
 
 
-def _row(hours: Hours, window: DayWindow, t: int, vol: VolumeResult | None, sent: SentimentResult | None,
-         now_ts: int) -> HourRow:
+def _row(
+    hours: Hours,
+    window: DayWindow,
+    t: int,
+    vol: VolumeResult | None,
+    sent: SentimentResult | None,
+    now_ts: int,
+) -> HourRow:
     h = hours.get(t)
     sums = h.sums if h is not None else BucketSums()
     s = summarize(sums)
     check = vol.check if vol is not None else None
     point = sent.point if sent is not None and sent.point.z is not None else None
     return HourRow(
-        start=window.local(t), label=window.local(t).strftime("%H:%M"), total=sums.total, n=sums.n,
-        unscored=sums.n_unscored, mean=s.mean, mean_lo=s.mean_lo, mean_hi=s.mean_hi,
-        engagement=h.engagement if h is not None else 0, incomplete=bool(h is not None and h.incomplete),
-        future=t >= now_ts, expected=check.baseline_mean if check else None, limit=check.limit if check else None,
-        volume_alarm=bool(vol and vol.alarm), ewma=point.ewma if point else None,
-        ewma_limit=point.limit if point else None, sentiment_alarm=bool(sent and sent.alarm))
+        start=window.local(t),
+        label=window.local(t).strftime("%H:%M"),
+        total=sums.total,
+        n=sums.n,
+        unscored=sums.n_unscored,
+        mean=s.mean,
+        mean_lo=s.mean_lo,
+        mean_hi=s.mean_hi,
+        engagement=h.engagement if h is not None else 0,
+        incomplete=bool(h is not None and h.incomplete),
+        future=t >= now_ts,
+        expected=check.baseline_mean if check else None,
+        limit=check.limit if check else None,
+        volume_alarm=bool(vol and vol.alarm),
+        ewma=point.ewma if point else None,
+        ewma_limit=point.limit if point else None,
+        sentiment_alarm=bool(sent and sent.alarm),
+    )
 
 
 def _runs(starts: list[int], results: dict[int, Any], kind: str) -> list[list[Any]]:
@@ -404,9 +494,13 @@ def _runs(starts: list[int], results: dict[int, Any], kind: str) -> list[list[An
 
 def _alerted(store: Store, topic: str, window: DayWindow) -> set[tuple[str, int]]:
     with store.read() as conn:
-        rows = conn.execute(select(Alert.kind, Alert.bucket_start).where(
-            Alert.topic == topic, Alert.bucket_start >= from_ts(window.start_ts - HOUR),
-            Alert.bucket_start < from_ts(window.end_ts))).all()
+        rows = conn.execute(
+            select(Alert.kind, Alert.bucket_start).where(
+                Alert.topic == topic,
+                Alert.bucket_start >= from_ts(window.start_ts - HOUR),
+                Alert.bucket_start < from_ts(window.end_ts),
+            )
+        ).all()
     return {(kind, int(start.timestamp())) for kind, start in rows}
 
 
@@ -416,73 +510,151 @@ def _was_alerted(alerted: set[tuple[str, int]], kind: str, run: list[Any]) -> bo
     return any(k == kind and r.start - HOUR < ts < r.start + HOUR for k, ts in alerted for r in run)
 
 
-def _volume_spike(store: Store, topic: str, window: DayWindow, run: list[VolumeResult],
-                  alerted: set[tuple[str, int]]) -> Spike:
+def _volume_spike(
+    store: Store,
+    topic: str,
+    window: DayWindow,
+    run: list[VolumeResult],
+    alerted: set[tuple[str, int]],
+) -> Spike:
     peak = max(run, key=lambda r: (r.y - (r.check.baseline_mean if r.check else 0), -r.start))
     assert peak.check is not None and peak.baseline is not None
-    baseline = {"kind": peak.baseline.kind, "alpha": peak.alpha, "mean": peak.check.baseline_mean,
-                "sd": peak.check.baseline_sd,
-                "hours": [{"start": window.local(s).isoformat(), "posts": v, "weight": w}
-                          for s, v, w in zip(peak.baseline.starts, peak.baseline.values, peak.check.weights)]}
+    baseline = {
+        "kind": peak.baseline.kind,
+        "alpha": peak.alpha,
+        "mean": peak.check.baseline_mean,
+        "sd": peak.check.baseline_sd,
+        "hours": [
+            {"start": window.local(s).isoformat(), "posts": v, "weight": w}
+            for s, v, w in zip(
+                peak.baseline.starts, peak.baseline.values, peak.check.weights, strict=False
+            )
+        ],
+    }
     return Spike(
-        kind="volume", direction="up", start=window.local(run[0].start), end=window.local(run[-1].start + HOUR),
-        peak=window.local(peak.start), hours=len(run), value=float(peak.y), expected=peak.check.baseline_mean,
-        threshold=peak.check.limit, n=peak.y, baseline=peak.baseline.describe(), baseline_values=baseline,
-        alerted=_was_alerted(alerted, "volume", run), incomplete=any(r.incomplete for r in run),
-        drivers=volume_drivers(store, topic, peak))
+        kind="volume",
+        direction="up",
+        start=window.local(run[0].start),
+        end=window.local(run[-1].start + HOUR),
+        peak=window.local(peak.start),
+        hours=len(run),
+        value=float(peak.y),
+        expected=peak.check.baseline_mean,
+        threshold=peak.check.limit,
+        n=peak.y,
+        baseline=peak.baseline.describe(),
+        baseline_values=baseline,
+        alerted=_was_alerted(alerted, "volume", run),
+        incomplete=any(r.incomplete for r in run),
+        drivers=volume_drivers(store, topic, peak),
+    )
 
 
-def _sentiment_spike(store: Store, topic: str, window: DayWindow, run: list[SentimentResult], base: Any,
-                     alerted: set[tuple[str, int]]) -> Spike:
+def _sentiment_spike(
+    store: Store,
+    topic: str,
+    window: DayWindow,
+    run: list[SentimentResult],
+    base: Any,
+    alerted: set[tuple[str, int]],
+) -> Spike:
     peak = max(run, key=lambda r: (abs(r.point.ewma), -r.start))
-    baseline = {"mu0": base.mu0, "sigma_w": base.sigma_w, "sigma_b": base.sigma_b, "hours": base.hours,
-                "posts": base.posts, "since": from_ts(base.since).isoformat(), "until": from_ts(base.until).isoformat(),
-                "z": peak.point.z, "ewma": peak.point.ewma, "limit": peak.point.limit}
+    baseline = {
+        "mu0": base.mu0,
+        "sigma_w": base.sigma_w,
+        "sigma_b": base.sigma_b,
+        "hours": base.hours,
+        "posts": base.posts,
+        "since": from_ts(base.since).isoformat(),
+        "until": from_ts(base.until).isoformat(),
+        "z": peak.point.z,
+        "ewma": peak.point.ewma,
+        "limit": peak.point.limit,
+    }
     return Spike(
-        kind="sentiment", direction=peak.direction, start=window.local(run[0].start),
-        end=window.local(run[-1].start + HOUR), peak=window.local(peak.start), hours=len(run),
-        value=peak.mean if peak.mean is not None else base.mu0, expected=base.mu0, threshold=peak.point.limit,
-        n=peak.n, baseline=f"the {base.hours} hours with enough posts in the 28 days before",
-        baseline_values=baseline, alerted=_was_alerted(alerted, "sentiment", run), incomplete=False,
-        drivers=sentiment_drivers(store, topic, peak.start, base.mu0, peak.direction))
+        kind="sentiment",
+        direction=peak.direction,
+        start=window.local(run[0].start),
+        end=window.local(run[-1].start + HOUR),
+        peak=window.local(peak.start),
+        hours=len(run),
+        value=peak.mean if peak.mean is not None else base.mu0,
+        expected=base.mu0,
+        threshold=peak.point.limit,
+        n=peak.n,
+        baseline=f"the {base.hours} hours with enough posts in the 28 days before",
+        baseline_values=baseline,
+        alerted=_was_alerted(alerted, "sentiment", run),
+        incomplete=False,
+        drivers=sentiment_drivers(store, topic, peak.start, base.mu0, peak.direction),
+    )
 
 
 # --- posts and breakdowns -------------------------------------------------------------------
 
 
-def _top(store: Store, topic: str, window: DayWindow, order: Any, condition: Any, limit: int) -> list[PostRef]:
-    q = topic_posts(topic, (window.start_ts, window.end_ts)).where(condition).order_by(order, Post.id).limit(limit)
+def _top(
+    store: Store, topic: str, window: DayWindow, order: Any, condition: Any, limit: int
+) -> list[PostRef]:
+    q = (
+        topic_posts(topic, (window.start_ts, window.end_ts))
+        .where(condition)
+        .order_by(order, Post.id)
+        .limit(limit)
+    )
     with store.read() as conn:
         return [PostRef.from_row(r) for r in conn.execute(q).all()]
 
 
 def _by_source(store: Store, topic: str, window: DayWindow) -> list[SourceShare]:
     # The day's whole hours from the hourly rollups (kept when old posts and minutes are pruned).
-    b = bucket_rows(HOUR_S, window.start_ts, window.end_ts,
-                    lambda t: [t.c.topic == topic, t.c.source != ALL_SOURCES])
+    b = bucket_rows(
+        HOUR_S,
+        window.start_ts,
+        window.end_ts,
+        lambda t: [t.c.topic == topic, t.c.source != ALL_SOURCES],
+    )
     q = select(b.c.source, *[func.sum(b.c[c]) for c in SUM_COLUMNS]).group_by(b.c.source)
     with store.read() as conn:
         rows = conn.execute(q).all()
-    sums = {src: BucketSums(**{c: (int(v) if c.startswith("n_") else float(v)) for c, v in zip(SUM_COLUMNS, vals)})
-            for src, *vals in rows}
+    sums = {
+        src: BucketSums(
+            **{
+                c: (int(v) if c.startswith("n_") else float(v))
+                for c, v in zip(SUM_COLUMNS, vals, strict=False)
+            }
+        )
+        for src, *vals in rows
+    }
     grand = sum(b.total for b in sums.values())
-    out = [SourceShare(src, b.total, b.n, b.n_unscored, b.sum / b.n if b.n else None, b.total / grand)
-           for src, b in sums.items() if b.total]
+    out = [
+        SourceShare(src, b.total, b.n, b.n_unscored, b.sum / b.n if b.n else None, b.total / grand)
+        for src, b in sums.items()
+        if b.total
+    ]
     return sorted(out, key=lambda s: (-s.total, s.source))
 
 
 def _by_language(store: Store, topic: str, window: DayWindow) -> list[LanguageShare]:
     lang = func.coalesce(Post.lang, "unknown")
-    q = (topic_posts(topic, (window.start_ts, window.end_ts), columns=[lang, func.count(), func.count(Post.compound)])
-         .group_by(lang))
+    q = topic_posts(
+        topic,
+        (window.start_ts, window.end_ts),
+        columns=[lang, func.count(), func.count(Post.compound)],
+    ).group_by(lang)
     with store.read() as conn:
         rows = conn.execute(q).all()
     grand = sum(int(r[1]) for r in rows)
-    out = [LanguageShare(str(code), int(total), int(scored), int(total) / grand) for code, total, scored in rows]
+    out = [
+        LanguageShare(str(code), int(total), int(scored), int(total) / grand)
+        for code, total, scored in rows
+    ]
     return sorted(out, key=lambda s: (-s.total, s.lang))
 
 
-def collection_gaps(store: Store, sources: Sequence[str], window: DayWindow, now: datetime) -> list[Gap]:
+def collection_gaps(
+    store: Store, sources: Sequence[str], window: DayWindow, now: datetime
+) -> list[Gap]:
     """Runs of failed polls overlapping the day, per source, from poll_log.
 
     A run starts at the last good poll before its first failure (nothing was collected after
@@ -492,12 +664,31 @@ def collection_gaps(store: Store, sources: Sequence[str], window: DayWindow, now
         return []
     since, until = from_ts(window.start_ts - DAY), from_ts(window.end_ts + DAY)
     with store.read() as conn:
-        failing = set(conn.execute(select(PollLog.source).distinct().where(
-            PollLog.source.in_(list(sources)), PollLog.outcome.not_in(OK_OUTCOMES),
-            PollLog.started_at >= since, PollLog.started_at < from_ts(window.end_ts))).scalars())
-        rows = conn.execute(select(PollLog.source, PollLog.started_at, PollLog.outcome, PollLog.error).where(
-            PollLog.source.in_(sorted(failing)), PollLog.started_at >= since, PollLog.started_at < until)
-            .order_by(PollLog.source, PollLog.started_at, PollLog.id)).all() if failing else []
+        failing = set(
+            conn.execute(
+                select(PollLog.source)
+                .distinct()
+                .where(
+                    PollLog.source.in_(list(sources)),
+                    PollLog.outcome.not_in(OK_OUTCOMES),
+                    PollLog.started_at >= since,
+                    PollLog.started_at < from_ts(window.end_ts),
+                )
+            ).scalars()
+        )
+        rows = (
+            conn.execute(
+                select(PollLog.source, PollLog.started_at, PollLog.outcome, PollLog.error)
+                .where(
+                    PollLog.source.in_(sorted(failing)),
+                    PollLog.started_at >= since,
+                    PollLog.started_at < until,
+                )
+                .order_by(PollLog.source, PollLog.started_at, PollLog.id)
+            ).all()
+            if failing
+            else []
+        )
     gaps: list[Gap] = []
     run: dict[str, Any] | None = None
     last_ok: dict[str, datetime] = {}
@@ -511,7 +702,12 @@ def collection_gaps(store: Store, sources: Sequence[str], window: DayWindow, now
                 run = None
             last_ok[source] = started
         elif run is None:
-            run = {"source": source, "start": last_ok.get(source, started), "failed": 1, "error": error}
+            run = {
+                "source": source,
+                "start": last_ok.get(source, started),
+                "failed": 1,
+                "error": error,
+            }
         else:
             run["failed"] += 1
             run["error"] = error or run["error"]
@@ -523,5 +719,11 @@ def collection_gaps(store: Store, sources: Sequence[str], window: DayWindow, now
 def _gap(run: dict[str, Any], end: datetime | None, window: DayWindow, now: datetime) -> Gap:
     lo = max(run["start"].timestamp(), window.start_ts)
     hi = min((end or now).timestamp(), window.end_ts)
-    return Gap(run["source"], run["start"].astimezone(window.zone), end.astimezone(window.zone) if end else None,
-               max(hi - lo, 0.0), run["failed"], run["error"])
+    return Gap(
+        run["source"],
+        run["start"].astimezone(window.zone),
+        end.astimezone(window.zone) if end else None,
+        max(hi - lo, 0.0),
+        run["failed"],
+        run["error"],
+    )

@@ -69,18 +69,26 @@ class Chart:
 
     def svg(self) -> str:
         """Inline SVG; safe to place in HTML as is (every text is escaped here)."""
-        out = [f'<svg xmlns="http://www.w3.org/2000/svg" role="img" width="{self.width}" height="{self.height}" '
-               f'viewBox="0 0 {self.width} {self.height}" aria-label="{escape(self.alt)}">'
-               f"<title>{escape(self.alt)}</title>"]
+        out = [
+            f'<svg xmlns="http://www.w3.org/2000/svg" role="img" width="{self.width}" height="{self.height}" '
+            f'viewBox="0 0 {self.width} {self.height}" aria-label="{escape(self.alt)}">'
+            f"<title>{escape(self.alt)}</title>"
+        ]
         for s in self.shapes:
             if isinstance(s, Rect):
-                out.append(f'<rect x="{s.x:.1f}" y="{s.y:.1f}" width="{s.w:.1f}" height="{s.h:.1f}" fill="{s.color}"/>')
+                out.append(
+                    f'<rect x="{s.x:.1f}" y="{s.y:.1f}" width="{s.w:.1f}" height="{s.h:.1f}" fill="{s.color}"/>'
+                )
             elif isinstance(s, Line):
-                out.append(f'<line x1="{s.x1:.1f}" y1="{s.y1:.1f}" x2="{s.x2:.1f}" y2="{s.y2:.1f}" '
-                           f'stroke="{s.color}" stroke-width="{s.width}"/>')
+                out.append(
+                    f'<line x1="{s.x1:.1f}" y1="{s.y1:.1f}" x2="{s.x2:.1f}" y2="{s.y2:.1f}" '
+                    f'stroke="{s.color}" stroke-width="{s.width}"/>'
+                )
             else:
-                out.append(f'<text x="{s.x:.1f}" y="{s.y:.1f}" font-size="10" font-family="sans-serif" '
-                           f'fill="{AXIS}" text-anchor="{s.anchor}">{escape(s.text)}</text>')
+                out.append(
+                    f'<text x="{s.x:.1f}" y="{s.y:.1f}" font-size="10" font-family="sans-serif" '
+                    f'fill="{AXIS}" text-anchor="{s.anchor}">{escape(s.text)}</text>'
+                )
         out.append("</svg>")
         return "".join(out)
 
@@ -113,11 +121,21 @@ def _frame(n: int) -> tuple[float, float]:
 
 
 def _hour_labels(labels: Sequence[str], slot: float) -> list[Label]:
-    return [Label(LEFT + (i + 0.5) * slot, HEIGHT - 6, label[:2]) for i, label in enumerate(labels) if i % 3 == 0]
+    return [
+        Label(LEFT + (i + 0.5) * slot, HEIGHT - 6, label[:2])
+        for i, label in enumerate(labels)
+        if i % 3 == 0
+    ]
 
 
-def volume_chart(labels: Sequence[str], totals: Sequence[int], alarms: Sequence[bool], gaps: Sequence[bool],
-                 limits: Sequence[float | None], alt: str) -> Chart:
+def volume_chart(
+    labels: Sequence[str],
+    totals: Sequence[int],
+    alarms: Sequence[bool],
+    gaps: Sequence[bool],
+    limits: Sequence[float | None],
+    alt: str,
+) -> Chart:
     """Posts per hour: bars (red where EARS-t alarmed, grey where collection had a gap), with each
     hour's alarm limit as a short dark tick."""
     slot, plot = _frame(len(totals))
@@ -126,11 +144,13 @@ def volume_chart(labels: Sequence[str], totals: Sequence[int], alarms: Sequence[
     def y(v: float) -> float:
         return TOP + plot * (1 - v / top)
 
-    shapes: list[Rect | Line | Label] = [Line(LEFT, y(top / 2), WIDTH - RIGHT, y(top / 2), GRID),
-                                         Label(LEFT - 4, y(top) + 8, _num(top), "end"),
-                                         Label(LEFT - 4, y(top / 2) + 4, _num(top / 2), "end"),
-                                         Label(LEFT - 4, y(0), "0", "end")]
-    for i, (total, alarm, gap, limit) in enumerate(zip(totals, alarms, gaps, limits)):
+    shapes: list[Rect | Line | Label] = [
+        Line(LEFT, y(top / 2), WIDTH - RIGHT, y(top / 2), GRID),
+        Label(LEFT - 4, y(top) + 8, _num(top), "end"),
+        Label(LEFT - 4, y(top / 2) + 4, _num(top / 2), "end"),
+        Label(LEFT - 4, y(0), "0", "end"),
+    ]
+    for i, (total, alarm, gap, limit) in enumerate(zip(totals, alarms, gaps, limits, strict=False)):
         x = LEFT + i * slot
         color = ALARM if alarm else GAP if gap else BAR
         if gap and not total:
@@ -142,8 +162,14 @@ def volume_chart(labels: Sequence[str], totals: Sequence[int], alarms: Sequence[
     return Chart(alt, tuple(shapes))
 
 
-def sentiment_chart(labels: Sequence[str], means: Sequence[float | None], lows: Sequence[float | None],
-                    highs: Sequence[float | None], alarms: Sequence[bool], alt: str) -> Chart:
+def sentiment_chart(
+    labels: Sequence[str],
+    means: Sequence[float | None],
+    lows: Sequence[float | None],
+    highs: Sequence[float | None],
+    alarms: Sequence[bool],
+    alt: str,
+) -> Chart:
     """Mean sentiment per hour with its 95% interval as a whisker; hours without enough posts
     are left empty (never drawn at 0, which would read as neutral)."""
     slot, plot = _frame(len(means))
@@ -153,11 +179,13 @@ def sentiment_chart(labels: Sequence[str], means: Sequence[float | None], lows: 
     def y(v: float) -> float:
         return TOP + plot * (1 - (v + top) / (2 * top))
 
-    shapes: list[Rect | Line | Label] = [Line(LEFT, y(0), WIDTH - RIGHT, y(0), ZERO),
-                                         Label(LEFT - 4, y(top) + 8, f"+{top:.2f}", "end"),
-                                         Label(LEFT - 4, y(0) + 4, "0", "end"),
-                                         Label(LEFT - 4, y(-top), f"-{top:.2f}", "end")]
-    for i, (m, lo, hi, alarm) in enumerate(zip(means, lows, highs, alarms)):
+    shapes: list[Rect | Line | Label] = [
+        Line(LEFT, y(0), WIDTH - RIGHT, y(0), ZERO),
+        Label(LEFT - 4, y(top) + 8, f"+{top:.2f}", "end"),
+        Label(LEFT - 4, y(0) + 4, "0", "end"),
+        Label(LEFT - 4, y(-top), f"-{top:.2f}", "end"),
+    ]
+    for i, (m, lo, hi, alarm) in enumerate(zip(means, lows, highs, alarms, strict=False)):
         if m is None:
             continue
         cx = LEFT + (i + 0.5) * slot
@@ -173,7 +201,9 @@ def _num(v: float) -> str:
     return f"{v:.0f}" if v >= 1 or v == 0 else f"{v:g}"
 
 
-def sparkline(values: Sequence[float | None], lo: float | None = None, hi: float | None = None) -> str:
+def sparkline(
+    values: Sequence[float | None], lo: float | None = None, hi: float | None = None
+) -> str:
     """▁▂▃▄▅▆▇█ per value, scaled to [lo, hi] (default: the values' range); None is a space."""
     present = [v for v in values if v is not None]
     if not present:
@@ -195,10 +225,21 @@ def sparkline(values: Sequence[float | None], lo: float | None = None, hi: float
 
 # 3×5 glyphs, one string of 15 bits per character, row by row.
 _FONT = {
-    "0": "111101101101111", "1": "010110010010111", "2": "111001111100111", "3": "111001111001111",
-    "4": "101101111001001", "5": "111100111001111", "6": "111100111101111", "7": "111001001001001",
-    "8": "111101111101111", "9": "111101111001111", ".": "000000000000010", "-": "000000111000000",
-    "+": "000010111010000", ":": "000010000010000", " ": "000000000000000",
+    "0": "111101101101111",
+    "1": "010110010010111",
+    "2": "111001111100111",
+    "3": "111001111001111",
+    "4": "101101111001001",
+    "5": "111100111001111",
+    "6": "111100111101111",
+    "7": "111001001001001",
+    "8": "111101111101111",
+    "9": "111101111001111",
+    ".": "000000000000010",
+    "-": "000000111000000",
+    "+": "000010111010000",
+    ":": "000010000010000",
+    " ": "000000000000000",
 }
 _SCALE = 2
 
@@ -215,7 +256,7 @@ class _Canvas:
     def _set(self, x: int, y: int, rgb: tuple[int, int, int]) -> None:
         if 0 <= x < self.w and 0 <= y < self.h:
             i = (y * self.w + x) * 3
-            self.px[i:i + 3] = bytes(rgb)
+            self.px[i : i + 3] = bytes(rgb)
 
     def rect(self, x: float, y: float, w: float, h: float, color: str) -> None:
         rgb = _rgb(color)
@@ -224,7 +265,7 @@ class _Canvas:
         row = bytes(rgb) * max(x1 - x0, 0)
         for yy in range(y0, y1):
             i = (yy * self.w + x0) * 3
-            self.px[i:i + len(row)] = row
+            self.px[i : i + len(row)] = row
 
     def line(self, x1: float, y1: float, x2: float, y2: float, color: str, width: int = 1) -> None:
         rgb = _rgb(color)
@@ -255,11 +296,22 @@ class _Canvas:
 
     def encode(self) -> bytes:
         stride = self.w * 3
-        raw = b"".join(b"\x00" + bytes(self.px[y * stride:(y + 1) * stride]) for y in range(self.h))
+        raw = b"".join(
+            b"\x00" + bytes(self.px[y * stride : (y + 1) * stride]) for y in range(self.h)
+        )
 
         def chunk(kind: bytes, data: bytes) -> bytes:
-            return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
+            return (
+                struct.pack(">I", len(data))
+                + kind
+                + data
+                + struct.pack(">I", zlib.crc32(kind + data))
+            )
 
         header = struct.pack(">IIBBBBB", self.w, self.h, 8, 2, 0, 0, 0)
-        return (b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IDAT", zlib.compress(raw, 9))
-                + chunk(b"IEND", b""))
+        return (
+            b"\x89PNG\r\n\x1a\n"
+            + chunk(b"IHDR", header)
+            + chunk(b"IDAT", zlib.compress(raw, 9))
+            + chunk(b"IEND", b"")
+        )

@@ -24,16 +24,37 @@ from typing import Any
 from sqlalchemy import insert, select, update
 
 from monitor.config.digests import Digest
-from monitor.outputs.deliver import DeliveryError, build_email, post_webhook, send_email, with_retries, write_atomic
+from monitor.outputs.deliver import (
+    DeliveryError,
+    build_email,
+    post_webhook,
+    send_email,
+    with_retries,
+    write_atomic,
+)
 from monitor.outputs.digest.build import TopicDigest, build_topic_digest
-from monitor.outputs.digest.render import render_html, render_json, render_markdown, slack_digest, subject
-from monitor.store.models import DigestRun
+from monitor.outputs.digest.render import (
+    render_html,
+    render_json,
+    render_markdown,
+    slack_digest,
+    subject,
+)
 from monitor.store.db import Store, utcnow
+from monitor.store.models import DigestRun
 
 log = logging.getLogger(__name__)
 
-__all__ = ["DigestReport", "OutputResult", "catch_up", "digest_runs", "missed_days", "previous_day", "run_digest",
-           "schedule_digests"]
+__all__ = [
+    "DigestReport",
+    "OutputResult",
+    "catch_up",
+    "digest_runs",
+    "missed_days",
+    "previous_day",
+    "run_digest",
+    "schedule_digests",
+]
 
 CATCH_UP = timedelta(days=7)  # scheduled runs missed longer ago than this are not built at start-up
 MAX_FIRES = 20_000  # bound on walking a cron schedule (every minute for a week is 10,080)
@@ -64,10 +85,21 @@ def previous_day(digest: Digest, now: datetime) -> date:
     return now.astimezone(digest.zone).date() - timedelta(days=1)
 
 
-def run_digest(config: Any, store: Store, digest: Digest, day: date, *, topic: str | None = None,
-               send: bool = False, resend: bool = False, now: datetime | None = None,
-               env: Mapping[str, str] = os.environ, sleep: Callable[[float], None] = time.sleep,
-               attempts: int = 4, stop: threading.Event | None = None) -> DigestReport:
+def run_digest(
+    config: Any,
+    store: Store,
+    digest: Digest,
+    day: date,
+    *,
+    topic: str | None = None,
+    send: bool = False,
+    resend: bool = False,
+    now: datetime | None = None,
+    env: Mapping[str, str] = os.environ,
+    sleep: Callable[[float], None] = time.sleep,
+    attempts: int = 4,
+    stop: threading.Event | None = None,
+) -> DigestReport:
     """Build `digest` for `day`, write its files, and with `send` deliver it (at most once).
 
     `topic` restricts the run to one topic; its deliveries are recorded as `<digest>:<topic>`,
@@ -84,12 +116,17 @@ def run_digest(config: Any, store: Store, digest: Digest, day: date, *, topic: s
     heading = f"Digest {digest.name} · {day.isoformat()}"
     folder = config.digest_folder(digest) / digest.name / day.isoformat()
     for d in built:
-        for suffix, data in (("md", render_markdown([d], heading)), ("html", render_html([d], heading).html),
-                             ("json", render_json(d))):
+        for suffix, data in (
+            ("md", render_markdown([d], heading)),
+            ("html", render_html([d], heading).html),
+            ("json", render_json(d)),
+        ):
             path = folder / f"{d.topic}.{suffix}"
             write_atomic(path, data.encode("utf-8"))
             report.files.append(path)
-    _record(store, key, day, "folder", "ok", 0, None, {"files": [str(p) for p in report.files]}, now)
+    _record(
+        store, key, day, "folder", "ok", 0, None, {"files": [str(p) for p in report.files]}, now
+    )
     report.outputs.append(OutputResult("folder", "ok", f"{len(report.files)} files in {folder}"))
     if not send:
         return report
@@ -102,8 +139,12 @@ def run_digest(config: Any, store: Store, digest: Digest, day: date, *, topic: s
     for output, action in senders:
         before = previous.get(output)
         if before is not None and before["status"] == "ok" and not resend:
-            when = before["sent_at"].isoformat(timespec="seconds") if before["sent_at"] else "earlier"
-            report.outputs.append(OutputResult(output, "skipped", f"already sent at {when}; --resend sends it again"))
+            when = (
+                before["sent_at"].isoformat(timespec="seconds") if before["sent_at"] else "earlier"
+            )
+            report.outputs.append(
+                OutputResult(output, "skipped", f"already sent at {when}; --resend sends it again")
+            )
             continue
         try:
             detail, used = with_retries(action, attempts=attempts, sleep=sleep, stop=stop)
@@ -117,31 +158,59 @@ def run_digest(config: Any, store: Store, digest: Digest, day: date, *, topic: s
     return report
 
 
-def _build(config: Any, store: Store, digest: Digest, topic: Any, day: date, now: datetime) -> TopicDigest:
+def _build(
+    config: Any, store: Store, digest: Digest, topic: Any, day: date, now: datetime
+) -> TopicDigest:
     sources = [s.name for s in config.sources if topic in config.topics_for(s)]
-    return build_topic_digest(store, digest=digest.name, topic=topic.name, title=topic.display_name, day=day,
-                              zone=digest.zone, sources=sources, settings=config.alerts.for_topic(topic.name),
-                              now=now, top_posts=digest.top_posts)
+    return build_topic_digest(
+        store,
+        digest=digest.name,
+        topic=topic.name,
+        title=topic.display_name,
+        day=day,
+        zone=digest.zone,
+        sources=sources,
+        settings=config.alerts.for_topic(topic.name),
+        now=now,
+        top_posts=digest.top_posts,
+    )
 
 
-def _send_email(digest: Digest, built: list[TopicDigest], heading: str, day: date, env: Mapping[str, str]) -> str:
+def _send_email(
+    digest: Digest, built: list[TopicDigest], heading: str, day: date, env: Mapping[str, str]
+) -> str:
     email = digest.email
     assert email is not None
     rendered = render_html(built, heading, email=True)
-    msg = build_email(sender=email.sender, to=email.to, subject=subject(digest.name, day.isoformat(), built),
-                      text=render_markdown(built, heading), html=rendered.html, images=rendered.images)
+    msg = build_email(
+        sender=email.sender,
+        to=email.to,
+        subject=subject(digest.name, day.isoformat(), built),
+        text=render_markdown(built, heading),
+        html=rendered.html,
+        images=rendered.images,
+    )
     send_email(email, msg, env)
     return f"e-mailed to {len(email.to)} recipient(s) via {email.host}"
 
 
-def _send_webhook(digest: Digest, built: list[TopicDigest], day: date, env: Mapping[str, str]) -> str:
+def _send_webhook(
+    digest: Digest, built: list[TopicDigest], day: date, env: Mapping[str, str]
+) -> str:
     webhook = digest.webhook
     assert webhook is not None
     if webhook.format == "slack":
         payload = slack_digest(digest.name, day.isoformat(), built)
     else:
-        payload = json.loads(render_json(built, type="digest", digest=digest.name, date=day.isoformat(),
-                                         timezone=digest.timezone))
+        payload = json.loads(
+            render_json(
+                built,
+                type="digest",
+                digest=digest.name,
+                date=day.isoformat(),
+                timezone=digest.timezone,
+            )
+        )
     post_webhook(webhook, payload, env)
     return f"posted to the webhook ({webhook.format})"
 
@@ -151,12 +220,26 @@ def _send_webhook(digest: Digest, built: list[TopicDigest], day: date, env: Mapp
 
 def _runs(store: Store, key: str, day: date) -> dict[str, dict[str, Any]]:
     with store.read() as conn:
-        rows = conn.execute(select(DigestRun).where(DigestRun.digest == key, DigestRun.day == day)).mappings().all()
+        rows = (
+            conn.execute(select(DigestRun).where(DigestRun.digest == key, DigestRun.day == day))
+            .mappings()
+            .all()
+        )
     return {r["output"]: dict(r) for r in rows}
 
 
-def _record(store: Store, key: str, day: date, output: str, status: str, attempts: int, error: str | None,
-            detail: dict[str, Any], now: datetime, sent: bool = False) -> None:
+def _record(
+    store: Store,
+    key: str,
+    day: date,
+    output: str,
+    status: str,
+    attempts: int,
+    error: str | None,
+    detail: dict[str, Any],
+    now: datetime,
+    sent: bool = False,
+) -> None:
     values: dict[str, Any] = {"status": status, "updated_at": now, "error": error, "detail": detail}
     if sent:
         values["sent_at"] = now
@@ -164,9 +247,15 @@ def _record(store: Store, key: str, day: date, output: str, status: str, attempt
     with store.write() as conn:
         row = conn.execute(select(DigestRun.attempts).where(*where)).first()
         if row is None:
-            conn.execute(insert(DigestRun).values(digest=key, day=day, output=output, attempts=attempts, **values))
+            conn.execute(
+                insert(DigestRun).values(
+                    digest=key, day=day, output=output, attempts=attempts, **values
+                )
+            )
         else:
-            conn.execute(update(DigestRun).where(*where).values(attempts=row.attempts + attempts, **values))
+            conn.execute(
+                update(DigestRun).where(*where).values(attempts=row.attempts + attempts, **values)
+            )
 
 
 def digest_runs(store: Store, since: date | None = None) -> list[dict[str, Any]]:
@@ -182,7 +271,9 @@ def digest_runs(store: Store, since: date | None = None) -> list[dict[str, Any]]
 
 
 def _outputs(digest: Digest) -> list[str]:
-    return ["folder"] + (["email"] if digest.email else []) + (["webhook"] if digest.webhook else [])
+    return (
+        ["folder"] + (["email"] if digest.email else []) + (["webhook"] if digest.webhook else [])
+    )
 
 
 def missed_days(store: Store, digest: Digest, now: datetime) -> list[date]:
@@ -201,8 +292,11 @@ def missed_days(store: Store, digest: Digest, now: datetime) -> list[date]:
     if not days:
         return []
     with store.read() as conn:
-        rows = conn.execute(select(DigestRun.day, DigestRun.output, DigestRun.status).where(
-            DigestRun.digest == digest.name)).all()
+        rows = conn.execute(
+            select(DigestRun.day, DigestRun.output, DigestRun.status).where(
+                DigestRun.digest == digest.name
+            )
+        ).all()
     if not rows:
         return days[-1:]
     first = min(r.day for r in rows)
@@ -210,8 +304,14 @@ def missed_days(store: Store, digest: Digest, now: datetime) -> list[date]:
     return [d for d in days if d >= first and any((d, o) not in done for o in _outputs(digest))]
 
 
-def catch_up(config: Any, store: Store, *, clock: Callable[[], datetime] = utcnow,
-             env: Mapping[str, str] = os.environ, stop: threading.Event | None = None) -> list[DigestReport]:
+def catch_up(
+    config: Any,
+    store: Store,
+    *,
+    clock: Callable[[], datetime] = utcnow,
+    env: Mapping[str, str] = os.environ,
+    stop: threading.Event | None = None,
+) -> list[DigestReport]:
     """Build and send what the schedule missed while nothing was running."""
     reports = []
     for digest in config.digests:
@@ -223,26 +323,48 @@ def catch_up(config: Any, store: Store, *, clock: Callable[[], datetime] = utcno
     return reports
 
 
-def _guarded(config: Any, store: Store, digest: Digest, day: date, clock: Callable[[], datetime],
-             env: Mapping[str, str], stop: threading.Event | None = None) -> DigestReport:
+def _guarded(
+    config: Any,
+    store: Store,
+    digest: Digest,
+    day: date,
+    clock: Callable[[], datetime],
+    env: Mapping[str, str],
+    stop: threading.Event | None = None,
+) -> DigestReport:
     """A scheduled run must never take the scheduler down; its failure is logged in words."""
     try:
         report = run_digest(config, store, digest, day, send=True, now=clock(), env=env, stop=stop)
     except Exception:
         log.exception("digest %s for %s could not be built", digest.name, day)
-        return DigestReport(digest.name, day, outputs=[OutputResult("folder", "failed", "could not be built")])
+        return DigestReport(
+            digest.name, day, outputs=[OutputResult("folder", "failed", "could not be built")]
+        )
     for o in report.outputs:
         log.info("digest %s for %s: %s %s (%s)", digest.name, day, o.output, o.status, o.detail)
     return report
 
 
-def _scheduled(config: Any, store: Store, digest: Digest, clock: Callable[[], datetime],
-               env: Mapping[str, str], stop: threading.Event | None = None) -> None:
+def _scheduled(
+    config: Any,
+    store: Store,
+    digest: Digest,
+    clock: Callable[[], datetime],
+    env: Mapping[str, str],
+    stop: threading.Event | None = None,
+) -> None:
     _guarded(config, store, digest, previous_day(digest, clock()), clock, env, stop)
 
 
-def schedule_digests(scheduler: Any, config: Any, store: Store, *, clock: Callable[[], datetime] = utcnow,
-                     env: Mapping[str, str] = os.environ, stop: threading.Event | None = None) -> None:
+def schedule_digests(
+    scheduler: Any,
+    config: Any,
+    store: Store,
+    *,
+    clock: Callable[[], datetime] = utcnow,
+    env: Mapping[str, str] = os.environ,
+    stop: threading.Event | None = None,
+) -> None:
     """One cron job per digest and a catch-up at start, on an executor of their own.
 
     A digest's retries may wait minutes; its own single thread keeps that from delaying polls.
@@ -253,7 +375,20 @@ def schedule_digests(scheduler: Any, config: Any, store: Store, *, clock: Callab
 
     scheduler.add_executor(ThreadPoolExecutor(max_workers=1), alias="digests")
     for digest in config.digests:
-        scheduler.add_job(_scheduled, digest.trigger(), args=[config, store, digest, clock, env, stop],
-                          id=f"digest:{digest.name}", name=f"digest {digest.name}", executor="digests")
-    scheduler.add_job(catch_up, "date", args=[config, store], kwargs={"clock": clock, "env": env, "stop": stop},
-                      id="digest:catch-up", name="missed digests", executor="digests")
+        scheduler.add_job(
+            _scheduled,
+            digest.trigger(),
+            args=[config, store, digest, clock, env, stop],
+            id=f"digest:{digest.name}",
+            name=f"digest {digest.name}",
+            executor="digests",
+        )
+    scheduler.add_job(
+        catch_up,
+        "date",
+        args=[config, store],
+        kwargs={"clock": clock, "env": env, "stop": stop},
+        id="digest:catch-up",
+        name="missed digests",
+        executor="digests",
+    )

@@ -88,7 +88,9 @@ def fmt_pct(value: float | None, digits: int = 0) -> str:
     return "no data" if value is None else f"{value * 100:.{digits}f}%"
 
 
-def fmt_interval(lo: float | None, hi: float | None, digits: int = 3, sign: bool = True, pct: bool = False) -> str:
+def fmt_interval(
+    lo: float | None, hi: float | None, digits: int = 3, sign: bool = True, pct: bool = False
+) -> str:
     if lo is None or hi is None:
         return ""
     if pct:
@@ -115,7 +117,9 @@ def md_url(url: str | None) -> str:
     """A link target in angle brackets, with what would end it percent-encoded."""
     if not url:
         return ""
-    return "<" + _URL_UNSAFE.sub(lambda m: "".join(f"%{b:02X}" for b in m.group().encode()), url) + ">"
+    return (
+        "<" + _URL_UNSAFE.sub(lambda m: "".join(f"%{b:02X}" for b in m.group().encode()), url) + ">"
+    )
 
 
 def md_quote(text: str, indent: str = "  ") -> str:
@@ -125,8 +129,13 @@ def md_quote(text: str, indent: str = "  ") -> str:
 
 
 _FILTERS: dict[str, Callable[..., str]] = {
-    "num": fmt_num, "count": fmt_count, "pct": fmt_pct, "interval": fmt_interval, "duration": fmt_duration,
-    "hm": fmt_time, "day": fmt_day,
+    "num": fmt_num,
+    "count": fmt_count,
+    "pct": fmt_pct,
+    "interval": fmt_interval,
+    "duration": fmt_duration,
+    "hm": fmt_time,
+    "day": fmt_day,
 }
 
 
@@ -160,8 +169,10 @@ def volume_alt(d: TopicDigest) -> str:
     if not rows:
         return "Posts per hour: the day has not started yet."
     busiest = max(rows, key=lambda r: (r.total, -r.start.timestamp()))
-    text = (f"Posts per hour, {rows[0].label} to {rows[-1].label} ({d.timezone}): {d.volume.total:,} in total, "
-            f"busiest hour {busiest.label} with {busiest.total:,}.")
+    text = (
+        f"Posts per hour, {rows[0].label} to {rows[-1].label} ({d.timezone}): {d.volume.total:,} in total, "
+        f"busiest hour {busiest.label} with {busiest.total:,}."
+    )
     spikes = [r.label for r in rows if r.volume_alarm]
     gaps = [r.label for r in rows if r.incomplete]
     text += f" Volume spikes at {', '.join(spikes)}." if spikes else " No volume spike."
@@ -176,20 +187,36 @@ def sentiment_alt(d: TopicDigest) -> str:
         return "Mean sentiment per hour: no hour had enough scored posts (5) to show a mean."
     low = min(rows, key=lambda r: r.mean or 0.0)
     high = max(rows, key=lambda r: r.mean or 0.0)
-    text = (f"Mean sentiment per hour with 95% intervals, {len(rows)} hours with at least 5 scored posts: "
-            f"lowest {fmt_num(low.mean, 2, True)} at {low.label}, "
-            f"highest {fmt_num(high.mean, 2, True)} at {high.label}.")
+    text = (
+        f"Mean sentiment per hour with 95% intervals, {len(rows)} hours with at least 5 scored posts: "
+        f"lowest {fmt_num(low.mean, 2, True)} at {low.label}, "
+        f"highest {fmt_num(high.mean, 2, True)} at {high.label}."
+    )
     shifts = [r.label for r in d.hours if r.sentiment_alarm]
-    return text + (f" Sentiment shifts at {', '.join(shifts)}." if shifts else " No sentiment shift.")
+    return text + (
+        f" Sentiment shifts at {', '.join(shifts)}." if shifts else " No sentiment shift."
+    )
 
 
 def charts(d: TopicDigest) -> tuple[Chart, Chart]:
     rows = d.hours
     labels = [r.label for r in rows]
-    vol = volume_chart(labels, [0 if r.future else r.total for r in rows], [r.volume_alarm for r in rows],
-                       [r.incomplete for r in rows], [r.limit for r in rows], volume_alt(d))
-    sent = sentiment_chart(labels, [r.mean for r in rows], [r.mean_lo for r in rows], [r.mean_hi for r in rows],
-                           [r.sentiment_alarm for r in rows], sentiment_alt(d))
+    vol = volume_chart(
+        labels,
+        [0 if r.future else r.total for r in rows],
+        [r.volume_alarm for r in rows],
+        [r.incomplete for r in rows],
+        [r.limit for r in rows],
+        volume_alt(d),
+    )
+    sent = sentiment_chart(
+        labels,
+        [r.mean for r in rows],
+        [r.mean_lo for r in rows],
+        [r.mean_hi for r in rows],
+        [r.sentiment_alarm for r in rows],
+        sentiment_alt(d),
+    )
     return vol, sent
 
 
@@ -223,8 +250,12 @@ def render_html(digests: Sequence[TopicDigest], heading: str, *, email: bool = F
         if email:
             ids = (f"volume-{i}@reaction-monitor", f"sentiment-{i}@reaction-monitor")
             images += [(ids[0], vol.png(), vol.alt), (ids[1], sent.png(), sent.alt)]
-            pics = [Markup('<img src="cid:{}" width="{}" height="{}" alt="{}">').format(cid, c.width, c.height, c.alt)
-                    for cid, c in zip(ids, (vol, sent))]
+            pics = [
+                Markup('<img src="cid:{}" width="{}" height="{}" alt="{}">').format(
+                    cid, c.width, c.height, c.alt
+                )
+                for cid, c in zip(ids, (vol, sent), strict=False)
+            ]
         else:
             pics = [Markup(vol.svg()), Markup(sent.svg())]
         topics.append({"d": d, "volume_chart": pics[0], "sentiment_chart": pics[1]})
@@ -246,7 +277,11 @@ def to_data(digests: Sequence[TopicDigest]) -> list[dict[str, Any]]:
 
 def render_json(digest: TopicDigest | Sequence[TopicDigest], /, **meta: Any) -> str:
     """Every number of the digest; one topic as an object, several under "topics"."""
-    data: Any = to_data([digest])[0] if isinstance(digest, TopicDigest) else {**meta, "topics": to_data(digest)}
+    data: Any = (
+        to_data([digest])[0]
+        if isinstance(digest, TopicDigest)
+        else {**meta, "topics": to_data(digest)}
+    )
     return json.dumps(data, default=_json_default, ensure_ascii=False, indent=2) + "\n"
 
 
@@ -267,20 +302,38 @@ def headline(d: TopicDigest) -> str:
 def subject(name: str, day: str, digests: Sequence[TopicDigest]) -> str:
     if len(digests) == 1:
         return f"{digests[0].title} on {day}: {headline(digests[0])}"
-    return f"Digest {name!r} for {day}: " + "; ".join(f"{d.title}: {d.volume.total:,} posts" for d in digests)
+    return f"Digest {name!r} for {day}: " + "; ".join(
+        f"{d.title}: {d.volume.total:,} posts" for d in digests
+    )
 
 
 def slack_digest(name: str, day: str, digests: Sequence[TopicDigest]) -> dict[str, Any]:
     """A Slack incoming-webhook message: numbers in mrkdwn, anything a stranger wrote in plain_text."""
-    blocks: list[dict[str, Any]] = [{"type": "header", "text": {"type": "plain_text", "text": f"Digest {name}: {day}"}}]
+    blocks: list[dict[str, Any]] = [
+        {"type": "header", "text": {"type": "plain_text", "text": f"Digest {name}: {day}"}}
+    ]
     for d in digests:
-        blocks.append({"type": "section", "text": {"type": "mrkdwn",
-                                                   "text": f"*{slack_escape(d.title)}*: {slack_escape(headline(d))}"}})
+        blocks.append(
+            {
+                "type": "section",
+                "text": {
+                    "type": "mrkdwn",
+                    "text": f"*{slack_escape(d.title)}*: {slack_escape(headline(d))}",
+                },
+            }
+        )
         lines = [_spike_line(s) for s in d.spikes] + [
             f"{g.source} failed {g.failed_polls} poll(s) from {fmt_time(g.start)} "
-            f"{'to ' + fmt_time(g.end) if g.end else '(still failing)'}: {g.error or 'no error text'}" for g in d.gaps]
+            f"{'to ' + fmt_time(g.end) if g.end else '(still failing)'}: {g.error or 'no error text'}"
+            for g in d.gaps
+        ]
         if lines:
-            blocks.append({"type": "context", "elements": [{"type": "plain_text", "text": "\n".join(lines)[:2900]}]})
+            blocks.append(
+                {
+                    "type": "context",
+                    "elements": [{"type": "plain_text", "text": "\n".join(lines)[:2900]}],
+                }
+            )
     return {"text": slack_escape(subject(name, day, digests)), "blocks": blocks}
 
 

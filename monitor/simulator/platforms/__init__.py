@@ -18,7 +18,7 @@ if TYPE_CHECKING:  # pragma: no cover
 T = TypeVar("T")
 
 
-def per_simulator(factory: Callable[["Simulator"], T]) -> Callable[["Simulator"], T]:
+def per_simulator(factory: Callable[[Simulator], T]) -> Callable[[Simulator], T]:
     """A getter for one state object per Simulator, built on first use and dropped with it.
 
     Tests run several simulators side by side; each keeps its own rate windows, sessions and modes.
@@ -26,7 +26,7 @@ def per_simulator(factory: Callable[["Simulator"], T]) -> Callable[["Simulator"]
     states: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
     lock = threading.Lock()
 
-    def get(sim: "Simulator") -> T:
+    def get(sim: Simulator) -> T:
         with lock:
             state = states.get(sim)
             if state is None:

@@ -9,7 +9,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import re
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Any
 
 from monitor.simulator.corpus import HASHTAG_RE, CorpusPost
@@ -50,7 +50,7 @@ def cid_for(key: str) -> str:
 
 
 def iso_ms(dt: datetime) -> str:
-    return dt.astimezone(timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3] + "Z"
+    return dt.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3] + "Z"
 
 
 def post_record(post: CorpusPost, seq: int, epoch: datetime) -> dict[str, Any]:
@@ -59,8 +59,12 @@ def post_record(post: CorpusPost, seq: int, epoch: datetime) -> dict[str, Any]:
     Every ninth post has no facets at all (its hashtags live only in the text, as in the recorded
     socpaperbot post) and every thirteenth repeats its hashtags in `tags`.
     """
-    record: dict[str, Any] = {"$type": "app.bsky.feed.post", "createdAt": iso_ms(post.created_at(epoch)),
-                              "langs": [post.lang], "text": post.text}
+    record: dict[str, Any] = {
+        "$type": "app.bsky.feed.post",
+        "createdAt": iso_ms(post.created_at(epoch)),
+        "langs": [post.lang],
+        "text": post.text,
+    }
     if seq % 9:
         facets = _facets(post.text)
         if facets:
@@ -75,9 +79,23 @@ def _facets(text: str) -> list[dict[str, Any]]:
     for m in HASHTAG_RE.finditer(text):
         if m.group(1).isdigit():
             continue
-        out.append(_facet(text, m.start(), m.end(), {"$type": "app.bsky.richtext.facet#tag", "tag": m.group(1)}))
+        out.append(
+            _facet(
+                text,
+                m.start(),
+                m.end(),
+                {"$type": "app.bsky.richtext.facet#tag", "tag": m.group(1)},
+            )
+        )
     for m in _URL.finditer(text):
-        out.append(_facet(text, m.start(), m.end(), {"$type": "app.bsky.richtext.facet#link", "uri": m.group()}))
+        out.append(
+            _facet(
+                text,
+                m.start(),
+                m.end(),
+                {"$type": "app.bsky.richtext.facet#link", "uri": m.group()},
+            )
+        )
     return out
 
 

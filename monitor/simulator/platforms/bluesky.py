@@ -7,11 +7,12 @@
 
 Shapes follow docs/sources.md §2.1 and the recorded bsky.social responses: `{"posts": [PostView],
 "cursor"}` where the cursor is an offset (never past 10,000: a deeper cursor is refused with 400
-InvalidRequest and none is offered past it; `configure(max_offset=)`),
-`RateLimit-Limit/Remaining/Reset/Policy` (Reset in UNIX seconds) on every answer, 429 `{"error": "RateLimitExceeded"}` with `Retry-After`, and XRPC errors
-as `{"error", "message"}`: 401 AuthMissing without a token (search has needed an account since
-January 2025), 400 ExpiredToken for an expired one, 401 AuthenticationRequired for a wrong app
-password. Tokens are real HS256 JWTs with `exp`, so a client can refresh before they expire.
+InvalidRequest and none is offered past it; `configure(max_offset=)`), `RateLimit-
+Limit/Remaining/Reset/Policy` (Reset in UNIX seconds) on every answer, 429 `{"error":
+"RateLimitExceeded"}` with `Retry-After`, and XRPC errors as `{"error", "message"}`: 401 AuthMissing
+without a token (search has needed an account since January 2025), 400 ExpiredToken for an expired
+one, 401 AuthenticationRequired for a wrong app password. Tokens are real HS256 JWTs with `exp`, so
+a client can refresh before they expire.
 
 `q` understands what the corpus needs from Lucene: words (all must occur), "quoted phrases" and
 #hashtags; other `key:value` operators are ignored. `since`/`until` compare with a post's sortAt
@@ -32,7 +33,7 @@ import secrets
 import threading
 import time
 from dataclasses import dataclass
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 from monitor.simulator.platforms import per_simulator
@@ -60,7 +61,7 @@ class _Account:
 
 
 class _State:
-    def __init__(self, sim: "Simulator"):
+    def __init__(self, sim: Simulator):
         self.sim = sim
         self.lock = threading.Lock()
         self.secret = secrets.token_bytes(32)
@@ -82,22 +83,30 @@ class _State:
 _state = per_simulator(_State)
 
 
-def configure(sim: "Simulator", *, accounts: dict[str, str] | None = None, access_ttl_s: float = 7200.0,
-              refresh_ttl_s: float = 90 * 86400.0, max_offset: int = MAX_OFFSET) -> None:
+def configure(
+    sim: Simulator,
+    *,
+    accounts: dict[str, str] | None = None,
+    access_ttl_s: float = 7200.0,
+    refresh_ttl_s: float = 90 * 86400.0,
+    max_offset: int = MAX_OFFSET,
+) -> None:
     """Accepted handle -> app password pairs (None: any non-empty pair), token lifetimes, and how
     deep a search cursor may go."""
     state = _state(sim)
     with state.lock:
         state.max_offset = max_offset
-        state.accounts = None if accounts is None else {h.casefold(): p for h, p in accounts.items()}
+        state.accounts = (
+            None if accounts is None else {h.casefold(): p for h, p in accounts.items()}
+        )
         state.access_ttl_s, state.refresh_ttl_s = access_ttl_s, refresh_ttl_s
 
 
-def set_rate_limit(sim: "Simulator", limit: int, window_s: float = 300.0) -> None:
+def set_rate_limit(sim: Simulator, limit: int, window_s: float = 300.0) -> None:
     _state(sim).window = RateWindow(limit, window_s)
 
 
-def stats(sim: "Simulator") -> dict[str, int]:
+def stats(sim: Simulator) -> dict[str, int]:
     """How many times each XRPC method was called (any outcome)."""
     state = _state(sim)
     with state.lock:
@@ -142,14 +151,36 @@ def _verify(state: _State, token: str, scope: str) -> dict[str, Any]:
 def _issue(state: _State, account: _Account) -> dict[str, Any]:
     now = time.time()
     jti = secrets.token_urlsafe(16)
-    access = _jwt(state, {"scope": "com.atproto.appPass", "sub": account.did, "aud": "did:web:sim.bsky",
-                          "iat": int(now), "exp": now + state.access_ttl_s})
-    refresh = _jwt(state, {"scope": "com.atproto.refresh", "sub": account.did, "aud": "did:web:sim.bsky",
-                           "jti": jti, "iat": int(now), "exp": now + state.refresh_ttl_s})
+    access = _jwt(
+        state,
+        {
+            "scope": "com.atproto.appPass",
+            "sub": account.did,
+            "aud": "did:web:sim.bsky",
+            "iat": int(now),
+            "exp": now + state.access_ttl_s,
+        },
+    )
+    refresh = _jwt(
+        state,
+        {
+            "scope": "com.atproto.refresh",
+            "sub": account.did,
+            "aud": "did:web:sim.bsky",
+            "jti": jti,
+            "iat": int(now),
+            "exp": now + state.refresh_ttl_s,
+        },
+    )
     with state.lock:
         state.refresh_tokens[jti] = account
-    return {"did": account.did, "handle": account.handle, "accessJwt": access, "refreshJwt": refresh,
-            "active": True}
+    return {
+        "did": account.did,
+        "handle": account.handle,
+        "accessJwt": access,
+        "refreshJwt": refresh,
+        "active": True,
+    }
 
 
 def _bearer(req: Request) -> str | None:
@@ -168,13 +199,21 @@ class _XrpcError(Exception):
 
 def _json(data: Any, status: int = 200, headers: dict[str, str] | None = None) -> Response:
     body = json.dumps(data, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
-    return Response(status=status, body=body, content_type="application/json; charset=utf-8",
-                    headers=dict(headers or {}))
+    return Response(
+        status=status,
+        body=body,
+        content_type="application/json; charset=utf-8",
+        headers=dict(headers or {}),
+    )
 
 
 def _rate_headers(window: RateWindow, remaining: int, reset: float) -> dict[str, str]:
-    return {"RateLimit-Limit": str(window.limit), "RateLimit-Remaining": str(remaining),
-            "RateLimit-Reset": str(int(reset)), "RateLimit-Policy": f"{window.limit};w={int(window.window_s)}"}
+    return {
+        "RateLimit-Limit": str(window.limit),
+        "RateLimit-Remaining": str(remaining),
+        "RateLimit-Reset": str(int(reset)),
+        "RateLimit-Policy": f"{window.limit};w={int(window.window_s)}",
+    }
 
 
 def _xrpc(state: _State, method: str, window: RateWindow, answer) -> Response:
@@ -198,7 +237,7 @@ def _xrpc(state: _State, method: str, window: RateWindow, answer) -> Response:
 
 
 @route("POST", r"/xrpc/com\.atproto\.server\.createSession")
-def create_session(sim: "Simulator", req: Request) -> Response:
+def create_session(sim: Simulator, req: Request) -> Response:
     state = _state(sim)
 
     def answer() -> Response:
@@ -206,9 +245,15 @@ def create_session(sim: "Simulator", req: Request) -> Response:
             body = req.json()
         except HttpError:
             raise _XrpcError(400, "InvalidRequest", "Request body must be JSON") from None
-        ident, password = (body.get("identifier"), body.get("password")) if isinstance(body, dict) else (None, None)
+        ident, password = (
+            (body.get("identifier"), body.get("password"))
+            if isinstance(body, dict)
+            else (None, None)
+        )
         if not isinstance(ident, str) or not isinstance(password, str) or not ident or not password:
-            raise _XrpcError(400, "InvalidRequest", 'Input must have the properties "identifier" and "password"')
+            raise _XrpcError(
+                400, "InvalidRequest", 'Input must have the properties "identifier" and "password"'
+            )
         handle = ident.casefold().lstrip("@")
         if state.accounts is not None and state.accounts.get(handle) != password:
             raise _XrpcError(401, "AuthenticationRequired", "Invalid identifier or password")
@@ -218,7 +263,7 @@ def create_session(sim: "Simulator", req: Request) -> Response:
 
 
 @route("POST", r"/xrpc/com\.atproto\.server\.refreshSession")
-def refresh_session(sim: "Simulator", req: Request) -> Response:
+def refresh_session(sim: Simulator, req: Request) -> Response:
     state = _state(sim)
 
     def answer() -> Response:
@@ -236,7 +281,7 @@ def refresh_session(sim: "Simulator", req: Request) -> Response:
 
 
 @route("GET", r"/xrpc/app\.bsky\.feed\.searchPosts")
-def search_posts(sim: "Simulator", req: Request) -> Response:
+def search_posts(sim: Simulator, req: Request) -> Response:
     state = _state(sim)
 
     def answer() -> Response:
@@ -249,14 +294,18 @@ def search_posts(sim: "Simulator", req: Request) -> Response:
     return _xrpc(state, "searchPosts", state.window, answer)
 
 
-def _search(sim: "Simulator", state: _State, req: Request) -> Response:
+def _search(sim: Simulator, state: _State, req: Request) -> Response:
     q = req.arg("q")
     if not q:
         raise _XrpcError(400, "InvalidRequest", 'Error: Params must have the property "q"')
     limit = _int_param(req, "limit", 25, 1, 100)
     offset = _int_param(req, "cursor", 0, 0, 10**9)
     if offset >= state.max_offset:
-        raise _XrpcError(400, "InvalidRequest", f"cursor too deep: results past {state.max_offset} are not served")
+        raise _XrpcError(
+            400,
+            "InvalidRequest",
+            f"cursor too deep: results past {state.max_offset} are not served",
+        )
     since, until = _when(req.arg("since"), "since"), _when(req.arg("until"), "until")
     words, phrases, tags = _parse_query(q)
     tags |= {t.lstrip("#").casefold() for t in req.query.get("tag", []) if t}
@@ -278,7 +327,7 @@ def _search(sim: "Simulator", state: _State, req: Request) -> Response:
         hits.sort(key=lambda i: -state.posts[i].engagement.total)
     else:
         hits.reverse()
-    page = hits[offset:min(offset + limit, state.max_offset)]
+    page = hits[offset : min(offset + limit, state.max_offset)]
     body: dict[str, Any] = {"posts": [_post_view(sim, state, i) for i in page]}
     if offset + limit < min(len(hits), state.max_offset):
         body["cursor"] = str(offset + limit)
@@ -306,7 +355,10 @@ def _parse_query(q: str) -> tuple[set[str], list[str], set[str]]:
 
 
 def _has_phrase(folded: str, phrase: str) -> bool:
-    return re.search(r"(?<!\w)" + r"\s+".join(map(re.escape, phrase.split())) + r"(?!\w)", folded) is not None
+    return (
+        re.search(r"(?<!\w)" + r"\s+".join(map(re.escape, phrase.split())) + r"(?!\w)", folded)
+        is not None
+    )
 
 
 def _int_param(req: Request, name: str, default: int, lo: int, hi: int) -> int:
@@ -328,20 +380,27 @@ def _when(raw: str | None, name: str) -> datetime | None:
     try:
         value = datetime.fromisoformat(raw.replace("Z", "+00:00"))
     except ValueError:
-        raise _XrpcError(400, "InvalidRequest", f"{name} must be a datetime or YYYY-MM-DD") from None
-    return value if value.tzinfo else value.replace(tzinfo=timezone.utc)
+        raise _XrpcError(
+            400, "InvalidRequest", f"{name} must be a datetime or YYYY-MM-DD"
+        ) from None
+    return value if value.tzinfo else value.replace(tzinfo=UTC)
 
 
-def _post_view(sim: "Simulator", state: _State, i: int) -> dict[str, Any]:
+def _post_view(sim: Simulator, state: _State, i: int) -> dict[str, Any]:
     post, seq, epoch = state.posts[i], state.seqs[i], sim.clock.epoch
     did = did_for(post.author)
     created = post.created_at(epoch)
     return {
         "uri": at_uri(post, seq, epoch),
         "cid": cid_for(post.id),
-        "author": {"did": did, "handle": post.author, "displayName": post.author.split(".")[0],
-                   "avatar": f"https://cdn.bsky.app/img/avatar/plain/{did}/{cid_for(did)}@jpeg",
-                   "labels": [], "createdAt": "2024-09-04T11:55:00.863Z"},
+        "author": {
+            "did": did,
+            "handle": post.author,
+            "displayName": post.author.split(".")[0],
+            "avatar": f"https://cdn.bsky.app/img/avatar/plain/{did}/{cid_for(did)}@jpeg",
+            "labels": [],
+            "createdAt": "2024-09-04T11:55:00.863Z",
+        },
         "record": post_record(post, seq, epoch),
         "replyCount": post.engagement.replies,
         "repostCount": post.engagement.reposts,

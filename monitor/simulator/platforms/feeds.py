@@ -19,7 +19,16 @@ from urllib.parse import quote, unquote, urlencode
 from monitor.simulator.corpus import CorpusPost, publisher_url
 from monitor.simulator.platforms import per_simulator
 from monitor.simulator.platforms.markup import charrefs, iso, paragraphs, rfc822, xml_text
-from monitor.simulator.server import _WORD, Request, Response, _feed, _permalink, _reddit_permalink, atom_id, route
+from monitor.simulator.server import (
+    _WORD,
+    Request,
+    Response,
+    _feed,
+    _permalink,
+    _reddit_permalink,
+    atom_id,
+    route,
+)
 
 if TYPE_CHECKING:  # pragma: no cover
     from monitor.simulator.server import Simulator
@@ -38,15 +47,18 @@ def _query_words(q: str) -> set[str]:
 
 
 @route("GET", r"/rss/search")
-def google_news_search(sim: "Simulator", req: Request) -> Response:
+def google_news_search(sim: Simulator, req: Request) -> Response:
     q = req.arg("q", "") or ""
     hl, gl, ceid = req.arg("hl", "en-US"), req.arg("gl", "US"), req.arg("ceid", "US:en")
     words = _query_words(q)
     index = sim._index
     posts = index.platform("news").newest(
-        req.offset_s, 100, keep=lambda p: not words or bool(words & index.words[p.id]))
+        req.offset_s, 100, keep=lambda p: not words or bool(words & index.words[p.id])
+    )
     base, epoch = req.base_url, sim.clock.epoch
-    search = f"{base}/search?" + urlencode({"q": q, "hl": hl or "", "gl": gl or "", "ceid": ceid or ""})
+    search = f"{base}/search?" + urlencode(
+        {"q": q, "hl": hl or "", "gl": gl or "", "ceid": ceid or ""}
+    )
     build = rfc822(posts[0].created_at(epoch)) if posts else rfc822(epoch)
     title = f'"{q}" - Google News'
     head = (
@@ -66,8 +78,10 @@ def _news_item(post: CorpusPost, base: str, epoch: datetime) -> str:
     if not headline:
         headline, publisher = title, post.author
     link = f"{base}/articles/{quote(post.id)}?oc=5"
-    description = (f'<a href="{html.escape(link)}" target="_blank">{html.escape(headline, quote=False)}</a>'
-                   f'&nbsp;&nbsp;<font color="#6f6f6f">{html.escape(publisher, quote=False)}</font>')
+    description = (
+        f'<a href="{html.escape(link)}" target="_blank">{html.escape(headline, quote=False)}</a>'
+        f'&nbsp;&nbsp;<font color="#6f6f6f">{html.escape(publisher, quote=False)}</font>'
+    )
     return (
         f"<item><title>{xml_text(title)}</title><link>{xml_text(link)}</link>"
         f'<guid isPermaLink="false">{xml_text(post.id)}</guid>'
@@ -78,7 +92,7 @@ def _news_item(post: CorpusPost, base: str, epoch: datetime) -> str:
 
 
 @route("GET", r"/tags/(?P<tag>[^/]+)\.rss")
-def mastodon_tag_rss(sim: "Simulator", req: Request) -> Response:
+def mastodon_tag_rss(sim: Simulator, req: Request) -> Response:
     tag = unquote(req.params["tag"])
     timeline = sim._index.mastodon_tags.get(tag.casefold())
     posts = timeline.newest(req.offset_s, req.limit(20, 200)) if timeline else []
@@ -97,12 +111,16 @@ def mastodon_tag_rss(sim: "Simulator", req: Request) -> Response:
     for post in posts:
         url = _permalink(sim, base, post)
         items.append((url, _mastodon_item(post, url, base, epoch)))
-    return _feed(items, posts, sim, head, "</channel></rss>\n", "application/rss+xml; charset=utf-8")
+    return _feed(
+        items, posts, sim, head, "</channel></rss>\n", "application/rss+xml; charset=utf-8"
+    )
 
 
 def _mastodon_item(post: CorpusPost, url: str, base: str, epoch: datetime) -> str:
     content = paragraphs(post.text, lambda t: f"{base}/tags/{quote(t)}")
-    categories = "".join(f"<category>{xml_text(t.casefold())}</category>" for t in dict.fromkeys(post.hashtags))
+    categories = "".join(
+        f"<category>{xml_text(t.casefold())}</category>" for t in dict.fromkeys(post.hashtags)
+    )
     return (
         f'<item><guid isPermaLink="true">{xml_text(url)}</guid><link>{xml_text(url)}</link>'
         f"<pubDate>{rfc822(post.created_at(epoch), gmt=False)}</pubDate>"
@@ -111,7 +129,7 @@ def _mastodon_item(post: CorpusPost, url: str, base: str, epoch: datetime) -> st
 
 
 @route("GET", r"/r/(?P<sub>[A-Za-z0-9_]{2,21})/new/\.rss")
-def reddit_new_atom(sim: "Simulator", req: Request) -> Response:
+def reddit_new_atom(sim: Simulator, req: Request) -> Response:
     sub = req.params["sub"]
     posts = sim._index.platform("reddit").newest(req.offset_s, req.limit(25, 100))
     base, epoch = req.base_url, sim.clock.epoch
@@ -125,11 +143,13 @@ def reddit_new_atom(sim: "Simulator", req: Request) -> Response:
         f'<link rel="alternate" href="{xml_text(f"{base}/r/{sub}/new", attr=True)}" type="text/html"/>'
         f"<subtitle>Simulated r/{sub}</subtitle><title>{sub}</title>\n"
     )
-    items = [(f"t3_{sim._index.reddit_id(p)}", _reddit_entry(sim, p, sub, base, epoch)) for p in posts]
+    items = [
+        (f"t3_{sim._index.reddit_id(p)}", _reddit_entry(sim, p, sub, base, epoch)) for p in posts
+    ]
     return _feed(items, posts, sim, head, "</feed>\n", "application/atom+xml; charset=UTF-8")
 
 
-def _reddit_entry(sim: "Simulator", post: CorpusPost, sub: str, base: str, epoch: datetime) -> str:
+def _reddit_entry(sim: Simulator, post: CorpusPost, sub: str, base: str, epoch: datetime) -> str:
     link = _reddit_permalink(sim, base, sub, post)
     user = f"{base}/user/{quote(post.author, safe='')}"
     content = (
@@ -143,14 +163,14 @@ def _reddit_entry(sim: "Simulator", post: CorpusPost, sub: str, base: str, epoch
         f"<entry><author><name>/u/{xml_text(post.author)}</name><uri>{xml_text(user)}</uri></author>"
         f'<category term="{sub}" label="r/{sub}"/>'
         f'<content type="html">{xml_text(charrefs(content))}</content>'
-        f"<id>t3_{sim._index.reddit_id(post)}</id><link href=\"{xml_text(link, attr=True)}\"/>"
+        f'<id>t3_{sim._index.reddit_id(post)}</id><link href="{xml_text(link, attr=True)}"/>'
         f"<updated>{when}</updated><published>{when}</published>"
         f"<title>{xml_text(post.title or '')}</title></entry>\n"
     )
 
 
 @route("GET", r"/feeds/all\.atom")
-def all_atom(sim: "Simulator", req: Request) -> Response:
+def all_atom(sim: Simulator, req: Request) -> Response:
     posts = sim._index.all.newest(req.offset_s, req.limit(200, 1000))
     base, epoch = req.base_url, sim.clock.epoch
     updated = iso(posts[0].created_at(epoch) if posts else epoch)
@@ -177,9 +197,11 @@ def all_atom(sim: "Simulator", req: Request) -> Response:
 _rendered_entries = per_simulator(lambda sim: {})
 
 
-def _generic_entry(sim: "Simulator", post: CorpusPost, base: str, epoch: datetime) -> str:
+def _generic_entry(sim: Simulator, post: CorpusPost, base: str, epoch: datetime) -> str:
     when = iso(post.created_at(epoch))
-    categories = "".join(f'<category term="{xml_text(t, attr=True)}"/>' for t in dict.fromkeys(post.hashtags))
+    categories = "".join(
+        f'<category term="{xml_text(t, attr=True)}"/>' for t in dict.fromkeys(post.hashtags)
+    )
     via = ""
     if post.repost_of and post.repost_of in sim._index.seq:
         original = sim.corpus[sim._index.seq[post.repost_of]]
@@ -194,5 +216,3 @@ def _generic_entry(sim: "Simulator", post: CorpusPost, base: str, epoch: datetim
         f'<category term="{xml_text(post.platform, attr=True)}" scheme="urn:reaction-monitor:platform"/>{categories}'
         f'<content type="html">{xml_text(content)}</content></entry>\n'
     )
-
-

@@ -24,14 +24,15 @@ import math
 import re
 import threading
 from bisect import bisect_right
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
-from typing import TYPE_CHECKING, Any, Callable
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING, Any
 from urllib.parse import urlencode
 
 from monitor.simulator.corpus import CorpusPost
 from monitor.simulator.platforms import per_simulator
-from monitor.simulator.server import Request, Response, _WORD, route
+from monitor.simulator.server import _WORD, Request, Response, route
 
 if TYPE_CHECKING:  # pragma: no cover
     from monitor.simulator.server import Simulator
@@ -40,10 +41,15 @@ __all__ = ["configure", "object_id"]
 
 MAX_HITS = 1000
 STORY_EVERY = 5
-_NUMERIC = re.compile(r"\s*(created_at_i|points|num_comments)\s*(<=|>=|<|>|=)\s*(-?\d+(?:\.\d+)?)\s*")
+_NUMERIC = re.compile(
+    r"\s*(created_at_i|points|num_comments)\s*(<=|>=|<|>|=)\s*(-?\d+(?:\.\d+)?)\s*"
+)
 _OPS: dict[str, Callable[[float, float], bool]] = {
-    "<": lambda a, b: a < b, "<=": lambda a, b: a <= b, "=": lambda a, b: a == b,
-    ">=": lambda a, b: a >= b, ">": lambda a, b: a > b,
+    "<": lambda a, b: a < b,
+    "<=": lambda a, b: a <= b,
+    "=": lambda a, b: a == b,
+    ">=": lambda a, b: a >= b,
+    ">": lambda a, b: a > b,
 }
 
 
@@ -52,7 +58,7 @@ class _Item:
     post: CorpusPost
     object_id: str
     created_at_i: int
-    story: "_Item | None"  # None: this item is a story
+    story: _Item | None  # None: this item is a story
     title: str | None
     body: str | None  # the HTML HN would send
     words: frozenset[str]
@@ -72,13 +78,13 @@ class _State:
     max_hits: int = MAX_HITS
     schema_surprise: bool = False
     lock: threading.Lock = field(default_factory=threading.Lock)
-    built: "_Items | None" = None
+    built: _Items | None = None
 
 
 class _Items:
     """The HN timeline with its story/comment structure, oldest first."""
 
-    def __init__(self, sim: "Simulator"):
+    def __init__(self, sim: Simulator):
         items: list[_Item] = []
         story: _Item | None = None
         seq = sim._index.seq
@@ -88,13 +94,32 @@ class _Items:
             created = epoch_s + post.offset_s
             if n % STORY_EVERY == 0 or story is None:
                 title, rest = _first_sentence(post.text)
-                story = _Item(post, object_id, created, None, title, _html(rest) if rest else None,
-                              frozenset(_WORD.findall(post.text.casefold())), post.engagement.likes,
-                              post.engagement.replies)
+                story = _Item(
+                    post,
+                    object_id,
+                    created,
+                    None,
+                    title,
+                    _html(rest) if rest else None,
+                    frozenset(_WORD.findall(post.text.casefold())),
+                    post.engagement.likes,
+                    post.engagement.replies,
+                )
                 items.append(story)
             else:
-                items.append(_Item(post, object_id, created, story, None, _html(post.text),
-                                   frozenset(_WORD.findall(post.text.casefold())), None, None))
+                items.append(
+                    _Item(
+                        post,
+                        object_id,
+                        created,
+                        story,
+                        None,
+                        _html(post.text),
+                        frozenset(_WORD.findall(post.text.casefold())),
+                        None,
+                        None,
+                    )
+                )
         self.items = items
         self.offsets = [i.post.offset_s for i in items]
         self.tag_sets = {i.object_id: {t.casefold() for t in i.tags} for i in items}
@@ -103,7 +128,7 @@ class _Items:
 _state = per_simulator(lambda sim: _State())
 
 
-def _items(sim: "Simulator") -> _Items:
+def _items(sim: Simulator) -> _Items:
     state = _state(sim)
     with state.lock:
         if state.built is None:
@@ -111,7 +136,9 @@ def _items(sim: "Simulator") -> _Items:
         return state.built
 
 
-def configure(sim: "Simulator", *, max_hits: int | None = None, schema_surprise: bool | None = None) -> None:
+def configure(
+    sim: Simulator, *, max_hits: int | None = None, schema_surprise: bool | None = None
+) -> None:
     """`max_hits`: Algolia's paginationLimitedTo (1,000); lower it to test slicing cheaply."""
     state = _state(sim)
     if max_hits is not None:
@@ -124,13 +151,13 @@ def object_id_for(seq: int) -> str:
     return str(43_000_000 + seq)
 
 
-def object_id(sim: "Simulator", post: CorpusPost) -> str:
+def object_id(sim: Simulator, post: CorpusPost) -> str:
     return object_id_for(sim._index.seq[post.id])
 
 
 def _first_sentence(text: str) -> tuple[str, str]:
     m = re.search(r"(?<=[.!?])\s+", text)
-    title, rest = (text[: m.start()], text[m.end():]) if m else (text, "")
+    title, rest = (text[: m.start()], text[m.end() :]) if m else (text, "")
     if len(title) > 80:
         title, rest = title[:79].rstrip() + "…", text
     return title, rest
@@ -152,7 +179,7 @@ def _error(message: str, status: int = 400) -> Response:
 
 
 @route("GET", r"/api/v1/search_by_date")
-def search_by_date(sim: "Simulator", req: Request) -> Response:
+def search_by_date(sim: Simulator, req: Request) -> Response:
     state = _state(sim)
     try:
         numeric = _numeric_filters(req.arg("numericFilters", "") or "")
@@ -168,22 +195,32 @@ def search_by_date(sim: "Simulator", req: Request) -> Response:
     words = _WORD.findall(query.casefold())
     data = _items(sim)
     published = data.items[: bisect_right(data.offsets, req.offset_s)]
-    hits = [i for i in reversed(published)
-            if all(w in i.words for w in words)
-            and all(group & data.tag_sets[i.object_id] for group in tags)
-            and all(test(_field(i, name), value) for name, test, value in numeric)]
+    hits = [
+        i
+        for i in reversed(published)
+        if all(w in i.words for w in words)
+        and all(group & data.tag_sets[i.object_id] for group in tags)
+        and all(test(_field(i, name), value) for name, test, value in numeric)
+    ]
     reachable = min(len(hits), state.max_hits)
     pages = math.ceil(reachable / per_page)
-    chosen = hits[page * per_page: min((page + 1) * per_page, reachable)]
+    chosen = hits[page * per_page : min((page + 1) * per_page, reachable)]
     if state.schema_surprise:
         body_data: dict[str, Any] = {"results": [], "page": page}
     else:
         body_data = {
             "hits": [_hit(i) for i in chosen],
-            "nbHits": len(hits), "page": page, "nbPages": pages, "hitsPerPage": per_page,
-            "exhaustiveNbHits": True, "exhaustiveTypo": True, "exhaustive": {"nbHits": True, "typo": True},
-            "query": query, "params": urlencode({k: v[0] for k, v in req.query.items()}),
-            "processingTimeMS": 1, "serverTimeMS": 2,
+            "nbHits": len(hits),
+            "page": page,
+            "nbPages": pages,
+            "hitsPerPage": per_page,
+            "exhaustiveNbHits": True,
+            "exhaustiveTypo": True,
+            "exhaustive": {"nbHits": True, "typo": True},
+            "query": query,
+            "params": urlencode({k: v[0] for k, v in req.query.items()}),
+            "processingTimeMS": 1,
+            "serverTimeMS": 2,
         }
     body = json.dumps(body_data, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
     resp = Response(body=body, content_type="application/json; charset=utf-8")
@@ -197,7 +234,9 @@ def _numeric_filters(raw: str) -> list[tuple[str, Callable[[float, float], bool]
     for part in filter(None, (p.strip() for p in raw.split(","))):
         m = _NUMERIC.fullmatch(part)
         if not m:
-            raise ValueError(f"invalid numericFilters: {part!r} (expected e.g. created_at_i>1700000000)")
+            raise ValueError(
+                f"invalid numericFilters: {part!r} (expected e.g. created_at_i>1700000000)"
+            )
         out.append((m.group(1), _OPS[m.group(2)], float(m.group(3))))
     return out
 
@@ -223,17 +262,23 @@ def _field(item: _Item, name: str) -> float:
 
 
 def _hit(item: _Item) -> dict[str, Any]:
-    created = datetime.fromtimestamp(item.created_at_i, timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+    created = datetime.fromtimestamp(item.created_at_i, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
     story = item.story or item
     return {
-        "created_at": created, "title": item.title, "url": None, "author": item.post.author,
-        "points": item.points, "story_text": item.body if item.story is None else None,
-        "comment_text": item.body if item.story is not None else None, "num_comments": item.num_comments,
-        "story_id": int(story.object_id), "story_title": story.title if item.story else None,
-        "story_url": None, "parent_id": int(story.object_id) if item.story else None,
-        "created_at_i": item.created_at_i, "updated_at": created,
+        "created_at": created,
+        "title": item.title,
+        "url": None,
+        "author": item.post.author,
+        "points": item.points,
+        "story_text": item.body if item.story is None else None,
+        "comment_text": item.body if item.story is not None else None,
+        "num_comments": item.num_comments,
+        "story_id": int(story.object_id),
+        "story_title": story.title if item.story else None,
+        "story_url": None,
+        "parent_id": int(story.object_id) if item.story else None,
+        "created_at_i": item.created_at_i,
+        "updated_at": created,
         "_tags": item.tags,
         "objectID": item.object_id,
     }
-
-

@@ -25,7 +25,7 @@ import threading
 import weakref
 from bisect import bisect_left, bisect_right
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 from urllib.parse import parse_qs, urlencode, urlsplit
 
@@ -33,7 +33,15 @@ from websockets.exceptions import ConnectionClosed
 from websockets.sync.server import Server, ServerConnection, serve
 
 from monitor.simulator.corpus import CorpusPost
-from monitor.simulator.platforms.atproto import at_uri, cid_for, did_for, post_record, rkey, tid, time_us
+from monitor.simulator.platforms.atproto import (
+    at_uri,
+    cid_for,
+    did_for,
+    post_record,
+    rkey,
+    tid,
+    time_us,
+)
 from monitor.simulator.server import Request, Response, route
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -58,7 +66,9 @@ class _Event:
 class JetstreamReplay:
     """The websocket server for one simulator. Started by `replay(sim)`, stopped with the simulator."""
 
-    def __init__(self, sim: "Simulator", *, noise_per_post: int = 0, deletes: dict[str, float] | None = None):
+    def __init__(
+        self, sim: Simulator, *, noise_per_post: int = 0, deletes: dict[str, float] | None = None
+    ):
         self.sim = sim
         self.events = build_events(sim, noise_per_post=noise_per_post, deletes=deletes or {})
         self.times = [e.time_us for e in self.events]
@@ -73,10 +83,13 @@ class JetstreamReplay:
         host, port = self._server.socket.getsockname()[:2] if self._server else ("127.0.0.1", 0)
         return f"ws://{host}:{port}/subscribe"
 
-    def start(self) -> "JetstreamReplay":
-        self._server = serve(self._handle, "127.0.0.1", 0, compression=None, max_size=2**16,
-                             logger=_SERVER_LOG)
-        threading.Thread(target=self._server.serve_forever, name="jetstream-replay", daemon=True).start()
+    def start(self) -> JetstreamReplay:
+        self._server = serve(
+            self._handle, "127.0.0.1", 0, compression=None, max_size=2**16, logger=_SERVER_LOG
+        )
+        threading.Thread(
+            target=self._server.serve_forever, name="jetstream-replay", daemon=True
+        ).start()
         threading.Thread(target=self._watch, name="jetstream-replay-watch", daemon=True).start()
         return self
 
@@ -95,7 +108,7 @@ class JetstreamReplay:
         """Go down with the simulator: `sim.url` raises once it has stopped."""
         while not self._stopped.wait(0.2):
             try:
-                self.sim.url
+                _ = self.sim.url
             except RuntimeError:
                 self.stop()
 
@@ -107,7 +120,11 @@ class JetstreamReplay:
             self.connections += 1
             self.cursors.append(cursor)
         now = self._now_us()
-        i = bisect_left(self.times, cursor) if cursor is not None and cursor <= now else bisect_right(self.times, now)
+        i = (
+            bisect_left(self.times, cursor)
+            if cursor is not None and cursor <= now
+            else bisect_right(self.times, now)
+        )
         try:
             while not self._stopped.is_set():
                 end = bisect_right(self.times, self._now_us())
@@ -133,13 +150,17 @@ def _int(raw: str) -> int | None:
 def _wanted(wanted: list[str], collection: str) -> bool:
     if not wanted:
         return True
-    return any(w == collection or (w.endswith(".*") and collection.startswith(w[:-1])) for w in wanted)
+    return any(
+        w == collection or (w.endswith(".*") and collection.startswith(w[:-1])) for w in wanted
+    )
 
 
 # --- the event list ------------------------------------------------------------------------------
 
 
-def build_events(sim: "Simulator", *, noise_per_post: int = 0, deletes: dict[str, float]) -> list[_Event]:
+def build_events(
+    sim: Simulator, *, noise_per_post: int = 0, deletes: dict[str, float]
+) -> list[_Event]:
     """Every frame this simulator will ever send, in time order, serialized once."""
     epoch = sim.clock.epoch
     seq = sim._index.seq
@@ -149,13 +170,28 @@ def build_events(sim: "Simulator", *, noise_per_post: int = 0, deletes: dict[str
     for n, post in enumerate(posts):
         s = seq[post.id]
         t = time_us(post, s, epoch)
-        events.append(_Event(t, POST, _create_frame(did_for(post.author), t, rkey(post, s, epoch),
-                                                    post_record(post, s, epoch), cid_for(post.id))))
+        events.append(
+            _Event(
+                t,
+                POST,
+                _create_frame(
+                    did_for(post.author),
+                    t,
+                    rkey(post, s, epoch),
+                    post_record(post, s, epoch),
+                    cid_for(post.id),
+                ),
+            )
+        )
         if n % 50 == 0:
             events.append(_Event(t + 1, None, _identity_frame(post.author, t + 1, n)))
         if post.id in deletes:
             events.append(_delete_event(post, s, epoch, t + int(deletes[post.id] * 1_000_000)))
-        gap = (time_us(posts[n + 1], seq[posts[n + 1].id], epoch) - t) if n + 1 < len(posts) else 60_000_000
+        gap = (
+            (time_us(posts[n + 1], seq[posts[n + 1].id], epoch) - t)
+            if n + 1 < len(posts)
+            else 60_000_000
+        )
         for k in range(noise_per_post):
             events.append(_noise_event(rng, t + max(1, gap * (k + 1) // (noise_per_post + 1))))
     events.sort(key=lambda e: e.time_us)
@@ -163,27 +199,59 @@ def build_events(sim: "Simulator", *, noise_per_post: int = 0, deletes: dict[str
 
 
 def _create_frame(did: str, t: int, key: str, record: dict[str, Any], cid: str) -> str:
-    return _dumps({"did": did, "time_us": t, "kind": "commit",
-                   "commit": {"rev": tid(t, 7), "operation": "create", "collection": POST,
-                              "rkey": key, "record": record, "cid": cid}})
+    return _dumps(
+        {
+            "did": did,
+            "time_us": t,
+            "kind": "commit",
+            "commit": {
+                "rev": tid(t, 7),
+                "operation": "create",
+                "collection": POST,
+                "rkey": key,
+                "record": record,
+                "cid": cid,
+            },
+        }
+    )
 
 
 def _delete_event(post: CorpusPost, seq: int, epoch: datetime, t: int) -> _Event:
     uri = at_uri(post, seq, epoch)
-    frame = _dumps({"did": did_for(post.author), "time_us": t, "kind": "commit",
-                    "commit": {"rev": tid(t, 9), "operation": "delete", "collection": POST,
-                               "rkey": uri.rsplit("/", 1)[1]}})
+    frame = _dumps(
+        {
+            "did": did_for(post.author),
+            "time_us": t,
+            "kind": "commit",
+            "commit": {
+                "rev": tid(t, 9),
+                "operation": "delete",
+                "collection": POST,
+                "rkey": uri.rsplit("/", 1)[1],
+            },
+        }
+    )
     return _Event(t, POST, frame)
 
 
 def _identity_frame(handle: str, t: int, seq: int) -> str:
-    return _dumps({"did": did_for(handle), "time_us": t, "kind": "identity",
-                   "identity": {"did": did_for(handle), "handle": handle, "seq": 9_000_000 + seq,
-                                "time": _iso_us(t)}})
+    return _dumps(
+        {
+            "did": did_for(handle),
+            "time_us": t,
+            "kind": "identity",
+            "identity": {
+                "did": did_for(handle),
+                "handle": handle,
+                "seq": 9_000_000 + seq,
+                "time": _iso_us(t),
+            },
+        }
+    )
 
 
 def _iso_us(t: int) -> str:
-    return datetime.fromtimestamp(t / 1e6, timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+    return datetime.fromtimestamp(t / 1e6, UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
 
 
 def _dumps(obj: Any) -> str:
@@ -193,14 +261,48 @@ def _dumps(obj: Any) -> str:
 
 # Off-topic chatter for the noise mix, written for this project. About one in fifty noise posts is
 # a near miss: it shares a word with the story's keywords, so the client must look closer.
-_SUBJECTS = ["my cat", "the garden", "this sourdough", "our hiking trip", "the new album", "the night sky",
-             "grandma's recipe", "the local library", "my first marathon", "the rain", "this old camera",
-             "the ferry ride", "our band practice", "the tomato plants", "a tiny robot"]
-_VERBS = ["made my whole day", "is finally done", "looks amazing today", "needs a better name",
-          "surprised everyone", "took forever", "is the best thing this week", "did not go to plan"]
-_TAILS = ["", " 🌱", " #photography", " #art", " anyone else?", " (photos soon)", " #caturday", " 10/10"]
-_NEAR_MISS = ["Small business saturday: support the bakery on the corner",
-              "Trade school applications close Friday", "The deal on winter tyres ends tonight"]
+_SUBJECTS = [
+    "my cat",
+    "the garden",
+    "this sourdough",
+    "our hiking trip",
+    "the new album",
+    "the night sky",
+    "grandma's recipe",
+    "the local library",
+    "my first marathon",
+    "the rain",
+    "this old camera",
+    "the ferry ride",
+    "our band practice",
+    "the tomato plants",
+    "a tiny robot",
+]
+_VERBS = [
+    "made my whole day",
+    "is finally done",
+    "looks amazing today",
+    "needs a better name",
+    "surprised everyone",
+    "took forever",
+    "is the best thing this week",
+    "did not go to plan",
+]
+_TAILS = [
+    "",
+    " 🌱",
+    " #photography",
+    " #art",
+    " anyone else?",
+    " (photos soon)",
+    " #caturday",
+    " 10/10",
+]
+_NEAR_MISS = [
+    "Small business saturday: support the bakery on the corner",
+    "Trade school applications close Friday",
+    "The deal on winter tyres ends tonight",
+]
 _LANGS = ["en", "en", "en", "ja", "pt", "de", "es", "ko"]
 
 
@@ -210,8 +312,12 @@ def _noise_event(rng: random.Random, t: int) -> _Event:
         text = rng.choice(_NEAR_MISS)
     else:
         text = f"{rng.choice(_SUBJECTS).capitalize()} {rng.choice(_VERBS)}{rng.choice(_TAILS)}"
-    record: dict[str, Any] = {"$type": POST, "createdAt": _iso_us(t)[:-4] + "Z",
-                              "langs": [rng.choice(_LANGS)], "text": text}
+    record: dict[str, Any] = {
+        "$type": POST,
+        "createdAt": _iso_us(t)[:-4] + "Z",
+        "langs": [rng.choice(_LANGS)],
+        "text": text,
+    }
     if rng.random() < 0.4:  # replies carry two strong refs, as most real posts do
         parent = f"at://did:plc:{rng.getrandbits(100):025x}/app.bsky.feed.post/{tid(t - 10**8, 3)}"
         ref = {"cid": cid_for(parent), "uri": parent}
@@ -222,12 +328,12 @@ def _noise_event(rng: random.Random, t: int) -> _Event:
 
 # --- per-simulator registry and the HTTP entry point ---------------------------------------------
 
-_REPLAYS: "weakref.WeakKeyDictionary[Simulator, JetstreamReplay]" = weakref.WeakKeyDictionary()
-_OPTIONS: "weakref.WeakKeyDictionary[Simulator, dict[str, Any]]" = weakref.WeakKeyDictionary()
+_REPLAYS: weakref.WeakKeyDictionary[Simulator, JetstreamReplay] = weakref.WeakKeyDictionary()
+_OPTIONS: weakref.WeakKeyDictionary[Simulator, dict[str, Any]] = weakref.WeakKeyDictionary()
 _LOCK = threading.Lock()
 
 
-def replay(sim: "Simulator") -> JetstreamReplay:
+def replay(sim: Simulator) -> JetstreamReplay:
     """The simulator's running replay server, started on first use (or after a stop)."""
     with _LOCK:
         current = _REPLAYS.get(sim)
@@ -236,7 +342,9 @@ def replay(sim: "Simulator") -> JetstreamReplay:
         return current
 
 
-def configure(sim: "Simulator", *, noise_per_post: int = 0, deletes: dict[str, float] | None = None) -> None:
+def configure(
+    sim: Simulator, *, noise_per_post: int = 0, deletes: dict[str, float] | None = None
+) -> None:
     """Options for the next replay server; a running one is stopped (its clients reconnect)."""
     with _LOCK:
         _OPTIONS[sim] = {"noise_per_post": noise_per_post, "deletes": dict(deletes or {})}
@@ -245,7 +353,7 @@ def configure(sim: "Simulator", *, noise_per_post: int = 0, deletes: dict[str, f
         current.stop()
 
 
-def drop_connections(sim: "Simulator") -> None:
+def drop_connections(sim: Simulator) -> None:
     with _LOCK:
         current = _REPLAYS.get(sim)
     if current is not None:
@@ -253,8 +361,12 @@ def drop_connections(sim: "Simulator") -> None:
 
 
 @route("GET", r"/subscribe")
-def subscribe(sim: "Simulator", req: Request) -> Response:
+def subscribe(sim: Simulator, req: Request) -> Response:
     target = replay(sim).url
     query = urlencode([(k, v) for k, values in req.query.items() for v in values])
-    return Response(status=307, body=b"", content_type="text/plain; charset=utf-8",
-                    headers={"Location": f"{target}?{query}" if query else target})
+    return Response(
+        status=307,
+        body=b"",
+        content_type="text/plain; charset=utf-8",
+        headers={"Location": f"{target}?{query}" if query else target},
+    )

@@ -10,7 +10,7 @@ from __future__ import annotations
 import html
 import re
 from collections.abc import Callable, Sequence
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from email.utils import format_datetime
 
 from monitor.simulator.corpus import HASHTAG_RE
@@ -45,19 +45,23 @@ def _hashtag_anchor(m: re.Match[str], tag_href: Callable[[str], str]) -> str:
     tag = m.group(1)
     if tag.isdigit():
         return m.group(0)
-    return (f'<a href="{html.escape(tag_href(tag))}" class="mention hashtag" '
-            f'rel="nofollow noopener noreferrer" target="_blank">#<span>{tag}</span></a>')
+    return (
+        f'<a href="{html.escape(tag_href(tag))}" class="mention hashtag" '
+        f'rel="nofollow noopener noreferrer" target="_blank">#<span>{tag}</span></a>'
+    )
 
 
 def rfc822(dt: datetime, gmt: bool = True) -> str:
-    return format_datetime(dt.astimezone(timezone.utc).replace(microsecond=0), usegmt=gmt)
+    return format_datetime(dt.astimezone(UTC).replace(microsecond=0), usegmt=gmt)
 
 
 def iso(dt: datetime) -> str:
-    return dt.astimezone(timezone.utc).replace(microsecond=0).isoformat()
+    return dt.astimezone(UTC).replace(microsecond=0).isoformat()
 
 
-def assemble(head: str, items: Sequence[tuple[str, str]], tail: str) -> tuple[bytes, list[tuple[str, int]]]:
+def assemble(
+    head: str, items: Sequence[tuple[str, str]], tail: str
+) -> tuple[bytes, list[tuple[str, int]]]:
     """Join a feed, remembering where each item's element ends (for truncation bookkeeping)."""
     chunks, ends, size = [head.encode("utf-8")], [], 0
     size = len(chunks[0])
@@ -68,5 +72,3 @@ def assemble(head: str, items: Sequence[tuple[str, str]], tail: str) -> tuple[by
         ends.append((item_id, size))
     chunks.append(tail.encode("utf-8"))
     return b"".join(chunks), ends
-
-

@@ -29,14 +29,14 @@ import threading
 import zlib
 from bisect import bisect_left, bisect_right
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 from urllib.parse import quote, unquote, urlencode
 
 from monitor.simulator.corpus import CorpusPost
 from monitor.simulator.platforms import per_simulator
-from monitor.simulator.platforms.ratelimit import RateWindow
 from monitor.simulator.platforms.markup import paragraphs
+from monitor.simulator.platforms.ratelimit import RateWindow
 from monitor.simulator.server import HttpError, Request, Response, route
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -68,7 +68,7 @@ class _Entry:
 
 
 class _State:
-    def __init__(self, sim: "Simulator"):
+    def __init__(self, sim: Simulator):
         self.sim = sim
         self.lock = threading.Lock()
         self.instances: dict[str, _Instance] = {}
@@ -89,7 +89,9 @@ class _State:
         with self.lock:
             inst = self.instances.get(name)
             if inst is None:
-                inst = self.instances[name] = _Instance(window=RateWindow(self.limit, self.window_s))
+                inst = self.instances[name] = _Instance(
+                    window=RateWindow(self.limit, self.window_s)
+                )
             return inst
 
     def timeline(self, name: str, tag: str) -> tuple[list[_Entry], list[int]] | None:
@@ -113,18 +115,20 @@ _state = per_simulator(_State)
 # --- control (for tests, the demo and benchmarks) ------------------------------------------------
 
 
-def instance_url(sim: "Simulator", name: str = HOME) -> str:
+def instance_url(sim: Simulator, name: str = HOME) -> str:
     """The base URL a client configures for instance `name` ('' is the home instance)."""
     return sim.url if name == HOME else f"{sim.url}/instances/{quote(name)}"
 
 
-def configure(sim: "Simulator", name: str = HOME, *, token: str | None = None, disabled: bool = False) -> None:
+def configure(
+    sim: Simulator, name: str = HOME, *, token: str | None = None, disabled: bool = False
+) -> None:
     """Make instance `name` require a bearer token (None: open) and/or disable its tag feeds."""
     inst = _state(sim).instance(name)
     inst.token, inst.disabled = token, disabled
 
 
-def set_rate_limit(sim: "Simulator", limit: int, window_s: float = 300.0) -> None:
+def set_rate_limit(sim: Simulator, limit: int, window_s: float = 300.0) -> None:
     """Every instance (present and future) allows `limit` requests per `window_s`, starting now."""
     state = _state(sim)
     with state.lock:
@@ -134,7 +138,7 @@ def set_rate_limit(sim: "Simulator", limit: int, window_s: float = 300.0) -> Non
         inst.window = RateWindow(limit, window_s)
 
 
-def requests_served(sim: "Simulator", name: str = HOME) -> int:
+def requests_served(sim: Simulator, name: str = HOME) -> int:
     """Timeline requests instance `name` has answered (any status)."""
     return _state(sim).instance(name).requests
 
@@ -168,7 +172,7 @@ def _seq_bound(instance: str, raw: str | None, name: str) -> int | None:
 
 
 @route("GET", r"(?:/instances/(?P<instance>[A-Za-z0-9.\-]+))?/api/v1/timelines/tag/(?P<tag>[^/]+)")
-def tag_timeline(sim: "Simulator", req: Request) -> Response:
+def tag_timeline(sim: Simulator, req: Request) -> Response:
     name = req.params.get("instance") or HOME
     state = _state(sim)
     inst = state.instance(name)
@@ -215,10 +219,10 @@ def _page(entries: list[_Entry], offsets: list[int], req: Request, name: str) ->
     if min_seq is not None:
         # min_id: the `limit` posts just above the bound (paging forward), still newest first.
         lo = bisect_right(seqs, min_seq)
-        chosen = entries[lo:min(hi, lo + limit)]
+        chosen = entries[lo : min(hi, lo + limit)]
     else:
         lo = 0 if since_seq is None else bisect_right(seqs, since_seq)
-        chosen = entries[max(lo, hi - limit):hi]
+        chosen = entries[max(lo, hi - limit) : hi]
     return chosen[::-1]
 
 
@@ -230,7 +234,7 @@ def _link(base: str, raw_tag: str, req: Request, name: str, page: list[_Entry]) 
     return f'<{url}?{older}>; rel="next", <{url}?{newer}>; rel="prev"'
 
 
-def _status(sim: "Simulator", root: str, name: str, entry: _Entry) -> dict[str, Any]:
+def _status(sim: Simulator, root: str, name: str, entry: _Entry) -> dict[str, Any]:
     post = entry.post
     index = sim._index
     if post.repost_of:
@@ -238,25 +242,37 @@ def _status(sim: "Simulator", root: str, name: str, entry: _Entry) -> dict[str, 
         outer = _status_fields(sim, root, name, entry.seq, post)
         home_id = local_id(HOME, entry.seq)
         user = quote(post.author, safe="")
-        outer.update(content="", spoiler_text="", sensitive=False, language=None, tags=[],
-                     uri=f"{root}/users/{user}/statuses/{home_id}/activity",
-                     url=f"{root}/users/{user}/statuses/{home_id}/activity",
-                     replies_count=0, reblogs_count=0, favourites_count=0,
-                     reblog=_status_fields(sim, root, name, index.seq[original.id], original))
+        outer.update(
+            content="",
+            spoiler_text="",
+            sensitive=False,
+            language=None,
+            tags=[],
+            uri=f"{root}/users/{user}/statuses/{home_id}/activity",
+            url=f"{root}/users/{user}/statuses/{home_id}/activity",
+            replies_count=0,
+            reblogs_count=0,
+            favourites_count=0,
+            reblog=_status_fields(sim, root, name, index.seq[original.id], original),
+        )
         return outer
     return _status_fields(sim, root, name, entry.seq, post)
 
 
-def _status_fields(sim: "Simulator", root: str, name: str, seq: int, post: CorpusPost) -> dict[str, Any]:
+def _status_fields(
+    sim: Simulator, root: str, name: str, seq: int, post: CorpusPost
+) -> dict[str, Any]:
     home_id = local_id(HOME, seq)
     user = quote(post.author, safe="")
     host = root.split("://", 1)[-1]
     created = post.created_at(sim.clock.epoch)
-    spoiler = "uspol" if seq % 17 == 0 else ""  # a content warning now and then, as on real instances
+    spoiler = (
+        "uspol" if seq % 17 == 0 else ""
+    )  # a content warning now and then, as on real instances
     tags = list(dict.fromkeys(t.casefold() for t in post.hashtags))
     return {
         "id": local_id(name, seq),
-        "created_at": created.astimezone(timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3] + "Z",
+        "created_at": created.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3] + "Z",
         "in_reply_to_id": None,
         "in_reply_to_account_id": None,
         "sensitive": bool(spoiler),
@@ -300,9 +316,14 @@ def _uris(status: dict[str, Any]) -> list[str]:
 
 def _json(data: Any, status: int, headers: dict[str, str]) -> Response:
     body = json.dumps(data, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
-    return Response(status=status, body=body, content_type="application/json; charset=utf-8", headers=dict(headers))
+    return Response(
+        status=status,
+        body=body,
+        content_type="application/json; charset=utf-8",
+        headers=dict(headers),
+    )
 
 
 def _iso_micro(unix_s: float) -> str:
     """Mastodon's X-RateLimit-Reset: `2026-08-01T14:00:00.070144Z`."""
-    return datetime.fromtimestamp(unix_s, timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+    return datetime.fromtimestamp(unix_s, UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")

@@ -38,16 +38,16 @@ from urllib.parse import parse_qs, quote
 
 from monitor.simulator.corpus import CorpusPost
 from monitor.simulator.platforms import per_simulator
-from monitor.simulator.platforms.ratelimit import RateWindow
 from monitor.simulator.platforms.feeds import _query_words, _reddit_entry
 from monitor.simulator.platforms.markup import iso, paragraphs, xml_text
+from monitor.simulator.platforms.ratelimit import RateWindow
 from monitor.simulator.server import (
+    _WORD,
     DEFAULT_SUBREDDIT,
     Request,
     Response,
     _feed,
     _reddit_permalink,
-    _WORD,
     route,
 )
 
@@ -72,15 +72,19 @@ class _State:
     lock: threading.Lock = field(default_factory=threading.Lock)
 
 
-
 _state = per_simulator(lambda sim: _State())
 
 
 # --- control (tests, the demo) -------------------------------------------------------------------
 
 
-def configure(sim: "Simulator", *, token_lifetime_s: float | None = None, schema_surprise: bool | None = None,
-              max_items: int | None = None) -> None:
+def configure(
+    sim: Simulator,
+    *,
+    token_lifetime_s: float | None = None,
+    schema_surprise: bool | None = None,
+    max_items: int | None = None,
+) -> None:
     state = _state(sim)
     if max_items is not None:
         state.max_items = max_items
@@ -90,23 +94,23 @@ def configure(sim: "Simulator", *, token_lifetime_s: float | None = None, schema
         state.schema_surprise = schema_surprise
 
 
-def set_rate_limit(sim: "Simulator", limit: int, window_s: float = RATE_WINDOW_S) -> None:
+def set_rate_limit(sim: Simulator, limit: int, window_s: float = RATE_WINDOW_S) -> None:
     """`limit` requests per `window_s` wall-clock seconds (rate limits throttle real time), from now."""
     state = _state(sim)
     with state.lock:
         state.window = RateWindow(limit, window_s)
 
 
-def revoke_tokens(sim: "Simulator") -> None:
+def revoke_tokens(sim: Simulator) -> None:
     """Every token issued so far stops working (a new signing key), as a revoked app's would."""
     _state(sim).key = os.urandom(16)
 
 
-def tokens_issued(sim: "Simulator") -> int:
+def tokens_issued(sim: Simulator) -> int:
     return _state(sim).tokens
 
 
-def fullname(sim: "Simulator", post: CorpusPost) -> str:
+def fullname(sim: Simulator, post: CorpusPost) -> str:
     return f"t3_{sim._index.reddit_id(post)}"
 
 
@@ -122,21 +126,30 @@ def _token_ok(state: _State, header: str | None) -> bool:
     expires, _, signature = token.strip().partition(".")
     if scheme.lower() != "bearer" or not expires.isdigit():
         return False
-    return hmac.compare_digest(signature, _sign(state.key, int(expires))) and int(expires) > time.time()
+    return (
+        hmac.compare_digest(signature, _sign(state.key, int(expires)))
+        and int(expires) > time.time()
+    )
 
 
 def _json(data: Any, status: int = 200, headers: dict[str, str] | None = None) -> Response:
     body = json.dumps(data, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
-    return Response(status=status, body=body, content_type="application/json; charset=UTF-8",
-                    headers=dict(headers or {}))
+    return Response(
+        status=status,
+        body=body,
+        content_type="application/json; charset=UTF-8",
+        headers=dict(headers or {}),
+    )
 
 
 @route("POST", r"/api/v1/access_token")
-def access_token(sim: "Simulator", req: Request) -> Response:
+def access_token(sim: Simulator, req: Request) -> Response:
     state = _state(sim)
     scheme, _, encoded = req.headers.get("authorization", "").partition(" ")
     try:
-        client_id, _, secret = base64.b64decode(encoded, validate=True).decode("utf-8").partition(":")
+        client_id, _, secret = (
+            base64.b64decode(encoded, validate=True).decode("utf-8").partition(":")
+        )
     except (ValueError, UnicodeDecodeError):
         client_id = secret = ""
     if scheme.lower() != "basic" or not client_id or not secret:
@@ -147,29 +160,35 @@ def access_token(sim: "Simulator", req: Request) -> Response:
     expires = int(time.time() + state.token_lifetime_s)
     with state.lock:
         state.tokens += 1
-    return _json({"access_token": f"{expires}.{_sign(state.key, expires)}", "token_type": "bearer",
-                  "expires_in": int(state.token_lifetime_s), "scope": "*"})
+    return _json(
+        {
+            "access_token": f"{expires}.{_sign(state.key, expires)}",
+            "token_type": "bearer",
+            "expires_in": int(state.token_lifetime_s),
+            "scope": "*",
+        }
+    )
 
 
 # --- listings ------------------------------------------------------------------------------------
 
 
 @route("GET", r"/r/(?P<sub>[A-Za-z0-9_+]{2,200})/new")
-def subreddit_new(sim: "Simulator", req: Request) -> Response:
+def subreddit_new(sim: Simulator, req: Request) -> Response:
     return _listing(sim, req, req.params["sub"].split("+")[0], query=None)
 
 
 @route("GET", r"/r/(?P<sub>[A-Za-z0-9_+]{2,200})/search")
-def subreddit_search(sim: "Simulator", req: Request) -> Response:
+def subreddit_search(sim: Simulator, req: Request) -> Response:
     return _listing(sim, req, req.params["sub"].split("+")[0], query=req.arg("q", "") or "")
 
 
 @route("GET", r"/search")
-def site_search(sim: "Simulator", req: Request) -> Response:
+def site_search(sim: Simulator, req: Request) -> Response:
     return _listing(sim, req, DEFAULT_SUBREDDIT, query=req.arg("q", "") or "")
 
 
-def _listing(sim: "Simulator", req: Request, sub: str, query: str | None) -> Response:
+def _listing(sim: Simulator, req: Request, sub: str, query: str | None) -> Response:
     state = _state(sim)
     allowed, remaining, reset = state.window.hit()
     headers = {
@@ -204,16 +223,22 @@ def _listing(sim: "Simulator", req: Request, sub: str, query: str | None) -> Res
     return resp
 
 
-def _matching(sim: "Simulator", req: Request, query: str | None) -> list[CorpusPost]:
+def _matching(sim: Simulator, req: Request, query: str | None) -> list[CorpusPost]:
     """Published Reddit posts, newest first; for a search, those sharing a word with `q`."""
     posts = sim._index.platform("reddit").newest(req.offset_s)
     if query is None:
         return posts
     words = _query_words(query)
-    return [p for p in posts if not words or words & set(_WORD.findall(f"{p.title or ''} {p.text}".casefold()))]
+    return [
+        p
+        for p in posts
+        if not words or words & set(_WORD.findall(f"{p.title or ''} {p.text}".casefold()))
+    ]
 
 
-def _page(sim: "Simulator", posts: list[CorpusPost], req: Request) -> tuple[list[CorpusPost], bool, bool]:
+def _page(
+    sim: Simulator, posts: list[CorpusPost], req: Request
+) -> tuple[list[CorpusPost], bool, bool]:
     """(page, newer posts exist, older posts exist) for `limit` / `before` / `after`."""
     limit = req.limit(25, 100)
     before, after = req.arg("before"), req.arg("after")
@@ -231,30 +256,63 @@ def _page(sim: "Simulator", posts: list[CorpusPost], req: Request) -> tuple[list
     return chosen, start > 0, start + len(chosen) < len(posts)
 
 
-def _thing(sim: "Simulator", base: str, sub: str, post: CorpusPost, raw_json: bool) -> dict[str, Any]:
+def _thing(sim: Simulator, base: str, sub: str, post: CorpusPost, raw_json: bool) -> dict[str, Any]:
     created = float(post.created_at(sim.clock.epoch).timestamp())
     reddit_id = sim._index.reddit_id(post)
     permalink = _reddit_permalink(sim, "", sub, post)
     text, title = post.text, post.title or ""
-    selftext_html = f'<!-- SC_OFF --><div class="md">{paragraphs(text)}</div><!-- SC_ON -->' if text else None
+    selftext_html = (
+        f'<!-- SC_OFF --><div class="md">{paragraphs(text)}</div><!-- SC_ON -->' if text else None
+    )
     if not raw_json:  # Reddit's legacy JSON escapes these three in every string
         text, title = html.escape(text, quote=False), html.escape(title, quote=False)
         selftext_html = html.escape(selftext_html, quote=False) if selftext_html else None
     author_hash = hashlib.sha1(post.author.encode()).hexdigest()
     return {
-        "approved_at_utc": None, "subreddit": sub, "selftext": text,
-        "author_fullname": f"t2_{int(author_hash[:10], 16) % 36**8:x}", "saved": False, "gilded": 0,
-        "clicked": False, "title": title, "subreddit_name_prefixed": f"r/{sub}", "hidden": False,
-        "downs": 0, "hide_score": False, "name": f"t3_{reddit_id}", "quarantine": False,
-        "upvote_ratio": 0.95, "subreddit_type": "public", "ups": post.engagement.likes,
-        "is_original_content": False, "is_reddit_media_domain": False, "is_meta": False,
-        "link_flair_text": None, "score": post.engagement.likes, "edited": False, "is_self": True,
-        "created": created, "domain": f"self.{sub}", "selftext_html": selftext_html, "likes": None,
-        "archived": False, "no_follow": True, "over_18": False, "spoiler": False, "locked": False,
-        "subreddit_id": "t5_2qh13", "removed_by_category": None, "id": reddit_id, "author": post.author,
-        "num_comments": post.engagement.replies, "num_crossposts": post.engagement.reposts,
-        "permalink": permalink, "url": f"{base}{permalink}", "stickied": False,
-        "created_utc": created, "is_video": False,
+        "approved_at_utc": None,
+        "subreddit": sub,
+        "selftext": text,
+        "author_fullname": f"t2_{int(author_hash[:10], 16) % 36**8:x}",
+        "saved": False,
+        "gilded": 0,
+        "clicked": False,
+        "title": title,
+        "subreddit_name_prefixed": f"r/{sub}",
+        "hidden": False,
+        "downs": 0,
+        "hide_score": False,
+        "name": f"t3_{reddit_id}",
+        "quarantine": False,
+        "upvote_ratio": 0.95,
+        "subreddit_type": "public",
+        "ups": post.engagement.likes,
+        "is_original_content": False,
+        "is_reddit_media_domain": False,
+        "is_meta": False,
+        "link_flair_text": None,
+        "score": post.engagement.likes,
+        "edited": False,
+        "is_self": True,
+        "created": created,
+        "domain": f"self.{sub}",
+        "selftext_html": selftext_html,
+        "likes": None,
+        "archived": False,
+        "no_follow": True,
+        "over_18": False,
+        "spoiler": False,
+        "locked": False,
+        "subreddit_id": "t5_2qh13",
+        "removed_by_category": None,
+        "id": reddit_id,
+        "author": post.author,
+        "num_comments": post.engagement.replies,
+        "num_crossposts": post.engagement.reposts,
+        "permalink": permalink,
+        "url": f"{base}{permalink}",
+        "stickied": False,
+        "created_utc": created,
+        "is_video": False,
     }
 
 
@@ -262,7 +320,7 @@ def _thing(sim: "Simulator", base: str, sub: str, post: CorpusPost, raw_json: bo
 
 
 @route("GET", r"/search\.rss")
-def search_atom(sim: "Simulator", req: Request) -> Response:
+def search_atom(sim: Simulator, req: Request) -> Response:
     query = req.arg("q", "") or ""
     posts = _matching(sim, req, query)[: req.limit(25, 100)]
     base, epoch = req.base_url, sim.clock.epoch
@@ -273,5 +331,7 @@ def search_atom(sim: "Simulator", req: Request) -> Response:
         f"<updated>{updated}</updated><id>/search.rss?q={xml_text(quote(query))}</id>"
         f"<title>reddit.com: search results - {xml_text(query)}</title>\n"
     )
-    items = [(fullname(sim, p), _reddit_entry(sim, p, DEFAULT_SUBREDDIT, base, epoch)) for p in posts]
+    items = [
+        (fullname(sim, p), _reddit_entry(sim, p, DEFAULT_SUBREDDIT, base, epoch)) for p in posts
+    ]
     return _feed(items, posts, sim, head, "</feed>\n", "application/atom+xml; charset=UTF-8")

@@ -24,14 +24,15 @@ import hashlib
 import json
 import re
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta, timezone
-from typing import TYPE_CHECKING, Any, Callable
+from datetime import UTC, datetime, timedelta
+from typing import TYPE_CHECKING, Any
 
 from monitor.simulator.corpus import HASHTAG_RE, CorpusPost
 from monitor.simulator.platforms import per_simulator
 from monitor.simulator.platforms.ratelimit import RateWindow
-from monitor.simulator.server import Request, Response, _WORD, route
+from monitor.simulator.server import _WORD, Request, Response, route
 
 if TYPE_CHECKING:  # pragma: no cover
     from monitor.simulator.server import Simulator
@@ -57,19 +58,19 @@ class _State:
 _state = per_simulator(lambda sim: _State())
 
 
-def configure(sim: "Simulator", *, schema_surprise: bool | None = None) -> None:
+def configure(sim: Simulator, *, schema_surprise: bool | None = None) -> None:
     if schema_surprise is not None:
         _state(sim).schema_surprise = schema_surprise
 
 
-def set_rate_limit(sim: "Simulator", limit: int, window_s: float = RATE_WINDOW_S) -> None:
+def set_rate_limit(sim: Simulator, limit: int, window_s: float = RATE_WINDOW_S) -> None:
     """`limit` requests per `window_s` wall-clock seconds (rate limits throttle real time), from now."""
     state = _state(sim)
     with state.lock:
         state.window = RateWindow(limit, window_s)
 
 
-def tweet_id(sim: "Simulator", post: CorpusPost) -> str:
+def tweet_id(sim: Simulator, post: CorpusPost) -> str:
     return str(ID_BASE + sim._index.seq[post.id])
 
 
@@ -105,14 +106,18 @@ def parse_query(query: str) -> Predicate:
         while peek() == "OR":
             take()
             options.append(all_of())
-        return options[0] if len(options) == 1 else (lambda p, w, t: any(o(p, w, t) for o in options))
+        return (
+            options[0] if len(options) == 1 else (lambda p, w, t: any(o(p, w, t) for o in options))
+        )
 
     def all_of() -> Predicate:
         parts = []
         while peek() not in (None, ")", "OR"):
             parts.append(unary())
         if not parts:
-            raise QueryError("There were errors processing your request: empty group or dangling OR")
+            raise QueryError(
+                "There were errors processing your request: empty group or dangling OR"
+            )
         return parts[0] if len(parts) == 1 else (lambda p, w, t: all(q(p, w, t) for q in parts))
 
     def unary() -> Predicate:
@@ -157,7 +162,9 @@ def _atom(token: str) -> Predicate:
         if value in checks:
             return checks[value]
     if colon:
-        raise QueryError(f"There were errors processing your request: Reference to invalid operator '{name}'")
+        raise QueryError(
+            f"There were errors processing your request: Reference to invalid operator '{name}'"
+        )
     words = _WORD.findall(token.casefold())
     return lambda p, w, t: all(x in w for x in words)
 
@@ -167,32 +174,66 @@ def _atom(token: str) -> Predicate:
 
 def _json(data: Any, status: int, headers: dict[str, str]) -> Response:
     body = json.dumps(data, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
-    return Response(status=status, body=body, content_type="application/json; charset=utf-8", headers=headers)
+    return Response(
+        status=status, body=body, content_type="application/json; charset=utf-8", headers=headers
+    )
 
 
 def _invalid(message: str, parameter: str, value: str, headers: dict[str, str]) -> Response:
-    return _json({"errors": [{"parameters": {parameter: [value]}, "message": message}],
-                  "title": "Invalid Request", "detail": "One or more parameters to your request was invalid.",
-                  "type": "https://api.twitter.com/2/problems/invalid-request"}, 400, headers)
+    return _json(
+        {
+            "errors": [{"parameters": {parameter: [value]}, "message": message}],
+            "title": "Invalid Request",
+            "detail": "One or more parameters to your request was invalid.",
+            "type": "https://api.twitter.com/2/problems/invalid-request",
+        },
+        400,
+        headers,
+    )
 
 
 @route("GET", r"/2/tweets/search/recent")
-def search_recent(sim: "Simulator", req: Request) -> Response:
+def search_recent(sim: Simulator, req: Request) -> Response:
     state = _state(sim)
     allowed, remaining, reset = state.window.hit()
-    headers = {"x-rate-limit-limit": str(state.window.limit), "x-rate-limit-remaining": str(remaining),
-               "x-rate-limit-reset": str(int(reset)), "Cache-Control": "no-cache, no-store, max-age=0"}
+    headers = {
+        "x-rate-limit-limit": str(state.window.limit),
+        "x-rate-limit-remaining": str(remaining),
+        "x-rate-limit-reset": str(int(reset)),
+        "Cache-Control": "no-cache, no-store, max-age=0",
+    }
     scheme, _, token = req.headers.get("authorization", "").partition(" ")
     if scheme != "Bearer" or not token.strip():
-        return _json({"title": "Unauthorized", "type": "about:blank", "status": 401, "detail": "Unauthorized"},
-                     401, headers)
+        return _json(
+            {
+                "title": "Unauthorized",
+                "type": "about:blank",
+                "status": 401,
+                "detail": "Unauthorized",
+            },
+            401,
+            headers,
+        )
     if not allowed:
-        return _json({"title": "Too Many Requests", "detail": "Too Many Requests", "type": "about:blank",
-                      "status": 429}, 429, headers)
+        return _json(
+            {
+                "title": "Too Many Requests",
+                "detail": "Too Many Requests",
+                "type": "about:blank",
+                "status": 429,
+            },
+            429,
+            headers,
+        )
     query = req.arg("query", "") or ""
     if not query.strip() or len(query) > MAX_QUERY:
-        return _invalid(f"Invalid 'query':'{query[:40]}...'. 'query' must be a non-empty string of at most "
-                        f"{MAX_QUERY} characters", "query", query, headers)
+        return _invalid(
+            f"Invalid 'query':'{query[:40]}...'. 'query' must be a non-empty string of at most "
+            f"{MAX_QUERY} characters",
+            "query",
+            query,
+            headers,
+        )
     try:
         predicate = parse_query(query)
     except QueryError as exc:
@@ -227,8 +268,10 @@ def _bounds(req: Request, now: datetime) -> _Bounds:
         try:
             value = datetime.fromisoformat(raw.replace("Z", "+00:00"))
         except ValueError:
-            raise QueryError(f"Invalid '{name}':'{raw}'. '{name}' must be an ISO 8601 time", name, raw) from None
-        return value if value.tzinfo else value.replace(tzinfo=timezone.utc)
+            raise QueryError(
+                f"Invalid '{name}':'{raw}'. '{name}' must be an ISO 8601 time", name, raw
+            ) from None
+        return value if value.tzinfo else value.replace(tzinfo=UTC)
 
     def number(name: str, raw: str | None) -> int | None:
         if raw is None:
@@ -239,12 +282,20 @@ def _bounds(req: Request, now: datetime) -> _Bounds:
 
     start, end = when("start_time"), when("end_time")
     if start is not None and start < oldest:
-        raise QueryError(f"Invalid 'start_time':'{req.arg('start_time')}'. 'start_time' must be on or after "
-                         f"{oldest:%Y-%m-%dT%H:%MZ}", "start_time", req.arg("start_time"))
+        raise QueryError(
+            f"Invalid 'start_time':'{req.arg('start_time')}'. 'start_time' must be on or after "
+            f"{oldest:%Y-%m-%dT%H:%MZ}",
+            "start_time",
+            req.arg("start_time"),
+        )
     limit = number("max_results", req.arg("max_results", "10"))
     if limit is None or not 10 <= limit <= 100:
-        raise QueryError(f"The `max_results` query parameter value [{req.arg('max_results')}] is not between "
-                         "10 and 100", "max_results", req.arg("max_results") or "")
+        raise QueryError(
+            f"The `max_results` query parameter value [{req.arg('max_results')}] is not between "
+            "10 and 100",
+            "max_results",
+            req.arg("max_results") or "",
+        )
     until = number("until_id", req.arg("until_id"))
     token = req.arg("next_token")
     if token:
@@ -253,12 +304,18 @@ def _bounds(req: Request, now: datetime) -> _Bounds:
         except (ValueError, UnicodeDecodeError):
             raise QueryError(f"Invalid 'next_token':'{token}'", "next_token", token) from None
         until = cursor if until is None else min(until, cursor)
-    return _Bounds(since=number("since_id", req.arg("since_id")), until=until, start=start or oldest,
-                   end=end, limit=limit)
+    return _Bounds(
+        since=number("since_id", req.arg("since_id")),
+        until=until,
+        start=start or oldest,
+        end=end,
+        limit=limit,
+    )
 
 
-def _select(sim: "Simulator", state: _State, predicate: Predicate, b: _Bounds,
-            offset_s: float) -> tuple[list[CorpusPost], bool]:
+def _select(
+    sim: Simulator, state: _State, predicate: Predicate, b: _Bounds, offset_s: float
+) -> tuple[list[CorpusPost], bool]:
     """The page (newest first) and whether older matches remain."""
     epoch = sim.clock.epoch
     seq = sim._index.seq
@@ -282,15 +339,23 @@ def _words(state: _State, post: CorpusPost) -> tuple[frozenset[str], str]:
     found = state.words.get(post.id)
     if found is None:
         words = _WORD.findall(post.text.casefold())
-        found = state.words[post.id] = (frozenset(words + [h.casefold() for h in post.hashtags]),
-                                        " " + " ".join(words) + " ")
+        found = state.words[post.id] = (
+            frozenset(words + [h.casefold() for h in post.hashtags]),
+            " " + " ".join(words) + " ",
+        )
     return found
 
 
-def _answer(sim: "Simulator", req: Request, page: list[CorpusPost], more: bool, headers: dict[str, str]) -> Response:
-    fields = set(_DEFAULT_FIELDS) | set(filter(None, (req.arg("tweet.fields", "") or "").split(",")))
+def _answer(
+    sim: Simulator, req: Request, page: list[CorpusPost], more: bool, headers: dict[str, str]
+) -> Response:
+    fields = set(_DEFAULT_FIELDS) | set(
+        filter(None, (req.arg("tweet.fields", "") or "").split(","))
+    )
     expansions = set(filter(None, (req.arg("expansions", "") or "").split(",")))
-    user_fields = {"id", "name", "username"} | set(filter(None, (req.arg("user.fields", "") or "").split(",")))
+    user_fields = {"id", "name", "username"} | set(
+        filter(None, (req.arg("user.fields", "") or "").split(","))
+    )
     data = [_tweet(sim, post, fields, expansions) for post in page]
     meta: dict[str, Any] = {"result_count": len(data)}
     if data:
@@ -299,9 +364,17 @@ def _answer(sim: "Simulator", req: Request, page: list[CorpusPost], more: bool, 
         meta["next_token"] = base64.b32encode(data[-1]["id"].encode()).decode().rstrip("=").lower()
     body: dict[str, Any] = {"data": data} if data else {}
     if data and "author_id" in expansions:
-        users = {p.author: {"id": _user_id(p.author), "name": p.author.replace("_", " "), "username": p.author}
-                 for p in page}
-        body["includes"] = {"users": [{k: v for k, v in u.items() if k in user_fields} for u in users.values()]}
+        users = {
+            p.author: {
+                "id": _user_id(p.author),
+                "name": p.author.replace("_", " "),
+                "username": p.author,
+            }
+            for p in page
+        }
+        body["includes"] = {
+            "users": [{k: v for k, v in u.items() if k in user_fields} for u in users.values()]
+        }
     body["meta"] = meta
     resp = _json(body, 200, headers)
     resp.items = [(t["id"], len(resp.body)) for t in data]
@@ -313,25 +386,36 @@ def _escape(text: str) -> str:
     return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
 
 
-def _tweet(sim: "Simulator", post: CorpusPost, fields: set[str], expansions: set[str]) -> dict[str, Any]:
+def _tweet(
+    sim: Simulator, post: CorpusPost, fields: set[str], expansions: set[str]
+) -> dict[str, Any]:
     tid = tweet_id(sim, post)
     text = post.text if len(post.text) <= 280 else post.text[:279] + "…"
     full: dict[str, Any] = {
-        "id": tid, "text": text, "edit_history_tweet_ids": [tid],
+        "id": tid,
+        "text": text,
+        "edit_history_tweet_ids": [tid],
         "created_at": post.created_at(sim.clock.epoch).strftime("%Y-%m-%dT%H:%M:%S.000Z"),
         "author_id": _user_id(post.author),
         "lang": post.lang or "und",
         "conversation_id": tid,
-        "public_metrics": {"retweet_count": post.engagement.reposts, "reply_count": post.engagement.replies,
-                           "like_count": post.engagement.likes, "quote_count": 0, "bookmark_count": 0,
-                           "impression_count": 40 * (1 + post.engagement.total)},
+        "public_metrics": {
+            "retweet_count": post.engagement.reposts,
+            "reply_count": post.engagement.replies,
+            "like_count": post.engagement.likes,
+            "quote_count": 0,
+            "bookmark_count": 0,
+            "impression_count": 40 * (1 + post.engagement.total),
+        },
     }
     tags = [(m.start(), m.end(), m.group(1)) for m in HASHTAG_RE.finditer(text)]
     if tags:  # entity offsets count characters of the unescaped text
         full["entities"] = {"hashtags": [{"start": s, "end": e, "tag": t} for s, e, t in tags]}
     full["text"] = _escape(text)
     if post.repost_of and post.repost_of in sim._index.seq:
-        full["referenced_tweets"] = [{"type": "retweeted", "id": str(ID_BASE + sim._index.seq[post.repost_of])}]
+        full["referenced_tweets"] = [
+            {"type": "retweeted", "id": str(ID_BASE + sim._index.seq[post.repost_of])}
+        ]
     if len(post.text) > 280:
         full["note_tweet"] = {"text": _escape(post.text)}
     if "author_id" in expansions:

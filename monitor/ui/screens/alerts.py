@@ -17,11 +17,13 @@ from monitor.ui.widgets.tables import Col, cursor_key, set_columns, sync_rows
 
 
 def what_text(a: AlertView, palette: Palette) -> Text:
-    """"volume ▲" or "mood ▼": a symbol first, a colour second."""
+    """ "volume ▲" or "mood ▼": a symbol first, a colour second."""
     if a.kind == "volume":
         return Text("volume ▲", style=f"bold {palette.warn}", end="")
     up = a.direction == "up"
-    return Text(f"mood {'▲' if up else '▼'}", style=f"bold {palette.pos if up else palette.neg}", end="")
+    return Text(
+        f"mood {'▲' if up else '▼'}", style=f"bold {palette.pos if up else palette.neg}", end=""
+    )
 
 
 def measure_words(a: AlertView) -> str:
@@ -42,7 +44,9 @@ def describe_alert(a: AlertView, now: Any, palette: Palette) -> Text:
     text = Text(end="")
     text.append_text(what_text(a, palette))
     text.append(f"  {safe(a.topic)}  hour from {clock(a.bucket_start, now)} UTC", style="bold")
-    text.append(f"  (stored {clock(a.created_at, now)} UTC; {a.sent_words(now)})\n", style=palette.muted)
+    text.append(
+        f"  (stored {clock(a.created_at, now)} UTC; {a.sent_words(now)})\n", style=palette.muted
+    )
     text.append(f"{measure_words(a)}; driven by {drivers_words(a)}\n")
     text.append(safe(a.summary))
     posts = (a.details.get("drivers") or {}).get("posts") or []
@@ -77,8 +81,12 @@ class AlertsScreen(MainScreen):
         measured_w = 38 if wide else 14
         # What is left once the fixed columns and their padding (2 each) are placed.
         drivers_w = width - (12 + topic_w + 9 + measured_w + sent_w) - 2 * 6 - 2
-        cols = [Col("hour", "hour (UTC)", 12), Col("topic", "topic", topic_w), Col("what", "what", 9),
-                Col("measured", "measured", measured_w)]
+        cols = [
+            Col("hour", "hour (UTC)", 12),
+            Col("topic", "topic", topic_w),
+            Col("what", "what", 9),
+            Col("measured", "measured", measured_w),
+        ]
         if drivers_w >= 14:
             cols.append(Col("drivers", "driven by", drivers_w))
         cols.append(Col("sent", "sent?", sent_w))
@@ -90,19 +98,36 @@ class AlertsScreen(MainScreen):
             if wide:
                 words += "; the highlighted one is below in full; `monitor alerts --json` has every detail"
         else:
-            words = ("No alerts stored yet: one is stored when a volume spike or a mood shift passes the "
-                     "alert rules" if wide else "No alerts stored yet")
+            words = (
+                "No alerts stored yet: one is stored when a volume spike or a mood shift passes the "
+                "alert rules"
+                if wide
+                else "No alerts stored yet"
+            )
         title.update(Text(words, end=""))
         rows = []
         for a in snapshot.alerts:
-            measured = measure_words(a) if wide else (f"{a.value:,.0f} vs ~{a.expected:,.0f}" if a.kind == "volume"
-                                                      else f"{a.value:+.2f} vs {a.expected:+.2f}")
-            cells = [Text(clock(a.bucket_start, snapshot.now), end=""), cell(a.topic, topic_w),
-                     what_text(a, palette), cell(measured, measured_w)]
+            measured = (
+                measure_words(a)
+                if wide
+                else (
+                    f"{a.value:,.0f} vs ~{a.expected:,.0f}"
+                    if a.kind == "volume"
+                    else f"{a.value:+.2f} vs {a.expected:+.2f}"
+                )
+            )
+            cells = [
+                Text(clock(a.bucket_start, snapshot.now), end=""),
+                cell(a.topic, topic_w),
+                what_text(a, palette),
+                cell(measured, measured_w),
+            ]
             if drivers_w >= 14:
                 cells.append(cell(drivers_words(a), drivers_w))
             sent = a.sent_words(snapshot.now)
-            cells.append(cell(sent, sent_w, palette.pos if sent.startswith("sent") else palette.warn))
+            cells.append(
+                cell(sent, sent_w, palette.pos if sent.startswith("sent") else palette.warn)
+            )
             rows.append((str(a.id), cells))
         sync_rows(table, rows)
         want = self.dash.alert_focus
@@ -116,7 +141,9 @@ class AlertsScreen(MainScreen):
     def _detail(self, snapshot: Snapshot, palette: Palette) -> None:
         key = cursor_key(self.query_one("#alerts", DataTable))
         a = next((x for x in snapshot.alerts if str(x.id) == key), None)
-        self.query_one("#alert-detail", Static).update(describe_alert(a, snapshot.now, palette) if a else "")
+        self.query_one("#alert-detail", Static).update(
+            describe_alert(a, snapshot.now, palette) if a else ""
+        )
 
     @on(DataTable.RowHighlighted, "#alerts")
     def _highlighted(self) -> None:

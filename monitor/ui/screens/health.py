@@ -8,9 +8,20 @@ from textual.app import ComposeResult
 from textual.containers import VerticalScroll
 from textual.widgets import DataTable, Static
 
-from monitor.ui.data import SourceHealth, Snapshot
-from monitor.ui.format import (NO_DATA, Palette, ago, cell, clock, count, one_line, safe, source_problem,
-                               status_text, until)
+from monitor.ui.data import Snapshot, SourceHealth
+from monitor.ui.format import (
+    NO_DATA,
+    Palette,
+    ago,
+    cell,
+    clock,
+    count,
+    one_line,
+    safe,
+    source_problem,
+    status_text,
+    until,
+)
 from monitor.ui.screens.base import MainScreen
 from monitor.ui.widgets.tables import Col, cursor_key, set_columns, sync_rows
 
@@ -20,7 +31,9 @@ class HealthScreen(MainScreen):
     LABEL = "Feed health"
 
     def body(self) -> ComposeResult:
-        yield Static("Sources, most urgent first (last 24 h counts from the poll log)", classes="panel-title")
+        yield Static(
+            "Sources, most urgent first (last 24 h counts from the poll log)", classes="panel-title"
+        )
         yield DataTable(id="sources", cursor_type="row")
         with VerticalScroll(id="source-detail-box"):
             yield Static(id="source-detail")
@@ -29,8 +42,13 @@ class HealthScreen(MainScreen):
         table = self.query_one("#sources", DataTable)
         wide, roomy = self.has_class("-wide"), self.has_class("-roomy")
         name_w = 22 if wide else 14
-        cols = [Col("status", "status", 10), Col("source", "source", name_w), Col("last", "last poll", 13),
-                Col("next", "next poll", 14), Col("posts", "posts 24h", 9)]
+        cols = [
+            Col("status", "status", 10),
+            Col("source", "source", name_w),
+            Col("last", "last poll", 13),
+            Col("next", "next poll", 14),
+            Col("posts", "posts 24h", 9),
+        ]
         if roomy:
             cols.append(Col("polls", "polls 24h (failed)", 18))
         cols.append(Col("fails", "failures" if wide else "fails", 8 if wide else 5))
@@ -42,14 +60,27 @@ class HealthScreen(MainScreen):
         now = snapshot.real_now
         rows = []
         for h in sorted(snapshot.sources, key=lambda s: (s.urgency, s.name)):
-            cells = [status_text(h.status, palette), cell(h.name, name_w),
-                     Text(ago(h.last_poll_at, now), end=""), Text(until(h.next_poll_at, now), end=""),
-                     Text(NO_DATA if h.posts_24h is None else count(h.posts_24h), end="")]
+            cells = [
+                status_text(h.status, palette),
+                cell(h.name, name_w),
+                Text(ago(h.last_poll_at, now), end=""),
+                Text(until(h.next_poll_at, now), end=""),
+                Text(NO_DATA if h.posts_24h is None else count(h.posts_24h), end=""),
+            ]
             if roomy:
-                polls = NO_DATA if h.polls_24h is None else f"{count(h.polls_24h)} ({count(h.failed_24h or 0)})"
+                polls = (
+                    NO_DATA
+                    if h.polls_24h is None
+                    else f"{count(h.polls_24h)} ({count(h.failed_24h or 0)})"
+                )
                 cells.append(Text(polls, end=""))
-            cells.append(Text(str(h.consecutive_failures),
-                              style=f"bold {palette.neg}" if h.consecutive_failures else "", end=""))
+            cells.append(
+                Text(
+                    str(h.consecutive_failures),
+                    style=f"bold {palette.neg}" if h.consecutive_failures else "",
+                    end="",
+                )
+            )
             if error_w >= 24:
                 cells.append(cell(h.last_error or "", error_w, palette.muted))
             rows.append((h.name, cells))
@@ -61,8 +92,14 @@ class HealthScreen(MainScreen):
         h = next((s for s in snapshot.sources if s.name == key), None)
         widget = self.query_one("#source-detail", Static)
         if h is None:
-            widget.update(Text("No sources configured: add some to feeds.yaml." if not snapshot.sources else "",
-                               style=palette.muted))
+            widget.update(
+                Text(
+                    "No sources configured: add some to feeds.yaml."
+                    if not snapshot.sources
+                    else "",
+                    style=palette.muted,
+                )
+            )
             return
         widget.update(describe(h, snapshot, palette))
 
@@ -89,12 +126,18 @@ def describe(h: SourceHealth, snapshot: Snapshot, palette: Palette) -> Text:
         + ("" if h.posts_24h is None else f", {count(h.posts_24h)} in the last 24 h"),
     ]
     if h.polls_24h is not None:
-        lines.append(f"polls 24 h  {count(h.polls_24h)}, of which {count(h.failed_24h or 0)} failed")
+        lines.append(
+            f"polls 24 h  {count(h.polls_24h)}, of which {count(h.failed_24h or 0)} failed"
+        )
     if h.quarantined:
-        lines.append(f"quarantined {count(h.quarantined)} item(s) it sent could not be stored (`monitor quarantine`)")
+        lines.append(
+            f"quarantined {count(h.quarantined)} item(s) it sent could not be stored (`monitor quarantine`)"
+        )
     if h.consecutive_failures:
-        lines.append(f"failures    {h.consecutive_failures} in a row"
-                     + (f" since {clock(h.failing_since, now)} UTC" if h.failing_since else ""))
+        lines.append(
+            f"failures    {h.consecutive_failures} in a row"
+            + (f" since {clock(h.failing_since, now)} UTC" if h.failing_since else "")
+        )
     if h.last_status is not None:
         lines.append(f"HTTP status {h.last_status}")
     if h.collector:

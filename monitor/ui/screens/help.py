@@ -50,8 +50,10 @@ class HelpScreen(ModalScreen[None]):
     def compose(self) -> ComposeResult:
         with VerticalScroll(id="help-box"):
             yield Static(keys_text(self.sections), id="help-keys")
-            yield Static(Text("What the marks mean\n", style="bold", end="") + Text(MARKS, end=""),
-                         id="help-marks")
+            yield Static(
+                Text("What the marks mean\n", style="bold", end="") + Text(MARKS, end=""),
+                id="help-marks",
+            )
 
     def on_mount(self) -> None:
         self.query_one("#help-box").border_title = "Keys (esc closes)"

@@ -16,18 +16,30 @@ from monitor.ui.format import Palette, count, one_line
 from monitor.ui.screens.base import MainScreen
 from monitor.ui.widgets.tables import PostStream
 
-CLASSES = (("▲ positive", "positive"), ("▼ negative", "negative"), ("● neutral", "neutral"),
-           ("? unscored", "unscored"))
+CLASSES = (
+    ("▲ positive", "positive"),
+    ("▼ negative", "negative"),
+    ("● neutral", "neutral"),
+    ("? unscored", "unscored"),
+)
 
 
 class LiveScreen(MainScreen):
     VIEW = "live"
     LABEL = "Live"
     BINDINGS: ClassVar[list[BindingType]] = [
-        Binding("slash", "search", "search text and authors", key_display="/", id="monitor.live.search"),
+        Binding(
+            "slash", "search", "search text and authors", key_display="/", id="monitor.live.search"
+        ),
         Binding("x", "clear_filters", "clear every filter", id="monitor.live.clear"),
         Binding("space", "pause", "pause / resume the stream", id="monitor.live.pause"),
-        Binding("escape", "leave", "leave the search box, then back", key_display="esc", id="monitor.live.leave"),
+        Binding(
+            "escape",
+            "leave",
+            "leave the search box, then back",
+            key_display="esc",
+            id="monitor.live.leave",
+        ),
     ]
 
     def __init__(self) -> None:
@@ -63,10 +75,15 @@ class LiveScreen(MainScreen):
         if self.paused:
             status.append("⏸ paused (space resumes)  ", style=f"bold {palette.warn}")
         shown = len(stream.posts)
-        status.append(f"{count(shown)} newest matching posts" if shown else "no matching posts yet",
-                      style=palette.muted)
+        status.append(
+            f"{count(shown)} newest matching posts" if shown else "no matching posts yet",
+            style=palette.muted,
+        )
         if self.has_class("-wide"):
-            status.append(f" · at most {LIVE_ROWS} kept here, every post stays in the store", style=palette.muted)
+            status.append(
+                f" · at most {LIVE_ROWS} kept here, every post stays in the store",
+                style=palette.muted,
+            )
         else:
             status.append(f" (at most {LIVE_ROWS} here; all in the store)", style=palette.muted)
         self.query_one("#live-status", Static).update(status)
@@ -78,7 +95,9 @@ class LiveScreen(MainScreen):
             self._set_options("#f-topic", topics)
         if snapshot.source_names != self._source_options:
             self._source_options = snapshot.source_names
-            self._set_options("#f-source", tuple((Text(one_line(s, 40)), s) for s in snapshot.source_names))
+            self._set_options(
+                "#f-source", tuple((Text(one_line(s, 40)), s) for s in snapshot.source_names)
+            )
 
     def _set_options(self, selector: str, options: tuple[tuple[Text, str], ...]) -> None:
         """Labels are Text: topic titles and source names are never read as markup."""
@@ -90,8 +109,12 @@ class LiveScreen(MainScreen):
                 select.value = value
 
     def _set_filter(self, **changes: object) -> None:
-        new = LiveFilter(**{**{f: getattr(self.filter, f) for f in ("topic", "source", "sentiment", "text")},
-                            **changes})
+        new = LiveFilter(
+            **{
+                **{f: getattr(self.filter, f) for f in ("topic", "source", "sentiment", "text")},
+                **changes,
+            }
+        )
         if new == self.filter:
             return
         self.filter = new
@@ -101,7 +124,9 @@ class LiveScreen(MainScreen):
     @on(Select.Changed)
     def _select_changed(self, event: Select.Changed) -> None:
         value = None if event.value is Select.BLANK else str(event.value)
-        field = {"f-topic": "topic", "f-source": "source", "f-class": "sentiment"}.get(event.select.id or "")
+        field = {"f-topic": "topic", "f-source": "source", "f-class": "sentiment"}.get(
+            event.select.id or ""
+        )
         if field:
             self._set_filter(**{field: value})
 

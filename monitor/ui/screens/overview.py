@@ -7,18 +7,27 @@ from typing import ClassVar
 
 from rich.text import Text
 from textual import events, on
-from textual.message import Message
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.containers import Horizontal, Vertical
+from textual.message import Message
 from textual.widgets import DataTable, Static
 from textual.widgets.data_table import RowDoesNotExist
 
 from monitor.metrics.formulas import summarize
 from monitor.ui.charts import LEGEND, sparkline
 from monitor.ui.data import LiveFilter, Snapshot, TopicRow
-from monitor.ui.format import (NO_DATA, Palette, cell, clock, mean_text, one_line,
-                               polarization_text, posts_text, shares_text)
+from monitor.ui.format import (
+    NO_DATA,
+    Palette,
+    cell,
+    clock,
+    mean_text,
+    one_line,
+    polarization_text,
+    posts_text,
+    shares_text,
+)
 from monitor.ui.screens.base import MainScreen
 from monitor.ui.widgets.chart import Chart
 from monitor.ui.widgets.tables import Col, PostStream, cursor_key, set_columns, sync_rows
@@ -38,7 +47,9 @@ def spike_text(row: TopicRow, now: datetime, palette: Palette, wide: bool = True
         arrow = "▲" if shift.direction == "up" else "▼"
         label = f"mood {arrow} " if wide else f"mood{arrow}"
         return Text(f"{label}{clock(shift.start, now)}", style=f"bold {palette.warn}", end="")
-    return Text("none" if scan.checked or scan.shift_checked else NO_DATA, style=palette.muted, end="")
+    return Text(
+        "none" if scan.checked or scan.shift_checked else NO_DATA, style=palette.muted, end=""
+    )
 
 
 class TopicTable(DataTable):
@@ -52,8 +63,13 @@ class TopicTable(DataTable):
     async def _on_click(self, event: events.Click) -> None:
         meta = event.style.meta
         row, column = meta.get("row"), meta.get("column")
-        if (isinstance(row, int) and row >= 0 and column is not None and column == len(self.ordered_columns) - 1
-                and row < len(self.ordered_rows)):
+        if (
+            isinstance(row, int)
+            and row >= 0
+            and column is not None
+            and column == len(self.ordered_columns) - 1
+            and row < len(self.ordered_rows)
+        ):
             event.stop()
             self.post_message(self.SpikeClicked(str(self.ordered_rows[row].key.value)))
             return
@@ -65,9 +81,19 @@ class OverviewScreen(MainScreen):
     LABEL = "Overview"
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("p", "toggle_details", "show / hide B and sigma", id="monitor.overview.details"),
-        Binding("enter", "open_topic", "open the highlighted topic", show=False, id="monitor.overview.open"),
-        Binding("a", "open_alerts", "alerts, on the highlighted topic's latest (or click its spike mark)",
-                id="monitor.overview.alerts"),
+        Binding(
+            "enter",
+            "open_topic",
+            "open the highlighted topic",
+            show=False,
+            id="monitor.overview.open",
+        ),
+        Binding(
+            "a",
+            "open_alerts",
+            "alerts, on the highlighted topic's latest (or click its spike mark)",
+            id="monitor.overview.alerts",
+        ),
     ]
 
     def body(self) -> ComposeResult:
@@ -95,11 +121,14 @@ class OverviewScreen(MainScreen):
         key = self.dash.window.key
         # Titles get 24 even when roomy: the room is worth more to the sparkline (a 24 h window
         # is 96 buckets; fewer cells than that halves it).
-        cols = [Col("topic", "topic", 24 if wide else 13),
-                Col("posts", f"posts {key}" if wide else "posts", 9 if wide else 5),
-                Col("volume", f"volume {key}" if wide else "volume", 0),
-                Col("mean", "mean sentiment [95%]" if wide else "mean ±95%", 22 if wide else 13),
-                Col("shares", "pos / neg", 11 if wide else 10), Col("er3", "ER-3", 6 if wide else 5)]
+        cols = [
+            Col("topic", "topic", 24 if wide else 13),
+            Col("posts", f"posts {key}" if wide else "posts", 9 if wide else 5),
+            Col("volume", f"volume {key}" if wide else "volume", 0),
+            Col("mean", "mean sentiment [95%]" if wide else "mean ±95%", 22 if wide else 13),
+            Col("shares", "pos / neg", 11 if wide else 10),
+            Col("er3", "ER-3", 6 if wide else 5),
+        ]
         if self.dash.details:
             cols += [Col("b", "B", 5), Col("sigma", "sigma", 5)]
         cols.append(Col("spike", "latest spike" if wide else "spike", 13 if wide else 9))
@@ -116,13 +145,19 @@ class OverviewScreen(MainScreen):
         rows = []
         for row in snapshot.topics:
             s = summarize(row.sums)
-            cells = [cell(row.info.title, widths["topic"], "bold"),
-                     posts_text(row.sums.total, gap=row.gap, palette=palette),
-                     sparkline(row.series, widths["volume"], palette, palette.accent),
-                     mean_text(s, palette, compact=not wide), shares_text(s, palette),
-                     polarization_text(s.er3, s, palette)]
+            cells = [
+                cell(row.info.title, widths["topic"], "bold"),
+                posts_text(row.sums.total, gap=row.gap, palette=palette),
+                sparkline(row.series, widths["volume"], palette, palette.accent),
+                mean_text(s, palette, compact=not wide),
+                shares_text(s, palette),
+                polarization_text(s.er3, s, palette),
+            ]
             if self.dash.details:
-                cells += [polarization_text(s.b, s, palette), polarization_text(s.sigma, s, palette)]
+                cells += [
+                    polarization_text(s.b, s, palette),
+                    polarization_text(s.sigma, s, palette),
+                ]
             rows.append((row.info.name, [*cells, spike_text(row, snapshot.now, palette, wide)]))
         # Rebuilding the rows moves the cursor; that is not the reader choosing another topic.
         with table.prevent(DataTable.RowHighlighted):
@@ -134,8 +169,9 @@ class OverviewScreen(MainScreen):
                     pass
         self._show_focus(snapshot, palette)
         if wide and snapshot.request.live is not None:
-            self.query_one("#mini-stream", PostStream).add_posts(snapshot.posts, palette, snapshot.now,
-                                                                 snapshot.live_cursor)
+            self.query_one("#mini-stream", PostStream).add_posts(
+                snapshot.posts, palette, snapshot.now, snapshot.live_cursor
+            )
 
     def _show_focus(self, snapshot: Snapshot, palette: Palette) -> None:
         row = snapshot.topic_row(self.dash.topic)
@@ -143,8 +179,12 @@ class OverviewScreen(MainScreen):
         sentiment = self.query_one("#focus-sentiment", Chart)
         polarization = self.query_one("#focus-polarization", Chart)
         if row is None:
-            title.update(Text("No topics yet: configure some in feeds.yaml" if not snapshot.topics else "",
-                              style=palette.muted))
+            title.update(
+                Text(
+                    "No topics yet: configure some in feeds.yaml" if not snapshot.topics else "",
+                    style=palette.muted,
+                )
+            )
             for chart in (sentiment, polarization, self.query_one("#focus-volume", Chart)):
                 chart.show(None, palette, snapshot.now)
             return
@@ -153,7 +193,10 @@ class OverviewScreen(MainScreen):
         what = " · mean sentiment (░ 95% band) · ER-3 · posts"
         name = one_line(row.info.title, max(width - len(what) - 2, 12))
         text = Text(name, style=f"bold {palette.accent}", end="")
-        text.append(what if len(name) + len(what) + 2 <= width else " · mean, ER-3, posts", style=palette.muted)
+        text.append(
+            what if len(name) + len(what) + 2 <= width else " · mean, ER-3, posts",
+            style=palette.muted,
+        )
         title.update(text)
         for chart in (sentiment, polarization, self.query_one("#focus-volume", Chart)):
             chart.show(row.series, palette, snapshot.now)

@@ -22,7 +22,9 @@ def post_text(p: PostView, palette: Palette, now: datetime | None) -> Text:
     """Everything about a post; every string in it came from a stranger and is Text, never markup."""
     out = Text(safe(p.author) if p.author else "unknown author", style="bold", end="")
     out.append(f"  on {safe(p.source)}", style=palette.muted)
-    out.append(f"\n{p.created_at:%Y-%m-%d %H:%M:%S} UTC · language {safe(p.lang) if p.lang else 'not detected'}")
+    out.append(
+        f"\n{p.created_at:%Y-%m-%d %H:%M:%S} UTC · language {safe(p.lang) if p.lang else 'not detected'}"
+    )
     out.append("\nscore ")
     out.append_text(compound_text(p.compound, palette))
     if p.compound is not None:
@@ -33,7 +35,10 @@ def post_text(p: PostView, palette: Palette, now: datetime | None) -> Text:
         out.append(f" · {safe(p.scorer)} {safe(p.scorer_version or '')}", style=palette.muted)
     elif p.compound is None:
         out.append(" (VADER reads English only)", style=palette.muted)
-    out.append(f"\nengagement {count(p.engagement)}" + (f" ({count(p.reposts)} reposts)" if p.reposts else ""))
+    out.append(
+        f"\nengagement {count(p.engagement)}"
+        + (f" ({count(p.reposts)} reposts)" if p.reposts else "")
+    )
     if p.topics:
         out.append("\ntopics ")
         out.append(", ".join(safe(t) for t in p.topics))

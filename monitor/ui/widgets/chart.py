@@ -35,7 +35,14 @@ class Chart(Widget):
     Chart { height: 8; width: 1fr; }
     """
 
-    def __init__(self, kind: ChartKind, *, metric: str = "er3", id: str | None = None, classes: str | None = None):
+    def __init__(
+        self,
+        kind: ChartKind,
+        *,
+        metric: str = "er3",
+        id: str | None = None,
+        classes: str | None = None,
+    ):
         super().__init__(id=id, classes=classes)
         self.kind = kind
         self.metric = metric
@@ -59,5 +66,7 @@ class Chart(Widget):
             return Text("no data yet", style="dim")
         width, height = self.size.width, self.size.height
         kwargs = {"metric": self.metric} if self.kind == "polarization" else {}
-        lines = _RENDERERS[self.kind](self._series, width, height, self._palette, self._now, **kwargs)
+        lines = _RENDERERS[self.kind](
+            self._series, width, height, self._palette, self._now, **kwargs
+        )
         return Text("\n", end="").join(lines)

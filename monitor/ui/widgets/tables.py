@@ -28,8 +28,10 @@ class Col:
 
 def set_columns(table: DataTable, cols: Sequence[Col]) -> bool:
     """Give `table` these columns; returns True when it had to be rebuilt (rows are then gone)."""
-    current = [(str(c.key.value), c.label.plain, c.width if not c.auto_width else None)
-               for c in table.columns.values()]
+    current = [
+        (str(c.key.value), c.label.plain, c.width if not c.auto_width else None)
+        for c in table.columns.values()
+    ]
     wanted = [(c.key, c.label, c.width) for c in cols]
     if current == wanted:
         return False
@@ -50,7 +52,7 @@ def sync_rows(table: DataTable, rows: Sequence[tuple[str, Sequence[Text]]]) -> N
     col_keys = [str(c.key.value) for c in table.ordered_columns]
     if keys == current:
         for key, cells in rows:
-            for col, value in zip(col_keys, cells):
+            for col, value in zip(col_keys, cells, strict=False):
                 table.update_cell(key, col, value, update_width=True)
         return
     focused = _cursor_key(table)
@@ -90,7 +92,7 @@ class _Newest(Text):
 
 
 def short_time(dt: datetime, now: datetime | None) -> str:
-    """"14:04" today (UTC), " 3 Mar" before: six cells either way, so the column never moves."""
+    """ "14:04" today (UTC), " 3 Mar" before: six cells either way, so the column never moves."""
     if now is not None and dt.date() != now.date():
         return f"{dt.day:>2} {dt:%b}"
     return f" {dt:%H:%M}"
@@ -120,13 +122,19 @@ class PostStream(DataTable):
         super().__init__(id=id, classes=classes, cursor_type="row", zebra_stripes=True)
         self.cap = cap
         self.posts: dict[int, PostView] = {}
-        self.cursor: int | None = None  # the newest post id already searched; see Store.latest_posts
+        self.cursor: int | None = (
+            None  # the newest post id already searched; see Store.latest_posts
+        )
         self._palette = Palette()
         self._now: datetime | None = None
 
     def _columns(self) -> list[Col]:
         wide = self.size.width >= 100
-        fixed = [Col("time", "time", 6), Col("source", "source", 14 if wide else 10), Col("score", "score", 10)]
+        fixed = [
+            Col("time", "time", 6),
+            Col("source", "source", 14 if wide else 10),
+            Col("score", "score", 10),
+        ]
         if wide:
             fixed.append(Col("author", "author", 16))
         used = sum((c.width or 0) + 2 for c in fixed) + 2 + 1  # own padding, scrollbar
@@ -134,16 +142,23 @@ class PostStream(DataTable):
 
     def _cells(self, p: PostView, cols: Sequence[Col]) -> list[Text]:
         width = {c.key: c.width or 20 for c in cols}
-        cells = [_time_cell(p, self._now, self._palette), cell(p.source, width["source"]),
-                 compound_text(p.compound, self._palette)]
+        cells = [
+            _time_cell(p, self._now, self._palette),
+            cell(p.source, width["source"]),
+            compound_text(p.compound, self._palette),
+        ]
         if "author" in width:
             cells.append(cell(p.author or "", width["author"], self._palette.muted))
         cells.append(cell(p.text, width["text"]))
         return cells
 
-    def add_posts(self, posts: Sequence[PostView], palette: Palette, now: datetime, cursor: int | None) -> None:
+    def add_posts(
+        self, posts: Sequence[PostView], palette: Palette, now: datetime, cursor: int | None
+    ) -> None:
         """Add what is new (`posts` newest first), drop the oldest beyond the cap."""
-        restyle = palette != self._palette or (self._now is not None and self._now.date() != now.date())
+        restyle = palette != self._palette or (
+            self._now is not None and self._now.date() != now.date()
+        )
         self._palette, self._now = palette, now
         if cursor is not None:
             self.cursor = max(cursor, self.cursor or 0)
