@@ -23,6 +23,7 @@ from sqlalchemy import (
     Connection,
     Engine,
     Integer,
+    Select,
     Table,
     cast,
     create_engine,
@@ -103,8 +104,8 @@ def bucket_rows(
     """
     minute, hour = Bucket.__table__, BucketHour.__table__
 
-    def part(t: Table, lo: int | None, hi: int | None) -> Any:
-        q = select(
+    def part(t: Table, lo: int | None, hi: int | None) -> Select[Any]:
+        q: Select[Any] = select(
             t.c.topic,
             t.c.source,
             t.c.start_ts,
@@ -126,12 +127,14 @@ def bucket_rows(
     hi = None if until_ts is None else until_ts // HOUR_S * HOUR_S  # end of the last whole hour
     if lo is not None and hi is not None and hi < lo:  # inside one hour: minutes only
         return part(minute, since_ts, until_ts).subquery()
-    parts = [part(hour, lo, hi)]
+    parts: list[Select[Any]] = [part(hour, lo, hi)]
     if since_ts is not None and lo is not None and since_ts < lo:
         parts.append(part(minute, since_ts, lo))
     if until_ts is not None and hi is not None and hi < until_ts:
         parts.append(part(minute, hi, until_ts))
-    return (parts[0] if len(parts) == 1 else union_all(*parts)).subquery()
+    if len(parts) == 1:
+        return parts[0].subquery()
+    return union_all(*parts).subquery()
 
 
 @dataclass
