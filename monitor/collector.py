@@ -291,9 +291,8 @@ class Collector:
     # --- alerts -------------------------------------------------------------------------
     def _check_alerts(self, outcome: PollOutcome, mark: int | None) -> None:
         """Spike alerts for what this poll stored (monitor/outputs/alerts.py); never fails the poll."""
-        if (
-            self.alerts is None or self._stopped.is_set()
-        ):  # stopping: pending alerts go out at the next start
+        # stopping: pending alerts go out at the next start
+        if self.alerts is None or self._stopped.is_set():
             return
         try:
             self.alerts.after_poll(

@@ -137,9 +137,8 @@ def test_postgresql_plans_each_id_look_up_for_its_own_ids(pg_url: str) -> None:
     with store.write() as conn:
         BulkInsert(Post.__table__, COLUMNS)(conn, rows)
     with store.write() as conn:
-        for k in range(
-            20
-        ):  # psycopg prepares after 5 runs, PostgreSQL weighs a generic plan after 5 more
+        # psycopg prepares after 5 runs, PostgreSQL weighs a generic plan after 5 more
+        for k in range(20):
             found = select_in(
                 conn, _NATIVE_IDS, [f"id-{i}" for i in range(k, 3000, 6)], before=("s",)
             )

@@ -89,9 +89,8 @@ def test_the_wal_is_emptied_once_past_its_bound_after_a_reader_let_it_grow(sqlit
     store.start_checkpointer(interval_s=3600)  # only the explicit rounds below
     _write_batch(store, 0, 10)
     cp = Checkpointer(tmp_path / "monitor.db", max_wal_bytes=256 * 1024)
-    with (
-        store.read() as conn
-    ):  # a long export holds its snapshot: a PASSIVE checkpoint cannot finish
+    # a long export holds its snapshot: a PASSIVE checkpoint cannot finish
+    with store.read() as conn:
         conn.execute(select(func.count()).select_from(Post)).scalar_one()
         for k in range(1, 8):
             _write_batch(store, k)

@@ -419,9 +419,8 @@ def test_two_collectors_storing_the_same_poll_at_once_store_it_once(pg_url):
     looked = threading.Event()
     real_score = stalled._score
 
-    def stall_after_dedupe(
-        batch, *rest
-    ):  # dedupe has run (and found nothing); now wait for the other
+    # dedupe has run (and found nothing); now wait for the other
+    def stall_after_dedupe(batch, *rest):
         looked.set()
         assert other_done.wait(30)
         return real_score(batch, *rest)

@@ -290,9 +290,8 @@ def test_a_fall_in_mean_sentiment_is_shown_as_a_mood_shift(tmp_path) -> None:
     first = int((now - timedelta(days=31)).timestamp()) // 3600 * 3600
     n_hours = (int(now.timestamp()) // 3600 * 3600 - first) // 3600
     means = [0.10 + 0.04 * math.sin(i) for i in range(n_hours)]
-    for i in range(
-        n_hours - 6, n_hours - 1
-    ):  # 08:00-12:00 fall; 13:00 (unsettled) and 14:00 are quiet
+    # 08:00-12:00 fall; 13:00 (unsettled) and 14:00 are quiet
+    for i in range(n_hours - 6, n_hours - 1):
         means[i] = -0.60
     with store.write() as conn:
         upsert_buckets(conn, _hour_rows("t", first, means))

@@ -142,10 +142,11 @@ def test_hostile_text_through_every_screen(
         )
         await press(app, pilot, "l")
         assert_clean(screen_text(app), "[/] [bold red]loud", problem)
+        # the filters' choices
         for select, shown in (
             ("#f-source", "evil[/]"),
             ("#f-topic", "[b]Thaw[/b]"),
-        ):  # the filters' choices
+        ):
             app.screen.query_one(select, Select).focus()
             await press(app, pilot, "enter")
             assert_clean(screen_text(app), shown)

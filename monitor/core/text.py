@@ -121,9 +121,8 @@ def html_to_text(html_text: str) -> str:
     `ellipsis` spans) is only CSS, so keeping every span's text gives back the full URL with no
     "…" added. Never raises: a broken post must not stop a poll.
     """
-    if (
-        "<" not in html_text and "&" not in html_text
-    ):  # no markup: a line break is a space in HTML too
+    # no markup: a line break is a space in HTML too
+    if "<" not in html_text and "&" not in html_text:
         return _tidy(html_text.replace("\n", " "))
     try:
         raw = _visible_text(html_text)

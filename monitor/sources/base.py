@@ -280,10 +280,8 @@ def iso_time(value: Any) -> datetime | None:
     try:
         when = datetime.fromisoformat(value.strip().replace("Z", "+00:00"))
         when = when.astimezone(UTC) if when.tzinfo else when.replace(tzinfo=UTC)
-    except (
-        ValueError,
-        OverflowError,
-    ):  # "9999-12-31T23:59:59-14:00" is past the calendar's end in UTC
+    except (ValueError, OverflowError):
+        # "9999-12-31T23:59:59-14:00" is past the calendar's end in UTC
         return None
     return when if _plausible(when) else None
 

@@ -324,9 +324,8 @@ class BlueskySource(Source):
                     timeout=self.settings.timeout.total_seconds(),
                     ok=tuple(range(200, 600)),
                 )
-            with http.deadline(
-                self.settings.timeout.total_seconds()
-            ):  # the whole request, not each read
+            # the whole request, not each read
+            with http.deadline(self.settings.timeout.total_seconds()):
                 resp = self.http.post(
                     url,
                     json=json_body,

@@ -219,9 +219,8 @@ class FileSource(Source):
             data = fh.read(FOLLOW_CHUNK_BYTES)
         end = data.rfind(b"\n")
         if end < 0:
-            if (
-                len(data) >= FOLLOW_CHUNK_BYTES
-            ):  # one enormous line: skip it rather than stall forever
+            # one enormous line: skip it rather than stall forever
+            if len(data) >= FOLLOW_CHUNK_BYTES:
                 notes.append(
                     f"line {line + 1}: over {FOLLOW_CHUNK_BYTES:,} bytes without a newline; skipped"
                 )

@@ -377,9 +377,8 @@ class RedditSource(Source):
             )
         url = str(self.settings.www_url).rstrip("/") + "/api/v1/access_token"
         try:
-            with http.deadline(
-                self.settings.timeout.total_seconds()
-            ):  # the whole request, not each read
+            # the whole request, not each read
+            with http.deadline(self.settings.timeout.total_seconds()):
                 resp = self.http.post(
                     url,
                     auth=(client_id, secret),

@@ -253,11 +253,8 @@ def _when(entry: Any) -> datetime | None:
         if st:
             try:
                 return datetime.fromtimestamp(calendar.timegm(st), UTC)
-            except (
-                OverflowError,
-                OSError,
-                ValueError,
-            ):  # a year past 9999 and the like: not a date
+            except (OverflowError, OSError, ValueError):
+                # a year past 9999 and the like: not a date
                 continue
     return None
 

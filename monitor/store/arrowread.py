@@ -135,9 +135,8 @@ def _connect(url: str) -> Any:
     conn = adbc_driver_sqlite.dbapi.connect(
         f"file:{quote(str(u.database))}?mode=ro", autocommit=True
     )
-    with (
-        conn.cursor() as cur
-    ):  # wait, as the store's own connections do, when a checkpoint holds the lock
+    # wait, as the store's own connections do, when a checkpoint holds the lock
+    with conn.cursor() as cur:
         cur.execute("PRAGMA busy_timeout=30000")
         cur.fetchall()
     return conn

@@ -833,9 +833,8 @@ class Store:
         with self.read() as conn:
             cur = conn.connection.dbapi_connection.cursor()  # type: ignore[union-attr]
             try:
-                if (
-                    pg
-                ):  # a bounded scan: a parallel worker's start-up and merge cost more than it saves
+                # a bounded scan: a parallel worker's start-up and merge cost more than it saves
+                if pg:
                     cur.execute("SET LOCAL max_parallel_workers_per_gather = 0")
                 cur.execute(sql, (topic, *bounds, int(limit)))
                 rows = cur.fetchall()
@@ -881,9 +880,8 @@ class Store:
         with self.read() as conn:
             cur = conn.connection.dbapi_connection.cursor()  # type: ignore[union-attr]
             try:
-                if (
-                    pg
-                ):  # a bounded scan: parallel workers and JIT compiling cost more than they save
+                # a bounded scan: parallel workers and JIT compiling cost more than they save
+                if pg:
                     cur.execute("SET LOCAL max_parallel_workers_per_gather = 0")
                     cur.execute("SET LOCAL jit = off")
                 cur.execute(sql, (topic, *bounds, int(limit)))
@@ -905,9 +903,8 @@ class Store:
         out.tags = list(tags.items())
         extremes: dict[str, list[tuple[float, int]]] = {"pos": [], "neg": [], "eng": []}
         for kind, _, n, m, x, _ in rows:
-            if (
-                kind != "set"
-            ):  # (value, id); the order a UNION ALL keeps is not promised: sorted here
+            # (value, id); the order a UNION ALL keeps is not promised: sorted here
+            if kind != "set":
                 extremes[kind].append((x if kind != "eng" else int(m), int(n)))
         out.positive = [i for _, i in sorted(extremes["pos"], reverse=True)]
         out.negative = [i for _, i in sorted(extremes["neg"], key=lambda v: (v[0], -v[1]))]

@@ -492,9 +492,8 @@ class StoreProvider:
         sources = [SourceInfo(s.name, s.kind, s.enabled) for s in config.sources]
         provider = cls(store, topics=topics, sources=sources, **kwargs)
         alerts = getattr(config, "alerts", None)
-        if (
-            alerts is not None
-        ):  # the spikes shown are the ones alerts would raise, with the same settings
+        # the spikes shown are the ones alerts would raise, with the same settings
+        if alerts is not None:
             provider.alert_defaults = alerts.defaults
             provider.alert_settings = dict(alerts.topics)
         return provider
