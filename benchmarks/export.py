@@ -160,9 +160,8 @@ def fill(db: Path, n: int, seed: int = 7) -> None:
         "max(incomplete) FROM bucket GROUP BY topic, source, start_ts / 3600 * 3600"
     )
     con.commit()
-    con.execute(
-        "PRAGMA wal_checkpoint(TRUNCATE)"
-    )  # else the first reader inherits a WAL the size of the store
+    # else the first reader inherits a WAL the size of the store
+    con.execute("PRAGMA wal_checkpoint(TRUNCATE)")
     con.close()
 
 

@@ -36,9 +36,8 @@ from types import SimpleNamespace
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 SPAN_S = 3 * 24 * 3600
-REAL_POSTS_PER_S = (
-    18 / 0.318
-)  # post creates: the production capture in docs/sources.md §2.2 / fixtures
+# post creates: the production capture in docs/sources.md §2.2 / fixtures
+REAL_POSTS_PER_S = 18 / 0.318
 REAL_EVENTS_PER_S = 500  # every firehose event, all collections (issue 13's figure for the network)
 
 TOPICS = [

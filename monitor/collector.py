@@ -170,16 +170,14 @@ class Collector:
             if not self.leases.acquire(name):
                 log.debug("%s: polled by another collector; skipped", name)
                 return
-        except (
-            Exception
-        ) as exc:  # the store is failing: the poll would fail the same way; try next run
+        except Exception as exc:
+            # the store is failing: the poll would fail the same way; try next run
             self._store_fault(name, self.faults.failed(exc, f"taking the lease on {name}"))
             return
         try:
             outcome = self.poll(name)
-        except (
-            Exception
-        ) as exc:  # the store itself failed (disk full, database down): keep the job alive
+        except Exception as exc:
+            # the store itself failed (disk full, database down): keep the job alive
             fault = self.faults.failed(exc, f"storing the poll of {name}")
             self._store_fault(name, fault)
             outcome = PollOutcome(source=name, outcome="error", error=fault.message)

@@ -19,9 +19,8 @@ from monitor.simulator.corpus import CorpusPost, load_corpus
 from monitor.sources.base import Batch, RawPost, SourceError
 
 EPOCH = datetime(2026, 3, 16, tzinfo=UTC)  # a Monday; the corpus's day 2 is Tuesday 17 March
-DAY2_BURST = EPOCH + timedelta(
-    days=1, hours=15
-)  # monitor.simulator.corpus.BURST_WINDOW starts here
+# monitor.simulator.corpus.BURST_WINDOW starts here
+DAY2_BURST = EPOCH + timedelta(days=1, hours=15)
 
 BASE_CONFIG = """\
 topics:

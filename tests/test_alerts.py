@@ -291,9 +291,8 @@ def burst_run(tmp_path_factory):
 def test_the_summit_burst_raises_one_volume_alert_while_it_happens(burst_run):
     config, store, monitor = burst_run
     volume = [a for a in list_alerts(store) if a["kind"] == "volume"]
-    assert [a["bucket_start"] for a in volume] == [
-        DAY2_BURST
-    ]  # nothing on the quiet day 1; cooldown after
+    # nothing on the quiet day 1; cooldown after
+    assert [a["bucket_start"] for a in volume] == [DAY2_BURST]
     alert = volume[0]
     details = alert["details"]
     assert details["bucket"]["partial"] is True  # raised during the hour, not after it

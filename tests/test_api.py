@@ -53,9 +53,8 @@ def _random_bucket(rng: random.Random) -> BucketSums:
     if style < 0.15:
         scores = [0.5] * n  # identical posts: the spread must clamp at 0, not go negative
     elif style < 0.3:
-        scores = [
-            rng.choice([0.05, -0.05, 0.0, 0.0499, -0.0499, 1.0, -1.0]) for _ in range(n)
-        ]  # class edges
+        # class edges
+        scores = [rng.choice([0.05, -0.05, 0.0, 0.0499, -0.0499, 1.0, -1.0]) for _ in range(n)]
     elif style < 0.45:
         scores = [rng.choice([0.7, 0.9]) for _ in range(n)]  # one-sided: empty classes
     else:
@@ -306,9 +305,8 @@ def test_exact_buckets_even_where_the_offset_is_off_the_quarter_hour_grid(tmp_pa
     """Monrovia kept UTC-0:44:30 until 1972: 15-minute UTC buckets straddle its local hours, so the
     hours are rebuilt from the minutes (the fallback path) and still match the posts."""
     start = datetime(1971, 6, 1, 8, 0, 5, tzinfo=UTC)
-    minutes = [
-        m for m in range(0, 300, 7) if m % 60 != 44
-    ]  # no post in the minute a local hour starts
+    # no post in the minute a local hour starts
+    minutes = [m for m in range(0, 300, 7) if m % 60 != 44]
     with StoreReader(Store(f"sqlite:///{tmp_path}/1971.db")) as r:
         Ingestor(r.store, TOPICS).poll(
             Scripted(

@@ -78,9 +78,8 @@ def test_commits_do_not_checkpoint_while_the_thread_does(sqlite_url):
     assert store.start_checkpointer(interval_s=60)
     assert _autocheckpoint(store) == 0
     store.stop_checkpointer()
-    assert (
-        _autocheckpoint(store) == 1000
-    )  # a store used on after the collector stops checkpoints again
+    # a store used on after the collector stops checkpoints again
+    assert _autocheckpoint(store) == 1000
     store.close()
 
 
@@ -135,9 +134,8 @@ def test_reads_keep_working_while_the_collector_writes_and_checkpoints_run(sqlit
                     how="diagonal",
                 )
                 n_buckets = sum(r["n_pos"] for r in rows[("thaw", ALL_SOURCES)])
-                assert (
-                    n_buckets % 200 == 0 and posts.height % 200 == 0
-                )  # whole polls only, never half of one
+                # whole polls only, never half of one
+                assert n_buckets % 200 == 0 and posts.height % 200 == 0
                 seen.append(posts.height)
         except BaseException as exc:  # noqa: BLE001 - reported below
             errors.append(exc)

@@ -26,9 +26,8 @@ def test_global_options_before_or_after_the_command(good, tmp_path):
     assert r.returncode == 0, r.stderr
     after = run("status", "--json", "-c", str(good), "--db", db)
     assert after.returncode == 0, after.stderr
-    assert (
-        json.loads(after.stdout)["sources"][0]["posts_total"] > 0
-    )  # the same store, named after the command
+    # the same store, named after the command
+    assert json.loads(after.stdout)["sources"][0]["posts_total"] > 0
     other = run("status", "--json", "-c", str(good), "--db", f"sqlite:///{tmp_path}/other.db")
     assert json.loads(other.stdout)["topics"][0]["posts_total"] == 0
 

@@ -72,9 +72,8 @@ def test_shipped_feeds_yaml_follows_the_story() -> None:
     news = [s for s in config.sources if s.kind == "rss" and "news.google.com" in str(s.url)]
     assert news and all(s.match == "all" and s.interval == timedelta(minutes=10) for s in news)
     (mastodon,) = [s for s in config.sources if s.kind == "mastodon"]
-    assert len(mastodon.instances) >= 2 and mastodon.interval == timedelta(
-        minutes=2
-    )  # large instances
+    # large instances
+    assert len(mastodon.instances) >= 2 and mastodon.interval == timedelta(minutes=2)
     hn = [
         s
         for s in config.sources

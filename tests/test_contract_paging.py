@@ -327,9 +327,8 @@ def test_a_503_on_request_k_of_the_first_poll_then_the_window_completes(runs, pl
         if platform != "hackernews"
         else window_run(runs, platform, budgets=4, max_requests=50)
     )
-    run.sim.set_faults(
-        status=503, skip=2, count=1, path_prefix=SPEC[platform].path
-    )  # the third request fails
+    # the third request fails
+    run.sim.set_faults(status=503, skip=2, count=1, path_prefix=SPEC[platform].path)
     first = run.poll()
     assert first.outcome in ("partial", "error") and "503" in (first.error or "")
     run.drain()

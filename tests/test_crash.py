@@ -74,9 +74,8 @@ def test_killed_collector_loses_nothing_and_stores_nothing_twice(tmp_path):
             )
             _wait_for(tmp_path / f"run{kills}.log", "collecting from")
             sim.clock.set_offset(sim.clock.offset_s() + 3600)
-            time.sleep(
-                rng.uniform(0.05, 1.5)
-            )  # polls run every 200 ms: kill at a random point of one
+            # polls run every 200 ms: kill at a random point of one
+            time.sleep(rng.uniform(0.05, 1.5))
             proc.send_signal(signal.SIGKILL)
             proc.wait(10)
             kills += 1

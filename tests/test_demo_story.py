@@ -42,9 +42,8 @@ def test_the_replay_slows_to_real_time_when_the_story_ends():
     deadline = time.monotonic() + 5
     while clock.speed != 1.0 and time.monotonic() < deadline:
         time.sleep(0.01)
-    assert (
-        clock.speed == 1.0 and 400 <= clock.offset_s() < 400 + 60
-    )  # no big overshoot, never set back
+    # no big overshoot, never set back
+    assert clock.speed == 1.0 and 400 <= clock.offset_s() < 400 + 60
     assert "story played, live trickle" in replay.words(wide=True)
     replay.stop()
 

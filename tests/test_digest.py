@@ -337,9 +337,8 @@ def test_missed_digests_are_found_after_downtime_and_built(tmp_path, sqlite_url)
     store = Store(sqlite_url)
     digest = config.digest("morning")
     now = datetime(2026, 3, 20, 8, 0, tzinfo=UTC)
-    assert missed_days(store, digest, now) == [
-        date(2026, 3, 19)
-    ]  # a new digest: only its latest day
+    # a new digest: only its latest day
+    assert missed_days(store, digest, now) == [date(2026, 3, 19)]
     run_digest(config, store, digest, date(2026, 3, 16), now=now)
     assert missed_days(store, digest, now) == [
         date(2026, 3, 17),
@@ -372,9 +371,8 @@ def test_the_collector_builds_a_missed_digest_when_it_starts(tmp_path, sqlite_ur
     collector = Collector(config, store)
     collector.start()
     try:
-        assert (
-            collector.scheduler.get_job("digest:morning") is not None
-        )  # and the daily run is scheduled
+        # and the daily run is scheduled
+        assert collector.scheduler.get_job("digest:morning") is not None
         deadline = time.monotonic() + 20
         while time.monotonic() < deadline and not expected.exists():
             time.sleep(0.05)

@@ -237,9 +237,8 @@ def test_series_read_back_equal_the_stored_sums(filled, tmp_path):
     assert set(zip(got["topic"], got["source"], got["bucket_start"], strict=False)) == wanted_keys
     for row in got.iter_rows(named=True):
         assert row["bucket_width_s"] == 3600
-        assert_close(
-            row, expected_series_row(filled, row), tol=5e-7
-        )  # metrics rounded to 6 decimals
+        # metrics rounded to 6 decimals
+        assert_close(row, expected_series_row(filled, row), tol=5e-7)
     assert got["incomplete"].any() and not got["incomplete"].all()
     # The display rules: nulls, never zeros, where n is too small.
     small = got.filter(pl.col("n") < 5)
@@ -364,10 +363,11 @@ def test_local_days_start_at_local_midnight_and_dst_days_are_23_and_25_hours(sha
         topic="thaw", every="1h", tz="Europe/Berlin", since="2026-10-25", until="2026-10-26"
     )
     assert set(hours["bucket_width_s"]) == {3600}
+    # 02:00 twice
     assert (
         hours["bucket_start"].dt.convert_time_zone("Europe/Berlin").dt.hour().to_list().count(2)
         == 2
-    )  # 02:00 twice
+    )
 
 
 def test_a_window_is_widened_to_whole_buckets(shared):
@@ -646,10 +646,8 @@ def test_with_sums_lets_coarser_buckets_be_recomputed_exactly(shared, tmp_path, 
     checked = joined.filter(pl.col("mean").is_not_null())
     assert checked.height >= 3 and (checked["n"] == checked["n_right"]).all()
     for row in checked.iter_rows(named=True):
-        assert row["mean_down"] == pytest.approx(
-            row["mean"], abs=5e-7
-        )  # the file rounds metrics to 6 decimals
+        # the file rounds metrics to 6 decimals
+        assert row["mean_down"] == pytest.approx(row["mean"], abs=5e-7)
         if row["sigma"] is not None:
-            assert row["sigma_down"] == pytest.approx(
-                row["sigma"], abs=5e-7
-            )  # the file rounds metrics to 6 decimals
+            # the file rounds metrics to 6 decimals
+            assert row["sigma_down"] == pytest.approx(row["sigma"], abs=5e-7)

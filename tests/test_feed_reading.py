@@ -377,9 +377,8 @@ def test_a_repeated_feed_is_not_read_again_and_still_counts_as_already_stored(
     ingestor = Ingestor(store, [topic])
     first = ingestor.poll(source)
     assert first.outcome == "ok" and first.new_posts == 300
-    sim.clock.set_offset(
-        sim.clock.offset_s() + 1800
-    )  # half an hour later: new posts on top of the feed
+    # half an hour later: new posts on top of the feed
+    sim.clock.set_offset(sim.clock.offset_s() + 1800)
     built: list[int] = []
     real = source.fetch
 

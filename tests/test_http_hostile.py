@@ -168,8 +168,7 @@ def test_a_redirect_loop_gives_up_in_words():
 def test_public_addresses_pass_the_check():
     origin = httpx.URL("http://127.0.0.1:8080/feed")
     assert http.check_redirect(origin, httpx.URL("https://93.184.216.34/x")) is None
-    assert (
-        http.check_redirect(origin, httpx.URL("https://127.0.0.1/x")) is None
-    )  # same host, https upgrade
+    # same host, https upgrade
+    assert http.check_redirect(origin, httpx.URL("https://127.0.0.1/x")) is None
     assert "loopback" in http.check_redirect(origin, httpx.URL("http://127.0.0.1:5432/"))
     assert "loopback" in http.check_redirect(origin, httpx.URL("http://[::ffff:127.0.0.1]:80/"))

@@ -372,9 +372,8 @@ def test_ears_series_checks_from_the_first_full_week():
     assert checks[7] is not None and checks[7].baseline_mean == pytest.approx(
         ears_t(125, EARS_SERIES[:7]).baseline_mean
     )
-    assert (
-        ears_series([2] * 7 + [6])[7].alarm is False
-    )  # +4 over a quiet baseline: not enough posts
+    # +4 over a quiet baseline: not enough posts
+    assert ears_series([2] * 7 + [6])[7].alarm is False
     assert ears_series([2] * 7 + [7])[7].alarm is True
 
 

@@ -138,10 +138,11 @@ def test_feed_health_shows_the_same_words(store):
     [
         ("AT&amp;T &amp; S&amp;P 500 &lt;3", "AT&T & S&P 500 <3"),
         ("&amp;lt; is how you write &lt;", "&lt; is how you write <"),  # decoded once, never twice
+        # X escapes only & < >
         (
             "caf&eacute; &quot;as typed&quot;",
             "caf&eacute; &quot;as typed&quot;",
-        ),  # X escapes only & < >
+        ),
     ],
 )
 def test_x_text_is_decoded_exactly_once(sent, meant):

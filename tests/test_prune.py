@@ -76,9 +76,8 @@ def test_prune_deletes_old_posts_and_keeps_the_hourly_counts(store_url, capsys):
     assert _hours(store) == hours  # every hour still counts the deleted posts
     assert _count(store, Bucket, Bucket.start_ts < to_ts(NOW - timedelta(days=30))) == 0
     assert _count(store, BucketHour, BucketHour.start_ts < to_ts(NOW - timedelta(days=30))) > 0
-    assert (
-        _count(store, Bucket, Bucket.start_ts >= to_ts(NOW - timedelta(days=30))) > 0
-    )  # recent minutes stay
+    # recent minutes stay
+    assert _count(store, Bucket, Bucket.start_ts >= to_ts(NOW - timedelta(days=30))) > 0
     first_hour = OLD - timedelta(seconds=to_ts(OLD) % 3600)
     assert store.collecting_since("thaw") == first_hour  # the record still starts where it started
     store.close()
@@ -107,9 +106,8 @@ def test_each_batch_is_its_own_short_transaction(sqlite_url, tmp_path):
     seen = []
 
     def between(report) -> None:
-        other.execute(
-            "BEGIN IMMEDIATE"
-        )  # fails at once ("database is locked") if prune held the lock
+        # fails at once ("database is locked") if prune held the lock
+        other.execute("BEGIN IMMEDIATE")
         other.execute("COMMIT")
         seen.append(report.posts)
 

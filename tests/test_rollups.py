@@ -190,9 +190,8 @@ def test_deleting_posts_takes_them_out_of_the_hours_too(store):
     ]
     with store.write() as conn:
         upsert_buckets(conn, upsert_buckets_rows)
-    after = store.sums(
-        "thaw", since=T0, until=T0 + timedelta(hours=7)
-    )  # whole hours: read from bucket_hour
+    # whole hours: read from bucket_hour
+    after = store.sums("thaw", since=T0, until=T0 + timedelta(hours=7))
     assert after.n_pos == before.n_pos - 1
     minutes = _minute_view(store, 3600, to_ts(T0), to_ts(T0) + 7 * 3600)
     assert (

@@ -81,10 +81,11 @@ def test_failing_source_backs_off_and_recovers(config, sqlite_url, simulator):
         st = store.source_state("tags")
         assert st["consecutive_failures"] >= 2 and "503" in st["last_error"]
         assert st["next_poll_at"] is not None
+        # the others keep going
         assert store.source_state("all")["last_outcome"] in (
             "ok",
             "not_modified",
-        )  # the others keep going
+        )
         simulator.clear_faults()
         deadline = time.monotonic() + 20
         while time.monotonic() < deadline and store.source_state("tags")["consecutive_failures"]:

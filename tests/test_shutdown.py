@@ -210,9 +210,8 @@ digests:
                 feed.requests and (tmp_path / "storage").exists()
             ):
                 time.sleep(0.1)
-            time.sleep(
-                1.0
-            )  # the poll is reading the trickle; the e-mail waits on the silent server
+            # the poll is reading the trickle; the e-mail waits on the silent server
+            time.sleep(1.0)
             assert proc.poll() is None
             proc.send_signal(signal.SIGTERM)
             took, _ = elapsed(lambda: proc.wait(timeout=30))

@@ -130,9 +130,8 @@ def test_an_expired_token_mid_use_is_refreshed_once(simulator, http, creds):
     src = source(simulator, http)
     state = src.fetch({}, at(simulator, START)).state
     time.sleep(0.6)
-    src._session.expires = (
-        time.time() + 3600
-    )  # a client clock that is wrong: the server says ExpiredToken
+    # a client clock that is wrong: the server says ExpiredToken
+    src._session.expires = time.time() + 3600
     batch = src.fetch(state, at(simulator, END))
     assert batch.error is None and batch.posts and bsim.stats(simulator)["refreshSession"] >= 1
 
@@ -214,9 +213,8 @@ def test_it_slows_down_before_the_rate_limit(simulator, http, creds):
         and batch.state.get("not_before")
         and any("rate limit" in n for n in batch.notes)
     )
-    assert (
-        len(batch.state["paging"]["newest"]) < 3
-    )  # the other searches wait; their cursors are untouched
+    # the other searches wait; their cursors are untouched
+    assert len(batch.state["paging"]["newest"]) < 3
     before = bsim.stats(simulator)["searchPosts"]
     waiting = src.fetch(batch.state, at(simulator, END))
     assert (
@@ -230,10 +228,11 @@ def test_429_honours_retry_after(simulator, http, creds):
     bsim.set_rate_limit(simulator, 1, window_s=90)
     src = source(simulator, http)
     src._ensure_session()
+    # the window is used up
     httpx.get(
         f"{simulator.url}/xrpc/app.bsky.feed.searchPosts?q=x",
         headers={"Authorization": f"Bearer {src._session.access}"},
-    )  # the window is used up
+    )
     with pytest.raises(SourceError, match=r"rate-limiting us \(429\); retry in") as exc:
         src.fetch({}, at(simulator, END))
     assert exc.value.status == 429 and 60 <= exc.value.retry_after <= 90

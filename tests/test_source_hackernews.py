@@ -134,9 +134,8 @@ def test_an_item_indexed_late_is_still_picked_up(sim, http):
 
 
 def test_more_hits_than_algolia_pages_through_are_read_in_time_slices(sim, http):
-    sim_hn.configure(
-        sim, max_hits=12
-    )  # Algolia stops at 1,000; the same logic at a size a test can afford
+    # Algolia stops at 1,000; the same logic at a size a test can afford
+    sim_hn.configure(sim, max_hits=12)
     batch = source(sim, http, queries=["Trump"], hits_per_page=5).fetch(
         {}, ctx(sim, timedelta(hours=30))
     )
@@ -258,9 +257,8 @@ def test_a_failure_part_way_keeps_the_posts_and_the_cursor(sim, http):
     )
     assert newest_at(partial.state, "Dmitriev") > newest_at(state, "Dmitriev"), "the others' move"
     rest = src.fetch(partial.state, ctx(sim))
-    assert (
-        rest.error is None
-    )  # (an item two queries find comes once per query: the store keeps one)
+    # (an item two queries find comes once per query: the store keeps one)
+    assert rest.error is None
     start = datetime.fromtimestamp(newest_at(state, third), sim.clock.now().tzinfo)
     assert sorted(set(ids(partial.posts + rest.posts))) == expected(
         sim, build_queries([TOPIC]), start + timedelta(seconds=1)

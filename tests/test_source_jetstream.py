@@ -138,9 +138,8 @@ def test_a_catch_up_pass_stores_the_matching_posts_of_the_backfill_window(simula
     want = expected(simulator, END - 7200, END)
     assert out.outcome == "ok" and out.new_posts == len(want) > 50
     assert stored(sqlite_store) == want
-    assert (
-        src.stats.frames > 5 * len(want) and src.stats.parsed < src.stats.frames / 3
-    )  # noise never parsed
+    # noise never parsed
+    assert src.stats.frames > 5 * len(want) and src.stats.parsed < src.stats.frames / 3
     cursor = sqlite_store.source_state("firehose")["state"]["time_us"]
     assert cursor >= max(
         time_us(p, simulator._index.seq[p.id], simulator.clock.epoch)
@@ -157,9 +156,8 @@ def test_after_a_restart_it_resumes_from_the_stored_cursor_minus_the_rewind(
     source(simulator, backfill="1h").catch_up(ingestor)
     cursor = sqlite_store.source_state("firehose")["state"]["time_us"]
     freeze(simulator, END)
-    out = source(simulator, backfill="1h", rewind="5s").catch_up(
-        ingestor
-    )  # a new process: the store only
+    # a new process: the store only
+    out = source(simulator, backfill="1h", rewind="5s").catch_up(ingestor)
     assert jsim.replay(simulator).cursors[-1] == cursor - 5_000_000
     assert out.outcome == "ok" and stored(sqlite_store) == expected(simulator, START - 3600, END)
 
@@ -197,9 +195,8 @@ def test_deletes_remove_stored_posts_and_their_share_of_the_rollups(simulator, s
         key=lambda p: p.offset_s,
     )
     early, late = matching[0], matching[-1]
-    jsim.configure(
-        simulator, deletes={early.id: 300, late.id: 1}
-    )  # late is gone before the pass sees it
+    # late is gone before the pass sees it
+    jsim.configure(simulator, deletes={early.id: 300, late.id: 1})
     ingestor = Ingestor(sqlite_store, TOPICS, clock=simulator.clock.now)
     freeze(simulator, early.offset_s + 60)
     src = source(simulator, backfill="1h", flush_interval="10s")
@@ -213,9 +210,8 @@ def test_deletes_remove_stored_posts_and_their_share_of_the_rollups(simulator, s
     assert uri(early) not in now and uri(late) not in now
     assert now == expected(simulator, early.offset_s + 60 - 3600, END) - {uri(early), uri(late)}
     assert sqlite_store.sums("thaw").total == len(now) and sqlite_store.sums("thaw").total > before
-    assert (
-        src.stats.deleted == 1
-    )  # late was never stored: its create and delete cancelled in one batch
+    # late was never stored: its create and delete cancelled in one batch
+    assert src.stats.deleted == 1
 
 
 class Scripted(Source):

@@ -258,9 +258,8 @@ def test_it_slows_down_before_the_rate_limit(simulator, http):
     served = msim.requests_served(simulator)
     assert served <= 8  # it never ran into a 429
     skipped = src.fetch(batch.state, at(simulator, END))
-    assert (
-        skipped.posts == [] and msim.requests_served(simulator) == served
-    )  # left alone until the reset
+    # left alone until the reset
+    assert skipped.posts == [] and msim.requests_served(simulator) == served
     # Once the window has reset (here: a new window, and the reset time moved into the past),
     # it carries on from its cursor and nothing of the burst is missing.
     msim.set_rate_limit(simulator, 1000)

@@ -280,18 +280,16 @@ def test_a_restarted_collector_still_waits_for_the_reset(sim, http):
     first = source(sim, http, page_size=5).fetch({}, ctx(sim, timedelta(hours=12)))
     assert first.state["rate"]["remaining"] <= 2
     requests = counting(http)
-    second = source(sim, http, page_size=5).fetch(
-        first.state, ctx(sim, timedelta(hours=12))
-    )  # a new process
+    # a new process
+    second = source(sim, http, page_size=5).fetch(first.state, ctx(sim, timedelta(hours=12)))
     assert second.posts == [] and any("waiting until" in n for n in second.notes)
     assert [r for r in requests if "access_token" not in r.url.path] == []  # no listing asked for
     # a state from an older version, or edited by hand, is no reason to stop
     third = source(sim, http, page_size=5).fetch(
         {**first.state, "rate": {"remaining": "x"}}, ctx(sim)
     )
-    assert third.status == 200 and isinstance(
-        third.state["rate"]["remaining"], float
-    )  # it asked, and saved anew
+    # it asked, and saved anew
+    assert third.status == 200 and isinstance(third.state["rate"]["remaining"], float)
 
 
 def test_429_names_the_reset_time(sim, http):

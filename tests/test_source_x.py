@@ -244,9 +244,8 @@ def test_a_restarted_collector_still_waits_for_the_reset(sim, http):
     first = source(sim, http, page_size=10).fetch({}, ctx(sim, timedelta(hours=6)))
     assert first.state["rate"]["remaining"] <= 2
     served = sim.status()["requests"]
-    second = source(sim, http, page_size=10).fetch(
-        first.state, ctx(sim, timedelta(hours=6))
-    )  # a new process
+    # a new process
+    second = source(sim, http, page_size=10).fetch(first.state, ctx(sim, timedelta(hours=6)))
     assert second.posts == [] and any("waiting until" in n for n in second.notes)
     assert sim.status()["requests"] == served
 

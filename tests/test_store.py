@@ -32,9 +32,8 @@ def test_upgrade_is_idempotent_and_records_the_head(store_url):
 
     from monitor.store.db import MIGRATIONS
 
-    assert (
-        version == ScriptDirectory(str(MIGRATIONS)).get_current_head()
-    )  # one head, and the store is at it
+    # one head, and the store is at it
+    assert version == ScriptDirectory(str(MIGRATIONS)).get_current_head()
     assert {
         "post",
         "post_topic",

@@ -51,10 +51,11 @@ def _fill(store: Store) -> None:
             k=rnd.randint(0, 4),
         )
         if i % 13 == 0:
+            # not as ingest stores them: each post still counts once per tag
             tags += [
                 "NATO",
                 "nato",
-            ]  # not as ingest stores them: each post still counts once per tag
+            ]
         posts.append(
             dict(
                 id=i,

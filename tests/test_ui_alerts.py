@@ -90,9 +90,8 @@ def test_alerts_screen_newest_first_with_drivers_and_sending(
             assert first < second  # newest first
             assert "not sent: webhook answered HTTP 500" in text and "sent 10:05" in text
             assert "#energy" in text
-            assert (
-                "Volume spike [/] [bold red]x[/]" in text and "\x1b" not in text
-            )  # text, never markup
+            # text, never markup
+            assert "Volume spike [/] [bold red]x[/]" in text and "\x1b" not in text
             assert "the [/] post that drove it" in text  # the highlighted alert's posts, as text
             await press(app, pilot, "s")
             shots = list((tmp_path / "shots").glob("*.svg"))

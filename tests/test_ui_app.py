@@ -113,9 +113,8 @@ def test_navigation_on_single_keys(provider: StoreProvider) -> None:
         app.screen.query_one("#top-posts", DataTable).focus()
         await press(app, pilot, "enter")
         assert isinstance(app.screen, PostScreen)
-        assert (
-            app.screen.post.compound is not None and app.screen.post.compound > 0
-        )  # most positive first
+        # most positive first
+        assert app.screen.post.compound is not None and app.screen.post.compound > 0
         await press(app, pilot, "escape")
         assert app.current_mode == "topic" and not isinstance(app.screen, PostScreen)
 

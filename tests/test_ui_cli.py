@@ -65,9 +65,8 @@ def test_monitor_dashboard_runs_in_a_terminal_and_quits_on_q(
         raw = _read_until(main, needles, 60)
         screen = _CSI.sub(b"", raw)
         assert all(n in screen for n in needles), screen[-2000:]
-        assert (
-            b"pwned" not in raw and b"[bold red]no[/]" in screen
-        )  # the OSC in reddit's error never got out
+        # the OSC in reddit's error never got out
+        assert b"pwned" not in raw and b"[bold red]no[/]" in screen
         os.write(main, b"q")
         assert proc.wait(timeout=30) == 0
     finally:
@@ -105,9 +104,10 @@ def test_logging_goes_to_the_file_and_the_buffer_while_the_dashboard_is_up(tmp_p
         for i in range(3):
             logging.getLogger("monitor.test").warning("record %d [bold]x[/]", i)
     assert root.handlers == before
+    # bounded
     assert [e.message for e in buffer.since(0)] == [
         "record 1 [bold]x[/]",
         "record 2 [bold]x[/]",
-    ]  # bounded
+    ]
     assert [e.seq for e in buffer.since(2)] == [3]
     assert "record 0 [bold]x[/]" in path.read_text(encoding="utf-8")

@@ -137,15 +137,13 @@ def test_health_words_and_counts(provider: StoreProvider) -> None:
     snap = provider.fetch(Request(view="health"))
     by = {s.name: s for s in snap.sources}
     assert by["reddit"].status == "failing" and by["reddit"].consecutive_failures == 3
-    assert "[bold red]no[/]" in (
-        by["reddit"].last_error or ""
-    )  # as the server said it (escapes: see UI tests)
+    # as the server said it (escapes: see UI tests)
+    assert "[bold red]no[/]" in (by["reddit"].last_error or "")
     assert by["bluesky"].status == "never"
     assert by["mastodon"].status == "ok" and by["mastodon"].posts_24h is not None
     assert snap.most_urgent() is by["reddit"]
-    assert (
-        provider.fetch(Request(view="overview")).sources[0].polls_24h is None
-    )  # counts only on the health view
+    # counts only on the health view
+    assert provider.fetch(Request(view="overview")).sources[0].polls_24h is None
 
 
 def test_overdue_when_the_collector_stopped(sample_store: Store) -> None:
@@ -354,9 +352,8 @@ def test_health_names_the_collector_holding_a_source(tmp_path) -> None:
     snap, feed = health(NOW)
     assert feed.collector == "box-2:4711:a1b2c3"
     assert "polled by   box-2:4711:a1b2c3" in describe(feed, snap, Palette()).plain
-    snap, feed = health(
-        NOW + LEASE_TTL + timedelta(seconds=1)
-    )  # that collector died: nobody holds it
+    # that collector died: nobody holds it
+    snap, feed = health(NOW + LEASE_TTL + timedelta(seconds=1))
     assert feed.collector is None and "polled by" not in describe(feed, snap, Palette()).plain
     store.close()
 

@@ -99,9 +99,8 @@ def test_sparkline_marks_no_data_gaps_and_small_counts() -> None:
         [None, BucketSums(), sums(0.1), BucketSums(), sums(*[0.1] * 80), sums(0.1)], gaps={3, 5}
     )
     line = sparkline(s, 6, P)
-    assert (
-        line.plain == "· ▁░█▁"
-    )  # not collected, quiet, 1 post, gap with nothing counted, peak, gap
+    # not collected, quiet, 1 post, gap with nothing counted, peak, gap
+    assert line.plain == "· ▁░█▁"
     assert any("underline" in str(span.style) for span in line.spans)  # a gap bucket with posts
 
 

@@ -97,9 +97,8 @@ def hostile_provider(sample_store: Store, tmp_path_factory: pytest.TempPathFacto
         TopicInfo(TOPICS[0].name, HOSTILE_TITLE, frozenset(TOPICS[0].tags)),
         *(TopicInfo(t.name, t.display_name, frozenset(t.tags)) for t in TOPICS[1:]),
     ]
-    yield StoreProvider(
-        store, topics=topics, clock=lambda: NOW
-    )  # sources from the store: evil[/] included
+    # sources from the store: evil[/] included
+    yield StoreProvider(store, topics=topics, clock=lambda: NOW)
     store.close()
 
 

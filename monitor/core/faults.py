@@ -92,9 +92,8 @@ class FaultLog:
         self.log = logger
         self.remind_s = remind_s
         self._lock = threading.Lock()
-        self._active: dict[
-            str, tuple[Fault, float, int]
-        ] = {}  # kind -> (fault, last said, repeats)
+        # kind -> (fault, last said, repeats)
+        self._active: dict[str, tuple[Fault, float, int]] = {}
 
     def failed(self, exc: BaseException, doing: str) -> Fault:
         fault = classify(exc)

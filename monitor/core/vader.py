@@ -140,9 +140,8 @@ def _scores(sentiments: list[float], text: str) -> dict[str, float]:
 
     pos_sum = 0.0
     neg_sum = 0.0
-    neu_count = sentiments.count(
-        0
-    )  # the values == 0, as the stock loop counts them; the loop skips them
+    # the values == 0, as the stock loop counts them; the loop skips them
+    neu_count = sentiments.count(0)
     for sentiment in filter(None, sentiments):
         if sentiment > 0:
             pos_sum += float(sentiment) + 1
@@ -198,9 +197,8 @@ class FastVader(SentimentIntensityAnalyzer):  # type: ignore[misc]
             return super().polarity_scores(text)  # type: ignore[no-any-return]
         if self._emoji_re is not None and not (self._ascii_has_no_emoji and text.isascii()):
             text = self._emoji_re.sub(self._describe_emoji, text)
-        text = (
-            text.strip()
-        )  # only whitespace, which nothing below sees, but it keeps the text the stock one
+        # only whitespace, which nothing below sees, but it keeps the text the stock one
+        text = text.strip()
 
         # SentiText: split on whitespace, strip punctuation unless that leaves 2 characters or fewer (":)").
         # A token's word, its lower case and whether it is all capitals depend on the token alone, and

@@ -287,9 +287,8 @@ class Ingestor:
             )
             scored = self._score(fresh, rejected)
             outcome.new_posts = self._insert_posts(conn, source.name, scored, now)
-            outcome.duplicates += (
-                len(scored) - outcome.new_posts
-            )  # lost a race to a concurrent poll
+            # lost a race to a concurrent poll
+            outcome.duplicates += len(scored) - outcome.new_posts
             outcome.reposts = self._insert_reposts(conn, source.name, reposts, now)
             outcome.rejected = rejected
             if not record:
@@ -304,9 +303,8 @@ class Ingestor:
                 self._mark_gap(conn, source, started)
             for start, end in batch.gaps:
                 self._mark_gap(conn, source, start, end)
-        for (
-            note
-        ) in batch.notes:  # notes can quote a server or a file: no control characters in the log
+        # notes can quote a server or a file: no control characters in the log
+        for note in batch.notes:
             log.info("%s: %s", source.name, sanitize(note))
         return outcome
 
@@ -536,9 +534,8 @@ class Ingestor:
         for p, s in scored:
             start = bucket_start(p.raw.created_at)
             compound, engagement = s.compound, p.raw.engagement
-            k = (
-                classify(compound) + 1 if compound is not None else 7
-            )  # -1/0/+1 -> 0/1/2; 7: unscored
+            # -1/0/+1 -> 0/1/2; 7: unscored
+            k = classify(compound) + 1 if compound is not None else 7
             for topic in p.topics:
                 for src in (source, ALL_SOURCES):
                     a = acc[(topic, src, start)]
@@ -845,9 +842,8 @@ def _bucket_deltas(posts: Iterable[Any], topics: dict[int, list[str]]) -> list[d
                     a[k] -= 1
                     a[3 + k] -= post.compound
                     a[6] -= post.compound * post.compound
-                a[8] -= (
-                    post.engagement - post.reposts
-                )  # boosts added later never reached the buckets
+                # boosts added later never reached the buckets
+                a[8] -= post.engagement - post.reposts
     return [
         {
             "topic": t,

@@ -52,9 +52,8 @@ CATCH_UP_HOURS = 24  # after a start, settled hours this far back are checked on
 MAX_DELIVERY_ATTEMPTS = 8
 FIRST_RETRY = timedelta(seconds=30)
 MAX_RETRY = timedelta(hours=1)
-DELIVERY_LEASE = timedelta(
-    minutes=2
-)  # a claimed alert is not claimed again by another thread for this long
+# a claimed alert is not claimed again by another thread for this long
+DELIVERY_LEASE = timedelta(minutes=2)
 
 
 class AlertMonitor:

@@ -147,9 +147,8 @@ class _Writer(Protocol):
 class _CsvWriter:
     def __init__(self, fh: IO[bytes], schema: dict[str, pl.DataType]):
         self.fh = fh
-        pl.DataFrame(schema=schema).pipe(csv_safe).write_csv(
-            fh, datetime_format=_TIME_FORMAT
-        )  # the header
+        # the header
+        pl.DataFrame(schema=schema).pipe(csv_safe).write_csv(fh, datetime_format=_TIME_FORMAT)
 
     def write(self, frame: pl.DataFrame) -> None:
         csv_safe(frame).write_csv(self.fh, include_header=False, datetime_format=_TIME_FORMAT)

@@ -369,9 +369,8 @@ class _Index:
         return self.by_platform.get(name) or _Timeline(())
 
     def mastodon_id(self, post: CorpusPost) -> str:
-        return str(
-            110_000_000_000_000_000 + self.seq[post.id]
-        )  # 18 digits, ordered like Mastodon's
+        # 18 digits, ordered like Mastodon's
+        return str(110_000_000_000_000_000 + self.seq[post.id])
 
     def reddit_id(self, post: CorpusPost) -> str:
         return _base36(3_000_000_000 + self.seq[post.id])

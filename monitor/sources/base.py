@@ -122,9 +122,8 @@ class Batch:
     # Spans the platform could not serve (monitor/sources/paging.py): their minutes are marked
     # incomplete in the buckets, in the same transaction as the posts.
     gaps: list[tuple[datetime, datetime]] = field(default_factory=list)
-    rejected: list[Rejected] = field(
-        default_factory=list
-    )  # quarantined with the poll; cursor advances
+    # quarantined with the poll; cursor advances
+    rejected: list[Rejected] = field(default_factory=list)
 
 
 # --- settings -------------------------------------------------------------------------------

@@ -66,9 +66,8 @@ class BlueskySettings(SourceSettings):
     queries: list[str] | None = None
     lang: str | None = None
     page_size: int = Field(default=100, ge=1, le=100)
-    max_pages: int = Field(
-        default=5, ge=1, le=50
-    )  # per search and poll; the rest follows next poll
+    # per search and poll; the rest follows next poll
+    max_pages: int = Field(default=5, ge=1, le=50)
     # Offsets deeper than this are not asked for: the range goes on with `until` instead.
     max_cursor_depth: int = Field(default=1000, ge=1, le=10_000)
     overlap: Duration = timedelta(minutes=2)
@@ -150,9 +149,8 @@ class BlueskySource(Source):
                 ],
             )
         ledger = paging.Ledger(state)
-        for key, qstate in (
-            state.get("queries") or {}
-        ).items():  # the cursor before the paging ledger
+        # the cursor before the paging ledger
+        for key, qstate in (state.get("queries") or {}).items():
             since = parse_time(qstate.get("since")) if isinstance(qstate, dict) else None
             if since is not None:
                 ledger.newest.setdefault(key, {"at": since.isoformat()})
@@ -417,9 +415,8 @@ class _SearchReader:
             )
         except SourceError as exc:
             if cont.get("cursor") and exc.status in (400, 403):
-                return paging.Page(
-                    posts=[], cont=_rebase(rng, cont)
-                )  # a refused deep cursor: go on by time
+                # a refused deep cursor: go on by time
+                return paging.Page(posts=[], cont=_rebase(rng, cont))
             raise
         views = data.get("posts")
         if not isinstance(views, list):
@@ -479,9 +476,8 @@ class _SearchReader:
                     "floor": probe["floor"],
                 }
         elif len(views) >= self.settings.page_size:
-            page.cont = _rebase(
-                rng, probe
-            )  # a full page without a cursor may be a cap, not the end: check
+            # a full page without a cursor may be a cap, not the end: check
+            page.cont = _rebase(rng, probe)
         return page
 
 

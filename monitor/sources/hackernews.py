@@ -65,9 +65,8 @@ class HackerNewsSettings(SourceSettings):
         "comment",
     ]
     api_url: AnyHttpUrl = AnyHttpUrl("https://hn.algolia.com/api/v1")
-    web_url: AnyHttpUrl = AnyHttpUrl(
-        "https://news.ycombinator.com"
-    )  # for each item's discussion link
+    # for each item's discussion link
+    web_url: AnyHttpUrl = AnyHttpUrl("https://news.ycombinator.com")
     hits_per_page: int = Field(default=100, ge=1, le=1000)
     max_requests: int = Field(default=50, ge=1, le=1000)  # per poll, over all queries
     overlap: Duration = timedelta(minutes=2)

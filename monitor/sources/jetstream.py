@@ -72,14 +72,12 @@ class JetstreamSettings(SourceSettings):
     rewind: Duration = timedelta(seconds=5)
     flush_interval: Duration = timedelta(seconds=1)
     flush_posts: int = Field(default=500, ge=1, le=100_000)
-    checkpoint_interval: Duration = timedelta(
-        seconds=30
-    )  # cursor saved this often when nothing matches
+    # cursor saved this often when nothing matches
+    checkpoint_interval: Duration = timedelta(seconds=30)
     reconnect_min: Duration = timedelta(seconds=1)
     reconnect_max: Duration = timedelta(minutes=2)
-    catch_up_idle: Duration = timedelta(
-        seconds=0.5
-    )  # a one-off poll stops after this long without news
+    # a one-off poll stops after this long without news
+    catch_up_idle: Duration = timedelta(seconds=0.5)
 
     @field_validator("url")
     @classmethod
@@ -155,9 +153,8 @@ class _Pending:
 
     posts: dict[str, RawPost] = field(default_factory=dict)  # by at:// uri
     deletes: list[str] = field(default_factory=list)
-    rejected: list[Rejected] = field(
-        default_factory=list
-    )  # frames about a topic that could not be read
+    # frames about a topic that could not be read
+    rejected: list[Rejected] = field(default_factory=list)
     opened: float = field(default_factory=time.monotonic)
 
     def __len__(self) -> int:
@@ -229,14 +226,12 @@ class JetstreamSource(Source):
             except SourceError as exc:
                 failures += 1
                 self._report(ingestor, exc, on_flush)
-            except (
-                Exception
-            ) as exc:  # the store failed (disk full, database down): resume from what it holds
+            except Exception as exc:
+                # the store failed (disk full, database down): resume from what it holds
                 failures += 1
                 self._saved = None
-                self._faults.failed(
-                    exc, f"storing from the stream {self.name}"
-                )  # said once, in words
+                # said once, in words
+                self._faults.failed(exc, f"storing from the stream {self.name}")
             if failures:
                 stop.wait(self._backoff(failures, rng))
 

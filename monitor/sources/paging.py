@@ -399,9 +399,8 @@ def describe(
     return progress, gaps
 
 
-GAPS_SHOWN = timedelta(
-    days=7
-)  # how long a recorded gap is named in feed health and `monitor status`
+# how long a recorded gap is named in feed health and `monitor status`
+GAPS_SHOWN = timedelta(days=7)
 
 
 def collection_lines(state: Any, now: datetime) -> list[str]:

@@ -157,9 +157,8 @@ def parse_entries(
         damage = _bozo_words(parsed) if parsed.bozo else None
         if damage and not parsed.entries:
             return None, damage
-    entries = list(
-        enumerate(parsed.entries, start=1)
-    )  # positions count every entry of the document
+    # positions count every entry of the document
+    entries = list(enumerate(parsed.entries, start=1))
     if known is not None:
         ids = [e.get("id") or None for _, e in entries]
         stored = known([i for i in ids if i])

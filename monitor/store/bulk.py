@@ -108,9 +108,8 @@ class BulkInsert:
             )
             if returning:
                 out = [tuple(r) for r in result.fetchall()]
-            conn.exec_driver_sql(
-                f"TRUNCATE {target}"
-            )  # a second call in this transaction starts empty
+            # a second call in this transaction starts empty
+            conn.exec_driver_sql(f"TRUNCATE {target}")
         return out
 
 

@@ -91,9 +91,8 @@ class Checkpointer:
             while not self._stop.wait(self.interval_s):
                 try:
                     self.run_once()
-                except (
-                    sqlite3.Error
-                ) as exc:  # a locked or busy database: the next round tries again
+                except sqlite3.Error as exc:
+                    # a locked or busy database: the next round tries again
                     log.debug("checkpoint skipped: %s", exc)
             try:
                 self.run_once()

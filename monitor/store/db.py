@@ -142,9 +142,8 @@ class TopicPostSummary:
     """What the topic screen shows of a topic's newest posts (`Store.topic_post_summary`)."""
 
     scanned: int = 0
-    languages: list[tuple[str | None, int, int]] = field(
-        default_factory=list
-    )  # (lang, posts, unscored)
+    # (lang, posts, unscored)
+    languages: list[tuple[str | None, int, int]] = field(default_factory=list)
     positive: list[int] = field(default_factory=list)  # post ids, most positive first
     negative: list[int] = field(default_factory=list)  # most negative first
     engaged: list[int] = field(default_factory=list)  # most engaged first

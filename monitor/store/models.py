@@ -248,13 +248,11 @@ class Quarantine(SQLModel, table=True):
 
     id: int | None = Field(default=None, primary_key=True)
     source: str = Field(max_length=100)
-    item_key: str = Field(
-        max_length=600
-    )  # the native id, or a digest of the raw item when it has none
+    # the native id, or a digest of the raw item when it has none
+    item_key: str = Field(max_length=600)
     native_id: str | None = Field(default=None, max_length=512)
-    position: str = Field(
-        sa_column=Column(Text, nullable=False)
-    )  # where it sat: "line 12", "item 3 of 40"
+    # where it sat: "line 12", "item 3 of 40"
+    position: str = Field(sa_column=Column(Text, nullable=False))
     reason: str = Field(sa_column=Column(Text, nullable=False))
     raw: str = Field(sa_column=Column(Text, nullable=False))  # the item as JSON, non-ASCII escaped
     first_seen_at: datetime = _ts(nullable=False)

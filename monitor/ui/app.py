@@ -85,9 +85,8 @@ class DashboardApp(App[None]):
     for `idle()`, so nothing depends on the real clock.
     """
 
-    CSS_PATH = str(
-        Path(__file__).resolve().parents[1] / "data" / "dashboard.tcss"
-    )  # packaged with monitor/data
+    # packaged with monitor/data
+    CSS_PATH = str(Path(__file__).resolve().parents[1] / "data" / "dashboard.tcss")
     TITLE = "reaction-monitor"
     MODES: ClassVar[dict[str, type[Screen]]] = {s.VIEW: s for s in SCREENS_IN_ORDER}  # type: ignore[misc]
     DEFAULT_MODE = "overview"

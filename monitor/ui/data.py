@@ -296,9 +296,8 @@ class SourceHealth:
     collector: str | None = (
         None  # the collector holding its lease (monitor/store/leases.py), if any
     )
-    collection: tuple[
-        str, ...
-    ] = ()  # backfills in progress and recorded gaps, in words (sources/paging.py)
+    # backfills in progress and recorded gaps, in words (sources/paging.py)
+    collection: tuple[str, ...] = ()
     quarantined: int | None = None  # items it sent that could not be stored (`monitor quarantine`)
 
     @property

@@ -266,9 +266,8 @@ def _status_fields(
     user = quote(post.author, safe="")
     host = root.split("://", 1)[-1]
     created = post.created_at(sim.clock.epoch)
-    spoiler = (
-        "uspol" if seq % 17 == 0 else ""
-    )  # a content warning now and then, as on real instances
+    # a content warning now and then, as on real instances
+    spoiler = "uspol" if seq % 17 == 0 else ""
     tags = list(dict.fromkeys(t.casefold() for t in post.hashtags))
     return {
         "id": local_id(name, seq),

@@ -222,9 +222,8 @@ class TopicScreen(MainScreen):
             else (app_w - 56 if self.has_class("-wide") else app_w)
         )
         avail = own - 1  # a scrollbar, should the rows outgrow the screen
-        author = avail >= (8 + 2) + (16 + 2) + (
-            60 + 2
-        )  # each column has a cell of padding on both sides
+        # each column has a cell of padding on both sides
+        author = avail >= (8 + 2) + (16 + 2) + (60 + 2)
         width = max(avail - (8 + 2) - ((16 + 2) if author else 0) - 2, 20)
         cols = (
             [Col("why", "why", 8)]
