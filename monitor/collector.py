@@ -96,6 +96,7 @@ class Collector:
         self.scheduler: BackgroundScheduler | None = None
         self._rng = random.Random()
         self._stopped = threading.Event()
+        self.ingestor.stopping = self._stopped.is_set
         self._streams: dict[str, tuple[threading.Thread, threading.Event]] = {}
         self._streams_lock = threading.Lock()
         # The real clock means the database's (one clock for every collector); a test's is its own.

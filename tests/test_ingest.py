@@ -290,6 +290,35 @@ def test_failed_poll_keeps_the_cursor_and_marks_a_gap(store, ingestor):
     assert df["incomplete"].any()
 
 
+def test_pages_read_before_a_stop_are_kept_without_calling_the_source_failing(store, ingestor):
+    """A stop mid-poll (the collector aborts its requests) keeps what was read and the cursor that
+    resumes the rest, and says nothing against the source: no failure, no incomplete minutes."""
+    ingestor.poll(Scripted(script=[Batch(posts=[post(1, "#TrumpPutinBusiness a")], state={})]))
+    cut = Batch(
+        posts=[post(2, "#TrumpPutinBusiness b", 3)],
+        state={"cursor": "c2", "pending": ["older"]},
+        error=SourceError("feed: request cut short, the collector is stopping"),
+    )
+    ingestor.stopping = lambda: True
+    out = ingestor.poll(Scripted(script=[cut]))
+    assert out.outcome == "stopped" and out.new_posts == 1 and out.error is None
+    st = store.source_state("scripted")
+    assert st["state"] == {"cursor": "c2", "pending": ["older"]}
+    assert st["last_outcome"] == "ok" and st["consecutive_failures"] == 0
+    assert st["last_error"] is None and st["posts_total"] == 2
+    assert count(store, Post) == 2
+    with store.read() as conn:
+        assert not conn.execute(
+            select(func.count()).select_from(Bucket).where(Bucket.incomplete)
+        ).scalar_one()
+    # the same cut while running is a partial poll, with its gap marked
+    ingestor.stopping = lambda: False
+    cut.error = SourceError("feed had a server error (503)", status=503)
+    cut.posts = [post(3, "#TrumpPutinBusiness c", 4)]
+    assert ingestor.poll(Scripted(script=[cut])).outcome == "partial"
+    assert store.source_state("scripted")["consecutive_failures"] == 1
+
+
 def test_unexpected_exception_in_a_source_becomes_readable_state(store, ingestor):
     out = ingestor.poll(Scripted(script=[KeyError("entries")]))
     assert out.outcome == "error"

@@ -227,3 +227,39 @@ digests:
         email = conn.execute(select(DigestRun).where(DigestRun.output == "email")).mappings().one()
     assert email["status"] == "failed" and "collector stopped" in email["error"]
     store.close()
+
+
+# --- a poll the stop cut short -----------------------------------------------------------------
+
+
+def test_a_poll_cut_short_by_the_stop_is_no_failure_of_the_source(tmp_path):
+    """Stopping the collector mid-request must not tell the user the feed is failing, nor mark
+    the minutes since the last poll incomplete: the cursor resumes at the next start."""
+    from monitor.config.feeds import load_config
+    from monitor.store.models import Bucket, PollLog
+
+    payload = b"HTTP/1.1 200 OK\r\n" + b"X: " + b"a" * 400 + b"\r\n\r\n"
+    with RawServer(trickle(payload, 0.1)) as server:
+        (tmp_path / "feeds.yaml").write_text(
+            "topics:\n  - name: t\n    keywords: [x]\nsources:\n"
+            f"  - name: f\n    kind: rss\n    url: {server.url}/feed\n"
+        )
+        config = load_config(tmp_path / "feeds.yaml")
+        store = Store(f"sqlite:///{tmp_path}/m.db")
+        collector = Collector(config, store)
+        result: list[object] = []
+        worker = threading.Thread(target=lambda: result.append(collector.poll("f")))
+        worker.start()
+        time.sleep(0.5)
+        collector.stop(wait=False)
+        worker.join(10)
+    assert not worker.is_alive()
+    out = result[0]
+    assert out.outcome == "stopped" and out.error is None  # type: ignore[attr-defined]
+    state = store.source_state("f")
+    assert state["last_outcome"] is None and state["consecutive_failures"] == 0
+    assert state["failing_since"] is None and state["last_error"] is None
+    with store.read() as conn:
+        assert conn.execute(select(Bucket).where(Bucket.incomplete)).first() is None
+        assert conn.execute(select(PollLog)).first() is None
+    store.close()

@@ -75,7 +75,7 @@ class Normalized:
 @dataclass(slots=True)
 class PollOutcome:
     source: str
-    outcome: str  # ok | not_modified | partial | error
+    outcome: str  # ok | not_modified | partial | error | stopped (cut short by a stop)
     new_posts: int = 0
     duplicates: int = 0
     unmatched: int = 0
@@ -134,6 +134,9 @@ class Ingestor:
         }
         self.scoring = scoring or ScoringPipeline()
         self.clock = clock
+        # Set by the collector: true once it is stopping. A poll its stop cut short is no failure
+        # of the source: it records nothing of the cut (the cursor resumes at the next start).
+        self.stopping: Callable[[], bool] = lambda: False
 
     # One poll: fetch, then store in one transaction; failures become readable source state.
     def poll(self, source: Source) -> PollOutcome:
@@ -150,6 +153,11 @@ class Ingestor:
                 batch = source.fetch(state, ctx)
             batch.rejected = [*unread, *batch.rejected]
         except SourceError as exc:
+            if self.stopping():
+                log.info("%s: poll cut short, the collector is stopping", source.name)
+                return PollOutcome(
+                    source=source.name, outcome="stopped", duration_s=time.perf_counter() - t0
+                )
             return self._record_failure(source, started, t0, exc, row)
         except Exception as exc:  # a schema surprise must not kill the collector
             log.debug("unexpected error polling %s", source.name, exc_info=True)
@@ -273,9 +281,13 @@ class Ingestor:
         )
         if batch.not_modified:
             outcome.outcome = "not_modified"
-        if batch.error is not None:
+        # What a stop cut short stays pending in the source's cursor: stored, not a failure.
+        cut_short = batch.error is not None and self.stopping()
+        if batch.error is not None and not cut_short:
             outcome.outcome, outcome.error = "partial", sanitize(batch.error.message)
             outcome.retry_after = batch.error.retry_after
+        elif cut_short:
+            outcome.outcome = "stopped"
         now = self.clock()
         with self.store.write() as conn:
             fresh = self._dedupe(conn, source.name, matched)
@@ -299,7 +311,7 @@ class Ingestor:
             outcome.quarantined = quarantine(conn, source.name, rejected, now)
             outcome.duration_s = time.perf_counter() - t0
             self._save_state(conn, source, batch.state, outcome, started)
-            if batch.error is not None:
+            if batch.error is not None and not cut_short:
                 self._mark_gap(conn, source, started)
             for start, end in batch.gaps:
                 self._mark_gap(conn, source, start, end)
@@ -657,7 +669,10 @@ class Ingestor:
             "last_status": outcome.status,
             "posts_total": SourceState.posts_total + outcome.new_posts,
         }
-        if ok:
+        if outcome.outcome == "stopped":  # the source's health is what the last full poll said
+            for said in ("last_outcome", "last_status"):
+                del values[said]
+        elif ok:
             values.update(
                 last_ok_at=started, last_error=None, consecutive_failures=0, failing_since=None
             )
