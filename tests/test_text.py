@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import time
 import unicodedata
 from pathlib import Path
 
@@ -76,14 +75,6 @@ def test_sanitize_keeps_markup_lookalikes_tabs_and_newlines() -> None:
 def test_sanitize_normalizes_line_ends_and_nfc() -> None:
     assert sanitize("a\r\nb\rc") == "a\nb\nc"
     assert sanitize("cafe\u0301") == "caf\u00e9"
-
-
-def test_sanitize_is_fast_on_long_lines() -> None:
-    line = ("plain words and an emoji 😀 " * 400)[:10_000]
-    start = time.perf_counter()
-    for _ in range(100):
-        assert sanitize(line) == line
-    assert time.perf_counter() - start < 0.5
 
 
 # --- html_to_text -----------------------------------------------------------------------------
