@@ -34,19 +34,24 @@ import threading
 import time
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
+from monitor.simulator.index import WORD
 from monitor.simulator.platforms import per_simulator
 from monitor.simulator.platforms.atproto import at_uri, cid_for, did_for, iso_ms, post_record
 from monitor.simulator.platforms.ratelimit import RateWindow
-from monitor.simulator.server import HttpError, Request, Response, route
+from monitor.simulator.routing import HttpError, Request, Response, Route, Routes, SimulatorView
 
-if TYPE_CHECKING:  # pragma: no cover
-    from monitor.simulator.server import Simulator
+__all__ = ["configure", "routes", "set_rate_limit", "stats"]
 
-__all__ = ["configure", "set_rate_limit", "stats"]
+_routes: Routes[SimulatorView] = Routes()
 
-_WORD = re.compile(r"\w+")
+
+def routes() -> tuple[Route[SimulatorView], ...]:
+    """This family's endpoints, in the order the server tries them (its `PLATFORMS` table)."""
+    return tuple(_routes)
+
+
 MAX_OFFSET = 10_000  # search serves no hit past this offset (Elasticsearch's result window)
 _QUERY_TOKEN = re.compile(r'"([^"]*)"|(\S+)')
 
@@ -61,7 +66,7 @@ class _Account:
 
 
 class _State:
-    def __init__(self, sim: Simulator):
+    def __init__(self, sim: SimulatorView):
         self.sim = sim
         self.lock = threading.Lock()
         self.secret = secrets.token_bytes(32)
@@ -72,11 +77,11 @@ class _State:
         self.window = RateWindow(3000, 300.0)
         self.max_offset = MAX_OFFSET
         self.session_window = RateWindow(30, 300.0)
-        seq = sim._index.seq
+        seq = sim.index.seq
         self.posts = [p for p in sim.corpus if p.platform == "bluesky"]
         self.seqs = [seq[p.id] for p in self.posts]
         self.folded = [p.text.casefold() for p in self.posts]
-        self.words = [frozenset(_WORD.findall(f)) for f in self.folded]
+        self.words = [frozenset(WORD.findall(f)) for f in self.folded]
         self.tags = [frozenset(t.casefold() for t in p.hashtags) for p in self.posts]
 
 
@@ -84,7 +89,7 @@ _state = per_simulator(_State)
 
 
 def configure(
-    sim: Simulator,
+    sim: SimulatorView,
     *,
     accounts: dict[str, str] | None = None,
     access_ttl_s: float = 7200.0,
@@ -102,11 +107,11 @@ def configure(
         state.access_ttl_s, state.refresh_ttl_s = access_ttl_s, refresh_ttl_s
 
 
-def set_rate_limit(sim: Simulator, limit: int, window_s: float = 300.0) -> None:
+def set_rate_limit(sim: SimulatorView, limit: int, window_s: float = 300.0) -> None:
     _state(sim).window = RateWindow(limit, window_s)
 
 
-def stats(sim: Simulator) -> dict[str, int]:
+def stats(sim: SimulatorView) -> dict[str, int]:
     """How many times each XRPC method was called (any outcome)."""
     state = _state(sim)
     with state.lock:
@@ -236,8 +241,8 @@ def _xrpc(state: _State, method: str, window: RateWindow, answer) -> Response:
 # --- endpoints -----------------------------------------------------------------------------------
 
 
-@route("POST", r"/xrpc/com\.atproto\.server\.createSession")
-def create_session(sim: Simulator, req: Request) -> Response:
+@_routes.add("POST", r"/xrpc/com\.atproto\.server\.createSession")
+def create_session(sim: SimulatorView, req: Request) -> Response:
     state = _state(sim)
 
     def answer() -> Response:
@@ -262,8 +267,8 @@ def create_session(sim: Simulator, req: Request) -> Response:
     return _xrpc(state, "createSession", state.session_window, answer)
 
 
-@route("POST", r"/xrpc/com\.atproto\.server\.refreshSession")
-def refresh_session(sim: Simulator, req: Request) -> Response:
+@_routes.add("POST", r"/xrpc/com\.atproto\.server\.refreshSession")
+def refresh_session(sim: SimulatorView, req: Request) -> Response:
     state = _state(sim)
 
     def answer() -> Response:
@@ -280,8 +285,8 @@ def refresh_session(sim: Simulator, req: Request) -> Response:
     return _xrpc(state, "refreshSession", state.window, answer)
 
 
-@route("GET", r"/xrpc/app\.bsky\.feed\.searchPosts")
-def search_posts(sim: Simulator, req: Request) -> Response:
+@_routes.add("GET", r"/xrpc/app\.bsky\.feed\.searchPosts")
+def search_posts(sim: SimulatorView, req: Request) -> Response:
     state = _state(sim)
 
     def answer() -> Response:
@@ -294,7 +299,7 @@ def search_posts(sim: Simulator, req: Request) -> Response:
     return _xrpc(state, "searchPosts", state.window, answer)
 
 
-def _search(sim: Simulator, state: _State, req: Request) -> Response:
+def _search(sim: SimulatorView, state: _State, req: Request) -> Response:
     q = req.arg("q")
     if not q:
         raise _XrpcError(400, "InvalidRequest", 'Error: Params must have the property "q"')
@@ -350,7 +355,7 @@ def _parse_query(q: str) -> tuple[set[str], list[str], set[str]]:
         elif ":" in token or token in ("AND", "OR", "NOT"):
             continue  # from:, lang:, domain: ... are not modelled
         else:
-            words.update(_WORD.findall(token.casefold()))
+            words.update(WORD.findall(token.casefold()))
     return words, phrases, tags
 
 
@@ -386,7 +391,7 @@ def _when(raw: str | None, name: str) -> datetime | None:
     return value if value.tzinfo else value.replace(tzinfo=UTC)
 
 
-def _post_view(sim: Simulator, state: _State, i: int) -> dict[str, Any]:
+def _post_view(sim: SimulatorView, state: _State, i: int) -> dict[str, Any]:
     post, seq, epoch = state.posts[i], state.seqs[i], sim.clock.epoch
     did = did_for(post.author)
     created = post.created_at(epoch)
