@@ -135,6 +135,7 @@ def json_response(data: Any, status: int = 200) -> Response:
 S = TypeVar("S", bound=SimulatorView, contravariant=True)
 
 Handler = Callable[[S, Request], Response]
+"""An endpoint's code: the simulator it serves and the request, to the answer."""
 
 
 @dataclass(frozen=True)
@@ -148,7 +149,7 @@ class Route(Generic[S]):
 
     method: str
     pattern: re.Pattern[str]
-    handler: Callable[[S, Request], Response]
+    handler: Handler[S]
     control: bool = False
 
 
@@ -164,10 +165,10 @@ class Routes(Generic[S]):
 
     def add(
         self, method: str, path: str, *, control: bool = False
-    ) -> Callable[[Callable[[S, Request], Response]], Callable[[S, Request], Response]]:
+    ) -> Callable[[Handler[S]], Handler[S]]:
         """Register the decorated handler for `method` and the full-match path regex `path`."""
 
-        def register(handler: Callable[[S, Request], Response]) -> Callable[[S, Request], Response]:
+        def register(handler: Handler[S]) -> Handler[S]:
             self._routes.append(Route(method, re.compile(path), handler, control))
             return handler
 
