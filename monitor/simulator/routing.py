@@ -29,6 +29,7 @@ __all__ = [
     "Routes",
     "SimClockView",
     "SimulatorView",
+    "api_json",
     "json_response",
 ]
 
@@ -128,8 +129,23 @@ class Response:
 
 
 def json_response(data: Any, status: int = 200) -> Response:
+    """The control endpoints' JSON, indented for a person reading `/_sim/status`."""
     body = json.dumps(data, ensure_ascii=False, indent=1).encode("utf-8")
     return Response(status=status, body=body, content_type="application/json; charset=utf-8")
+
+
+def api_json(
+    data: Any,
+    status: int = 200,
+    headers: Mapping[str, str] | None = None,
+    content_type: str = "application/json; charset=utf-8",
+) -> Response:
+    """A platform API's JSON, compact as the real APIs send it; `headers` are copied, so a
+    caller's dict of rate-limit headers can be reused."""
+    body = json.dumps(data, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
+    return Response(
+        status=status, body=body, content_type=content_type, headers=dict(headers or {})
+    )
 
 
 S = TypeVar("S", bound=SimulatorView, contravariant=True)

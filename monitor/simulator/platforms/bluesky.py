@@ -40,7 +40,15 @@ from monitor.simulator.index import WORD
 from monitor.simulator.platforms import per_simulator
 from monitor.simulator.platforms.atproto import at_uri, cid_for, did_for, iso_ms, post_record
 from monitor.simulator.platforms.ratelimit import RateWindow
-from monitor.simulator.routing import HttpError, Request, Response, Route, Routes, SimulatorView
+from monitor.simulator.routing import (
+    HttpError,
+    Request,
+    Response,
+    Route,
+    Routes,
+    SimulatorView,
+    api_json,
+)
 
 __all__ = ["configure", "routes", "set_rate_limit", "stats"]
 
@@ -202,16 +210,6 @@ class _XrpcError(Exception):
         self.status, self.error, self.message = status, error, message
 
 
-def _json(data: Any, status: int = 200, headers: dict[str, str] | None = None) -> Response:
-    body = json.dumps(data, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
-    return Response(
-        status=status,
-        body=body,
-        content_type="application/json; charset=utf-8",
-        headers=dict(headers or {}),
-    )
-
-
 def _rate_headers(window: RateWindow, remaining: int, reset: float) -> dict[str, str]:
     return {
         "RateLimit-Limit": str(window.limit),
@@ -229,11 +227,13 @@ def _xrpc(state: _State, method: str, window: RateWindow, answer) -> Response:
     headers = _rate_headers(window, remaining, reset)
     if not allowed:
         headers["Retry-After"] = str(max(1, int(reset - time.time() + 0.999)))
-        return _json({"error": "RateLimitExceeded", "message": "Rate Limit Exceeded"}, 429, headers)
+        return api_json(
+            {"error": "RateLimitExceeded", "message": "Rate Limit Exceeded"}, 429, headers
+        )
     try:
         resp = answer()
     except _XrpcError as exc:
-        return _json({"error": exc.error, "message": exc.message}, exc.status, headers)
+        return api_json({"error": exc.error, "message": exc.message}, exc.status, headers)
     resp.headers.update(headers)
     return resp
 
@@ -262,7 +262,7 @@ def create_session(sim: SimulatorView, req: Request) -> Response:
         handle = ident.casefold().lstrip("@")
         if state.accounts is not None and state.accounts.get(handle) != password:
             raise _XrpcError(401, "AuthenticationRequired", "Invalid identifier or password")
-        return _json(_issue(state, _Account(did_for(handle), handle)))
+        return api_json(_issue(state, _Account(did_for(handle), handle)))
 
     return _xrpc(state, "createSession", state.session_window, answer)
 
@@ -280,7 +280,7 @@ def refresh_session(sim: SimulatorView, req: Request) -> Response:
             account = state.refresh_tokens.pop(str(claims.get("jti")), None)
         if account is None:
             raise _XrpcError(400, "ExpiredToken", "Token has been revoked")
-        return _json(_issue(state, account))
+        return api_json(_issue(state, account))
 
     return _xrpc(state, "refreshSession", state.window, answer)
 
@@ -336,7 +336,7 @@ def _search(sim: SimulatorView, state: _State, req: Request) -> Response:
     body: dict[str, Any] = {"posts": [_post_view(sim, state, i) for i in page]}
     if offset + limit < min(len(hits), state.max_offset):
         body["cursor"] = str(offset + limit)
-    resp = _json(body)
+    resp = api_json(body)
     resp.items = [(view["uri"], len(resp.body)) for view in body["posts"]]
     return resp
 

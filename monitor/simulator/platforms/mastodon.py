@@ -24,7 +24,6 @@ serving them here is the only way the corpus's boosts reach a tag-timeline clien
 
 from __future__ import annotations
 
-import json
 import threading
 import zlib
 from bisect import bisect_left, bisect_right
@@ -37,7 +36,15 @@ from monitor.simulator.corpus import CorpusPost
 from monitor.simulator.platforms import per_simulator
 from monitor.simulator.platforms.markup import paragraphs
 from monitor.simulator.platforms.ratelimit import RateWindow
-from monitor.simulator.routing import HttpError, Request, Response, Route, Routes, SimulatorView
+from monitor.simulator.routing import (
+    HttpError,
+    Request,
+    Response,
+    Route,
+    Routes,
+    SimulatorView,
+    api_json,
+)
 
 __all__ = ["configure", "instance_url", "requests_served", "routes", "set_rate_limit"]
 
@@ -194,22 +201,22 @@ def tag_timeline(sim: SimulatorView, req: Request) -> Response:
         "Vary": "Authorization, Origin",
     }
     if not allowed:
-        return _json({"error": "Too many requests"}, 429, headers)
+        return api_json({"error": "Too many requests"}, 429, headers)
     if inst.token is not None and req.headers.get("authorization") != f"Bearer {inst.token}":
-        return _json({"error": "The access token is invalid"}, 401, headers)
+        return api_json({"error": "The access token is invalid"}, 401, headers)
     tag = unquote(req.params["tag"]).lstrip("#").casefold()
     found = state.timeline(name, tag)
     if found is None:
-        return _json({"error": "Record not found"}, 404, headers)
+        return api_json({"error": "Record not found"}, 404, headers)
     if inst.disabled:
-        return _json([], 200, headers)
+        return api_json([], 200, headers)
     entries, offsets = found
     page = _page(entries, offsets, req, name)
     base = f"{req.base_url}" if name == HOME else f"{req.base_url}/instances/{quote(name)}"
     if page:
         headers["Link"] = _link(base, req.params["tag"], req, name, page)
     body_items = [_status(sim, req.base_url, name, e) for e in page]
-    resp = _json(body_items, 200, headers)
+    resp = api_json(body_items, 200, headers)
     resp.items = [(uri, len(resp.body)) for item in body_items for uri in _uris(item)]
     return resp
 
@@ -318,16 +325,6 @@ def _status_fields(
 def _uris(status: dict[str, Any]) -> list[str]:
     inner = status.get("reblog")
     return [status["uri"]] + ([inner["uri"]] if inner else [])
-
-
-def _json(data: Any, status: int, headers: dict[str, str]) -> Response:
-    body = json.dumps(data, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
-    return Response(
-        status=status,
-        body=body,
-        content_type="application/json; charset=utf-8",
-        headers=dict(headers),
-    )
 
 
 def _iso_micro(unix_s: float) -> str:

@@ -27,7 +27,6 @@ import base64
 import hashlib
 import hmac
 import html
-import json
 import math
 import os
 import threading
@@ -42,7 +41,7 @@ from monitor.simulator.platforms import per_simulator
 from monitor.simulator.platforms.feeds import feed_response, query_words, reddit_entry
 from monitor.simulator.platforms.markup import iso, paragraphs, xml_text
 from monitor.simulator.platforms.ratelimit import RateWindow
-from monitor.simulator.routing import Request, Response, Route, Routes, SimulatorView
+from monitor.simulator.routing import Request, Response, Route, Routes, SimulatorView, api_json
 
 __all__ = ["configure", "fullname", "revoke_tokens", "routes", "set_rate_limit", "tokens_issued"]
 
@@ -131,13 +130,8 @@ def _token_ok(state: _State, header: str | None) -> bool:
 
 
 def _json(data: Any, status: int = 200, headers: dict[str, str] | None = None) -> Response:
-    body = json.dumps(data, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
-    return Response(
-        status=status,
-        body=body,
-        content_type="application/json; charset=UTF-8",
-        headers=dict(headers or {}),
-    )
+    """Reddit's JSON, whose content type spells the charset in capitals."""
+    return api_json(data, status, headers, content_type="application/json; charset=UTF-8")
 
 
 @_routes.add("POST", r"/api/v1/access_token")

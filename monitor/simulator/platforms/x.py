@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import base64
 import hashlib
-import json
 import re
 import threading
 from collections.abc import Callable
@@ -33,7 +32,7 @@ from monitor.simulator.corpus import HASHTAG_RE, CorpusPost
 from monitor.simulator.index import WORD
 from monitor.simulator.platforms import per_simulator
 from monitor.simulator.platforms.ratelimit import RateWindow
-from monitor.simulator.routing import Request, Response, Route, Routes, SimulatorView
+from monitor.simulator.routing import Request, Response, Route, Routes, SimulatorView, api_json
 
 __all__ = ["configure", "routes", "set_rate_limit", "tweet_id"]
 
@@ -178,15 +177,8 @@ def _atom(token: str) -> Predicate:
 # --- the endpoint --------------------------------------------------------------------------------
 
 
-def _json(data: Any, status: int, headers: dict[str, str]) -> Response:
-    body = json.dumps(data, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
-    return Response(
-        status=status, body=body, content_type="application/json; charset=utf-8", headers=headers
-    )
-
-
 def _invalid(message: str, parameter: str, value: str, headers: dict[str, str]) -> Response:
-    return _json(
+    return api_json(
         {
             "errors": [{"parameters": {parameter: [value]}, "message": message}],
             "title": "Invalid Request",
@@ -210,7 +202,7 @@ def search_recent(sim: SimulatorView, req: Request) -> Response:
     }
     scheme, _, token = req.headers.get("authorization", "").partition(" ")
     if scheme != "Bearer" or not token.strip():
-        return _json(
+        return api_json(
             {
                 "title": "Unauthorized",
                 "type": "about:blank",
@@ -221,7 +213,7 @@ def search_recent(sim: SimulatorView, req: Request) -> Response:
             headers,
         )
     if not allowed:
-        return _json(
+        return api_json(
             {
                 "title": "Too Many Requests",
                 "detail": "Too Many Requests",
@@ -250,7 +242,9 @@ def search_recent(sim: SimulatorView, req: Request) -> Response:
     except QueryError as exc:
         return _invalid(str(exc), exc.args[1], exc.args[2], headers)
     if state.schema_surprise:
-        return _json({"data": {"id": "1", "text": "?"}, "meta": {"result_count": 1}}, 200, headers)
+        return api_json(
+            {"data": {"id": "1", "text": "?"}, "meta": {"result_count": 1}}, 200, headers
+        )
     page, more = _select(sim, state, predicate, bounds, req.offset_s)
     return _answer(sim, req, page, more, headers)
 
@@ -382,7 +376,7 @@ def _answer(
             "users": [{k: v for k, v in u.items() if k in user_fields} for u in users.values()]
         }
     body["meta"] = meta
-    resp = _json(body, 200, headers)
+    resp = api_json(body, 200, headers)
     resp.items = [(t["id"], len(resp.body)) for t in data]
     return resp
 
