@@ -20,6 +20,8 @@ CONTRACTS = {
     "Nothing on the collection path imports the simulator",
     "monitor.core imports nothing else of the package",
     "The store knows no source",
+    "Simulator platforms do not import the server",
+    "The routing vocabulary imports neither server nor platforms",
 }
 
 

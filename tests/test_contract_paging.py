@@ -99,7 +99,7 @@ def timeline(platform: str, n: int, first_s: int = 7) -> list[CorpusPost]:
 
 
 def native_id(sim: Simulator, platform: str, post: CorpusPost) -> str:
-    seq = sim._index.seq[post.id]
+    seq = sim.index.seq[post.id]
     if platform == "mastodon":
         return f"{sim.url}/users/{quote(post.author, safe='')}/statuses/{sim_masto.local_id(sim_masto.HOME, seq)}"
     if platform == "bluesky":

@@ -53,7 +53,7 @@ def at(sim, offset_s, backfill=timedelta(hours=1)):
 def expected(sim, lo, hi):
     """at:// uris of the Bluesky posts published in (lo, hi] that the source's searches find."""
     matcher = TopicMatcher(TOPICS)
-    seq, epoch = sim._index.seq, sim.clock.epoch
+    seq, epoch = sim.index.seq, sim.clock.epoch
     return {
         at_uri(p, seq[p.id], epoch)
         for p in sim.corpus

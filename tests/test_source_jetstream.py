@@ -63,7 +63,7 @@ def freeze(sim, offset_s):
 def expected(sim, lo_s, hi_s):
     """at:// uris of matching Bluesky posts the replay sends between sim offsets lo_s and hi_s."""
     matcher = TopicMatcher(TOPICS)
-    seq, epoch = sim._index.seq, sim.clock.epoch
+    seq, epoch = sim.index.seq, sim.clock.epoch
     lo, hi = [int((epoch + timedelta(seconds=s)).timestamp() * 1e6) for s in (lo_s, hi_s)]
     return {
         at_uri(p, seq[p.id], epoch)
@@ -142,7 +142,7 @@ def test_a_catch_up_pass_stores_the_matching_posts_of_the_backfill_window(simula
     assert src.stats.frames > 5 * len(want) and src.stats.parsed < src.stats.frames / 3
     cursor = sqlite_store.source_state("firehose")["state"]["time_us"]
     assert cursor >= max(
-        time_us(p, simulator._index.seq[p.id], simulator.clock.epoch)
+        time_us(p, simulator.index.seq[p.id], simulator.clock.epoch)
         for p in simulator.corpus
         if p.platform == "bluesky" and p.offset_s <= END - 1
     )
@@ -201,7 +201,7 @@ def test_deletes_remove_stored_posts_and_their_share_of_the_rollups(simulator, s
     freeze(simulator, early.offset_s + 60)
     src = source(simulator, backfill="1h", flush_interval="10s")
     src.catch_up(ingestor)
-    uri = lambda p: at_uri(p, simulator._index.seq[p.id], simulator.clock.epoch)  # noqa: E731
+    uri = lambda p: at_uri(p, simulator.index.seq[p.id], simulator.clock.epoch)  # noqa: E731
     assert uri(early) in stored(sqlite_store)
     before = sqlite_store.sums("thaw").total
     freeze(simulator, END)

@@ -49,7 +49,7 @@ def at(sim, offset_s, backfill=timedelta(hours=1)):
 def expected(sim, lo, hi, instance=msim.HOME, tag=TAG):
     """(original uris, boost uris) that `instance` shows under #tag, published in (lo, hi]."""
     by_id = {p.id: p for p in sim.corpus}
-    seq = sim._index.seq
+    seq = sim.index.seq
     originals, boosts = set(), set()
     for p in sim.corpus:
         original = by_id.get(p.repost_of) if p.repost_of else p
@@ -175,7 +175,7 @@ def test_a_boost_is_engagement_on_its_original_not_a_post(simulator, http, store
     stored = {p["native_id"]: p for p in store.posts()}
     uri = (
         f"{simulator.url}/users/{quote(original.author, safe='')}/statuses/"
-        f"{msim.local_id(msim.HOME, simulator._index.seq[original.id])}"
+        f"{msim.local_id(msim.HOME, simulator.index.seq[original.id])}"
     )
     assert stored[uri]["reposts"] == 1
     assert not any(k.endswith("/activity") for k in stored)

@@ -11,8 +11,8 @@ import threading
 from dataclasses import replace
 from datetime import datetime
 
+from monitor.simulator.clock import SimClock
 from monitor.simulator.corpus import SPAN_S, CorpusPost
-from monitor.simulator.server import SimClock
 
 TRICKLE_EVERY_S = 5
 """After the corpus has played, one post about every this many seconds (real time) keeps the demo moving."""

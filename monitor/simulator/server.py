@@ -6,9 +6,10 @@ was lost or stored twice. So this server plays the corpus against a simulated cl
 appears in the feeds once `epoch + offset_s <= sim now`, newest first, shaped like the real feed
 (see docs/sources.md and the fixtures it cites), and it remembers every item id it delivered.
 
-Endpoints (one handler function per endpoint; a family is a module of `monitor/simulator/platforms/` whose
-functions are decorated with `@route`; the server, the clock, faults and the control family are
-here):
+Endpoints (one handler function per endpoint; a family is a module of `monitor/simulator/platforms/`
+that lists its handlers with its own `Routes` table and hands them over through `routes()`; the
+server serves the families named in `PLATFORMS` below, and holds the faults, the control family
+and the HTTP plumbing; the vocabulary they share is `monitor.simulator.routing`):
 
 RSS / Atom family (monitor/simulator/platforms/feeds.py)
     GET /rss/search?q=...&hl=en-US&gl=US&ceid=US:en   Google News search RSS 2.0 (news posts whose
@@ -45,120 +46,52 @@ from __future__ import annotations
 
 import argparse
 import hashlib
-import json
 import math
-import re
 import signal
 import socket
 import sys
 import threading
 import time
-from bisect import bisect_right
-from collections.abc import Callable, Iterable, Mapping, Sequence
-from dataclasses import asdict, dataclass, field, fields
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass, fields
 from datetime import UTC, datetime, timedelta
+from email.message import Message
 from email.utils import parsedate_to_datetime
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
-from urllib.parse import parse_qs, quote, urlsplit
+from urllib.parse import parse_qs, urlsplit
 
 from monitor.core.durations import parse_duration
+from monitor.simulator.clock import SimClock, default_epoch
 from monitor.simulator.corpus import SPAN_S, CorpusPost, load_corpus
-from monitor.simulator.platforms.markup import assemble, iso, rfc822
+from monitor.simulator.index import DEFAULT_SUBREDDIT, PostIndex, atom_id
+from monitor.simulator.platforms import bluesky, feeds, hackernews, jetstream, mastodon, reddit, x
+from monitor.simulator.platforms.markup import iso, rfc822
+from monitor.simulator.routing import (
+    HttpError,
+    Platform,
+    Request,
+    Response,
+    Route,
+    Routes,
+    json_response,
+)
 
 __all__ = [
-    "Faults",
-    "HttpError",
+    "PLATFORMS",
     "ROUTES",
-    "Request",
-    "Response",
-    "Route",
+    "Faults",
     "SimClock",
     "Simulator",
+    "atom_id",
     "default_epoch",
     "main",
-    "route",
 ]
 
-DEFAULT_SUBREDDIT = "worldnews"
+PLATFORMS: tuple[Platform, ...] = (bluesky, feeds, hackernews, jetstream, mastodon, reddit, x)
+"""The endpoint families this server serves, tried in this order after the control family."""
+
 _MAX_CONTROL_BODY = 64 * 1024
-
-
-# --- clock --------------------------------------------------------------------------------------
-
-
-def default_epoch(now: datetime | None = None) -> datetime:
-    """Three days before the current hour: at high speed the corpus plays out entirely in the past."""
-    now = now or datetime.now(UTC)
-    return now.astimezone(UTC).replace(minute=0, second=0, microsecond=0) - timedelta(days=3)
-
-
-class SimClock:
-    """Simulated time: `epoch + start_offset + elapsed * speed`, adjustable while the server runs."""
-
-    default_epoch = staticmethod(default_epoch)
-
-    def __init__(
-        self, epoch: datetime | None = None, speed: float = 1.0, start_offset_s: float = 0.0
-    ):
-        if epoch is not None and epoch.tzinfo is None:
-            raise ValueError("SimClock epoch must be timezone-aware (UTC)")
-        self._epoch = (epoch or default_epoch()).astimezone(UTC)
-        self._speed = _check_speed(speed)
-        self._base = float(start_offset_s)
-        self._t0 = time.monotonic()
-        self._paused = False
-        self._lock = threading.Lock()
-
-    @property
-    def epoch(self) -> datetime:
-        return self._epoch
-
-    @property
-    def speed(self) -> float:
-        return self._speed
-
-    @property
-    def paused(self) -> bool:
-        return self._paused
-
-    def offset_s(self) -> float:
-        """Seconds of simulated time since the epoch."""
-        with self._lock:
-            return self._offset_locked()
-
-    def now(self) -> datetime:
-        return self._epoch + timedelta(seconds=self.offset_s())
-
-    def set_offset(self, seconds: float) -> None:
-        with self._lock:
-            self._base, self._t0 = float(seconds), time.monotonic()
-
-    def set_speed(self, speed: float) -> None:
-        with self._lock:
-            self._base, self._t0 = self._offset_locked(), time.monotonic()
-            self._speed = _check_speed(speed)
-
-    def pause(self) -> None:
-        with self._lock:
-            if not self._paused:
-                self._base, self._paused = self._offset_locked(), True
-
-    def resume(self) -> None:
-        with self._lock:
-            if self._paused:
-                self._t0, self._paused = time.monotonic(), False
-
-    def _offset_locked(self) -> float:
-        if self._paused:
-            return self._base
-        return self._base + (time.monotonic() - self._t0) * self._speed
-
-
-def _check_speed(speed: float) -> float:
-    if not speed >= 0:
-        raise ValueError(f"speed must be >= 0, got {speed!r}")
-    return float(speed)
 
 
 # --- faults -------------------------------------------------------------------------------------
@@ -225,239 +158,37 @@ class Faults:
         return asdict(self)
 
 
-# --- requests, responses, routing ---------------------------------------------------------------
-
-
-class HttpError(Exception):
-    """Raised by a handler to answer with an error status and a JSON `{"error": message}`."""
-
-    def __init__(self, status: int, message: str):
-        super().__init__(message)
-        self.status, self.message = status, message
-
-
-@dataclass(frozen=True)
-class Request:
-    """What a handler sees. `offset_s` is the sim time taken once, so one response is consistent."""
-
-    method: str
-    path: str
-    query: Mapping[str, list[str]]
-    headers: Mapping[str, str]
-    body: bytes
-    params: Mapping[str, str]
-    base_url: str
-    offset_s: float
-
-    def arg(self, name: str, default: str | None = None) -> str | None:
-        values = self.query.get(name)
-        return values[0] if values else default
-
-    def limit(self, default: int, maximum: int) -> int:
-        raw = self.arg("limit")
-        if raw is None:
-            return default
-        try:
-            value = int(raw)
-        except ValueError:
-            raise HttpError(400, f"limit must be an integer, got {raw!r}") from None
-        if value < 1:
-            raise HttpError(400, "limit must be >= 1")
-        return min(value, maximum)
-
-    def json(self) -> Any:
-        if not self.body.strip():
-            return {}
-        try:
-            return json.loads(self.body)
-        except (ValueError, UnicodeDecodeError) as exc:
-            raise HttpError(400, f"body is not JSON: {exc}") from None
-
-
-@dataclass
-class Response:
-    """A handler's answer. Feeds list their item ids with the byte offset where each item ends."""
-
-    status: int = 200
-    body: bytes = b""
-    content_type: str = "application/xml; charset=utf-8"
-    headers: dict[str, str] = field(default_factory=dict)
-    items: list[tuple[str, int]] = field(default_factory=list)
-    last_modified: datetime | None = None
-    cacheable: bool = False
-
-
-Handler = Callable[["Simulator", Request], Response]
-
-
-@dataclass(frozen=True)
-class Route:
-    method: str
-    pattern: re.Pattern[str]
-    handler: Handler
-    control: bool = False
-
-
-ROUTES: list[Route] = []
-
-
-def route(method: str, path: str, *, control: bool = False) -> Callable[[Handler], Handler]:
-    """Register a handler for `method` and a full-match path regex (named groups become params)."""
-
-    def register(handler: Handler) -> Handler:
-        ROUTES.append(Route(method, re.compile(path), handler, control))
-        return handler
-
-    return register
-
-
-def _json_response(data: Any, status: int = 200) -> Response:
-    body = json.dumps(data, ensure_ascii=False, indent=1).encode("utf-8")
-    return Response(status=status, body=body, content_type="application/json; charset=utf-8")
-
-
-# --- the corpus as the server sees it -----------------------------------------------------------
-
-
-class _Timeline:
-    """Posts oldest first, with their offsets, so 'published by t' is one bisect."""
-
-    def __init__(self, posts: Iterable[CorpusPost]):
-        self.posts = list(posts)
-        self.offsets = [p.offset_s for p in self.posts]
-
-    def published(self, offset_s: float) -> int:
-        return bisect_right(self.offsets, offset_s)
-
-    def newest(
-        self,
-        offset_s: float,
-        limit: int | None = None,
-        keep: Callable[[CorpusPost], bool] | None = None,
-    ) -> list[CorpusPost]:
-        out: list[CorpusPost] = []
-        for i in range(self.published(offset_s) - 1, -1, -1):
-            post = self.posts[i]
-            if keep is None or keep(post):
-                out.append(post)
-                if limit is not None and len(out) >= limit:
-                    break
-        return out
-
-
-class _Index:
-    """Per-endpoint views of the corpus and stable native ids, built once per simulator."""
-
-    def __init__(self, corpus: Sequence[CorpusPost]):
-        self.all = _Timeline(corpus)
-        self.seq = {p.id: n for n, p in enumerate(corpus)}
-        self.by_platform = {
-            name: _Timeline(p for p in corpus if p.platform == name)
-            for name in sorted({p.platform for p in corpus})
-        }
-        tags: dict[str, list[CorpusPost]] = {}
-        for p in self.platform("mastodon").posts:
-            for tag in {t.casefold() for t in p.hashtags}:
-                tags.setdefault(tag, []).append(p)
-        self.mastodon_tags = {tag: _Timeline(posts) for tag, posts in tags.items()}
-        self.words = {
-            p.id: frozenset(_WORD.findall(f"{p.title or ''} {p.text}".casefold()))
-            for p in self.platform("news").posts
-        }
-
-    def platform(self, name: str) -> _Timeline:
-        return self.by_platform.get(name) or _Timeline(())
-
-    def mastodon_id(self, post: CorpusPost) -> str:
-        # 18 digits, ordered like Mastodon's
-        return str(110_000_000_000_000_000 + self.seq[post.id])
-
-    def reddit_id(self, post: CorpusPost) -> str:
-        return _base36(3_000_000_000 + self.seq[post.id])
-
-
-_WORD = re.compile(r"\w+")
-
-
-def _base36(n: int) -> str:
-    digits = "0123456789abcdefghijklmnopqrstuvwxyz"
-    out = ""
-    while n:
-        n, r = divmod(n, 36)
-        out = digits[r] + out
-    return out or "0"
-
-
-def atom_id(post: CorpusPost) -> str:
-    return f"urn:reaction-monitor:sim:{post.id}"
-
-
-def _feed(
-    items: Sequence[tuple[str, str]],
-    posts: Sequence[CorpusPost],
-    sim: Simulator,
-    head: str,
-    tail: str,
-    content_type: str,
-) -> Response:
-    body, ends = assemble(head, items, tail)
-    newest = posts[0].created_at(sim.clock.epoch) if posts else None
-    return Response(
-        body=body, content_type=content_type, items=ends, last_modified=newest, cacheable=True
-    )
-
-
-def _permalink(sim: Simulator, base: str, post: CorpusPost) -> str:
-    """Where a post would live on its platform, served (or not) by this host."""
-    seq, author = sim._index.seq[post.id], quote(post.author, safe="")
-    if post.platform == "mastodon":
-        return f"{base}/@{author}/{sim._index.mastodon_id(post)}"
-    if post.platform == "reddit":
-        return _reddit_permalink(sim, base, DEFAULT_SUBREDDIT, post)
-    if post.platform == "news":
-        return f"{base}/articles/{quote(post.id)}?oc=5"
-    if post.platform == "bluesky":
-        return f"{base}/profile/{author}/post/{_base36(10**12 + seq)}"
-    if post.platform == "x":
-        return f"{base}/{author}/status/{1_900_000_000_000_000_000 + seq}"
-    return f"{base}/item?id={43_000_000 + seq}"
-
-
-def _reddit_permalink(sim: Simulator, base: str, sub: str, post: CorpusPost) -> str:
-    words = re.findall(r"[a-z0-9]+", (post.title or "").lower())
-    slug = "_".join(words)[:50].rstrip("_") or "post"
-    return f"{base}/r/{sub}/comments/{sim._index.reddit_id(post)}/{slug}/"
-
-
 # --- control family -----------------------------------------------------------------------------
 
+_control: Routes[Simulator] = Routes()
 
-@route("GET", r"/_sim/status", control=True)
+
+@_control.add("GET", r"/_sim/status", control=True)
 def sim_status(sim: Simulator, req: Request) -> Response:
-    return _json_response(sim.status())
+    return json_response(sim.status())
 
 
-@route("GET", r"/_sim/faults", control=True)
+@_control.add("GET", r"/_sim/faults", control=True)
 def get_faults(sim: Simulator, req: Request) -> Response:
-    return _json_response(sim.status()["faults"])
+    return json_response(sim.status()["faults"])
 
 
-@route("POST", r"/_sim/faults", control=True)
+@_control.add("POST", r"/_sim/faults", control=True)
 def post_faults(sim: Simulator, req: Request) -> Response:
     try:
         sim.set_faults(**Faults.from_json(req.json()).to_json())
     except ValueError as exc:
         raise HttpError(400, str(exc)) from None
-    return _json_response(sim.status())
+    return json_response(sim.status())
 
 
-@route("DELETE", r"/_sim/faults", control=True)
+@_control.add("DELETE", r"/_sim/faults", control=True)
 def delete_faults(sim: Simulator, req: Request) -> Response:
     sim.clear_faults()
-    return _json_response(sim.status())
+    return json_response(sim.status())
 
 
-@route("POST", r"/_sim/clock", control=True)
+@_control.add("POST", r"/_sim/clock", control=True)
 def post_clock(sim: Simulator, req: Request) -> Response:
     data = req.json()
     if not isinstance(data, dict) or set(data) - {"offset_s", "speed", "paused"}:
@@ -477,18 +208,25 @@ def post_clock(sim: Simulator, req: Request) -> Response:
         sim.clock.pause()
     elif data.get("paused") is False:
         sim.clock.resume()
-    return _json_response(sim.status())
+    return json_response(sim.status())
 
 
-@route("GET", r"/_sim/served", control=True)
+@_control.add("GET", r"/_sim/served", control=True)
 def get_served(sim: Simulator, req: Request) -> Response:
-    return _json_response(sorted(sim.served_ids()))
+    return json_response(sorted(sim.served_ids()))
 
 
-@route("DELETE", r"/_sim/served", control=True)
+@_control.add("DELETE", r"/_sim/served", control=True)
 def delete_served(sim: Simulator, req: Request) -> Response:
     sim.reset_served()
-    return _json_response([])
+    return json_response([])
+
+
+ROUTES: tuple[Route[Simulator], ...] = (
+    *_control,
+    *(rt for platform in PLATFORMS for rt in platform.routes()),
+)
+"""Every route the server answers, in the order it tries them."""
 
 
 # --- HTTP plumbing ------------------------------------------------------------------------------
@@ -571,7 +309,7 @@ class Simulator:
         self.corpus: tuple[CorpusPost, ...] = tuple(sorted(posts, key=lambda p: p.offset_s))
         self.clock = clock or SimClock()
         self.host, self._port, self.link_origin = host, port, link_origin
-        self._index = _Index(self.corpus)
+        self.index = PostIndex(self.corpus)
         self._lock = threading.Lock()
         self._faults: Faults | None = None
         self._served: set[str] = set()
@@ -641,7 +379,7 @@ class Simulator:
 
     def published(self) -> list[CorpusPost]:
         """Posts visible at the current sim time, oldest first."""
-        return list(self.corpus[: self._index.all.published(self.clock.offset_s())])
+        return list(self.corpus[: self.index.all.published(self.clock.offset_s())])
 
     def feed_ids(self, post: CorpusPost) -> dict[str, str]:
         """The id each feed gives this post, as recorded in served_ids (for tests' bookkeeping)."""
@@ -649,9 +387,9 @@ class Simulator:
         if post.platform == "news":
             ids["news_rss"] = post.id
         elif post.platform == "mastodon":
-            ids["mastodon_rss"] = _permalink(self, self.url, post)
+            ids["mastodon_rss"] = self.index.permalink(self.url, post)
         elif post.platform == "reddit":
-            ids["reddit_atom"] = f"t3_{self._index.reddit_id(post)}"
+            ids["reddit_atom"] = f"t3_{self.index.reddit_id(post)}"
         return ids
 
     def status(self) -> dict[str, Any]:
@@ -665,7 +403,7 @@ class Simulator:
             "offset_s": round(offset, 3),
             "speed": self.clock.speed,
             "paused": self.clock.paused,
-            "published": self._index.all.published(offset),
+            "published": self.index.all.published(offset),
             "total": len(self.corpus),
             "span_s": SPAN_S,
             "requests": requests,
@@ -746,19 +484,19 @@ class Simulator:
                     return rt, m.groupdict()
                 allowed.append(rt.method)
         if allowed:
-            resp = _json_response({"error": f"method {method} not allowed"}, 405)
+            resp = json_response({"error": f"method {method} not allowed"}, 405)
             resp.headers["Allow"] = ", ".join(allowed)
             return resp
-        return _json_response({"error": f"no such endpoint: {path}"}, 404)
+        return json_response({"error": f"no such endpoint: {path}"}, 404)
 
     def _run(self, rt: Route, req: Request) -> Response:
         try:
             return rt.handler(self, req)
         except HttpError as exc:
-            return _json_response({"error": exc.message}, exc.status)
+            return json_response({"error": exc.message}, exc.status)
         except Exception as exc:  # a handler bug must answer 500, not kill the connection
             print(f"simulator: {rt.handler.__name__} failed: {exc!r}", file=sys.stderr)
-            return _json_response({"error": f"internal error: {exc!r}"}, 500)
+            return json_response({"error": f"internal error: {exc!r}"}, 500)
 
     def _send_feed(self, h: _RequestHandler, resp: Response, truncate: bool) -> None:
         if resp.cacheable and resp.status == 200:
@@ -775,7 +513,7 @@ class Simulator:
 
     def _send_fault(self, h: _RequestHandler, fault: Faults) -> None:
         if fault.status:
-            resp = _json_response({"error": f"simulated {fault.status}"}, fault.status)
+            resp = json_response({"error": f"simulated {fault.status}"}, fault.status)
             if fault.retry_after is not None:
                 resp.headers["Retry-After"] = str(math.ceil(fault.retry_after))
             return self._send(h, resp, resp.body)
@@ -815,7 +553,7 @@ class Simulator:
             h.wfile.write(body)
 
 
-def _not_modified(headers: Mapping[str, str], etag: str, last_modified: datetime | None) -> bool:
+def _not_modified(headers: Message, etag: str, last_modified: datetime | None) -> bool:
     """RFC 9110: If-None-Match wins over If-Modified-Since; weak and strong tags compare alike."""
     inm = headers.get("If-None-Match")
     if inm is not None:
@@ -911,17 +649,4 @@ def _print_banner(sim: Simulator) -> None:
 
 
 if __name__ == "__main__":
-    # `python -m monitor.simulator.server` runs this file as __main__, a second copy of the module: run the
-    # importable one, on which the endpoint families below register their routes.
-    import monitor.simulator.server
-
-    raise SystemExit(monitor.simulator.server.main())
-
-# Endpoint families in monitor/simulator/platforms/ register their routes when imported (they import this module).
-import monitor.simulator.platforms.bluesky  # noqa: E402,F401
-import monitor.simulator.platforms.feeds  # noqa: E402,F401
-import monitor.simulator.platforms.hackernews  # noqa: E402,F401
-import monitor.simulator.platforms.jetstream  # noqa: E402,F401
-import monitor.simulator.platforms.mastodon  # noqa: E402,F401
-import monitor.simulator.platforms.reddit  # noqa: E402,F401
-import monitor.simulator.platforms.x  # noqa: E402,F401
+    raise SystemExit(main())

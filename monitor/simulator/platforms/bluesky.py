@@ -34,19 +34,32 @@ import threading
 import time
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
+from monitor.simulator.index import WORD
 from monitor.simulator.platforms import per_simulator
 from monitor.simulator.platforms.atproto import at_uri, cid_for, did_for, iso_ms, post_record
 from monitor.simulator.platforms.ratelimit import RateWindow
-from monitor.simulator.server import HttpError, Request, Response, route
+from monitor.simulator.routing import (
+    HttpError,
+    Request,
+    Response,
+    Route,
+    Routes,
+    SimulatorView,
+    api_json,
+)
 
-if TYPE_CHECKING:  # pragma: no cover
-    from monitor.simulator.server import Simulator
+__all__ = ["configure", "routes", "set_rate_limit", "stats"]
 
-__all__ = ["configure", "set_rate_limit", "stats"]
+_routes: Routes[SimulatorView] = Routes()
 
-_WORD = re.compile(r"\w+")
+
+def routes() -> tuple[Route[SimulatorView], ...]:
+    """This family's endpoints, in the order the server tries them (its `PLATFORMS` table)."""
+    return tuple(_routes)
+
+
 MAX_OFFSET = 10_000  # search serves no hit past this offset (Elasticsearch's result window)
 _QUERY_TOKEN = re.compile(r'"([^"]*)"|(\S+)')
 
@@ -61,7 +74,7 @@ class _Account:
 
 
 class _State:
-    def __init__(self, sim: Simulator):
+    def __init__(self, sim: SimulatorView):
         self.sim = sim
         self.lock = threading.Lock()
         self.secret = secrets.token_bytes(32)
@@ -72,11 +85,11 @@ class _State:
         self.window = RateWindow(3000, 300.0)
         self.max_offset = MAX_OFFSET
         self.session_window = RateWindow(30, 300.0)
-        seq = sim._index.seq
+        seq = sim.index.seq
         self.posts = [p for p in sim.corpus if p.platform == "bluesky"]
         self.seqs = [seq[p.id] for p in self.posts]
         self.folded = [p.text.casefold() for p in self.posts]
-        self.words = [frozenset(_WORD.findall(f)) for f in self.folded]
+        self.words = [frozenset(WORD.findall(f)) for f in self.folded]
         self.tags = [frozenset(t.casefold() for t in p.hashtags) for p in self.posts]
 
 
@@ -84,7 +97,7 @@ _state = per_simulator(_State)
 
 
 def configure(
-    sim: Simulator,
+    sim: SimulatorView,
     *,
     accounts: dict[str, str] | None = None,
     access_ttl_s: float = 7200.0,
@@ -102,11 +115,11 @@ def configure(
         state.access_ttl_s, state.refresh_ttl_s = access_ttl_s, refresh_ttl_s
 
 
-def set_rate_limit(sim: Simulator, limit: int, window_s: float = 300.0) -> None:
+def set_rate_limit(sim: SimulatorView, limit: int, window_s: float = 300.0) -> None:
     _state(sim).window = RateWindow(limit, window_s)
 
 
-def stats(sim: Simulator) -> dict[str, int]:
+def stats(sim: SimulatorView) -> dict[str, int]:
     """How many times each XRPC method was called (any outcome)."""
     state = _state(sim)
     with state.lock:
@@ -197,16 +210,6 @@ class _XrpcError(Exception):
         self.status, self.error, self.message = status, error, message
 
 
-def _json(data: Any, status: int = 200, headers: dict[str, str] | None = None) -> Response:
-    body = json.dumps(data, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
-    return Response(
-        status=status,
-        body=body,
-        content_type="application/json; charset=utf-8",
-        headers=dict(headers or {}),
-    )
-
-
 def _rate_headers(window: RateWindow, remaining: int, reset: float) -> dict[str, str]:
     return {
         "RateLimit-Limit": str(window.limit),
@@ -224,11 +227,13 @@ def _xrpc(state: _State, method: str, window: RateWindow, answer) -> Response:
     headers = _rate_headers(window, remaining, reset)
     if not allowed:
         headers["Retry-After"] = str(max(1, int(reset - time.time() + 0.999)))
-        return _json({"error": "RateLimitExceeded", "message": "Rate Limit Exceeded"}, 429, headers)
+        return api_json(
+            {"error": "RateLimitExceeded", "message": "Rate Limit Exceeded"}, 429, headers
+        )
     try:
         resp = answer()
     except _XrpcError as exc:
-        return _json({"error": exc.error, "message": exc.message}, exc.status, headers)
+        return api_json({"error": exc.error, "message": exc.message}, exc.status, headers)
     resp.headers.update(headers)
     return resp
 
@@ -236,8 +241,8 @@ def _xrpc(state: _State, method: str, window: RateWindow, answer) -> Response:
 # --- endpoints -----------------------------------------------------------------------------------
 
 
-@route("POST", r"/xrpc/com\.atproto\.server\.createSession")
-def create_session(sim: Simulator, req: Request) -> Response:
+@_routes.add("POST", r"/xrpc/com\.atproto\.server\.createSession")
+def create_session(sim: SimulatorView, req: Request) -> Response:
     state = _state(sim)
 
     def answer() -> Response:
@@ -257,13 +262,13 @@ def create_session(sim: Simulator, req: Request) -> Response:
         handle = ident.casefold().lstrip("@")
         if state.accounts is not None and state.accounts.get(handle) != password:
             raise _XrpcError(401, "AuthenticationRequired", "Invalid identifier or password")
-        return _json(_issue(state, _Account(did_for(handle), handle)))
+        return api_json(_issue(state, _Account(did_for(handle), handle)))
 
     return _xrpc(state, "createSession", state.session_window, answer)
 
 
-@route("POST", r"/xrpc/com\.atproto\.server\.refreshSession")
-def refresh_session(sim: Simulator, req: Request) -> Response:
+@_routes.add("POST", r"/xrpc/com\.atproto\.server\.refreshSession")
+def refresh_session(sim: SimulatorView, req: Request) -> Response:
     state = _state(sim)
 
     def answer() -> Response:
@@ -275,13 +280,13 @@ def refresh_session(sim: Simulator, req: Request) -> Response:
             account = state.refresh_tokens.pop(str(claims.get("jti")), None)
         if account is None:
             raise _XrpcError(400, "ExpiredToken", "Token has been revoked")
-        return _json(_issue(state, account))
+        return api_json(_issue(state, account))
 
     return _xrpc(state, "refreshSession", state.window, answer)
 
 
-@route("GET", r"/xrpc/app\.bsky\.feed\.searchPosts")
-def search_posts(sim: Simulator, req: Request) -> Response:
+@_routes.add("GET", r"/xrpc/app\.bsky\.feed\.searchPosts")
+def search_posts(sim: SimulatorView, req: Request) -> Response:
     state = _state(sim)
 
     def answer() -> Response:
@@ -294,7 +299,7 @@ def search_posts(sim: Simulator, req: Request) -> Response:
     return _xrpc(state, "searchPosts", state.window, answer)
 
 
-def _search(sim: Simulator, state: _State, req: Request) -> Response:
+def _search(sim: SimulatorView, state: _State, req: Request) -> Response:
     q = req.arg("q")
     if not q:
         raise _XrpcError(400, "InvalidRequest", 'Error: Params must have the property "q"')
@@ -331,7 +336,7 @@ def _search(sim: Simulator, state: _State, req: Request) -> Response:
     body: dict[str, Any] = {"posts": [_post_view(sim, state, i) for i in page]}
     if offset + limit < min(len(hits), state.max_offset):
         body["cursor"] = str(offset + limit)
-    resp = _json(body)
+    resp = api_json(body)
     resp.items = [(view["uri"], len(resp.body)) for view in body["posts"]]
     return resp
 
@@ -350,7 +355,7 @@ def _parse_query(q: str) -> tuple[set[str], list[str], set[str]]:
         elif ":" in token or token in ("AND", "OR", "NOT"):
             continue  # from:, lang:, domain: ... are not modelled
         else:
-            words.update(_WORD.findall(token.casefold()))
+            words.update(WORD.findall(token.casefold()))
     return words, phrases, tags
 
 
@@ -386,7 +391,7 @@ def _when(raw: str | None, name: str) -> datetime | None:
     return value if value.tzinfo else value.replace(tzinfo=UTC)
 
 
-def _post_view(sim: Simulator, state: _State, i: int) -> dict[str, Any]:
+def _post_view(sim: SimulatorView, state: _State, i: int) -> dict[str, Any]:
     post, seq, epoch = state.posts[i], state.seqs[i], sim.clock.epoch
     did = did_for(post.author)
     created = post.created_at(epoch)

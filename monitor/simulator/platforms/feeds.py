@@ -12,46 +12,61 @@ from __future__ import annotations
 
 import html
 import re
+from collections.abc import Sequence
 from datetime import datetime
-from typing import TYPE_CHECKING
 from urllib.parse import quote, unquote, urlencode
 
 from monitor.simulator.corpus import CorpusPost, publisher_url
+from monitor.simulator.index import WORD, atom_id
 from monitor.simulator.platforms import per_simulator
-from monitor.simulator.platforms.markup import charrefs, iso, paragraphs, rfc822, xml_text
-from monitor.simulator.server import (
-    _WORD,
-    Request,
-    Response,
-    _feed,
-    _permalink,
-    _reddit_permalink,
-    atom_id,
-    route,
-)
+from monitor.simulator.platforms.markup import assemble, charrefs, iso, paragraphs, rfc822, xml_text
+from monitor.simulator.routing import Request, Response, Route, Routes, SimulatorView
 
-if TYPE_CHECKING:  # pragma: no cover
-    from monitor.simulator.server import Simulator
+__all__ = ["feed_response", "query_words", "reddit_entry", "routes"]
+
+_routes: Routes[SimulatorView] = Routes()
+
+
+def routes() -> tuple[Route[SimulatorView], ...]:
+    """This family's endpoints, in the order the server tries them (its `PLATFORMS` table)."""
+    return tuple(_routes)
+
 
 _OPERATOR = re.compile(r"^-|:")
 
 
-def _query_words(q: str) -> set[str]:
+def feed_response(
+    items: Sequence[tuple[str, str]],
+    posts: Sequence[CorpusPost],
+    sim: SimulatorView,
+    head: str,
+    tail: str,
+    content_type: str,
+) -> Response:
+    """A feed answer the server can cache-validate (ETag, Last-Modified) and truncate item by item."""
+    body, ends = assemble(head, items, tail)
+    newest = posts[0].created_at(sim.clock.epoch) if posts else None
+    return Response(
+        body=body, content_type=content_type, items=ends, last_modified=newest, cacheable=True
+    )
+
+
+def query_words(q: str) -> set[str]:
     """Google-style query to plain words: operators (`when:1h`, `site:`, `-x`) and OR are dropped."""
     words: set[str] = set()
     for token in q.replace('"', " ").split():
         if token in ("OR", "AND") or _OPERATOR.search(token):
             continue
-        words.update(_WORD.findall(token.casefold()))
+        words.update(WORD.findall(token.casefold()))
     return words
 
 
-@route("GET", r"/rss/search")
-def google_news_search(sim: Simulator, req: Request) -> Response:
+@_routes.add("GET", r"/rss/search")
+def google_news_search(sim: SimulatorView, req: Request) -> Response:
     q = req.arg("q", "") or ""
     hl, gl, ceid = req.arg("hl", "en-US"), req.arg("gl", "US"), req.arg("ceid", "US:en")
-    words = _query_words(q)
-    index = sim._index
+    words = query_words(q)
+    index = sim.index
     posts = index.platform("news").newest(
         req.offset_s, 100, keep=lambda p: not words or bool(words & index.words[p.id])
     )
@@ -69,7 +84,9 @@ def google_news_search(sim: Simulator, req: Request) -> Response:
         f"<lastBuildDate>{build}</lastBuildDate><description>Google News</description>\n"
     )
     items = [(p.id, _news_item(p, base, epoch)) for p in posts]
-    return _feed(items, posts, sim, head, "</channel></rss>\n", "application/xml; charset=utf-8")
+    return feed_response(
+        items, posts, sim, head, "</channel></rss>\n", "application/xml; charset=utf-8"
+    )
 
 
 def _news_item(post: CorpusPost, base: str, epoch: datetime) -> str:
@@ -91,10 +108,10 @@ def _news_item(post: CorpusPost, base: str, epoch: datetime) -> str:
     )
 
 
-@route("GET", r"/tags/(?P<tag>[^/]+)\.rss")
-def mastodon_tag_rss(sim: Simulator, req: Request) -> Response:
+@_routes.add("GET", r"/tags/(?P<tag>[^/]+)\.rss")
+def mastodon_tag_rss(sim: SimulatorView, req: Request) -> Response:
     tag = unquote(req.params["tag"])
-    timeline = sim._index.mastodon_tags.get(tag.casefold())
+    timeline = sim.index.mastodon_tags.get(tag.casefold())
     posts = timeline.newest(req.offset_s, req.limit(20, 200)) if timeline else []
     base, epoch = req.base_url, sim.clock.epoch
     tag_url = f"{base}/tags/{quote(tag)}"
@@ -109,9 +126,9 @@ def mastodon_tag_rss(sim: Simulator, req: Request) -> Response:
     )
     items = []
     for post in posts:
-        url = _permalink(sim, base, post)
+        url = sim.index.permalink(base, post)
         items.append((url, _mastodon_item(post, url, base, epoch)))
-    return _feed(
+    return feed_response(
         items, posts, sim, head, "</channel></rss>\n", "application/rss+xml; charset=utf-8"
     )
 
@@ -128,10 +145,10 @@ def _mastodon_item(post: CorpusPost, url: str, base: str, epoch: datetime) -> st
     )
 
 
-@route("GET", r"/r/(?P<sub>[A-Za-z0-9_]{2,21})/new/\.rss")
-def reddit_new_atom(sim: Simulator, req: Request) -> Response:
+@_routes.add("GET", r"/r/(?P<sub>[A-Za-z0-9_]{2,21})/new/\.rss")
+def reddit_new_atom(sim: SimulatorView, req: Request) -> Response:
     sub = req.params["sub"]
-    posts = sim._index.platform("reddit").newest(req.offset_s, req.limit(25, 100))
+    posts = sim.index.platform("reddit").newest(req.offset_s, req.limit(25, 100))
     base, epoch = req.base_url, sim.clock.epoch
     updated = iso(posts[0].created_at(epoch) if posts else epoch)
     head = (
@@ -144,13 +161,15 @@ def reddit_new_atom(sim: Simulator, req: Request) -> Response:
         f"<subtitle>Simulated r/{sub}</subtitle><title>{sub}</title>\n"
     )
     items = [
-        (f"t3_{sim._index.reddit_id(p)}", _reddit_entry(sim, p, sub, base, epoch)) for p in posts
+        (f"t3_{sim.index.reddit_id(p)}", reddit_entry(sim, p, sub, base, epoch)) for p in posts
     ]
-    return _feed(items, posts, sim, head, "</feed>\n", "application/atom+xml; charset=UTF-8")
+    return feed_response(
+        items, posts, sim, head, "</feed>\n", "application/atom+xml; charset=UTF-8"
+    )
 
 
-def _reddit_entry(sim: Simulator, post: CorpusPost, sub: str, base: str, epoch: datetime) -> str:
-    link = _reddit_permalink(sim, base, sub, post)
+def reddit_entry(sim: SimulatorView, post: CorpusPost, sub: str, base: str, epoch: datetime) -> str:
+    link = sim.index.reddit_permalink(base, sub, post)
     user = f"{base}/user/{quote(post.author, safe='')}"
     content = (
         f'<!-- SC_OFF --><div class="md">{paragraphs(post.text)}</div><!-- SC_ON --> &#32; submitted by &#32; '
@@ -163,15 +182,15 @@ def _reddit_entry(sim: Simulator, post: CorpusPost, sub: str, base: str, epoch: 
         f"<entry><author><name>/u/{xml_text(post.author)}</name><uri>{xml_text(user)}</uri></author>"
         f'<category term="{sub}" label="r/{sub}"/>'
         f'<content type="html">{xml_text(charrefs(content))}</content>'
-        f'<id>t3_{sim._index.reddit_id(post)}</id><link href="{xml_text(link, attr=True)}"/>'
+        f'<id>t3_{sim.index.reddit_id(post)}</id><link href="{xml_text(link, attr=True)}"/>'
         f"<updated>{when}</updated><published>{when}</published>"
         f"<title>{xml_text(post.title or '')}</title></entry>\n"
     )
 
 
-@route("GET", r"/feeds/all\.atom")
-def all_atom(sim: Simulator, req: Request) -> Response:
-    posts = sim._index.all.newest(req.offset_s, req.limit(200, 1000))
+@_routes.add("GET", r"/feeds/all\.atom")
+def all_atom(sim: SimulatorView, req: Request) -> Response:
+    posts = sim.index.all.newest(req.offset_s, req.limit(200, 1000))
     base, epoch = req.base_url, sim.clock.epoch
     updated = iso(posts[0].created_at(epoch) if posts else epoch)
     head = (
@@ -189,29 +208,35 @@ def all_atom(sim: Simulator, req: Request) -> Response:
         if entry is None:
             entry = rendered[(p.id, base)] = _generic_entry(sim, p, base, epoch)
         items.append((atom_id(p), entry))
-    return _feed(items, posts, sim, head, "</feed>\n", "application/atom+xml; charset=utf-8")
+    return feed_response(
+        items, posts, sim, head, "</feed>\n", "application/atom+xml; charset=utf-8"
+    )
 
 
 # An entry never changes once published, and rendering one costs the server more than reading
 # it costs the collector: the ingest benchmark would otherwise measure the simulator.
-_rendered_entries = per_simulator(lambda sim: {})
+def _entry_cache(sim: SimulatorView) -> dict[tuple[str, str], str]:
+    return {}
 
 
-def _generic_entry(sim: Simulator, post: CorpusPost, base: str, epoch: datetime) -> str:
+_rendered_entries = per_simulator(_entry_cache)
+
+
+def _generic_entry(sim: SimulatorView, post: CorpusPost, base: str, epoch: datetime) -> str:
     when = iso(post.created_at(epoch))
     categories = "".join(
         f'<category term="{xml_text(t, attr=True)}"/>' for t in dict.fromkeys(post.hashtags)
     )
     via = ""
-    if post.repost_of and post.repost_of in sim._index.seq:
-        original = sim.corpus[sim._index.seq[post.repost_of]]
-        via = f'<link rel="via" href="{xml_text(_permalink(sim, base, original), attr=True)}"/>'
+    if post.repost_of and post.repost_of in sim.index.seq:
+        original = sim.corpus[sim.index.seq[post.repost_of]]
+        via = f'<link rel="via" href="{xml_text(sim.index.permalink(base, original), attr=True)}"/>'
     content = paragraphs(post.text, lambda t: f"{base}/tags/{quote(t)}")
     return (
         f'<entry xml:lang="{xml_text(post.lang, attr=True)}"><id>{atom_id(post)}</id>'
         f"<title>{xml_text(post.title or '')}</title>"
         f"<author><name>{xml_text(post.author)}</name></author>"
-        f'<link rel="alternate" href="{xml_text(_permalink(sim, base, post), attr=True)}"/>{via}'
+        f'<link rel="alternate" href="{xml_text(sim.index.permalink(base, post), attr=True)}"/>{via}'
         f"<published>{when}</published><updated>{when}</updated>"
         f'<category term="{xml_text(post.platform, attr=True)}" scheme="urn:reaction-monitor:platform"/>{categories}'
         f'<content type="html">{xml_text(content)}</content></entry>\n'

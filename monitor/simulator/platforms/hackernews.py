@@ -27,17 +27,23 @@ from bisect import bisect_right
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING, Any
+from typing import Any
 from urllib.parse import urlencode
 
 from monitor.simulator.corpus import CorpusPost
+from monitor.simulator.index import WORD
 from monitor.simulator.platforms import per_simulator
-from monitor.simulator.server import _WORD, Request, Response, route
+from monitor.simulator.routing import Request, Response, Route, Routes, SimulatorView
 
-if TYPE_CHECKING:  # pragma: no cover
-    from monitor.simulator.server import Simulator
+__all__ = ["configure", "object_id", "routes"]
 
-__all__ = ["configure", "object_id"]
+_routes: Routes[SimulatorView] = Routes()
+
+
+def routes() -> tuple[Route[SimulatorView], ...]:
+    """This family's endpoints, in the order the server tries them (its `PLATFORMS` table)."""
+    return tuple(_routes)
+
 
 MAX_HITS = 1000
 STORY_EVERY = 5
@@ -84,12 +90,12 @@ class _State:
 class _Items:
     """The HN timeline with its story/comment structure, oldest first."""
 
-    def __init__(self, sim: Simulator):
+    def __init__(self, sim: SimulatorView):
         items: list[_Item] = []
         story: _Item | None = None
-        seq = sim._index.seq
+        seq = sim.index.seq
         epoch_s = int(sim.clock.epoch.timestamp())
-        for n, post in enumerate(sim._index.platform("hackernews").posts):
+        for n, post in enumerate(sim.index.platform("hackernews").posts):
             object_id = object_id_for(seq[post.id])
             created = epoch_s + post.offset_s
             if n % STORY_EVERY == 0 or story is None:
@@ -101,7 +107,7 @@ class _Items:
                     None,
                     title,
                     _html(rest) if rest else None,
-                    frozenset(_WORD.findall(post.text.casefold())),
+                    frozenset(WORD.findall(post.text.casefold())),
                     post.engagement.likes,
                     post.engagement.replies,
                 )
@@ -115,7 +121,7 @@ class _Items:
                         story,
                         None,
                         _html(post.text),
-                        frozenset(_WORD.findall(post.text.casefold())),
+                        frozenset(WORD.findall(post.text.casefold())),
                         None,
                         None,
                     )
@@ -128,7 +134,7 @@ class _Items:
 _state = per_simulator(lambda sim: _State())
 
 
-def _items(sim: Simulator) -> _Items:
+def _items(sim: SimulatorView) -> _Items:
     state = _state(sim)
     with state.lock:
         if state.built is None:
@@ -137,7 +143,7 @@ def _items(sim: Simulator) -> _Items:
 
 
 def configure(
-    sim: Simulator, *, max_hits: int | None = None, schema_surprise: bool | None = None
+    sim: SimulatorView, *, max_hits: int | None = None, schema_surprise: bool | None = None
 ) -> None:
     """`max_hits`: Algolia's paginationLimitedTo (1,000); lower it to test slicing cheaply."""
     state = _state(sim)
@@ -151,8 +157,8 @@ def object_id_for(seq: int) -> str:
     return str(43_000_000 + seq)
 
 
-def object_id(sim: Simulator, post: CorpusPost) -> str:
-    return object_id_for(sim._index.seq[post.id])
+def object_id(sim: SimulatorView, post: CorpusPost) -> str:
+    return object_id_for(sim.index.seq[post.id])
 
 
 def _first_sentence(text: str) -> tuple[str, str]:
@@ -178,8 +184,8 @@ def _error(message: str, status: int = 400) -> Response:
     return Response(status=status, body=body, content_type="application/json; charset=utf-8")
 
 
-@route("GET", r"/api/v1/search_by_date")
-def search_by_date(sim: Simulator, req: Request) -> Response:
+@_routes.add("GET", r"/api/v1/search_by_date")
+def search_by_date(sim: SimulatorView, req: Request) -> Response:
     state = _state(sim)
     try:
         numeric = _numeric_filters(req.arg("numericFilters", "") or "")
@@ -192,7 +198,7 @@ def search_by_date(sim: Simulator, req: Request) -> Response:
         return _error("page must be >= 0 and hitsPerPage >= 1")
     per_page = min(per_page, 1000)
     query = req.arg("query", "") or ""
-    words = _WORD.findall(query.casefold())
+    words = WORD.findall(query.casefold())
     data = _items(sim)
     published = data.items[: bisect_right(data.offsets, req.offset_s)]
     hits = [

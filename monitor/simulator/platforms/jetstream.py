@@ -26,7 +26,7 @@ import weakref
 from bisect import bisect_left, bisect_right
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING, Any
+from typing import Any
 from urllib.parse import parse_qs, urlencode, urlsplit
 
 from websockets.exceptions import ConnectionClosed
@@ -42,12 +42,17 @@ from monitor.simulator.platforms.atproto import (
     tid,
     time_us,
 )
-from monitor.simulator.server import Request, Response, route
+from monitor.simulator.routing import Request, Response, Route, Routes, SimulatorView
 
-if TYPE_CHECKING:  # pragma: no cover
-    from monitor.simulator.server import Simulator
+__all__ = ["JetstreamReplay", "configure", "drop_connections", "replay", "routes"]
 
-__all__ = ["JetstreamReplay", "configure", "drop_connections", "replay"]
+_routes: Routes[SimulatorView] = Routes()
+
+
+def routes() -> tuple[Route[SimulatorView], ...]:
+    """This family's endpoints, in the order the server tries them (its `PLATFORMS` table)."""
+    return tuple(_routes)
+
 
 POST = "app.bsky.feed.post"
 # The websockets server logs every connection at INFO; the demo and tests open hundreds.
@@ -67,7 +72,11 @@ class JetstreamReplay:
     """The websocket server for one simulator. Started by `replay(sim)`, stopped with the simulator."""
 
     def __init__(
-        self, sim: Simulator, *, noise_per_post: int = 0, deletes: dict[str, float] | None = None
+        self,
+        sim: SimulatorView,
+        *,
+        noise_per_post: int = 0,
+        deletes: dict[str, float] | None = None,
     ):
         self.sim = sim
         self.events = build_events(sim, noise_per_post=noise_per_post, deletes=deletes or {})
@@ -159,11 +168,11 @@ def _wanted(wanted: list[str], collection: str) -> bool:
 
 
 def build_events(
-    sim: Simulator, *, noise_per_post: int = 0, deletes: dict[str, float]
+    sim: SimulatorView, *, noise_per_post: int = 0, deletes: dict[str, float]
 ) -> list[_Event]:
     """Every frame this simulator will ever send, in time order, serialized once."""
     epoch = sim.clock.epoch
-    seq = sim._index.seq
+    seq = sim.index.seq
     rng = random.Random(20250214)
     posts = [p for p in sim.corpus if p.platform == "bluesky"]
     events: list[_Event] = []
@@ -328,12 +337,12 @@ def _noise_event(rng: random.Random, t: int) -> _Event:
 
 # --- per-simulator registry and the HTTP entry point ---------------------------------------------
 
-_REPLAYS: weakref.WeakKeyDictionary[Simulator, JetstreamReplay] = weakref.WeakKeyDictionary()
-_OPTIONS: weakref.WeakKeyDictionary[Simulator, dict[str, Any]] = weakref.WeakKeyDictionary()
+_REPLAYS: weakref.WeakKeyDictionary[SimulatorView, JetstreamReplay] = weakref.WeakKeyDictionary()
+_OPTIONS: weakref.WeakKeyDictionary[SimulatorView, dict[str, Any]] = weakref.WeakKeyDictionary()
 _LOCK = threading.Lock()
 
 
-def replay(sim: Simulator) -> JetstreamReplay:
+def replay(sim: SimulatorView) -> JetstreamReplay:
     """The simulator's running replay server, started on first use (or after a stop)."""
     with _LOCK:
         current = _REPLAYS.get(sim)
@@ -343,7 +352,7 @@ def replay(sim: Simulator) -> JetstreamReplay:
 
 
 def configure(
-    sim: Simulator, *, noise_per_post: int = 0, deletes: dict[str, float] | None = None
+    sim: SimulatorView, *, noise_per_post: int = 0, deletes: dict[str, float] | None = None
 ) -> None:
     """Options for the next replay server; a running one is stopped (its clients reconnect)."""
     with _LOCK:
@@ -353,15 +362,15 @@ def configure(
         current.stop()
 
 
-def drop_connections(sim: Simulator) -> None:
+def drop_connections(sim: SimulatorView) -> None:
     with _LOCK:
         current = _REPLAYS.get(sim)
     if current is not None:
         current.drop_connections()
 
 
-@route("GET", r"/subscribe")
-def subscribe(sim: Simulator, req: Request) -> Response:
+@_routes.add("GET", r"/subscribe")
+def subscribe(sim: SimulatorView, req: Request) -> Response:
     target = replay(sim).url
     query = urlencode([(k, v) for k, values in req.query.items() for v in values])
     return Response(

@@ -24,25 +24,37 @@ serving them here is the only way the corpus's boosts reach a tag-timeline clien
 
 from __future__ import annotations
 
-import json
 import threading
 import zlib
 from bisect import bisect_left, bisect_right
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING, Any
+from typing import Any
 from urllib.parse import quote, unquote, urlencode
 
 from monitor.simulator.corpus import CorpusPost
 from monitor.simulator.platforms import per_simulator
 from monitor.simulator.platforms.markup import paragraphs
 from monitor.simulator.platforms.ratelimit import RateWindow
-from monitor.simulator.server import HttpError, Request, Response, route
+from monitor.simulator.routing import (
+    HttpError,
+    Request,
+    Response,
+    Route,
+    Routes,
+    SimulatorView,
+    api_json,
+)
 
-if TYPE_CHECKING:  # pragma: no cover
-    from monitor.simulator.server import Simulator
+__all__ = ["configure", "instance_url", "requests_served", "routes", "set_rate_limit"]
 
-__all__ = ["configure", "instance_url", "requests_served", "set_rate_limit"]
+_routes: Routes[SimulatorView] = Routes()
+
+
+def routes() -> tuple[Route[SimulatorView], ...]:
+    """This family's endpoints, in the order the server tries them (its `PLATFORMS` table)."""
+    return tuple(_routes)
+
 
 HOME = ""  # the instance served at the simulator's root
 DEFAULT_LIMIT, MAX_LIMIT = 20, 40
@@ -68,7 +80,7 @@ class _Entry:
 
 
 class _State:
-    def __init__(self, sim: Simulator):
+    def __init__(self, sim: SimulatorView):
         self.sim = sim
         self.lock = threading.Lock()
         self.instances: dict[str, _Instance] = {}
@@ -103,7 +115,7 @@ class _State:
                 if posts is None:
                     self._timelines[key] = None
                 else:
-                    seq = self.sim._index.seq
+                    seq = self.sim.index.seq
                     entries = [_Entry(seq[p.id], p.offset_s, p) for p in posts if knows(name, p)]
                     self._timelines[key] = (entries, [e.offset_s for e in entries])
             return self._timelines[key]
@@ -115,20 +127,20 @@ _state = per_simulator(_State)
 # --- control (for tests, the demo and benchmarks) ------------------------------------------------
 
 
-def instance_url(sim: Simulator, name: str = HOME) -> str:
+def instance_url(sim: SimulatorView, name: str = HOME) -> str:
     """The base URL a client configures for instance `name` ('' is the home instance)."""
     return sim.url if name == HOME else f"{sim.url}/instances/{quote(name)}"
 
 
 def configure(
-    sim: Simulator, name: str = HOME, *, token: str | None = None, disabled: bool = False
+    sim: SimulatorView, name: str = HOME, *, token: str | None = None, disabled: bool = False
 ) -> None:
     """Make instance `name` require a bearer token (None: open) and/or disable its tag feeds."""
     inst = _state(sim).instance(name)
     inst.token, inst.disabled = token, disabled
 
 
-def set_rate_limit(sim: Simulator, limit: int, window_s: float = 300.0) -> None:
+def set_rate_limit(sim: SimulatorView, limit: int, window_s: float = 300.0) -> None:
     """Every instance (present and future) allows `limit` requests per `window_s`, starting now."""
     state = _state(sim)
     with state.lock:
@@ -138,7 +150,7 @@ def set_rate_limit(sim: Simulator, limit: int, window_s: float = 300.0) -> None:
         inst.window = RateWindow(limit, window_s)
 
 
-def requests_served(sim: Simulator, name: str = HOME) -> int:
+def requests_served(sim: SimulatorView, name: str = HOME) -> int:
     """Timeline requests instance `name` has answered (any status)."""
     return _state(sim).instance(name).requests
 
@@ -171,8 +183,10 @@ def _seq_bound(instance: str, raw: str | None, name: str) -> int | None:
 # --- the endpoint --------------------------------------------------------------------------------
 
 
-@route("GET", r"(?:/instances/(?P<instance>[A-Za-z0-9.\-]+))?/api/v1/timelines/tag/(?P<tag>[^/]+)")
-def tag_timeline(sim: Simulator, req: Request) -> Response:
+@_routes.add(
+    "GET", r"(?:/instances/(?P<instance>[A-Za-z0-9.\-]+))?/api/v1/timelines/tag/(?P<tag>[^/]+)"
+)
+def tag_timeline(sim: SimulatorView, req: Request) -> Response:
     name = req.params.get("instance") or HOME
     state = _state(sim)
     inst = state.instance(name)
@@ -187,22 +201,22 @@ def tag_timeline(sim: Simulator, req: Request) -> Response:
         "Vary": "Authorization, Origin",
     }
     if not allowed:
-        return _json({"error": "Too many requests"}, 429, headers)
+        return api_json({"error": "Too many requests"}, 429, headers)
     if inst.token is not None and req.headers.get("authorization") != f"Bearer {inst.token}":
-        return _json({"error": "The access token is invalid"}, 401, headers)
+        return api_json({"error": "The access token is invalid"}, 401, headers)
     tag = unquote(req.params["tag"]).lstrip("#").casefold()
     found = state.timeline(name, tag)
     if found is None:
-        return _json({"error": "Record not found"}, 404, headers)
+        return api_json({"error": "Record not found"}, 404, headers)
     if inst.disabled:
-        return _json([], 200, headers)
+        return api_json([], 200, headers)
     entries, offsets = found
     page = _page(entries, offsets, req, name)
     base = f"{req.base_url}" if name == HOME else f"{req.base_url}/instances/{quote(name)}"
     if page:
         headers["Link"] = _link(base, req.params["tag"], req, name, page)
     body_items = [_status(sim, req.base_url, name, e) for e in page]
-    resp = _json(body_items, 200, headers)
+    resp = api_json(body_items, 200, headers)
     resp.items = [(uri, len(resp.body)) for item in body_items for uri in _uris(item)]
     return resp
 
@@ -234,9 +248,9 @@ def _link(base: str, raw_tag: str, req: Request, name: str, page: list[_Entry]) 
     return f'<{url}?{older}>; rel="next", <{url}?{newer}>; rel="prev"'
 
 
-def _status(sim: Simulator, root: str, name: str, entry: _Entry) -> dict[str, Any]:
+def _status(sim: SimulatorView, root: str, name: str, entry: _Entry) -> dict[str, Any]:
     post = entry.post
-    index = sim._index
+    index = sim.index
     if post.repost_of:
         original = sim.corpus[index.seq[post.repost_of]]
         outer = _status_fields(sim, root, name, entry.seq, post)
@@ -260,7 +274,7 @@ def _status(sim: Simulator, root: str, name: str, entry: _Entry) -> dict[str, An
 
 
 def _status_fields(
-    sim: Simulator, root: str, name: str, seq: int, post: CorpusPost
+    sim: SimulatorView, root: str, name: str, seq: int, post: CorpusPost
 ) -> dict[str, Any]:
     home_id = local_id(HOME, seq)
     user = quote(post.author, safe="")
@@ -311,16 +325,6 @@ def _status_fields(
 def _uris(status: dict[str, Any]) -> list[str]:
     inner = status.get("reblog")
     return [status["uri"]] + ([inner["uri"]] if inner else [])
-
-
-def _json(data: Any, status: int, headers: dict[str, str]) -> Response:
-    body = json.dumps(data, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
-    return Response(
-        status=status,
-        body=body,
-        content_type="application/json; charset=utf-8",
-        headers=dict(headers),
-    )
 
 
 def _iso_micro(unix_s: float) -> str:

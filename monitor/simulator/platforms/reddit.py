@@ -27,34 +27,31 @@ import base64
 import hashlib
 import hmac
 import html
-import json
 import math
 import os
 import threading
 import time
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import Any
 from urllib.parse import parse_qs, quote
 
 from monitor.simulator.corpus import CorpusPost
+from monitor.simulator.index import DEFAULT_SUBREDDIT, WORD
 from monitor.simulator.platforms import per_simulator
-from monitor.simulator.platforms.feeds import _query_words, _reddit_entry
+from monitor.simulator.platforms.feeds import feed_response, query_words, reddit_entry
 from monitor.simulator.platforms.markup import iso, paragraphs, xml_text
 from monitor.simulator.platforms.ratelimit import RateWindow
-from monitor.simulator.server import (
-    _WORD,
-    DEFAULT_SUBREDDIT,
-    Request,
-    Response,
-    _feed,
-    _reddit_permalink,
-    route,
-)
+from monitor.simulator.routing import Request, Response, Route, Routes, SimulatorView, api_json
 
-if TYPE_CHECKING:  # pragma: no cover
-    from monitor.simulator.server import Simulator
+__all__ = ["configure", "fullname", "revoke_tokens", "routes", "set_rate_limit", "tokens_issued"]
 
-__all__ = ["configure", "fullname", "revoke_tokens", "set_rate_limit", "tokens_issued"]
+_routes: Routes[SimulatorView] = Routes()
+
+
+def routes() -> tuple[Route[SimulatorView], ...]:
+    """This family's endpoints, in the order the server tries them (its `PLATFORMS` table)."""
+    return tuple(_routes)
+
 
 TOKEN_LIFETIME_S = 3600
 MAX_ITEMS = 1000  # "listings stop at about 1000 items": deeper posts are not served at all
@@ -79,7 +76,7 @@ _state = per_simulator(lambda sim: _State())
 
 
 def configure(
-    sim: Simulator,
+    sim: SimulatorView,
     *,
     token_lifetime_s: float | None = None,
     schema_surprise: bool | None = None,
@@ -94,24 +91,24 @@ def configure(
         state.schema_surprise = schema_surprise
 
 
-def set_rate_limit(sim: Simulator, limit: int, window_s: float = RATE_WINDOW_S) -> None:
+def set_rate_limit(sim: SimulatorView, limit: int, window_s: float = RATE_WINDOW_S) -> None:
     """`limit` requests per `window_s` wall-clock seconds (rate limits throttle real time), from now."""
     state = _state(sim)
     with state.lock:
         state.window = RateWindow(limit, window_s)
 
 
-def revoke_tokens(sim: Simulator) -> None:
+def revoke_tokens(sim: SimulatorView) -> None:
     """Every token issued so far stops working (a new signing key), as a revoked app's would."""
     _state(sim).key = os.urandom(16)
 
 
-def tokens_issued(sim: Simulator) -> int:
+def tokens_issued(sim: SimulatorView) -> int:
     return _state(sim).tokens
 
 
-def fullname(sim: Simulator, post: CorpusPost) -> str:
-    return f"t3_{sim._index.reddit_id(post)}"
+def fullname(sim: SimulatorView, post: CorpusPost) -> str:
+    return f"t3_{sim.index.reddit_id(post)}"
 
 
 # --- auth ----------------------------------------------------------------------------------------
@@ -133,17 +130,12 @@ def _token_ok(state: _State, header: str | None) -> bool:
 
 
 def _json(data: Any, status: int = 200, headers: dict[str, str] | None = None) -> Response:
-    body = json.dumps(data, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
-    return Response(
-        status=status,
-        body=body,
-        content_type="application/json; charset=UTF-8",
-        headers=dict(headers or {}),
-    )
+    """Reddit's JSON, whose content type spells the charset in capitals."""
+    return api_json(data, status, headers, content_type="application/json; charset=UTF-8")
 
 
-@route("POST", r"/api/v1/access_token")
-def access_token(sim: Simulator, req: Request) -> Response:
+@_routes.add("POST", r"/api/v1/access_token")
+def access_token(sim: SimulatorView, req: Request) -> Response:
     state = _state(sim)
     scheme, _, encoded = req.headers.get("authorization", "").partition(" ")
     try:
@@ -173,22 +165,22 @@ def access_token(sim: Simulator, req: Request) -> Response:
 # --- listings ------------------------------------------------------------------------------------
 
 
-@route("GET", r"/r/(?P<sub>[A-Za-z0-9_+]{2,200})/new")
-def subreddit_new(sim: Simulator, req: Request) -> Response:
+@_routes.add("GET", r"/r/(?P<sub>[A-Za-z0-9_+]{2,200})/new")
+def subreddit_new(sim: SimulatorView, req: Request) -> Response:
     return _listing(sim, req, req.params["sub"].split("+")[0], query=None)
 
 
-@route("GET", r"/r/(?P<sub>[A-Za-z0-9_+]{2,200})/search")
-def subreddit_search(sim: Simulator, req: Request) -> Response:
+@_routes.add("GET", r"/r/(?P<sub>[A-Za-z0-9_+]{2,200})/search")
+def subreddit_search(sim: SimulatorView, req: Request) -> Response:
     return _listing(sim, req, req.params["sub"].split("+")[0], query=req.arg("q", "") or "")
 
 
-@route("GET", r"/search")
-def site_search(sim: Simulator, req: Request) -> Response:
+@_routes.add("GET", r"/search")
+def site_search(sim: SimulatorView, req: Request) -> Response:
     return _listing(sim, req, DEFAULT_SUBREDDIT, query=req.arg("q", "") or "")
 
 
-def _listing(sim: Simulator, req: Request, sub: str, query: str | None) -> Response:
+def _listing(sim: SimulatorView, req: Request, sub: str, query: str | None) -> Response:
     state = _state(sim)
     allowed, remaining, reset = state.window.hit()
     headers = {
@@ -223,21 +215,21 @@ def _listing(sim: Simulator, req: Request, sub: str, query: str | None) -> Respo
     return resp
 
 
-def _matching(sim: Simulator, req: Request, query: str | None) -> list[CorpusPost]:
+def _matching(sim: SimulatorView, req: Request, query: str | None) -> list[CorpusPost]:
     """Published Reddit posts, newest first; for a search, those sharing a word with `q`."""
-    posts = sim._index.platform("reddit").newest(req.offset_s)
+    posts = sim.index.platform("reddit").newest(req.offset_s)
     if query is None:
         return posts
-    words = _query_words(query)
+    words = query_words(query)
     return [
         p
         for p in posts
-        if not words or words & set(_WORD.findall(f"{p.title or ''} {p.text}".casefold()))
+        if not words or words & set(WORD.findall(f"{p.title or ''} {p.text}".casefold()))
     ]
 
 
 def _page(
-    sim: Simulator, posts: list[CorpusPost], req: Request
+    sim: SimulatorView, posts: list[CorpusPost], req: Request
 ) -> tuple[list[CorpusPost], bool, bool]:
     """(page, newer posts exist, older posts exist) for `limit` / `before` / `after`."""
     limit = req.limit(25, 100)
@@ -256,10 +248,12 @@ def _page(
     return chosen, start > 0, start + len(chosen) < len(posts)
 
 
-def _thing(sim: Simulator, base: str, sub: str, post: CorpusPost, raw_json: bool) -> dict[str, Any]:
+def _thing(
+    sim: SimulatorView, base: str, sub: str, post: CorpusPost, raw_json: bool
+) -> dict[str, Any]:
     created = float(post.created_at(sim.clock.epoch).timestamp())
-    reddit_id = sim._index.reddit_id(post)
-    permalink = _reddit_permalink(sim, "", sub, post)
+    reddit_id = sim.index.reddit_id(post)
+    permalink = sim.index.reddit_permalink("", sub, post)
     text, title = post.text, post.title or ""
     selftext_html = (
         f'<!-- SC_OFF --><div class="md">{paragraphs(text)}</div><!-- SC_ON -->' if text else None
@@ -319,8 +313,8 @@ def _thing(sim: Simulator, base: str, sub: str, post: CorpusPost, raw_json: bool
 # --- the Atom search feed (no credentials) -------------------------------------------------------
 
 
-@route("GET", r"/search\.rss")
-def search_atom(sim: Simulator, req: Request) -> Response:
+@_routes.add("GET", r"/search\.rss")
+def search_atom(sim: SimulatorView, req: Request) -> Response:
     query = req.arg("q", "") or ""
     posts = _matching(sim, req, query)[: req.limit(25, 100)]
     base, epoch = req.base_url, sim.clock.epoch
@@ -332,6 +326,8 @@ def search_atom(sim: Simulator, req: Request) -> Response:
         f"<title>reddit.com: search results - {xml_text(query)}</title>\n"
     )
     items = [
-        (fullname(sim, p), _reddit_entry(sim, p, DEFAULT_SUBREDDIT, base, epoch)) for p in posts
+        (fullname(sim, p), reddit_entry(sim, p, DEFAULT_SUBREDDIT, base, epoch)) for p in posts
     ]
-    return _feed(items, posts, sim, head, "</feed>\n", "application/atom+xml; charset=UTF-8")
+    return feed_response(
+        items, posts, sim, head, "</feed>\n", "application/atom+xml; charset=UTF-8"
+    )

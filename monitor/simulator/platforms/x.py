@@ -21,23 +21,28 @@ from __future__ import annotations
 
 import base64
 import hashlib
-import json
 import re
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from monitor.simulator.corpus import HASHTAG_RE, CorpusPost
+from monitor.simulator.index import WORD
 from monitor.simulator.platforms import per_simulator
 from monitor.simulator.platforms.ratelimit import RateWindow
-from monitor.simulator.server import _WORD, Request, Response, route
+from monitor.simulator.routing import Request, Response, Route, Routes, SimulatorView, api_json
 
-if TYPE_CHECKING:  # pragma: no cover
-    from monitor.simulator.server import Simulator
+__all__ = ["configure", "routes", "set_rate_limit", "tweet_id"]
 
-__all__ = ["configure", "set_rate_limit", "tweet_id"]
+_routes: Routes[SimulatorView] = Routes()
+
+
+def routes() -> tuple[Route[SimulatorView], ...]:
+    """This family's endpoints, in the order the server tries them (its `PLATFORMS` table)."""
+    return tuple(_routes)
+
 
 ID_BASE = 1_900_000_000_000_000_000
 MAX_QUERY = 512
@@ -58,20 +63,20 @@ class _State:
 _state = per_simulator(lambda sim: _State())
 
 
-def configure(sim: Simulator, *, schema_surprise: bool | None = None) -> None:
+def configure(sim: SimulatorView, *, schema_surprise: bool | None = None) -> None:
     if schema_surprise is not None:
         _state(sim).schema_surprise = schema_surprise
 
 
-def set_rate_limit(sim: Simulator, limit: int, window_s: float = RATE_WINDOW_S) -> None:
+def set_rate_limit(sim: SimulatorView, limit: int, window_s: float = RATE_WINDOW_S) -> None:
     """`limit` requests per `window_s` wall-clock seconds (rate limits throttle real time), from now."""
     state = _state(sim)
     with state.lock:
         state.window = RateWindow(limit, window_s)
 
 
-def tweet_id(sim: Simulator, post: CorpusPost) -> str:
-    return str(ID_BASE + sim._index.seq[post.id])
+def tweet_id(sim: SimulatorView, post: CorpusPost) -> str:
+    return str(ID_BASE + sim.index.seq[post.id])
 
 
 def _user_id(author: str) -> str:
@@ -141,7 +146,7 @@ def parse_query(query: str) -> Predicate:
 
 def _atom(token: str) -> Predicate:
     if token.startswith('"'):
-        phrase = " ".join(_WORD.findall(token.strip('"').casefold()))
+        phrase = " ".join(WORD.findall(token.strip('"').casefold()))
         return lambda p, w, t: f" {phrase} " in t
     if token.startswith("#"):
         tag = token[1:].casefold()
@@ -165,22 +170,15 @@ def _atom(token: str) -> Predicate:
         raise QueryError(
             f"There were errors processing your request: Reference to invalid operator '{name}'"
         )
-    words = _WORD.findall(token.casefold())
+    words = WORD.findall(token.casefold())
     return lambda p, w, t: all(x in w for x in words)
 
 
 # --- the endpoint --------------------------------------------------------------------------------
 
 
-def _json(data: Any, status: int, headers: dict[str, str]) -> Response:
-    body = json.dumps(data, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
-    return Response(
-        status=status, body=body, content_type="application/json; charset=utf-8", headers=headers
-    )
-
-
 def _invalid(message: str, parameter: str, value: str, headers: dict[str, str]) -> Response:
-    return _json(
+    return api_json(
         {
             "errors": [{"parameters": {parameter: [value]}, "message": message}],
             "title": "Invalid Request",
@@ -192,8 +190,8 @@ def _invalid(message: str, parameter: str, value: str, headers: dict[str, str]) 
     )
 
 
-@route("GET", r"/2/tweets/search/recent")
-def search_recent(sim: Simulator, req: Request) -> Response:
+@_routes.add("GET", r"/2/tweets/search/recent")
+def search_recent(sim: SimulatorView, req: Request) -> Response:
     state = _state(sim)
     allowed, remaining, reset = state.window.hit()
     headers = {
@@ -204,7 +202,7 @@ def search_recent(sim: Simulator, req: Request) -> Response:
     }
     scheme, _, token = req.headers.get("authorization", "").partition(" ")
     if scheme != "Bearer" or not token.strip():
-        return _json(
+        return api_json(
             {
                 "title": "Unauthorized",
                 "type": "about:blank",
@@ -215,7 +213,7 @@ def search_recent(sim: Simulator, req: Request) -> Response:
             headers,
         )
     if not allowed:
-        return _json(
+        return api_json(
             {
                 "title": "Too Many Requests",
                 "detail": "Too Many Requests",
@@ -244,7 +242,9 @@ def search_recent(sim: Simulator, req: Request) -> Response:
     except QueryError as exc:
         return _invalid(str(exc), exc.args[1], exc.args[2], headers)
     if state.schema_surprise:
-        return _json({"data": {"id": "1", "text": "?"}, "meta": {"result_count": 1}}, 200, headers)
+        return api_json(
+            {"data": {"id": "1", "text": "?"}, "meta": {"result_count": 1}}, 200, headers
+        )
     page, more = _select(sim, state, predicate, bounds, req.offset_s)
     return _answer(sim, req, page, more, headers)
 
@@ -314,13 +314,13 @@ def _bounds(req: Request, now: datetime) -> _Bounds:
 
 
 def _select(
-    sim: Simulator, state: _State, predicate: Predicate, b: _Bounds, offset_s: float
+    sim: SimulatorView, state: _State, predicate: Predicate, b: _Bounds, offset_s: float
 ) -> tuple[list[CorpusPost], bool]:
     """The page (newest first) and whether older matches remain."""
     epoch = sim.clock.epoch
-    seq = sim._index.seq
+    seq = sim.index.seq
     out: list[CorpusPost] = []
-    for post in sim._index.platform("x").newest(offset_s):
+    for post in sim.index.platform("x").newest(offset_s):
         n = ID_BASE + seq[post.id]
         created = post.created_at(epoch)
         if (b.until is not None and n >= b.until) or (b.end is not None and created >= b.end):
@@ -338,7 +338,7 @@ def _select(
 def _words(state: _State, post: CorpusPost) -> tuple[frozenset[str], str]:
     found = state.words.get(post.id)
     if found is None:
-        words = _WORD.findall(post.text.casefold())
+        words = WORD.findall(post.text.casefold())
         found = state.words[post.id] = (
             frozenset(words + [h.casefold() for h in post.hashtags]),
             " " + " ".join(words) + " ",
@@ -347,7 +347,7 @@ def _words(state: _State, post: CorpusPost) -> tuple[frozenset[str], str]:
 
 
 def _answer(
-    sim: Simulator, req: Request, page: list[CorpusPost], more: bool, headers: dict[str, str]
+    sim: SimulatorView, req: Request, page: list[CorpusPost], more: bool, headers: dict[str, str]
 ) -> Response:
     fields = set(_DEFAULT_FIELDS) | set(
         filter(None, (req.arg("tweet.fields", "") or "").split(","))
@@ -376,7 +376,7 @@ def _answer(
             "users": [{k: v for k, v in u.items() if k in user_fields} for u in users.values()]
         }
     body["meta"] = meta
-    resp = _json(body, 200, headers)
+    resp = api_json(body, 200, headers)
     resp.items = [(t["id"], len(resp.body)) for t in data]
     return resp
 
@@ -387,7 +387,7 @@ def _escape(text: str) -> str:
 
 
 def _tweet(
-    sim: Simulator, post: CorpusPost, fields: set[str], expansions: set[str]
+    sim: SimulatorView, post: CorpusPost, fields: set[str], expansions: set[str]
 ) -> dict[str, Any]:
     tid = tweet_id(sim, post)
     text = post.text if len(post.text) <= 280 else post.text[:279] + "…"
@@ -412,9 +412,9 @@ def _tweet(
     if tags:  # entity offsets count characters of the unescaped text
         full["entities"] = {"hashtags": [{"start": s, "end": e, "tag": t} for s, e, t in tags]}
     full["text"] = _escape(text)
-    if post.repost_of and post.repost_of in sim._index.seq:
+    if post.repost_of and post.repost_of in sim.index.seq:
         full["referenced_tweets"] = [
-            {"type": "retweeted", "id": str(ID_BASE + sim._index.seq[post.repost_of])}
+            {"type": "retweeted", "id": str(ID_BASE + sim.index.seq[post.repost_of])}
         ]
     if len(post.text) > 280:
         full["note_tweet"] = {"text": _escape(post.text)}
