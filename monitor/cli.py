@@ -400,7 +400,7 @@ def cmd_simulate(args: argparse.Namespace) -> int:
 def cmd_export(args: argparse.Namespace) -> int:
     from sqlalchemy.exc import OperationalError
 
-    from monitor.outputs.api import QueryError, open_store
+    from monitor.outputs.api import QueryError, StoreReader, StoreSchemaError, open_store
     from monitor.outputs.export import choose_target, export_posts, export_series
 
     try:
@@ -409,15 +409,20 @@ def cmd_export(args: argparse.Namespace) -> int:
         raise UserError(str(exc)) from None
     url = _quiet_store_url(args)
     try:
-        reader = open_store(url)
-    except FileNotFoundError as exc:
+        try:
+            reader: StoreReader = open_store(url=url)
+        except StoreSchemaError:
+            # Every command migrates at start (`db upgrade` says so); the read API itself never does.
+            _open_store(url).close()
+            reader = open_store(url=url)
+    except (FileNotFoundError, QueryError, StoreSchemaError) as exc:
         raise UserError(str(exc)) from None
     except OperationalError as exc:
         raise UserError(f"cannot open the store {_redact(url)}: {exc.orig}") from None
     interactive = sys.stderr.isatty()  # progress and a summary for a person; nothing for a script
     try:
         if args.export_kind == "series":
-            spec = reader.series_spec(
+            series = reader.series_spec(
                 args.topic,
                 args.source,
                 args.since,
@@ -426,10 +431,10 @@ def cmd_export(args: argparse.Namespace) -> int:
                 args.tz,
                 with_sums=args.with_sums,
             )
-            rows = export_series(reader, spec, target)
+            rows = export_series(reader, series, target)
         else:
-            spec = reader.posts_spec(args.topic, args.source, args.since, args.until, args.tz)
-            rows = export_posts(reader, spec, target, progress=interactive)
+            posts = reader.posts_spec(args.topic, args.source, args.since, args.until, args.tz)
+            rows = export_posts(reader, posts, target, progress=interactive)
     except QueryError as exc:
         raise UserError(str(exc)) from None
     except BrokenPipeError:
