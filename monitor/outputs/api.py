@@ -564,12 +564,14 @@ def open_store(
     return StoreReader(store)
 
 
+READ_ONLY_OPTION = "-c default_transaction_read_only=on"
+
+
 def _read_only_pg_url(url: str) -> str:
     """The URL with every session read-only: libpq's `options` reach both psycopg and ADBC."""
     u = make_url(url)
-    options = " ".join(
-        filter(None, [u.query.get("options"), "-c default_transaction_read_only=on"])
-    )
+    given = u.query.get("options") or ()
+    options = " ".join([*([given] if isinstance(given, str) else given), READ_ONLY_OPTION])
     return u.update_query_dict({"options": options}).render_as_string(hide_password=False)
 
 

@@ -607,6 +607,15 @@ def _top(
         return [PostRef.from_row(r) for r in conn.execute(q).all()]
 
 
+def _bucket_sums(vals: Sequence[Any]) -> BucketSums:
+    """A row of SUM_COLUMNS (the database may hand back Decimal) as BucketSums."""
+    fields: dict[str, Any] = {
+        c: (int(v) if c.startswith("n_") else float(v))
+        for c, v in zip(SUM_COLUMNS, vals, strict=False)
+    }
+    return BucketSums(**fields)
+
+
 def _by_source(store: Store, topic: str, window: DayWindow) -> list[SourceShare]:
     # The day's whole hours from the hourly rollups (kept when old posts and minutes are pruned).
     b = bucket_rows(
@@ -618,15 +627,7 @@ def _by_source(store: Store, topic: str, window: DayWindow) -> list[SourceShare]
     q = select(b.c.source, *[func.sum(b.c[c]) for c in SUM_COLUMNS]).group_by(b.c.source)
     with store.read() as conn:
         rows = conn.execute(q).all()
-    sums = {
-        src: BucketSums(
-            **{
-                c: (int(v) if c.startswith("n_") else float(v))
-                for c, v in zip(SUM_COLUMNS, vals, strict=False)
-            }
-        )
-        for src, *vals in rows
-    }
+    sums = {src: _bucket_sums(vals) for src, *vals in rows}
     grand = sum(b.total for b in sums.values())
     out = [
         SourceShare(src, b.total, b.n, b.n_unscored, b.sum / b.n if b.n else None, b.total / grand)

@@ -322,7 +322,7 @@ def catch_up(
     stop: threading.Event | None = None,
 ) -> list[DigestReport]:
     """Build and send what the schedule missed while nothing was running."""
-    reports = []
+    reports: list[DigestReport] = []
     for digest in config.digests:
         for day in missed_days(store, digest, clock()):
             if stop is not None and stop.is_set():
