@@ -38,7 +38,7 @@ from monitor.ui.data import (
 from monitor.ui.format import Palette, clock, one_line, source_problem
 from monitor.ui.logs import LogBuffer
 from monitor.ui.screens.alerts import AlertsScreen
-from monitor.ui.screens.base import MainScreen
+from monitor.ui.screens.base import Dashboard, MainScreen
 from monitor.ui.screens.health import HealthScreen
 from monitor.ui.screens.help import HelpScreen
 from monitor.ui.screens.live import LiveScreen
@@ -509,3 +509,8 @@ def run_dashboard(
 
 
 __all__ = ["DashboardApp", "own_bindings", "run_dashboard"]
+
+
+def _offers_what_screens_need(app: DashboardApp) -> Dashboard:
+    """Never called: mypy checks here that the app satisfies the screens' `Dashboard` protocol."""
+    return app
