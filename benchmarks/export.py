@@ -191,7 +191,7 @@ def _step(step: str, db: str, out: str, batch: int) -> dict:
     from monitor.outputs.api import open_store
     from monitor.outputs.export import choose_target, export_posts
 
-    reader = open_store(f"sqlite:///{db}")
+    reader = open_store(path=db)
     result: dict = {}
     if step.startswith("export"):
         fmt = step.split()[1]

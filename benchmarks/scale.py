@@ -156,7 +156,7 @@ def _export_step(step: str, url: str, out: str) -> dict:
 
     t = time.perf_counter()
     if step == "export":
-        with open_store(url) as reader:
+        with open_store(url=url) as reader:
             rows = export_posts(reader, reader.posts_spec(), choose_target(out, "parquet"))
     else:  # the floor: the same query read whole through ADBC, written by polars
         sql, params = arrowread._sql(

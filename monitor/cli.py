@@ -18,7 +18,7 @@ import threading
 from collections.abc import Sequence
 from datetime import timedelta
 from pathlib import Path
-from typing import Any
+from typing import Any, NoReturn
 
 from monitor import __version__
 from monitor.core.runtime import tune_gc
@@ -400,7 +400,7 @@ def cmd_simulate(args: argparse.Namespace) -> int:
 def cmd_export(args: argparse.Namespace) -> int:
     from sqlalchemy.exc import OperationalError
 
-    from monitor.outputs.api import QueryError, open_store
+    from monitor.outputs.api import QueryError, StoreReader, StoreSchemaError, open_store
     from monitor.outputs.export import choose_target, export_posts, export_series
 
     try:
@@ -409,15 +409,20 @@ def cmd_export(args: argparse.Namespace) -> int:
         raise UserError(str(exc)) from None
     url = _quiet_store_url(args)
     try:
-        reader = open_store(url)
-    except FileNotFoundError as exc:
+        try:
+            reader: StoreReader = open_store(url=url)
+        except StoreSchemaError:
+            # Every command migrates at start (`db upgrade` says so); the read API itself never does.
+            _open_store(url).close()
+            reader = open_store(url=url)
+    except (FileNotFoundError, QueryError, StoreSchemaError) as exc:
         raise UserError(str(exc)) from None
     except OperationalError as exc:
         raise UserError(f"cannot open the store {_redact(url)}: {exc.orig}") from None
     interactive = sys.stderr.isatty()  # progress and a summary for a person; nothing for a script
     try:
         if args.export_kind == "series":
-            spec = reader.series_spec(
+            series = reader.series_spec(
                 args.topic,
                 args.source,
                 args.since,
@@ -426,10 +431,10 @@ def cmd_export(args: argparse.Namespace) -> int:
                 args.tz,
                 with_sums=args.with_sums,
             )
-            rows = export_series(reader, spec, target)
+            rows = export_series(reader, series, target)
         else:
-            spec = reader.posts_spec(args.topic, args.source, args.since, args.until, args.tz)
-            rows = export_posts(reader, spec, target, progress=interactive)
+            posts = reader.posts_spec(args.topic, args.source, args.since, args.until, args.tz)
+            rows = export_posts(reader, posts, target, progress=interactive)
     except QueryError as exc:
         raise UserError(str(exc)) from None
     except BrokenPipeError:
@@ -569,7 +574,7 @@ def _fmt_td(td: timedelta) -> str:
 class Parser(argparse.ArgumentParser):
     """Usage errors as one line (`monitor simulate: --port: ...`) and exit status 2, no usage dump."""
 
-    def error(self, message: str) -> Any:  # type: ignore[override]
+    def error(self, message: str) -> NoReturn:
         print(f"{self.prog}: {message} (see {self.prog} --help)", file=sys.stderr)
         raise SystemExit(EXIT_USAGE)
 
@@ -639,17 +644,15 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--version", action="version", version=f"reaction-monitor {__version__}")
     _global_options(p, default=None)
-    common = argparse.ArgumentParser(add_help=False)
+    common = Parser(add_help=False)
     _global_options(common, default=argparse.SUPPRESS)
     sub = p.add_subparsers(dest="command", metavar="COMMAND", parser_class=Parser)
-    _add = sub.add_parser
 
-    def add_parser(name: str, **kwargs: Any) -> argparse.ArgumentParser:
-        return _add(name, parents=[common], **kwargs)
+    def add_parser(name: str, **kwargs: Any) -> Parser:
+        """A command, with the global options accepted after its name too."""
+        return sub.add_parser(name, parents=[common], **kwargs)
 
-    sub.add_parser = add_parser  # type: ignore[method-assign]
-
-    cfg = sub.add_parser("config", help="check feeds.yaml")
+    cfg = add_parser("config", help="check feeds.yaml")
     cfg_sub = cfg.add_subparsers(dest="config_command", metavar="ACTION")
     chk = cfg_sub.add_parser(
         "check",
@@ -659,7 +662,7 @@ def build_parser() -> argparse.ArgumentParser:
     chk.add_argument("path", nargs="?")
     chk.set_defaults(func=cmd_config_check)
 
-    db = sub.add_parser("db", help="store maintenance")
+    db = add_parser("db", help="store maintenance")
     db_sub = db.add_subparsers(dest="db_command", metavar="ACTION")
     up = db_sub.add_parser(
         "upgrade", parents=[common], help="apply schema migrations (also done at every start)"
@@ -686,25 +689,25 @@ def build_parser() -> argparse.ArgumentParser:
     )
     pr.set_defaults(func=cmd_db_prune)
 
-    poll = sub.add_parser("poll", help="poll sources once and exit")
+    poll = add_parser("poll", help="poll sources once and exit")
     poll.add_argument("--once", action="store_true", default=True, help="poll once (the default)")
     poll.add_argument("--source", help="only this source")
     poll.set_defaults(func=cmd_poll)
 
-    run = sub.add_parser("run", help="collect on schedule (and show the dashboard)")
+    run = add_parser("run", help="collect on schedule (and show the dashboard)")
     run.add_argument("--headless", action="store_true", help="collector only, logs to stderr")
     run.set_defaults(func=cmd_run)
 
-    dash = sub.add_parser(
+    dash = add_parser(
         "dashboard", help="the live dashboard alone, over the configured store (read-only)"
     )
     dash.set_defaults(func=cmd_dashboard)
 
-    st = sub.add_parser("status", help="sources and topics at a glance")
+    st = add_parser("status", help="sources and topics at a glance")
     st.add_argument("--json", action="store_true", help="machine-readable")
     st.set_defaults(func=cmd_status)
 
-    qu = sub.add_parser("quarantine", help="items sources sent that could not be stored, and why")
+    qu = add_parser("quarantine", help="items sources sent that could not be stored, and why")
     qu.add_argument("--source", metavar="NAME", help="only this source")
     qu.add_argument(
         "--limit",
@@ -717,7 +720,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     qu.set_defaults(func=cmd_quarantine)
 
-    imp = sub.add_parser("import", help="load a JSONL or CSV dataset into a topic")
+    imp = add_parser("import", help="load a JSONL or CSV dataset into a topic")
     imp.add_argument("path")
     imp.add_argument(
         "--topic", required=True, help="topic every row is assigned to (one the config defines)"
@@ -732,7 +735,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     imp.set_defaults(func=cmd_import)
 
-    demo = sub.add_parser("demo", help="offline demo over the built-in simulator")
+    demo = add_parser("demo", help="offline demo over the built-in simulator")
     demo.add_argument(
         "--headless", action="store_true", help="no dashboard; print a per-topic summary at the end"
     )
@@ -753,12 +756,12 @@ def build_parser() -> argparse.ArgumentParser:
     )
     demo.set_defaults(func=cmd_demo)
 
-    sim = sub.add_parser("simulate", help="serve the simulator alone (for development)")
+    sim = add_parser("simulate", help="serve the simulator alone (for development)")
     sim.add_argument("--port", type=PORT, default=8765, help="port on 127.0.0.1 (default 8765)")
     sim.add_argument("--speed", type=SPEED, default=None, help="simulated seconds per real second")
     sim.set_defaults(func=cmd_simulate)
 
-    exp = sub.add_parser(
+    exp = add_parser(
         "export", help="write the time series or the posts to CSV, Parquet, NDJSON or JSON"
     )
     exp_sub = exp.add_subparsers(dest="export_kind", metavar="WHAT")
@@ -827,7 +830,7 @@ def build_parser() -> argparse.ArgumentParser:
         )
         e.set_defaults(func=cmd_export)
 
-    dg = sub.add_parser(
+    dg = add_parser(
         "digest", help="build a daily digest (Markdown, HTML, JSON) and optionally send it"
     )
     dg.add_argument(
@@ -847,7 +850,7 @@ def build_parser() -> argparse.ArgumentParser:
     dg.add_argument("--resend", action="store_true", help="send even if it was already sent")
     dg.set_defaults(func=cmd_digest)
 
-    al = sub.add_parser("alerts", help="list the spike alerts stored by the collector")
+    al = add_parser("alerts", help="list the spike alerts stored by the collector")
     al.add_argument(
         "--since",
         default="7d",

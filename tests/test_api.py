@@ -14,7 +14,7 @@ from zoneinfo import ZoneInfo
 
 import polars as pl
 import pytest
-from export_support import TOPICS, Scripted, fill
+from export_support import TOPICS, Scripted, fill, written_elsewhere
 from polars.testing import assert_frame_equal
 
 from monitor.ingest.poll import Ingestor
@@ -189,7 +189,7 @@ def test_frames_equal_the_exported_files(reader, tmp_path):
         main(
             [
                 "--db",
-                reader.store.url,
+                reader.url,
                 "export",
                 "series",
                 *args,
@@ -206,10 +206,7 @@ def test_frames_equal_the_exported_files(reader, tmp_path):
         == 0
     )
     assert (
-        main(
-            ["--db", reader.store.url, "export", "posts", *args, "-o", str(tmp_path / "p.parquet")]
-        )
-        == 0
+        main(["--db", reader.url, "export", "posts", *args, "-o", str(tmp_path / "p.parquet")]) == 0
     )
     series = reader.series(
         topic="sanctions",
@@ -254,8 +251,9 @@ def test_filters(reader):
 
 def test_durations_count_back_from_now(tmp_path):
     now = utcnow()
-    with StoreReader(Store(f"sqlite:///{tmp_path}/recent.db")) as r:
-        Ingestor(r.store, TOPICS).poll(
+    store = Store(f"sqlite:///{tmp_path}/recent.db")
+    with StoreReader(store) as r:
+        Ingestor(store, TOPICS).poll(
             Scripted(
                 "recent",
                 [
@@ -307,8 +305,9 @@ def test_exact_buckets_even_where_the_offset_is_off_the_quarter_hour_grid(tmp_pa
     start = datetime(1971, 6, 1, 8, 0, 5, tzinfo=UTC)
     # no post in the minute a local hour starts
     minutes = [m for m in range(0, 300, 7) if m % 60 != 44]
-    with StoreReader(Store(f"sqlite:///{tmp_path}/1971.db")) as r:
-        Ingestor(r.store, TOPICS).poll(
+    store = Store(f"sqlite:///{tmp_path}/1971.db")
+    with StoreReader(store) as r:
+        Ingestor(store, TOPICS).poll(
             Scripted(
                 "old",
                 [
@@ -351,7 +350,7 @@ def test_open_store_finds_the_configured_store(tmp_path, monkeypatch):
 
     Store(f"sqlite:///{tmp_path}/storage/monitor.db").close()
     with open_store() as r:
-        assert r.store.url.endswith("storage/monitor.db")
+        assert r.url.endswith("storage/monitor.db")
 
     (tmp_path / "feeds.yaml").write_text(
         "store: sqlite:///data/from-config.db\ntopics:\n  - name: thaw\n"
@@ -359,14 +358,14 @@ def test_open_store_finds_the_configured_store(tmp_path, monkeypatch):
     )
     Store(f"sqlite:///{tmp_path}/data/from-config.db").close()
     with open_store() as r:
-        assert r.store.url.endswith("data/from-config.db")
+        assert r.url.endswith("data/from-config.db")
 
     Store(f"sqlite:///{tmp_path}/env.db").close()
     monkeypatch.setenv("MONITOR_DB_URL", f"sqlite:///{tmp_path}/env.db")
     with open_store() as r:
-        assert r.store.url.endswith("env.db")
-    with open_store(f"sqlite:///{tmp_path}/storage/monitor.db") as r:
-        assert r.store.url.endswith("storage/monitor.db")
+        assert r.url.endswith("env.db")
+    with open_store(url=f"sqlite:///{tmp_path}/storage/monitor.db") as r:
+        assert r.url.endswith("storage/monitor.db")
 
 
 def test_import_monitor_stays_cheap_and_open_store_is_there():
@@ -375,3 +374,157 @@ def test_import_monitor_stays_cheap_and_open_store_is_there():
         "from monitor import open_store; assert callable(open_store) and 'polars' in sys.modules"
     )
     subprocess.run([sys.executable, "-c", code], check=True, timeout=60)
+
+
+# --- the read API cannot write ------------------------------------------------------------------
+
+
+def _filled_store(url: str) -> None:
+    store = Store(url)
+    fill(store)
+    written_elsewhere(store)  # read as another process would: the ADBC path for posts
+    store.close()
+
+
+def _version(url: str) -> str | None:
+    from sqlalchemy import create_engine, text
+
+    engine = create_engine(url)
+    try:
+        with engine.connect() as conn:
+            return conn.execute(text("SELECT version_num FROM alembic_version")).scalar()
+    finally:
+        engine.dispose()
+
+
+def _old_store(url: str, revision: str = "0005") -> None:
+    """A store as an older reaction-monitor left it: migrated only up to `revision`."""
+    from alembic import command
+    from alembic.config import Config
+    from sqlalchemy import create_engine
+
+    from monitor.store.db import MIGRATIONS
+
+    cfg = Config()
+    cfg.set_main_option("script_location", str(MIGRATIONS))
+    engine = create_engine(url)
+    with engine.begin() as conn:
+        cfg.attributes["connection"] = conn
+        command.upgrade(cfg, revision)
+    engine.dispose()
+
+
+def test_open_store_takes_keywords_only(tmp_path):
+    url = f"sqlite:///{tmp_path}/monitor.db"
+    Store(url).close()
+    with pytest.raises(TypeError):
+        open_store(url)  # type: ignore[misc]
+    with pytest.raises(TypeError, match="one of url, path or config"):
+        open_store(url=url, path=tmp_path / "monitor.db")
+    with open_store(path=tmp_path / "monitor.db") as r:
+        assert r.url == url
+    (tmp_path / "feeds.yaml").write_text(
+        f"store: {url}\ntopics:\n  - name: thaw\n    hashtags: ['#TrumpPutinBusiness']\n"
+    )
+    with open_store(config=tmp_path / "feeds.yaml") as r:
+        assert r.url == url
+
+
+def _assert_reader_cannot_write(reader: StoreReader) -> None:
+    """Neither the API nor SQL sent down its connections can change the store."""
+    from sqlalchemy import text
+    from sqlalchemy.exc import DBAPIError
+
+    from monitor.store import arrowread
+
+    assert not hasattr(reader, "store")
+    public = [n for n in dir(reader) if not n.startswith("_")]
+    assert not [n for n in public if n.startswith(("add", "ingest", "write", "insert", "prune"))]
+    before = reader.posts()
+    with pytest.raises(DBAPIError, match="(?i)read-?only"):
+        with reader._store.write() as conn:
+            conn.execute(text("DELETE FROM post_topic"))
+    with pytest.raises(DBAPIError, match="(?i)read-?only"):
+        with reader._store.read() as conn:
+            conn.execute(text("UPDATE post SET text = 'changed'"))
+    adbc = arrowread._connect(reader.url)  # the driver exports read posts through
+    try:
+        with adbc.cursor() as cur, pytest.raises(Exception, match="(?i)read-?only"):
+            cur.execute("UPDATE post SET text = 'changed'")
+    finally:
+        adbc.close()
+    assert_frame_equal(reader.posts(), before)
+    assert before.height > 100 and "changed" not in before["text"].to_list()
+
+
+def test_a_sqlite_reader_cannot_write(tmp_path):
+    url = f"sqlite:///{tmp_path}/monitor.db"
+    _filled_store(url)
+    with open_store(url=url) as reader:
+        _assert_reader_cannot_write(reader)
+
+
+@pytest.mark.postgres
+def test_a_postgres_reader_cannot_write(pg_url):
+    _filled_store(pg_url)  # pg_url's own `options` (a search_path) must survive the read-only one
+    with open_store(url=pg_url) as reader:
+        assert reader.topics() == ["sanctions", "thaw"]
+        _assert_reader_cannot_write(reader)
+
+
+def test_an_old_store_is_refused_with_the_command_that_upgrades_it(tmp_path):
+    from monitor.cli import main
+    from monitor.outputs.api import StoreSchemaError
+
+    url = f"sqlite:///{tmp_path}/old.db"
+    _old_store(url)
+    with pytest.raises(StoreSchemaError) as caught:
+        open_store(url=url)
+    message = str(caught.value)
+    assert "0005" in message and f"`monitor --db {url} db upgrade`" in message
+    assert _version(url) == "0005"  # reading never migrates
+    command = message.split("`")[1].split()[1:]
+    assert main(command) == 0  # the command named is the one that works
+    with open_store(url=url) as reader:
+        assert reader.series().is_empty()
+
+
+def test_a_file_that_is_no_store_and_a_newer_store_are_refused(tmp_path):
+    import sqlite3
+
+    from sqlalchemy import create_engine, text
+
+    from monitor.outputs.api import StoreSchemaError
+
+    sqlite3.connect(tmp_path / "empty.db").close()
+    with pytest.raises(StoreSchemaError, match="no reaction-monitor schema.*db upgrade"):
+        open_store(path=tmp_path / "empty.db")
+
+    url = f"sqlite:///{tmp_path}/new.db"
+    Store(url).close()
+    engine = create_engine(url)
+    with engine.begin() as conn:
+        conn.execute(text("UPDATE alembic_version SET version_num = '9999'"))
+    engine.dispose()
+    with pytest.raises(StoreSchemaError, match="9999, newer .*upgrade the package"):
+        open_store(url=url)
+
+
+def test_monitor_export_still_upgrades_an_old_store(tmp_path, capsys):
+    """Every command migrates at start (`monitor db upgrade` says so); the read API does not."""
+    from monitor.cli import main
+
+    url = f"sqlite:///{tmp_path}/old.db"
+    _old_store(url)
+    out = tmp_path / "series.csv"
+    assert main(["--db", url, "export", "series", "-o", str(out)]) == 0
+    assert _version(url) != "0005" and out.read_text().startswith("topic,source,bucket_start")
+
+
+def test_the_read_api_is_exported_from_the_package():
+    import monitor
+    from monitor.outputs import api
+
+    for name in ("open_store", "StoreReader", "QueryError", "StoreSchemaError"):
+        assert getattr(monitor, name) is getattr(api, name)
+    assert monitor.__version__

@@ -22,6 +22,7 @@ CONTRACTS = {
     "The store knows no source",
     "Simulator platforms do not import the server",
     "The routing vocabulary imports neither server nor platforms",
+    "Screens and widgets do not import the app",
 }
 
 

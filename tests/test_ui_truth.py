@@ -33,7 +33,7 @@ def _views(store: Store, url: str, provider) -> dict[str, int]:
     topic = provider.fetch(Request(view="topic", topic=TOPIC)).detail
     status = next(t for t in build_status(store, None, now=NOW)["topics"] if t["name"] == TOPIC)
     since, until = window_bounds(DEFAULT_WINDOW, NOW)
-    with open_store(url) as reader:
+    with open_store(url=url) as reader:
         frame = reader.series(TOPIC, since=since, until=until, every="15m")
     exported = int(frame["n"].sum())
     return {

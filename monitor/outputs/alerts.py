@@ -24,6 +24,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import and_, func, insert, or_, select, update
+from sqlmodel import col
 
 from monitor.config.digests import AlertSettings
 from monitor.metrics.spikes import (
@@ -85,7 +86,7 @@ class AlertMonitor:
     def mark(self) -> int:
         """The newest post id, taken before a poll: the poll's posts are those above it."""
         with self.store.read() as conn:
-            return int(conn.execute(select(func.max(Post.id))).scalar() or 0)
+            return int(conn.execute(select(func.max(col(Post.id)))).scalar() or 0)
 
     def after_poll(
         self, mark: int | None = None, source: str | None = None, failed: bool = False
@@ -123,9 +124,9 @@ class AlertMonitor:
         """{topic: hours} of the posts above `mark`."""
         with self.store.read() as conn:
             rows = conn.execute(
-                select(PostTopic.post_id, PostTopic.topic, PostTopic.created_at).where(
-                    PostTopic.post_id > mark
-                )
+                select(
+                    col(PostTopic.post_id), col(PostTopic.topic), col(PostTopic.created_at)
+                ).where(col(PostTopic.post_id) > mark)
             ).all()
         touched: dict[str, set[int]] = defaultdict(set)
         for post_id, topic, created in rows:
@@ -380,7 +381,7 @@ class AlertMonitor:
             with self.store.write() as conn:
                 conn.execute(
                     update(Alert)
-                    .where(Alert.id == alert["id"])
+                    .where(col(Alert.id) == alert["id"])
                     .values(delivery_attempts=attempts, **values)
                 )
         return sent
@@ -390,15 +391,15 @@ class AlertMonitor:
         due_q = (
             select(Alert)
             .where(
-                Alert.delivered_at.is_(None),
-                Alert.next_delivery_at.is_not(None),
-                Alert.next_delivery_at <= now,
+                col(Alert.delivered_at).is_(None),
+                col(Alert.next_delivery_at).is_not(None),
+                col(Alert.next_delivery_at) <= now,
             )
-            .order_by(Alert.bucket_start, Alert.id)
+            .order_by(col(Alert.bucket_start), col(Alert.id))
             .limit(20)
         )
         with self.store.read() as conn:  # the common case, nothing due, takes no write lock
-            if conn.execute(due_q.with_only_columns(Alert.id)).first() is None:
+            if conn.execute(due_q.with_only_columns(col(Alert.id))).first() is None:
                 return []
         claimed = []
         with self.store.write() as conn:
@@ -406,7 +407,7 @@ class AlertMonitor:
             for row in due:
                 conn.execute(
                     update(Alert)
-                    .where(Alert.id == row["id"])
+                    .where(col(Alert.id) == row["id"])
                     .values(next_delivery_at=now + DELIVERY_LEASE)
                 )
                 claimed.append(dict(row))
@@ -449,10 +450,16 @@ def alert_payload(alert: Mapping[str, Any], fmt: str, title: str) -> dict[str, A
 
 def _clash(topic: str, kind: str, start: datetime, cooldown: timedelta) -> Any:
     """An alert of this topic and kind for the same hour, or for another hour within the cooldown."""
-    near = and_(Alert.bucket_start > start - cooldown, Alert.bucket_start < start + cooldown)
+    near = and_(
+        col(Alert.bucket_start) > start - cooldown, col(Alert.bucket_start) < start + cooldown
+    )
     return (
-        select(Alert.id)
-        .where(Alert.topic == topic, Alert.kind == kind, or_(Alert.bucket_start == start, near))
+        select(col(Alert.id))
+        .where(
+            col(Alert.topic) == topic,
+            col(Alert.kind) == kind,
+            or_(col(Alert.bucket_start) == start, near),
+        )
         .limit(1)
     )
 
@@ -468,10 +475,10 @@ def list_alerts(
     store: Store, *, since: datetime | None = None, topic: str | None = None, limit: int = 200
 ) -> list[dict[str, Any]]:
     """Stored alerts, newest hour first: for `monitor alerts` and the dashboard."""
-    q = select(Alert).order_by(Alert.bucket_start.desc(), Alert.id.desc()).limit(limit)
+    q = select(Alert).order_by(col(Alert.bucket_start).desc(), col(Alert.id).desc()).limit(limit)
     if since is not None:
-        q = q.where(Alert.bucket_start >= since)
+        q = q.where(col(Alert.bucket_start) >= since)
     if topic is not None:
-        q = q.where(Alert.topic == topic)
+        q = q.where(col(Alert.topic) == topic)
     with store.read() as conn:
         return [dict(r) for r in conn.execute(q).mappings().all()]

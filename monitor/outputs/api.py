@@ -13,20 +13,24 @@ import difflib
 import math
 import os
 import re
-from collections.abc import Iterator, Mapping, Sequence
+import sqlite3
+from collections.abc import Generator, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
 from pathlib import Path
 from typing import Any
+from urllib.parse import quote
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import polars as pl
+from sqlalchemy import Connection, Engine, create_engine, event
 from sqlalchemy.engine import make_url
 
 from monitor.core.durations import format_duration, parse_duration
 from monitor.metrics.frames import METRIC_COLUMNS, with_metrics
 from monitor.store.db import (
     BUCKET_WIDTH_S,
+    MIGRATIONS,
     POST_BATCH,
     POST_SCHEMA,
     SUM_COLUMNS,
@@ -249,10 +253,14 @@ class StoreReader:
     Filters accept one name or a list; `source="all"` is the all-sources rollup for series and
     no filter for posts. Times accept what `monitor export` accepts. Use as a context manager,
     or call `close()`, to release the database connection.
+
+    The store is held privately and has no write method here: a notebook that can reach
+    `reader.store.add_posts` will one day call it on the collector's database. `open_store()`
+    also opens the connections read-only, so not even SQL sent through them can write.
     """
 
     def __init__(self, store: Store):
-        self.store = store
+        self._store = store
 
     def __enter__(self) -> StoreReader:
         return self
@@ -261,19 +269,24 @@ class StoreReader:
         self.close()
 
     def close(self) -> None:
-        self.store.close()
+        self._store.close()
+
+    @property
+    def url(self) -> str:
+        """The store's URL, password included (it opens the store): show `repr(reader)` instead."""
+        return self._store.url
 
     def __repr__(self) -> str:
-        return f"<StoreReader {make_url(self.store.url).render_as_string(hide_password=True)}>"
+        return f"<StoreReader {make_url(self.url).render_as_string(hide_password=True)}>"
 
     def topics(self) -> list[str]:
-        return self.store.known_names()[0]
+        return self._store.known_names()[0]
 
     def sources(self) -> list[str]:
-        return self.store.known_names()[1]
+        return self._store.known_names()[1]
 
     def _check_names(self, topics: Sequence[str], sources: Sequence[str]) -> None:
-        known_topics, known_sources = self.store.known_names()
+        known_topics, known_sources = self._store.known_names()
         _check_known("topic", topics, known_topics)
         _check_known("source", [s for s in sources if s != ALL], known_sources)
 
@@ -321,11 +334,19 @@ class StoreReader:
 
     def series_frame(self, spec: SeriesSpec) -> pl.DataFrame:
         keys = tuple(ALL_SOURCES if s == ALL else s for s in spec.sources)
-        window = dict(
-            topics=spec.topics, sources=keys, since_ts=_ts(spec.since), until_ts=_ts(spec.until)
-        )
+
+        def rollup(width_s: int) -> pl.DataFrame:
+            return self._store.rollup(
+                width_s=width_s,
+                topics=spec.topics,
+                sources=keys,
+                since_ts=_ts(spec.since),
+                until_ts=_ts(spec.until),
+            )
+
+        sums: pl.DataFrame | None
         if spec.tz == "UTC" and DAY_S % spec.every_s == 0:  # aligned in UTC: one exact GROUP BY
-            sums = self.store.rollup(width_s=spec.every_s, **window).with_columns(
+            sums = rollup(spec.every_s).with_columns(
                 pl.from_epoch("start_ts", time_unit="s")
                 .dt.replace_time_zone("UTC")
                 .alias("bucket_start"),
@@ -333,11 +354,9 @@ class StoreReader:
             )
         else:
             grid = math.gcd(spec.every_s, LOCAL_GRID_S)
-            sums = _local_buckets(self.store.rollup(width_s=grid, **window), grid, spec)
+            sums = _local_buckets(rollup(grid), grid, spec)
             if sums is None:  # an offset off the 15-minute grid: regroup from the minutes
-                sums = _local_buckets(
-                    self.store.rollup(width_s=BUCKET_WIDTH_S, **window), BUCKET_WIDTH_S, spec
-                )
+                sums = _local_buckets(rollup(BUCKET_WIDTH_S), BUCKET_WIDTH_S, spec)
             assert sums is not None
         out = with_metrics(sums.with_columns(pl.col("source").replace(ALL_SOURCES, ALL)))
         out = out.with_columns(
@@ -389,9 +408,19 @@ class StoreReader:
         batch_size: int = POST_BATCH,
     ) -> Iterator[pl.DataFrame]:
         """The same rows as `posts`, as frames of at most `batch_size` rows: memory stays flat."""
-        return self.store.iter_posts(
-            self.posts_spec(topic, source, since, until, tz).query, batch_size
-        )
+        return self.posts_frames(self.posts_spec(topic, source, since, until, tz), batch_size)
+
+    def posts_frames(
+        self, spec: PostsSpec, batch_size: int = POST_BATCH
+    ) -> Generator[pl.DataFrame, None, None]:
+        """The posts of a resolved spec, as `iter_posts` yields them (for `monitor export`).
+
+        A generator, so `close()` ends the read (and its snapshot) at once when a consumer stops.
+        """
+        yield from self._store.iter_posts(spec.query, batch_size)
+
+    def count_posts(self, spec: PostsSpec) -> int:
+        return self._store.count_posts(spec.query)
 
 
 def _window(
@@ -477,25 +506,120 @@ def default_store_url(env: Mapping[str, str] = os.environ) -> str:
     return f"sqlite:///{Path('storage').resolve().as_posix()}/monitor.db"
 
 
-def open_store(url: str | None = None) -> StoreReader:
-    """Open a store for analysis; `url` None means the configured one (see default_store_url).
+class StoreSchemaError(RuntimeError):
+    """The store's schema is not the one this version of the package reads.
+
+    A reader never migrates (it opens the store read-only, and a notebook should not change the
+    collector's database behind its back), so an old store is refused with the command that
+    upgrades it rather than failing later on a missing column with a raw SQL error.
+    """
+
+
+def open_store(
+    *,
+    url: str | None = None,
+    path: str | os.PathLike[str] | None = None,
+    config: str | os.PathLike[str] | None = None,
+) -> StoreReader:
+    """Open a store for analysis, read-only.
+
+    Give at most one of `url` (a database URL), `path` (a SQLite file) or `config` (a feeds.yaml,
+    whose `store` is opened); none means the configured store (see default_store_url).
 
     A SQLite file that does not exist is an error rather than a new empty store: an empty
-    result from a mistyped path would look like "no posts".
+    result from a mistyped path would look like "no posts". The connections are read-only
+    (SQLite `mode=ro`, PostgreSQL `default_transaction_read_only`); a store whose schema is
+    older than this package raises StoreSchemaError naming the upgrade command.
     """
-    resolved = url or default_store_url()
+    given = [name for name, value in (("url", url), ("path", path), ("config", config)) if value]
+    if len(given) > 1:
+        raise TypeError(f"open_store() takes one of url, path or config, not {' and '.join(given)}")
+    if path:
+        resolved = f"sqlite:///{Path(path).expanduser().resolve().as_posix()}"
+    elif config:
+        from monitor.config.feeds import load_config
+
+        resolved = load_config(Path(config)).store_url(os.environ)
+    else:
+        resolved = url or default_store_url()
     sa_url = make_url(resolved)
-    if (
-        sa_url.get_backend_name() == "sqlite"
-        and sa_url.database
-        and sa_url.database != ":memory:"
-        and not sa_url.database.startswith("file:")
-        and not Path(sa_url.database).expanduser().exists()
+    sqlite = sa_url.get_backend_name() == "sqlite"
+    if sqlite and (
+        not sa_url.database or sa_url.database == ":memory:" or sa_url.database.startswith("file:")
     ):
+        raise QueryError(f"{resolved}: open_store() reads a SQLite file or PostgreSQL")
+    if sqlite and not Path(str(sa_url.database)).expanduser().exists():
         raise FileNotFoundError(
             f"no store at {sa_url.database} (collect first, or pass the URL of an existing store)"
         )
-    return StoreReader(Store(resolved))
+    store = Store(resolved if sqlite else _read_only_pg_url(resolved), migrate=False)
+    try:
+        if sqlite:
+            store.engine.dispose()
+            store.engine = _read_only_sqlite_engine(Path(str(sa_url.database)).expanduser())
+        _check_schema(store, resolved)
+    except BaseException:
+        store.close()
+        raise
+    return StoreReader(store)
+
+
+READ_ONLY_OPTION = "-c default_transaction_read_only=on"
+
+
+def _read_only_pg_url(url: str) -> str:
+    """The URL with every session read-only: libpq's `options` reach both psycopg and ADBC."""
+    u = make_url(url)
+    given = u.query.get("options") or ()
+    options = " ".join([*([given] if isinstance(given, str) else given), READ_ONLY_OPTION])
+    return u.update_query_dict({"options": options}).render_as_string(hide_password=False)
+
+
+def _read_only_sqlite_engine(path: Path) -> Engine:
+    """An engine whose connections open the file with `mode=ro`: SQLite itself refuses writes.
+
+    Each read transaction still begins with BEGIN (as the store's own engine does), so one read
+    is one snapshot while the collector writes.
+    """
+    uri = f"file:{quote(str(path.resolve()))}?mode=ro"
+
+    def connect() -> sqlite3.Connection:
+        conn = sqlite3.connect(uri, uri=True, timeout=30, check_same_thread=False)
+        conn.isolation_level = None
+        conn.execute("PRAGMA busy_timeout=30000")
+        return conn
+
+    engine = create_engine("sqlite://", creator=connect)
+
+    @event.listens_for(engine, "begin")
+    def _on_begin(conn: Connection) -> None:
+        conn.exec_driver_sql("BEGIN")
+
+    return engine
+
+
+def _check_schema(store: Store, url: str) -> None:
+    from alembic.runtime.migration import MigrationContext
+    from alembic.script import ScriptDirectory
+
+    with store.read() as conn:
+        current = MigrationContext.configure(conn).get_current_revision()
+    script = ScriptDirectory(str(MIGRATIONS))
+    head = script.get_current_head()
+    if current == head:
+        return
+    shown = make_url(url).render_as_string(hide_password=True)
+    known = {rev.revision for rev in script.walk_revisions()}
+    if current is not None and current not in known:
+        raise StoreSchemaError(
+            f"the store {shown} has schema {current}, newer than this reaction-monitor reads "
+            f"({head}): upgrade the package"
+        )
+    found = f"schema {current}" if current is not None else "no reaction-monitor schema"
+    raise StoreSchemaError(
+        f"the store {shown} has {found}, older than this reaction-monitor ({head}): "
+        f"run `monitor --db {shown} db upgrade`, then open it again"
+    )
 
 
 __all__ = [
@@ -507,6 +631,7 @@ __all__ = [
     "QueryError",
     "SeriesSpec",
     "StoreReader",
+    "StoreSchemaError",
     "default_store_url",
     "open_store",
     "parse_every",

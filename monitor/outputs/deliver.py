@@ -156,7 +156,7 @@ def _unless_stopped(action: Callable[[], T], stop: threading.Event) -> T:
             raise Interrupted()
     if "error" in box:
         raise box["error"]
-    return box["result"]  # type: ignore[no-any-return]
+    return box["result"]
 
 
 # --- webhooks -------------------------------------------------------------------------------
@@ -248,7 +248,7 @@ def build_email(
     msg["Auto-Submitted"] = "auto-generated"
     msg.set_content(text)
     msg.add_alternative(html, subtype="html")
-    html_part = msg.get_payload()[-1]
+    *_, html_part = msg.iter_parts()
     for cid, data, _alt in images:
         html_part.add_related(
             data,

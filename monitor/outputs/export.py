@@ -366,7 +366,7 @@ def export_posts(
 ) -> int:
     """Stream the posts of `spec` to `target`; a Rich progress bar on stderr if `progress`."""
     # closing(): a failed write must end the read transaction now, not when the GC gets to it.
-    with closing(reader.store.iter_posts(spec.query, batch_size)) as batches:
+    with closing(reader.posts_frames(spec, batch_size)) as batches:
         if not progress:
             return write_frames(
                 batches, target, kind="posts", schema=POST_SCHEMA, query=spec.describe()
@@ -380,7 +380,7 @@ def export_posts(
             TimeRemainingColumn,
         )
 
-        total = reader.store.count_posts(spec.query)
+        total = reader.count_posts(spec)
         with Progress(
             TextColumn("exporting posts"),
             BarColumn(),

@@ -18,10 +18,10 @@ import threading
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from typing import Any
-from urllib.parse import quote
+from urllib.parse import quote, urlencode
 
 import polars as pl
-from sqlalchemy.engine import make_url
+from sqlalchemy.engine import URL, make_url
 
 log = logging.getLogger(__name__)
 
@@ -118,6 +118,15 @@ def _sql(dialect: str, query: Any) -> tuple[str, list[Any]]:
     return sql, params
 
 
+def _libpq_uri(u: URL) -> str:
+    """The URL as libpq reads it: SQLAlchemy writes a space in the query as `+`, which libpq
+    keeps as a plus, so `options=-c a=1 -c b=2` would reach the server as one broken setting."""
+    base = u.set(drivername="postgresql", query={}).render_as_string(hide_password=False)
+    if not u.query:
+        return base
+    return f"{base}?{urlencode(u.query, doseq=True, quote_via=quote)}"
+
+
 def _connect(url: str) -> Any:
     """A connection in autocommit: each read is its own snapshot, and none is held between reads
     (a held one would keep the WAL from ever being checkpointed)."""
@@ -125,9 +134,7 @@ def _connect(url: str) -> Any:
     if u.get_backend_name() == "postgresql":
         import adbc_driver_postgresql.dbapi
 
-        return adbc_driver_postgresql.dbapi.connect(
-            u.set(drivername="postgresql").render_as_string(hide_password=False), autocommit=True
-        )
+        return adbc_driver_postgresql.dbapi.connect(_libpq_uri(u), autocommit=True)
     import adbc_driver_sqlite.dbapi
 
     # Read-only: this copy of SQLite must never checkpoint or delete the WAL (as the last

@@ -10,10 +10,10 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from functools import partial
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import Any, ClassVar, cast
 
 from rich.text import Text
 from textual import work
@@ -38,7 +38,7 @@ from monitor.ui.data import (
 from monitor.ui.format import Palette, clock, one_line, source_problem
 from monitor.ui.logs import LogBuffer
 from monitor.ui.screens.alerts import AlertsScreen
-from monitor.ui.screens.base import MainScreen
+from monitor.ui.screens.base import Dashboard, MainScreen
 from monitor.ui.screens.health import HealthScreen
 from monitor.ui.screens.help import HelpScreen
 from monitor.ui.screens.live import LiveScreen
@@ -88,10 +88,10 @@ class DashboardApp(App[None]):
     # packaged with monitor/data
     CSS_PATH = str(Path(__file__).resolve().parents[1] / "data" / "dashboard.tcss")
     TITLE = "reaction-monitor"
-    MODES: ClassVar[dict[str, type[Screen]]] = {s.VIEW: s for s in SCREENS_IN_ORDER}  # type: ignore[misc]
+    MODES: ClassVar[dict[str, str | Callable[[], Screen]]] = {s.VIEW: s for s in SCREENS_IN_ORDER}
     DEFAULT_MODE = "overview"
-    HORIZONTAL_BREAKPOINTS: ClassVar[list[tuple[int, str]]] = [(0, "-narrow"), (120, "-wide")]
-    VERTICAL_BREAKPOINTS: ClassVar[list[tuple[int, str]]] = [(0, "-short"), (40, "-tall")]
+    HORIZONTAL_BREAKPOINTS = [(0, "-narrow"), (120, "-wide")]
+    VERTICAL_BREAKPOINTS = [(0, "-short"), (40, "-tall")]
     ENABLE_COMMAND_PALETTE = True
 
     BINDINGS: ClassVar[list[BindingType]] = [
@@ -209,7 +209,8 @@ class DashboardApp(App[None]):
         self._fetching = False
         if event.state is WorkerState.SUCCESS:
             self.fetch_error = None
-            self._receive(event.worker.result)
+            # a finished worker of the fetch group is `_fetch`: its result is a Snapshot
+            self._receive(cast(Snapshot, event.worker.result))
         elif event.state is WorkerState.ERROR:
             error = event.worker.error
             self.fetch_error = f"cannot read the store: {type(error).__name__}: {error}"
@@ -343,10 +344,10 @@ class DashboardApp(App[None]):
         urgent = snap.most_urgent()
         if urgent is None:
             waiting = sum(1 for s in snap.sources if s.status == "never")
-            text = (
+            words = (
                 "● every source ok" if not waiting else f"● no failures · {waiting} not polled yet"
             )
-            return Text(text if snap.sources else "no sources configured", style=p.muted, end="")
+            return Text(words if snap.sources else "no sources configured", style=p.muted, end="")
         style = f"bold {p.neg}" if urgent.status == "failing" else f"bold {p.warn}"
         others = sum(1 for s in snap.sources if s.status in ("failing", "partial", "overdue")) - 1
         text = Text(f"! {source_problem(urgent, snap.real_now)}", style=style, end="")
@@ -442,7 +443,9 @@ class DashboardApp(App[None]):
     def key_sections(self) -> list[tuple[str, list[Binding]]]:
         """Every binding, grouped as the help screen lists them (built from the bindings themselves)."""
         sections = [("Everywhere", own_bindings(DashboardApp))]
-        for screen in (*SCREENS_IN_ORDER, PostScreen, HelpScreen):
+        screens: tuple[type[MainScreen] | type[PostScreen] | type[HelpScreen], ...]
+        screens = (*SCREENS_IN_ORDER, PostScreen, HelpScreen)
+        for screen in screens:
             if own_bindings(screen):
                 sections.append((screen.LABEL, own_bindings(screen)))
         return sections
@@ -506,3 +509,8 @@ def run_dashboard(
 
 
 __all__ = ["DashboardApp", "own_bindings", "run_dashboard"]
+
+
+def _offers_what_screens_need(app: DashboardApp) -> Dashboard:
+    """Never called: mypy checks here that the app satisfies the screens' `Dashboard` protocol."""
+    return app

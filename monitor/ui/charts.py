@@ -264,8 +264,14 @@ def sentiment_chart(
     grid = _Grid(series, width, min_n=5)
     summaries = _summaries(grid.series)
     shown = [s for s in summaries if s is not None and s.mean is not None]
-    lo = min([0.0] + [s.mean_lo if s.mean_lo is not None else s.mean for s in shown])
-    hi = max([0.0] + [s.mean_hi if s.mean_hi is not None else s.mean for s in shown])
+    lo = min(
+        [0.0]
+        + [s.mean_lo if s.mean_lo is not None else s.mean for s in shown if s.mean is not None]
+    )
+    hi = max(
+        [0.0]
+        + [s.mean_hi if s.mean_hi is not None else s.mean for s in shown if s.mean is not None]
+    )
     pad = max((hi - lo) * 0.1, 0.05)
     lo, hi = max(lo - pad, -1.0), min(hi + pad, 1.0)
     rows = max(height - 2, 3)

@@ -21,6 +21,7 @@ from datetime import datetime, timedelta
 from typing import Any, Literal, Protocol
 
 from sqlalchemy import func, select
+from sqlmodel import col
 
 from monitor.config.digests import AlertSettings
 from monitor.metrics.formulas import BucketSums
@@ -569,11 +570,16 @@ class StoreProvider:
         """Alerts stored since the last call (none on the first: those are not news)."""
         with self.store.read() as conn:
             if self._alert_cursor is None:
-                self._alert_cursor = int(conn.execute(select(func.max(Alert.id))).scalar() or 0)
+                self._alert_cursor = int(
+                    conn.execute(select(func.max(col(Alert.id)))).scalar() or 0
+                )
                 return ()
             rows = (
                 conn.execute(
-                    select(Alert).where(Alert.id > self._alert_cursor).order_by(Alert.id).limit(20)
+                    select(Alert)
+                    .where(col(Alert.id) > self._alert_cursor)
+                    .order_by(col(Alert.id))
+                    .limit(20)
                 )
                 .mappings()
                 .all()

@@ -48,11 +48,12 @@ class Palette:
 
     @classmethod
     def from_theme(cls, variables: Mapping[str, str]) -> Palette:
+        default = cls()
         return cls(
-            pos=variables.get("text-success", cls.pos),
-            neg=variables.get("text-error", cls.neg),
-            warn=variables.get("text-warning", cls.warn),
-            accent=variables.get("text-accent", cls.accent),
+            pos=variables.get("text-success", default.pos),
+            neg=variables.get("text-error", default.neg),
+            warn=variables.get("text-warning", default.warn),
+            accent=variables.get("text-accent", default.accent),
         )
 
     def for_class(self, cls: int) -> str:

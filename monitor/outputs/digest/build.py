@@ -21,6 +21,7 @@ from typing import Any, Literal
 from zoneinfo import ZoneInfo
 
 from sqlalchemy import func, select
+from sqlmodel import col
 
 from monitor.config.digests import AlertSettings
 from monitor.metrics.formulas import BucketSums, Summary, ears_t, summarize, t_ppf, wilson
@@ -290,13 +291,13 @@ def build_topic_digest(
         hours=rows,
         spikes=spikes,
         top_positive=_top(
-            store, topic, window, Post.compound.desc(), Post.compound >= 0.05, top_posts
+            store, topic, window, col(Post.compound).desc(), col(Post.compound) >= 0.05, top_posts
         ),
         top_negative=_top(
-            store, topic, window, Post.compound.asc(), Post.compound <= -0.05, top_posts
+            store, topic, window, col(Post.compound).asc(), col(Post.compound) <= -0.05, top_posts
         ),
         top_engaged=_top(
-            store, topic, window, Post.engagement.desc(), Post.engagement > 0, top_posts
+            store, topic, window, col(Post.engagement).desc(), col(Post.engagement) > 0, top_posts
         ),
         sources=_by_source(store, topic, window),
         languages=_by_language(store, topic, window),
@@ -495,10 +496,10 @@ def _runs(starts: list[int], results: dict[int, Any], kind: str) -> list[list[An
 def _alerted(store: Store, topic: str, window: DayWindow) -> set[tuple[str, int]]:
     with store.read() as conn:
         rows = conn.execute(
-            select(Alert.kind, Alert.bucket_start).where(
-                Alert.topic == topic,
-                Alert.bucket_start >= from_ts(window.start_ts - HOUR),
-                Alert.bucket_start < from_ts(window.end_ts),
+            select(col(Alert.kind), col(Alert.bucket_start)).where(
+                col(Alert.topic) == topic,
+                col(Alert.bucket_start) >= from_ts(window.start_ts - HOUR),
+                col(Alert.bucket_start) < from_ts(window.end_ts),
             )
         ).all()
     return {(kind, int(start.timestamp())) for kind, start in rows}
@@ -599,11 +600,20 @@ def _top(
     q = (
         topic_posts(topic, (window.start_ts, window.end_ts))
         .where(condition)
-        .order_by(order, Post.id)
+        .order_by(order, col(Post.id))
         .limit(limit)
     )
     with store.read() as conn:
         return [PostRef.from_row(r) for r in conn.execute(q).all()]
+
+
+def _bucket_sums(vals: Sequence[Any]) -> BucketSums:
+    """A row of SUM_COLUMNS (the database may hand back Decimal) as BucketSums."""
+    fields: dict[str, Any] = {
+        c: (int(v) if c.startswith("n_") else float(v))
+        for c, v in zip(SUM_COLUMNS, vals, strict=False)
+    }
+    return BucketSums(**fields)
 
 
 def _by_source(store: Store, topic: str, window: DayWindow) -> list[SourceShare]:
@@ -617,15 +627,7 @@ def _by_source(store: Store, topic: str, window: DayWindow) -> list[SourceShare]
     q = select(b.c.source, *[func.sum(b.c[c]) for c in SUM_COLUMNS]).group_by(b.c.source)
     with store.read() as conn:
         rows = conn.execute(q).all()
-    sums = {
-        src: BucketSums(
-            **{
-                c: (int(v) if c.startswith("n_") else float(v))
-                for c, v in zip(SUM_COLUMNS, vals, strict=False)
-            }
-        )
-        for src, *vals in rows
-    }
+    sums = {src: _bucket_sums(vals) for src, *vals in rows}
     grand = sum(b.total for b in sums.values())
     out = [
         SourceShare(src, b.total, b.n, b.n_unscored, b.sum / b.n if b.n else None, b.total / grand)
@@ -636,11 +638,11 @@ def _by_source(store: Store, topic: str, window: DayWindow) -> list[SourceShare]
 
 
 def _by_language(store: Store, topic: str, window: DayWindow) -> list[LanguageShare]:
-    lang = func.coalesce(Post.lang, "unknown")
+    lang = func.coalesce(col(Post.lang), "unknown")
     q = topic_posts(
         topic,
         (window.start_ts, window.end_ts),
-        columns=[lang, func.count(), func.count(Post.compound)],
+        columns=[lang, func.count(), func.count(col(Post.compound))],
     ).group_by(lang)
     with store.read() as conn:
         rows = conn.execute(q).all()
@@ -666,25 +668,30 @@ def collection_gaps(
     with store.read() as conn:
         failing = set(
             conn.execute(
-                select(PollLog.source)
+                select(col(PollLog.source))
                 .distinct()
                 .where(
-                    PollLog.source.in_(list(sources)),
-                    PollLog.outcome.not_in(OK_OUTCOMES),
-                    PollLog.started_at >= since,
-                    PollLog.started_at < from_ts(window.end_ts),
+                    col(PollLog.source).in_(list(sources)),
+                    col(PollLog.outcome).not_in(OK_OUTCOMES),
+                    col(PollLog.started_at) >= since,
+                    col(PollLog.started_at) < from_ts(window.end_ts),
                 )
             ).scalars()
         )
         rows = (
             conn.execute(
-                select(PollLog.source, PollLog.started_at, PollLog.outcome, PollLog.error)
-                .where(
-                    PollLog.source.in_(sorted(failing)),
-                    PollLog.started_at >= since,
-                    PollLog.started_at < until,
+                select(
+                    col(PollLog.source),
+                    col(PollLog.started_at),
+                    col(PollLog.outcome),
+                    col(PollLog.error),
                 )
-                .order_by(PollLog.source, PollLog.started_at, PollLog.id)
+                .where(
+                    col(PollLog.source).in_(sorted(failing)),
+                    col(PollLog.started_at) >= since,
+                    col(PollLog.started_at) < until,
+                )
+                .order_by(col(PollLog.source), col(PollLog.started_at), col(PollLog.id))
             ).all()
             if failing
             else []

@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import Any
 
 from sqlalchemy import insert, select, update
+from sqlmodel import col
 
 from monitor.config.digests import Digest
 from monitor.outputs.deliver import (
@@ -221,7 +222,9 @@ def _send_webhook(
 def _runs(store: Store, key: str, day: date) -> dict[str, dict[str, Any]]:
     with store.read() as conn:
         rows = (
-            conn.execute(select(DigestRun).where(DigestRun.digest == key, DigestRun.day == day))
+            conn.execute(
+                select(DigestRun).where(col(DigestRun.digest) == key, col(DigestRun.day) == day)
+            )
             .mappings()
             .all()
         )
@@ -243,9 +246,13 @@ def _record(
     values: dict[str, Any] = {"status": status, "updated_at": now, "error": error, "detail": detail}
     if sent:
         values["sent_at"] = now
-    where = (DigestRun.digest == key, DigestRun.day == day, DigestRun.output == output)
+    where = (
+        col(DigestRun.digest) == key,
+        col(DigestRun.day) == day,
+        col(DigestRun.output) == output,
+    )
     with store.write() as conn:
-        row = conn.execute(select(DigestRun.attempts).where(*where)).first()
+        row = conn.execute(select(col(DigestRun.attempts)).where(*where)).first()
         if row is None:
             conn.execute(
                 insert(DigestRun).values(
@@ -260,9 +267,11 @@ def _record(
 
 def digest_runs(store: Store, since: date | None = None) -> list[dict[str, Any]]:
     """What was built and sent, newest day first (for `monitor digest --list` and status views)."""
-    q = select(DigestRun).order_by(DigestRun.day.desc(), DigestRun.digest, DigestRun.output)
+    q = select(DigestRun).order_by(
+        col(DigestRun.day).desc(), col(DigestRun.digest), col(DigestRun.output)
+    )
     if since is not None:
-        q = q.where(DigestRun.day >= since)
+        q = q.where(col(DigestRun.day) >= since)
     with store.read() as conn:
         return [dict(r) for r in conn.execute(q).mappings().all()]
 
@@ -293,8 +302,8 @@ def missed_days(store: Store, digest: Digest, now: datetime) -> list[date]:
         return []
     with store.read() as conn:
         rows = conn.execute(
-            select(DigestRun.day, DigestRun.output, DigestRun.status).where(
-                DigestRun.digest == digest.name
+            select(col(DigestRun.day), col(DigestRun.output), col(DigestRun.status)).where(
+                col(DigestRun.digest) == digest.name
             )
         ).all()
     if not rows:
@@ -313,7 +322,7 @@ def catch_up(
     stop: threading.Event | None = None,
 ) -> list[DigestReport]:
     """Build and send what the schedule missed while nothing was running."""
-    reports = []
+    reports: list[DigestReport] = []
     for digest in config.digests:
         for day in missed_days(store, digest, clock()):
             if stop is not None and stop.is_set():

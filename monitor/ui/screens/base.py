@@ -2,22 +2,49 @@
 
 A main screen says what it needs (`live_request`) and draws a snapshot (`apply`); the app does
 the fetching. Screens never touch the store, so nothing on the UI thread waits for a database.
+
+What a screen may ask of the app is the `Dashboard` protocol below, not the app class: screens
+and widgets do not import `monitor.ui.app` (an import-linter contract), so the app can import
+every screen without a cycle, and a screen can be tested inside any app that offers these.
 """
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, ClassVar
+from pathlib import Path
+from typing import ClassVar, Protocol, cast
 
 from textual import events
 from textual.app import ComposeResult
 from textual.screen import Screen
 
-from monitor.ui.data import LiveFilter, Snapshot, View
+from monitor.ui.data import LiveFilter, PostView, Snapshot, View, Window
 from monitor.ui.format import Palette
+from monitor.ui.logs import LogBuffer
 from monitor.ui.widgets.bars import StatusBar, TopBar
 
-if TYPE_CHECKING:
-    from monitor.ui.app import DashboardApp
+
+class Dashboard(Protocol):
+    """What screens read and call on the dashboard app (monitor.ui.app.DashboardApp)."""
+
+    snapshot: Snapshot | None
+    palette: Palette
+    window: Window
+    topic: str | None
+    details: bool
+    """B and sigma beside ER-3 on the overview."""
+    alert_focus: str | None
+    """The topic whose latest alert the alerts screen selects when it opens."""
+    logs: LogBuffer | None
+    log_path: Path | None
+
+    def redraw(self) -> None: ...
+    def refresh_data(self) -> None: ...
+    def view_shown(self, screen: MainScreen) -> None: ...
+    def select_topic(self, name: str) -> None: ...
+    def open_alerts(self, topic: str | None) -> None: ...
+    def open_post(self, post: PostView) -> None: ...
+    async def action_view(self, view: str) -> None: ...
+    async def action_back(self) -> None: ...
 
 
 ROOMY = 160
@@ -31,8 +58,9 @@ class MainScreen(Screen):
     LABEL: ClassVar[str]
 
     @property
-    def dash(self) -> DashboardApp:
-        return self.app  # type: ignore[return-value]
+    def dash(self) -> Dashboard:
+        # DashboardApp checks against the protocol where it is defined (monitor.ui.app)
+        return cast(Dashboard, self.app)
 
     def compose(self) -> ComposeResult:
         yield TopBar()

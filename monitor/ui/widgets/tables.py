@@ -180,7 +180,7 @@ class PostStream(DataTable):
             if p.id in self.posts:
                 self.add_row(*self._cells(p, cols), key=str(p.id))
         for row in list(self.rows):
-            if int(row.value) not in self.posts:
+            if row.value is not None and int(row.value) not in self.posts:
                 self.remove_row(row)
         self.sort("time", key=lambda c: c.order, reverse=True)
         if not at_top:
