@@ -164,12 +164,8 @@ class Hours:
         for ts in range(since, until, HOUR):
             self._hours.pop(ts, None)
         for h, *sums, engagement, incomplete in rows:
-            values = {
-                c: (int(v) if c.startswith("n_") else float(v))
-                for c, v in zip(SUM_COLUMNS, sums, strict=False)
-            }
             self._hours[int(h)] = Hour(
-                int(h), BucketSums(**values), int(engagement or 0), bool(incomplete)
+                int(h), BucketSums.from_row(sums), int(engagement or 0), bool(incomplete)
             )
 
     def _history_start(self) -> int | None:
