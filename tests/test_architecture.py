@@ -20,6 +20,7 @@ CONTRACTS = {
     "Nothing on the collection path imports the simulator",
     "monitor.core imports nothing else of the package",
     "The store knows no source",
+    "The sources know no config",
 }
 
 

@@ -57,6 +57,7 @@ from bisect import bisect_right
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import asdict, dataclass, field, fields
 from datetime import UTC, datetime, timedelta
+from email.message import Message
 from email.utils import parsedate_to_datetime
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
@@ -815,7 +816,9 @@ class Simulator:
             h.wfile.write(body)
 
 
-def _not_modified(headers: Mapping[str, str], etag: str, last_modified: datetime | None) -> bool:
+def _not_modified(
+    headers: Mapping[str, str] | Message, etag: str, last_modified: datetime | None
+) -> bool:
     """RFC 9110: If-None-Match wins over If-Modified-Since; weak and strong tags compare alike."""
     inm = headers.get("If-None-Match")
     if inm is not None:

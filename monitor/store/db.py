@@ -11,7 +11,7 @@ import logging
 import os
 import shutil
 import threading
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Generator, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -635,9 +635,9 @@ class Store:
         if query.sources:
             q = q.where(col(Post.source).in_(list(query.sources)))
         if query.since is not None:
-            q = q.where(Post.created_at >= query.since)
+            q = q.where(col(Post.created_at) >= query.since)
         if query.until is not None:
-            q = q.where(Post.created_at < query.until)
+            q = q.where(col(Post.created_at) < query.until)
         return q
 
     def count_posts(self, query: PostQuery) -> int:
@@ -648,11 +648,14 @@ class Store:
                 ).scalar_one()
             )
 
-    def iter_posts(self, query: PostQuery, batch_size: int = POST_BATCH) -> Iterator[pl.DataFrame]:
+    def iter_posts(
+        self, query: PostQuery, batch_size: int = POST_BATCH
+    ) -> Generator[pl.DataFrame, None, None]:
         """The matching posts, oldest first, as frames of at most `batch_size` rows (POST_SCHEMA).
 
         Read as Arrow batches through ADBC (monitor.store.arrowread): one statement, so a consistent
-        snapshot, and memory bounded by the batch, not the result.
+        snapshot, and memory bounded by the batch, not the result. A generator, so a reader that
+        stops early can `close()` it to end the read at once.
         """
         from monitor.store import arrowread
 
@@ -667,7 +670,9 @@ class Store:
                 self._arrow = arrowread.Connections(self.url)
         return arrowread.iter_posts(self._arrow, query, POST_SCHEMA, batch_size)
 
-    def _iter_posts_sqlite3(self, query: PostQuery, batch_size: int) -> Iterator[pl.DataFrame]:
+    def _iter_posts_sqlite3(
+        self, query: PostQuery, batch_size: int
+    ) -> Generator[pl.DataFrame, None, None]:
         """`iter_posts` for a store this process writes to (see arrowread.iter_posts_sqlite3)."""
         from monitor.store import arrowread
 

@@ -31,6 +31,8 @@ from monitor.simulator.server import (
 )
 
 if TYPE_CHECKING:  # pragma: no cover
+    from collections.abc import Callable
+
     from monitor.simulator.server import Simulator
 
 _OPERATOR = re.compile(r"^-|:")
@@ -194,7 +196,7 @@ def all_atom(sim: Simulator, req: Request) -> Response:
 
 # An entry never changes once published, and rendering one costs the server more than reading
 # it costs the collector: the ingest benchmark would otherwise measure the simulator.
-_rendered_entries = per_simulator(lambda sim: {})
+_rendered_entries: Callable[[Simulator], dict[tuple[str, str], str]] = per_simulator(lambda sim: {})
 
 
 def _generic_entry(sim: Simulator, post: CorpusPost, base: str, epoch: datetime) -> str:
