@@ -385,17 +385,14 @@ class Ingestor:
         ids = list(dict.fromkeys(ids))
         if not ids:
             return 0
-        cols = [
-            col(c)
-            for c in (
-                Post.id,
-                Post.source,
-                Post.created_at,
-                Post.compound,
-                Post.engagement,
-                Post.reposts,
-            )
-        ]
+        cols = (
+            col(Post.id),
+            col(Post.source),
+            col(Post.created_at),
+            col(Post.compound),
+            col(Post.engagement),
+            col(Post.reposts),
+        )
         with self.store.write() as conn:
             found: dict[int, Any] = {}
             for i in range(0, len(ids), IN_CHUNK):
