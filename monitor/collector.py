@@ -20,6 +20,7 @@ from apscheduler.executors.pool import ThreadPoolExecutor
 from apscheduler.schedulers.background import BackgroundScheduler
 from apscheduler.triggers.interval import IntervalTrigger
 from sqlalchemy import func, update
+from sqlmodel import col
 
 from monitor.core.faults import Fault, FaultLog
 from monitor.ingest.poll import Ingestor, PollOutcome
@@ -51,12 +52,12 @@ def backoff_delay(
     ±20% jitter so that sources failing together do not retry together, and never sooner than
     the server's Retry-After (itself capped at a day, in case a server sends nonsense).
     """
-    rng = rng or random
+    uniform = rng.uniform if rng is not None else random.uniform
     if failures <= 0:
         return interval
     cap = max(interval, min(max(interval * 16, timedelta(minutes=1)), MAX_BACKOFF))
     base = min(interval * (2 ** min(failures - 1, 20)), cap)
-    delay = base * rng.uniform(0.8, 1.2)
+    delay = base * uniform(0.8, 1.2)
     if retry_after is not None:
         delay = max(delay, min(timedelta(seconds=retry_after), MAX_RETRY_AFTER))
     return delay
@@ -200,7 +201,7 @@ class Collector:
             with self.store.write() as conn:
                 conn.execute(
                     update(SourceState)
-                    .where(SourceState.source == name)
+                    .where(col(SourceState.source) == name)
                     .values(
                         last_poll_at=now,
                         last_outcome="error",
@@ -243,7 +244,9 @@ class Collector:
                 pass
         with self.store.write() as conn:
             conn.execute(
-                update(SourceState).where(SourceState.source == name).values(next_poll_at=next_at)
+                update(SourceState)
+                .where(col(SourceState.source) == name)
+                .values(next_poll_at=next_at)
             )
 
     def stop(self, wait: bool = True) -> None:

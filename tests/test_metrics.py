@@ -395,3 +395,26 @@ def test_mean_interval_from_two_posts_and_levels_out_of_range():
     for level in (0.0, 1.0):
         with pytest.raises(ValueError):
             mean_interval(bucket([0.2, 0.4]), level=level)
+
+
+def test_from_row_reads_database_sums_as_python_numbers_in_field_order() -> None:
+    """PostgreSQL hands SUM() back as Decimal, SQLite as int or float: a bucket built from either
+    must hold ints and floats in the right fields, or the next `+` mixes Decimal and float."""
+    from decimal import Decimal
+
+    b = BucketSums.from_row(
+        [Decimal(1), Decimal(2), 3, Decimal("-0.5"), 0, Decimal("0.75"), Decimal("0.8125"), 4]
+    )
+    assert b == BucketSums(
+        n_neg=1,
+        n_neu=2,
+        n_pos=3,
+        sum_neg=-0.5,
+        sum_neu=0.0,
+        sum_pos=0.75,
+        sum_sq=0.8125,
+        n_unscored=4,
+    )
+    assert [type(v) for v in (b.n_neg, b.n_neu, b.n_pos, b.n_unscored)] == [int] * 4
+    assert [type(v) for v in (b.sum_neg, b.sum_neu, b.sum_pos, b.sum_sq)] == [float] * 4
+    assert (b + b).n == 12

@@ -253,3 +253,35 @@ def test_migration_builds_the_hours_of_an_existing_store(store_url):
         assert store.sums("thaw", since=T0, until=T0 + timedelta(hours=3)).n_pos == 302
     finally:
         store.close()
+
+
+def test_bucket_delta_counts_each_class_and_a_delete_takes_it_back_out() -> None:
+    """The named bucket delta puts each post in its VADER class (0.05 is positive, -0.05
+    negative), keeps unscored posts out of the sums, and the delete path's sign -1 undoes it."""
+    from monitor.ingest.poll import BucketDelta
+
+    compounds = [0.05, -0.05, 0.04, None, 0.5]
+    d = BucketDelta()
+    for c in compounds:
+        d.count(c)
+    assert (d.n_neg, d.n_neu, d.n_pos, d.n_unscored) == (1, 1, 2, 1)
+    assert d.sum_pos == pytest.approx(0.55)
+    assert d.sum_neg == pytest.approx(-0.05)
+    assert d.sum_neu == pytest.approx(0.04)
+    assert d.sum_sq == pytest.approx(0.05**2 * 2 + 0.04**2 + 0.25)
+    row = d.row("t", ALL_SOURCES, 60)
+    assert {c: row[c] for c in SUM_COLUMNS} == {
+        "n_neg": 1,
+        "n_neu": 1,
+        "n_pos": 2,
+        "sum_neg": d.sum_neg,
+        "sum_neu": d.sum_neu,
+        "sum_pos": d.sum_pos,
+        "sum_sq": d.sum_sq,
+        "n_unscored": 1,
+    }
+    assert row["incomplete"] is False and row["width_s"] == 60
+    for c in compounds:
+        d.count(c, sign=-1)
+    assert (d.n_neg, d.n_neu, d.n_pos, d.n_unscored) == (0, 0, 0, 0)
+    assert d.sum_pos == pytest.approx(0.0) and d.sum_sq == pytest.approx(0.0)

@@ -254,25 +254,31 @@ def _check_db_url(value: str | None) -> str | None:
     return url
 
 
-class _Document(BaseModel):
-    """The sections of feeds.yaml as written.
-
-    A new top-level section (digests:, alerts:) is one field here with its own model; unknown-key
-    suggestions, positions and messages follow from the field without further code. `sources`
-    stays raw here because each source is validated on its own against its kind's model.
-    """
+class _Sections(BaseModel):
+    """The sections the file as written and the `Config` built from it read alike."""
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
     store: Annotated[str | None, AfterValidator(_check_db_url)] = None
-    storage_dir: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1)] = "storage"
     topics: list[Topic] = Field(min_length=1)
-    sources: list[Any] = []
     digests: list[Digest] = []
     alerts: AlertsConfig = AlertsConfig()
 
 
-class Config(_Document):
+class _Document(_Sections):
+    """The sections of feeds.yaml as written.
+
+    A new top-level section (digests:, alerts:) is one field here (or in `_Sections`) with its own
+    model; unknown-key suggestions, positions and messages follow from the field without further
+    code. `sources` stays raw here because each source is validated on its own against its kind's
+    model, and `storage_dir` is the text written, resolved to a path for `Config`.
+    """
+
+    storage_dir: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1)] = "storage"
+    sources: list[Any] = []
+
+
+class Config(_Sections):
     """A validated feeds.yaml: what the rest of the program reads instead of the file."""
 
     path: Path
@@ -1129,7 +1135,9 @@ def _fields_at(model: type[BaseModel], loc: Loc) -> list[str]:
             is_key = False
             continue
         field = current.model_fields.get(part) if current else None
-        current = _submodel(field.annotation) if field else None
+        if field is None:
+            return []
+        current = _submodel(field.annotation)
         if current is None:
             return []
         is_key = get_origin(field.annotation) is dict

@@ -146,6 +146,8 @@ def _visible_text(markup: str) -> str:
     node = body.child if body is not None else None
     while node is not None:
         tag = node.tag
+        if tag is None:  # lexbor names every node it builds; html_to_text falls back if not
+            raise ValueError("an HTML node without a name")
         if tag == "-text":
             data = node.text_content
             if not data:

@@ -65,7 +65,7 @@ def _negates(word_lower: str) -> bool:
 def _booster(word: str, word_lower: str, valence: float, is_cap_diff: bool) -> float:
     # Almost no word is a booster: test that first and leave the (rare) real work to the library's function.
     if word_lower in BOOSTER_DICT:
-        return scalar_inc_dec(word, valence, is_cap_diff)  # type: ignore[no-any-return]
+        return scalar_inc_dec(word, valence, is_cap_diff)
     return 0.0
 
 
@@ -161,7 +161,7 @@ def _scores(sentiments: list[float], text: str) -> dict[str, float]:
     }
 
 
-class FastVader(SentimentIntensityAnalyzer):  # type: ignore[misc]
+class FastVader(SentimentIntensityAnalyzer):
     """The stock analyzer with a `polarity_scores` that does the same arithmetic without the overhead.
 
     Only `polarity_scores` is replaced; the lexicons are the ones the stock constructor reads, so a custom
@@ -194,7 +194,7 @@ class FastVader(SentimentIntensityAnalyzer):  # type: ignore[misc]
     def polarity_scores(self, text: Any) -> dict[str, float]:
         """The stock method's dict, to the bit: stored scores must not depend on which analyzer made them."""
         if not self._fast or type(text) is not str:
-            return super().polarity_scores(text)  # type: ignore[no-any-return]
+            return super().polarity_scores(text)
         if self._emoji_re is not None and not (self._ascii_has_no_emoji and text.isascii()):
             text = self._emoji_re.sub(self._describe_emoji, text)
         # only whitespace, which nothing below sees, but it keeps the text the stock one

@@ -15,11 +15,12 @@ from collections import defaultdict
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, cast
 
 from sqlalchemy import Connection, delete, insert, or_, select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlmodel import col
 
 from monitor.core import faults
 from monitor.core.text import canonical_url, extract_hashtags, html_to_text, sanitize
@@ -50,6 +51,7 @@ from monitor.store.models import (
     Repost,
     SourceRow,
     SourceState,
+    table_of,
 )
 
 log = logging.getLogger(__name__)
@@ -86,6 +88,59 @@ class PollOutcome:
     status: int | None = None
     retry_after: float | None = None
     duration_s: float = 0.0
+
+
+@dataclass(slots=True)
+class BucketDelta:
+    """What some posts add to one minute bucket of a topic × source, or take back out of it when
+    they are deleted (then every field is negative): the sums `upsert_buckets` adds up."""
+
+    n_neg: int = 0
+    n_neu: int = 0
+    n_pos: int = 0
+    sum_neg: float = 0.0
+    sum_neu: float = 0.0
+    sum_pos: float = 0.0
+    sum_sq: float = 0.0
+    n_unscored: int = 0
+    engagement: int = 0
+
+    def count(self, compound: float | None, sign: int = 1) -> None:
+        """Count a post into (sign 1) or out of (sign -1) its VADER class. An unscored post
+        (None) is counted apart and never enters the sentiment sums (docs/metrics.md)."""
+        if compound is None:
+            self.n_unscored += sign
+            return
+        k = classify(compound)
+        if k < 0:
+            self.n_neg += sign
+            self.sum_neg += sign * compound
+        elif k == 0:
+            self.n_neu += sign
+            self.sum_neu += sign * compound
+        else:
+            self.n_pos += sign
+            self.sum_pos += sign * compound
+        self.sum_sq += sign * compound * compound
+
+    def row(self, topic: str, source: str, start_ts: int) -> dict[str, Any]:
+        """The bucket row `upsert_buckets` takes: these sums for that minute, not a gap."""
+        return {
+            "topic": topic,
+            "source": source,
+            "start_ts": start_ts,
+            "width_s": BUCKET_WIDTH_S,
+            "n_neg": self.n_neg,
+            "n_neu": self.n_neu,
+            "n_pos": self.n_pos,
+            "sum_neg": self.sum_neg,
+            "sum_neu": self.sum_neu,
+            "sum_pos": self.sum_pos,
+            "sum_sq": self.sum_sq,
+            "n_unscored": self.n_unscored,
+            "engagement": self.engagement,
+            "incomplete": False,
+        }
 
 
 class StoreConflict(Exception):
@@ -330,7 +385,14 @@ class Ingestor:
         ids = list(dict.fromkeys(ids))
         if not ids:
             return 0
-        cols = (Post.id, Post.source, Post.created_at, Post.compound, Post.engagement, Post.reposts)
+        cols = (
+            col(Post.id),
+            col(Post.source),
+            col(Post.created_at),
+            col(Post.compound),
+            col(Post.engagement),
+            col(Post.reposts),
+        )
         with self.store.write() as conn:
             found: dict[int, Any] = {}
             for i in range(0, len(ids), IN_CHUNK):
@@ -338,8 +400,8 @@ class Ingestor:
                 for row in conn.execute(
                     select(*cols).where(
                         or_(
-                            Post.canonical_id.in_(chunk),
-                            (Post.source == source) & Post.native_id.in_(chunk),
+                            col(Post.canonical_id).in_(chunk),
+                            (col(Post.source) == source) & col(Post.native_id).in_(chunk),
                         )
                     )
                 ):
@@ -350,17 +412,19 @@ class Ingestor:
             topics: dict[int, list[str]] = defaultdict(list)
             for i in range(0, len(post_ids), IN_CHUNK):
                 for pid, topic in conn.execute(
-                    select(PostTopic.post_id, PostTopic.topic).where(
-                        PostTopic.post_id.in_(post_ids[i : i + IN_CHUNK])
+                    select(col(PostTopic.post_id), col(PostTopic.topic)).where(
+                        col(PostTopic.post_id).in_(post_ids[i : i + IN_CHUNK])
                     )
                 ):
                     topics[pid].append(topic)
             upsert_buckets(conn, _bucket_deltas(found.values(), topics))
             for i in range(0, len(post_ids), IN_CHUNK):
-                chunk = post_ids[i : i + IN_CHUNK]
-                conn.execute(delete(PostTopic).where(PostTopic.post_id.in_(chunk)))
-                conn.execute(update(Repost).where(Repost.post_id.in_(chunk)).values(post_id=None))
-                conn.execute(delete(Post).where(Post.id.in_(chunk)))
+                id_chunk = post_ids[i : i + IN_CHUNK]
+                conn.execute(delete(PostTopic).where(col(PostTopic.post_id).in_(id_chunk)))
+                conn.execute(
+                    update(Repost).where(col(Repost.post_id).in_(id_chunk)).values(post_id=None)
+                )
+                conn.execute(delete(Post).where(col(Post.id).in_(id_chunk)))
         return len(found)
 
     # --- match --------------------------------------------------------------------------
@@ -512,7 +576,7 @@ class Ingestor:
             _POST_ROWS(conn, rows)
             ids = self._ids(conn, source, natives)
         else:
-            ids = dict(_POST_ROWS(conn, rows, returning="native_id, id"))  # type: ignore[arg-type]
+            ids = dict(_POST_ROWS(conn, rows, returning="native_id, id"))
         if len(ids) < len(rows):
             skipped = [n for n in natives if n not in ids]
             if self._ids(conn, source, skipped):
@@ -540,42 +604,16 @@ class Ingestor:
     def _add_to_buckets(
         self, conn: Connection, source: str, scored: list[tuple[Normalized, Any]]
     ) -> None:
-        acc: dict[tuple[str, str, int], list[float]] = defaultdict(
-            lambda: [0, 0, 0, 0.0, 0.0, 0.0, 0.0, 0, 0]
-        )
+        acc: dict[tuple[str, str, int], BucketDelta] = defaultdict(BucketDelta)
         for p, s in scored:
             start = bucket_start(p.raw.created_at)
             compound, engagement = s.compound, p.raw.engagement
-            # -1/0/+1 -> 0/1/2; 7: unscored
-            k = classify(compound) + 1 if compound is not None else 7
             for topic in p.topics:
                 for src in (source, ALL_SOURCES):
-                    a = acc[(topic, src, start)]
-                    a[k] += 1
-                    if compound is not None:
-                        a[3 + k] += compound
-                        a[6] += compound * compound
-                    a[8] += engagement
-        rows = [
-            {
-                "topic": t,
-                "source": src,
-                "start_ts": start,
-                "width_s": BUCKET_WIDTH_S,
-                "n_neg": a[0],
-                "n_neu": a[1],
-                "n_pos": a[2],
-                "sum_neg": a[3],
-                "sum_neu": a[4],
-                "sum_pos": a[5],
-                "sum_sq": a[6],
-                "n_unscored": a[7],
-                "engagement": a[8],
-                "incomplete": False,
-            }
-            for (t, src, start), a in acc.items()
-        ]
-        upsert_buckets(conn, rows)
+                    d = acc[(topic, src, start)]
+                    d.count(compound)
+                    d.engagement += engagement
+        upsert_buckets(conn, [d.row(t, src, start) for (t, src, start), d in acc.items()])
 
     def _insert_reposts(
         self, conn: Connection, source: str, reposts: list[Normalized], now: datetime
@@ -589,15 +627,17 @@ class Ingestor:
         new = list({r.raw.native_id: r for r in new}.values())
         if not new:
             return 0
-        originals = {}
+        originals: dict[str | None, int] = {}
         wanted = list({r.raw.repost_of for r in new})
         for i in range(0, len(wanted), IN_CHUNK):
             originals.update(
-                conn.execute(
-                    select(Post.native_id, Post.id).where(
-                        Post.source == source, Post.native_id.in_(wanted[i : i + IN_CHUNK])
+                (native, cast(int, pid))  # a stored post has an id
+                for native, pid in conn.execute(
+                    select(col(Post.native_id), col(Post.id)).where(
+                        col(Post.source) == source,
+                        col(Post.native_id).in_(wanted[i : i + IN_CHUNK]),
                     )
-                ).all()
+                )
             )
         conn.execute(
             insert(Repost),
@@ -618,7 +658,7 @@ class Ingestor:
         for pid, k in per_post.items():
             conn.execute(
                 update(Post)
-                .where(Post.id == pid)
+                .where(col(Post.id) == pid)
                 .values(reposts=Post.reposts + k, engagement=Post.engagement + k)
             )
         self._add_repost_engagement(conn, source, per_post)
@@ -633,9 +673,9 @@ class Ingestor:
         ids = list(per_post)
         for i in range(0, len(ids), IN_CHUNK):
             for pid, topic, created in conn.execute(
-                select(PostTopic.post_id, PostTopic.topic, PostTopic.created_at).where(
-                    PostTopic.post_id.in_(ids[i : i + IN_CHUNK])
-                )
+                select(
+                    col(PostTopic.post_id), col(PostTopic.topic), col(PostTopic.created_at)
+                ).where(col(PostTopic.post_id).in_(ids[i : i + IN_CHUNK]))
             ):
                 for src in (source, ALL_SOURCES):
                     rows.append(
@@ -681,7 +721,9 @@ class Ingestor:
                 last_error=outcome.error, consecutive_failures=SourceState.consecutive_failures + 1
             )
         _ensure_state_row(conn, source)
-        conn.execute(update(SourceState).where(SourceState.source == source.name).values(**values))
+        conn.execute(
+            update(SourceState).where(col(SourceState.source) == source.name).values(**values)
+        )
         conn.execute(
             insert(PollLog).values(
                 source=source.name,
@@ -713,7 +755,7 @@ class Ingestor:
             _ensure_state_row(conn, source)
             conn.execute(
                 update(SourceState)
-                .where(SourceState.source == source.name)
+                .where(col(SourceState.source) == source.name)
                 .values(
                     last_poll_at=started,
                     last_outcome="error",
@@ -791,7 +833,7 @@ def quarantine(conn: Connection, source: str, items: Sequence[Rejected], now: da
             "last_seen_at": now,
             "times_seen": 1,
         }
-    table = Quarantine.__table__
+    table = table_of(Quarantine)
     keys = list(merged)
     seen = {k for (k,) in select_in(conn, _QUARANTINED_KEYS, keys, before=(source,))}
     new = [merged[k] for k in keys if k not in seen]
@@ -814,7 +856,7 @@ def quarantine(conn: Connection, source: str, items: Sequence[Rejected], now: da
     # Kept for inspection, not for ever: what a source has not sent again for a month goes.
     conn.execute(
         delete(Quarantine).where(
-            Quarantine.source == source, Quarantine.last_seen_at < now - QUARANTINE_KEEP
+            col(Quarantine.source) == source, col(Quarantine.last_seen_at) < now - QUARANTINE_KEEP
         )
     )
     return len(items)
@@ -823,11 +865,15 @@ def quarantine(conn: Connection, source: str, items: Sequence[Rejected], now: da
 def _ensure_state_row(conn: Connection, source: Source) -> None:
     """Sources are registered at start-up; this covers one that was not (an ad-hoc import)."""
     if (
-        conn.execute(select(SourceState.source).where(SourceState.source == source.name)).first()
+        conn.execute(
+            select(col(SourceState.source)).where(col(SourceState.source) == source.name)
+        ).first()
         is None
     ):
         if (
-            conn.execute(select(SourceRow.name).where(SourceRow.name == source.name)).first()
+            conn.execute(
+                select(col(SourceRow.name)).where(col(SourceRow.name) == source.name)
+            ).first()
             is None
         ):
             conn.execute(
@@ -842,42 +888,16 @@ def _ensure_state_row(conn: Connection, source: Source) -> None:
 
 def _bucket_deltas(posts: Iterable[Any], topics: dict[int, list[str]]) -> list[dict[str, Any]]:
     """Negative bucket rows that take deleted posts back out of the sums they were added to."""
-    acc: dict[tuple[str, str, int], list[float]] = defaultdict(
-        lambda: [0, 0, 0, 0.0, 0.0, 0.0, 0.0, 0, 0]
-    )
+    acc: dict[tuple[str, str, int], BucketDelta] = defaultdict(BucketDelta)
     for post in posts:
         start = bucket_start(post.created_at)
         for topic in topics.get(post.id, ()):
             for src in (post.source, ALL_SOURCES):
-                a = acc[(topic, src, start)]
-                if post.compound is None:
-                    a[7] -= 1
-                else:
-                    k = classify(post.compound) + 1
-                    a[k] -= 1
-                    a[3 + k] -= post.compound
-                    a[6] -= post.compound * post.compound
+                d = acc[(topic, src, start)]
+                d.count(post.compound, sign=-1)
                 # boosts added later never reached the buckets
-                a[8] -= post.engagement - post.reposts
-    return [
-        {
-            "topic": t,
-            "source": src,
-            "start_ts": start,
-            "width_s": BUCKET_WIDTH_S,
-            "n_neg": a[0],
-            "n_neu": a[1],
-            "n_pos": a[2],
-            "sum_neg": a[3],
-            "sum_neu": a[4],
-            "sum_pos": a[5],
-            "sum_sq": a[6],
-            "n_unscored": a[7],
-            "engagement": a[8],
-            "incomplete": False,
-        }
-        for (t, src, start), a in acc.items()
-    ]
+                d.engagement -= post.engagement - post.reposts
+    return [d.row(t, src, start) for (t, src, start), d in acc.items()]
 
 
 _NATIVE_IDS = "SELECT native_id, id FROM post WHERE source = {mark} AND native_id IN ({marks})"
@@ -900,7 +920,7 @@ _BUCKET_COLUMNS = ("topic", "source", "start_ts", "width_s", *_SUMS, "incomplete
 # first and drops what is stored; the clause settles what a concurrent transaction stored between
 # that read and this insert (PostgreSQL waits for that transaction, then skips the row).
 _POST_ROWS = BulkInsert(
-    Post.__table__,
+    table_of(Post),
     (
         "source",
         "native_id",
@@ -924,10 +944,10 @@ _POST_ROWS = BulkInsert(
     ),
     on_conflict=" ON CONFLICT DO NOTHING",
 )
-_LINK_ROWS = BulkInsert(PostTopic.__table__, ("post_id", "topic", "created_at"))
+_LINK_ROWS = BulkInsert(table_of(PostTopic), ("post_id", "topic", "created_at"))
 # The same ON CONFLICT clause reads alike on SQLite (>= 3.24) and PostgreSQL.
 _BUCKET_ROWS = BulkInsert(
-    Bucket.__table__,
+    table_of(Bucket),
     _BUCKET_COLUMNS,
     on_conflict=(
         " ON CONFLICT (topic, source, start_ts, width_s) DO UPDATE SET "
@@ -938,7 +958,7 @@ _BUCKET_ROWS = BulkInsert(
 
 
 _HOUR_ROWS = BulkInsert(
-    BucketHour.__table__,
+    table_of(BucketHour),
     ("topic", "source", "start_ts", *_SUMS, "incomplete"),
     on_conflict=(
         " ON CONFLICT (topic, source, start_ts) DO UPDATE SET "

@@ -407,7 +407,7 @@ def _load_predictor() -> _Predict:
         raw = detector._get_model(low_memory=True).f.predict
 
         def predict(line: str, k: int) -> list[tuple[float, str]]:
-            return raw(line + "\n", k, 0.0, "strict")  # type: ignore[no-any-return]
+            return raw(line + "\n", k, 0.0, "strict")
 
         predict("warm up", 1)
         return predict

@@ -14,7 +14,7 @@ import json
 import re
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import Any, Literal, overload
 
 from monitor.sources.base import RawPost, Rejected
 
@@ -50,6 +50,10 @@ def repair_text(value: str) -> str:
     return value.replace("\x00", "") if "\x00" in value else value
 
 
+@overload
+def _text(value: Any, what: str, *, optional: Literal[False]) -> str: ...
+@overload
+def _text(value: Any, what: str, *, optional: bool = True) -> str | None: ...
 def _text(value: Any, what: str, *, optional: bool = True) -> str | None:
     if type(value) is str:
         return repair_text(value)
@@ -92,9 +96,7 @@ def _time(value: Any, now: datetime) -> datetime:
 
 def vet(raw: RawPost, now: datetime) -> RawPost:
     """`raw` fit for the store (a repaired copy when needed), or BadItem saying why it is not."""
-    native_id = _text(raw.native_id, "the id", optional=False)
-    assert native_id is not None
-    native_id = native_id.strip()
+    native_id = _text(raw.native_id, "the id", optional=False).strip()
     if not native_id:
         raise BadItem("the id is empty")
     if len(native_id) > MAX_ID_CHARS:
@@ -201,7 +203,7 @@ def excerpt(value: Any) -> str:
     """The item as JSON with every non-ASCII and control character escaped: what was wrong (a lone
     surrogate, an escape sequence) stays visible and can never reach a terminal as itself."""
     if isinstance(value, RawPost):
-        value = {f: getattr(value, f) for f in RawPost.__slots__}  # type: ignore[attr-defined]
+        value = {f: getattr(value, f) for f in RawPost.__slots__}
     try:
         out = json.dumps(value, ensure_ascii=True, default=repr)
     except (TypeError, ValueError, RecursionError):

@@ -13,6 +13,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from functools import lru_cache
 from statistics import NormalDist
+from typing import Any
 
 POS_THRESHOLD = 0.05
 """VADER README classes: positive s >= 0.05, negative s <= -0.05, neutral otherwise.
@@ -65,6 +66,25 @@ class BucketSums:
     def sum(self) -> float:
         """Sum of compound over scored posts."""
         return self.sum_neg + self.sum_neu + self.sum_pos
+
+    @classmethod
+    def from_row(cls, values: Iterable[Any]) -> BucketSums:
+        """A bucket from database sums in field order (`monitor.store.db.SUM_COLUMNS`).
+
+        Drivers hand back SUMs as Decimal, int or float depending on the database; the counts
+        become ints and the sums floats again so buckets merge and compare exactly in Python.
+        """
+        n_neg, n_neu, n_pos, sum_neg, sum_neu, sum_pos, sum_sq, n_unscored = values
+        return cls(
+            n_neg=int(n_neg),
+            n_neu=int(n_neu),
+            n_pos=int(n_pos),
+            sum_neg=float(sum_neg),
+            sum_neu=float(sum_neu),
+            sum_pos=float(sum_pos),
+            sum_sq=float(sum_sq),
+            n_unscored=int(n_unscored),
+        )
 
     @classmethod
     def from_scores(cls, scores: Iterable[float | None]) -> BucketSums:

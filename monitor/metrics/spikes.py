@@ -25,6 +25,7 @@ from datetime import datetime
 from typing import Any, Literal
 
 from sqlalchemy import Integer, and_, cast, false, func, or_, select
+from sqlmodel import col
 
 from monitor.config.digests import AlertSettings
 from monitor.core.text import sanitize
@@ -164,12 +165,8 @@ class Hours:
         for ts in range(since, until, HOUR):
             self._hours.pop(ts, None)
         for h, *sums, engagement, incomplete in rows:
-            values = {
-                c: (int(v) if c.startswith("n_") else float(v))
-                for c, v in zip(SUM_COLUMNS, sums, strict=False)
-            }
             self._hours[int(h)] = Hour(
-                int(h), BucketSums(**values), int(engagement or 0), bool(incomplete)
+                int(h), BucketSums.from_row(sums), int(engagement or 0), bool(incomplete)
             )
 
     def _history_start(self) -> int | None:
@@ -179,7 +176,9 @@ class Hours:
             polled = None
             if self.sources:
                 polled = conn.execute(
-                    select(func.min(PollLog.started_at)).where(PollLog.source.in_(self.sources))
+                    select(func.min(PollLog.started_at)).where(
+                        col(PollLog.source).in_(self.sources)
+                    )
                 ).scalar()
         starts = [int(first)] if first is not None else []
         if polled is not None:
@@ -538,15 +537,15 @@ def topic_posts(
     window = or_(
         false(),
         *(
-            and_(PostTopic.created_at >= from_ts(a), PostTopic.created_at < from_ts(b))
+            and_(col(PostTopic.created_at) >= from_ts(a), col(PostTopic.created_at) < from_ts(b))
             for a, b in ranges
         ),
     )
     return (
         select(*columns)
         .select_from(Post)
-        .join(PostTopic, PostTopic.post_id == Post.id)
-        .where(PostTopic.topic == topic, window)
+        .join(PostTopic, col(PostTopic.post_id) == Post.id)
+        .where(col(PostTopic.topic) == topic, window)
     )
 
 
@@ -567,7 +566,7 @@ def volume_drivers(
     with store.read() as conn:
         posts = conn.execute(
             topic_posts(topic, (start, start + HOUR))
-            .order_by(Post.engagement.desc(), Post.id)
+            .order_by(col(Post.engagement).desc(), col(Post.id))
             .limit(n_posts)
         ).all()
         now_tags = _tag_counts(conn, topic_posts(topic, (start, start + HOUR), columns=[Post.tags]))
@@ -603,7 +602,7 @@ def sentiment_drivers(
     sign = 1.0 if direction == "up" else -1.0
     with store.read() as conn:
         rows = conn.execute(
-            topic_posts(topic, (start, start + HOUR)).where(Post.compound.is_not(None))
+            topic_posts(topic, (start, start + HOUR)).where(col(Post.compound).is_not(None))
         ).all()
     if not rows:
         return Drivers()

@@ -887,7 +887,8 @@ def _rant() -> str:
         "Dmitriev smiles for the cameras, the markets cheer, and we are told to be grateful?!",
         "No. NO. This is wrong and everyone knows it is wrong.",
     ]
-    parts, i = [], 0
+    parts: list[str] = []
+    i = 0
     while sum(len(p) + 1 for p in parts) < 5000:
         parts.append(lines[i % len(lines)])
         i += 1

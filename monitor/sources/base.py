@@ -15,7 +15,7 @@ from contextlib import contextmanager
 from contextvars import ContextVar
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
-from typing import TYPE_CHECKING, Annotated, Any, ClassVar, Literal
+from typing import TYPE_CHECKING, Annotated, Any, ClassVar, Literal, Protocol
 
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field
 
@@ -24,8 +24,6 @@ from monitor.core.http import USER_AGENT  # noqa: F401  (the sources' name for i
 
 if TYPE_CHECKING:  # pragma: no cover
     import httpx
-
-    from monitor.config.feeds import Topic
 
 
 @dataclass(slots=True)
@@ -163,6 +161,20 @@ class SourceSettings(BaseModel):
         return out
 
 
+class TopicTerms(Protocol):
+    """What a source reads of a topic it serves: the terms to ask its platform for.
+
+    `monitor.config.feeds.Topic` is one; a Protocol keeps the sources from knowing the config
+    (import-linter: "The sources know no config"), so a source runs on any object with these.
+    """
+
+    name: str
+    hashtags: list[str]
+    keywords: list[str]
+    exclude: list[str]
+    languages: list[str] | None
+
+
 class Source(abc.ABC):
     """A platform adapter. Subclasses set `kind` and `Settings` and implement `fetch`."""
 
@@ -170,7 +182,7 @@ class Source(abc.ABC):
     Settings: ClassVar[type[SourceSettings]]
     streaming: ClassVar[bool] = False
 
-    def __init__(self, settings: SourceSettings, topics: list[Topic], http: httpx.Client):
+    def __init__(self, settings: SourceSettings, topics: Sequence[TopicTerms], http: httpx.Client):
         self.settings = settings
         self.topics = topics
         self.http = http

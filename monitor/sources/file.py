@@ -33,9 +33,12 @@ csv.field_size_limit(max(csv.field_size_limit(), MAX_LINE_BYTES))
 FOLLOW_CHUNK_BYTES = 8_000_000  # read at most this much per poll so a huge file streams in pieces
 
 
+FileFormat = Literal["jsonl", "csv"]
+
+
 class FileSettings(SourceSettings):
     path: str
-    format: Literal["jsonl", "csv"] | None = None  # None: from the file name
+    format: FileFormat | None = None  # None: from the file name
 
 
 @dataclass(slots=True)
@@ -48,7 +51,7 @@ class BadRow:
         return f"line {self.line}: {self.message}"
 
 
-def detect_format(path: str | Path, declared: str | None = None) -> str:
+def detect_format(path: str | Path, declared: FileFormat | None = None) -> FileFormat:
     if declared:
         return declared
     suffixes = [s.lower() for s in Path(path).suffixes]
@@ -195,6 +198,7 @@ class FileSource(Source):
 
     kind = "file"
     Settings = FileSettings
+    settings: FileSettings
 
     def fetch(self, state: dict[str, Any], ctx: PollContext) -> Batch:
         path = Path(self.settings.path).expanduser()

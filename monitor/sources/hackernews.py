@@ -88,7 +88,9 @@ def hit_to_post(hit: dict[str, Any], web_url: str) -> RawPost | None:
     object_id, created = hit.get("objectID"), epoch_time(hit.get("created_at_i"))
     if not isinstance(object_id, str) or not object_id or created is None:
         return None
-    tags = hit.get("_tags") if isinstance(hit.get("_tags"), list) else []
+    tags = hit.get("_tags")
+    if not isinstance(tags, list):
+        tags = []
     is_comment = "comment" in tags or (
         "story" not in tags and isinstance(hit.get("comment_text"), str)
     )

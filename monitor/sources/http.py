@@ -357,7 +357,8 @@ def describe_transport(
             url = None
     target = httpx.URL(str(url)) if url is not None else None
     host = target.host if target is not None and target.host else what
-    chain, cause = [], exc.__cause__ or exc.__context__
+    chain: list[BaseException] = []
+    cause = exc.__cause__ or exc.__context__
     while cause is not None and len(chain) < 5:
         chain.append(cause)
         cause = cause.__cause__ or cause.__context__

@@ -393,7 +393,11 @@ class _InstanceReader:
                 "is this a Mastodon instance?",
                 status=resp.status_code,
             )
-        return data, {rel: link["url"] for rel, link in resp.links.items() if "url" in link}
+        return data, {
+            rel: link["url"]
+            for rel, link in resp.links.items()
+            if rel is not None and "url" in link
+        }
 
     def _refuse(self, resp: httpx.Response, body: bytes, tag: str) -> None:
         what, status = self.inst.label, resp.status_code

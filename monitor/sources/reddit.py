@@ -182,9 +182,10 @@ def thing_to_post(data: dict[str, Any], www_url: str) -> RawPost | None:
     )
     author = data.get("author")
     crosspost = data.get("crosspost_parent")
+    selftext = data.get("selftext")
     return RawPost(
         native_id=name,
-        text=data.get("selftext") if isinstance(data.get("selftext"), str) else "",
+        text=selftext if isinstance(selftext, str) else "",
         title=data.get("title") if isinstance(data.get("title"), str) else None,
         created_at=created,
         url=url,  # the discussion, not the link target: a news URL belongs to the news source
@@ -441,7 +442,7 @@ class RedditSource(Source):
                 RssSettings(
                     name=self.settings.name,
                     kind="rss",
-                    url=self._feed_url(),
+                    url=AnyHttpUrl(self._feed_url()),
                     interval=self.settings.interval,
                     topics=self.settings.topics,
                     match=self.settings.match,
@@ -544,10 +545,11 @@ class _ListingReader:
         if listing.children and listing.after:
             page.cont = {"after": listing.after, "alt": names[-1 - _ALTERNATES : -1][::-1]}
             return page
-        if not listing.children and after and (rng.cont or {}).get("alt"):
+        cont = rng.cont or {}
+        if not listing.children and after and cont.get("alt"):
             # The post paging stopped at is gone (deleted, removed, or sunk below the listing's
             # end): resume from the next older one the last page showed.
-            alt = list(rng.cont["alt"])
+            alt = list(cont["alt"])
             page.cont = {"after": alt[0], "alt": alt[1:]}
             return page
         depth = rng.above + rng.read + len(posts)
@@ -572,11 +574,11 @@ class _ListingReader:
 def _parse_listing(body: bytes) -> _Listing:
     data = _json(body, "Reddit")
     inner = data.get("data") if isinstance(data, dict) and data.get("kind") == "Listing" else None
-    children = inner.get("children") if isinstance(inner, dict) else None
-    if not isinstance(children, list):
+    if not isinstance(inner, dict) or not isinstance(inner.get("children"), list):
         raise SourceError(
             "Reddit answered with something other than a Listing (schema change?)", status=200
         )
+    children = inner["children"]
     things = []
     for i, c in enumerate(children, start=1):
         if isinstance(c, dict) and c.get("kind") == "t3" and isinstance(c.get("data"), dict):

@@ -57,6 +57,7 @@ class RssSettings(SourceSettings):
 class RssSource(Source):
     kind = "rss"
     Settings = RssSettings
+    settings: RssSettings
 
     def fetch(self, state: dict[str, Any], ctx: PollContext) -> Batch:
         url = str(self.settings.url)

@@ -83,14 +83,14 @@ class XSettings(SourceSettings):
         explicit `query:` can be checked here; the source checks again before its first request.
         """
         topics = (info.context or {}).get("topics")
-        if self.query is None and topics is None:
-            return self
         if self.query is not None:
             query, loc, origin = self.query, ("query",), "'query'"
-        else:
+        elif topics is not None:
             served = _served(topics, self.topics)
             query, loc = build_query(served, include_retweets=self.include_retweets), ("topics",)
             origin = "the X query built from topic(s) " + ", ".join(t.name for t in served)
+        else:
+            return self
         if len(query) > self.max_query_length:
             raise _located(
                 loc,
@@ -213,12 +213,18 @@ def tweet_to_post(tweet: dict[str, Any], usernames: dict[str, str], web_url: str
         return None
     text = unescape_text(text)
     username = usernames.get(str(tweet.get("author_id")))
-    metrics = tweet.get("public_metrics") if isinstance(tweet.get("public_metrics"), dict) else {}
+    metrics = tweet.get("public_metrics")
+    if not isinstance(metrics, dict):
+        metrics = {}
     engagement = sum(
         count(metrics.get(k)) for k in ("like_count", "retweet_count", "reply_count", "quote_count")
     )
-    entities = tweet.get("entities") if isinstance(tweet.get("entities"), dict) else {}
-    hashtags = entities.get("hashtags") if isinstance(entities.get("hashtags"), list) else []
+    entities = tweet.get("entities")
+    if not isinstance(entities, dict):
+        entities = {}
+    hashtags = entities.get("hashtags")
+    if not isinstance(hashtags, list):
+        hashtags = []
     tags = tuple(
         h["tag"] for h in hashtags if isinstance(h, dict) and isinstance(h.get("tag"), str)
     )
@@ -537,7 +543,9 @@ def _check_page(page: Any) -> dict[str, Any]:
 
 
 def _usernames(page: dict[str, Any]) -> dict[str, str]:
-    includes = page.get("includes") if isinstance(page.get("includes"), dict) else {}
+    includes = page.get("includes")
+    if not isinstance(includes, dict):
+        includes = {}
     return {
         str(u["id"]): u["username"]
         for u in includes.get("users") or []

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import logging
 import threading
-from collections.abc import Iterator
+from collections.abc import Generator
 from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import quote, urlencode
@@ -213,7 +213,7 @@ def _frame(batch: Any, schema: dict[str, pl.DataType]) -> pl.DataFrame:
 
 def iter_posts(
     pool: Connections, query: Any, schema: dict[str, pl.DataType], batch_size: int
-) -> Iterator[pl.DataFrame]:
+) -> Generator[pl.DataFrame, None, None]:
     """The posts of `query`, oldest first, as frames of at most `batch_size` rows (`schema`).
 
     One statement in autocommit, so one consistent snapshot on either database, released as
@@ -241,7 +241,7 @@ def iter_posts(
 
 def iter_posts_sqlite3(
     dbapi_conn: Any, query: Any, schema: dict[str, pl.DataType], batch_size: int
-) -> Iterator[pl.DataFrame]:
+) -> Generator[pl.DataFrame, None, None]:
     """The same frames through Python's own SQLite, for a process that also writes this store.
 
     The ADBC driver's copy of SQLite and Python's cannot see each other's locks inside one

@@ -40,7 +40,7 @@ class BulkInsert:
                 f"INSERT INTO {quote(self.table.name)} ({', '.join(quote(c) for c in self.columns)}) "
                 f"VALUES ({', '.join([mark] * len(self.columns))}){self.on_conflict}"
             )
-            processors = []
+            processors: list[tuple[int, _Processor]] = []
             for i, name in enumerate(self.columns):
                 col_type = self.table.c[name].type
                 proc = col_type.dialect_impl(dialect).bind_processor(dialect)

@@ -11,7 +11,7 @@ import logging
 import os
 import shutil
 import threading
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Generator, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -35,6 +35,7 @@ from sqlalchemy import (
     union_all,
 )
 from sqlalchemy.engine import make_url
+from sqlmodel import col
 
 from monitor.metrics.formulas import BucketSums
 from monitor.store import models
@@ -46,6 +47,7 @@ from monitor.store.models import (
     PostTopic,
     SourceRow,
     SourceState,
+    table_of,
 )
 
 log = logging.getLogger(__name__)
@@ -102,7 +104,7 @@ def bucket_rows(
     the sums are the same minutes' sums (hours are written with their minutes), so a view gives
     the same numbers whichever table it reads. `where(table)` adds filters to each part.
     """
-    minute, hour = Bucket.__table__, BucketHour.__table__
+    minute, hour = table_of(Bucket), table_of(BucketHour)
 
     def part(t: Table, lo: int | None, hi: int | None) -> Select[Any]:
         q: Select[Any] = select(
@@ -161,12 +163,12 @@ def first_bucket_ts(conn: Connection, topic: str) -> int | None:
     """The start of a topic's first minute bucket, or of its first hour where the minutes before
     were pruned (`monitor db prune` keeps the hours): where its record begins."""
     first: list[int | None] = []
-    for t in (Bucket, BucketHour):
+    for t in (table_of(Bucket), table_of(BucketHour)):
         first.append(
             conn.execute(
-                select(t.start_ts)
-                .where(t.topic == topic, t.source == ALL_SOURCES)
-                .order_by(t.start_ts)
+                select(t.c.start_ts)
+                .where(t.c.topic == topic, t.c.source == ALL_SOURCES)
+                .order_by(t.c.start_ts)
                 .limit(1)
             ).scalar()
         )
@@ -414,8 +416,9 @@ class Store:
                 settings = s.model_dump(mode="json")
                 if s.name in existing:
                     conn.execute(
-                        SourceRow.__table__.update()
-                        .where(SourceRow.name == s.name)
+                        table_of(SourceRow)
+                        .update()
+                        .where(col(SourceRow.name) == s.name)
                         .values(kind=s.kind, settings=settings)
                     )
                 else:  # another collector starting at the same moment may insert it first
@@ -438,7 +441,7 @@ class Store:
     def source_state(self, name: str) -> dict[str, Any] | None:
         with self.read() as conn:
             row = (
-                conn.execute(select(SourceState).where(SourceState.source == name))
+                conn.execute(select(SourceState).where(col(SourceState.source) == name))
                 .mappings()
                 .first()
             )
@@ -448,9 +451,9 @@ class Store:
         with self.read() as conn:
             rows = (
                 conn.execute(
-                    select(SourceRow.name, SourceRow.kind, SourceState)
-                    .join(SourceState, SourceState.source == SourceRow.name, isouter=True)
-                    .order_by(SourceRow.name)
+                    select(col(SourceRow.name), col(SourceRow.kind), SourceState)
+                    .join(SourceState, col(SourceState.source) == SourceRow.name, isouter=True)
+                    .order_by(col(SourceRow.name))
                 )
                 .mappings()
                 .all()
@@ -464,8 +467,8 @@ class Store:
         with self.read() as conn:
             return dict(
                 conn.execute(
-                    select(models.Quarantine.source, func.count()).group_by(
-                        models.Quarantine.source
+                    select(col(models.Quarantine.source), func.count()).group_by(
+                        col(models.Quarantine.source)
                     )
                 ).all()
             )
@@ -473,10 +476,10 @@ class Store:
     def quarantined(self, source: str | None = None, limit: int = 100) -> list[dict[str, Any]]:
         """The most recently seen quarantined items, newest first."""
         q = select(models.Quarantine).order_by(
-            models.Quarantine.last_seen_at.desc(), models.Quarantine.id.desc()
+            col(models.Quarantine.last_seen_at).desc(), col(models.Quarantine.id).desc()
         )
         if source is not None:
-            q = q.where(models.Quarantine.source == source)
+            q = q.where(col(models.Quarantine.source) == source)
         with self.read() as conn:
             return [dict(r) for r in conn.execute(q.limit(limit)).mappings().all()]
 
@@ -495,7 +498,9 @@ class Store:
     def topics(self) -> list[str]:
         with self.read() as conn:
             return list(
-                conn.execute(select(PostTopic.topic).distinct().order_by(PostTopic.topic)).scalars()
+                conn.execute(
+                    select(col(PostTopic.topic)).distinct().order_by(col(PostTopic.topic))
+                ).scalars()
             )
 
     def sums(
@@ -516,12 +521,7 @@ class Store:
         q = select(*[func.coalesce(func.sum(b.c[c]), 0) for c in SUM_COLUMNS])
         with self.read() as conn:
             row = conn.execute(q).one()
-        return BucketSums(
-            **{
-                c: (int(v) if c.startswith("n_") else float(v))
-                for c, v in zip(SUM_COLUMNS, row, strict=False)
-            }
-        )
+        return BucketSums.from_row(row)
 
     def series(self, query: SeriesQuery) -> pl.DataFrame:
         """Buckets re-summed to `every_s` (exact: sums of sums), one row per topic and bucket."""
@@ -614,24 +614,30 @@ class Store:
         """
         with self.read() as conn:
             topics = (
-                conn.execute(select(Bucket.topic).distinct().order_by(Bucket.topic)).scalars().all()
+                conn.execute(select(col(Bucket.topic)).distinct().order_by(col(Bucket.topic)))
+                .scalars()
+                .all()
             )
-            sources = conn.execute(select(SourceRow.name).order_by(SourceRow.name)).scalars().all()
+            sources = (
+                conn.execute(select(col(SourceRow.name)).order_by(col(SourceRow.name)))
+                .scalars()
+                .all()
+            )
         return list(topics), list(sources)
 
     def _filter_posts(self, q: Any, query: PostQuery) -> Any:
         if query.topics:
             q = q.where(
                 exists().where(
-                    PostTopic.post_id == Post.id, PostTopic.topic.in_(list(query.topics))
+                    col(PostTopic.post_id) == Post.id, col(PostTopic.topic).in_(list(query.topics))
                 )
             )
         if query.sources:
-            q = q.where(Post.source.in_(list(query.sources)))
+            q = q.where(col(Post.source).in_(list(query.sources)))
         if query.since is not None:
-            q = q.where(Post.created_at >= query.since)
+            q = q.where(col(Post.created_at) >= query.since)
         if query.until is not None:
-            q = q.where(Post.created_at < query.until)
+            q = q.where(col(Post.created_at) < query.until)
         return q
 
     def count_posts(self, query: PostQuery) -> int:
@@ -642,11 +648,14 @@ class Store:
                 ).scalar_one()
             )
 
-    def iter_posts(self, query: PostQuery, batch_size: int = POST_BATCH) -> Iterator[pl.DataFrame]:
+    def iter_posts(
+        self, query: PostQuery, batch_size: int = POST_BATCH
+    ) -> Generator[pl.DataFrame, None, None]:
         """The matching posts, oldest first, as frames of at most `batch_size` rows (POST_SCHEMA).
 
         Read as Arrow batches through ADBC (monitor.store.arrowread): one statement, so a consistent
-        snapshot, and memory bounded by the batch, not the result.
+        snapshot, and memory bounded by the batch, not the result. A generator, so a reader that
+        stops early can `close()` it to end the read at once.
         """
         from monitor.store import arrowread
 
@@ -661,7 +670,9 @@ class Store:
                 self._arrow = arrowread.Connections(self.url)
         return arrowread.iter_posts(self._arrow, query, POST_SCHEMA, batch_size)
 
-    def _iter_posts_sqlite3(self, query: PostQuery, batch_size: int) -> Iterator[pl.DataFrame]:
+    def _iter_posts_sqlite3(
+        self, query: PostQuery, batch_size: int
+    ) -> Generator[pl.DataFrame, None, None]:
         """`iter_posts` for a store this process writes to (see arrowread.iter_posts_sqlite3)."""
         from monitor.store import arrowread
 
@@ -672,12 +683,16 @@ class Store:
 
     def post_counts(self) -> dict[str, int]:
         with self.read() as conn:
-            return dict(conn.execute(select(Post.source, func.count()).group_by(Post.source)).all())
+            return dict(
+                conn.execute(
+                    select(col(Post.source), func.count()).group_by(col(Post.source))
+                ).all()
+            )
 
     def topic_post_counts(self, since: datetime | None = None) -> dict[str, int]:
-        q = select(PostTopic.topic, func.count()).group_by(PostTopic.topic)
+        q = select(col(PostTopic.topic), func.count()).group_by(col(PostTopic.topic))
         if since is not None:
-            q = q.where(PostTopic.created_at >= since)
+            q = q.where(col(PostTopic.created_at) >= since)
         with self.read() as conn:
             return dict(conn.execute(q).all())
 
@@ -692,21 +707,23 @@ class Store:
     ) -> list[dict[str, Any]]:
         q = select(Post)
         if topic is not None:
-            q = q.join(PostTopic, PostTopic.post_id == Post.id).where(PostTopic.topic == topic)
+            q = q.join(PostTopic, col(PostTopic.post_id) == Post.id).where(
+                col(PostTopic.topic) == topic
+            )
         if since is not None:
-            q = q.where(Post.created_at >= since)
+            q = q.where(col(Post.created_at) >= since)
         if until is not None:
-            q = q.where(Post.created_at < until)
-        q = q.order_by(getattr(Post, order).desc(), Post.id.desc())
+            q = q.where(col(Post.created_at) < until)
+        q = q.order_by(col(getattr(Post, order)).desc(), col(Post.id).desc())
         if limit is not None:
             q = q.limit(limit)
         with self.read() as conn:
             return [dict(r) for r in conn.execute(q).mappings().all()]
 
     def poll_log(self, source: str | None = None, limit: int = 100) -> list[dict[str, Any]]:
-        q = select(models.PollLog).order_by(models.PollLog.id.desc()).limit(limit)
+        q = select(models.PollLog).order_by(col(models.PollLog.id).desc()).limit(limit)
         if source is not None:
-            q = q.where(models.PollLog.source == source)
+            q = q.where(col(models.PollLog.source) == source)
         with self.read() as conn:
             return [dict(r) for r in conn.execute(q).mappings().all()]
 
@@ -771,10 +788,12 @@ class Store:
             now_ms = db_clock_ms(conn)
             if since_ms is None:
                 return now_ms, []
-            q = select(Bucket.topic, Bucket.source, Bucket.start_ts, Bucket.changed_ms).where(
-                Bucket.changed_ms >= since_ms,
-                Bucket.start_ts < before_ts,
-                Bucket.width_s == BUCKET_WIDTH_S,
+            q = select(
+                col(Bucket.topic), col(Bucket.source), col(Bucket.start_ts), col(Bucket.changed_ms)
+            ).where(
+                col(Bucket.changed_ms) >= since_ms,
+                col(Bucket.start_ts) < before_ts,
+                col(Bucket.width_s) == BUCKET_WIDTH_S,
             )
             return now_ms, [(t, s, int(ts), int(ms)) for t, s, ts, ms in conn.execute(q).all()]
 
@@ -785,7 +804,7 @@ class Store:
             while True:
                 q = select(func.min(Bucket.topic))
                 if found:
-                    q = q.where(Bucket.topic > found[-1])
+                    q = q.where(col(Bucket.topic) > found[-1])
                 topic = conn.execute(q).scalar()
                 if topic is None:
                     return found
@@ -800,7 +819,7 @@ class Store:
         with self.read() as conn:
             first_bucket = first_bucket_ts(conn, topic)
             first_poll = conn.execute(
-                select(models.PollLog.started_at).order_by(models.PollLog.id).limit(1)
+                select(col(models.PollLog.started_at)).order_by(col(models.PollLog.id)).limit(1)
             ).scalar()
         found = [
             t
@@ -918,7 +937,9 @@ class Store:
         with self.read() as conn:
             rows = [
                 dict(r)
-                for r in conn.execute(select(Post).where(Post.id.in_(list(ids)))).mappings().all()
+                for r in conn.execute(select(Post).where(col(Post.id).in_(list(ids))))
+                .mappings()
+                .all()
             ]
         return self._with_topics(rows)
 
@@ -945,23 +966,23 @@ class Store:
             newest = conn.execute(select(func.max(Post.id))).scalar()
             if newest is None:
                 return [], None
-            q = select(Post).where(Post.id > max(newest - scan, after_id or 0))
+            q = select(Post).where(col(Post.id) > max(newest - scan, after_id or 0))
             if topic is not None:
                 q = q.where(
-                    select(PostTopic.post_id)
-                    .where(PostTopic.post_id == Post.id, PostTopic.topic == topic)
+                    select(col(PostTopic.post_id))
+                    .where(col(PostTopic.post_id) == Post.id, col(PostTopic.topic) == topic)
                     .exists()
                 )
             if source is not None:
-                q = q.where(Post.source == source)
+                q = q.where(col(Post.source) == source)
             if sentiment is not None:
                 q = q.where(_sentiment_clause(sentiment))
             if contains:
                 q = q.where(
-                    Post.text.icontains(contains, autoescape=True)
-                    | Post.author.icontains(contains, autoescape=True)
+                    col(Post.text).icontains(contains, autoescape=True)
+                    | col(Post.author).icontains(contains, autoescape=True)
                 )
-            q = q.order_by(Post.id.desc()).limit(limit)
+            q = q.order_by(col(Post.id).desc()).limit(limit)
             rows = [dict(r) for r in conn.execute(q).mappings().all()]
         return self._with_topics(rows), newest
 
@@ -970,8 +991,8 @@ class Store:
         ids = list(by_id)
         with self.read() as conn:
             for i in range(0, len(ids), 500):
-                q = select(PostTopic.post_id, PostTopic.topic).where(
-                    PostTopic.post_id.in_(ids[i : i + 500])
+                q = select(col(PostTopic.post_id), col(PostTopic.topic)).where(
+                    col(PostTopic.post_id).in_(ids[i : i + 500])
                 )
                 for pid, topic in conn.execute(q).all():
                     by_id[pid].append(topic)
@@ -984,11 +1005,11 @@ class Store:
         if not sources:
             return {}
         log_ = models.PollLog
-        failed = func.sum(cast(log_.outcome.in_(("error", "partial")), Integer))
+        failed = func.sum(cast(col(log_.outcome).in_(("error", "partial")), Integer))
         q = (
-            select(log_.source, func.count(), failed, func.sum(log_.new_posts))
-            .where(log_.source.in_(list(sources)), log_.started_at >= since)
-            .group_by(log_.source)
+            select(col(log_.source), func.count(), failed, func.sum(log_.new_posts))
+            .where(col(log_.source).in_(list(sources)), col(log_.started_at) >= since)
+            .group_by(col(log_.source))
         )
         with self.read() as conn:
             rows = conn.execute(q).all()
@@ -1003,13 +1024,13 @@ def _sentiment_clause(sentiment: str) -> Any:
     from monitor.metrics.formulas import POS_THRESHOLD
 
     if sentiment == "positive":
-        return Post.compound >= POS_THRESHOLD
+        return col(Post.compound) >= POS_THRESHOLD
     if sentiment == "negative":
-        return Post.compound <= -POS_THRESHOLD
+        return col(Post.compound) <= -POS_THRESHOLD
     if sentiment == "neutral":
-        return (Post.compound > -POS_THRESHOLD) & (Post.compound < POS_THRESHOLD)
+        return (col(Post.compound) > -POS_THRESHOLD) & (col(Post.compound) < POS_THRESHOLD)
     if sentiment == "unscored":
-        return Post.compound.is_(None)
+        return col(Post.compound).is_(None)
     raise ValueError(
         f"unknown sentiment class {sentiment!r} (positive, negative, neutral or unscored)"
     )

@@ -22,6 +22,7 @@ from collections.abc import Callable
 from datetime import datetime, timedelta
 
 from sqlalchemy import Connection, func, or_, select, update
+from sqlmodel import col
 
 from monitor.store.db import Store, utcnow
 from monitor.store.models import SourceState
@@ -81,7 +82,7 @@ class Leases:
         if self.clock is not None:
             return self.clock()
         if conn.dialect.name == "postgresql":
-            return conn.execute(select(func.now())).scalar_one()  # type: ignore[no-any-return]
+            return conn.execute(select(func.now())).scalar_one()
         return utcnow()
 
     def acquire(self, source: str) -> bool:
@@ -93,19 +94,19 @@ class Leases:
         with self.store.write() as conn:
             now = self._now(conn)
             holder = conn.execute(
-                select(SourceState.lease_owner).where(SourceState.source == source)
+                select(col(SourceState.lease_owner)).where(col(SourceState.source) == source)
             ).scalar()
             free = [
-                SourceState.lease_owner.is_(None),
-                SourceState.lease_owner == self.owner,
-                SourceState.lease_expires_at.is_(None),
-                SourceState.lease_expires_at < now,
+                col(SourceState.lease_owner).is_(None),
+                col(SourceState.lease_owner) == self.owner,
+                col(SourceState.lease_expires_at).is_(None),
+                col(SourceState.lease_expires_at) < now,
             ]
             if holder and holder != self.owner and dead_here(holder):
-                free.append(SourceState.lease_owner == holder)
+                free.append(col(SourceState.lease_owner) == holder)
             result = conn.execute(
                 update(SourceState)
-                .where(SourceState.source == source, or_(*free))
+                .where(col(SourceState.source) == source, or_(*free))
                 .values(lease_owner=self.owner, lease_expires_at=now + self.ttl)
             )
             return result.rowcount == 1
@@ -116,12 +117,14 @@ class Leases:
             now = self._now(conn)
             conn.execute(
                 update(SourceState)
-                .where(SourceState.lease_owner == self.owner)
+                .where(col(SourceState.lease_owner) == self.owner)
                 .values(lease_expires_at=now + self.ttl)
             )
             return set(
                 conn.execute(
-                    select(SourceState.source).where(SourceState.lease_owner == self.owner)
+                    select(col(SourceState.source)).where(
+                        col(SourceState.lease_owner) == self.owner
+                    )
                 ).scalars()
             )
 
@@ -130,6 +133,6 @@ class Leases:
         with self.store.write() as conn:
             conn.execute(
                 update(SourceState)
-                .where(SourceState.lease_owner == self.owner)
+                .where(col(SourceState.lease_owner) == self.owner)
                 .values(lease_owner=None, lease_expires_at=None)
             )

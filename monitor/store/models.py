@@ -18,14 +18,28 @@ from sqlalchemy import (
     DateTime,
     Index,
     Integer,
+    Table,
     Text,
     TypeDecorator,
     UniqueConstraint,
 )
+from sqlalchemy import inspect as sa_inspect
 from sqlalchemy.sql.expression import false
 from sqlmodel import Field, SQLModel
 
 ALL_SOURCES = "*"  # the `bucket.source` value of the all-sources rollup
+
+
+def table_of(model: type[SQLModel]) -> Table:
+    """The Core table behind a table model, for statements the ORM layer does not type.
+
+    SQLModel sets `__table__` on every `table=True` class but does not declare it, so a type
+    checker cannot see it; the mapper names the same table object.
+    """
+    table = sa_inspect(model).local_table
+    if not isinstance(table, Table):  # only a model without table=True gets here
+        raise TypeError(f"{model.__name__} is not a table model")
+    return table
 
 
 class UTCDateTime(TypeDecorator):

@@ -17,9 +17,10 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from sqlalchemy import func, select
+from sqlmodel import col
 
 from monitor.store.db import Store, to_ts
-from monitor.store.models import Bucket, BucketHour, PollLog, Post, PostTopic, Repost
+from monitor.store.models import Bucket, BucketHour, PollLog, Post, PostTopic, Repost, table_of
 
 log = logging.getLogger(__name__)
 
@@ -71,12 +72,12 @@ def _prune_minutes(store: Store, cutoff: int) -> int:
     rows), each a range of the primary key (topic, source, start_ts)."""
     deleted = 0
     with store.read() as conn:
-        keys = conn.execute(select(BucketHour.topic, BucketHour.source).distinct()).all()
+        keys = conn.execute(select(col(BucketHour.topic), col(BucketHour.source)).distinct()).all()
     for topic, source in keys:
         with store.read() as conn:
             first = conn.execute(
                 select(func.min(Bucket.start_ts)).where(
-                    Bucket.topic == topic, Bucket.source == source
+                    col(Bucket.topic) == topic, col(Bucket.source) == source
                 )
             ).scalar()
         if first is None:
@@ -84,11 +85,13 @@ def _prune_minutes(store: Store, cutoff: int) -> int:
         for start in range(first - first % DAY_S, cutoff, DAY_S):
             with store.write() as conn:
                 deleted += conn.execute(
-                    Bucket.__table__.delete().where(
-                        Bucket.topic == topic,
-                        Bucket.source == source,
-                        Bucket.start_ts >= start,
-                        Bucket.start_ts < min(start + DAY_S, cutoff),
+                    table_of(Bucket)
+                    .delete()
+                    .where(
+                        col(Bucket.topic) == topic,
+                        col(Bucket.source) == source,
+                        col(Bucket.start_ts) >= start,
+                        col(Bucket.start_ts) < min(start + DAY_S, cutoff),
                     )
                 ).rowcount
     return deleted
@@ -110,9 +113,9 @@ def prune(
             # Oldest first along the created_at index: each batch is a short range scan.
             ids = (
                 conn.execute(
-                    select(Post.id)
-                    .where(Post.created_at < before)
-                    .order_by(Post.created_at)
+                    select(col(Post.id))
+                    .where(col(Post.created_at) < before)
+                    .order_by(col(Post.created_at))
                     .limit(batch)
                 )
                 .scalars()
@@ -121,19 +124,21 @@ def prune(
             if not ids:
                 break
             report.topic_links += conn.execute(
-                PostTopic.__table__.delete().where(PostTopic.post_id.in_(ids))
+                table_of(PostTopic).delete().where(col(PostTopic.post_id).in_(ids))
             ).rowcount
             report.reposts += conn.execute(
-                Repost.__table__.delete().where(Repost.post_id.in_(ids))
+                table_of(Repost).delete().where(col(Repost.post_id).in_(ids))
             ).rowcount
-            report.posts += conn.execute(Post.__table__.delete().where(Post.id.in_(ids))).rowcount
+            report.posts += conn.execute(
+                table_of(Post).delete().where(col(Post.id).in_(ids))
+            ).rowcount
         if progress is not None:
             progress(report)
     if not keep_buckets:
         report.minute_buckets = _prune_minutes(store, to_ts(before))
     with store.write() as conn:
         report.poll_log += conn.execute(
-            PollLog.__table__.delete().where(PollLog.started_at < before)
+            table_of(PollLog).delete().where(col(PollLog.started_at) < before)
         ).rowcount
     report.bytes_after = _sqlite_bytes_in_use(store)
     log.info("pruned %s", report)
