@@ -32,6 +32,12 @@ def test_ruff_format_leaves_every_file_as_it_is():
     assert done.returncode == 0, done.stdout + done.stderr
 
 
+def test_mypy_finds_nothing_in_the_package():
+    """The configuration ([tool.mypy]) checks monitor/; a new error fails here with mypy's own line."""
+    done = _run("mypy", "--no-incremental")
+    assert done.returncode == 0, done.stdout + done.stderr
+
+
 def test_the_wheel_ships_the_type_marker_and_the_data_it_reads(tmp_path):
     """An editable install sees the whole tree, so only a built wheel shows what a user gets:
     without py.typed a user's type checker treats the API as untyped, and without the templates,
