@@ -330,7 +330,7 @@ class Ingestor:
         ids = list(dict.fromkeys(ids))
         if not ids:
             return 0
-        cols = (Post.id, Post.source, Post.created_at, Post.compound, Post.engagement, Post.reposts)
+        cols = (Post.id, Post.source, Post.created_at, Post.compound, Post.engagement)
         with self.store.write() as conn:
             found: dict[int, Any] = {}
             for i in range(0, len(ids), IN_CHUNK):
@@ -857,8 +857,8 @@ def _bucket_deltas(posts: Iterable[Any], topics: dict[int, list[str]]) -> list[d
                     a[k] -= 1
                     a[3 + k] -= post.compound
                     a[6] -= post.compound * post.compound
-                # boosts added later never reached the buckets
-                a[8] -= post.engagement - post.reposts
+                # boosts stored later reached the buckets too (_add_repost_engagement)
+                a[8] -= post.engagement
     return [
         {
             "topic": t,
