@@ -170,6 +170,33 @@ def test_repost_adds_engagement_to_its_original_once(store, ingestor):
     assert series["engagement"].sum() == 4  # the boost counts in the buckets too
 
 
+def test_deleting_a_boosted_post_takes_its_boosts_out_of_the_series(store, ingestor):
+    """The boosts reached the buckets with the post, so an author's delete must take them out too:
+    otherwise the engagement chart keeps a bump from a post that no longer exists. After the
+    delete, every view reads what it would had the post never been published."""
+    from monitor.store.db import SeriesQuery
+
+    gone = post("o", "#TrumpPutinBusiness original", engagement=3)
+    kept = post("k", "#TrumpPutinBusiness another", minutes=1, engagement=5)
+    boosts = [post(f"b{i}", "", repost_of="o") for i in range(2)]
+    src = Scripted(
+        script=[Batch(posts=[gone, kept, *boosts, post("bk", "", repost_of="k")], state={})]
+    )
+    ingestor.poll(src)
+    assert ingestor.delete_posts("scripted", ["o"]) == 1
+    (left,) = store.posts()
+    assert left["native_id"] == "k" and left["engagement"] == 6  # its own boost stays
+    minute = int((T0 + timedelta(minutes=1)).timestamp())
+    for every_s in (60, 3600):  # the minute buckets and the hourly rollups
+        for source in ("scripted", "*"):
+            series = store.series(SeriesQuery(topic="thaw", source=source, every_s=every_s))
+            engagement = dict(zip(series["start_ts"], series["engagement"], strict=True))
+            assert {t: e for t, e in engagement.items() if e} == {minute - minute % every_s: 6}, (
+                every_s,
+                source,
+            )
+
+
 def test_matching_rules_reach_the_store(store, ingestor):
     posts = [
         post(1, "Сделка века #ТрампПутин"),  # Cyrillic hashtag

@@ -595,6 +595,7 @@ def fuzz_texts(n: int, seed: int, analyzer: SentimentIntensityAnalyzer) -> Itera
         yield text
 
 
+@pytest.mark.slow  # 25,000 generated texts through both analysers, twice
 @verified_only
 def test_fuzz(stock: SentimentIntensityAnalyzer, fast: FastVader, rounding: str) -> None:
     texts = list(fuzz_texts(25_000, seed=20240521, analyzer=stock))

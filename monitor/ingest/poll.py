@@ -391,7 +391,6 @@ class Ingestor:
             col(Post.created_at),
             col(Post.compound),
             col(Post.engagement),
-            col(Post.reposts),
         )
         with self.store.write() as conn:
             found: dict[int, Any] = {}
@@ -895,8 +894,8 @@ def _bucket_deltas(posts: Iterable[Any], topics: dict[int, list[str]]) -> list[d
             for src in (post.source, ALL_SOURCES):
                 d = acc[(topic, src, start)]
                 d.count(post.compound, sign=-1)
-                # boosts added later never reached the buckets
-                d.engagement -= post.engagement - post.reposts
+                # boosts stored later reached the buckets too (_add_repost_engagement)
+                d.engagement -= post.engagement
     return [d.row(t, src, start) for (t, src, start), d in acc.items()]
 
 
