@@ -22,7 +22,7 @@ from textual.widgets import DataTable, RichLog, Select
 from ui_support import NOW, TOPICS, press, screen_text, settle
 
 from monitor.store.db import Store
-from monitor.store.models import Post, PostTopic, SourceRow, SourceState
+from monitor.store.models import Post, PostTopic, SourceRow, SourceState, facet_key
 from monitor.ui.app import DashboardApp
 from monitor.ui.data import LiveFilter, Request, StoreProvider, TopicInfo
 from monitor.ui.logs import LogBuffer, LogEntry
@@ -80,7 +80,12 @@ def add_hostile(store: Store) -> None:
         ).scalar_one()
         conn.execute(
             insert(PostTopic).values(
-                post_id=pid, topic=TOPICS[0].name, created_at=NOW - timedelta(seconds=30)
+                post_id=pid,
+                topic=TOPICS[0].name,
+                created_at=NOW - timedelta(seconds=30),
+                compound=-1.0,
+                engagement=10**6,
+                facet=facet_key("en", ["[/]", f"x{OSC}"]),
             )
         )
 

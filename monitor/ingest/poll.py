@@ -50,6 +50,7 @@ from monitor.store.models import (
     Repost,
     SourceRow,
     SourceState,
+    facet_key,
 )
 
 log = logging.getLogger(__name__)
@@ -525,7 +526,12 @@ class Ingestor:
             scored = [(p, s) for p, s in scored if p.raw.native_id in ids]
         _LINK_ROWS(
             conn,
-            [(ids[p.raw.native_id], t, p.raw.created_at) for p, _s in scored for t in p.topics],
+            [
+                (ids[p.raw.native_id], t, p.raw.created_at, s.compound, p.raw.engagement, facet)
+                for p, s in scored
+                for facet in (facet_key(s.lang, p.tags),)
+                for t in p.topics
+            ],
         )
         self._add_to_buckets(conn, source, scored)
         return len(scored)
@@ -620,6 +626,12 @@ class Ingestor:
                 update(Post)
                 .where(Post.id == pid)
                 .values(reposts=Post.reposts + k, engagement=Post.engagement + k)
+            )
+            # the links' copy, which the topic screen's most-engaged posts are read from
+            conn.execute(
+                update(PostTopic)
+                .where(PostTopic.post_id == pid)
+                .values(engagement=PostTopic.engagement + k)
             )
         self._add_repost_engagement(conn, source, per_post)
         return len(new)
@@ -924,7 +936,9 @@ _POST_ROWS = BulkInsert(
     ),
     on_conflict=" ON CONFLICT DO NOTHING",
 )
-_LINK_ROWS = BulkInsert(PostTopic.__table__, ("post_id", "topic", "created_at"))
+_LINK_ROWS = BulkInsert(
+    PostTopic.__table__, ("post_id", "topic", "created_at", "compound", "engagement", "facet")
+)
 # The same ON CONFLICT clause reads alike on SQLite (>= 3.24) and PostgreSQL.
 _BUCKET_ROWS = BulkInsert(
     Bucket.__table__,

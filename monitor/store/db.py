@@ -852,28 +852,29 @@ class Store:
 
         The same newest `limit` posts, read once (a MATERIALIZED CTE) and summed in SQL: a Python
         loop over 20,000 rows was what still made the topic view grow with the store (issue 13).
-        Languages and hashtags come from one GROUP BY (language, tag list as stored): posts share
-        a few tag lists, so only the distinct lists are decoded, each counted for its posts.
+        The scan reads `ix_post_topic_recent` alone: the links carry copies of what it needs
+        (score, engagement, a key of language and hashtags), so no post row is touched. Languages
+        and hashtags come from one GROUP BY of that key: posts share a few, so only one post per
+        key is read, and its tags decoded, to count them for every post with that key.
         """
         pg = self.dialect == "postgresql"
         mark = "%s" if pg else "?"
         real = "double precision" if pg else "REAL"
         # typed NULLs: PostgreSQL's UNION asks for them
-        big, num, txt = "CAST(NULL AS BIGINT)", f"CAST(NULL AS {real})", "CAST(NULL AS TEXT)"
+        big, num = "CAST(NULL AS BIGINT)", f"CAST(NULL AS {real})"
         sql = (
-            f"WITH s AS MATERIALIZED (SELECT p.id, p.lang, p.compound, p.engagement, "
-            f"{'p.tags::text' if pg else 'p.tags'} AS tags "
-            f"FROM post_topic t JOIN post p ON p.id = t.post_id "
-            f"WHERE t.topic = {mark} AND t.created_at >= {mark} AND t.created_at < {mark} "
-            f"ORDER BY t.created_at DESC LIMIT {mark}) "
-            f"SELECT 'set', lang, count(*), count(*) - count(compound), {num}, tags "
-            f"FROM s GROUP BY lang, tags "
-            f"UNION ALL SELECT * FROM (SELECT 'pos', NULL, id, {big}, compound, {txt} FROM s "
-            f"WHERE compound > 0 ORDER BY compound DESC, id DESC LIMIT {int(top)}) AS a "
-            f"UNION ALL SELECT * FROM (SELECT 'neg', NULL, id, {big}, compound, {txt} FROM s "
-            f"WHERE compound < 0 ORDER BY compound ASC, id DESC LIMIT {int(top)}) AS b "
-            f"UNION ALL SELECT * FROM (SELECT 'eng', NULL, id, engagement, {num}, {txt} FROM s "
-            f"WHERE engagement > 0 ORDER BY engagement DESC, id DESC LIMIT {int(top)}) AS c"
+            f"WITH s AS MATERIALIZED (SELECT post_id, facet, compound, engagement "
+            f"FROM post_topic WHERE topic = {mark} AND created_at >= {mark} "
+            f"AND created_at < {mark} ORDER BY created_at DESC LIMIT {mark}) "
+            f"SELECT 'set', facet, count(*), count(*) - count(compound), {num}, min(post_id) "
+            f"FROM s GROUP BY facet "
+            f"UNION ALL SELECT * FROM (SELECT 'pos', {big}, post_id, {big}, compound, {big} FROM s "
+            f"WHERE compound > 0 ORDER BY compound DESC, post_id DESC LIMIT {int(top)}) AS a "
+            f"UNION ALL SELECT * FROM (SELECT 'neg', {big}, post_id, {big}, compound, {big} FROM s "
+            f"WHERE compound < 0 ORDER BY compound ASC, post_id DESC LIMIT {int(top)}) AS b "
+            f"UNION ALL SELECT * FROM (SELECT 'eng', {big}, post_id, engagement, {num}, {big} "
+            f"FROM s WHERE engagement > 0 ORDER BY engagement DESC, post_id DESC "
+            f"LIMIT {int(top)}) AS c"
         )
         bounds = [_driver_time(dt, pg) for dt in (since, until)]
         with self.read() as conn:
@@ -885,18 +886,19 @@ class Store:
                     cur.execute("SET LOCAL jit = off")
                 cur.execute(sql, (topic, *bounds, int(limit)))
                 rows = cur.fetchall()
+                groups = [r for r in rows if r[0] == "set"]
+                facets = self._facets(cur, [int(r[5]) for r in groups], pg)
             finally:
                 cur.close()
         out = TopicPostSummary()
-        groups = [r for r in rows if r[0] == "set"]
         langs: dict[str | None, list[int]] = {}
         tags: dict[str, int] = {}
-        decoded = json.loads("[" + ",".join(r[5] or "[]" for r in groups) + "]")
-        for (_, lang, n, unscored, _, _), tag_list in zip(groups, decoded, strict=False):
+        for _, _, n, unscored, _, first in groups:
+            lang, tag_set = facets[int(first)]
             seen = langs.setdefault(lang, [0, 0])
             seen[0] += int(n)
             seen[1] += int(unscored)
-            for tag in {str(t).casefold() for t in (tag_list or ())}:  # a post counts once per tag
+            for tag in tag_set:  # a post counts once per tag
                 tags[tag] = tags.get(tag, 0) + int(n)
         out.languages = [(lang, n, u) for lang, (n, u) in langs.items()]
         out.tags = list(tags.items())
@@ -909,6 +911,24 @@ class Store:
         out.negative = [i for _, i in sorted(extremes["neg"], key=lambda v: (v[0], -v[1]))]
         out.engaged = [i for _, i in sorted(extremes["eng"], reverse=True)]
         out.scanned = sum(n for _, n, _ in out.languages)
+        return out
+
+    @staticmethod
+    def _facets(cur: Any, ids: list[int], pg: bool) -> dict[int, tuple[str | None, set[str]]]:
+        """(language, casefolded tag set) of a few posts, by id: what their `facet` keys stand for."""
+        out: dict[int, tuple[str | None, set[str]]] = {}
+        mark = "%s" if pg else "?"
+        for i in range(0, len(ids), 500):
+            chunk = ids[i : i + 500]
+            cur.execute(
+                f"SELECT id, lang, {'tags::text' if pg else 'tags'} FROM post "
+                f"WHERE id IN ({', '.join([mark] * len(chunk))})",
+                chunk,
+            )
+            found = cur.fetchall()
+            decoded = json.loads("[" + ",".join(r[2] or "[]" for r in found) + "]")
+            for (pid, lang, _), tag_list in zip(found, decoded, strict=False):
+                out[int(pid)] = (lang, {str(t).casefold() for t in (tag_list or ())})
         return out
 
     def posts_by_id(self, ids: Sequence[int]) -> list[dict[str, Any]]:
