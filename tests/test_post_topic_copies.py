@@ -17,8 +17,9 @@ from sqlalchemy import insert, inspect, select, text
 
 from monitor.ingest.poll import Ingestor
 from monitor.sources.base import Batch, RawPost, SourceSettings
+from monitor.store import facets
 from monitor.store.db import MIGRATIONS, Store, TopicPostSummary, make_engine
-from monitor.store.models import Post, PostTopic, facet_key, link_row
+from monitor.store.models import Post, PostTopic, facet_key
 
 T0 = datetime(2026, 3, 18, 12, 0, tzinfo=UTC)
 WINDOW = dict(since=T0 - timedelta(days=30), until=T0 + timedelta(days=1))
@@ -141,9 +142,8 @@ def test_a_migrated_store_shows_what_a_fresh_one_does(store_url: str, tmp_path) 
     try:
         with fresh.write() as conn:
             conn.execute(insert(Post.__table__), _sample())
-            conn.execute(
-                insert(PostTopic.__table__),
-                [link_row(p, t) for p in _sample() for t in ("thaw", "other")[: 1 + p["id"] % 2]],
+            facets.insert_links(
+                conn, [(p, t) for p in _sample() for t in ("thaw", "other")[: 1 + p["id"] % 2]]
             )
         assert _links(migrated) == _posts(migrated)
         for limit in (40, 20_000):  # capped and not
@@ -156,3 +156,132 @@ def test_a_migrated_store_shows_what_a_fresh_one_does(store_url: str, tmp_path) 
     finally:
         migrated.close()
         fresh.close()
+
+
+def _reference(store: Store, since: datetime, until: datetime, limit: int) -> dict:
+    """The breakdowns counted in Python from every link and post of the window, cut at `limit` in
+    the index's order (newest first; posts at one time by key, score, engagement, id)."""
+    with store.read() as conn:
+        rows = conn.execute(
+            select(PostTopic, Post.lang, Post.tags)
+            .join(Post, Post.id == PostTopic.post_id)
+            .where(
+                PostTopic.topic == "thaw",
+                PostTopic.created_at >= since,
+                PostTopic.created_at < until,
+            )
+        ).all()
+    rows.sort(
+        key=lambda r: (
+            -r.created_at.timestamp(),
+            r.facet,
+            r.compound is not None,
+            r.compound or 0,
+            r.engagement,
+            r.post_id,
+        )
+    )
+    rows = rows[:limit]
+    langs: dict = {}
+    tags: dict = {}
+    for r in rows:
+        n = langs.setdefault(r.lang, [0, 0])
+        n[0] += 1
+        n[1] += r.compound is None
+        for t in {str(t).casefold() for t in r.tags or ()}:
+            tags[t] = tags.get(t, 0) + 1
+    scored = [r for r in rows if r.compound is not None]
+    return {
+        "languages": sorted(((lang, n, u) for lang, (n, u) in langs.items()), key=str),
+        "tags": sorted(tags.items()),
+        "positive": [
+            r.post_id
+            for r in sorted(scored, key=lambda r: (r.compound, r.post_id), reverse=True)
+            if r.compound > 0
+        ][:3],
+        "negative": [
+            r.post_id
+            for r in sorted(scored, key=lambda r: (r.compound, -r.post_id))
+            if r.compound < 0
+        ][:3],
+        "engaged": [
+            r.post_id
+            for r in sorted(rows, key=lambda r: (r.engagement, r.post_id), reverse=True)
+            if r.engagement > 0
+        ][:3],
+        "scanned": len(rows),
+    }
+
+
+def _recount(store: Store) -> tuple[dict, dict]:
+    """(the hours' counts, the same counted again from the links), zero rows left out."""
+    with store.read() as conn:
+        hours = {
+            (t, h, f): (n, u)
+            for t, h, f, n, u in conn.execute(
+                text("SELECT topic, start_ts, facet, n, n_unscored FROM topic_facet_hour")
+            )
+            if n
+        }
+        again: dict = {}
+        for r in conn.execute(select(PostTopic)).all():
+            k = (r.topic, int(r.created_at.timestamp()) // 3600 * 3600, r.facet)
+            n, u = again.get(k, (0, 0))
+            again[k] = (n + 1, u + (r.compound is None))
+    return hours, again
+
+
+def test_counts_from_the_hours_are_the_counts_of_the_newest_posts(store: Store) -> None:
+    """Cuts inside an hour, on an hour, at a time several posts share, and windows whose ends are
+    not on the hour: the hours plus the partial ends count exactly the posts a scan would."""
+    posts = _sample()
+    for p in posts[::9]:  # a few posts share a time with the next one: ties at the cut
+        p["created_at"] = T0 - timedelta(minutes=7 * (p["id"] + 1))
+    with store.write() as conn:
+        conn.execute(insert(Post.__table__), posts)
+        facets.insert_links(conn, [(p, "thaw") for p in posts])
+    windows = [
+        (T0 - timedelta(days=30), T0 + timedelta(hours=1)),
+        (
+            T0 - timedelta(hours=9, minutes=13, seconds=5),
+            T0 - timedelta(minutes=47, microseconds=5),
+        ),
+        (T0 - timedelta(hours=3), T0 - timedelta(hours=1)),
+        (T0 - timedelta(minutes=50), T0 - timedelta(minutes=10)),
+    ]
+    for since, until in windows:
+        for limit in (1, 7, 9, 10, 17, 60, 1000):
+            s = store.topic_post_summary("thaw", since=since, until=until, limit=limit)
+            got = {
+                "languages": sorted(s.languages, key=str),
+                "tags": sorted(s.tags),
+                "positive": s.positive,
+                "negative": s.negative,
+                "engaged": s.engaged,
+                "scanned": s.scanned,
+            }
+            assert got == _reference(store, since, until, limit), (since, until, limit)
+
+
+def test_deletions_and_prunes_take_posts_out_of_their_hours(store: Store) -> None:
+    from monitor.store.prune import prune
+
+    ingestor = Ingestor(store, TOPICS, clock=lambda: T0 + timedelta(hours=1))
+    posts = [
+        RawPost(
+            native_id=f"p{i}",
+            text=f"#Thaw {'great' if i % 3 else 'Привет мир'} #Gas{i % 4} news {i}",
+            created_at=T0 - timedelta(minutes=25 * i),
+            engagement=i,
+        )
+        for i in range(40)
+    ]
+    ingestor.poll(Scripted([Batch(posts=posts, state={})]))
+    hours, again = _recount(store)
+    assert hours == again and sum(u for _, u in hours.values()) > 0
+    assert ingestor.delete_posts("s", ["p3", "p4", "p17"]) == 3
+    hours, again = _recount(store)
+    assert hours == again and sum(n for n, _ in hours.values()) == 37
+    prune(store, T0 - timedelta(hours=6, minutes=10), batch=4)
+    hours, again = _recount(store)
+    assert hours == again and 0 < sum(n for n, _ in hours.values()) < 37

@@ -14,8 +14,9 @@ from typing import Any
 
 from sqlalchemy import insert
 
+from monitor.store import facets
 from monitor.store.db import Store
-from monitor.store.models import Post, PostTopic, link_row
+from monitor.store.models import Post
 from monitor.ui.data import WINDOW_BY_KEY, StoreProvider, TopicInfo
 
 NOW = datetime(2026, 3, 1, 12, 0, tzinfo=UTC)
@@ -77,10 +78,10 @@ def _fill(store: Store) -> None:
                 neg=0.0,
             )
         )
-        links.append(link_row(posts[-1], "other" if i % 11 == 0 else TOPIC.name))
+        links.append((posts[-1], "other" if i % 11 == 0 else TOPIC.name))
     with store.write() as conn:
         conn.execute(insert(Post.__table__), posts)
-        conn.execute(insert(PostTopic.__table__), links)
+        facets.insert_links(conn, links)
 
 
 def _former(store: Store, since: datetime, until: datetime, limit: int) -> dict[str, Any]:
@@ -173,7 +174,7 @@ def test_few_posts_show_only_what_qualifies(store: Store) -> None:
     ]
     with store.write() as conn:
         conn.execute(insert(Post.__table__), posts)
-        conn.execute(insert(PostTopic.__table__), [link_row(p, TOPIC.name) for p in posts])
+        facets.insert_links(conn, [(p, TOPIC.name) for p in posts])
     provider = StoreProvider(store, topics=[TOPIC], clock=lambda: NOW, detail_ttl_s=0.0)
     shown = _shown(provider, NOW - timedelta(days=30), NOW)
     assert shown == _former(store, NOW - timedelta(days=30), NOW, 20_000)

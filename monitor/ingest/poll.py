@@ -37,6 +37,7 @@ from monitor.sources.base import (
     SourceError,
     collecting_rejections,
 )
+from monitor.store import facets
 from monitor.store.bulk import BulkInsert, select_in
 from monitor.store.db import BUCKET_WIDTH_S, Store, bucket_start, db_clock_ms, utcnow
 from monitor.store.models import (
@@ -50,7 +51,6 @@ from monitor.store.models import (
     Repost,
     SourceRow,
     SourceState,
-    facet_key,
 )
 
 log = logging.getLogger(__name__)
@@ -349,14 +349,21 @@ class Ingestor:
                 return 0
             post_ids = list(found)
             topics: dict[int, list[str]] = defaultdict(list)
+            links = []
             for i in range(0, len(post_ids), IN_CHUNK):
-                for pid, topic in conn.execute(
-                    select(PostTopic.post_id, PostTopic.topic).where(
-                        PostTopic.post_id.in_(post_ids[i : i + IN_CHUNK])
-                    )
+                for pid, topic, created, facet, compound in conn.execute(
+                    select(
+                        PostTopic.post_id,
+                        PostTopic.topic,
+                        PostTopic.created_at,
+                        PostTopic.facet,
+                        PostTopic.compound,
+                    ).where(PostTopic.post_id.in_(post_ids[i : i + IN_CHUNK]))
                 ):
                     topics[pid].append(topic)
+                    links.append((topic, created, facet, compound))
             upsert_buckets(conn, _bucket_deltas(found.values(), topics))
+            facets.add(conn, links, sign=-1)
             for i in range(0, len(post_ids), IN_CHUNK):
                 chunk = post_ids[i : i + IN_CHUNK]
                 conn.execute(delete(PostTopic).where(PostTopic.post_id.in_(chunk)))
@@ -524,14 +531,17 @@ class Ingestor:
                     "(uq_post_source_native); this poll is dropped"
                 )
             scored = [(p, s) for p, s in scored if p.raw.native_id in ids]
-        _LINK_ROWS(
+        links = [
+            (ids[p.raw.native_id], t, p.raw.created_at, s.compound, p.raw.engagement, m[0])
+            for p, s in scored
+            for m in (facets.meaning(s.lang, p.tags),)
+            for t in p.topics
+        ]
+        _LINK_ROWS(conn, links)
+        facets.add(
             conn,
-            [
-                (ids[p.raw.native_id], t, p.raw.created_at, s.compound, p.raw.engagement, facet)
-                for p, s in scored
-                for facet in (facet_key(s.lang, p.tags),)
-                for t in p.topics
-            ],
+            ((t, created, f, c) for _, t, created, c, _, f in links),
+            {facets.meaning(s.lang, p.tags) for p, s in scored},
         )
         self._add_to_buckets(conn, source, scored)
         return len(scored)

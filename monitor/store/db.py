@@ -37,7 +37,7 @@ from sqlalchemy import (
 from sqlalchemy.engine import make_url
 
 from monitor.metrics.formulas import BucketSums
-from monitor.store import models
+from monitor.store import facets, models
 from monitor.store.models import (
     ALL_SOURCES,
     Bucket,
@@ -848,87 +848,49 @@ class Store:
     def topic_post_summary(
         self, topic: str, *, since: datetime, until: datetime, limit: int, top: int = 3
     ) -> TopicPostSummary:
-        """The breakdowns of `topic_post_scan`'s posts, aggregated by the database.
-
-        The same newest `limit` posts, read once (a MATERIALIZED CTE) and summed in SQL: a Python
-        loop over 20,000 rows was what still made the topic view grow with the store (issue 13).
-        The scan reads `ix_post_topic_recent` alone: the links carry copies of what it needs
-        (score, engagement, a key of language and hashtags), so no post row is touched. Languages
-        and hashtags come from one GROUP BY of that key: posts share a few, so only one post per
-        key is read, and its tags decoded, to count them for every post with that key.
-        """
+        """The breakdowns of `topic_post_scan`'s posts (the same newest `limit`), summed by the
+        database from the hourly facet counts and `ix_post_topic_recent` without reading a post
+        row: `monitor.store.facets` says how (issue 13)."""
         pg = self.dialect == "postgresql"
-        mark = "%s" if pg else "?"
-        real = "double precision" if pg else "REAL"
-        # typed NULLs: PostgreSQL's UNION asks for them
-        big, num = "CAST(NULL AS BIGINT)", f"CAST(NULL AS {real})"
-        sql = (
-            f"WITH s AS MATERIALIZED (SELECT post_id, facet, compound, engagement "
-            f"FROM post_topic WHERE topic = {mark} AND created_at >= {mark} "
-            f"AND created_at < {mark} ORDER BY created_at DESC LIMIT {mark}) "
-            f"SELECT 'set', facet, count(*), count(*) - count(compound), {num}, min(post_id) "
-            f"FROM s GROUP BY facet "
-            f"UNION ALL SELECT * FROM (SELECT 'pos', {big}, post_id, {big}, compound, {big} FROM s "
-            f"WHERE compound > 0 ORDER BY compound DESC, post_id DESC LIMIT {int(top)}) AS a "
-            f"UNION ALL SELECT * FROM (SELECT 'neg', {big}, post_id, {big}, compound, {big} FROM s "
-            f"WHERE compound < 0 ORDER BY compound ASC, post_id DESC LIMIT {int(top)}) AS b "
-            f"UNION ALL SELECT * FROM (SELECT 'eng', {big}, post_id, engagement, {num}, {big} "
-            f"FROM s WHERE engagement > 0 ORDER BY engagement DESC, post_id DESC "
-            f"LIMIT {int(top)}) AS c"
-        )
-        bounds = [_driver_time(dt, pg) for dt in (since, until)]
         with self.read() as conn:
             cur = conn.connection.dbapi_connection.cursor()  # type: ignore[union-attr]
             try:
-                # a bounded scan: parallel workers and JIT compiling cost more than they save
+                # bounded scans: parallel workers and JIT compiling cost more than they save
                 if pg:
                     cur.execute("SET LOCAL max_parallel_workers_per_gather = 0")
                     cur.execute("SET LOCAL jit = off")
-                cur.execute(sql, (topic, *bounds, int(limit)))
-                rows = cur.fetchall()
-                groups = [r for r in rows if r[0] == "set"]
-                facets = self._facets(cur, [int(r[5]) for r in groups], pg)
+                found = facets.summarize(
+                    cur,
+                    pg=pg,
+                    topic=topic,
+                    since=since,
+                    until=until,
+                    limit=limit,
+                    top=top,
+                    driver_time=lambda dt: _driver_time(dt, pg),
+                )
             finally:
                 cur.close()
         out = TopicPostSummary()
         langs: dict[str | None, list[int]] = {}
         tags: dict[str, int] = {}
-        for _, _, n, unscored, _, first in groups:
-            lang, tag_set = facets[int(first)]
+        for key, (n, unscored) in found["groups"].items():
+            lang, tag_set = found["meanings"][key]
             seen = langs.setdefault(lang, [0, 0])
-            seen[0] += int(n)
-            seen[1] += int(unscored)
+            seen[0] += n
+            seen[1] += unscored
             for tag in tag_set:  # a post counts once per tag
-                tags[tag] = tags.get(tag, 0) + int(n)
+                tags[tag] = tags.get(tag, 0) + n
         out.languages = [(lang, n, u) for lang, (n, u) in langs.items()]
         out.tags = list(tags.items())
-        extremes: dict[str, list[tuple[float, int]]] = {"pos": [], "neg": [], "eng": []}
-        for kind, _, n, m, x, _ in rows:
-            # (value, id); the order a UNION ALL keeps is not promised: sorted here
-            if kind != "set":
-                extremes[kind].append((x if kind != "eng" else int(m), int(n)))
-        out.positive = [i for _, i in sorted(extremes["pos"], reverse=True)]
-        out.negative = [i for _, i in sorted(extremes["neg"], key=lambda v: (v[0], -v[1]))]
-        out.engaged = [i for _, i in sorted(extremes["eng"], reverse=True)]
+        # (value, id); ties: the newest id first
+        pos = sorted({(r[2], int(r[0])) for r in found["pos"]}, reverse=True)
+        neg = sorted({(r[2], -int(r[0])) for r in found["neg"]})
+        eng = sorted({(int(r[3]), int(r[0])) for r in found["eng"]}, reverse=True)
+        out.positive = [i for _, i in pos[:top]]
+        out.negative = [-i for _, i in neg[:top]]
+        out.engaged = [i for _, i in eng[:top]]
         out.scanned = sum(n for _, n, _ in out.languages)
-        return out
-
-    @staticmethod
-    def _facets(cur: Any, ids: list[int], pg: bool) -> dict[int, tuple[str | None, set[str]]]:
-        """(language, casefolded tag set) of a few posts, by id: what their `facet` keys stand for."""
-        out: dict[int, tuple[str | None, set[str]]] = {}
-        mark = "%s" if pg else "?"
-        for i in range(0, len(ids), 500):
-            chunk = ids[i : i + 500]
-            cur.execute(
-                f"SELECT id, lang, {'tags::text' if pg else 'tags'} FROM post "
-                f"WHERE id IN ({', '.join([mark] * len(chunk))})",
-                chunk,
-            )
-            found = cur.fetchall()
-            decoded = json.loads("[" + ",".join(r[2] or "[]" for r in found) + "]")
-            for (pid, lang, _), tag_list in zip(found, decoded, strict=False):
-                out[int(pid)] = (lang, {str(t).casefold() for t in (tag_list or ())})
         return out
 
     def posts_by_id(self, ids: Sequence[int]) -> list[dict[str, Any]]:

@@ -187,6 +187,34 @@ Index(
 )
 
 
+class TopicFacetHour(SQLModel, table=True):
+    """A topic's posts per hour and `facet` (language + hashtag set): posts and unscored posts.
+
+    The topic screen's language and hashtag counts over its newest posts add these hours up and
+    read only the partial hours at either end from `post_topic`, so they cost the same at 10k and
+    10M posts. Written in the transaction that writes the links; deleting or pruning posts takes
+    them out again (rows may stay at zero).
+    """
+
+    __tablename__ = "topic_facet_hour"
+
+    topic: str = Field(primary_key=True, max_length=100)
+    start_ts: int = Field(sa_column=Column(BigInteger, primary_key=True, autoincrement=False))
+    facet: int = Field(sa_column=Column(BigInteger, primary_key=True, autoincrement=False))
+    n: int = 0
+    n_unscored: int = 0
+
+
+class Facet(SQLModel, table=True):
+    """What a `facet` key stands for: a language and a casefolded, sorted hashtag list."""
+
+    __tablename__ = "facet"
+
+    facet: int = Field(sa_column=Column(BigInteger, primary_key=True, autoincrement=False))
+    lang: str | None = Field(default=None, max_length=16)
+    tags: list[str] = Field(default_factory=list, sa_column=Column(JSON, nullable=False))
+
+
 class Repost(SQLModel, table=True):
     """A boost/repost seen once: it adds engagement to its original and is never a post itself."""
 

@@ -18,6 +18,7 @@ from datetime import datetime
 
 from sqlalchemy import func, select
 
+from monitor.store import facets
 from monitor.store.db import Store, to_ts
 from monitor.store.models import Bucket, BucketHour, PollLog, Post, PostTopic, Repost
 
@@ -120,6 +121,12 @@ def prune(
             )
             if not ids:
                 break
+            gone = conn.execute(
+                select(
+                    PostTopic.topic, PostTopic.created_at, PostTopic.facet, PostTopic.compound
+                ).where(PostTopic.post_id.in_(ids))
+            ).all()
+            facets.add(conn, [tuple(r) for r in gone], sign=-1)  # the posts leave their hours
             report.topic_links += conn.execute(
                 PostTopic.__table__.delete().where(PostTopic.post_id.in_(ids))
             ).rowcount

@@ -1,8 +1,10 @@
-"""post_topic carries copies of compound, engagement and a language+hashtags key (`facet`)
+"""post_topic carries copies of compound, engagement and a language+hashtags key (`facet`);
+posts per topic, hour and key (`topic_facet_hour`) and what each key stands for (`facet`)
 
 The topic screen's newest-posts scan joined every link to its post row for four values; with the
-copies and `ix_post_topic_recent` holding them, the scan reads the index alone (issue 13). Filled
-here from the posts of an existing store, then made NOT NULL.
+copies and `ix_post_topic_recent` holding them, the scan reads the index alone (issue 13); the
+language and hashtag counts add up hours instead of reading 20,000 links. Filled here from the
+posts of an existing store (the copies then made NOT NULL).
 
 Revision ID: 0007
 Revises: 0006
@@ -15,6 +17,7 @@ import sqlalchemy as sa
 from alembic import op
 
 import monitor.store.models
+from monitor.store.facets import meaning
 from monitor.store.models import facet_key
 
 revision = "0007"
@@ -73,9 +76,47 @@ def upgrade() -> None:
         op.alter_column("post_topic", "facet", nullable=False)
         op.drop_index("ix_post_topic_topic_created", table_name="post_topic")
     op.create_index("ix_post_topic_recent", "post_topic", _RECENT, unique=False)
+    op.create_table(
+        "facet",
+        sa.Column("facet", sa.BigInteger(), autoincrement=False, nullable=False),
+        sa.Column("lang", sa.String(length=16), nullable=True),
+        sa.Column("tags", sa.JSON(), nullable=False),
+        sa.PrimaryKeyConstraint("facet"),
+    )
+    op.create_table(
+        "topic_facet_hour",
+        sa.Column("topic", sa.String(length=100), nullable=False),
+        sa.Column("start_ts", sa.BigInteger(), autoincrement=False, nullable=False),
+        sa.Column("facet", sa.BigInteger(), autoincrement=False, nullable=False),
+        sa.Column("n", sa.Integer(), nullable=False),
+        sa.Column("n_unscored", sa.Integer(), nullable=False),
+        sa.PrimaryKeyConstraint("topic", "start_ts", "facet"),
+    )
+    tags = "p.tags::text" if bind.dialect.name == "postgresql" else "p.tags"
+    meanings = {}
+    for lang, tag_json in bind.execute(sa.text(f"SELECT DISTINCT p.lang, {tags} FROM post p")):
+        key, lang, tag_list = meaning(lang, json.loads(tag_json) if tag_json else None)
+        meanings[key] = {"f": key, "l": lang, "t": json.dumps(list(tag_list))}
+    if meanings:
+        bind.execute(
+            sa.text("INSERT INTO facet (facet, lang, tags) VALUES (:f, :l, :t)"),
+            list(meanings.values()),
+        )
+    hour = (
+        "CAST(floor(extract(epoch FROM created_at) / 3600) * 3600 AS BIGINT)"
+        if bind.dialect.name == "postgresql"
+        else "CAST(strftime('%s', substr(created_at, 1, 19)) AS INTEGER) / 3600 * 3600"
+    )
+    op.execute(
+        f"INSERT INTO topic_facet_hour (topic, start_ts, facet, n, n_unscored) "
+        f"SELECT topic, {hour}, facet, count(*), count(*) - count(compound) FROM post_topic "
+        f"GROUP BY topic, {hour}, facet"
+    )
 
 
 def downgrade() -> None:
+    op.drop_table("topic_facet_hour")
+    op.drop_table("facet")
     op.drop_index("ix_post_topic_recent", table_name="post_topic")
     with op.batch_alter_table("post_topic", schema=None) as batch_op:
         batch_op.drop_column("facet")
