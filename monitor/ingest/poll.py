@@ -531,18 +531,14 @@ class Ingestor:
                     "(uq_post_source_native); this poll is dropped"
                 )
             scored = [(p, s) for p, s in scored if p.raw.native_id in ids]
+        meanings = [facets.meaning(s.lang, p.tags) for p, s in scored]
         links = [
             (ids[p.raw.native_id], t, p.raw.created_at, s.compound, p.raw.engagement, m[0])
-            for p, s in scored
-            for m in (facets.meaning(s.lang, p.tags),)
+            for (p, s), m in zip(scored, meanings, strict=True)
             for t in p.topics
         ]
         _LINK_ROWS(conn, links)
-        facets.add(
-            conn,
-            ((t, created, f, c) for _, t, created, c, _, f in links),
-            {facets.meaning(s.lang, p.tags) for p, s in scored},
-        )
+        facets.add(conn, ((t, created, f, c) for _, t, created, c, _, f in links), meanings)
         self._add_to_buckets(conn, source, scored)
         return len(scored)
 

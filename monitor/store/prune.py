@@ -104,7 +104,8 @@ def prune(
     progress: Callable[[PruneReport], None] | None = None,
 ) -> PruneReport:
     """Delete posts created before `before` (with their topic links and reposts), the poll log
-    before it, and the minute buckets before it unless `keep_buckets`; keep the hourly rollups."""
+    before it, and the minute buckets before it unless `keep_buckets`; keep the hourly rollups.
+    The hourly facet counts leave with their posts: they count posts the topic screen reads."""
     report = PruneReport(before=before, bytes_before=_sqlite_bytes_in_use(store))
     while True:
         with store.write() as conn:
