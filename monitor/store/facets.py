@@ -96,18 +96,18 @@ def summarize(
     (post_id, facet, compound, engagement)}. `cur` is a driver cursor inside a read transaction.
 
     Posts at exactly the cut's time count in the index's order, as the LIMIT of one scan would."""
+    if limit <= 0:
+        return {"groups": {}, "meanings": {}, "pos": [], "neg": [], "eng": []}
     mark = "%s" if pg else "?"
     order = "created_at DESC, facet, compound, engagement, post_id"
     cols = "post_id, facet, compound, engagement"
     links = f"FROM post_topic WHERE topic = {mark}"
-    cut_row = None
-    if limit > 0:
-        cur.execute(
-            f"SELECT created_at {links} AND created_at >= {mark} AND created_at < {mark} "
-            f"ORDER BY {order} LIMIT 1 OFFSET {mark}",
-            (topic, driver_time(since), driver_time(until), int(limit) - 1),
-        )
-        cut_row = cur.fetchone()
+    cur.execute(
+        f"SELECT created_at {links} AND created_at >= {mark} AND created_at < {mark} "
+        f"ORDER BY {order} LIMIT 1 OFFSET {mark}",
+        (topic, driver_time(since), driver_time(until), int(limit) - 1),
+    )
+    cut_row = cur.fetchone()
     edge: list[tuple[Any, ...]] = []
     if cut_row is None:  # fewer posts than the cap: the whole window, its start included
         lo, lo_op, first_hour = since, ">=", -(-int(since.timestamp()) // HOUR) * HOUR
