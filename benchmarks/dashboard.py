@@ -48,8 +48,9 @@ def generate(path: Path | str, n: int, *, ordered: bool = False) -> None:
 
     from monitor.ingest.poll import upsert_buckets
     from monitor.metrics.formulas import classify
+    from monitor.store import facets
     from monitor.store.db import BUCKET_WIDTH_S, Store, bucket_start
-    from monitor.store.models import ALL_SOURCES, PollLog, Post, PostTopic, SourceRow, SourceState
+    from monitor.store.models import ALL_SOURCES, PollLog, Post, SourceRow, SourceState
 
     rng = random.Random(n)
     store = Store(path if isinstance(path, str) else f"sqlite:///{path}")
@@ -123,7 +124,7 @@ def generate(path: Path | str, n: int, *, ordered: bool = False) -> None:
             )
             minute = bucket_start(created)
             for topic in topics:
-                links.append({"post_id": pid, "topic": topic, "created_at": created})
+                links.append((posts[-1], topic))
                 for src in (source, ALL_SOURCES):
                     a = buckets[(topic, src, minute)]
                     if compound is None:
@@ -136,7 +137,7 @@ def generate(path: Path | str, n: int, *, ordered: bool = False) -> None:
                     a[8] += engagement
         with store.write() as conn:
             conn.execute(insert(Post), posts)
-            conn.execute(insert(PostTopic), links)
+            facets.insert_links(conn, links)
         print(f"  {min(start + CHUNK, n):,} / {n:,} posts", file=sys.stderr, end="\r")
     rows = [
         {

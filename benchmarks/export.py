@@ -79,6 +79,7 @@ def fill(db: Path, n: int, seed: int = 7) -> None:
     """n posts, their topic links and the buckets ingest would have written, in bulk."""
     from monitor.metrics.formulas import classify
     from monitor.store.db import Store
+    from monitor.store.models import facet_key
 
     Store(f"sqlite:///{db}").close()  # the schema, by the migrations
     rng = random.Random(seed)
@@ -127,7 +128,8 @@ def fill(db: Path, n: int, seed: int = 7) -> None:
             topics = rng.sample(TOPICS, rng.choice((1, 1, 2)))
             minute = int(ts) - int(ts) % 60
             for t in topics:
-                links.append((i + 1, t, created))
+                facet = facet_key("en" if scored else "ru", [])
+                links.append((i + 1, t, created, compound, engagement, facet))
                 for s in (source, "*"):
                     b = buckets[(t, s, minute)]
                     if compound is None:
@@ -145,7 +147,9 @@ def fill(db: Path, n: int, seed: int = 7) -> None:
             posts,
         )
         con.executemany(
-            "INSERT INTO post_topic (post_id, topic, created_at) VALUES (?, ?, ?)", links
+            "INSERT INTO post_topic (post_id, topic, created_at, compound, engagement, facet) "
+            "VALUES (?, ?, ?, ?, ?, ?)",
+            links,
         )
     con.executemany(
         "INSERT INTO bucket (topic, source, start_ts, width_s, n_neg, n_neu, n_pos, sum_neg, sum_neu, "

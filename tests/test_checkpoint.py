@@ -12,7 +12,7 @@ from sqlalchemy import func, insert, select
 from monitor.ingest.poll import upsert_buckets
 from monitor.store.checkpoint import Checkpointer
 from monitor.store.db import PostQuery, Store
-from monitor.store.models import ALL_SOURCES, Post, PostTopic
+from monitor.store.models import ALL_SOURCES, Post, PostTopic, link_row
 
 T0 = datetime(2026, 6, 1, tzinfo=UTC)
 
@@ -39,7 +39,15 @@ def _write_batch(store: Store, k: int, n: int = 200) -> None:
         conn.execute(
             insert(PostTopic),
             [
-                dict(post_id=first + i, topic="thaw", created_at=T0 + timedelta(seconds=k * n + i))
+                link_row(
+                    dict(
+                        id=first + i,
+                        created_at=T0 + timedelta(seconds=k * n + i),
+                        compound=0.5,
+                        tags=["a"],
+                    ),
+                    "thaw",
+                )
                 for i in range(n)
             ],
         )

@@ -12,7 +12,7 @@ from sqlalchemy import insert, select
 from monitor.cli import main
 from monitor.outputs.api import StoreReader
 from monitor.store.db import PostQuery
-from monitor.store.models import Post, PostTopic, SourceRow
+from monitor.store.models import Post, PostTopic, SourceRow, link_row
 
 T0 = datetime(2026, 5, 1, 12, 0, tzinfo=UTC)
 
@@ -46,10 +46,8 @@ def _insert_posts(store, n_null: int, n_full: int) -> None:
     with store.write() as conn:
         conn.execute(insert(SourceRow).values(name="feed", kind="scripted", settings={}))
         conn.execute(insert(Post), rows)
-        ids = conn.execute(select(Post.id, Post.created_at).order_by(Post.id)).all()
-        conn.execute(
-            insert(PostTopic), [dict(post_id=i, topic="thaw", created_at=c) for i, c in ids]
-        )
+        stored = conn.execute(select(Post).order_by(Post.id)).mappings().all()
+        conn.execute(insert(PostTopic), [link_row(dict(p), "thaw") for p in stored])
 
 
 def test_a_first_batch_of_nulls_does_not_break_the_stream(store):

@@ -14,8 +14,9 @@ from typing import Any
 
 from sqlalchemy import insert
 
+from monitor.store import facets
 from monitor.store.db import Store
-from monitor.store.models import Post, PostTopic
+from monitor.store.models import Post
 from monitor.ui.data import WINDOW_BY_KEY, StoreProvider, TopicInfo
 
 NOW = datetime(2026, 3, 1, 12, 0, tzinfo=UTC)
@@ -77,12 +78,10 @@ def _fill(store: Store) -> None:
                 neg=0.0,
             )
         )
-        links.append(
-            dict(post_id=i, topic="other" if i % 11 == 0 else TOPIC.name, created_at=created)
-        )
+        links.append((posts[-1], "other" if i % 11 == 0 else TOPIC.name))
     with store.write() as conn:
         conn.execute(insert(Post.__table__), posts)
-        conn.execute(insert(PostTopic.__table__), links)
+        facets.insert_links(conn, links)
 
 
 def _former(store: Store, since: datetime, until: datetime, limit: int) -> dict[str, Any]:
@@ -157,33 +156,25 @@ def test_database_breakdowns_match_the_python_loop(store: Store) -> None:
 
 def test_few_posts_show_only_what_qualifies(store: Store) -> None:
     """A window with no positive or engaged post shows none rather than the least negative."""
+    posts = [
+        dict(
+            id=i,
+            source="mastodon",
+            native_id=str(i),
+            text="t",
+            lang="en",
+            tags=["Summit", "Gas"],
+            created_at=NOW - timedelta(hours=i),
+            fetched_at=NOW,
+            engagement=0,
+            reposts=0,
+            compound=-0.2 * i if i < 3 else None,
+        )
+        for i in (1, 2, 3)
+    ]
     with store.write() as conn:
-        conn.execute(
-            insert(Post.__table__),
-            [
-                dict(
-                    id=i,
-                    source="mastodon",
-                    native_id=str(i),
-                    text="t",
-                    lang="en",
-                    tags=["Summit", "Gas"],
-                    created_at=NOW - timedelta(hours=i),
-                    fetched_at=NOW,
-                    engagement=0,
-                    reposts=0,
-                    compound=-0.2 * i if i < 3 else None,
-                )
-                for i in (1, 2, 3)
-            ],
-        )
-        conn.execute(
-            insert(PostTopic.__table__),
-            [
-                dict(post_id=i, topic=TOPIC.name, created_at=NOW - timedelta(hours=i))
-                for i in (1, 2, 3)
-            ],
-        )
+        conn.execute(insert(Post.__table__), posts)
+        facets.insert_links(conn, [(p, TOPIC.name) for p in posts])
     provider = StoreProvider(store, topics=[TOPIC], clock=lambda: NOW, detail_ttl_s=0.0)
     shown = _shown(provider, NOW - timedelta(days=30), NOW)
     assert shown == _former(store, NOW - timedelta(days=30), NOW, 20_000)

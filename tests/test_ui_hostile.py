@@ -21,8 +21,9 @@ from textual.pilot import Pilot
 from textual.widgets import DataTable, RichLog, Select
 from ui_support import NOW, TOPICS, press, screen_text, settle
 
+from monitor.store import facets
 from monitor.store.db import Store
-from monitor.store.models import Post, PostTopic, SourceRow, SourceState
+from monitor.store.models import Post, SourceRow, SourceState
 from monitor.ui.app import DashboardApp
 from monitor.ui.data import LiveFilter, Request, StoreProvider, TopicInfo
 from monitor.ui.logs import LogBuffer, LogEntry
@@ -78,10 +79,21 @@ def add_hostile(store: Store) -> None:
             )
             .returning(Post.id)
         ).scalar_one()
-        conn.execute(
-            insert(PostTopic).values(
-                post_id=pid, topic=TOPICS[0].name, created_at=NOW - timedelta(seconds=30)
-            )
+        facets.insert_links(
+            conn,
+            [
+                (
+                    dict(
+                        id=pid,
+                        created_at=NOW - timedelta(seconds=30),
+                        compound=-1.0,
+                        engagement=10**6,
+                        lang="en",
+                        tags=["[/]", f"x{OSC}"],
+                    ),
+                    TOPICS[0].name,
+                )
+            ],
         )
 
 

@@ -38,6 +38,7 @@ from monitor.sources.base import (
     SourceError,
     collecting_rejections,
 )
+from monitor.store import facets
 from monitor.store.bulk import BulkInsert, select_in
 from monitor.store.db import BUCKET_WIDTH_S, Store, bucket_start, db_clock_ms, utcnow
 from monitor.store.models import (
@@ -409,14 +410,21 @@ class Ingestor:
                 return 0
             post_ids = list(found)
             topics: dict[int, list[str]] = defaultdict(list)
+            links = []
             for i in range(0, len(post_ids), IN_CHUNK):
-                for pid, topic in conn.execute(
-                    select(col(PostTopic.post_id), col(PostTopic.topic)).where(
-                        col(PostTopic.post_id).in_(post_ids[i : i + IN_CHUNK])
-                    )
+                for pid, topic, created, facet, compound in conn.execute(
+                    select(
+                        col(PostTopic.post_id),
+                        col(PostTopic.topic),
+                        col(PostTopic.created_at),
+                        col(PostTopic.facet),
+                        col(PostTopic.compound),
+                    ).where(col(PostTopic.post_id).in_(post_ids[i : i + IN_CHUNK]))
                 ):
                     topics[pid].append(topic)
+                    links.append((topic, created, facet, compound))
             upsert_buckets(conn, _bucket_deltas(found.values(), topics))
+            facets.add(conn, links, sign=-1)
             for i in range(0, len(post_ids), IN_CHUNK):
                 id_chunk = post_ids[i : i + IN_CHUNK]
                 conn.execute(delete(PostTopic).where(col(PostTopic.post_id).in_(id_chunk)))
@@ -586,10 +594,14 @@ class Ingestor:
                     "(uq_post_source_native); this poll is dropped"
                 )
             scored = [(p, s) for p, s in scored if p.raw.native_id in ids]
-        _LINK_ROWS(
-            conn,
-            [(ids[p.raw.native_id], t, p.raw.created_at) for p, _s in scored for t in p.topics],
-        )
+        meanings = [facets.meaning(s.lang, p.tags) for p, s in scored]
+        links = [
+            (ids[p.raw.native_id], t, p.raw.created_at, s.compound, p.raw.engagement, m[0])
+            for (p, s), m in zip(scored, meanings, strict=True)
+            for t in p.topics
+        ]
+        _LINK_ROWS(conn, links)
+        facets.add(conn, ((t, created, f, c) for _, t, created, c, _, f in links), meanings)
         self._add_to_buckets(conn, source, scored)
         return len(scored)
 
@@ -659,6 +671,12 @@ class Ingestor:
                 update(Post)
                 .where(col(Post.id) == pid)
                 .values(reposts=Post.reposts + k, engagement=Post.engagement + k)
+            )
+            # the links' copy, which the topic screen's most-engaged posts are read from
+            conn.execute(
+                update(PostTopic)
+                .where(col(PostTopic.post_id) == pid)
+                .values(engagement=PostTopic.engagement + k)
             )
         self._add_repost_engagement(conn, source, per_post)
         return len(new)
@@ -943,7 +961,9 @@ _POST_ROWS = BulkInsert(
     ),
     on_conflict=" ON CONFLICT DO NOTHING",
 )
-_LINK_ROWS = BulkInsert(table_of(PostTopic), ("post_id", "topic", "created_at"))
+_LINK_ROWS = BulkInsert(
+    table_of(PostTopic), ("post_id", "topic", "created_at", "compound", "engagement", "facet")
+)
 # The same ON CONFLICT clause reads alike on SQLite (>= 3.24) and PostgreSQL.
 _BUCKET_ROWS = BulkInsert(
     table_of(Bucket),

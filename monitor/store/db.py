@@ -38,7 +38,7 @@ from sqlalchemy.engine import make_url
 from sqlmodel import col
 
 from monitor.metrics.formulas import BucketSums
-from monitor.store import models
+from monitor.store import facets, models
 from monitor.store.models import (
     ALL_SOURCES,
     Bucket,
@@ -867,66 +867,48 @@ class Store:
     def topic_post_summary(
         self, topic: str, *, since: datetime, until: datetime, limit: int, top: int = 3
     ) -> TopicPostSummary:
-        """The breakdowns of `topic_post_scan`'s posts, aggregated by the database.
-
-        The same newest `limit` posts, read once (a MATERIALIZED CTE) and summed in SQL: a Python
-        loop over 20,000 rows was what still made the topic view grow with the store (issue 13).
-        Languages and hashtags come from one GROUP BY (language, tag list as stored): posts share
-        a few tag lists, so only the distinct lists are decoded, each counted for its posts.
-        """
+        """The breakdowns of `topic_post_scan`'s posts (the same newest `limit`), summed by the
+        database from the hourly facet counts and `ix_post_topic_recent` without reading a post
+        row: `monitor.store.facets` says how (issue 13)."""
         pg = self.dialect == "postgresql"
-        mark = "%s" if pg else "?"
-        real = "double precision" if pg else "REAL"
-        # typed NULLs: PostgreSQL's UNION asks for them
-        big, num, txt = "CAST(NULL AS BIGINT)", f"CAST(NULL AS {real})", "CAST(NULL AS TEXT)"
-        sql = (
-            f"WITH s AS MATERIALIZED (SELECT p.id, p.lang, p.compound, p.engagement, "
-            f"{'p.tags::text' if pg else 'p.tags'} AS tags "
-            f"FROM post_topic t JOIN post p ON p.id = t.post_id "
-            f"WHERE t.topic = {mark} AND t.created_at >= {mark} AND t.created_at < {mark} "
-            f"ORDER BY t.created_at DESC LIMIT {mark}) "
-            f"SELECT 'set', lang, count(*), count(*) - count(compound), {num}, tags "
-            f"FROM s GROUP BY lang, tags "
-            f"UNION ALL SELECT * FROM (SELECT 'pos', NULL, id, {big}, compound, {txt} FROM s "
-            f"WHERE compound > 0 ORDER BY compound DESC, id DESC LIMIT {int(top)}) AS a "
-            f"UNION ALL SELECT * FROM (SELECT 'neg', NULL, id, {big}, compound, {txt} FROM s "
-            f"WHERE compound < 0 ORDER BY compound ASC, id DESC LIMIT {int(top)}) AS b "
-            f"UNION ALL SELECT * FROM (SELECT 'eng', NULL, id, engagement, {num}, {txt} FROM s "
-            f"WHERE engagement > 0 ORDER BY engagement DESC, id DESC LIMIT {int(top)}) AS c"
-        )
-        bounds = [_driver_time(dt, pg) for dt in (since, until)]
         with self.read() as conn:
             cur = conn.connection.dbapi_connection.cursor()  # type: ignore[union-attr]
             try:
-                # a bounded scan: parallel workers and JIT compiling cost more than they save
+                # bounded scans: parallel workers and JIT compiling cost more than they save
                 if pg:
                     cur.execute("SET LOCAL max_parallel_workers_per_gather = 0")
                     cur.execute("SET LOCAL jit = off")
-                cur.execute(sql, (topic, *bounds, int(limit)))
-                rows = cur.fetchall()
+                found = facets.summarize(
+                    cur,
+                    pg=pg,
+                    topic=topic,
+                    since=since,
+                    until=until,
+                    limit=limit,
+                    top=top,
+                    driver_time=lambda dt: _driver_time(dt, pg),
+                )
             finally:
                 cur.close()
         out = TopicPostSummary()
-        groups = [r for r in rows if r[0] == "set"]
         langs: dict[str | None, list[int]] = {}
         tags: dict[str, int] = {}
-        decoded = json.loads("[" + ",".join(r[5] or "[]" for r in groups) + "]")
-        for (_, lang, n, unscored, _, _), tag_list in zip(groups, decoded, strict=False):
+        for key, (n, unscored) in found["groups"].items():
+            lang, tag_set = found["meanings"][key]
             seen = langs.setdefault(lang, [0, 0])
-            seen[0] += int(n)
-            seen[1] += int(unscored)
-            for tag in {str(t).casefold() for t in (tag_list or ())}:  # a post counts once per tag
-                tags[tag] = tags.get(tag, 0) + int(n)
+            seen[0] += n
+            seen[1] += unscored
+            for tag in tag_set:  # a post counts once per tag
+                tags[tag] = tags.get(tag, 0) + n
         out.languages = [(lang, n, u) for lang, (n, u) in langs.items()]
         out.tags = list(tags.items())
-        extremes: dict[str, list[tuple[float, int]]] = {"pos": [], "neg": [], "eng": []}
-        for kind, _, n, m, x, _ in rows:
-            # (value, id); the order a UNION ALL keeps is not promised: sorted here
-            if kind != "set":
-                extremes[kind].append((x if kind != "eng" else int(m), int(n)))
-        out.positive = [i for _, i in sorted(extremes["pos"], reverse=True)]
-        out.negative = [i for _, i in sorted(extremes["neg"], key=lambda v: (v[0], -v[1]))]
-        out.engaged = [i for _, i in sorted(extremes["eng"], reverse=True)]
+        # (value, id); ties: the newest id first
+        pos = sorted({(r[2], int(r[0])) for r in found["pos"]}, reverse=True)
+        neg = sorted({(r[2], -int(r[0])) for r in found["neg"]})
+        eng = sorted({(int(r[3]), int(r[0])) for r in found["eng"]}, reverse=True)
+        out.positive = [i for _, i in pos[:top]]
+        out.negative = [-i for _, i in neg[:top]]
+        out.engaged = [i for _, i in eng[:top]]
         out.scanned = sum(n for _, n, _ in out.languages)
         return out
 

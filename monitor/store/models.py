@@ -7,6 +7,7 @@ made by an earlier version must keep working (tests compare the migrated schema 
 from __future__ import annotations
 
 from datetime import UTC, date, datetime
+from hashlib import blake2b
 from typing import Any
 
 from sqlalchemy import (
@@ -145,14 +146,87 @@ class Post(SQLModel, table=True):
     scorer_version: str | None = Field(default=None, max_length=40)
 
 
+def facet_key(lang: str | None, tags: Any) -> int:
+    """A post's language and hashtag set as one signed 64-bit number (BLAKE2b).
+
+    The topic screen counts languages and hashtags over the newest posts; grouping their links by
+    this key needs no post row, and one post per key tells what the key stands for. Tags count
+    once per post whatever their case or order, as the screen counts them, so the key is of the
+    casefolded set; a missing language differs from an empty one.
+    """
+    canon = ("-" if lang is None else "+" + lang) + "\x1e"
+    canon += "\x1f".join(sorted({str(t).casefold() for t in (tags or ())}))
+    return int.from_bytes(blake2b(canon.encode(), digest_size=8).digest(), "big", signed=True)
+
+
+def link_row(post: dict[str, Any], topic: str) -> dict[str, Any]:
+    """The `post_topic` row linking `post` (a dict of its columns, with `id`) to `topic`, copies
+    included: for code that writes posts without the collector (generators, imports, tests)."""
+    return {
+        "post_id": post["id"],
+        "topic": topic,
+        "created_at": post["created_at"],
+        "compound": post.get("compound"),
+        "engagement": post.get("engagement") or 0,
+        "facet": facet_key(post.get("lang"), post.get("tags")),
+    }
+
+
 class PostTopic(SQLModel, table=True):
+    """A post's membership of a topic, with copies of what the topic screen reads of the post.
+
+    `created_at`, `compound`, `engagement` and `facet` are copied from the post (and kept in step
+    when a boost changes its engagement) so that the newest posts of a topic are one walk along
+    `ix_post_topic_recent`, which holds all of them, without touching a post row.
+    """
+
     __tablename__ = "post_topic"
-    __table_args__ = (Index("ix_post_topic_topic_created", "topic", "created_at"),)
 
     post_id: int = Field(sa_column=Column(BigInteger, primary_key=True))
     topic: str = Field(primary_key=True, max_length=100)
-    # Denormalized from post so "this topic's posts in a window" is one index range scan.
     created_at: datetime = _ts(nullable=False)
+    compound: float | None = None
+    engagement: int = Field(default=0, sa_column=Column(BigInteger, nullable=False))
+    facet: int = Field(sa_column=Column(BigInteger, nullable=False))
+
+
+Index(
+    "ix_post_topic_recent",
+    table_of(PostTopic).c.topic,
+    table_of(PostTopic).c.created_at.desc(),
+    table_of(PostTopic).c.facet,
+    table_of(PostTopic).c.compound,
+    table_of(PostTopic).c.engagement,
+    table_of(PostTopic).c.post_id,
+)
+
+
+class TopicFacetHour(SQLModel, table=True):
+    """A topic's posts per hour and `facet` (language + hashtag set): posts and unscored posts.
+
+    The topic screen's language and hashtag counts over its newest posts add these hours up and
+    read only the partial hours at either end from `post_topic`, so they cost the same at 10k and
+    10M posts. Written in the transaction that writes the links; deleting or pruning posts takes
+    them out again (rows may stay at zero).
+    """
+
+    __tablename__ = "topic_facet_hour"
+
+    topic: str = Field(primary_key=True, max_length=100)
+    start_ts: int = Field(sa_column=Column(BigInteger, primary_key=True, autoincrement=False))
+    facet: int = Field(sa_column=Column(BigInteger, primary_key=True, autoincrement=False))
+    n: int = 0
+    n_unscored: int = 0
+
+
+class Facet(SQLModel, table=True):
+    """What a `facet` key stands for: a language and a casefolded, sorted hashtag list."""
+
+    __tablename__ = "facet"
+
+    facet: int = Field(sa_column=Column(BigInteger, primary_key=True, autoincrement=False))
+    lang: str | None = Field(default=None, max_length=16)
+    tags: list[str] = Field(default_factory=list, sa_column=Column(JSON, nullable=False))
 
 
 class Repost(SQLModel, table=True):

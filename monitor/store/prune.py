@@ -19,6 +19,7 @@ from datetime import datetime
 from sqlalchemy import func, select
 from sqlmodel import col
 
+from monitor.store import facets
 from monitor.store.db import Store, to_ts
 from monitor.store.models import Bucket, BucketHour, PollLog, Post, PostTopic, Repost, table_of
 
@@ -106,7 +107,8 @@ def prune(
     progress: Callable[[PruneReport], None] | None = None,
 ) -> PruneReport:
     """Delete posts created before `before` (with their topic links and reposts), the poll log
-    before it, and the minute buckets before it unless `keep_buckets`; keep the hourly rollups."""
+    before it, and the minute buckets before it unless `keep_buckets`; keep the hourly rollups.
+    The hourly facet counts leave with their posts: they count posts the topic screen reads."""
     report = PruneReport(before=before, bytes_before=_sqlite_bytes_in_use(store))
     while True:
         with store.write() as conn:
@@ -123,6 +125,16 @@ def prune(
             )
             if not ids:
                 break
+            gone = conn.execute(
+                select(
+                    col(PostTopic.topic),
+                    col(PostTopic.created_at),
+                    col(PostTopic.facet),
+                    col(PostTopic.compound),
+                ).where(col(PostTopic.post_id).in_(ids))
+            ).all()
+            # the posts leave their hours
+            facets.add(conn, [(r[0], r[1], r[2], r[3]) for r in gone], sign=-1)
             report.topic_links += conn.execute(
                 table_of(PostTopic).delete().where(col(PostTopic.post_id).in_(ids))
             ).rowcount
