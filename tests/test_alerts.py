@@ -746,3 +746,49 @@ def test_hour_stats_give_the_baselines_of_a_fresh_read(tmp_path):
         alarms += bool(one[0] and one[0].alarm)
     assert alarms > 0
     store.close()
+
+
+def test_sentiment_drivers_are_the_posts_and_tags_that_pulled_the_mean_the_alarms_way(store):
+    """The panel a reader opens to see why the mood moved: a 'down' alarm lists the posts that
+    pulled the hour's mean down, most first, and the hashtags they carry; an 'up' alarm the
+    posts that pulled it up. A post's pull is (compound - mu0) / n, a hashtag's the sum of its
+    posts' pulls (metrics.md §4)."""
+    from types import SimpleNamespace
+
+    from scripted import ScriptedSource
+
+    from monitor.ingest.poll import Ingestor
+    from monitor.metrics.spikes import sentiment_drivers
+    from monitor.sources.base import Batch, RawPost, SourceSettings
+
+    topics = [
+        SimpleNamespace(
+            name="mood",
+            title=None,
+            hashtags=["#deal", "#sanctions"],
+            keywords=[],
+            exclude=[],
+            languages=None,
+        )
+    ]
+    at = EPOCH + timedelta(hours=10)
+    texts = {
+        "a": "#deal wonderful, great, amazing news",
+        "b": "#deal #sanctions terrible, awful, shameful news",
+        "c": "#sanctions bad news",
+        "d": "#deal news",
+    }
+    raw = [RawPost(native_id=k, text=v, created_at=at) for k, v in texts.items()]
+    src = ScriptedSource(
+        SourceSettings(name="s", kind="scripted"), topics, [Batch(posts=raw, state={})]
+    )
+    Ingestor(store, topics, clock=lambda: at + timedelta(hours=1)).poll(src)
+    compound = {p["native_id"]: p["compound"] for p in store.posts()}
+    assert compound["a"] > 0 > compound["c"] > compound["b"] and compound["d"] == 0
+
+    down = sentiment_drivers(store, "mood", ts(at), 0.0, "down")
+    assert [p.text for p in down.posts] == [texts["b"], texts["c"]]
+    assert down.hashtags[0].tag == "sanctions" and down.hashtags[0].count == 2
+    assert down.hashtags[0].contribution == pytest.approx(-(compound["b"] + compound["c"]) / 4)
+    up = sentiment_drivers(store, "mood", ts(at), 0.0, "up")
+    assert [p.text for p in up.posts] == [texts["a"]]
