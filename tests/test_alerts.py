@@ -41,8 +41,10 @@ def put_hour(
     mean: float = 0.0,
     unscored: int = 0,
     incomplete: bool = False,
+    spread: float = 0.0,
 ) -> None:
-    """One hour's sums written straight into a minute bucket, for vectors that posts cannot hit exactly."""
+    """One hour's sums written straight into a minute bucket, for vectors that posts cannot hit
+    exactly; `spread` is the population sd of the hour's compounds around `mean`."""
     row = {
         "topic": topic,
         "source": ALL_SOURCES,
@@ -54,7 +56,7 @@ def put_hour(
         "sum_neg": 0.0,
         "sum_neu": mean * n,
         "sum_pos": 0.0,
-        "sum_sq": mean * mean * n,
+        "sum_sq": (mean * mean + spread * spread) * n,
         "n_unscored": unscored,
         "engagement": 0,
         "incomplete": incomplete,
@@ -262,6 +264,86 @@ def test_sentiment_baseline_separates_within_and_between_hour_spread(store):
     assert b.sigma_b == pytest.approx(0.2 * (24 / 23) ** 0.5, rel=1e-6)
     # Too little history: no baseline rather than a guess.
     assert sentiment_baseline(hours, ts(start), ts(start) + 11 * HOUR, min_posts=5) is None
+
+
+def test_the_volume_baseline_looks_back_fourteen_days_past_collection_gaps(store):
+    """A week of outages still leaves a same-hour baseline: the 7 complete same hours are found as
+    far as 14 days back, as the README promises, and the alert names the baseline it used."""
+    t = EPOCH + 14 * DAY + timedelta(hours=12)
+    for k in range(1, 15):  # every other day failed at noon
+        put_hour(store, "gaps", t - k * DAY, n=20, incomplete=k % 2 == 1)
+    put_hour(store, "gaps", t, n=24)
+    hours = Hours(store, "gaps")
+    hours.ensure(ts(t - 14 * DAY), ts(t) + HOUR)
+    r = check_volume(hours, ts(t), AlertSettings())
+    assert r.baseline.kind == "same-hour"
+    assert r.baseline.describe() == "the same hour on the 7 previous days"
+    assert r.baseline.starts == tuple(ts(t - k * DAY) for k in range(14, 0, -2))
+    # One more failed noon within the 14 days: the complete one on day 15 is too far back.
+    for k in range(1, 16):
+        put_hour(store, "older", t - k * DAY, n=20, incomplete=k not in (4, 6, 8, 10, 12, 14, 15))
+    put_hour(store, "older", t, n=24)
+    hours = Hours(store, "older")
+    hours.ensure(ts(t - 15 * DAY), ts(t) + HOUR)
+    assert check_volume(hours, ts(t), AlertSettings()).baseline.kind == "recent"
+
+
+def test_a_young_topic_looks_back_a_day_for_its_seven_complete_hours(store):
+    """Less than 7 days of history: the 7 previous complete hours, found up to 24 hours back when
+    a source failed for most of the day, and the alert says it used the recent hours."""
+    t = EPOCH + timedelta(days=1, hours=12)
+    for k in range(1, 25):  # only every 4th hour before t was collected completely
+        put_hour(store, "young", t - timedelta(hours=k), n=5, incomplete=k % 4 != 0 and k != 1)
+    put_hour(store, "young", t, n=6)
+    hours = Hours(store, "young")
+    hours.ensure(ts(t - 14 * DAY), ts(t) + HOUR)
+    r = check_volume(hours, ts(t), AlertSettings())
+    assert r.baseline is not None and r.baseline.kind == "recent"
+    assert r.baseline.describe() == "the 7 previous hours (less than 7 days of history)"
+    assert r.baseline.starts[0] == ts(t) - 24 * HOUR
+    # The 7th complete hour 25 hours back is too far: no baseline yet.
+    for k in range(1, 26):
+        complete = k in (2, 6, 10, 14, 18, 22, 25)
+        put_hour(store, "younger", t - timedelta(hours=k), n=5, incomplete=not complete)
+    put_hour(store, "younger", t, n=6)
+    hours = Hours(store, "younger")
+    hours.ensure(ts(t - 14 * DAY), ts(t) + HOUR)
+    assert check_volume(hours, ts(t), AlertSettings()).baseline is None
+
+
+def test_hours_of_a_quarter_hour_time_zone_begin_at_its_quarter(store):
+    """A digest for Kathmandu (UTC+5:45) reads hours that begin at :45 UTC: posts at 10:50 belong
+    to the hour that began at 10:45 (a half-hour zone cannot tell the two roundings apart)."""
+    put_hour(store, "np", EPOCH + timedelta(hours=10, minutes=50), n=3)
+    hours = Hours(store, "np", align=45 * 60)
+    hours.ensure(ts(EPOCH), ts(EPOCH + DAY))
+    totals = {h: x.total for h in hours.span(ts(EPOCH), ts(EPOCH + DAY)) if (x := hours.get(h))}
+    assert totals[ts(EPOCH + timedelta(hours=10, minutes=45))] == 3
+    assert sum(totals.values()) == 3
+
+
+def test_sentiment_baseline_from_twelve_hours_with_spread_inside_them(store):
+    """Twelve usable hours are enough (README: at least 12). sigma_w pools the spread inside the
+    hours over n - k degrees of freedom; sigma_b is what the hourly means vary beyond the noise
+    that 10 posts an hour alone would give. A topic whose hours differ no more than that noise
+    still has a baseline, with sigma_b = 0, so its sentiment alerts stay on."""
+    for topic, means in (("spread", (0.1, 0.3)), ("steady", (0.2, 0.2))):
+        for i in range(12):
+            put_hour(
+                store, topic, EPOCH + i * timedelta(hours=1), n=10, mean=means[i % 2], spread=0.3
+            )
+    found = {}
+    for topic in ("spread", "steady"):
+        hours = Hours(store, topic)
+        hours.ensure(ts(EPOCH), ts(EPOCH) + 12 * HOUR)
+        found[topic] = sentiment_baseline(hours, ts(EPOCH), ts(EPOCH) + 12 * HOUR, min_posts=5)
+    for b in found.values():
+        assert b is not None and b.hours == 12 and b.posts == 120
+        assert b.mu0 == pytest.approx(0.2, abs=1e-12)
+        assert b.sigma_w == pytest.approx((12 * 10 * 0.09 / (120 - 12)) ** 0.5, rel=1e-9)
+    # hourly means +-0.1: variance 12 * 0.01 / 11, of which sigma_w^2 / 10 = 0.01 is noise
+    assert found["spread"].sigma_b == pytest.approx((12 * 0.01 / 11 - 0.01) ** 0.5, rel=1e-6)
+    assert found["steady"].sigma_b == 0.0
 
 
 # --- live alerts over the corpus's burst ----------------------------------------------------
@@ -664,3 +746,49 @@ def test_hour_stats_give_the_baselines_of_a_fresh_read(tmp_path):
         alarms += bool(one[0] and one[0].alarm)
     assert alarms > 0
     store.close()
+
+
+def test_sentiment_drivers_are_the_posts_and_tags_that_pulled_the_mean_the_alarms_way(store):
+    """The panel a reader opens to see why the mood moved: a 'down' alarm lists the posts that
+    pulled the hour's mean down, most first, and the hashtags they carry; an 'up' alarm the
+    posts that pulled it up. A post's pull is (compound - mu0) / n, a hashtag's the sum of its
+    posts' pulls (metrics.md §4)."""
+    from types import SimpleNamespace
+
+    from scripted import ScriptedSource
+
+    from monitor.ingest.poll import Ingestor
+    from monitor.metrics.spikes import sentiment_drivers
+    from monitor.sources.base import Batch, RawPost, SourceSettings
+
+    topics = [
+        SimpleNamespace(
+            name="mood",
+            title=None,
+            hashtags=["#deal", "#sanctions"],
+            keywords=[],
+            exclude=[],
+            languages=None,
+        )
+    ]
+    at = EPOCH + timedelta(hours=10)
+    texts = {
+        "a": "#deal wonderful, great, amazing news",
+        "b": "#deal #sanctions terrible, awful, shameful news",
+        "c": "#sanctions bad news",
+        "d": "#deal news",
+    }
+    raw = [RawPost(native_id=k, text=v, created_at=at) for k, v in texts.items()]
+    src = ScriptedSource(
+        SourceSettings(name="s", kind="scripted"), topics, [Batch(posts=raw, state={})]
+    )
+    Ingestor(store, topics, clock=lambda: at + timedelta(hours=1)).poll(src)
+    compound = {p["native_id"]: p["compound"] for p in store.posts()}
+    assert compound["a"] > 0 > compound["c"] > compound["b"] and compound["d"] == 0
+
+    down = sentiment_drivers(store, "mood", ts(at), 0.0, "down")
+    assert [p.text for p in down.posts] == [texts["b"], texts["c"]]
+    assert down.hashtags[0].tag == "sanctions" and down.hashtags[0].count == 2
+    assert down.hashtags[0].contribution == pytest.approx(-(compound["b"] + compound["c"]) / 4)
+    up = sentiment_drivers(store, "mood", ts(at), 0.0, "up")
+    assert [p.text for p in up.posts] == [texts["a"]]

@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 from types import SimpleNamespace
 
+import polars as pl
 import pytest
 from scripted import ScriptedSource
 from sqlalchemy import func, select
@@ -195,6 +196,94 @@ def test_deleting_a_boosted_post_takes_its_boosts_out_of_the_series(store, inges
                 every_s,
                 source,
             )
+
+
+def test_a_boost_changes_only_engagement_and_a_boost_seen_again_is_no_error(store, ingestor):
+    """A boost is attention, not a new opinion: the views must read the same counts, sentiment
+    and completeness as before it, with engagement one higher. A feed repeats the boosts it
+    showed last time; polling them again counts nothing and is no failure of the source."""
+    from monitor.store.db import SeriesQuery
+
+    orig = post("o", "#TrumpPutinBusiness a wonderful deal", engagement=3)
+    boost = post("b1", "", repost_of="o")
+    src = Scripted(
+        script=[
+            Batch(posts=[orig], state={}),
+            Batch(posts=[orig, boost], state={}),
+            Batch(posts=[orig, boost], state={}),
+        ]
+    )
+    first = ingestor.poll(src)
+    assert first.new_posts == 1 and first.reposts == 0
+    views = [SeriesQuery(topic="thaw", every_s=w) for w in (60, 3600)]
+    before = [store.series(q) for q in views]
+    assert ingestor.poll(src).reposts == 1
+    again = ingestor.poll(src)
+    assert again.outcome == "ok" and again.reposts == 0 and again.error is None
+    assert again.quarantined == 0 and not again.rejected  # a known boost is no broken item
+    for q, was in zip(views, before, strict=True):
+        now = store.series(q)
+        assert now["engagement"].to_list() == [e + 1 for e in was["engagement"]]
+        assert now.drop("engagement").equals(was.drop("engagement")), q.every_s
+        assert not now["incomplete"].any()
+    assert store.posts()[0]["engagement"] == 4
+
+
+def test_deleting_posts_leaves_every_series_column_as_if_they_were_never_stored(store, ingestor):
+    """An author's delete must leave no trace in any view: counts (scored and unscored), the
+    sentiment sums behind mean and sigma, engagement, and completeness are what the posts that
+    remain would give on their own."""
+    from monitor.store.db import SeriesQuery
+
+    kept = post("k", "#TrumpPutinBusiness a plain update", engagement=2)
+    gone = [
+        post("p", "#TrumpPutinBusiness a wonderful, great deal", engagement=7),
+        post("n", "#TrumpPutinBusiness a terrible, shameful deal", minutes=1, engagement=1),
+        post("r", "Это ужасная сделка, позор #ТрампПутин", minutes=2, engagement=40),
+    ]
+    src = Scripted(script=[Batch(posts=[kept], state={}), Batch(posts=gone, state={})])
+    ingestor.poll(src)
+    views = [
+        SeriesQuery(topic="thaw", source=s, every_s=w)
+        for s in ("scripted", "*")
+        for w in (60, 3600)
+    ]
+    alone = [
+        store.series(q).filter(
+            pl.col("n_neg") + pl.col("n_neu") + pl.col("n_pos") + pl.col("n_unscored") > 0
+        )
+        for q in views
+    ]
+    assert ingestor.poll(src).new_posts == 3
+    assert {p["compound"] is None for p in store.posts()} == {True, False}
+    assert ingestor.delete_posts("scripted", []) == 0
+    assert ingestor.delete_posts("scripted", ["p", "n", "r"]) == 3
+    for q, want in zip(views, alone, strict=True):
+        got = store.series(q).filter(pl.col("start_ts").is_in(want["start_ts"].to_list()))
+        assert got.drop(*FLOATS).equals(want.drop(*FLOATS)), (q.source, q.every_s)
+        for col in FLOATS:
+            assert got[col].to_list() == pytest.approx(want[col].to_list(), abs=1e-12), col
+        rest = store.series(q).filter(~pl.col("start_ts").is_in(want["start_ts"].to_list()))
+        assert not rest["incomplete"].any()
+        for col in rest.select(*FLOATS, "n_neg", "n_neu", "n_pos", "n_unscored", "engagement"):
+            assert set(col.to_list()) <= {0}, col.name  # emptied minutes hold nothing
+
+
+FLOATS = ("sum_neg", "sum_neu", "sum_pos", "sum_sq")
+
+
+def test_a_poll_over_many_minutes_leaves_its_hour_complete(store, ingestor):
+    """The hourly rollups behind the spike baseline add up 60 minutes: an hour whose minutes all
+    arrived is complete, whatever the posts in it, so it counts in the baseline."""
+    from monitor.metrics.spikes import Hours
+
+    texts = ["a plain update", "a wonderful deal", "a terrible deal"]
+    posts = [post(i, f"#TrumpPutinBusiness {t}", minutes=i * 7) for i, t in enumerate(texts)]
+    ingestor.poll(Scripted(script=[Batch(posts=posts, state={})]))
+    hour = int(T0.timestamp())
+    hours = Hours(store, "thaw")
+    hours.ensure(hour, hour + 3600)
+    assert hours.get(hour).total == 3 and not hours.get(hour).incomplete
 
 
 def test_matching_rules_reach_the_store(store, ingestor):
