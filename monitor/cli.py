@@ -265,7 +265,7 @@ def cmd_dashboard(args: argparse.Namespace) -> int:
 
 
 def cmd_status(args: argparse.Namespace) -> int:
-    from monitor.outputs.status import build_status, render_status
+    from monitor.ui.status import build_status, render_status
 
     config = _load_config(args)
     store = _open_store(_store_url(args, config))

@@ -23,6 +23,7 @@ CONTRACTS = {
     "Simulator platforms do not import the server",
     "The routing vocabulary imports neither server nor platforms",
     "Screens and widgets do not import the app",
+    "The outputs do not import the dashboard",
     "The sources know no config",
 }
 

@@ -9,7 +9,7 @@ import pytest
 from rich.console import Console
 from test_cli import GOOD, run
 
-from monitor.outputs.status import render_status
+from monitor.ui.status import render_status
 
 
 @pytest.fixture

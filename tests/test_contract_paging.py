@@ -25,7 +25,6 @@ import pytest
 
 from monitor.config.feeds import Topic
 from monitor.ingest.poll import Ingestor
-from monitor.outputs.status import build_status
 from monitor.simulator.corpus import CorpusPost
 from monitor.simulator.platforms import bluesky as sim_bsky
 from monitor.simulator.platforms import hackernews as sim_hn
@@ -42,6 +41,7 @@ from monitor.sources.mastodon import MastodonSettings, MastodonSource
 from monitor.sources.reddit import RedditSettings, RedditSource
 from monitor.sources.x import XSettings, XSource
 from monitor.store.db import Store
+from monitor.ui.status import build_status
 
 TOPIC = Topic(name="deal", hashtags=["#TrumpPutin"], keywords=["Dmitriev"])
 PLATFORMS = ("mastodon", "bluesky", "reddit", "x", "hackernews")

@@ -15,8 +15,8 @@ from sqlalchemy import event
 from monitor.collector import Collector
 from monitor.config.feeds import load_config
 from monitor.core.faults import DISK_FULL, classify
-from monitor.outputs.status import build_status
 from monitor.store.db import Store
+from monitor.ui.status import build_status
 
 CONFIG = """
 topics:

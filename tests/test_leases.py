@@ -160,7 +160,7 @@ def test_a_stream_runs_on_one_collector_and_moves_when_its_lease_is_taken(two, s
 
 
 def test_status_names_the_collector_polling_each_source(two, store, config):
-    from monitor.outputs.status import build_status
+    from monitor.ui.status import build_status
 
     a, _, _, _ = two
     a._run("all")

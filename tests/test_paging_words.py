@@ -13,7 +13,6 @@ import httpx
 import pytest
 
 from monitor.ingest.poll import Ingestor, normalize
-from monitor.outputs.status import build_status
 from monitor.simulator.corpus import CorpusPost
 from monitor.simulator.platforms import bluesky as sim_bsky
 from monitor.simulator.platforms import reddit as sim_reddit
@@ -25,6 +24,7 @@ from monitor.store.db import Store
 from monitor.ui.data import Request, SourceInfo, StoreProvider
 from monitor.ui.format import Palette
 from monitor.ui.screens.health import describe
+from monitor.ui.status import build_status
 
 NOW = datetime(2026, 3, 2, 12, 0, tzinfo=UTC)
 

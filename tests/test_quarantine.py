@@ -234,8 +234,8 @@ def test_two_sources_interleaved_on_postgresql_store_each_post_once(pg_url):
 
 
 def test_quarantined_items_are_counted_in_status_and_feed_health(store, ingestor):
-    from monitor.outputs.status import build_status
     from monitor.ui.data import StoreProvider
+    from monitor.ui.status import build_status
 
     batch = Batch(
         posts=[post(1, "Dmitriev ok"), _bad(2, author={"x": 1}), _bad(3, created_at=None)],

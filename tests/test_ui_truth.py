@@ -18,10 +18,10 @@ from pathlib import Path
 from ui_support import NOW, TOPICS, sample_provider, screen_text, settle, write_posts
 
 from monitor.outputs.api import open_store
-from monitor.outputs.status import build_status
 from monitor.store.db import Store
 from monitor.ui.app import DashboardApp
 from monitor.ui.data import DEFAULT_WINDOW, WINDOW_BY_KEY, Request, window_bounds
+from monitor.ui.status import build_status
 
 TOPIC = TOPICS[0].name
 TESTS = Path(__file__).resolve().parent

@@ -1,4 +1,9 @@
-"""`monitor status`: sources and topics at a glance, as a table or as JSON for scripts."""
+"""`monitor status`: sources and topics at a glance, as a table or as JSON for scripts.
+
+It lives beside the dashboard because it is the dashboard's health and overview in plain text:
+the same window, the same overdue rule and the same formatting, so the two never disagree. It
+imports no Textual, so the command starts without it.
+"""
 
 from __future__ import annotations
 
