@@ -135,16 +135,19 @@ def summarize(
     last_hour = int(until.timestamp()) // HOUR * HOUR
     groups: dict[int, list[int]] = defaultdict(lambda: [0, 0])
 
+    def fold(rows: Any) -> None:
+        for facet, n, unscored in rows:
+            g = groups[int(facet)]
+            g[0] += int(n)
+            g[1] += int(unscored)
+
     def scan(op: str, a: Any, b: Any) -> None:
         cur.execute(
             f"SELECT facet, count(*), count(*) - count(compound) {links} "
             f"AND created_at {op} {mark} AND created_at < {mark} GROUP BY facet",
             (topic, a, b),
         )
-        for facet, n, unscored in cur.fetchall():
-            g = groups[int(facet)]
-            g[0] += int(n)
-            g[1] += int(unscored)
+        fold(cur.fetchall())
 
     if first_hour >= last_hour:  # within two partial hours: read the links themselves
         scan(lo_op, lo_value, driver_time(until))
@@ -155,10 +158,7 @@ def summarize(
             f"AND start_ts >= {mark} AND start_ts < {mark} GROUP BY facet",
             (topic, first_hour, last_hour),
         )
-        for facet, n, unscored in cur.fetchall():
-            g = groups[int(facet)]
-            g[0] += int(n)
-            g[1] += int(unscored)
+        fold(cur.fetchall())
         if last_hour < int(until.timestamp()) or until.microsecond:
             scan(">=", driver_time(datetime.fromtimestamp(last_hour, UTC)), driver_time(until))
     for _, facet, compound, _ in edge:
