@@ -31,6 +31,7 @@ import sys
 import tempfile
 import time
 from collections import defaultdict
+from dataclasses import astuple
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -77,7 +78,7 @@ WORDS = (
 
 def fill(db: Path, n: int, seed: int = 7) -> None:
     """n posts, their topic links and the buckets ingest would have written, in bulk."""
-    from monitor.metrics.formulas import classify
+    from monitor.ingest.poll import BucketDelta
     from monitor.store.db import Store
     from monitor.store.models import facet_key
 
@@ -88,9 +89,7 @@ def fill(db: Path, n: int, seed: int = 7) -> None:
     con.executemany(
         "INSERT INTO source (name, kind, settings) VALUES (?, 'rss', '{}')", [(s,) for s in SOURCES]
     )
-    buckets: dict[tuple[str, str, int], list] = defaultdict(
-        lambda: [0, 0, 0, 0.0, 0.0, 0.0, 0.0, 0, 0]
-    )
+    buckets: dict[tuple[str, str, int], BucketDelta] = defaultdict(BucketDelta)
     chunk = 50_000
     for start in range(0, n, chunk):
         posts, links = [], []
@@ -132,14 +131,8 @@ def fill(db: Path, n: int, seed: int = 7) -> None:
                 links.append((i + 1, t, created, compound, engagement, facet))
                 for s in (source, "*"):
                     b = buckets[(t, s, minute)]
-                    if compound is None:
-                        b[7] += 1
-                    else:
-                        k = classify(compound) + 1
-                        b[k] += 1
-                        b[3 + k] += compound
-                        b[6] += compound * compound
-                    b[8] += engagement
+                    b.count(compound)
+                    b.engagement += engagement
         con.executemany(
             "INSERT INTO post (id, source, native_id, canonical_url, url, author, text, lang, tags, "
             "created_at, fetched_at, engagement, reposts, compound, pos, neu, neg, scorer, scorer_version) "
@@ -155,13 +148,24 @@ def fill(db: Path, n: int, seed: int = 7) -> None:
         "INSERT INTO bucket (topic, source, start_ts, width_s, n_neg, n_neu, n_pos, sum_neg, sum_neu, "
         "sum_pos, sum_sq, n_unscored, engagement, incomplete) VALUES (?, ?, ?, 60, ?, ?, ?, ?, ?, ?, ?, "
         "?, ?, 0)",
-        [(*k, *v) for k, v in buckets.items()],
+        [(*k, *astuple(v)) for k, v in buckets.items()],
     )
     # The hourly rollups, as `upsert_buckets` keeps them beside the minutes.
     con.execute(
         "INSERT INTO bucket_hour SELECT topic, source, start_ts / 3600 * 3600, sum(n_neg), sum(n_neu), "
         "sum(n_pos), sum(sum_neg), sum(sum_neu), sum(sum_pos), sum(sum_sq), sum(n_unscored), sum(engagement), "
         "max(incomplete) FROM bucket GROUP BY topic, source, start_ts / 3600 * 3600"
+    )
+    # The topic screen's hourly language+hashtag counts and what each key stands for, as ingest
+    # writes them beside the links (monitor.store.facets).
+    con.execute(
+        "INSERT INTO topic_facet_hour SELECT topic, "
+        "CAST(strftime('%s', substr(created_at, 1, 19)) AS INTEGER) / 3600 * 3600 AS hour, facet, "
+        "count(*), count(*) - count(compound) FROM post_topic GROUP BY topic, hour, facet"
+    )
+    con.executemany(
+        "INSERT INTO facet (facet, lang, tags) VALUES (?, ?, '[]')",
+        [(facet_key(lang, []), lang) for lang in ("en", "ru")],
     )
     con.commit()
     # else the first reader inherits a WAL the size of the store

@@ -13,7 +13,7 @@ import logging
 import time
 from collections import defaultdict
 from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from datetime import datetime, timedelta
 from typing import Any, cast
 
@@ -126,20 +126,13 @@ class BucketDelta:
 
     def row(self, topic: str, source: str, start_ts: int) -> dict[str, Any]:
         """The bucket row `upsert_buckets` takes: these sums for that minute, not a gap."""
+        sums = {name: getattr(self, name) for name in _SUMS}
         return {
             "topic": topic,
             "source": source,
             "start_ts": start_ts,
             "width_s": BUCKET_WIDTH_S,
-            "n_neg": self.n_neg,
-            "n_neu": self.n_neu,
-            "n_pos": self.n_pos,
-            "sum_neg": self.sum_neg,
-            "sum_neu": self.sum_neu,
-            "sum_pos": self.sum_pos,
-            "sum_sq": self.sum_sq,
-            "n_unscored": self.n_unscored,
-            "engagement": self.engagement,
+            **sums,
             "incomplete": False,
         }
 
@@ -921,17 +914,8 @@ _NATIVE_IDS = "SELECT native_id, id FROM post WHERE source = {mark} AND native_i
 _QUARANTINED_KEYS = (
     "SELECT item_key FROM quarantine WHERE source = {mark} AND item_key IN ({marks})"
 )
-_SUMS = (
-    "n_neg",
-    "n_neu",
-    "n_pos",
-    "sum_neg",
-    "sum_neu",
-    "sum_pos",
-    "sum_sq",
-    "n_unscored",
-    "engagement",
-)
+# the summed columns of a bucket row, in the order BucketDelta declares them
+_SUMS = tuple(f.name for f in fields(BucketDelta))
 _BUCKET_COLUMNS = ("topic", "source", "start_ts", "width_s", *_SUMS, "incomplete", "changed_ms")
 # DO NOTHING on any unique key: (source, native id), canonical URL, canonical id. Dedupe reads
 # first and drops what is stored; the clause settles what a concurrent transaction stored between

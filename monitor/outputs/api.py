@@ -13,17 +13,14 @@ import difflib
 import math
 import os
 import re
-import sqlite3
 from collections.abc import Generator, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
 from pathlib import Path
 from typing import Any
-from urllib.parse import quote
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import polars as pl
-from sqlalchemy import Connection, Engine, create_engine, event
 from sqlalchemy.engine import make_url
 
 from monitor.core.durations import format_duration, parse_duration
@@ -552,50 +549,13 @@ def open_store(
         raise FileNotFoundError(
             f"no store at {sa_url.database} (collect first, or pass the URL of an existing store)"
         )
-    store = Store(resolved if sqlite else _read_only_pg_url(resolved), migrate=False)
+    store = Store(resolved, read_only=True)
     try:
-        if sqlite:
-            store.engine.dispose()
-            store.engine = _read_only_sqlite_engine(Path(str(sa_url.database)).expanduser())
         _check_schema(store, resolved)
     except BaseException:
         store.close()
         raise
     return StoreReader(store)
-
-
-READ_ONLY_OPTION = "-c default_transaction_read_only=on"
-
-
-def _read_only_pg_url(url: str) -> str:
-    """The URL with every session read-only: libpq's `options` reach both psycopg and ADBC."""
-    u = make_url(url)
-    given = u.query.get("options") or ()
-    options = " ".join([*([given] if isinstance(given, str) else given), READ_ONLY_OPTION])
-    return u.update_query_dict({"options": options}).render_as_string(hide_password=False)
-
-
-def _read_only_sqlite_engine(path: Path) -> Engine:
-    """An engine whose connections open the file with `mode=ro`: SQLite itself refuses writes.
-
-    Each read transaction still begins with BEGIN (as the store's own engine does), so one read
-    is one snapshot while the collector writes.
-    """
-    uri = f"file:{quote(str(path.resolve()))}?mode=ro"
-
-    def connect() -> sqlite3.Connection:
-        conn = sqlite3.connect(uri, uri=True, timeout=30, check_same_thread=False)
-        conn.isolation_level = None
-        conn.execute("PRAGMA busy_timeout=30000")
-        return conn
-
-    engine = create_engine("sqlite://", creator=connect)
-
-    @event.listens_for(engine, "begin")
-    def _on_begin(conn: Connection) -> None:
-        conn.exec_driver_sql("BEGIN")
-
-    return engine
 
 
 def _check_schema(store: Store, url: str) -> None:

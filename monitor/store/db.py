@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
+from urllib.parse import quote
 
 import polars as pl
 from sqlalchemy import (
@@ -194,20 +195,40 @@ def _custom_plans(dbapi_conn: Any, _record: Any) -> None:
         dbapi_conn.rollback()
 
 
-def make_engine(url: str) -> Engine:
+READ_ONLY_OPTION = "-c default_transaction_read_only=on"
+
+
+def read_only_url(url: str) -> str:
+    """A PostgreSQL URL whose every session is read-only: libpq's `options` reach psycopg and
+    ADBC alike, so no path of a reader can write. Other URLs come back as they are."""
+    u = make_url(url)
+    if u.get_backend_name() != "postgresql":
+        return url
+    given = u.query.get("options") or ()
+    options = " ".join([*([given] if isinstance(given, str) else given), READ_ONLY_OPTION])
+    return u.update_query_dict({"options": options}).render_as_string(hide_password=False)
+
+
+def make_engine(url: str, *, read_only: bool = False) -> Engine:
     """An engine tuned for one writer and many readers.
 
     On SQLite: WAL (readers never block the collector), a busy timeout (writers queue instead of
     failing), and BEGIN IMMEDIATE for write transactions (a deferred transaction that later
-    needs the write lock fails at once, bypassing the busy timeout).
+    needs the write lock fails at once, bypassing the busy timeout). `read_only` opens the file
+    with `mode=ro` (SQLite itself refuses writes) and PostgreSQL sessions read-only.
     """
     sa_url = make_url(url)
     if sa_url.get_backend_name() != "sqlite":
-        engine = create_engine(url, pool_pre_ping=True, future=True)
+        engine = create_engine(
+            read_only_url(url) if read_only else url, pool_pre_ping=True, future=True
+        )
         if sa_url.get_backend_name() == "postgresql":
             event.listen(engine, "connect", _custom_plans)
         return engine
-    if sa_url.database and sa_url.database != ":memory:":
+    if read_only:
+        path = Path(str(sa_url.database)).expanduser().resolve()
+        url = f"sqlite:///file:{quote(str(path))}?mode=ro&uri=true"
+    elif sa_url.database and sa_url.database != ":memory:":
         Path(sa_url.database).expanduser().parent.mkdir(parents=True, exist_ok=True)
     engine = create_engine(url, connect_args={"timeout": 30, "check_same_thread": False})
 
@@ -215,7 +236,8 @@ def make_engine(url: str) -> Engine:
     def _on_connect(dbapi_conn: Any, _record: Any) -> None:
         dbapi_conn.isolation_level = None  # we issue BEGIN ourselves, below
         cur = dbapi_conn.cursor()
-        cur.execute("PRAGMA journal_mode=WAL")
+        if not read_only:  # the writer set it; a read-only connection may not
+            cur.execute("PRAGMA journal_mode=WAL")
         cur.execute("PRAGMA busy_timeout=30000")
         cur.execute("PRAGMA synchronous=NORMAL")
         cur.execute("PRAGMA foreign_keys=ON")
@@ -320,9 +342,12 @@ ROLLUP_SCHEMA: dict[str, pl.DataType] = {
 class Store:
     """One database. Construct with a URL; the schema is migrated on open."""
 
-    def __init__(self, url: str, *, migrate: bool = True):
-        self.url = url
-        self.engine = make_engine(url)
+    def __init__(self, url: str, *, migrate: bool = True, read_only: bool = False):
+        """`read_only`: for readers of another process's store (`monitor.open_store`); it never
+        migrates, and its connections (ADBC's too, through `url`) cannot write."""
+        self.url = read_only_url(url) if read_only else url
+        self.engine = make_engine(url, read_only=read_only)
+        migrate = migrate and not read_only
         self._checkpointer: Any = None
         self._arrow: Any = (
             None  # ADBC connections (monitor.store.arrowread), opened by the first posts read

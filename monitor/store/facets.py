@@ -26,7 +26,8 @@ from monitor.store.models import (
     Facet,
     PostTopic,
     TopicFacetHour,
-    facet_key,
+    canonical_tags,
+    key_of,
     link_row,
     table_of,
 )
@@ -51,7 +52,8 @@ Link = tuple[str, datetime, int, float | None]
 
 def meaning(lang: str | None, tags: Any) -> tuple[int, str | None, tuple[str, ...]]:
     """(key, language, casefolded sorted tags): a `facet` row."""
-    return facet_key(lang, tags), lang, tuple(sorted({str(t).casefold() for t in (tags or ())}))
+    canon = canonical_tags(tags)
+    return key_of(lang, canon), lang, canon
 
 
 def add(
@@ -207,7 +209,7 @@ def _meanings(cur: Any, keys: list[int], pg: bool) -> dict[int, tuple[str | None
         )
         found = cur.fetchall()
         decoded = json.loads("[" + ",".join(r[2] or "[]" for r in found) + "]")
-        for (key, lang, _), tags in zip(found, decoded, strict=False):
+        for (key, lang, _), tags in zip(found, decoded, strict=True):
             out[int(key)] = (lang, set(tags or ()))
     return out
 

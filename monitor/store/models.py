@@ -154,8 +154,17 @@ def facet_key(lang: str | None, tags: Any) -> int:
     once per post whatever their case or order, as the screen counts them, so the key is of the
     casefolded set; a missing language differs from an empty one.
     """
-    canon = ("-" if lang is None else "+" + lang) + "\x1e"
-    canon += "\x1f".join(sorted({str(t).casefold() for t in (tags or ())}))
+    return key_of(lang, canonical_tags(tags))
+
+
+def canonical_tags(tags: Any) -> tuple[str, ...]:
+    """A post's hashtags as the topic screen counts them: once each, casefolded, sorted."""
+    return tuple(sorted({str(t).casefold() for t in (tags or ())}))
+
+
+def key_of(lang: str | None, tags: tuple[str, ...]) -> int:
+    """`facet_key` of tags already in `canonical_tags` form (ingest has them at hand)."""
+    canon = ("-" if lang is None else "+" + lang) + "\x1e" + "\x1f".join(tags)
     return int.from_bytes(blake2b(canon.encode(), digest_size=8).digest(), "big", signed=True)
 
 
